@@ -1,0 +1,96 @@
+"""What every command shares: global options, config/db/now on demand, output helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+
+@dataclass
+class Globals:
+    config_path: str | None = None
+    db: str | None = None
+    debug: bool = False
+    _config: Any = field(default=None, repr=False)
+
+    def config(self, *, check_templates: bool = False):
+        if self._config is None or check_templates:
+            from ..config import load
+
+            self._config = load(self.config_path or "rules.yaml", check_templates=check_templates)
+        return self._config
+
+    def db_path(self) -> Path:
+        from ..runner import resolve_db_path
+
+        return resolve_db_path(self.config(), self.db, os.environ)
+
+    def now(self) -> int:
+        from ..timeutil import now_ms
+
+        return now_ms()
+
+    def store(self, *, create: bool = False):
+        from ..store import open_store
+
+        config = self.config()
+        return open_store(self.db_path(), create=create, timeout_ms=config.state.lock_timeout_ms)
+
+
+def get_globals(ctx) -> Globals:
+    while ctx is not None and not isinstance(ctx.obj, Globals):
+        ctx = ctx.parent
+    return ctx.obj if ctx is not None else Globals()
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def choice(value: str | None, allowed, option: str) -> str | None:
+    if value is not None and value not in allowed:
+        raise UsageError(f"{option}: {value!r} must be one of {', '.join(allowed)}")
+    return value
+
+
+def alerts_table(alerts, timezone: str | None, title: str):
+    """A rich table of alerts that stays readable at 80 columns."""
+    from rich import box
+    from rich.table import Table
+
+    from ..timeutil import format_time
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("Alert", overflow="fold", min_width=32)
+    table.add_column("Severity", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Count", justify="right", no_wrap=True)
+    table.add_column("Fired", no_wrap=True)
+    for alert in alerts:
+        severity = alert.severity + (" ↑" if alert.escalated else "")
+        day, clock, zone = format_time(alert.timestamp, timezone).split(" ", 2)
+        table.add_row(f"[bold]{escape(alert.title)}[/]\n{alert.id}", severity, alert.status, str(alert.count),
+                      f"{day}\n{clock} {zone}")
+    return table
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)

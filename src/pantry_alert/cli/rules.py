@@ -1,0 +1,109 @@
+"""``pantry-alert rules list | validate | test``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from .common import console, get_globals, print_json
+
+app = typer.Typer(help="Inspect, validate and try out the rules.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_rules(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON array of rules")] = False,
+) -> None:
+    """The rules as loaded, with their channels and whether each is configured."""
+    from ..notify import configured_channels
+
+    config = get_globals(ctx).config()
+    if as_json:
+        print_json([rule.to_json() for rule in config.rules])
+        return
+    configured = configured_channels(config)
+    from rich.table import Table
+
+    table = Table(title=f"{len(config.rules)} rule(s) from {config.path}", title_justify="left")
+    for column in ("Rule", "Sev", "Type", "When", "Cooldown", "Channels"):
+        table.add_column(column, overflow="fold")
+    for rule in config.rules:
+        channels = ", ".join(c if c in configured else f"{c} (not configured)" for c in rule.channels)
+        name = rule.id + ("" if rule.enabled else " (disabled)")
+        table.add_row(name, rule.severity, rule.type, rule.when.source, rule.to_json()["cooldown"], channels)
+    console().print(table)
+
+
+@app.command()
+def validate(ctx: typer.Context) -> None:
+    """Check the config: exit 0 valid, 2 invalid, 1 valid but a rule routes to an unconfigured channel."""
+    from ..notify import configured_channels
+
+    g = get_globals(ctx)
+    config = g.config(check_templates=True)
+    configured = configured_channels(config)
+    unrouted = [(rule.id, channel) for rule in config.rules for channel in rule.channels if channel not in configured]
+    unrouted += [("escalation", c) for c in config.escalation.add_channels if c not in configured]
+    if unrouted:
+        for rule_id, channel in unrouted:
+            sys.stderr.write(f"warning: {config.path}: rule '{rule_id}' routes to channel '{channel}', "
+                             "which is not configured (set its channels: section or its environment variables)\n")
+        sys.stdout.write(f"{config.path}: valid ({len(config.rules)} rules), "
+                         f"but {len(unrouted)} route(s) to unconfigured channels\n")
+        raise typer.Exit(1)
+    sys.stdout.write(f"{config.path}: valid ({len(config.rules)} rules)\n")
+
+
+@app.command("test")
+def test_rules(
+    ctx: typer.Context,
+    metrics_file: Annotated[Optional[str], typer.Option("--metrics-file", metavar="PATH|-")] = None,
+    metrics_url: Annotated[Optional[str], typer.Option("--metrics-url", metavar="URL")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Evaluate every rule on one metrics snapshot; touches no state, sends nothing."""
+    from .. import metrics as metrics_mod
+    from ..expressions import DEFAULT_DESCRIPTION, ExpressionError, Unevaluable, render_description
+
+    config = get_globals(ctx).config()
+    document = metrics_mod.read(file=metrics_file, url=metrics_url, source=config.source, base_dir=config.path.parent)
+    results, code = [], 0
+    for rule in config.rules:
+        entry = {"rule": rule.id, "verdict": None, "value": None, "description": None, "error": None}
+        try:
+            holds, _read, value = rule.when.evaluate(document)
+            entry["verdict"] = "fires" if holds else "ok"
+            entry["value"] = value
+            try:
+                entry["description"] = render_description(rule.description, document, rule.to_json(), value)
+            except ExpressionError as exc:
+                entry["description"] = DEFAULT_DESCRIPTION
+                entry["error"] = f"description template failed: {exc}"
+                code = 1
+        except Unevaluable as exc:
+            entry["verdict"] = "unevaluable"
+            entry["error"] = str(exc)
+            code = 1
+        if not rule.enabled:
+            entry["verdict"] += " (disabled)"
+        results.append(entry)
+    if as_json:
+        print_json({"results": results})
+    else:
+        from rich.table import Table
+
+        table = Table(title="Rule verdicts", title_justify="left")
+        for column in ("Rule", "Verdict", "Value", "Description"):
+            table.add_column(column, overflow="fold")
+        for entry in results:
+            value = "" if entry["value"] is None else f"{entry['value']:g}"
+            table.add_row(entry["rule"], entry["verdict"], value, entry["description"] or entry["error"] or "")
+        console().print(table)
+        for entry in results:
+            if entry["error"]:
+                sys.stderr.write(f"warning: rule '{entry['rule']}': {entry['error']}\n")
+    if code:
+        raise typer.Exit(code)

@@ -1,0 +1,448 @@
+"""Load, interpolate and validate ``rules.yaml`` into typed objects.
+
+Every problem is collected (not just the first) and reported together with
+file, line and rule id; the caller gets one ``ConfigError`` (exit 2).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+from .expressions import Condition, ExpressionError, compile_condition
+from .notify.base import CHANNEL_NAMES
+from .timeutil import parse_duration
+
+SEVERITIES = ("low", "medium", "high", "critical")
+TYPES = ("performance", "error", "security", "business")
+RULE_ID = re.compile(r"^[a-z0-9_]+$")
+BUILTIN_SOURCE_RULE = "metrics_source_unavailable"
+DEFAULT_THRESHOLDS = {"low": 5, "medium": 3, "high": 2, "critical": 1}
+
+TOP_KEYS = {
+    "service", "service_name", "timezone", "dashboard_url", "source", "state",
+    "channels", "escalation", "rules",
+}
+# Keys of the contract that a later stage delivers: rejected plainly, not half-working.
+NOT_YET = {
+    "quiet_hours": "quiet hours are not available yet in this version of pantry-alert",
+    "batching": "batching is not available yet in this version of pantry-alert",
+}
+SOURCE_KEYS = {"url", "file", "timeout", "headers", "path", "alert_after"}
+STATE_KEYS = {"path", "retention", "lock_timeout"}
+ESCALATION_KEYS = {"thresholds", "add_channels"}
+CHANNEL_KEYS = {
+    "email": {"host", "port", "secure", "user", "password", "from", "to", "timeout"},
+    "slack": {"token", "channel", "webhook_url", "api_url", "timeout"},
+    "webhook": {"url", "token", "headers", "timeout"},
+    "console": set(),
+}
+RULE_KEYS = {
+    "id", "name", "type", "severity", "when", "cooldown", "channels", "description",
+    "runbook_url", "for", "resolve_when", "auto_resolve", "notify_resolved", "labels", "enabled",
+}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass
+class Rule:
+    id: str
+    name: str
+    type: str
+    severity: str
+    when: Condition | None
+    cooldown_ms: int = 15 * 60_000
+    channels: list[str] = field(default_factory=lambda: ["console"])
+    description: str | None = None
+    runbook_url: str | None = None
+    for_ms: int = 0
+    resolve_when: Condition | None = None
+    auto_resolve: bool = True
+    notify_resolved: bool = True
+    labels: dict[str, str] = field(default_factory=dict)
+    enabled: bool = True
+    builtin: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The rule with its rules.yaml keys (``rules list --json``)."""
+        return {
+            "id": self.id, "name": self.name, "type": self.type, "severity": self.severity,
+            "when": self.when.source if self.when else None,
+            "cooldown": _fmt_ms(self.cooldown_ms), "channels": list(self.channels),
+            "description": self.description, "runbook_url": self.runbook_url,
+            "for": _fmt_ms(self.for_ms),
+            "resolve_when": self.resolve_when.source if self.resolve_when else None,
+            "auto_resolve": self.auto_resolve, "notify_resolved": self.notify_resolved,
+            "labels": dict(self.labels), "enabled": self.enabled,
+        }
+
+
+def _fmt_ms(ms: int) -> str:
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms" if ms else "0"
+
+
+@dataclass
+class Source:
+    url: str | None = None
+    file: str | None = None
+    timeout_ms: int = 10_000
+    headers: dict[str, str] = field(default_factory=dict)
+    path: str | None = None
+    alert_after: int = 3
+
+
+@dataclass
+class StateSettings:
+    path: str | None = None
+    retention_ms: int = 7 * 86_400_000
+    lock_timeout_ms: int = 30_000
+
+
+@dataclass
+class Escalation:
+    thresholds: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    add_channels: list[str] = field(default_factory=lambda: ["webhook"])
+
+
+@dataclass
+class Config:
+    path: Path
+    service: str = "kitchen-pantry-crm"
+    service_name: str = "Kitchen Pantry CRM"
+    timezone: str | None = None
+    dashboard_url: str | None = None
+    source: Source = field(default_factory=Source)
+    state: StateSettings = field(default_factory=StateSettings)
+    channels: dict[str, dict | None] = field(default_factory=dict)
+    escalation: Escalation = field(default_factory=Escalation)
+    rules: list[Rule] = field(default_factory=list)
+
+    def rule(self, rule_id: str) -> Rule | None:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        return None
+
+
+def source_rule() -> Rule:
+    """The built-in alert for a metrics source that keeps failing (SPEC §5.6)."""
+    return Rule(
+        id=BUILTIN_SOURCE_RULE, name="Metrics Source Unavailable", type="error", severity="high",
+        when=None, cooldown_ms=15 * 60_000, channels=list(CHANNEL_NAMES), builtin=True,
+    )
+
+
+# --------------------------------------------------------------------------
+
+
+class _Problems:
+    def __init__(self, path: Path, text: str):
+        self.path, self.text, self.items = path, text, []
+        self._root = None
+
+    def line(self, keys: tuple) -> int | None:
+        """Line (1-based) of the node at ``keys``; the YAML is composed only on error."""
+        import yaml
+
+        if self._root is None:
+            try:
+                self._root = yaml.compose(self.text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            except yaml.YAMLError:
+                return None
+        node = self._root
+        for key in keys:
+            if isinstance(node, yaml.MappingNode):
+                found = None
+                for k, v in node.value:
+                    if k.value == key:
+                        found = (k, v)
+                        break
+                if found is None:
+                    break
+                node = found[1] if key != keys[-1] else found[0]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+                node = node.value[key]
+            else:
+                break
+        return node.start_mark.line + 1 if node is not None else None
+
+    def add(self, keys: tuple, message: str, rule_id: str | None = None) -> None:
+        line = self.line(keys)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        rule = f" rule '{rule_id}':" if rule_id else ""
+        dotted = ".".join(str(k) for k in keys)
+        self.items.append(f"{where}:{rule} {dotted + ': ' if dotted else ''}{message}")
+
+
+def _interpolate(value, keys: tuple, env: Mapping[str, str], problems: _Problems):
+    if isinstance(value, dict):
+        return {k: _interpolate(v, keys + (k,), env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, keys + (i,), env, problems) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+        def replace(match):
+            name, default = match.group(1), match.group(2)
+            got = env.get(name)
+            if got:
+                return got
+            if default is not None:
+                return default
+            problems.add(keys, f"environment variable ${{{name}}} is not set (set it, or write ${{{name}:-default}})")
+            return ""
+
+        return _VAR.sub(replace, value)
+    return value
+
+
+def _url(value, keys, problems, rule_id=None) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
+        problems.add(keys, f"{value!r} is not an absolute http(s) URL", rule_id)
+        return None
+    return value
+
+
+def _unknown(section: dict, allowed: set, keys: tuple, problems: _Problems, rule_id=None) -> None:
+    for key in section:
+        if key not in allowed:
+            hint = ", ".join(sorted(allowed)) or "none"
+            problems.add(keys + (key,), f"unknown key '{key}' (allowed: {hint})", rule_id)
+
+
+def _duration(section, key, default, keys, problems, rule_id=None, bare_unit=None) -> int:
+    if key not in section or section[key] is None:
+        return default
+    try:
+        return parse_duration(section[key], bare_unit=bare_unit, what=key)
+    except ValueError as exc:
+        problems.add(keys + (key,), str(exc).split(": ", 1)[-1], rule_id)
+        return default
+
+
+def _mapping(value, keys, problems, rule_id=None) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.add(keys, f"must be a mapping, not {type(value).__name__}", rule_id)
+        return {}
+    return value
+
+
+def _bool(section, key, default, keys, problems, rule_id=None) -> bool:
+    value = section.get(key, default)
+    if not isinstance(value, bool):
+        problems.add(keys + (key,), f"must be true or false, not {value!r}", rule_id)
+        return default
+    return value
+
+
+def _channels(value, keys, problems, rule_id=None) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        problems.add(keys, "must be a list of channel names", rule_id)
+        return []
+    for name in value:
+        if name not in CHANNEL_NAMES:
+            problems.add(keys, f"unknown channel '{name}' (channels: {', '.join(CHANNEL_NAMES)})", rule_id)
+    return [c for c in value if c in CHANNEL_NAMES]
+
+
+def _rule(raw, index: int, problems: _Problems) -> Rule | None:
+    keys = ("rules", index)
+    if not isinstance(raw, dict):
+        problems.add(keys, "each rule must be a mapping")
+        return None
+    rule_id = raw.get("id")
+    label = rule_id if isinstance(rule_id, str) else f"#{index + 1}"
+    _unknown(raw, RULE_KEYS, keys, problems, label)
+    if not isinstance(rule_id, str) or not RULE_ID.match(rule_id):
+        problems.add(keys + ("id",), f"rule id {rule_id!r} must match [a-z0-9_]+", label)
+    elif rule_id == BUILTIN_SOURCE_RULE:
+        problems.add(keys + ("id",), f"'{BUILTIN_SOURCE_RULE}' is reserved for the built-in source alert", label)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.add(keys + ("name",), "a rule needs a name (its alert title)", label)
+    rule_type = raw.get("type")
+    if rule_type not in TYPES:
+        problems.add(keys + ("type",), f"type {rule_type!r} must be one of {', '.join(TYPES)}", label)
+    severity = raw.get("severity")
+    if severity not in SEVERITIES:
+        problems.add(keys + ("severity",), f"severity {severity!r} must be one of {', '.join(SEVERITIES)}", label)
+    when = None
+    if "when" not in raw:
+        problems.add(keys, "a rule needs a 'when' condition", label)
+    else:
+        try:
+            when = compile_condition(raw["when"])
+        except ExpressionError as exc:
+            problems.add(keys + ("when",), f"invalid condition {raw['when']!r}: {exc}", label)
+    resolve_when = None
+    if raw.get("resolve_when") not in (None, ""):
+        try:
+            resolve_when = compile_condition(raw["resolve_when"])
+        except ExpressionError as exc:
+            problems.add(keys + ("resolve_when",), f"invalid condition {raw['resolve_when']!r}: {exc}", label)
+    description = raw.get("description")
+    if description is not None and not isinstance(description, str):
+        problems.add(keys + ("description",), "must be a string (a Jinja2 template)", label)
+        description = None
+    labels = _mapping(raw.get("labels"), keys + ("labels",), problems, label)
+    labels = {str(k): str(v) for k, v in labels.items()}
+    rule = Rule(
+        id=str(rule_id), name=str(name), type=str(rule_type), severity=str(severity), when=when,
+        cooldown_ms=_duration(raw, "cooldown", 15 * 60_000, keys, problems, label, bare_unit="m"),
+        channels=_channels(raw.get("channels", ["console"]), keys + ("channels",), problems, label),
+        description=description,
+        runbook_url=_url(raw.get("runbook_url"), keys + ("runbook_url",), problems, label),
+        for_ms=_duration(raw, "for", 0, keys, problems, label),
+        resolve_when=resolve_when,
+        auto_resolve=_bool(raw, "auto_resolve", True, keys, problems, label),
+        notify_resolved=_bool(raw, "notify_resolved", True, keys, problems, label),
+        labels=labels,
+        enabled=_bool(raw, "enabled", True, keys, problems, label),
+    )
+    return rule
+
+
+def parse(data: Any, path: Path, text: str, env: Mapping[str, str] | None = None, *, check_templates: bool = False) -> Config:
+    env = os.environ if env is None else env
+    problems = _Problems(path, text)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping with a 'rules' list", problems=[f"{path}:1: the top level must be a mapping"])
+    data = _interpolate(data, (), env, problems)
+    for key in data:
+        if key in NOT_YET:
+            problems.add((key,), NOT_YET[key])
+    _unknown({k: v for k, v in data.items() if k not in NOT_YET}, TOP_KEYS, (), problems)
+
+    config = Config(path=path)
+    for key in ("service", "service_name"):
+        if key in data:
+            if not isinstance(data[key], str) or not data[key].strip():
+                problems.add((key,), "must be a non-empty string")
+            else:
+                setattr(config, key, data[key])
+    if data.get("timezone"):
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(str(data["timezone"]))
+            config.timezone = str(data["timezone"])
+        except Exception:
+            problems.add(("timezone",), f"unknown time zone {data['timezone']!r} (use an IANA name like Europe/Berlin)")
+    if "dashboard_url" in data:
+        config.dashboard_url = _url(data["dashboard_url"], ("dashboard_url",), problems)
+    elif env.get("FRONTEND_URL"):
+        config.dashboard_url = env["FRONTEND_URL"].rstrip("/") + "/dashboard/performance"
+
+    src = _mapping(data.get("source"), ("source",), problems)
+    _unknown(src, SOURCE_KEYS, ("source",), problems)
+    if src.get("url") and src.get("file"):
+        problems.add(("source",), "give either url or file, not both")
+    headers = _mapping(src.get("headers"), ("source", "headers"), problems)
+    alert_after = src.get("alert_after", 3)
+    if isinstance(alert_after, bool) or not isinstance(alert_after, int) or alert_after < 1:
+        problems.add(("source", "alert_after"), f"must be a whole number ≥ 1, not {alert_after!r}")
+        alert_after = 3
+    config.source = Source(
+        url=_url(src.get("url"), ("source", "url"), problems),
+        file=str(src["file"]) if src.get("file") else None,
+        timeout_ms=_duration(src, "timeout", 10_000, ("source",), problems),
+        headers={str(k): str(v) for k, v in headers.items()},
+        path=str(src["path"]) if src.get("path") else None,
+        alert_after=alert_after,
+    )
+
+    st = _mapping(data.get("state"), ("state",), problems)
+    _unknown(st, STATE_KEYS, ("state",), problems)
+    config.state = StateSettings(
+        path=str(st["path"]) if st.get("path") else None,
+        retention_ms=_duration(st, "retention", 7 * 86_400_000, ("state",), problems),
+        lock_timeout_ms=_duration(st, "lock_timeout", 30_000, ("state",), problems),
+    )
+
+    channels = _mapping(data.get("channels"), ("channels",), problems)
+    for name, section in channels.items():
+        if name not in CHANNEL_KEYS:
+            problems.add(("channels", name), f"unknown channel '{name}' (channels: {', '.join(CHANNEL_NAMES)})")
+            continue
+        section = _mapping(section, ("channels", name), problems)
+        _unknown(section, CHANNEL_KEYS[name], ("channels", name), problems)
+        config.channels[name] = section
+
+    esc = _mapping(data.get("escalation"), ("escalation",), problems)
+    _unknown(esc, ESCALATION_KEYS, ("escalation",), problems)
+    thresholds = dict(DEFAULT_THRESHOLDS)
+    for sev, count in _mapping(esc.get("thresholds"), ("escalation", "thresholds"), problems).items():
+        if sev not in SEVERITIES:
+            problems.add(("escalation", "thresholds", sev), f"unknown severity '{sev}'")
+        elif isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            problems.add(("escalation", "thresholds", sev), f"must be a whole number ≥ 1, not {count!r}")
+        else:
+            thresholds[sev] = count
+    config.escalation = Escalation(
+        thresholds=thresholds,
+        add_channels=_channels(esc.get("add_channels", ["webhook"]), ("escalation", "add_channels"), problems),
+    )
+
+    raw_rules = data.get("rules")
+    if not isinstance(raw_rules, list) or not raw_rules:
+        problems.add(("rules",) if "rules" in data else (), "the config needs a non-empty 'rules' list")
+        raw_rules = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_rules):
+        rule = _rule(raw, index, problems)
+        if rule is None:
+            continue
+        if rule.id in seen:
+            problems.add(("rules", index, "id"), f"duplicate rule id '{rule.id}'", rule.id)
+        seen.add(rule.id)
+        if check_templates and rule.description:
+            from .expressions import check_template
+
+            try:
+                check_template(rule.description)
+            except ExpressionError as exc:
+                problems.add(("rules", index, "description"), f"invalid description template: {exc}", rule.id)
+        config.rules.append(rule)
+
+    if problems.items:
+        count = len(problems.items)
+        raise ConfigError(
+            f"{path}: {count} configuration problem{'s' if count > 1 else ''}",
+            hint="fix them and check with: pantry-alert rules validate",
+            problems=problems.items,
+        )
+    return config
+
+
+def load(path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check_templates: bool = False) -> Config:
+    """Read and validate a config file.  Raises ``ConfigError`` (exit 2)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found",
+            hint="point at one with --config PATH or PANTRY_ALERT_CONFIG=PATH "
+            "(the shipped example: pantry-alert ships rules.yaml in the repository root)",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: invalid YAML: {problem}", problems=[f"{where}: invalid YAML: {problem}"]) from None
+    return parse(data, path, text, env, check_templates=check_templates)

@@ -1,0 +1,72 @@
+"""The small protocol every channel module implements.
+
+A channel is a module ``pantry_alert.notify.<name>`` with two functions:
+
+``settings(section: dict | None, env: Mapping[str, str]) -> Settings | None``
+    Build the channel's settings from its ``channels.<name>`` section of
+    rules.yaml (already ``${VAR}``-interpolated; ``None`` when absent) or,
+    where that is absent, from the seed's environment variables.  Return
+    ``None`` when the channel is not configured.  Raise ``ConfigError`` for a
+    present but invalid section.  Must be cheap: no network, no heavy imports
+    at module level (a cron run that fires nothing must not import slack_sdk).
+
+``send(settings, message: Message) -> None``
+    Deliver one notification, within ``settings.timeout`` seconds.  Return
+    only once the peer accepted it.  On failure raise ``DeliveryError``
+    (``retryable=False`` when a retry cannot help), with a message that
+    names the channel's peer and what went wrong, scrubbed of secrets.
+
+``Settings`` objects must expose ``timeout: float`` (seconds) and
+``secrets() -> list[str]`` (values to scrub from any error text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CHANNEL_NAMES = ("email", "slack", "webhook", "console")
+
+# Severity colours of the seed (SPEC §7.1); resolved notices use green.
+SEVERITY_COLORS = {
+    "low": "#28a745",
+    "medium": "#ffc107",
+    "high": "#fd7e14",
+    "critical": "#dc3545",
+}
+RESOLVED_COLOR = "#28a745"
+
+# Notification kinds.  The webhook's "event" field uses the same words.
+KINDS = ("firing", "reminder", "escalated", "resolved", "test")
+
+
+@dataclass(frozen=True)
+class Message:
+    """Everything a channel needs to render and send one notification."""
+
+    kind: str                     # one of KINDS
+    alert: dict[str, Any]         # the alert in the SPEC §6 JSON shape
+    idempotency_key: str          # stable across retries of this notification
+    now_ms: int                   # "now" of the sending run (epoch ms)
+    service: str = "kitchen-pantry-crm"
+    service_name: str = "Kitchen Pantry CRM"
+    dashboard_url: str | None = None
+    timezone: str | None = None   # IANA name used to show times; None = system's
+    version: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def severity(self) -> str:
+        return self.alert["severity"]
+
+    @property
+    def color(self) -> str:
+        return RESOLVED_COLOR if self.kind == "resolved" else SEVERITY_COLORS[self.severity]
+
+
+def scrub(text: str, secrets: list[str | None]) -> str:
+    """Replace every secret in ``text`` with ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,48 @@
+"""The console channel: the alert printed to the terminal (always configured)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from ..timeutil import format_time
+from .base import Message
+
+LABELS = {"firing": "", "reminder": " [REMINDER]", "escalated": " [ESCALATED]", "resolved": "", "test": " [TEST]"}
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    stream: Any = field(default=None)
+    timeout: float = 10.0
+
+    def secrets(self) -> list[str]:
+        return []
+
+    def describe(self) -> str:
+        return "stdout" if self.stream in (None, sys.stdout) else "stderr"
+
+
+def settings(section: dict | None, env, stream: TextIO | None = None) -> ConsoleSettings:
+    return ConsoleSettings(stream=stream)
+
+
+def render(message: Message) -> str:
+    alert = message.alert
+    head = "RESOLVED" if message.kind == "resolved" else alert["severity"].upper()
+    lines = [
+        f"[{head}]{LABELS.get(message.kind, '')} {message.service_name} Alert: {alert['title']}",
+        f"  {alert['description']}",
+        f"  alert {alert['id']} · {message.kind} · count {alert['count']} · "
+        f"{format_time(alert['timestamp'], message.timezone)}",
+    ]
+    if alert.get("runbookUrl"):
+        lines.append(f"  runbook: {alert['runbookUrl']}")
+    return "\n".join(lines)
+
+
+def send(settings: ConsoleSettings, message: Message) -> None:
+    stream = settings.stream or sys.stdout
+    stream.write(render(message) + "\n")
+    stream.flush()

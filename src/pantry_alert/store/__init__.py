@@ -1,0 +1,195 @@
+"""The SQLite state store: alerts, events, notifications, rule state, runs.
+
+``Store`` never prints and never reads the clock: callers pass ``now``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import NotFoundError, StateError
+from ..model import Alert, Event, Intent, RuleState
+from .db import SCHEMA_VERSION, connect, default_path, run_lock, transaction
+
+__all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION"]
+
+_JSON_FIELDS = ("labels", "metrics", "channels", "notified_channels")
+_BOOL_FIELDS = ("escalated", "silenced")
+ALERT_COLUMNS = (
+    "id", "rule_id", "type", "severity", "title", "description", "timestamp", "count", "last_seen_at",
+    "status", "acknowledged_at", "acknowledged_by", "ack_expires_at", "resolved_at", "resolved_by",
+    "escalated", "silenced", "runbook_url", "labels", "metrics", "channels", "notified_channels",
+    "rounds_at_severity", "last_notified_at",
+)
+_SELECT_ALERT = "SELECT " + ", ".join(ALERT_COLUMNS) + " FROM alerts"
+
+
+def alert_from_row(row: Iterable[Any]) -> Alert:
+    values = dict(zip(ALERT_COLUMNS, row))
+    for key in _JSON_FIELDS:
+        values[key] = json.loads(values[key]) if values[key] else ({} if key in ("labels", "metrics") else [])
+    for key in _BOOL_FIELDS:
+        values[key] = bool(values[key])
+    return Alert(**values)
+
+
+def alert_to_row(alert: Alert) -> tuple:
+    out = []
+    for key in ALERT_COLUMNS:
+        value = getattr(alert, key)
+        if key in _JSON_FIELDS:
+            value = json.dumps(value, separators=(",", ":"))
+        elif key in _BOOL_FIELDS:
+            value = int(value)
+        out.append(value)
+    return tuple(out)
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection | None, path: Path):
+        self.conn = conn          # None: the database does not exist yet (read commands)
+        self.path = path
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def transaction(self):
+        return transaction(self.conn, self.path)
+
+    def _rows(self, sql: str, params: Iterable = ()) -> list[tuple]:
+        if self.conn is None:
+            return []
+        try:
+            return self.conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as exc:
+            from .db import _database_error
+
+            raise _database_error(self.path, exc) from None
+
+    # ------------------------------------------------------------------ reads
+
+    def active_alerts(self) -> dict[str, Alert]:
+        """rule id -> its unresolved alert."""
+        rows = self._rows(_SELECT_ALERT + " WHERE status != 'resolved' ORDER BY timestamp")
+        return {alert.rule_id: alert for alert in map(alert_from_row, rows)}
+
+    def rule_states(self) -> dict[str, RuleState]:
+        rows = self._rows("SELECT rule_id, last_fired_at, pending_since, consecutive_breaches, last_error FROM rule_state")
+        return {r[0]: RuleState(*r) for r in rows}
+
+    def get_alert(self, alert_id: str) -> Alert | None:
+        rows = self._rows(_SELECT_ALERT + " WHERE id = ?", (alert_id,))
+        return alert_from_row(rows[0]) if rows else None
+
+    def list_alerts(self, *, active: bool = True, severity: str | None = None, type: str | None = None,
+                    rule: str | None = None, since: int | None = None, limit: int | None = None) -> list[Alert]:
+        where, params = [], []
+        if active:
+            where.append("status != 'resolved'")
+        for column, value in (("severity", severity), ("type", type), ("rule_id", rule)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            where.append("timestamp >= ?")
+            params.append(since)
+        sql = _SELECT_ALERT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY timestamp DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [alert_from_row(r) for r in self._rows(sql, params)]
+
+    def events(self, alert_id: str) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT at, kind, detail FROM events WHERE alert_id = ? ORDER BY id", (alert_id,))
+        return [{"at": at, "kind": kind, "detail": json.loads(detail) if detail else {}} for at, kind, detail in rows]
+
+    def notifications(self, alert_id: str) -> list[dict[str, Any]]:
+        rows = self._rows(
+            "SELECT channel, kind, status, attempts, error, sent_at, created_at, next_attempt_at, id "
+            "FROM notifications WHERE alert_id = ? ORDER BY id", (alert_id,))
+        return [{"channel": r[0], "kind": r[1], "status": r[2], "attempts": r[3], "error": r[4],
+                 "sentAt": r[5], "createdAt": r[6], "nextAttemptAt": r[7], "id": r[8]} for r in rows]
+
+    # ----------------------------------------------------------------- writes
+    # Callers wrap these in ``store.transaction()``.
+
+    def insert_alert(self, alert: Alert) -> None:
+        marks = ", ".join("?" * len(ALERT_COLUMNS))
+        self.conn.execute(f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) VALUES ({marks})", alert_to_row(alert))
+
+    def update_alert(self, alert: Alert) -> None:
+        sets = ", ".join(f"{c} = ?" for c in ALERT_COLUMNS[1:])
+        self.conn.execute(f"UPDATE alerts SET {sets} WHERE id = ?", alert_to_row(alert)[1:] + (alert.id,))
+
+    def add_event(self, event: Event) -> None:
+        self.conn.execute("INSERT INTO events (alert_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+                          (event.alert_id, event.at, event.kind, json.dumps(event.detail, separators=(",", ":"))))
+
+    def add_notification(self, intent: Intent, now: int) -> None:
+        self.conn.execute(
+            "INSERT INTO notifications (alert_id, channel, kind, status, attempts, error, created_at, "
+            "next_attempt_at, sent_at, idempotency_key) VALUES (?, ?, ?, ?, 0, ?, ?, ?, NULL, ?)",
+            (intent.alert_id, intent.channel, intent.kind, intent.status, intent.error, now,
+             now if intent.status == "pending" else None, uuid.uuid4().hex))
+
+    def save_rule_state(self, state: RuleState) -> None:
+        self.conn.execute(
+            "INSERT INTO rule_state (rule_id, last_fired_at, pending_since, consecutive_breaches, last_error) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(rule_id) DO UPDATE SET last_fired_at = excluded.last_fired_at, "
+            "pending_since = excluded.pending_since, consecutive_breaches = excluded.consecutive_breaches, "
+            "last_error = excluded.last_error",
+            (state.rule_id, state.last_fired_at, state.pending_since, state.consecutive_breaches, state.last_error))
+
+    def apply(self, plan, now: int) -> None:
+        """Store an engine plan (inside the caller's transaction)."""
+        for alert in plan.new_alerts:
+            self.insert_alert(alert)
+        for alert in plan.updated_alerts:
+            self.update_alert(alert)
+        for event in plan.events:
+            self.add_event(event)
+        for intent in plan.intents:
+            self.add_notification(intent, now)
+        for state in plan.rule_states:
+            self.save_rule_state(state)
+
+    def log_run(self, started_at: int, finished_at: int, exit_code: int, summary: dict) -> None:
+        self.conn.execute("INSERT INTO runs (started_at, finished_at, exit_code, summary) VALUES (?, ?, ?, ?)",
+                          (started_at, finished_at, exit_code, json.dumps(summary, separators=(",", ":"))))
+
+    def resolve_alert(self, alert_id: str, *, by: str, note: str | None, now: int, notify_resolved: bool) -> Alert:
+        """Resolve by hand; the resolved notifications are recorded for the next ``check`` to send."""
+        with self.transaction():
+            alert = self.get_alert(alert_id)
+            if alert is None or alert.resolved:
+                raise NotFoundError("Alert not found or already resolved")
+            alert.status = "resolved"
+            alert.resolved_at = now
+            alert.resolved_by = by
+            self.update_alert(alert)
+            detail = {"by": by}
+            if note:
+                detail["note"] = note
+            self.add_event(Event(alert.id, now, "resolved", detail))
+            if notify_resolved:
+                for channel in alert.notified_channels:
+                    self.add_notification(Intent(alert.id, channel, "resolved"), now)
+        return alert
+
+
+def open_store(path: str | os.PathLike, *, create: bool = True, readonly: bool = False,
+               timeout_ms: int = 30_000) -> Store:
+    path = Path(path)
+    return Store(connect(path, create=create, readonly=readonly, timeout_ms=timeout_ms), path)

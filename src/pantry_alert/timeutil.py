@@ -1,0 +1,99 @@
+"""Durations and "now".  No module-level clock: callers pass ``now`` around."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from datetime import datetime
+
+from .errors import UsageError
+
+_UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+
+
+def parse_duration(value, *, bare_unit: str | None = None, what: str = "duration") -> int:
+    """Parse ``30s``, ``15m``, ``2h``, ``7d`` (or a bare number) into milliseconds.
+
+    ``bare_unit`` says what a bare number means (``"m"`` for a rule's
+    cooldown, ``"ms"`` for ``stats --window``); without one a bare number
+    other than 0 is rejected as ambiguous.  Raises ``ValueError`` with a
+    message fit for the user.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{what}: {value!r} is not a duration (use e.g. 30s, 15m, 2h, 7d)")
+    if isinstance(value, (int, float)):
+        number, unit = float(value), None
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{what}: {value!r} is not a duration (use e.g. 30s, 15m, 2h, 7d)")
+        number, unit = float(match.group(1)), match.group(2)
+    if number < 0:
+        raise ValueError(f"{what}: {value!r} is negative")
+    if unit is None:
+        if number == 0:
+            return 0
+        if bare_unit is None:
+            raise ValueError(
+                f"{what}: a bare number ({value!r}) is ambiguous; add a unit, e.g. {value}s, {value}m, {value}h or {value}d"
+            )
+        unit = bare_unit
+    return int(number * _UNITS[unit])
+
+
+def cli_duration(value: str, *, bare_unit: str | None = None, option: str) -> int:
+    """``parse_duration`` for a command-line option: errors become exit 2."""
+    try:
+        return parse_duration(value, bare_unit=bare_unit, what=option)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def format_duration(ms: int | float | None) -> str:
+    """A readable duration: ``2h 5m``, ``45s``, ``0s``."""
+    if not ms:
+        return "0s"
+    seconds = int(round(ms / 1000))
+    if seconds < 1:
+        return f"{int(ms)}ms"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts[:2])
+
+
+def now_ms(env=None) -> int:
+    """``PANTRY_ALERT_NOW`` (ISO-8601 with offset, or epoch ms) or the real clock."""
+    env = os.environ if env is None else env
+    raw = (env.get("PANTRY_ALERT_NOW") or "").strip()
+    if not raw:
+        return int(time.time() * 1000)
+    if re.fullmatch(r"\d+", raw):
+        return int(raw)
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise UsageError(
+            f"PANTRY_ALERT_NOW={raw!r} is not an ISO-8601 timestamp with an offset or epoch milliseconds",
+            hint="e.g. PANTRY_ALERT_NOW=2026-11-26T12:00:00+00:00 or PANTRY_ALERT_NOW=1764158400000",
+        )
+    return int(parsed.timestamp() * 1000)
+
+
+def format_time(ms: int | None, tz: str | None = None) -> str:
+    """Epoch ms shown in the configured zone (default: the system's), zone named."""
+    if ms is None:
+        return "-"
+    if tz:
+        from zoneinfo import ZoneInfo
+
+        dt = datetime.fromtimestamp(ms / 1000, ZoneInfo(tz))
+    else:
+        dt = datetime.fromtimestamp(ms / 1000).astimezone()
+    return dt.strftime("%Y-%m-%d %H:%M:%S %Z")
