@@ -45,7 +45,7 @@ def _global(
     ctx.obj = Globals(config_path=config or None, db=db or None, debug=debug)
 
 
-from . import alerts, check, rules  # noqa: E402  (register the commands)
+from . import alerts, check, lifecycle, rules  # noqa: E402  (register the commands)
 
 app.add_typer(rules.app, name="rules")
 

@@ -1,0 +1,1 @@
+"""Lifecycle commands: history, show, ack, stats, prune (being built: issue 3)."""

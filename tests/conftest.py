@@ -1,0 +1,119 @@
+"""Shared fixtures: the real console script in a subprocess, configs and metrics in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_METRICS = {"p95ResponseTime": 2500, "errorRate": 0.0734,
+                "memoryUsage": {"current": {"heapUsed": 900, "heapTotal": 1000}},
+                "databaseErrors": 12, "failedLogins": 75}
+HEALTHY_METRICS = {"p95ResponseTime": 420, "errorRate": 0.002,
+                   "memoryUsage": {"current": {"heapUsed": 410, "heapTotal": 1000}},
+                   "databaseErrors": 0, "failedLogins": 3}
+T0 = 1764158400000  # 2025-11-26T12:00:00Z
+MINUTE = 60_000
+# Channel variables of the seed: never inherited from the developer's shell.
+CHANNEL_ENV = ("SMTP_HOST", "SMTP_PORT", "SMTP_SECURE", "SMTP_USER", "SMTP_PASS", "ALERT_FROM_EMAIL",
+               "ALERT_TO_EMAILS", "SLACK_BOT_TOKEN", "SLACK_ALERT_CHANNEL", "SLACK_WEBHOOK_URL", "SLACK_API_URL",
+               "ALERT_WEBHOOK_URL", "ALERT_WEBHOOK_TOKEN", "FRONTEND_URL", "PANTRY_ALERT_CONFIG",
+               "PANTRY_ALERT_DB", "PANTRY_ALERT_NOW")
+
+
+def _script() -> list[str]:
+    found = shutil.which("pantry-alert", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    return [found] if found else [sys.executable, "-m", "pantry_alert"]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self):
+        return json.loads(self.out)
+
+
+class Cli:
+    """Runs the installed ``pantry-alert`` with a config, a database and a clock of the test's."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp = tmp_path
+        self.config = tmp_path / "rules.yaml"
+        self.db = tmp_path / "state.db"
+        self.env = {k: v for k, v in os.environ.items() if k not in CHANNEL_ENV}
+        self.env["COLUMNS"] = "120"
+        self.env["TZ"] = "UTC"
+
+    def metrics(self, data: dict | str, name: str = "metrics.json") -> Path:
+        path = self.tmp / name
+        path.write_text(data if isinstance(data, str) else json.dumps(data))
+        return path
+
+    def __call__(self, *args: str, now: int | str | None = T0, env: dict | None = None, input: str | None = None,
+                 timeout: float = 60) -> Result:
+        full_env = dict(self.env)
+        full_env["PANTRY_ALERT_CONFIG"] = str(self.config)
+        full_env["PANTRY_ALERT_DB"] = str(self.db)
+        if now is not None:
+            full_env["PANTRY_ALERT_NOW"] = str(now)
+        full_env.update(env or {})
+        proc = subprocess.run(_script() + list(args), env=full_env, input=input, capture_output=True,
+                              text=True, timeout=timeout, cwd=self.tmp)
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def popen(self, *args: str, now: int | None = T0, env: dict | None = None) -> subprocess.Popen:
+        full_env = dict(self.env, PANTRY_ALERT_CONFIG=str(self.config), PANTRY_ALERT_DB=str(self.db))
+        if now is not None:
+            full_env["PANTRY_ALERT_NOW"] = str(now)
+        full_env.update(env or {})
+        return subprocess.Popen(_script() + list(args), env=full_env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=self.tmp)
+
+    def check(self, metrics: dict, *args: str, now: int = T0, **kw) -> Result:
+        path = self.metrics(metrics, f"metrics-{now}.json")
+        return self("check", "--metrics-file", str(path), *args, now=now, **kw)
+
+
+@pytest.fixture
+def cli(tmp_path) -> Cli:
+    """A Cli on a copy of the shipped rules.yaml (source.file points at the shipped sample)."""
+    c = Cli(tmp_path)
+    text = (ROOT / "rules.yaml").read_text().replace("file: examples/metrics-breach.json",
+                                                     f"file: {ROOT / 'examples' / 'metrics-breach.json'}")
+    c.config.write_text(text)
+    return c
+
+
+def write_config(cli: Cli, rules_yaml: str) -> None:
+    cli.config.write_text(rules_yaml)
+
+
+SIMPLE_CONFIG = """
+rules:
+  - id: cpu_high
+    name: CPU High
+    type: performance
+    severity: {severity}
+    when: cpu > 90
+    cooldown: {cooldown}
+    channels: [console]
+    description: "CPU at {{{{ cpu }}}}%"
+"""
+
+
+@pytest.fixture
+def simple(tmp_path) -> Cli:
+    """A Cli on a one-rule config (cpu > 90, high, cooldown 10m, console only)."""
+    c = Cli(tmp_path)
+    c.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="10m"))
+    return c
