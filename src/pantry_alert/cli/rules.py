@@ -46,7 +46,10 @@ def validate(ctx: typer.Context) -> None:
     config = g.config(check_templates=True)
     configured = configured_channels(config)
     unrouted = [(rule.id, channel) for rule in config.rules for channel in rule.channels if channel not in configured]
-    unrouted += [("escalation", c) for c in config.escalation.add_channels if c not in configured]
+    for channel in config.escalation.add_channels:
+        if channel not in configured:  # a warning only: escalations still reach the alert's own channels
+            sys.stderr.write(f"warning: {config.path}: escalation.add_channels names '{channel}', which is not "
+                             "configured; escalated alerts will record it as skipped\n")
     if unrouted:
         for rule_id, channel in unrouted:
             sys.stderr.write(f"warning: {config.path}: rule '{rule_id}' routes to channel '{channel}', "

@@ -1,0 +1,115 @@
+"""The state database: refused files stay byte-for-byte, locks time out to exit 4, runs serialize."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import struct
+
+from conftest import SIMPLE_CONFIG, T0
+
+LOCKED_CONFIG = SIMPLE_CONFIG + "state: {{lock_timeout: 1s}}\n"
+
+
+def test_corrupt_file_exit_4_untouched(simple):
+    simple.db.write_bytes(b"this is not a database at all" * 10)
+    before = simple.db.read_bytes()
+    result = simple.check({"cpu": 95})
+    assert result.code == 4
+    assert f"error: state database {simple.db} is not an SQLite database" in result.err
+    assert "Traceback" not in result.err
+    assert simple.db.read_bytes() == before
+    assert simple("list").code == 4
+
+
+def test_corrupt_pages_behind_our_header_exit_4_untouched(simple):
+    simple.check({"cpu": 1})
+    data = bytearray(simple.db.read_bytes())
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(str(simple.db) + suffix):
+            os.remove(str(simple.db) + suffix)
+    data[100:] = b"\xff" * (len(data) - 100)
+    simple.db.write_bytes(bytes(data))
+    result = simple.check({"cpu": 95})
+    assert result.code == 4 and "is unusable" in result.err
+    assert simple.db.read_bytes() == bytes(data)
+
+
+def test_another_programs_sqlite_file_exit_4_untouched(simple):
+    conn = sqlite3.connect(simple.db)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO customers (name) VALUES ('Ada')")
+    conn.commit()
+    conn.close()
+    before = simple.db.read_bytes()
+    result = simple.check({"cpu": 95})
+    assert result.code == 4
+    assert "an SQLite database of another program, not pantry-alert's" in result.err
+    assert simple.db.read_bytes() == before
+    assert not os.path.exists(str(simple.db) + "-wal")
+
+
+def test_newer_schema_exit_4_untouched(simple):
+    simple.check({"cpu": 1})
+    conn = sqlite3.connect(simple.db)
+    conn.execute("PRAGMA user_version = 99")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.close()
+    before = simple.db.read_bytes()
+    assert struct.unpack(">I", before[60:64])[0] == 99
+    result = simple.check({"cpu": 95})
+    assert result.code == 4 and "schema version 99, newer than this pantry-alert understands (1)" in result.err
+    assert simple.db.read_bytes() == before
+
+
+def test_database_locked_past_lock_timeout_exit_4(simple):
+    simple.config.write_text(LOCKED_CONFIG.format(severity="high", cooldown="10m"))
+    simple.check({"cpu": 1})
+    holder = sqlite3.connect(simple.db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        result = simple.check({"cpu": 95}, now=T0 + 60_000)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.code == 4
+    assert f"error: state database {simple.db} is locked by another process past the lock timeout" in result.err
+    assert "internal error" not in result.err
+    conn = sqlite3.connect(simple.db)
+    assert conn.execute("SELECT COUNT(*) FROM alerts").fetchone() == (0,)
+    conn.close()
+
+
+def test_run_lock_held_past_timeout_exit_4(simple):
+    simple.config.write_text(LOCKED_CONFIG.format(severity="high", cooldown="10m"))
+    fd = os.open(str(simple.db) + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        result = simple.check({"cpu": 95})
+    finally:
+        os.close(fd)
+    assert result.code == 4 and "another pantry-alert run holds" in result.err
+    assert not simple.db.exists()
+
+
+def test_four_concurrent_checks_give_one_alert_and_one_notification_per_channel(cli):
+    path = cli.metrics({"p95ResponseTime": 2500, "errorRate": 0.0734,
+                        "memoryUsage": {"current": {"heapUsed": 900, "heapTotal": 1000}},
+                        "databaseErrors": 12, "failedLogins": 75})
+    procs = [cli.popen("check", "--metrics-file", str(path), "--json") for _ in range(4)]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [o[1] for o in outputs]
+    fired = [json.loads(out)["fired"] for out, _ in outputs]
+    assert sorted(len(f) for f in fired) == [0, 0, 0, 5]
+    conn = sqlite3.connect(cli.db)
+    assert conn.execute("SELECT rule_id, COUNT(*) FROM alerts GROUP BY rule_id").fetchall() == [
+        ("database_errors", 1), ("failed_logins", 1), ("high_error_rate", 1), ("high_response_time", 1),
+        ("memory_usage_high", 1)]
+    assert conn.execute("SELECT channel, COUNT(*) FROM notifications WHERE status = 'sent' GROUP BY channel").fetchall() == [
+        ("console", 5)]
+    conn.close()
+
+
