@@ -1,99 +1,130 @@
 """The command line: glue between typer and the library.
 
-Errors are mapped to exit codes in one place (``main``).  Heavy modules are
-imported inside the commands that need them.
+Errors are mapped to exit codes in one place (``report_error``).  The typer
+application lives in ``cli.application`` and is imported only when needed:
+the cron hot path ``pantry-alert [--config X] [--db X] check [options]`` is
+recognised by ``_fast_check`` and runs without importing typer (whose
+pydantic adapters cost ~80 ms per run).  Anything it does not recognise
+exactly (``--help``, a typo, a bad value) goes to typer, which owns every
+usage message.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Optional
-
-import typer
-
-from .. import __version__
-from .common import Globals
-
-app = typer.Typer(
-    name="pantry-alert",
-    help="Threshold alerting for one web application, run from cron or a systemd timer.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
 
 
-def _version(value: bool) -> None:
-    if value:
-        print(f"pantry-alert {__version__}")
-        raise typer.Exit(0)
+def __getattr__(name: str):
+    if name == "app":  # `from . import app` in the command modules
+        from .application import app
+
+        return app
+    raise AttributeError(name)
 
 
-@app.callback()
-def _global(
-    ctx: typer.Context,
-    config: Annotated[Optional[str], typer.Option("--config", envvar="PANTRY_ALERT_CONFIG", metavar="PATH",
-                                                  help="rules.yaml to use [default: ./rules.yaml]")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", envvar="PANTRY_ALERT_DB", metavar="PATH",
-                                              help="state database [default: state.path, else $XDG_STATE_HOME/pantry-alert/state.db]")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="print the version and exit")] = False,
-) -> None:
-    ctx.obj = Globals(config_path=config or None, db=db or None, debug=debug)
+def report_error(exc: BaseException, debug: bool) -> int:
+    """Print a library error the way every command does; return its exit code."""
+    from ..errors import ConfigError, PantryAlertError
+
+    if not isinstance(exc, PantryAlertError):
+        if debug:
+            raise exc
+        sys.stderr.write(f"internal error: {type(exc).__name__}: {exc}\n"
+                         "hint: run again with --debug for a traceback, and report it\n")
+        return 70
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    sys.stderr.write(f"error: {exc.message}\n")
+    if isinstance(exc, ConfigError):
+        for problem in exc.problems:
+            sys.stderr.write(f"  {problem}\n")
+    if exc.hint:
+        sys.stderr.write(f"hint: {exc.hint}\n")
+    return exc.exit_code
 
 
-from . import alerts, check, lifecycle, rules  # noqa: E402  (register the commands)
+_CHECK_VALUE_OPTIONS = {"--metrics-file": "metrics_file", "--metrics-url": "metrics_url", "--fail-on": "fail_on"}
+_CHECK_FLAGS = {"--dry-run": "dry_run", "--json": "as_json"}
 
-app.add_typer(rules.app, name="rules")
+
+def _fast_check(argv: list[str]):
+    """(globals, options) when argv is a plain `check` invocation, else None."""
+    from .common import Globals
+
+    g = Globals(config_path=os.environ.get("PANTRY_ALERT_CONFIG") or None,
+                db=os.environ.get("PANTRY_ALERT_DB") or None)
+    i = 0
+    while i < len(argv) and argv[i] != "check":
+        if argv[i] in ("--config", "--db") and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            setattr(g, "config_path" if argv[i] == "--config" else "db", argv[i + 1] or None)
+            i += 2
+        elif argv[i] == "--debug":
+            g.debug = True
+            i += 1
+        else:
+            return None
+    if i == len(argv):
+        return None
+    options = {"metrics_file": None, "metrics_url": None, "fail_on": None, "dry_run": False, "as_json": False}
+    rest = argv[i + 1:]
+    j = 0
+    while j < len(rest):
+        arg = rest[j]
+        if arg in _CHECK_FLAGS:
+            options[_CHECK_FLAGS[arg]] = True
+            j += 1
+        elif arg in _CHECK_VALUE_OPTIONS and j + 1 < len(rest) and (rest[j + 1] == "-" or not rest[j + 1].startswith("-")):
+            options[_CHECK_VALUE_OPTIONS[arg]] = rest[j + 1]
+            j += 2
+        else:
+            return None
+    return g, options
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point: run the app, map every error to its exit code."""
-    import click
-
-    from ..errors import ConfigError, PantryAlertError
-
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    command = typer.main.get_command(app)
+    """Console-script entry point: run a command, map every error to its exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv
+    fast = _fast_check(argv)
     try:
-        code = command.main(args=argv, prog_name="pantry-alert", standalone_mode=False)
-    except PantryAlertError as exc:
-        if debug:
-            import traceback
+        if fast is not None:
+            from .checking import execute
 
-            traceback.print_exc()
-        sys.stderr.write(f"error: {exc.message}\n")
-        if isinstance(exc, ConfigError):
-            for problem in exc.problems:
-                sys.stderr.write(f"  {problem}\n")
-        if exc.hint:
-            sys.stderr.write(f"hint: {exc.hint}\n")
-        code = exc.exit_code
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
-    except click.exceptions.Abort:
-        sys.stderr.write("aborted\n")
-        code = 1
+            code = execute(fast[0], **fast[1])
+        else:
+            code = _typer_main(argv)
+    except Exception as exc:
+        code = report_error(exc, debug)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         code = 130
-    except Exception as exc:  # a bug: say so plainly, traceback only with --debug
-        if debug:
-            raise
-        sys.stderr.write(f"internal error: {type(exc).__name__}: {exc}\n"
-                         "hint: run again with --debug for a traceback, and report it\n")
-        code = 70
     try:
         sys.stdout.flush()
     except BrokenPipeError:
         pass
     return code if isinstance(code, int) else 0
+
+
+def _typer_main(argv: list[str]) -> int:
+    import typer
+    from typer._click.exceptions import ClickException  # typer 0.29 vendors click: its own classes
+
+    from .application import app
+
+    command = typer.main.get_command(app)
+    try:
+        return command.main(args=argv, prog_name="pantry-alert", standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        return 1
 
 
 def run() -> None:

@@ -1,0 +1,44 @@
+"""The typer application: global options and command registration."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+from .common import Globals
+
+app = typer.Typer(
+    name="pantry-alert",
+    help="Threshold alerting for one web application, run from cron or a systemd timer.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"pantry-alert {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    config: Annotated[Optional[str], typer.Option("--config", envvar="PANTRY_ALERT_CONFIG", metavar="PATH",
+                                                  help="rules.yaml to use [default: ./rules.yaml]")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", envvar="PANTRY_ALERT_DB", metavar="PATH",
+                                              help="state database [default: state.path, else $XDG_STATE_HOME/pantry-alert/state.db]")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    ctx.obj = Globals(config_path=config or None, db=db or None, debug=debug)
+
+
+from . import check, alerts, lifecycle, rules  # noqa: E402  (register the commands)
+
+app.add_typer(rules.app, name="rules")

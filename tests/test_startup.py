@@ -1,0 +1,58 @@
+"""A quiet cron run must not pay for typer, rich, httpx, jinja2, slack_sdk or sqlite_utils."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import HEALTHY_METRICS, SEED_METRICS
+
+HEAVY = ("typer", "pydantic", "rich", "httpx", "jinja2", "slack_sdk", "sqlite_utils", "smtplib")
+PROBE = """
+import sys
+from pantry_alert.cli import main
+code = main(sys.argv[1:])
+heavy = sorted({m.split('.')[0] for m in sys.modules} & set(%r))
+sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')
+sys.exit(code)
+""" % (HEAVY,)
+
+
+def probe(cli, *args):
+    env = dict(cli.env, PANTRY_ALERT_CONFIG=str(cli.config), PANTRY_ALERT_DB=str(cli.db), PANTRY_ALERT_NOW="1764158400000")
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True)
+    heavy = [line for line in proc.stderr.splitlines() if line.startswith("HEAVY=")][-1][6:]
+    return proc.returncode, heavy, proc
+
+
+def test_quiet_check_imports_no_heavy_module(cli):
+    path = cli.metrics(HEALTHY_METRICS)
+    cli("check", "--metrics-file", str(path))  # first run creates the schema (sqlite_utils) once
+    code, heavy, proc = probe(cli, "check", "--metrics-file", str(path))
+    assert (code, heavy, proc.stdout) == (0, "", "")
+
+
+def test_firing_check_to_console_imports_jinja2_only_for_templates(cli):
+    path = cli.metrics(SEED_METRICS)
+    cli("check", "--metrics-file", str(cli.metrics(HEALTHY_METRICS, "h.json")))
+    code, heavy, _ = probe(cli, "check", "--metrics-file", str(path))
+    assert (code, heavy) == (0, "jinja2")
+
+
+def test_unrecognised_check_arguments_fall_back_to_typer_usage_error(cli):
+    result = cli("check", "--bogus")
+    assert result.code == 2 and "No such option: --bogus" in result.err
+
+
+def test_global_options_before_check_use_fast_path(cli, tmp_path):
+    other = tmp_path / "other.db"
+    path = cli.metrics(SEED_METRICS)
+    code, heavy, proc = probe(cli, "--db", str(other), "check", "--metrics-file", str(path), "--json")
+    assert code == 0 and "typer" not in heavy
+    assert len(json.loads(proc.stdout)["fired"]) == 5 and other.exists() and not cli.db.exists()
+
+
+def test_check_help_still_works(cli):
+    result = cli("check", "--help")
+    assert result.code == 0 and "--metrics-file" in result.out and "--fail-on" in result.out
