@@ -1,0 +1,571 @@
+"""The email channel: smtplib + email.message (SPEC §7.1).
+
+Configuration comes from the ``channels.email`` section of rules.yaml; every
+key the section leaves out (or sets to an empty string) falls back to the
+seed's environment variable:
+
+========  =================  ==========================================
+key       env                default
+========  =================  ==========================================
+host      SMTP_HOST          (required)
+port      SMTP_PORT          587, or 465 when ``secure`` is true
+secure    SMTP_SECURE        false (``true``: TLS from the first byte)
+user      SMTP_USER          none (no login)
+password  SMTP_PASS          none
+from      ALERT_FROM_EMAIL   ``pantry-alert@<hostname>``
+to        ALERT_TO_EMAILS    (required; a list or a comma-separated string)
+timeout   -                  10s
+========  =================  ==========================================
+
+The channel is configured when it has a host and at least one recipient.
+Without ``secure`` the connection is upgraded with STARTTLS whenever the
+server offers it; certificates are always verified against the system's CA
+store (point ``SSL_CERT_FILE`` at a bundle for a private CA).
+
+Heavy modules (jinja2, smtplib, ssl) are imported inside functions so that a
+cron run that sends nothing does not pay for them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import ConfigError, DeliveryError
+from .base import RESOLVED_COLOR, SEVERITY_COLORS, Message, scrub
+
+NAME = "email"
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_PORT = 587
+DEFAULT_SECURE_PORT = 465
+SECTION_KEYS = ("host", "port", "secure", "user", "password", "from", "to", "timeout")
+TEMPLATE_PATH = Path(__file__).with_name("templates") / "email.html"
+
+# What each notification kind adds to the subject and shows in the header.
+_SUBJECT_TAG = {"reminder": "[REMINDER] ", "escalated": "[ESCALATED] "}
+_BANNER = {
+    "firing": "Alert",
+    "reminder": "Reminder",
+    "escalated": "Escalated alert",
+    "resolved": "Resolved",
+    "test": "Test notification",
+}
+# Text on the coloured header: white, except on the light yellow of "medium".
+_DARK_TEXT_ON = {"#ffc107"}
+
+
+# ---------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    port: int
+    secure: bool
+    user: str | None
+    password: str | None = field(repr=False)
+    sender: str
+    recipients: tuple[str, ...]
+    timeout: float = DEFAULT_TIMEOUT
+
+    def secrets(self) -> list[str]:
+        return [self.password] if self.password else []
+
+    @property
+    def peer(self) -> str:
+        """``smtp://host:port`` (``smtps://`` with TLS from the start)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'smtps' if self.secure else 'smtp'}://{host}:{self.port}"
+
+    def describe(self) -> str:
+        """One secret-free line for ``rules list``: ``smtp://host:587 -> a@x, b@y``."""
+        return f"{self.peer} -> {', '.join(_addr(r) for r in self.recipients)}"
+
+
+def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
+    """Build the email settings; ``None`` when the channel is not configured.
+
+    Raises ``ConfigError`` for an invalid value (unknown key, bad port, bad
+    address, bad timeout...)."""
+    sec = _check_section(section)
+
+    def pick(key: str, var: str | None) -> Any:
+        value = sec.get(key)
+        if value is None or value == "":
+            value = env.get(var) if var else None
+            return (value, f"{var} (environment)") if value not in (None, "") else (None, None)
+        return value, key
+
+    host, host_src = pick("host", "SMTP_HOST")
+    to, to_src = pick("to", "ALERT_TO_EMAILS")
+    if host is None:
+        return None
+    if not isinstance(host, str) or not host.strip() or re.search(r"[\s/@]", host.strip()):
+        raise ConfigError(f"{host_src}: invalid SMTP host {host!r}")
+    host = host.strip()
+    recipients = _parse_recipients(to, to_src) if to is not None else ()
+    if not recipients:
+        return None
+
+    secure_v, secure_src = pick("secure", "SMTP_SECURE")
+    secure = _parse_bool(secure_v, secure_src) if secure_v is not None else False
+    port_v, port_src = pick("port", "SMTP_PORT")
+    port = _parse_port(port_v, port_src) if port_v is not None else (
+        DEFAULT_SECURE_PORT if secure else DEFAULT_PORT)
+
+    user, user_src = pick("user", "SMTP_USER")
+    if user is not None and not isinstance(user, str):
+        raise ConfigError(f"{user_src}: must be a string (quote it in YAML)")
+    password, pw_src = pick("password", "SMTP_PASS")
+    if password is not None and not isinstance(password, str):
+        raise ConfigError(f"{pw_src}: must be a string (quote it in YAML)")
+
+    sender_v, sender_src = pick("from", "ALERT_FROM_EMAIL")
+    if sender_v is None:
+        sender = default_sender()
+    else:
+        parsed = _parse_addresses(sender_v, sender_src)
+        if len(parsed) != 1:
+            raise ConfigError(f"{sender_src}: exactly one sender address expected, got {sender_v!r}")
+        sender = parsed[0]
+
+    timeout = _parse_timeout(sec.get("timeout"), "timeout")
+    return Settings(host=host, port=port, secure=secure, user=user or None,
+                    password=password or None, sender=sender,
+                    recipients=tuple(recipients), timeout=timeout)
+
+
+def default_sender() -> str:
+    """``pantry-alert@<this host's name>`` (used when no from address is set)."""
+    import socket
+
+    hostname = socket.gethostname() or "localhost"
+    hostname = re.sub(r"[^A-Za-z0-9.-]", "-", hostname).strip(".-") or "localhost"
+    return f"pantry-alert@{hostname}"
+
+
+def _check_section(section: dict | None) -> dict:
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError("must be a mapping of " + ", ".join(SECTION_KEYS))
+    unknown = sorted(set(section) - set(SECTION_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(map(str, unknown))}; "
+            f"allowed: {', '.join(SECTION_KEYS)}")
+    return section
+
+
+def _parse_bool(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise ConfigError(f"{where}: expected true or false, got {value!r}")
+
+
+def _parse_port(value: Any, where: str) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: invalid port {value!r}")
+    try:
+        port = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{where}: invalid port {value!r}") from None
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{where}: port {port} out of range 1-65535")
+    return port
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+
+
+def _parse_timeout(value: Any, where: str) -> float:
+    """A number of seconds, or ``"500ms"``, ``"10s"``, ``"1m"``; default 10s."""
+    if value is None or value == "":
+        return DEFAULT_TIMEOUT
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: invalid timeout {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ConfigError(f"{where}: invalid timeout {value!r} (use e.g. 10s, 500ms or a number of seconds)")
+        seconds = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{where}: timeout must be positive, got {value!r}")
+    return seconds
+
+
+def _parse_addresses(value: Any, where: str) -> list[str]:
+    from email.utils import formataddr, getaddresses
+
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        items = list(value)
+    else:
+        raise ConfigError(f"{where}: expected an address or a list of addresses, got {value!r}")
+    result = []
+    for item in items:
+        if "\r" in item or "\n" in item:
+            raise ConfigError(f"{where}: line break in address {item!r}")
+        for raw in _split_commas(item):
+            name, addr = getaddresses([raw])[0]
+            if not re.fullmatch(r"[^@\s<>,;\"]+@[^@\s<>,;\"]+", addr or ""):
+                raise ConfigError(f"{where}: invalid email address {raw!r}")
+            result.append(formataddr((name, addr)) if name else addr)
+    return result
+
+
+def _split_commas(text: str) -> list[str]:
+    """Split on commas outside quotes and angle brackets; drop empty pieces."""
+    parts, buf, quote, angle = [], [], False, False
+    for ch in text:
+        if ch == '"':
+            quote = not quote
+        elif ch == "<" and not quote:
+            angle = True
+        elif ch == ">" and not quote:
+            angle = False
+        if ch == "," and not quote and not angle:
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+    parts.append("".join(buf))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _parse_recipients(value: Any, where: str) -> list[str]:
+    seen, result = set(), []
+    for addr in _parse_addresses(value, where):
+        key = _addr(addr).lower()
+        if key not in seen:
+            seen.add(key)
+            result.append(addr)
+    return result
+
+
+def _addr(address: str) -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(address)[1] or address
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def subject(message: Message) -> str:
+    """``[HIGH] Kitchen Pantry CRM Alert: High Response Time`` and its variants:
+    ``[HIGH] [REMINDER] ...``, ``[CRITICAL] [ESCALATED] ...``, ``[RESOLVED] ...``,
+    ``[TEST] ...``."""
+    alert = message.alert
+    title = _one_line(alert.get("title") or alert.get("id") or "alert")
+    service = _one_line(message.service_name)
+    if message.kind == "resolved":
+        tag = "[RESOLVED] "
+    elif message.kind == "test":
+        tag = "[TEST] "
+    else:
+        tag = f"[{str(message.severity).upper()}] " + _SUBJECT_TAG.get(message.kind, "")
+    text = f"{tag}{service} Alert: {title}"
+    return text if len(text) <= 250 else text[:249] + "…"
+
+
+def render_text(message: Message) -> str:
+    """The plain-text part."""
+    view = _view(message)
+    lines = [view["subject"], ""]
+    lines += [f"{label}: {value}" for label, value in view["details"]]
+    lines += ["", "Description:", view["description"], "", "Metadata:"]
+    lines += [f"  {key}: {value}" for key, value in view["metrics"]]
+    lines.append(f"  Count: {view['count']}")
+    if view["labels"]:
+        lines.append("  Labels: " + ", ".join(f"{k}={v}" for k, v in view["labels"]))
+    if view["runbook_url"] or view["dashboard_url"]:
+        lines.append("")
+    if view["runbook_url"]:
+        lines.append(f"Runbook: {view['runbook_url']}")
+    if view["dashboard_url"]:
+        lines.append(f"Dashboard: {view['dashboard_url']}")
+    version = f" {view['version']}" if view["version"] else ""
+    lines += ["", "-- ", f"Alert ID {view['alert_id']}, sent by pantry-alert{version} for {view['service_name']}"]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(message: Message) -> str:
+    """The HTML part: the seed's layout, every value escaped (Jinja2 autoescape)."""
+    return _template().render(**_view(message))
+
+
+def build_email(settings: Settings, message: Message):
+    """The complete ``email.message.EmailMessage`` (multipart/alternative)."""
+    from email.message import EmailMessage
+    from email.utils import formatdate
+
+    msg = EmailMessage()
+    msg["Subject"] = subject(message)
+    msg["From"] = settings.sender
+    msg["To"] = ", ".join(settings.recipients)
+    msg["Date"] = formatdate(localtime=True)
+    # Stable across retries of one notification, so a mail system can drop a repeat.
+    key = re.sub(r"[^A-Za-z0-9._-]", "-", message.idempotency_key)[:200] or "notification"
+    domain = _addr(settings.sender).rpartition("@")[2] or "pantry-alert"
+    msg["Message-ID"] = f"<pantry-alert.{key}@{domain}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Pantry-Alert-Id"] = _one_line(str(message.alert.get("id", "")))[:200]
+    msg["X-Pantry-Alert-Event"] = message.kind
+    msg.set_content(render_text(message))
+    msg.add_alternative(render_html(message), subtype="html")
+    return msg
+
+
+def _template():
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        import jinja2
+
+        env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
+                                 keep_trailing_newline=True)
+        _TEMPLATE = env.from_string(TEMPLATE_PATH.read_text(encoding="utf-8"))
+    return _TEMPLATE
+
+
+_TEMPLATE = None
+
+
+def _view(message: Message) -> dict[str, Any]:
+    """Everything the text and HTML parts show, as plain strings."""
+    alert = message.alert
+    meta = alert.get("metadata") if isinstance(alert.get("metadata"), dict) else {}
+    severity = str(alert.get("severity", ""))
+    color = RESOLVED_COLOR if message.kind == "resolved" else SEVERITY_COLORS.get(severity, "#6c757d")
+
+    details = [
+        ("Severity", severity.upper()),
+        ("Type", str(alert.get("type", ""))),
+        ("Time", format_time(alert.get("timestamp"), message.timezone)),
+        ("Status", str(alert.get("status") or ("resolved" if alert.get("resolved") else "firing"))),
+    ]
+    if message.kind == "escalated" or alert.get("escalated"):
+        details.append(("Escalated", f"yes, severity raised to {severity.upper()}"))
+    if alert.get("lastSeenAt") and alert.get("lastSeenAt") != alert.get("timestamp"):
+        details.append(("Last seen", format_time(alert.get("lastSeenAt"), message.timezone)))
+    if alert.get("acknowledgedAt"):
+        by = f" by {alert['acknowledgedBy']}" if alert.get("acknowledgedBy") else ""
+        details.append(("Acknowledged", format_time(alert["acknowledgedAt"], message.timezone) + by))
+    if alert.get("resolvedAt"):
+        by = f" ({alert['resolvedBy']})" if alert.get("resolvedBy") else ""
+        details.append(("Resolved", format_time(alert["resolvedAt"], message.timezone) + by))
+
+    metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
+    labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
+    count = alert.get("count", meta.get("alertCount", 1))
+    return {
+        "subject": subject(message),
+        "service_name": str(message.service_name),
+        "banner": _BANNER.get(message.kind, message.kind),
+        "title": str(alert.get("title", "")),
+        "severity_upper": severity.upper(),
+        "color": color,
+        "header_text_color": "#212529" if color in _DARK_TEXT_ON else "#ffffff",
+        "details": [(label, value) for label, value in details],
+        "description": str(alert.get("description", "")),
+        "metrics": [(str(k), format_value(v)) for k, v in metrics.items()],
+        "count": format_value(count),
+        "labels": [(str(k), format_value(v)) for k, v in labels.items()],
+        "runbook_url": _safe_url(alert.get("runbookUrl")),
+        "dashboard_url": _safe_url(message.dashboard_url),
+        "alert_id": str(alert.get("id", "")),
+        "version": str(message.version or ""),
+    }
+
+
+def format_time(ms: Any, tzname: str | None) -> str:
+    """Epoch ms as ``2025-11-26 13:26:40 CET (Europe/Berlin)``; the system's
+    zone when ``tzname`` is None; UTC when the name is unknown."""
+    from datetime import datetime, timezone
+
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
+        return "unknown"
+    if tzname:
+        try:
+            from zoneinfo import ZoneInfo
+
+            tz = ZoneInfo(tzname)
+        except Exception:  # unknown zone: show UTC rather than fail the send
+            tz, tzname = timezone.utc, "UTC"
+        dt = datetime.fromtimestamp(ms / 1000, tz)
+    else:
+        dt = datetime.fromtimestamp(ms / 1000).astimezone()
+    abbr = dt.tzname() or dt.strftime("%z")
+    text = f"{dt:%Y-%m-%d %H:%M:%S} {abbr}"
+    if tzname and tzname != abbr:
+        text += f" ({tzname})"
+    return text
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def _safe_url(url: Any) -> str | None:
+    """Only absolute http(s) URLs become links (no ``javascript:``)."""
+    if isinstance(url, str) and re.match(r"^https?://[^\s\"'<>]+$", url.strip(), re.IGNORECASE):
+        return url.strip()
+    return None
+
+
+def _one_line(text: Any) -> str:
+    return re.sub(r"[\r\n\t]+", " ", str(text)).strip()
+
+
+# ---------------------------------------------------------------- sending
+
+
+def send(settings: Settings, message: Message) -> None:
+    """Send one notification; raise ``DeliveryError`` (scrubbed) on failure.
+
+    The whole SMTP conversation shares one deadline of ``settings.timeout``.
+    A message accepted for at least one recipient counts as delivered."""
+    import smtplib
+    import ssl
+
+    msg = build_email(settings, message)
+    deadline = time.monotonic() + settings.timeout
+
+    def fail(text: str, retryable: bool = True) -> DeliveryError:
+        return DeliveryError(scrub(f"email {settings.peer}: {text}", settings.secrets()), retryable=retryable)
+
+    def timed_out() -> str:
+        hint = " (port 465 usually needs secure: true)" if settings.port == 465 and not settings.secure else ""
+        return f"timed out after {settings.timeout:g}s{hint}"
+
+    def tick(server) -> None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        if server.sock is not None:
+            server.sock.settimeout(left)
+
+    class Deadline:
+        """Connect, TLS handshake and greeting share the deadline with the rest."""
+
+        def _get_socket(self, host, port, timeout):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("deadline passed")
+            sock = super()._get_socket(host, port, left)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                sock.close()
+                raise TimeoutError("deadline passed")
+            sock.settimeout(left)   # what is left for the greeting
+            return sock
+
+    class SMTP(Deadline, smtplib.SMTP):
+        pass
+
+    class SMTP_SSL(Deadline, smtplib.SMTP_SSL):
+        pass
+
+    server = None
+    tls = settings.secure
+    try:
+        if settings.secure:
+            server = SMTP_SSL(settings.host, settings.port, timeout=settings.timeout,
+                              context=ssl.create_default_context())
+        else:
+            server = SMTP(settings.host, settings.port, timeout=settings.timeout)
+        tick(server)
+        server.ehlo_or_helo_if_needed()
+        if not settings.secure and server.has_extn("starttls"):
+            tick(server)
+            server.starttls(context=ssl.create_default_context())
+            tls = True
+            tick(server)
+            server.ehlo()
+        if settings.user:
+            tick(server)
+            server.login(settings.user, settings.password or "")
+        tick(server)
+        server.send_message(msg, from_addr=_addr(settings.sender),
+                            to_addrs=[_addr(r) for r in settings.recipients])
+    except smtplib.SMTPAuthenticationError as exc:
+        raise fail(f"login as {settings.user} rejected: {_reply(exc.smtp_code, exc.smtp_error)}",
+                   retryable=False) from None
+    except smtplib.SMTPNotSupportedError as exc:
+        hint = "" if tls else " (many servers offer AUTH only over TLS; check port and secure)"
+        raise fail(f"{exc}{hint}", retryable=False) from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = "; ".join(f"{rcpt}: {_reply(code, text)}" for rcpt, (code, text) in exc.recipients.items())
+        temporary = any(400 <= code < 500 for code, _ in exc.recipients.values())
+        raise fail(f"all recipients refused: {refused}", retryable=temporary) from None
+    except smtplib.SMTPSenderRefused as exc:
+        raise fail(f"sender {exc.sender} refused: {_reply(exc.smtp_code, exc.smtp_error)}",
+                   retryable=not 500 <= exc.smtp_code < 600) from None
+    except smtplib.SMTPResponseException as exc:
+        raise fail(f"server answered {_reply(exc.smtp_code, exc.smtp_error)}",
+                   retryable=not 500 <= exc.smtp_code < 600) from None
+    except smtplib.SMTPServerDisconnected as exc:
+        # smtplib turns a read timeout into "Connection unexpectedly closed: timed out".
+        if isinstance(exc.__context__, TimeoutError) or str(exc).endswith("timed out"):
+            raise fail(timed_out()) from None
+        raise fail(f"server closed the connection ({exc or 'no reason given'})") from None
+    except smtplib.SMTPException as exc:
+        raise fail(f"SMTP error: {exc}") from None
+    except TimeoutError:
+        raise fail(timed_out()) from None
+    except ssl.SSLCertVerificationError as exc:
+        raise fail(f"TLS certificate verification failed: {exc.verify_message or exc.reason} "
+                   "(for a private CA set SSL_CERT_FILE to its bundle)") from None
+    except ssl.SSLError as exc:
+        raise fail(f"TLS error: {exc.reason or exc}"
+                   + ("" if not settings.secure else " (is the port really SMTP over TLS? try secure: false)")) from None
+    except OSError as exc:
+        raise fail(f"cannot connect: {exc.strerror or exc}") from None
+    finally:
+        if server is not None:
+            _close(server)
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {_one_line(text)}"
+
+
+def _close(server) -> None:
+    """QUIT politely, but never let the goodbye turn a delivered mail into a failure."""
+    try:
+        if server.sock is not None:
+            server.sock.settimeout(1.0)
+            server.quit()
+    except Exception:
+        pass
+    finally:
+        try:
+            server.close()
+        except Exception:
+            pass

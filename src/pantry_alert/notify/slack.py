@@ -1,0 +1,403 @@
+"""The Slack channel: slack-sdk (SPEC §7.2).
+
+Two ways to post, both from the ``channels.slack`` section of rules.yaml with
+a per-key fallback to the seed's environment variables:
+
+============  ===================  =========================================
+key           env                  meaning
+============  ===================  =========================================
+token         SLACK_BOT_TOKEN      bot token (``xoxb-...``) for chat.postMessage
+channel       SLACK_ALERT_CHANNEL  channel name or id; needed with ``token``
+webhook_url   SLACK_WEBHOOK_URL    an incoming-webhook URL (used without token)
+api_url       SLACK_API_URL        Web API base URL, default https://slack.com/api/
+timeout       -                    default 10s
+============  ===================  =========================================
+
+A token plus a channel selects the Web API; otherwise a webhook URL selects
+the incoming webhook.  A section that sets ``webhook_url`` but no ``token``
+always means the webhook, whatever the environment holds.
+
+slack_sdk is imported only when a message is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError, DeliveryError
+from .base import RESOLVED_COLOR, SEVERITY_COLORS, Message, scrub
+
+NAME = "slack"
+DEFAULT_API_URL = "https://slack.com/api/"
+DEFAULT_TIMEOUT = 10.0
+SECTION_KEYS = ("token", "channel", "webhook_url", "api_url", "timeout")
+
+# Slack's Block Kit limits (https://docs.slack.dev/reference/block-kit/).
+MAX_TEXT = 40000            # top-level text
+MAX_SECTION_TEXT = 3000     # section text
+MAX_CONTEXT_TEXT = 3000     # context element text
+MAX_BUTTON_TEXT = 75        # button label
+MAX_BUTTON_VALUE = 2000     # button value
+MAX_BUTTON_URL = 3000       # button url
+MAX_FALLBACK = 3000         # attachment fallback (no documented hard limit; kept short)
+MAX_TITLE = 250             # our own cap, so a long title cannot crowd out the description
+ELLIPSIS = "…"
+
+# Errors for which a later retry can succeed; every other ``ok: false`` error
+# (invalid_auth, channel_not_found, not_in_channel, ...) needs a human first.
+TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable",
+                    "request_timeout", "team_added_to_org"}
+
+# How each notification kind shows in ``text`` and in the section heading.
+_TEXT_LABEL = {"firing": "Alert", "reminder": "Reminder", "escalated": "Escalated",
+               "resolved": "Resolved", "test": "[TEST] Alert"}
+_TITLE_PREFIX = {"firing": "", "reminder": "Reminder: ", "escalated": "Escalated: ",
+                 "resolved": "Resolved: ", "test": "[TEST] "}
+
+
+# ---------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str                               # "api" (chat.postMessage) or "webhook"
+    token: str | None = field(repr=False)
+    channel: str | None
+    webhook_url: str | None = field(repr=False)
+    api_url: str = DEFAULT_API_URL
+    timeout: float = DEFAULT_TIMEOUT
+
+    def secrets(self) -> list[str]:
+        found = [self.token] if self.token else []
+        if self.webhook_url:
+            parts = urlsplit(self.webhook_url)
+            found.append(self.webhook_url)
+            if parts.path and parts.path != "/":
+                found.append(parts.path)
+            last = parts.path.rstrip("/").rpartition("/")[2]
+            if len(last) >= 8:
+                found.append(last)
+            if parts.query:
+                found.append(parts.query)
+        return found
+
+    @property
+    def peer(self) -> str:
+        """Where messages go, without secrets (used in error messages)."""
+        if self.mode == "api":
+            return f"{self.api_url}chat.postMessage"
+        parts = urlsplit(self.webhook_url or "")
+        return f"incoming webhook {parts.scheme}://{parts.hostname or ''}{_port(parts)}/…"
+
+    def describe(self) -> str:
+        """One secret-free line for ``rules list``."""
+        if self.mode == "api":
+            return f"chat.postMessage -> {self.channel} via {self.api_url}"
+        return self.peer
+
+
+def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
+    """Build the Slack settings; ``None`` when the channel is not configured."""
+    sec = _check_section(section)
+
+    def pick(key: str, var: str | None) -> tuple[Any, str | None]:
+        value = sec.get(key)
+        if value is not None and value != "":
+            return value, key
+        value = env.get(var) if var else None
+        return (value, f"{var} (environment)") if value not in (None, "") else (None, None)
+
+    token, token_src = pick("token", "SLACK_BOT_TOKEN")
+    channel, channel_src = pick("channel", "SLACK_ALERT_CHANNEL")
+    hook, hook_src = pick("webhook_url", "SLACK_WEBHOOK_URL")
+    api_url, api_src = pick("api_url", "SLACK_API_URL")
+    for value, src in ((token, token_src), (channel, channel_src)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(f"{src}: must be a non-empty string")
+    timeout = _parse_timeout(sec.get("timeout"), "timeout")
+    if api_url is None:
+        api_url = DEFAULT_API_URL
+    else:
+        _check_url(api_url, api_src)
+        api_url = api_url.strip()
+        if not api_url.endswith("/"):
+            api_url += "/"   # WebClient joins the method with urljoin
+
+    section_hook = sec.get("webhook_url") not in (None, "")
+    section_token = sec.get("token") not in (None, "")
+    if section_hook and not section_token:
+        mode = "webhook"
+    elif token and channel:
+        mode = "api"
+    elif hook:
+        mode = "webhook"
+    elif section_token or sec.get("channel") not in (None, ""):
+        missing = "channel" if token else "token"
+        raise ConfigError(f"{missing} missing (chat.postMessage needs both token and channel; "
+                          "or set webhook_url for an incoming webhook)")
+    else:
+        return None
+    if mode == "webhook":
+        _check_url(hook, hook_src)
+        return Settings(mode="webhook", token=None, channel=None, webhook_url=hook.strip(),
+                        api_url=api_url, timeout=timeout)
+    return Settings(mode="api", token=token.strip(), channel=channel.strip(), webhook_url=None,
+                    api_url=api_url, timeout=timeout)
+
+
+def _check_section(section: dict | None) -> dict:
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError("must be a mapping of " + ", ".join(SECTION_KEYS))
+    unknown = sorted(set(section) - set(SECTION_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(map(str, unknown))}; "
+                          f"allowed: {', '.join(SECTION_KEYS)}")
+    return section
+
+
+def _check_url(url: Any, where: str | None) -> None:
+    if not isinstance(url, str) or not re.match(r"^https?://[^\s/?#]+", url.strip(), re.IGNORECASE):
+        shown = "(not a string)" if not isinstance(url, str) else "(not an absolute http(s) URL)"
+        raise ConfigError(f"{where}: invalid URL {shown}")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+
+
+def _parse_timeout(value: Any, where: str) -> float:
+    """A number of seconds, or ``"500ms"``, ``"10s"``, ``"1m"``; default 10s."""
+    if value is None or value == "":
+        return DEFAULT_TIMEOUT
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: invalid timeout {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ConfigError(f"{where}: invalid timeout {value!r} (use e.g. 10s, 500ms or a number of seconds)")
+        seconds = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{where}: timeout must be positive, got {value!r}")
+    return seconds
+
+
+def _port(parts) -> str:
+    try:
+        return f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return ""
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def escape(text: Any) -> str:
+    """Slack's escaping of ``& < >`` (so ``<!channel>`` cannot ping anyone)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def fit(text: str, limit: int) -> str:
+    """Cut escaped ``text`` to ``limit`` characters ending in "…", never
+    leaving half an entity (``&am``) behind."""
+    if len(text) <= limit:
+        return text
+    cut = re.sub(r"&[a-z]*$", "", text[: limit - len(ELLIPSIS)])
+    return cut + ELLIPSIS
+
+
+def iso_time(ms: Any) -> str:
+    """Epoch ms as JavaScript's ``toISOString()``: ``2025-11-26T12:26:40.000Z``."""
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not math.isfinite(ms):
+        return "unknown"
+    secs, milli = divmod(int(ms), 1000)
+    dt = datetime.fromtimestamp(secs, timezone.utc)
+    return f"{dt:%Y-%m-%dT%H:%M:%S}.{milli:03d}Z"
+
+
+def build_payload(message: Message) -> dict[str, Any]:
+    """The message: ``{"text", "blocks", "attachments"}`` (SPEC §7.2)."""
+    alert = message.alert
+    kind = message.kind
+    title = fit(escape(_one_line(alert.get("title") or alert.get("id") or "alert")), MAX_TITLE)
+    description = escape(alert.get("description", ""))
+
+    text = fit(f"{_TEXT_LABEL.get(kind, 'Alert')}: {title}", MAX_TEXT)
+    heading = f"*{_TITLE_PREFIX.get(kind, '')}{title}*\n"
+    section_text = heading + fit(description, MAX_SECTION_TEXT - len(heading))
+
+    context = f"Severity: {escape(alert.get('severity', ''))} | Time: {iso_time(alert.get('timestamp'))}"
+    if kind in ("reminder", "escalated") and alert.get("count") is not None:
+        context += f" | Count: {escape(alert.get('count'))}"
+    if kind == "resolved" and alert.get("resolvedAt") is not None:
+        context += f" | Resolved: {iso_time(alert.get('resolvedAt'))}"
+
+    buttons: list[dict[str, Any]] = []
+    dashboard = message.dashboard_url
+    if isinstance(dashboard, str) and dashboard.strip() and len(dashboard) <= MAX_BUTTON_URL:
+        buttons.append({"type": "button",
+                        "text": {"type": "plain_text", "text": "View Dashboard"},
+                        "url": dashboard.strip()})
+    if kind != "resolved":
+        buttons.append({"type": "button",
+                        "text": {"type": "plain_text", "text": "Acknowledge"},
+                        "action_id": "acknowledge_alert",
+                        "value": fit(str(alert.get("id", "")), MAX_BUTTON_VALUE) or "unknown"})
+
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": section_text}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": fit(context, MAX_CONTEXT_TEXT)}]},
+    ]
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
+    return {
+        "text": text,
+        "blocks": blocks,
+        "attachments": [{"color": _color(message), "fallback": fit(description, MAX_FALLBACK)}],
+    }
+
+
+def _color(message: Message) -> str:
+    if message.kind == "resolved":
+        return RESOLVED_COLOR
+    return SEVERITY_COLORS.get(str(message.alert.get("severity")), "#6c757d")
+
+
+def _one_line(text: Any) -> str:
+    return re.sub(r"[\r\n]+", " ", str(text)).strip()
+
+
+# ---------------------------------------------------------------- sending
+
+
+def send(settings: Settings, message: Message) -> None:
+    """Post one notification; raise ``DeliveryError`` (scrubbed) on failure.
+
+    slack-sdk's retry handlers are switched off (the delivery layer retries),
+    and its logger is muted so no URL or token reaches a log."""
+    payload = build_payload(message)
+    if settings.mode == "api":
+        _send_api(settings, payload)
+    else:
+        _send_webhook(settings, payload)
+
+
+def _fail(settings: Settings, text: str, retryable: bool = True,
+          retry_after_ms: int | None = None) -> DeliveryError:
+    return DeliveryError(scrub(f"slack {settings.peer}: {text}", settings.secrets()),
+                         retryable=retryable, retry_after_ms=retry_after_ms)
+
+
+def _send_api(settings: Settings, payload: dict[str, Any]) -> None:
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(token=settings.token, base_url=settings.api_url, timeout=settings.timeout,
+                       retry_handlers=[], logger=_quiet_logger())
+    try:
+        client.chat_postMessage(channel=settings.channel, **payload)
+    except SlackApiError as exc:
+        response = exc.response
+        status = getattr(response, "status_code", None)
+        data = getattr(response, "data", None)
+        error = data.get("error") if isinstance(data, dict) else None
+        error = _one_line(scrub(str(error or "unknown error"), settings.secrets()))[:300]
+        retry_after = _retry_after_ms(getattr(response, "headers", None))
+        if status == 429 or error == "ratelimited":
+            raise _fail(settings, f"rate limited (HTTP {status}, {error})"
+                        + (f"; retry after {retry_after / 1000:g}s" if retry_after is not None else ""),
+                        retryable=True, retry_after_ms=retry_after) from None
+        if status is not None and status != 200:
+            raise _fail(settings, f"HTTP {status}: {error}",
+                        retryable=status >= 500 or status == 408) from None
+        # A body that is not JSON came from a proxy or an outage page, not from Slack's verdict.
+        transient = error in TRANSIENT_ERRORS or error.startswith("Received a response in a non-JSON format")
+        raise _fail(settings, f"Slack refused the message: {error}", retryable=transient) from None
+    except Exception as exc:  # network: refused, timeout, TLS, DNS...
+        raise _network_error(settings, exc) from None
+
+
+def _send_webhook(settings: Settings, payload: dict[str, Any]) -> None:
+    from slack_sdk.webhook import WebhookClient
+
+    client = WebhookClient(settings.webhook_url, timeout=settings.timeout,
+                           retry_handlers=[], logger=_quiet_logger())
+    try:
+        response = client.send(**payload)
+    except Exception as exc:
+        raise _network_error(settings, exc) from None
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    body = _one_line(scrub(response.body or "", settings.secrets()))[:300] or "(empty body)"
+    if status == 429:
+        retry_after = _retry_after_ms(response.headers)
+        raise _fail(settings, f"rate limited (HTTP 429, {body})"
+                    + (f"; retry after {retry_after / 1000:g}s" if retry_after is not None else ""),
+                    retryable=True, retry_after_ms=retry_after)
+    raise _fail(settings, f"HTTP {status}: {body}", retryable=status >= 500 or status == 408)
+
+
+def _network_error(settings: Settings, exc: BaseException) -> DeliveryError:
+    import socket
+    import ssl
+    from urllib.error import URLError
+
+    reason: Any = exc.reason if isinstance(exc, URLError) else exc
+    if isinstance(reason, (TimeoutError, socket.timeout)) or "timed out" in str(reason):
+        return _fail(settings, f"timed out after {settings.timeout:g}s")
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return _fail(settings, f"TLS certificate verification failed: {reason.verify_message or reason}")
+    if isinstance(reason, OSError) and reason.strerror:
+        return _fail(settings, f"cannot connect: {reason.strerror}")
+    return _fail(settings, f"request failed: {type(exc).__name__}: "
+                           f"{_one_line(scrub(str(reason), settings.secrets()))[:300]}")
+
+
+def _retry_after_ms(headers: Any) -> int | None:
+    """``Retry-After`` (seconds or an HTTP date) in milliseconds, or None."""
+    if not headers:
+        return None
+    value = None
+    for key, val in dict(headers).items():
+        if str(key).lower() == "retry-after":
+            value = val[0] if isinstance(val, (list, tuple)) and val else val
+            break
+    if value is None:
+        return None
+    value = str(value).strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return max(0, int(round(seconds * 1000)))
+
+
+def _quiet_logger() -> logging.Logger:
+    """A logger for slack-sdk that drops everything: its debug lines carry the
+    webhook URL, and its error lines duplicate what DeliveryError says."""
+    logger = logging.getLogger("pantry_alert.notify.slack.sdk")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+        logger.setLevel(logging.CRITICAL + 1)
+    return logger

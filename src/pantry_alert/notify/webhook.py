@@ -1,0 +1,286 @@
+"""The webhook channel: one JSON POST per notification through httpx (SPEC §7.3).
+
+==========  ====================  ==========================================
+key         env                   meaning
+==========  ====================  ==========================================
+url         ALERT_WEBHOOK_URL     absolute http(s) URL (required)
+token       ALERT_WEBHOOK_TOKEN   sent as ``Authorization: Bearer <token>``
+headers     -                     extra request headers (a mapping)
+timeout     -                     default 10s
+==========  ====================  ==========================================
+
+Keys left out of the ``channels.webhook`` section fall back to the
+environment.  The body is ``{"alert", "timestamp", "service", "version",
+"event"}``; every request carries an ``Idempotency-Key`` that stays the same
+across retries of one notification, so a receiver can drop a repeat.
+
+httpx is imported only when a message is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ..errors import ConfigError, DeliveryError
+from .base import Message, scrub
+
+NAME = "webhook"
+DEFAULT_TIMEOUT = 10.0
+SECTION_KEYS = ("url", "token", "headers", "timeout")
+# Headers pantry-alert sets itself; a configured header may not replace them.
+RESERVED_HEADERS = {"content-type", "content-length", "idempotency-key", "host", "transfer-encoding"}
+# Configured headers whose values are treated as secrets (scrubbed from errors).
+_SECRET_HEADER = re.compile(r"auth|token|key|secret|signature|cookie|password|session", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    url: str = field(repr=False)
+    token: str | None = field(repr=False)
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+
+    def secrets(self) -> list[str]:
+        found = [self.token] if self.token else []
+        parts = urlsplit(self.url)
+        if parts.password:
+            found += [parts.password, unquote(parts.password)]
+        if parts.username:
+            found += [parts.username, unquote(parts.username)]
+            # httpx sends URL userinfo as Basic auth: its base64 form is a secret too.
+            import base64
+
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            found.append(base64.b64encode(pair.encode()).decode())
+        if parts.query:
+            found.append(parts.query)
+            found += [value for _, value in parse_qsl(parts.query, keep_blank_values=True)]
+        found += [value for name, value in self.headers if _SECRET_HEADER.search(name)]
+        return found
+
+    @property
+    def peer(self) -> str:
+        """The URL without userinfo, query or fragment (for messages)."""
+        return redact_url(self.url)
+
+    def describe(self) -> str:
+        """One secret-free line for ``rules list``."""
+        extras = []
+        if self.token:
+            extras.append("bearer token")
+        if self.headers:
+            extras.append("headers: " + ", ".join(name for name, _ in self.headers))
+        return f"POST {self.peer}" + (f" ({'; '.join(extras)})" if extras else "")
+
+
+def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
+    """Build the webhook settings; ``None`` when no URL is configured."""
+    sec = _check_section(section)
+
+    def pick(key: str, var: str | None) -> tuple[Any, str | None]:
+        value = sec.get(key)
+        if value is not None and value != "":
+            return value, key
+        value = env.get(var) if var else None
+        return (value, f"{var} (environment)") if value not in (None, "") else (None, None)
+
+    url, url_src = pick("url", "ALERT_WEBHOOK_URL")
+    token, token_src = pick("token", "ALERT_WEBHOOK_TOKEN")
+    timeout = _parse_timeout(sec.get("timeout"), "timeout")
+    headers = _parse_headers(sec.get("headers"), "headers")
+    if url is None:
+        return None
+    if not isinstance(url, str) or not re.match(r"^https?://[^\s/?#]+[^\s]*$", url.strip(), re.IGNORECASE):
+        raise ConfigError(f"{url_src}: invalid webhook URL {redact_url(str(url))!r} (absolute http(s) URL expected)")
+    if token is not None and (not isinstance(token, str) or re.search(r"[\r\n]", token)):
+        raise ConfigError(f"{token_src}: must be a single-line string")
+    if token is not None and urlsplit(url.strip()).username is not None:
+        raise ConfigError(f"{url_src}: the URL carries user:password (Basic auth) and a bearer token is set "
+                          f"({token_src}); use one or the other")
+    return Settings(url=url.strip(), token=token.strip() if token else None,
+                    headers=headers, timeout=timeout)
+
+
+def _check_section(section: dict | None) -> dict:
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError("must be a mapping of " + ", ".join(SECTION_KEYS))
+    unknown = sorted(set(section) - set(SECTION_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(map(str, unknown))}; "
+                          f"allowed: {', '.join(SECTION_KEYS)}")
+    return section
+
+
+def _parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if value is None or value == "":
+        return ()
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: must be a mapping of header names to values")
+    result = []
+    for name, val in value.items():
+        if not isinstance(name, str) or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+            raise ConfigError(f"{where}: invalid header name {name!r}")
+        if name.lower() in RESERVED_HEADERS:
+            raise ConfigError(f"{where}: {name} is set by pantry-alert and cannot be configured")
+        if isinstance(val, bool) or not isinstance(val, (str, int, float)):
+            raise ConfigError(f"{where}.{name}: value must be a string")
+        val = str(val)
+        if re.search(r"[\r\n\x00]", val):
+            raise ConfigError(f"{where}.{name}: line break in header value")
+        result.append((name, val))
+    return tuple(result)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+
+
+def _parse_timeout(value: Any, where: str) -> float:
+    """A number of seconds, or ``"500ms"``, ``"10s"``, ``"1m"``; default 10s."""
+    if value is None or value == "":
+        return DEFAULT_TIMEOUT
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: invalid timeout {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ConfigError(f"{where}: invalid timeout {value!r} (use e.g. 10s, 500ms or a number of seconds)")
+        seconds = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{where}: timeout must be positive, got {value!r}")
+    return seconds
+
+
+def redact_url(url: str) -> str:
+    """``https://user:pw@host/p?token=x#f`` -> ``https://host/p?…`` (no userinfo,
+    query or fragment); works on malformed URLs too."""
+    text = str(url).strip().split("#", 1)[0]
+    if "?" in text:
+        text = text.split("?", 1)[0] + "?…"
+    return re.sub(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?@]*@", r"\1", text)
+
+
+# ---------------------------------------------------------------- the request
+
+
+def build_body(message: Message) -> dict[str, Any]:
+    return {
+        "alert": message.alert,
+        "timestamp": message.now_ms,
+        "service": message.service,
+        "version": message.version,
+        "event": message.kind,
+    }
+
+
+def build_headers(settings: Settings, message: Message) -> dict[str, str]:
+    headers = {name: value for name, value in settings.headers}
+    headers["Content-Type"] = "application/json"
+    headers["Idempotency-Key"] = message.idempotency_key
+    if settings.token:
+        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        headers["Authorization"] = f"Bearer {settings.token}"
+    if not any(k.lower() == "user-agent" for k in headers):
+        headers["User-Agent"] = f"pantry-alert/{message.version or 'dev'}"
+    return headers
+
+
+def encode_body(message: Message) -> bytes:
+    """Compact UTF-8 JSON; a non-finite float (NaN, Infinity) becomes null."""
+    body = build_body(message)
+    try:
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(body), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return text.encode("utf-8")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def send(settings: Settings, message: Message) -> None:
+    """POST one notification; raise ``DeliveryError`` (scrubbed) unless 2xx.
+
+    4xx other than 408 and 429 are not retryable; 429 carries Retry-After.
+    Redirects are not followed (a 3xx is a failure naming the status)."""
+    import httpx
+
+    def fail(text: str, retryable: bool = True, retry_after_ms: int | None = None) -> DeliveryError:
+        return DeliveryError(scrub(f"webhook {settings.peer}: {text}", settings.secrets()),
+                             retryable=retryable, retry_after_ms=retry_after_ms)
+
+    body = encode_body(message)
+    headers = build_headers(settings, message)
+    try:
+        with httpx.Client(timeout=httpx.Timeout(settings.timeout), follow_redirects=False,
+                          trust_env=True) as client:
+            response = client.post(settings.url, content=body, headers=headers)
+    except httpx.TimeoutException:
+        raise fail(f"timed out after {settings.timeout:g}s") from None
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        reason = _one_line(scrub(str(exc) or type(exc).__name__, settings.secrets()))
+        raise fail(f"request failed: {reason[:300]}") from None
+
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    # Scrub before cutting: a secret cut in half would no longer match.
+    snippet = _one_line(scrub(response.text or "", settings.secrets()))
+    snippet = snippet if len(snippet) <= 200 else snippet[:199] + "…"
+    text = f"HTTP {status} {response.reason_phrase}".rstrip()
+    if snippet:
+        text += f": {snippet}"
+    if status == 429:
+        retry_after = retry_after_ms(response.headers.get("retry-after"))
+        if retry_after is not None:
+            text += f" (retry after {retry_after / 1000:g}s)"
+        raise fail(text, retryable=True, retry_after_ms=retry_after)
+    if 300 <= status < 400:
+        raise fail(text + " (redirects are not followed; configure the final URL)")
+    raise fail(text, retryable=not (400 <= status < 500) or status == 408)
+
+
+def retry_after_ms(value: str | None) -> int | None:
+    """``Retry-After`` (seconds or an HTTP date) in milliseconds, or None."""
+    if value is None or not str(value).strip():
+        return None
+    value = str(value).strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        from datetime import timezone
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return max(0, int(round(seconds * 1000)))
+
+
+def _one_line(text: Any) -> str:
+    return re.sub(r"\s+", " ", str(text)).strip()

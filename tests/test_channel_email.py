@@ -1,0 +1,433 @@
+"""The email channel against a real SMTP server (aiosmtpd) on loopback."""
+
+from __future__ import annotations
+
+import copy
+import email
+import email.policy
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from pantry_alert.errors import ConfigError, DeliveryError
+from pantry_alert.notify import email as email_channel
+from pantry_alert.notify.base import Message
+
+PASSWORD = "s3cret-smtp-pass"
+
+ALERT = {
+    "id": "high_response_time_1764160000000", "type": "performance", "severity": "high",
+    "title": "High Response Time",
+    "description": "95th percentile response time is 2500.00ms (threshold: 2000ms)",
+    "timestamp": 1764160000000,
+    "metadata": {"rule": "high_response_time", "metrics": {"p95ResponseTime": 2500},
+                 "escalated": False, "alertCount": 1},
+    "resolved": False, "resolvedAt": None,
+    "ruleId": "high_response_time", "status": "firing", "count": 1,
+    "lastSeenAt": 1764160000000, "acknowledgedAt": None, "acknowledgedBy": None,
+    "resolvedBy": None, "escalated": False, "silenced": False,
+    "runbookUrl": "https://wiki.example.com/runbooks/latency?a=1&b=2", "labels": {"team": "backend"},
+}
+DASHBOARD = "https://crm.example.com/dashboard/performance"
+
+
+def make_message(kind="firing", **alert_changes) -> Message:
+    alert = copy.deepcopy(ALERT)
+    alert.update(alert_changes)
+    return Message(kind=kind, alert=alert, idempotency_key=f"{alert['id']}:email:{kind}",
+                   now_ms=1764160060000, timezone="Europe/Berlin", dashboard_url=DASHBOARD,
+                   version="0.1.0")
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Recorder:
+    """aiosmtpd handler that keeps every accepted message."""
+
+    def __init__(self, refuse: set[str] | None = None):
+        self.messages: list[dict] = []
+        self.refuse = refuse or set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append({
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": list(envelope.rcpt_tos),
+            "message": email.message_from_bytes(envelope.content, policy=email.policy.default),
+            "tls": server.transport.get_extra_info("ssl_object") is not None,
+            "authenticated": bool(session.authenticated),
+        })
+        return "250 OK"
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and auth_data == (b"alerts", PASSWORD.encode())
+    # handled=False: let aiosmtpd send the 235/535 reply itself (with the default
+    # handled=True a failed login gets no reply at all and the client hangs).
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def smtp_server():
+    """Start an aiosmtpd server; returns a factory ``(handler, **smtp_kwargs) -> port``."""
+    controllers = []
+
+    def start(handler, **kwargs) -> int:
+        port = free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
+        controller.start()
+        controllers.append(controller)
+        return port
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1/localhost: ``(cert_path, key_path)``."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    try:
+        _make_cert_cryptography(cert, key)
+    except ImportError:
+        assert shutil.which("openssl"), "the TLS tests need the cryptography package or the openssl command"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+            check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+def _make_cert_cryptography(cert_path, key_path) -> None:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+
+
+def server_tls_context(certificate) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+def env_for(port, **extra) -> dict:
+    env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port),
+           "ALERT_FROM_EMAIL": "alerts@pantry.example", "ALERT_TO_EMAILS": "ops@example.com, Dev Team <dev@example.com>"}
+    env.update(extra)
+    return env
+
+
+def parts(msg):
+    plain = msg.get_body(preferencelist=("plain",))
+    html = msg.get_body(preferencelist=("html",))
+    return plain.get_content(), html.get_content()
+
+
+# ---------------------------------------------------------------- settings
+
+
+def test_settings_from_seed_environment():
+    s = email_channel.settings(None, {"SMTP_HOST": "mail.example.com", "SMTP_USER": "alerts",
+                                      "SMTP_PASS": PASSWORD, "ALERT_FROM_EMAIL": "a@example.com",
+                                      "ALERT_TO_EMAILS": "x@example.com, y@example.com,,"})
+    assert (s.host, s.port, s.secure, s.user, s.password) == ("mail.example.com", 587, False, "alerts", PASSWORD)
+    assert s.sender == "a@example.com"
+    assert s.recipients == ("x@example.com", "y@example.com")
+    assert s.timeout == 10.0
+    assert s.secrets() == [PASSWORD]
+    assert s.describe() == "smtp://mail.example.com:587 -> x@example.com, y@example.com"
+    assert PASSWORD not in repr(s) and PASSWORD not in s.describe()
+
+    secure = email_channel.settings(None, {"SMTP_HOST": "h", "SMTP_SECURE": "true", "ALERT_TO_EMAILS": "a@b.c"})
+    assert (secure.port, secure.secure) == (465, True)
+    assert secure.describe() == "smtps://h:465 -> a@b.c"
+    assert secure.sender.startswith("pantry-alert@")
+
+
+def test_settings_not_configured_without_host_or_recipients():
+    assert email_channel.settings(None, {}) is None
+    assert email_channel.settings(None, {"SMTP_HOST": "h"}) is None
+    assert email_channel.settings(None, {"ALERT_TO_EMAILS": "a@b.c"}) is None
+    assert email_channel.settings(None, {"SMTP_HOST": "h", "ALERT_TO_EMAILS": " , "}) is None
+
+
+def test_section_wins_over_environment_key_by_key():
+    s = email_channel.settings(
+        {"host": "smtp.internal", "port": 2525, "to": ["a@example.com", "b@example.com"],
+         "from": "Pantry <p@example.com>", "timeout": "2s"},
+        {"SMTP_HOST": "ignored", "SMTP_USER": "envuser", "SMTP_PASS": "envpass", "ALERT_TO_EMAILS": "z@z.z"})
+    assert (s.host, s.port, s.user, s.password) == ("smtp.internal", 2525, "envuser", "envpass")
+    assert s.recipients == ("a@example.com", "b@example.com")
+    assert s.sender == "Pantry <p@example.com>"
+    assert s.timeout == 2.0
+    assert email_channel.settings({"host": "h", "to": "a@b.c", "timeout": 1.5}, {}).timeout == 1.5
+    assert email_channel.settings({"host": "h", "to": "a@b.c", "timeout": "500ms"}, {}).timeout == 0.5
+
+
+@pytest.mark.parametrize("section, needle", [
+    ({"host": "h", "to": "a@b.c", "hots": "x"}, "unknown key(s) hots"),
+    ({"host": "h", "to": "a@b.c", "port": "smtp"}, "port: invalid port 'smtp'"),
+    ({"host": "h", "to": "a@b.c", "port": 70000}, "out of range"),
+    ({"host": "h", "to": "not-an-address"}, "invalid email address"),
+    ({"host": "h", "to": "a@b.c", "from": "x@y.z\nBcc: evil@x.y"}, "line break"),
+    ({"host": "h", "to": "a@b.c", "timeout": "fast"}, "invalid timeout"),
+    ({"host": "h", "to": "a@b.c", "timeout": 0}, "must be positive"),
+    ({"host": "h", "to": "a@b.c", "secure": "maybe"}, "expected true or false"),
+])
+def test_invalid_section_is_a_config_error(section, needle):
+    with pytest.raises(ConfigError) as info:
+        email_channel.settings(section, {})
+    assert needle in str(info.value)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def test_subjects_for_every_kind():
+    assert email_channel.subject(make_message("firing")) == "[HIGH] Kitchen Pantry CRM Alert: High Response Time"
+    assert email_channel.subject(make_message("reminder")) == "[HIGH] [REMINDER] Kitchen Pantry CRM Alert: High Response Time"
+    assert email_channel.subject(make_message("escalated", severity="critical")) == \
+        "[CRITICAL] [ESCALATED] Kitchen Pantry CRM Alert: High Response Time"
+    assert email_channel.subject(make_message("resolved")) == "[RESOLVED] Kitchen Pantry CRM Alert: High Response Time"
+    assert email_channel.subject(make_message("test")) == "[TEST] Kitchen Pantry CRM Alert: High Response Time"
+    assert email_channel.subject(make_message(title="Two\nlines")) == "[HIGH] Kitchen Pantry CRM Alert: Two lines"
+
+
+@pytest.mark.parametrize("kind, severity, color", [
+    ("firing", "low", "#28a745"), ("firing", "medium", "#ffc107"), ("firing", "high", "#fd7e14"),
+    ("firing", "critical", "#dc3545"), ("resolved", "critical", "#28a745"),
+])
+def test_header_colour_follows_severity(kind, severity, color):
+    html = email_channel.render_html(make_message(kind, severity=severity))
+    assert f'class="alert-header" style="background-color:{color};' in html
+
+
+def test_html_escapes_every_value():
+    message = make_message(
+        title="<b>Bold</b> title", description='<script>alert("x")</script> <@channel> & more',
+        metadata={"metrics": {"<img src=x>": "<i>v</i>"}}, labels={"team": "<ops>"},
+        runbookUrl='https://wiki.example.com/"onmouseover="x', id="id<1>")
+    html = email_channel.render_html(message)
+    assert "<script>" not in html and "<@channel>" not in html and "<b>Bold" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &lt;@channel&gt; &amp; more" in html
+    assert "&lt;b&gt;Bold&lt;/b&gt; title" in html
+    assert "&lt;img src=x&gt;" in html and "&lt;i&gt;v&lt;/i&gt;" in html
+    assert "team=&lt;ops&gt;" in html and "id&lt;1&gt;" in html
+    assert 'onmouseover="x' not in html          # not a safe http(s) URL: no link at all
+    assert "javascript:" not in email_channel.render_html(make_message(runbookUrl="javascript:alert(1)"))
+
+
+# ---------------------------------------------------------------- sending
+
+
+def test_send_plain_smtp_exact_message(smtp_server):
+    recorder = Recorder()
+    port = smtp_server(recorder)
+    s = email_channel.settings(None, env_for(port))
+    email_channel.send(s, make_message())
+
+    [got] = recorder.messages
+    assert got["mail_from"] == "alerts@pantry.example"
+    assert got["rcpt_tos"] == ["ops@example.com", "dev@example.com"]
+    assert got["tls"] is False and got["authenticated"] is False
+    msg = got["message"]
+    assert msg["Subject"] == "[HIGH] Kitchen Pantry CRM Alert: High Response Time"
+    assert msg["From"] == "alerts@pantry.example"
+    assert msg["To"] == "ops@example.com, Dev Team <dev@example.com>"
+    assert msg["Message-ID"].strip() == "<pantry-alert.high_response_time_1764160000000-email-firing@pantry.example>"
+    assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+
+    text, html = parts(msg)
+    assert text.splitlines()[:14] == [
+        "[HIGH] Kitchen Pantry CRM Alert: High Response Time",
+        "",
+        "Severity: HIGH",
+        "Type: performance",
+        "Time: 2025-11-26 13:26:40 CET (Europe/Berlin)",
+        "Status: firing",
+        "",
+        "Description:",
+        "95th percentile response time is 2500.00ms (threshold: 2000ms)",
+        "",
+        "Metadata:",
+        "  p95ResponseTime: 2500",
+        "  Count: 1",
+        "  Labels: team=backend",
+    ]
+    assert "Runbook: https://wiki.example.com/runbooks/latency?a=1&b=2" in text
+    assert f"Dashboard: {DASHBOARD}" in text
+
+    assert 'style="background-color:#fd7e14;color:#ffffff;' in html
+    assert "<h1" in html and ">High Response Time</h1>" in html
+    assert "Severity: HIGH" in html
+    assert ">performance</td>" in html
+    assert ">2025-11-26 13:26:40 CET (Europe/Berlin)</td>" in html
+    assert ">95th percentile response time is 2500.00ms (threshold: 2000ms)</p>" in html
+    assert ">p95ResponseTime</td>" in html and ">2500</td>" in html
+    assert "team=backend" in html
+    assert 'href="https://wiki.example.com/runbooks/latency?a=1&amp;b=2"' in html
+    assert f'href="{DASHBOARD}"' in html
+
+
+def test_send_without_links_leaves_them_out(smtp_server):
+    recorder = Recorder()
+    port = smtp_server(recorder)
+    message = Message(kind="resolved", alert={**ALERT, "runbookUrl": None, "status": "resolved",
+                                             "resolved": True, "resolvedAt": 1764160900000, "resolvedBy": "auto"},
+                      idempotency_key="k1", now_ms=1764160900000, timezone="UTC")
+    email_channel.send(email_channel.settings(None, env_for(port)), message)
+    msg = recorder.messages[0]["message"]
+    assert msg["Subject"] == "[RESOLVED] Kitchen Pantry CRM Alert: High Response Time"
+    text, html = parts(msg)
+    assert "Runbook:" not in text and "Dashboard:" not in text
+    assert "href=" not in html
+    assert "Resolved: 2025-11-26 12:41:40 UTC (auto)" in text
+    assert "background-color:#28a745" in html
+
+
+def test_starttls_then_login(smtp_server, certificate, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])   # trust the test's self-signed CA
+    recorder = Recorder()
+    # auth_require_tls stays True (the default): login only works after STARTTLS.
+    port = smtp_server(recorder, tls_context=server_tls_context(certificate), require_starttls=True,
+                       authenticator=authenticator)
+    s = email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=PASSWORD))
+    email_channel.send(s, make_message())
+    [got] = recorder.messages
+    assert got["tls"] is True and got["authenticated"] is True
+
+
+def test_starttls_with_untrusted_certificate_fails(smtp_server, certificate, monkeypatch):
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    recorder = Recorder()
+    port = smtp_server(recorder, tls_context=server_tls_context(certificate))
+    with pytest.raises(DeliveryError) as info:
+        email_channel.send(email_channel.settings(None, env_for(port)), make_message())
+    assert "TLS certificate verification failed" in str(info.value)
+    assert f"smtp://127.0.0.1:{port}" in str(info.value)
+    assert recorder.messages == []
+
+
+def test_smtp_secure_true_uses_tls_from_the_start(smtp_server, certificate, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
+    recorder = Recorder()
+    port = smtp_server(recorder, ssl_context=server_tls_context(certificate),
+                       authenticator=authenticator, auth_require_tls=False)
+    s = email_channel.settings(None, env_for(port, SMTP_SECURE="true", SMTP_USER="alerts", SMTP_PASS=PASSWORD))
+    assert s.secure and s.port == port
+    email_channel.send(s, make_message())
+    [got] = recorder.messages
+    assert got["tls"] is True and got["authenticated"] is True
+
+
+def test_login_without_tls_when_server_allows_it(smtp_server):
+    recorder = Recorder()
+    port = smtp_server(recorder, authenticator=authenticator, auth_require_tls=False)
+    email_channel.send(email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=PASSWORD)),
+                       make_message())
+    assert recorder.messages[0]["authenticated"] is True
+
+
+def test_wrong_password_is_not_retryable_and_never_shows_the_password(smtp_server):
+    recorder = Recorder()
+    port = smtp_server(recorder, authenticator=authenticator, auth_require_tls=False)
+    wrong = "wrong-Pa55word-xyz"
+    s = email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=wrong))
+    with pytest.raises(DeliveryError) as info:
+        email_channel.send(s, make_message())
+    assert info.value.retryable is False
+    assert "login as alerts rejected: 535" in str(info.value)
+    assert wrong not in str(info.value) and wrong not in repr(info.value.args)
+    assert recorder.messages == []
+
+
+def test_refused_recipients_fail_permanently(smtp_server):
+    port = smtp_server(Recorder(refuse={"ops@example.com", "dev@example.com"}))
+    with pytest.raises(DeliveryError) as info:
+        email_channel.send(email_channel.settings(None, env_for(port)), make_message())
+    assert info.value.retryable is False
+    assert "all recipients refused" in str(info.value) and "550" in str(info.value)
+
+
+def test_partially_refused_recipients_still_count_as_delivered(smtp_server):
+    recorder = Recorder(refuse={"dev@example.com"})
+    port = smtp_server(recorder)
+    email_channel.send(email_channel.settings(None, env_for(port)), make_message())
+    assert recorder.messages[0]["rcpt_tos"] == ["ops@example.com"]
+
+
+def test_closed_port_is_a_retryable_delivery_error():
+    port = free_port()
+    s = email_channel.settings({"timeout": 1}, env_for(port, SMTP_PASS=PASSWORD, SMTP_USER="u"))
+    with pytest.raises(DeliveryError) as info:
+        email_channel.send(s, make_message())
+    assert info.value.retryable is True
+    assert str(info.value) == f"email smtp://127.0.0.1:{port}: cannot connect: Connection refused"
+    assert PASSWORD not in str(info.value)
+
+
+def test_silent_server_times_out():
+    with socket.socket() as listener:      # accepts TCP (backlog) but never greets
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        s = email_channel.settings({"timeout": "300ms"}, env_for(port))
+        started = time.monotonic()
+        with pytest.raises(DeliveryError) as info:
+            email_channel.send(s, make_message())
+        assert time.monotonic() - started < 1.5
+    assert str(info.value) == f"email smtp://127.0.0.1:{port}: timed out after 0.3s"
+    assert info.value.retryable is True
+
+
+def test_secure_against_a_plain_port_says_so(smtp_server):
+    port = smtp_server(Recorder())
+    s = email_channel.settings({"secure": True, "timeout": 1}, env_for(port))
+    with pytest.raises(DeliveryError) as info:
+        email_channel.send(s, make_message())
+    assert str(info.value).startswith(f"email smtps://127.0.0.1:{port}: TLS error: WRONG_VERSION_NUMBER")
