@@ -1,0 +1,51 @@
+"""``pantry-alert test-notify CHANNEL``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from . import app
+from .common import get_globals
+
+
+def test_alert(now: int) -> dict:
+    from ..model import Alert
+
+    alert = Alert(id=f"pantry_alert_test_{now}", rule_id="pantry_alert_test", type="business", severity="low",
+                  title="Test notification",
+                  description="This is a test notification from pantry-alert. No action is needed.",
+                  timestamp=now, last_seen_at=now)
+    return alert.to_json()
+
+
+@app.command("test-notify")
+def test_notify(
+    ctx: typer.Context,
+    channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="email, slack, webhook or console")],
+) -> None:
+    """Send a clearly marked test notification through one channel and report the outcome."""
+    from ..errors import ChannelNotConfigured, DeliveryError
+    from ..notify import channel_module, channel_settings
+    from ..notify.base import scrub
+    from ..notify.delivery import make_message
+
+    g = get_globals(ctx)
+    config = g.config()
+    module = channel_module(channel)  # unknown name: exit 2
+    settings = channel_settings(config, channel)
+    if settings is None:
+        raise ChannelNotConfigured(
+            f"channel '{channel}' is not configured",
+            hint=f"set channels.{channel} in {config.path} or its environment variables (README, Channels)")
+    now = g.now()
+    message = make_message(config, test_alert(now), "test", f"pantry-alert-test-{now}", now)
+    try:
+        module.send(settings, message)
+    except DeliveryError as exc:
+        exc.message = f"test notification via {channel} failed: {scrub(exc.message, settings.secrets())}"
+        raise
+    describe = getattr(settings, "describe", lambda: channel)()
+    sys.stdout.write(f"Test notification sent via {channel} ({describe})\n")
