@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .config import BUILTIN_SOURCE_RULE, Escalation, Rule, source_rule
+from .config import Escalation, Rule, source_rule
 from .expressions import DEFAULT_DESCRIPTION, ExpressionError, Unevaluable, render_description
 from .model import NEXT_SEVERITY, Alert, Event, Intent, RuleState
 

@@ -39,6 +39,6 @@ def _global(
     ctx.obj = Globals(config_path=config or None, db=db or None, debug=debug)
 
 
-from . import check, alerts, lifecycle, channels, rules  # noqa: E402  (register the commands)
+from . import check, alerts, lifecycle, channels, rules  # noqa: E402,F401  (importing registers the commands)
 
 app.add_typer(rules.app, name="rules")

@@ -23,7 +23,9 @@ A channel is a module ``pantry_alert.notify.<name>`` with two functions:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
+
+from ..errors import ConfigError
 
 CHANNEL_NAMES = ("email", "slack", "webhook", "console")
 
@@ -70,3 +72,33 @@ def scrub(text: str, secrets: list[str | None]) -> str:
         if secret and len(secret) >= 3:
             text = text.replace(secret, "***")
     return text
+
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def check_section(section: dict | None, keys: Sequence[str]) -> dict:
+    """A channel's ``channels.<name>`` section, checked to be a mapping of known keys."""
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError("must be a mapping of " + ", ".join(keys))
+    unknown = sorted(set(section) - set(keys))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(keys)}")
+    return section
+
+
+def parse_timeout(value: Any, where: str) -> float:
+    """A channel timeout in seconds: a number of seconds, or ``500ms``, ``10s``, ``1m``; default 10s."""
+    from ..timeutil import parse_duration
+
+    if value is None or value == "":
+        return DEFAULT_TIMEOUT
+    try:
+        ms = parse_duration(value, bare_unit="s", what=where)
+    except ValueError:
+        raise ConfigError(f"{where}: invalid timeout {value!r} (use e.g. 10s, 500ms or a number of seconds)") from None
+    if ms <= 0:
+        raise ConfigError(f"{where}: timeout must be positive, got {value!r}")
+    return ms / 1000

@@ -36,10 +36,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ConfigError, DeliveryError
-from .base import RESOLVED_COLOR, SEVERITY_COLORS, Message, scrub
+from .base import DEFAULT_TIMEOUT, RESOLVED_COLOR, SEVERITY_COLORS, Message, check_section, parse_timeout, scrub
 
 NAME = "email"
-DEFAULT_TIMEOUT = 10.0
 DEFAULT_PORT = 587
 DEFAULT_SECURE_PORT = 465
 SECTION_KEYS = ("host", "port", "secure", "user", "password", "from", "to", "timeout")
@@ -91,7 +90,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
 
     Raises ``ConfigError`` for an invalid value (unknown key, bad port, bad
     address, bad timeout...)."""
-    sec = _check_section(section)
+    sec = check_section(section, SECTION_KEYS)
 
     def pick(key: str, var: str | None) -> Any:
         value = sec.get(key)
@@ -133,7 +132,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
             raise ConfigError(f"{sender_src}: exactly one sender address expected, got {sender_v!r}")
         sender = parsed[0]
 
-    timeout = _parse_timeout(sec.get("timeout"), "timeout")
+    timeout = parse_timeout(sec.get("timeout"), "timeout")
     return Settings(host=host, port=port, secure=secure, user=user or None,
                     password=password or None, sender=sender,
                     recipients=tuple(recipients), timeout=timeout)
@@ -148,17 +147,6 @@ def default_sender() -> str:
     return f"pantry-alert@{hostname}"
 
 
-def _check_section(section: dict | None) -> dict:
-    if section is None:
-        return {}
-    if not isinstance(section, dict):
-        raise ConfigError("must be a mapping of " + ", ".join(SECTION_KEYS))
-    unknown = sorted(set(section) - set(SECTION_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"unknown key(s) {', '.join(map(str, unknown))}; "
-            f"allowed: {', '.join(SECTION_KEYS)}")
-    return section
 
 
 def _parse_bool(value: Any, where: str) -> bool:
@@ -184,25 +172,6 @@ def _parse_port(value: Any, where: str) -> int:
     return port
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
-
-
-def _parse_timeout(value: Any, where: str) -> float:
-    """A number of seconds, or ``"500ms"``, ``"10s"``, ``"1m"``; default 10s."""
-    if value is None or value == "":
-        return DEFAULT_TIMEOUT
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: invalid timeout {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ConfigError(f"{where}: invalid timeout {value!r} (use e.g. 10s, 500ms or a number of seconds)")
-        seconds = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigError(f"{where}: timeout must be positive, got {value!r}")
-    return seconds
 
 
 def _parse_addresses(value: Any, where: str) -> list[str]:

@@ -32,11 +32,10 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, DeliveryError
-from .base import RESOLVED_COLOR, SEVERITY_COLORS, Message, scrub
+from .base import DEFAULT_TIMEOUT, RESOLVED_COLOR, SEVERITY_COLORS, Message, check_section, parse_timeout, scrub
 
 NAME = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
-DEFAULT_TIMEOUT = 10.0
 SECTION_KEYS = ("token", "channel", "webhook_url", "api_url", "timeout")
 
 # Slack's Block Kit limits (https://docs.slack.dev/reference/block-kit/).
@@ -105,7 +104,7 @@ class Settings:
 
 def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     """Build the Slack settings; ``None`` when the channel is not configured."""
-    sec = _check_section(section)
+    sec = check_section(section, SECTION_KEYS)
 
     def pick(key: str, var: str | None) -> tuple[Any, str | None]:
         value = sec.get(key)
@@ -121,7 +120,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     for value, src in ((token, token_src), (channel, channel_src)):
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ConfigError(f"{src}: must be a non-empty string")
-    timeout = _parse_timeout(sec.get("timeout"), "timeout")
+    timeout = parse_timeout(sec.get("timeout"), "timeout")
     if api_url is None:
         api_url = DEFAULT_API_URL
     else:
@@ -152,16 +151,6 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
                     api_url=api_url, timeout=timeout)
 
 
-def _check_section(section: dict | None) -> dict:
-    if section is None:
-        return {}
-    if not isinstance(section, dict):
-        raise ConfigError("must be a mapping of " + ", ".join(SECTION_KEYS))
-    unknown = sorted(set(section) - set(SECTION_KEYS))
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(map(str, unknown))}; "
-                          f"allowed: {', '.join(SECTION_KEYS)}")
-    return section
 
 
 def _check_url(url: Any, where: str | None) -> None:
@@ -170,25 +159,6 @@ def _check_url(url: Any, where: str | None) -> None:
         raise ConfigError(f"{where}: invalid URL {shown}")
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
-
-
-def _parse_timeout(value: Any, where: str) -> float:
-    """A number of seconds, or ``"500ms"``, ``"10s"``, ``"1m"``; default 10s."""
-    if value is None or value == "":
-        return DEFAULT_TIMEOUT
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: invalid timeout {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ConfigError(f"{where}: invalid timeout {value!r} (use e.g. 10s, 500ms or a number of seconds)")
-        seconds = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigError(f"{where}: timeout must be positive, got {value!r}")
-    return seconds
 
 
 def _port(parts) -> str:

@@ -28,10 +28,9 @@ from typing import Any, Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
-from .base import Message, scrub
+from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, scrub
 
 NAME = "webhook"
-DEFAULT_TIMEOUT = 10.0
 SECTION_KEYS = ("url", "token", "headers", "timeout")
 # Headers pantry-alert sets itself; a configured header may not replace them.
 RESERVED_HEADERS = {"content-type", "content-length", "idempotency-key", "host", "transfer-encoding"}
@@ -84,7 +83,7 @@ class Settings:
 
 def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     """Build the webhook settings; ``None`` when no URL is configured."""
-    sec = _check_section(section)
+    sec = check_section(section, SECTION_KEYS)
 
     def pick(key: str, var: str | None) -> tuple[Any, str | None]:
         value = sec.get(key)
@@ -95,7 +94,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
 
     url, url_src = pick("url", "ALERT_WEBHOOK_URL")
     token, token_src = pick("token", "ALERT_WEBHOOK_TOKEN")
-    timeout = _parse_timeout(sec.get("timeout"), "timeout")
+    timeout = parse_timeout(sec.get("timeout"), "timeout")
     headers = _parse_headers(sec.get("headers"), "headers")
     if url is None:
         return None
@@ -110,16 +109,6 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
                     headers=headers, timeout=timeout)
 
 
-def _check_section(section: dict | None) -> dict:
-    if section is None:
-        return {}
-    if not isinstance(section, dict):
-        raise ConfigError("must be a mapping of " + ", ".join(SECTION_KEYS))
-    unknown = sorted(set(section) - set(SECTION_KEYS))
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(map(str, unknown))}; "
-                          f"allowed: {', '.join(SECTION_KEYS)}")
-    return section
 
 
 def _parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -142,25 +131,6 @@ def _parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     return tuple(result)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
-
-
-def _parse_timeout(value: Any, where: str) -> float:
-    """A number of seconds, or ``"500ms"``, ``"10s"``, ``"1m"``; default 10s."""
-    if value is None or value == "":
-        return DEFAULT_TIMEOUT
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: invalid timeout {value!r}")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ConfigError(f"{where}: invalid timeout {value!r} (use e.g. 10s, 500ms or a number of seconds)")
-        seconds = float(match.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ConfigError(f"{where}: timeout must be positive, got {value!r}")
-    return seconds
 
 
 def redact_url(url: str) -> str:

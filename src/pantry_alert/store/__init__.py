@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..errors import NotFoundError, StateError
+from ..errors import NotFoundError
 from ..model import Alert, Event, Intent, RuleState
 from .db import SCHEMA_VERSION, connect, default_path, run_lock, transaction
 
