@@ -86,14 +86,29 @@ def now_ms(env=None) -> int:
     return int(parsed.timestamp() * 1000)
 
 
-def format_time(ms: int | None, tz: str | None = None) -> str:
-    """Epoch ms shown in the configured zone (default: the system's), zone named."""
+def format_time(ms, tz: str | None = None) -> str:
+    """Epoch ms shown in the configured zone, the zone named: ``2025-11-26 13:26:40 CET (Europe/Berlin)``.
+
+    The system's zone when ``tz`` is None; UTC when the name is unknown.
+    """
+    from datetime import timezone
+
     if ms is None:
         return "-"
+    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
+        return "unknown"
     if tz:
-        from zoneinfo import ZoneInfo
+        try:
+            from zoneinfo import ZoneInfo
 
-        dt = datetime.fromtimestamp(ms / 1000, ZoneInfo(tz))
+            zone = ZoneInfo(tz)
+        except Exception:  # unknown zone: show UTC rather than fail
+            zone, tz = timezone.utc, "UTC"
+        dt = datetime.fromtimestamp(ms / 1000, zone)
     else:
         dt = datetime.fromtimestamp(ms / 1000).astimezone()
-    return dt.strftime("%Y-%m-%d %H:%M:%S %Z")
+    abbr = dt.tzname() or dt.strftime("%z")
+    text = f"{dt:%Y-%m-%d %H:%M:%S} {abbr}"
+    if tz and tz != abbr:
+        text += f" ({tz})"
+    return text

@@ -28,33 +28,18 @@ cron run that sends nothing does not pay for them.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import ConfigError, DeliveryError
-from .base import DEFAULT_TIMEOUT, RESOLVED_COLOR, SEVERITY_COLORS, Message, check_section, parse_timeout, scrub
+from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, scrub
 
 NAME = "email"
 DEFAULT_PORT = 587
 DEFAULT_SECURE_PORT = 465
 SECTION_KEYS = ("host", "port", "secure", "user", "password", "from", "to", "timeout")
-TEMPLATE_PATH = Path(__file__).with_name("templates") / "email.html"
-
-# What each notification kind adds to the subject and shows in the header.
-_SUBJECT_TAG = {"reminder": "[REMINDER] ", "escalated": "[ESCALATED] "}
-_BANNER = {
-    "firing": "Alert",
-    "reminder": "Reminder",
-    "escalated": "Escalated alert",
-    "resolved": "Resolved",
-    "test": "Test notification",
-}
-# Text on the coloured header: white, except on the light yellow of "medium".
-_DARK_TEXT_ON = {"#ffc107"}
 
 
 # ---------------------------------------------------------------- settings
@@ -224,190 +209,7 @@ def _parse_recipients(value: Any, where: str) -> list[str]:
     return result
 
 
-def _addr(address: str) -> str:
-    from email.utils import parseaddr
-
-    return parseaddr(address)[1] or address
-
-
-# ---------------------------------------------------------------- rendering
-
-
-def subject(message: Message) -> str:
-    """``[HIGH] Kitchen Pantry CRM Alert: High Response Time`` and its variants:
-    ``[HIGH] [REMINDER] ...``, ``[CRITICAL] [ESCALATED] ...``, ``[RESOLVED] ...``,
-    ``[TEST] ...``."""
-    alert = message.alert
-    title = _one_line(alert.get("title") or alert.get("id") or "alert")
-    service = _one_line(message.service_name)
-    if message.kind == "resolved":
-        tag = "[RESOLVED] "
-    elif message.kind == "test":
-        tag = "[TEST] "
-    else:
-        tag = f"[{str(message.severity).upper()}] " + _SUBJECT_TAG.get(message.kind, "")
-    text = f"{tag}{service} Alert: {title}"
-    return text if len(text) <= 250 else text[:249] + "…"
-
-
-def render_text(message: Message) -> str:
-    """The plain-text part."""
-    view = _view(message)
-    lines = [view["subject"], ""]
-    lines += [f"{label}: {value}" for label, value in view["details"]]
-    lines += ["", "Description:", view["description"], "", "Metadata:"]
-    lines += [f"  {key}: {value}" for key, value in view["metrics"]]
-    lines.append(f"  Count: {view['count']}")
-    if view["labels"]:
-        lines.append("  Labels: " + ", ".join(f"{k}={v}" for k, v in view["labels"]))
-    if view["runbook_url"] or view["dashboard_url"]:
-        lines.append("")
-    if view["runbook_url"]:
-        lines.append(f"Runbook: {view['runbook_url']}")
-    if view["dashboard_url"]:
-        lines.append(f"Dashboard: {view['dashboard_url']}")
-    version = f" {view['version']}" if view["version"] else ""
-    lines += ["", "-- ", f"Alert ID {view['alert_id']}, sent by pantry-alert{version} for {view['service_name']}"]
-    return "\n".join(lines) + "\n"
-
-
-def render_html(message: Message) -> str:
-    """The HTML part: the seed's layout, every value escaped (Jinja2 autoescape)."""
-    return _template().render(**_view(message))
-
-
-def build_email(settings: Settings, message: Message):
-    """The complete ``email.message.EmailMessage`` (multipart/alternative)."""
-    from email.message import EmailMessage
-    from email.utils import formatdate
-
-    msg = EmailMessage()
-    msg["Subject"] = subject(message)
-    msg["From"] = settings.sender
-    msg["To"] = ", ".join(settings.recipients)
-    msg["Date"] = formatdate(localtime=True)
-    # Stable across retries of one notification, so a mail system can drop a repeat.
-    key = re.sub(r"[^A-Za-z0-9._-]", "-", message.idempotency_key)[:200] or "notification"
-    domain = _addr(settings.sender).rpartition("@")[2] or "pantry-alert"
-    msg["Message-ID"] = f"<pantry-alert.{key}@{domain}>"
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Pantry-Alert-Id"] = _one_line(str(message.alert.get("id", "")))[:200]
-    msg["X-Pantry-Alert-Event"] = message.kind
-    msg.set_content(render_text(message))
-    msg.add_alternative(render_html(message), subtype="html")
-    return msg
-
-
-def _template():
-    global _TEMPLATE
-    if _TEMPLATE is None:
-        import jinja2
-
-        env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                                 keep_trailing_newline=True)
-        _TEMPLATE = env.from_string(TEMPLATE_PATH.read_text(encoding="utf-8"))
-    return _TEMPLATE
-
-
-_TEMPLATE = None
-
-
-def _view(message: Message) -> dict[str, Any]:
-    """Everything the text and HTML parts show, as plain strings."""
-    alert = message.alert
-    meta = alert.get("metadata") if isinstance(alert.get("metadata"), dict) else {}
-    severity = str(alert.get("severity", ""))
-    color = RESOLVED_COLOR if message.kind == "resolved" else SEVERITY_COLORS.get(severity, "#6c757d")
-
-    details = [
-        ("Severity", severity.upper()),
-        ("Type", str(alert.get("type", ""))),
-        ("Time", format_time(alert.get("timestamp"), message.timezone)),
-        ("Status", str(alert.get("status") or ("resolved" if alert.get("resolved") else "firing"))),
-    ]
-    if message.kind == "escalated" or alert.get("escalated"):
-        details.append(("Escalated", f"yes, severity raised to {severity.upper()}"))
-    if alert.get("lastSeenAt") and alert.get("lastSeenAt") != alert.get("timestamp"):
-        details.append(("Last seen", format_time(alert.get("lastSeenAt"), message.timezone)))
-    if alert.get("acknowledgedAt"):
-        by = f" by {alert['acknowledgedBy']}" if alert.get("acknowledgedBy") else ""
-        details.append(("Acknowledged", format_time(alert["acknowledgedAt"], message.timezone) + by))
-    if alert.get("resolvedAt"):
-        by = f" ({alert['resolvedBy']})" if alert.get("resolvedBy") else ""
-        details.append(("Resolved", format_time(alert["resolvedAt"], message.timezone) + by))
-
-    metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
-    labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
-    count = alert.get("count", meta.get("alertCount", 1))
-    return {
-        "subject": subject(message),
-        "service_name": str(message.service_name),
-        "banner": _BANNER.get(message.kind, message.kind),
-        "title": str(alert.get("title", "")),
-        "severity_upper": severity.upper(),
-        "color": color,
-        "header_text_color": "#212529" if color in _DARK_TEXT_ON else "#ffffff",
-        "details": [(label, value) for label, value in details],
-        "description": str(alert.get("description", "")),
-        "metrics": [(str(k), format_value(v)) for k, v in metrics.items()],
-        "count": format_value(count),
-        "labels": [(str(k), format_value(v)) for k, v in labels.items()],
-        "runbook_url": _safe_url(alert.get("runbookUrl")),
-        "dashboard_url": _safe_url(message.dashboard_url),
-        "alert_id": str(alert.get("id", "")),
-        "version": str(message.version or ""),
-    }
-
-
-def format_time(ms: Any, tzname: str | None) -> str:
-    """Epoch ms as ``2025-11-26 13:26:40 CET (Europe/Berlin)``; the system's
-    zone when ``tzname`` is None; UTC when the name is unknown."""
-    from datetime import datetime, timezone
-
-    if not isinstance(ms, (int, float)) or isinstance(ms, bool):
-        return "unknown"
-    if tzname:
-        try:
-            from zoneinfo import ZoneInfo
-
-            tz = ZoneInfo(tzname)
-        except Exception:  # unknown zone: show UTC rather than fail the send
-            tz, tzname = timezone.utc, "UTC"
-        dt = datetime.fromtimestamp(ms / 1000, tz)
-    else:
-        dt = datetime.fromtimestamp(ms / 1000).astimezone()
-    abbr = dt.tzname() or dt.strftime("%z")
-    text = f"{dt:%Y-%m-%d %H:%M:%S} {abbr}"
-    if tzname and tzname != abbr:
-        text += f" ({tzname})"
-    return text
-
-
-def format_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, float):
-        if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value)
-    if isinstance(value, (dict, list)):
-        import json
-
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
-
-
-def _safe_url(url: Any) -> str | None:
-    """Only absolute http(s) URLs become links (no ``javascript:``)."""
-    if isinstance(url, str) and re.match(r"^https?://[^\s\"'<>]+$", url.strip(), re.IGNORECASE):
-        return url.strip()
-    return None
-
-
-def _one_line(text: Any) -> str:
-    return re.sub(r"[\r\n\t]+", " ", str(text)).strip()
+from .email_render import _addr, _one_line, build_email, format_value, render_html, render_text, subject  # noqa: E402,F401
 
 
 # ---------------------------------------------------------------- sending
