@@ -92,6 +92,7 @@ def run_check(config: Config, db_path: Path, now: int, *, metrics_file: str | No
                 if on_planned:
                     on_planned(plan, _touched(plan))
                 result.report = deliver(store, config, channels, now)
+                plan.skipped.extend(result.report.unconfigured)   # warned about like the plan's own skips
                 active = list(store.active_alerts().values())
                 result.exit_code = _exit_code(result, active, fail_on)
                 with store.transaction():

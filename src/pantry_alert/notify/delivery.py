@@ -7,7 +7,10 @@ timeout, so one channel failing or hanging never stops another; each outcome
 is committed as soon as it is known.  A failed send is retried in later runs
 with backoff (1 min doubling to 1 h) for 24 h, then marked ``failed`` for
 good; a send that cannot succeed on retry (``DeliveryError.retryable`` false)
-fails at once.  Only the failed channel is retried.
+fails at once.  Only the failed channel is retried.  A firing, reminder or
+escalated notice still unsent when the alert's resolved notice for the same
+channel exists is superseded (``skipped``): delivered after the resolved
+notice it would reopen the incident at the receiver.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ BACKOFF_START_MS = 60_000
 BACKOFF_MAX_MS = 3_600_000
 GIVE_UP_AFTER_MS = 24 * 3_600_000
 GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting
+SUPERSEDED = "superseded: the alert was resolved before this notification was delivered"
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Report:
     failed: int = 0
     skipped: int = 0
     failures: list[Outcome] = field(default_factory=list)
+    unconfigured: list[str] = field(default_factory=list)   # one channel name per row skipped as unconfigured
 
 
 def backoff_ms(attempts: int, retry_after_ms: int | None = None) -> int:
@@ -59,6 +64,23 @@ def due(store, now: int) -> list[tuple]:
         "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key FROM notifications "
         "WHERE status IN ('pending', 'failed') AND next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
         "ORDER BY id", (now,))
+
+
+def superseded(store, row: tuple) -> bool:
+    """True when a resolved notice of the same alert and channel was recorded after ``row``."""
+    row_id, alert_id, channel, kind = row[:4]
+    if kind == "resolved":
+        return False
+    return bool(store._rows(
+        "SELECT 1 FROM notifications WHERE alert_id = ? AND channel = ? AND kind = 'resolved' AND id > ? LIMIT 1",
+        (alert_id, channel, row_id)))
+
+
+def _skip(store, row_id: int, reason: str) -> None:
+    with store.transaction():
+        store.conn.execute(
+            "UPDATE notifications SET status = 'skipped', error = ?, next_attempt_at = NULL WHERE id = ?",
+            (reason, row_id))
 
 
 def make_message(config, alert_json: dict, kind: str, key: str, now: int) -> Message:
@@ -116,16 +138,20 @@ def deliver(store, config, channels: dict[str, Any], now: int, rows: list[tuple]
         row_id, alert_id, channel, kind, _attempts, _created, key = row
         settings = channels.get(channel)
         if settings is None:  # the config changed since the notification was recorded
-            with store.transaction():
-                store.conn.execute(
-                    "UPDATE notifications SET status = 'skipped', error = ?, next_attempt_at = NULL WHERE id = ?",
-                    (f"channel '{channel}' is not configured", row_id))
+            _skip(store, row_id, f"channel '{channel}' is not configured")
+            report.skipped += 1
+            report.unconfigured.append(channel)
+            continue
+        if superseded(store, row):
+            _skip(store, row_id, SUPERSEDED)
             report.skipped += 1
             continue
         if alert_id not in alerts:
             alert = store.get_alert(alert_id)
             alerts[alert_id] = alert.to_json() if alert else None
-        if alerts[alert_id] is None:
+        if alerts[alert_id] is None:  # cannot happen while prune keeps undelivered alerts; never leave it pending
+            _skip(store, row_id, "the alert no longer exists")
+            report.skipped += 1
             continue
         message = make_message(config, alerts[alert_id], kind, key, now)
         module = channel_module(channel)
