@@ -665,3 +665,14 @@ def test_firing_and_resolved_due_in_the_same_run_send_only_the_resolved_notice(w
     assert (result.code, result.err) == (0, "")
     assert [p.body["event"] for p in world.hook.received] == ["firing", "resolved"]
     assert notifications(world.db)[2][2] == "skipped"
+
+
+def test_a_retry_and_a_reminder_due_in_one_run_arrive_in_order(world):
+    world.config(channels=("webhook",), cooldown="1m")
+    world.hook.then(status(500, "busy"))
+    assert world.check().code == 1
+    # one minute later the firing retry is due and so is the first reminder: same alert, same channel
+    result = world.check(now=T0 + MINUTE)
+    assert result.code == 0, result.err
+    assert [r.body["event"] for r in world.hook.received] == ["firing", "firing", "reminder"]
+    assert [r[:3] for r in notifications(world.db)] == [("webhook", "firing", "sent"), ("webhook", "reminder", "sent")]

@@ -99,6 +99,12 @@ def _send(module, settings, message: Message, row_id: int, results: queue.Queue)
         results.put((row_id, DeliveryError(f"{type(exc).__name__}: {exc}")))
 
 
+def _send_in_order(jobs: list[tuple], results: queue.Queue) -> None:
+    """One alert's notices to one channel, oldest first, so they arrive in order."""
+    for module, settings, message, row_id in jobs:
+        _send(module, settings, message, row_id, results)
+
+
 def _record(store, row: tuple, error: DeliveryError | None, now: int, secrets: list[str]) -> Outcome:
     row_id, alert_id, channel, kind, attempts, created_at, _key = row
     attempts += 1
@@ -134,6 +140,7 @@ def deliver(store, config, channels: dict[str, Any], now: int, rows: list[tuple]
     waiting: dict[int, tuple] = {}
     deadline = 0.0
     console_jobs = []
+    groups: dict[tuple[str, str], list[tuple]] = {}
     for row in rows:
         row_id, alert_id, channel, kind, _attempts, _created, key = row
         settings = channels.get(channel)
@@ -158,10 +165,13 @@ def deliver(store, config, channels: dict[str, Any], now: int, rows: list[tuple]
         waiting[row_id] = row
         if channel == "console":
             console_jobs.append((module, settings, message, row_id))
-            continue
-        thread = threading.Thread(target=_send, args=(module, settings, message, row_id, results), daemon=True)
-        thread.start()
-        deadline = max(deadline, time.monotonic() + settings.timeout + GRACE_S)
+        else:
+            groups.setdefault((alert_id, channel), []).append((module, settings, message, row_id))
+    # One thread per alert and channel: channels send concurrently, one channel's notices stay in order.
+    start = time.monotonic()
+    for jobs in groups.values():
+        threading.Thread(target=_send_in_order, args=(jobs, results), daemon=True).start()
+        deadline = max(deadline, start + sum(job[1].timeout for job in jobs) + GRACE_S)
     for job in console_jobs:  # printed in order, from this thread, while the others send
         _send(*job, results)
         deadline = max(deadline, time.monotonic() + GRACE_S)
