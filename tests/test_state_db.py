@@ -61,7 +61,7 @@ def test_newer_schema_exit_4_untouched(simple):
     before = simple.db.read_bytes()
     assert struct.unpack(">I", before[60:64])[0] == 99
     result = simple.check({"cpu": 95})
-    assert result.code == 4 and "schema version 99, newer than this pantry-alert understands (1)" in result.err
+    assert result.code == 4 and "schema version 99, newer than this pantry-alert understands (2)" in result.err
     assert simple.db.read_bytes() == before
 
 
@@ -113,3 +113,27 @@ def test_four_concurrent_checks_give_one_alert_and_one_notification_per_channel(
     conn.close()
 
 
+
+
+def test_a_version_1_database_migrates_forward_keeping_its_alerts(simple):
+    from pantry_alert.store.db import APPLICATION_ID, _create_schema
+
+    conn = sqlite3.connect(simple.db, isolation_level=None)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute("BEGIN")
+    _create_schema(conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO alerts (id, rule_id, type, severity, title, description, timestamp, count, "
+                 "last_seen_at, status, escalated, silenced, labels, metrics, channels, notified_channels) "
+                 f"VALUES ('cpu_high_{T0}', 'cpu_high', 'performance', 'high', 'CPU High', 'old', {T0}, 3, {T0}, "
+                 "'firing', 0, 0, '{}', '{}', '[\"console\"]', '[\"console\"]')")
+    conn.execute("COMMIT")
+    conn.close()
+    result = simple("list", "--json")
+    assert result.code == 0 and [(a["id"], a["count"]) for a in result.json()] == [(f"cpu_high_{T0}", 3)]
+    conn = sqlite3.connect(simple.db)
+    assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"idx_alerts_rollup", "idx_events_acknowledged", "idx_notifications_alert_id_status"} <= names
+    assert "idx_notifications_alert_id" not in names
+    conn.close()

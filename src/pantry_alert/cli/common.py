@@ -70,23 +70,25 @@ def choice(value: str | None, allowed, option: str) -> str | None:
 
 
 def alerts_table(alerts, timezone: str | None, title: str):
-    """A rich table of alerts that stays readable at 80 columns."""
+    """A rich table of alerts that stays readable at 80 columns (the zone is named in the title)."""
     from rich import box
     from rich.table import Table
 
     from ..timeutil import format_time
 
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    zone = timezone or format_time(0).split(" ")[2]
+    table = Table(title=f"{title} · times in {zone}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
     table.add_column("Alert", overflow="fold", min_width=32)
     table.add_column("Severity", no_wrap=True)
     table.add_column("Status", no_wrap=True)
     table.add_column("Count", justify="right", no_wrap=True)
-    table.add_column("Fired", no_wrap=True)
+    table.add_column("Fired", no_wrap=True, min_width=12)
     for alert in alerts:
         severity = alert.severity + (" ↑" if alert.escalated else "")
-        day, clock, zone = format_time(alert.timestamp, timezone).split(" ", 2)
+        day, clock, abbr = format_time(alert.timestamp, timezone).split(" ")[:3]
         table.add_row(f"[bold]{escape(alert.title)}[/]\n{alert.id}", severity, alert.status, str(alert.count),
-                      f"{day}\n{clock} {zone}")
+                      f"{day}\n{clock} {abbr}")
     return table
 
 

@@ -100,7 +100,8 @@ class Store:
             where.append("status != 'resolved'")
         for column, value in (("severity", severity), ("type", type), ("rule_id", rule)):
             if value is not None:
-                where.append(f"{column} = ?")
+                # For active alerts, "+column" keeps the planner on the small partial index of unresolved ones.
+                where.append(f"{'+' if active else ''}{column} = ?")
                 params.append(value)
         if since is not None:
             where.append("timestamp >= ?")

@@ -21,7 +21,7 @@ from typing import Iterator
 from ..errors import StateError
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _MAGIC = b"SQLite format 3\x00"
 
 
@@ -108,8 +108,20 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     db["runs"].create_index(["started_at"])
 
 
+def _reporting_indexes(conn: sqlite3.Connection) -> None:
+    """v2: covering indexes for stats/history/prune at a million alerts (benchmarks/bench_lifecycle.py)."""
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn)
+    db["alerts"].create_index(["rule_id", "type", "severity", "timestamp", "resolved_at", "id"],
+                              index_name="idx_alerts_rollup")
+    conn.execute("CREATE INDEX idx_events_acknowledged ON events(at, alert_id) WHERE kind = 'acknowledged'")
+    db["notifications"].create_index(["alert_id", "status"], index_name="idx_notifications_alert_id_status")
+    conn.execute("DROP INDEX IF EXISTS idx_notifications_alert_id")  # a prefix of the one above
+
+
 # Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
-MIGRATIONS: dict[int, callable] = {0: _create_schema}
+MIGRATIONS: dict[int, callable] = {0: _create_schema, 1: _reporting_indexes}
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
