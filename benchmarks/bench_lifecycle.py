@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Time the lifecycle commands on a database of a million alerts.
 
-    python benchmarks/bench_lifecycle.py                 # 1,000,000 alerts, both schemas
-    python benchmarks/bench_lifecycle.py --alerts 100000 --schema current
+    python benchmarks/bench_lifecycle.py                 # 1,000,000 alerts
+    python benchmarks/bench_lifecycle.py --alerts 100000
 
 Seeds a temporary database with ``seed_db.py``, then runs the real
 ``pantry-alert`` console script in a subprocess, three times per command,
@@ -14,10 +14,8 @@ and reports the median wall-clock time and the peak RSS of the child
   (every resolved alert goes: ~999,900 of them, with their events and
   notifications; the 100 unresolved ones stay).
 
-``--schema proposed`` adds the indexes that ``store/reports.py`` is written
-for (the schema v2 migration requested for issue 3) to the seeded database
-first; ``current`` measures the schema as ``store/db.py`` creates it today;
-``both`` (the default) runs the two one after the other.
+The database has the schema ``store/db.py`` creates (v2, with the reporting
+indexes ``store/reports.py`` is written for).
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -38,12 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 NOW = 1764158400000  # 2025-11-26T12:00:00Z: fixed, so runs compare
 TARGETS = {"list": 0.3, "stats --window 30d": 0.5, "history --limit 100": 0.3, "prune --older-than 0": 10.0}
 RSS_TARGET_MB = 100
-PROPOSED_INDEXES = (  # keep in step with the docstring of src/pantry_alert/store/reports.py
-    "CREATE INDEX IF NOT EXISTS idx_alerts_rollup ON alerts(rule_id, type, severity, timestamp, resolved_at, id)",
-    "CREATE INDEX IF NOT EXISTS idx_events_acknowledged ON events(at, alert_id) WHERE kind = 'acknowledged'",
-    "CREATE INDEX IF NOT EXISTS idx_notifications_alert_id_status ON notifications(alert_id, status)",
-    "DROP INDEX IF EXISTS idx_notifications_alert_id",
-)
 
 
 def _script() -> list[str]:
@@ -74,16 +65,6 @@ def seed(db: Path, alerts: int) -> dict:
     return json.loads(proc.stdout)
 
 
-def add_proposed_indexes(db: Path) -> float:
-    start = time.perf_counter()
-    conn = sqlite3.connect(db, isolation_level=None)
-    try:
-        for sql in PROPOSED_INDEXES:
-            conn.execute(sql)
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
-    return time.perf_counter() - start
 
 
 def bench(db: Path, work: Path, repeats: int) -> dict[str, dict]:
@@ -107,8 +88,8 @@ def bench(db: Path, work: Path, repeats: int) -> dict[str, dict]:
     return results
 
 
-def report(schema: str, results: dict[str, dict]) -> None:
-    print(f"\nschema: {schema}")
+def report(results: dict[str, dict]) -> None:
+    print()
     print(f"  {'command':<24}{'median':>9}{'target':>9}{'peak RSS':>11}   runs")
     for name, r in results.items():
         verdict = "ok" if r["median_s"] <= TARGETS[name] and r["peak_rss_mb"] <= RSS_TARGET_MB else "OVER"
@@ -120,7 +101,6 @@ def report(schema: str, results: dict[str, dict]) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--alerts", type=int, default=1_000_000)
-    parser.add_argument("--schema", choices=("current", "proposed", "both"), default="both")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and leave the databases there")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
@@ -138,12 +118,8 @@ def main(argv=None) -> int:
               f"{counts['notifications']:,} notifications in {time.perf_counter() - start:.1f}s "
               f"({db.stat().st_size / 1_048_576:,.0f} MiB)")
         figures = {"alerts": counts["alerts"], "seed_s": round(time.perf_counter() - start, 1)}
-        schemas = ["current", "proposed"] if args.schema == "both" else [args.schema]
-        for schema in schemas:
-            if schema == "proposed":
-                print(f"added the proposed indexes in {add_proposed_indexes(db):.1f}s")
-            figures[schema] = bench(db, work, args.repeats)
-            report(schema, figures[schema])
+        figures["commands"] = bench(db, work, args.repeats)
+        report(figures["commands"])
         if args.json:
             print(json.dumps(figures, indent=2))
     finally:

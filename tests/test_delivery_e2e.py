@@ -515,6 +515,10 @@ def test_secrets_never_reach_the_database_or_the_output(world):
     assert run("rules", "validate").code == 0
     assert run("list", "--json").code == 0
     assert run("list").code == 0
+    assert run("history", "--json").code == 0
+    assert run("show", ALERT_ID).code == 0
+    assert run("show", ALERT_ID, "--json").code == 0
+    assert run("stats", "--json").code == 0
     assert run("test-notify", "email").code == 0
     assert run("test-notify", "slack").code == 1
     assert run("test-notify", "webhook").code == 1

@@ -226,27 +226,6 @@ def test_stats_numbers_and_window_edges(five, now, window, expected):
     assert result.json() == expected
 
 
-def test_stats_same_numbers_with_and_without_the_rollup_index(five, tmp_path):
-    """The group walk (with the index of schema v2) and the plain GROUP BY (v1) agree."""
-    copy = Cli(tmp_path)
-    copy.config.write_text(five.config.read_text())
-    with closing(sqlite3.connect(five.db)) as src, closing(sqlite3.connect(copy.db)) as dst:
-        src.backup(dst)
-    indexes = rows(copy, "SELECT il.name, (SELECT group_concat(name) FROM (SELECT name FROM pragma_index_info(il.name) "
-                         "ORDER BY seqno)) FROM pragma_index_list('alerts') il")
-    with closing(sqlite3.connect(copy.db)) as conn:
-        for name, columns in indexes:
-            if columns.startswith("rule_id,type,severity,timestamp"):
-                conn.execute(f"DROP INDEX {name}")
-    without = copy("stats", "--json", now=T0 + HOUR)
-    with closing(sqlite3.connect(copy.db)) as conn:
-        conn.execute("CREATE INDEX test_rollup ON alerts(rule_id, type, severity, timestamp, resolved_at, id)")
-    with_index = copy("stats", "--json", now=T0 + HOUR)
-    ok(without)
-    ok(with_index)
-    assert without.json() == with_index.json() == FIVE_IN_WINDOW
-
-
 def test_stats_human_output(five):
     result = five("stats", now=T0 + HOUR, env={"COLUMNS": "80"})
     ok(result)

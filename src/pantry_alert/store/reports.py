@@ -11,8 +11,6 @@ Indexes these queries are written for (schema v2):
 - ``idx_alerts_rollup ON alerts(rule_id, type, severity, timestamp, resolved_at, id)``:
   ``stats`` walks the few distinct (rule, type, severity) groups with index
   seeks and aggregates each group's time range from the index alone.
-  Without it (schema v1) ``stats`` falls back to one plain ``GROUP BY``
-  over the window: the same numbers, only slower.
 - ``idx_events_acknowledged ON events(at, alert_id) WHERE kind = 'acknowledged'``:
   mean time to acknowledge.
 - ``idx_notifications_alert_id_status ON notifications(alert_id, status)``:
@@ -70,16 +68,6 @@ def acknowledge(store, alert_id: str, *, by: str, note: str | None, until: int |
 
 # ------------------------------------------------------------------ stats
 
-# Is there an index that starts (rule_id, type, severity, timestamp)?  Then the
-# group walk below is cheap; without one it would scan, and the plain GROUP BY wins.
-_HAS_ROLLUP = """
-SELECT COUNT(*) FROM pragma_index_list('alerts') AS il
-WHERE il.partial = 0
-  AND (SELECT group_concat(name, ',') FROM
-        (SELECT name FROM pragma_index_info(il.name) WHERE seqno < 4 ORDER BY seqno))
-      = 'rule_id,type,severity,timestamp'
-"""
-
 # The distinct (rule_id, type, severity) groups, found with index seeks (a
 # "loose index scan": a handful of MIN() lookups per group, however many rows).
 _GROUP_WALK = """
@@ -119,17 +107,6 @@ SELECT (SELECT json_array({_STATUS_TOTALS})
 FROM groups g WHERE g.severity IS NOT NULL
 """
 
-# Without the rollup index: one pass over the window (the timestamp index;
-# ``+`` keeps the planner from walking the whole (rule_id, timestamp) index).
-_GROUPS_PLAIN = """
-SELECT rule_id, type, severity, COUNT(*), COUNT(resolved_at), TOTAL(resolved_at - timestamp)
-FROM alerts WHERE timestamp > ? GROUP BY +rule_id, +type, +severity
-"""
-_NOTIFICATIONS_PLAIN = f"""
-SELECT json_array({_STATUS_TOTALS})
-FROM alerts a JOIN notifications n ON n.alert_id = a.id WHERE a.timestamp > ?
-"""
-
 # Unresolved alerts per rule, whatever the window (the partial index idx_alerts_active).
 _ACTIVE = "SELECT rule_id, COUNT(*) FROM alerts WHERE status != 'resolved' GROUP BY +rule_id"
 
@@ -150,11 +127,11 @@ def _mean(total: float, count: int) -> int:
     return round(total / count) if count else 0
 
 
-def _notification_counts(path: Path, cutoff: int, rollup: bool) -> dict[str, int]:
+def _notification_counts(path: Path, cutoff: int) -> dict[str, int]:
     """Notifications of the alerts in the window, by status, on a read-only connection of its own."""
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30, isolation_level=None)
     try:
-        packed = conn.execute(_GROUP_NOTIFICATIONS if rollup else _NOTIFICATIONS_PLAIN, (cutoff,)).fetchall()
+        packed = conn.execute(_GROUP_NOTIFICATIONS, (cutoff,)).fetchall()
     finally:
         conn.close()
     counts = [json.loads(row[0]) for row in packed]
@@ -177,16 +154,12 @@ def stats(store, *, now: int, window: int) -> dict[str, Any]:
     active: dict[str, int] = {}
     acked_count, acked_total = 0, 0.0
     if store.conn is not None:
-        rollup = store._rows(_HAS_ROLLUP)[0][0] > 0
         with ThreadPoolExecutor(max_workers=1) as pool:
-            counting = pool.submit(_notification_counts, store.path, cutoff, rollup)
-            if rollup:
-                for rule_id, type_, severity, packed in store._rows(_GROUPS, (cutoff,)):
-                    count, resolved, resolution = json.loads(packed)
-                    if count:
-                        groups.append((rule_id, type_, severity, count, resolved, resolution))
-            else:
-                groups = store._rows(_GROUPS_PLAIN, (cutoff,))
+            counting = pool.submit(_notification_counts, store.path, cutoff)
+            for rule_id, type_, severity, packed in store._rows(_GROUPS, (cutoff,)):
+                count, resolved, resolution = json.loads(packed)
+                if count:
+                    groups.append((rule_id, type_, severity, count, resolved, resolution))
             active = dict(store._rows(_ACTIVE))
             (acked_count, acked_total), = store._rows(_ACKNOWLEDGE, (cutoff,))
             try:
