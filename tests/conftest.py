@@ -20,6 +20,19 @@ HEALTHY_METRICS = {"p95ResponseTime": 420, "errorRate": 0.002,
                    "memoryUsage": {"current": {"heapUsed": 410, "heapTotal": 1000}},
                    "databaseErrors": 0, "failedLogins": 3}
 T0 = 1764158400000  # 2025-11-26T12:00:00Z
+# The alert of SPEC §6, as channels receive it.
+SPEC_ALERT = {
+    "id": "high_error_rate_1764160000000", "type": "error", "severity": "critical",
+    "title": "High Error Rate", "description": "Error rate is 7.34% (threshold: 5%)",
+    "timestamp": 1764160000000,
+    "metadata": {"rule": "high_error_rate", "metrics": {"errorRate": 0.0734},
+                 "escalated": False, "alertCount": 1},
+    "resolved": False, "resolvedAt": None,
+    "ruleId": "high_error_rate", "status": "firing", "count": 1,
+    "lastSeenAt": 1764160000000, "acknowledgedAt": None, "acknowledgedBy": None,
+    "resolvedBy": None, "escalated": False, "silenced": False,
+    "runbookUrl": None, "labels": {},
+}
 MINUTE = 60_000
 # Channel variables of the seed: never inherited from the developer's shell.
 CHANNEL_ENV = ("SMTP_HOST", "SMTP_PORT", "SMTP_SECURE", "SMTP_USER", "SMTP_PASS", "ALERT_FROM_EMAIL",

@@ -15,22 +15,12 @@ from werkzeug import Response
 from pantry_alert.errors import ConfigError, DeliveryError
 from pantry_alert.notify import slack
 from pantry_alert.notify.base import Message
+from conftest import SPEC_ALERT
 
 TOKEN = "xoxb-1234-5678-SECRETtoken"
 HOOK_PATH = "/services/T0000/B0000/XXXXhooksecretXXXX"
 
-ALERT = {
-    "id": "high_error_rate_1764160000000", "type": "error", "severity": "critical",
-    "title": "High Error Rate", "description": "Error rate is 7.34% (threshold: 5%)",
-    "timestamp": 1764160000000,
-    "metadata": {"rule": "high_error_rate", "metrics": {"errorRate": 0.0734},
-                 "escalated": False, "alertCount": 1},
-    "resolved": False, "resolvedAt": None,
-    "ruleId": "high_error_rate", "status": "firing", "count": 1,
-    "lastSeenAt": 1764160000000, "acknowledgedAt": None, "acknowledgedBy": None,
-    "resolvedBy": None, "escalated": False, "silenced": False,
-    "runbookUrl": None, "labels": {},
-}
+ALERT = SPEC_ALERT
 DASHBOARD = "https://crm.example.com/dashboard/performance"
 
 SEED_PAYLOAD = {

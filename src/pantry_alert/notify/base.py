@@ -22,6 +22,8 @@ A channel is a module ``pantry_alert.notify.<name>`` with two functions:
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -102,3 +104,26 @@ def parse_timeout(value: Any, where: str) -> float:
     if ms <= 0:
         raise ConfigError(f"{where}: timeout must be positive, got {value!r}")
     return ms / 1000
+
+
+def retry_after_ms(value: str | None) -> int | None:
+    """``Retry-After`` (seconds or an HTTP date) in milliseconds, or None."""
+    if value is None or not str(value).strip():
+        return None
+    value = str(value).strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        from datetime import timezone
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = when.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return max(0, int(round(seconds * 1000)))

@@ -25,14 +25,14 @@ from __future__ import annotations
 import logging
 import math
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, DeliveryError
-from .base import DEFAULT_TIMEOUT, RESOLVED_COLOR, SEVERITY_COLORS, Message, check_section, parse_timeout, scrub
+from .base import (DEFAULT_TIMEOUT, RESOLVED_COLOR, SEVERITY_COLORS, Message, check_section, parse_timeout,
+                   retry_after_ms, scrub)
 
 NAME = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -334,32 +334,11 @@ def _network_error(settings: Settings, exc: BaseException) -> DeliveryError:
 
 
 def _retry_after_ms(headers: Any) -> int | None:
-    """``Retry-After`` (seconds or an HTTP date) in milliseconds, or None."""
-    if not headers:
-        return None
-    value = None
-    for key, val in dict(headers).items():
+    """``Retry-After`` of a response's headers (any mapping) in milliseconds, or None."""
+    for key, val in dict(headers or {}).items():
         if str(key).lower() == "retry-after":
-            value = val[0] if isinstance(val, (list, tuple)) and val else val
-            break
-    if value is None:
-        return None
-    value = str(value).strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = when.timestamp() - time.time()
-    if not math.isfinite(seconds):
-        return None
-    return max(0, int(round(seconds * 1000)))
+            return retry_after_ms(val[0] if isinstance(val, (list, tuple)) and val else val)
+    return None
 
 
 def _quiet_logger() -> logging.Logger:

@@ -22,13 +22,12 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
-from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, scrub
+from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, retry_after_ms, scrub
 
 NAME = "webhook"
 SECTION_KEYS = ("url", "token", "headers", "timeout")
@@ -227,29 +226,6 @@ def send(settings: Settings, message: Message) -> None:
     if 300 <= status < 400:
         raise fail(text + " (redirects are not followed; configure the final URL)")
     raise fail(text, retryable=not (400 <= status < 500) or status == 408)
-
-
-def retry_after_ms(value: str | None) -> int | None:
-    """``Retry-After`` (seconds or an HTTP date) in milliseconds, or None."""
-    if value is None or not str(value).strip():
-        return None
-    value = str(value).strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        from datetime import timezone
-        from email.utils import parsedate_to_datetime
-
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = when.timestamp() - time.time()
-    if not math.isfinite(seconds):
-        return None
-    return max(0, int(round(seconds * 1000)))
 
 
 def _one_line(text: Any) -> str:
