@@ -198,3 +198,36 @@ def test_now_env_accepts_iso_and_rejects_garbage(simple):
     path = simple.metrics({"cpu": 95})
     result = simple("check", "--metrics-file", str(path), now="yesterday")
     assert result.code == 2 and "PANTRY_ALERT_NOW='yesterday' is not an ISO-8601 timestamp" in result.err
+
+
+def test_unparseable_numbers_and_deep_nesting_are_exit_3(simple):
+    huge = simple.metrics('{"cpu": ' + "9" * 5000 + "}", "huge.json")
+    result = simple("check", "--metrics-file", str(huge))
+    assert result.code == 3 and f"error: metrics file {huge}: cannot parse the JSON: Exceeds the limit" in result.err
+    deep = simple.metrics("[" * 100_000 + "]" * 100_000, "deep.json")
+    result = simple("check", "--metrics-file", str(deep), now=T0 + MINUTE)
+    assert (result.code, result.err) == (3, f"error: metrics file {deep}: the JSON is nested too deeply\n")
+    assert rows(simple.db, "SELECT consecutive_breaches FROM rule_state WHERE rule_id = 'metrics_source_unavailable'") == [(2,)]
+
+
+def test_json_summary_names_a_failed_description(simple):
+    simple.config.write_text(SIMPLE_CONFIG.format(severity="low", cooldown="5m").replace("{{ cpu }}", "{{ nope }}"))
+    result = simple.check({"cpu": 99}, "--json")
+    assert result.code == 1
+    assert result.json()["errors"] == [
+        {"rule": "cpu_high", "error": "description template failed (UndefinedError: 'nope' is undefined); "
+                                      "used 'Alert condition met'"}]
+
+
+def test_dry_run_with_odd_characters_in_the_db_path_writes_nothing(simple, tmp_path):
+    db = tmp_path / "h#x?y%z" / "state.db"
+    result = simple.check({"cpu": 95}, "--dry-run", env={"PANTRY_ALERT_DB": str(db)})
+    assert result.code == 0 and result.out.startswith("would be FIRED")
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".json")) == ["rules.yaml"]
+
+
+def test_an_empty_file_given_as_database_is_adopted_with_mode_0600(simple):
+    simple.db.touch(mode=0o644)
+    os.chmod(simple.db, 0o644)
+    assert simple.check({"cpu": 95}).code == 0
+    assert stat.S_IMODE(os.stat(simple.db).st_mode) == 0o600

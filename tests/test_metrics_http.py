@@ -75,9 +75,15 @@ def test_library_read_url_and_connection_refused():
     assert info.value.message.startswith("metrics URL http://127.0.0.1:9/m: ConnectError")
 
 
-def test_userinfo_in_url_is_redacted(httpserver):
+def test_credentials_and_query_in_url_never_reach_messages_or_state(simple, httpserver):
     httpserver.expect_request("/m").respond_with_data("nope", status=404)
-    url = httpserver.url_for("/m").replace("http://", "http://user:hunter2@")
+    url = httpserver.url_for("/m").replace("http://", "http://user:hunter2@") + "?api_key=TOPSECRET123"
     with pytest.raises(MetricsError) as info:
         metrics.read_url(url, timeout_s=2)
-    assert "hunter2" not in info.value.message and "***@" in info.value.message
+    assert info.value.message == f"metrics URL {httpserver.url_for('/m')}?…: HTTP 404 NOT FOUND"
+    outputs = [simple("check", "--metrics-url", url, now=T0 + i) for i in range(3)]  # the 3rd fires the built-in alert
+    assert [r.code for r in outputs] == [3, 3, 3]
+    assert outputs[2].out.startswith("FIRED     metrics_source_unavailable_")
+    for secret in ("hunter2", "TOPSECRET123"):
+        assert secret.encode() not in simple.db.read_bytes()
+        assert all(secret not in r.out + r.err for r in outputs)

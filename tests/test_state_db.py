@@ -49,6 +49,7 @@ def test_another_programs_sqlite_file_exit_4_untouched(simple):
     assert "an SQLite database of another program, not pantry-alert's" in result.err
     assert simple.db.read_bytes() == before
     assert not os.path.exists(str(simple.db) + "-wal")
+    assert not os.path.exists(str(simple.db) + ".lock")
 
 
 def test_newer_schema_exit_4_untouched(simple):
@@ -137,3 +138,21 @@ def test_a_version_1_database_migrates_forward_keeping_its_alerts(simple):
     assert {"idx_alerts_rollup", "idx_events_acknowledged", "idx_notifications_alert_id_status"} <= names
     assert "idx_notifications_alert_id" not in names
     conn.close()
+
+
+def test_newer_schema_still_in_the_wal_is_refused_without_a_checkpoint(simple):
+    simple.check({"cpu": 1})
+    holder = sqlite3.connect(simple.db, isolation_level=None)   # keeps the WAL from being checkpointed on close
+    holder.execute("SELECT 1 FROM alerts").fetchall()
+    writer = sqlite3.connect(simple.db, isolation_level=None)
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("PRAGMA user_version = 7")
+    writer.close()
+    try:
+        wal = str(simple.db) + "-wal"
+        before = (simple.db.read_bytes(), open(wal, "rb").read())
+        result = simple.check({"cpu": 95})
+        assert result.code == 4 and "schema version 7, newer than this pantry-alert understands" in result.err
+        assert (simple.db.read_bytes(), open(wal, "rb").read()) == before
+    finally:
+        holder.close()

@@ -217,14 +217,18 @@ def _unknown(section: dict, allowed: set, keys: tuple, problems: _Problems, rule
             problems.add(keys + (key,), f"unknown key '{key}' (allowed: {hint})", rule_id)
 
 
-def _duration(section, key, default, keys, problems, rule_id=None, bare_unit=None) -> int:
+def _duration(section, key, default, keys, problems, rule_id=None, bare_unit=None, positive=False) -> int:
     if key not in section or section[key] is None:
         return default
     try:
-        return parse_duration(section[key], bare_unit=bare_unit, what=key)
+        value = parse_duration(section[key], bare_unit=bare_unit, what=key)
     except ValueError as exc:
         problems.add(keys + (key,), str(exc).split(": ", 1)[-1], rule_id)
         return default
+    if positive and value <= 0:
+        problems.add(keys + (key,), f"must be more than 0, not {section[key]!r}", rule_id)
+        return default
+    return value
 
 
 def _mapping(value, keys, problems, rule_id=None) -> dict:
@@ -354,7 +358,7 @@ def parse(data: Any, path: Path, text: str, env: Mapping[str, str] | None = None
     config.source = Source(
         url=_url(src.get("url"), ("source", "url"), problems),
         file=str(src["file"]) if src.get("file") else None,
-        timeout_ms=_duration(src, "timeout", 10_000, ("source",), problems),
+        timeout_ms=_duration(src, "timeout", 10_000, ("source",), problems, positive=True),
         headers={str(k): str(v) for k, v in headers.items()},
         path=str(src["path"]) if src.get("path") else None,
         alert_after=alert_after,
@@ -365,7 +369,7 @@ def parse(data: Any, path: Path, text: str, env: Mapping[str, str] | None = None
     config.state = StateSettings(
         path=str(st["path"]) if st.get("path") else None,
         retention_ms=_duration(st, "retention", 7 * 86_400_000, ("state",), problems),
-        lock_timeout_ms=_duration(st, "lock_timeout", 30_000, ("state",), problems),
+        lock_timeout_ms=_duration(st, "lock_timeout", 30_000, ("state",), problems, positive=True),
     )
 
     channels = _mapping(data.get("channels"), ("channels",), problems)
@@ -434,7 +438,7 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check
         raise ConfigError(
             f"config file {path} not found",
             hint="point at one with --config PATH or PANTRY_ALERT_CONFIG=PATH "
-            "(the shipped example: pantry-alert ships rules.yaml in the repository root)",
+            "(an example with the five seed rules is rules.yaml at the root of pantry-alert's source tree)",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None

@@ -28,7 +28,7 @@ class Plan:
     escalated: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)    # unevaluable rules: exit 1
-    warnings: list[str] = field(default_factory=list)             # e.g. a description failed: exit 1
+    warnings: list[dict[str, str]] = field(default_factory=list)  # a description failed: exit 1, alert still fires
     skipped: list[str] = field(default_factory=list)              # channels not configured: no exit change
 
     @property
@@ -67,7 +67,8 @@ def _describe(plan: Plan, rule: Rule, metrics: dict, value) -> str:
     try:
         return render_description(rule.description, metrics, rule.to_json(), value)
     except ExpressionError as exc:
-        plan.warnings.append(f"rule '{rule.id}': description template failed ({exc}); used '{DEFAULT_DESCRIPTION}'")
+        plan.warnings.append({"rule": rule.id,
+                              "error": f"description template failed ({exc}); used '{DEFAULT_DESCRIPTION}'"})
         return DEFAULT_DESCRIPTION
 
 

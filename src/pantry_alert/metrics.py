@@ -24,6 +24,10 @@ def parse_document(text: str | bytes, where: str, path: str | None = None) -> di
         raise MetricsError(f"{where}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except UnicodeDecodeError as exc:
         raise MetricsError(f"{where}: not UTF-8 text ({exc.reason})") from None
+    except RecursionError:
+        raise MetricsError(f"{where}: the JSON is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise MetricsError(f"{where}: cannot parse the JSON: {exc}") from None
     if path:
         for segment in path.split("."):
             if not isinstance(doc, dict) or segment not in doc:
@@ -53,7 +57,9 @@ def read_url(url: str, *, timeout_s: float = 10.0, headers: Mapping[str, str] | 
              json_path: str | None = None, transport=None) -> dict[str, Any]:
     import httpx
 
-    shown = _redact(url)
+    from .notify.base import redact_url
+
+    shown = redact_url(url)  # no credentials or query string in messages
     try:
         with httpx.Client(timeout=timeout_s, transport=transport, follow_redirects=True) as client:
             response = client.get(url, headers=dict(headers or {}))
@@ -66,14 +72,6 @@ def read_url(url: str, *, timeout_s: float = 10.0, headers: Mapping[str, str] | 
     if len(response.content) > MAX_DOCUMENT:
         raise MetricsError(f"metrics URL {shown}: the document is larger than {MAX_DOCUMENT // (1024 * 1024)} MiB")
     return parse_document(response.content, f"metrics URL {shown}", json_path)
-
-
-def _redact(url: str) -> str:
-    """Hide credentials in a URL's userinfo."""
-    if "@" in url.split("/")[2] if url.count("/") >= 2 else False:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 def read(*, file: str | None = None, url: str | None = None, source=None, base_dir: Path | None = None) -> dict[str, Any]:

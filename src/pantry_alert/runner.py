@@ -18,6 +18,7 @@ from .model import SEVERITY_ORDER
 from .notify import configured_channels
 from .notify.delivery import Report, deliver
 from .store import open_store, run_lock
+from .store.db import inspect
 
 
 @dataclass
@@ -35,7 +36,7 @@ class CheckResult:
         skipped = sum(1 for i in plan.intents if i.status == "skipped") + self.report.skipped
         out = {
             "fired": list(plan.fired), "reminded": list(plan.reminded), "escalated": list(plan.escalated),
-            "resolved": list(plan.resolved), "errors": list(plan.errors),
+            "resolved": list(plan.resolved), "errors": list(plan.errors) + list(plan.warnings),
             "notifications": {"sent": self.report.sent, "failed": self.report.failed, "deferred": 0,
                               "skipped": skipped},
         }
@@ -82,6 +83,7 @@ def run_check(config: Config, db_path: Path, now: int, *, metrics_file: str | No
             if on_planned:
                 on_planned(plan, _touched(plan))
     else:
+        inspect(db_path)  # refuse a foreign, corrupt or newer file before making a lock file beside it
         with run_lock(db_path, config.state.lock_timeout_ms):
             with open_store(db_path, timeout_ms=config.state.lock_timeout_ms) as store:
                 with store.transaction():

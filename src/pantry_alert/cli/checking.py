@@ -43,8 +43,8 @@ def execute(g: Globals, *, metrics_file: str | None = None, metrics_url: str | N
         sys.stderr.write(f"error: {result.source_error}\n")
     for error in plan.errors:
         warn(f"rule '{error['rule']}' could not be evaluated: {error['error']}")
-    for message in plan.warnings:
-        warn(message)
+    for warning in plan.warnings:
+        warn(f"rule '{warning['rule']}': {warning['error']}")
     for channel in dict.fromkeys(plan.skipped):
         warn(f"channel '{channel}' is not configured: {plan.skipped.count(channel)} notification(s) recorded as "
              f"skipped (configure channels.{channel} in rules.yaml or its environment variables)")

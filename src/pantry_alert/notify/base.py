@@ -23,6 +23,7 @@ A channel is a module ``pantry_alert.notify.<name>`` with two functions:
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -127,3 +128,12 @@ def retry_after_ms(value: str | None) -> int | None:
     if not math.isfinite(seconds):
         return None
     return max(0, int(round(seconds * 1000)))
+
+
+def redact_url(url: str) -> str:
+    """``https://user:pw@host/p?token=x#f`` -> ``https://host/p?…`` (no userinfo,
+    query or fragment); works on malformed URLs too."""
+    text = str(url).strip().split("#", 1)[0]
+    if "?" in text:
+        text = text.split("?", 1)[0] + "?…"
+    return re.sub(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?@]*@", r"\1", text)

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
-from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, retry_after_ms, scrub
+from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, redact_url, retry_after_ms, scrub
 
 NAME = "webhook"
 SECTION_KEYS = ("url", "token", "headers", "timeout")
@@ -130,15 +130,6 @@ def _parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     return tuple(result)
 
 
-
-
-def redact_url(url: str) -> str:
-    """``https://user:pw@host/p?token=x#f`` -> ``https://host/p?…`` (no userinfo,
-    query or fragment); works on malformed URLs too."""
-    text = str(url).strip().split("#", 1)[0]
-    if "?" in text:
-        text = text.split("?", 1)[0] + "?…"
-    return re.sub(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?@]*@", r"\1", text)
 
 
 # ---------------------------------------------------------------- the request

@@ -71,6 +71,10 @@ def _database_error(path, exc: sqlite3.Error) -> StateError:
             f"state database {path} is locked by another process past the lock timeout",
             hint="another pantry-alert run (or a tool holding the file) is still busy; raise state.lock_timeout if runs are slow",
         )
+    if "unable to open" in text or "readonly" in text:
+        return StateError(f"state database {path} cannot be opened: {text}",
+                          hint="SQLite needs write access to the file and its directory (for the -wal and -shm "
+                               "files); check the permissions, or run as the user that owns it")
     return StateError(f"state database {path} is unusable: {text}",
                       hint="restore it from a backup or move it away; pantry-alert did not change it")
 
@@ -138,8 +142,34 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             conn.execute(f"PRAGMA user_version = {version}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
+
+
+def inspect(path: str | os.PathLike) -> bool:
+    """True when ``path`` holds a pantry-alert database, False when it is absent or empty.
+
+    Raises ``StateError`` (exit 4) for a directory, a foreign or corrupt file,
+    or a newer schema, without writing anything: the schema version is read
+    through a read-only connection, which never checkpoints a WAL.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise StateError(f"state database {path} is a directory", hint="point --db at a file")
+    if not path.exists() or not _check_header(path):
+        return False
+    try:
+        peek = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            version = peek.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            peek.close()
+    except sqlite3.Error as exc:
+        raise _database_error(path, exc) from None
+    if version > SCHEMA_VERSION:
+        raise StateError(_newer(path, version))
+    return True
 
 
 def connect(path: str | os.PathLike, *, create: bool = True, readonly: bool = False,
@@ -151,21 +181,21 @@ def connect(path: str | os.PathLike, *, create: bool = True, readonly: bool = Fa
     """
     path = Path(path)
     exists = path.exists()
-    if exists and path.is_dir():
-        raise StateError(f"state database {path} is a directory", hint="point --db at a file")
-    ours = _check_header(path) if exists else False
+    ours = inspect(path)
     if not ours and (readonly or not create):
         return None
-    if not exists:
-        try:
+    try:
+        if not exists:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        except OSError as exc:
-            raise StateError(f"cannot create state database {path}: {exc.strerror}",
-                             hint="check the directory's permissions, or choose another --db") from None
+        elif not ours and path.is_file():
+            os.chmod(path, 0o600)  # an empty file someone made for us: it will hold alert data
+    except OSError as exc:
+        raise StateError(f"cannot create state database {path}: {exc.strerror}",
+                         hint="check the directory's permissions, or choose another --db") from None
     try:
         if readonly:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout_ms / 1000,
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_ms / 1000,
                                    isolation_level=None, check_same_thread=False)
         else:
             conn = sqlite3.connect(str(path), timeout=timeout_ms / 1000, isolation_level=None,
