@@ -68,7 +68,7 @@ def test_every_problem_is_listed_with_file_line_and_rule(tmp_path):
     assert f"{path}:27: rule 'attr': rules.3.channels: unknown channel 'pager' (channels: email, slack, webhook, console)" in problems
     assert any(p.startswith(f"{path}:32: rule 'token_rule': rules.4.when: invalid condition") and "syntax error" in p
                for p in problems)
-    assert f"{path}:33: rules.4.description: environment variable ${{NOT_SET_ANYWHERE}} is not set (set it, or write ${{NOT_SET_ANYWHERE:-default}})" in problems
+    assert f"{path}:33: rule 'token_rule': rules.4.description: environment variable ${{NOT_SET_ANYWHERE}} is not set (set it, or write ${{NOT_SET_ANYWHERE:-default}})" in problems
     assert len(problems) == 13
 
 
@@ -203,3 +203,13 @@ def test_rules_test_healthy_and_unevaluable(cli):
     verdicts = {r["rule"]: (r["verdict"], r["error"]) for r in result.json()["results"]}
     assert verdicts["high_response_time"] == ("ok", None)
     assert verdicts["high_error_rate"] == ("unevaluable", "metric 'errorRate' is missing from the metrics document")
+
+
+def test_rules_test_shows_brackets_literally_and_huge_integers(cli):
+    cli.config.write_text("rules:\n  - {id: a, name: A, type: error, severity: low, when: 'cpu > 1', channels: [console], "
+                          "description: 'cpu [bold]{{ host }}[/bold] [/]'}\n")
+    path = cli.metrics('{"cpu": ' + "9" * 350 + ', "host": "web[1]"}')
+    result = cli("rules", "test", "--metrics-file", str(path))
+    assert result.code == 0, result.err
+    assert "cpu [bold]web[1][/bold] [/]" in result.out
+    assert "999999…(350 digits)" in result.out

@@ -146,6 +146,8 @@ class _Problems:
     def __init__(self, path: Path, text: str):
         self.path, self.text, self.items = path, text, []
         self._root = None
+        self.uninterpolated: set[tuple] = set()   # keys whose ${VAR} could not be filled: not checked further
+        self.rule_ids: list = []                  # rule ids by index, to name the rule in a problem
 
     def line(self, keys: tuple) -> int | None:
         """Line (1-based) of the node at ``keys``; the YAML is composed only on error."""
@@ -194,7 +196,12 @@ def _interpolate(value, keys: tuple, env: Mapping[str, str], problems: _Problems
                 return got
             if default is not None:
                 return default
-            problems.add(keys, f"environment variable ${{{name}}} is not set (set it, or write ${{{name}:-default}})")
+            rule_id = None
+            if len(keys) > 1 and keys[0] == "rules" and isinstance(keys[1], int) and keys[1] < len(problems.rule_ids):
+                rule_id = problems.rule_ids[keys[1]]
+            problems.add(keys, f"environment variable ${{{name}}} is not set (set it, or write ${{{name}:-default}})",
+                         rule_id if isinstance(rule_id, str) else None)
+            problems.uninterpolated.add(keys)
             return ""
 
         return _VAR.sub(replace, value)
@@ -282,13 +289,15 @@ def _rule(raw, index: int, problems: _Problems) -> Rule | None:
     when = None
     if "when" not in raw:
         problems.add(keys, "a rule needs a 'when' condition", label)
+    elif keys + ("when",) in problems.uninterpolated:
+        pass  # already reported: the unset variable
     else:
         try:
             when = compile_condition(raw["when"])
         except ExpressionError as exc:
             problems.add(keys + ("when",), f"invalid condition {raw['when']!r}: {exc}", label)
     resolve_when = None
-    if raw.get("resolve_when") not in (None, ""):
+    if raw.get("resolve_when") not in (None, "") and keys + ("resolve_when",) not in problems.uninterpolated:
         try:
             resolve_when = compile_condition(raw["resolve_when"])
         except ExpressionError as exc:
@@ -320,6 +329,8 @@ def parse(data: Any, path: Path, text: str, env: Mapping[str, str] | None = None
     problems = _Problems(path, text)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping with a 'rules' list", problems=[f"{path}:1: the top level must be a mapping"])
+    raw_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
+    problems.rule_ids = [r.get("id") if isinstance(r, dict) else None for r in raw_rules]
     data = _interpolate(data, (), env, problems)
     for key in data:
         if key in NOT_YET:

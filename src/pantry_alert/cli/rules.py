@@ -60,6 +60,16 @@ def validate(ctx: typer.Context) -> None:
     sys.stdout.write(f"{config.path}: valid ({len(config.rules)} rules)\n")
 
 
+def _number(value) -> str:
+    if value is None:
+        return ""
+    try:
+        return f"{value:g}"
+    except (OverflowError, ValueError):  # an integer too large for a float
+        text = str(value)
+        return text if len(text) <= 20 else f"{text[:6]}…({len(text)} digits)"
+
+
 @app.command("test")
 def test_rules(
     ctx: typer.Context,
@@ -101,9 +111,11 @@ def test_rules(
         table = Table(title="Rule verdicts", title_justify="left")
         for column in ("Rule", "Verdict", "Value", "Description"):
             table.add_column(column, overflow="fold")
+        from rich.markup import escape
+
         for entry in results:
-            value = "" if entry["value"] is None else f"{entry['value']:g}"
-            table.add_row(entry["rule"], entry["verdict"], value, entry["description"] or entry["error"] or "")
+            table.add_row(entry["rule"], entry["verdict"], _number(entry["value"]),
+                          escape(entry["description"] or entry["error"] or ""))
         console().print(table)
         for entry in results:
             if entry["error"]:
