@@ -262,3 +262,21 @@ def test_division_by_zero_is_unevaluable():
     world = World(make_rules(when="a / b > 1", description=None))
     plan = world.run({"a": 5, "b": 0}, T0)
     assert plan.errors == [{"rule": "cpu_high", "error": "division by zero in 'a / b > 1'"}]
+
+
+@pytest.mark.parametrize("template, error", [
+    ("{{ (cpu ** 999999999) | string | length }}", "SecurityError: exponent 999999999 is too large (at most 1000)"),
+    ("{{ 'x' * 50000000 }}", "SecurityError: repeating a sequence to more than 10000 items"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+     "RenderTimeout: rendering took longer than 1s"),
+])
+def test_descriptions_are_bounded_in_time_and_size(template, error):
+    plan = World(make_rules(description=template)).run({"cpu": 95}, T0)
+    assert plan.fired and plan.new_alerts[0].description == "Alert condition met"
+    assert plan.warnings == [{"rule": "cpu_high", "error": f"description template failed ({error}); "
+                                                         "used 'Alert condition met'"}]
+
+
+def test_small_powers_and_repeats_still_render():
+    plan = World(make_rules(description="{{ cpu ** 2 }} {{ 'ab' * 3 }}")).run({"cpu": 95}, T0)
+    assert plan.new_alerts[0].description == "9025 ababab" and plan.warnings == []

@@ -194,17 +194,60 @@ def compile_condition(source: str) -> Condition:
 
 DEFAULT_DESCRIPTION = "Alert condition met"
 MAX_RENDERED = 4000
+MAX_POWER = 1000             # `x ** y` with a larger exponent is refused
+MAX_REPEAT = 10_000          # `'x' * n` / `[..] * n` with a larger result is refused
+RENDER_SECONDS = 1.0         # wall-clock budget of one render (a run holds the database lock meanwhile)
 _env = None
+
+
+class RenderTimeout(Exception):
+    pass
 
 
 def _environment():
     global _env
     if _env is None:
         from jinja2 import StrictUndefined
+        from jinja2.exceptions import SecurityError
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-        _env = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined)
+        class Bounded(ImmutableSandboxedEnvironment):
+            """The sandbox plus bounds on the one-step operations a time limit cannot interrupt."""
+
+            intercepted_binops = frozenset({"**", "*"})
+
+            def call_binop(self, context, operator, left, right):
+                if operator == "**" and isinstance(right, (int, float)) and abs(right) > MAX_POWER:
+                    raise SecurityError(f"exponent {right} is too large (at most {MAX_POWER})")
+                if operator == "*":
+                    for seq, times in ((left, right), (right, left)):
+                        if isinstance(seq, (str, list, tuple)) and isinstance(times, int) \
+                                and len(seq) * times > MAX_REPEAT:
+                            raise SecurityError(f"repeating a sequence to more than {MAX_REPEAT} items")
+                return super().call_binop(context, operator, left, right)
+
+        _env = Bounded(autoescape=False, undefined=StrictUndefined)
     return _env
+
+
+def _with_time_limit(render):
+    """Run ``render()`` with a wall-clock budget (SIGALRM; only in the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        return render()
+
+    def expired(_signum, _frame):
+        raise RenderTimeout(f"rendering took longer than {RENDER_SECONDS:g}s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, RENDER_SECONDS)
+    try:
+        return render()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def check_template(source: str) -> None:
@@ -237,7 +280,8 @@ def render_description(source: str | None, metrics: dict, rule: dict, value) -> 
         context = dict(metrics)
         context["rule"] = rule
         context["value"] = value
-        text = env.from_string(source).render(context)
+        template = env.from_string(source)
+        text = _with_time_limit(lambda: template.render(context))
     except ExpressionError:
         raise
     except Exception as exc:  # jinja2 raises many types; all mean "failed to render"
