@@ -523,7 +523,7 @@ def test_secrets_never_reach_the_database_or_the_output(world):
     assert run("test-notify", "slack").code == 1
     assert run("test-notify", "webhook").code == 1
     assert run("test-notify", "email", env={"SMTP_PASS": SMTP_PASSWORD + "-wrong"}).code == 1
-    assert run("--debug", "check", "--metrics-file", breach, now=T0 + 11 * MINUTE).code == 1
+    assert run("--debug", "check", "--metrics-file", breach, now=T0 + 15 * MINUTE).code == 1   # webhook retry due
 
     # the secrets were really used: otherwise finding none of them would prove nothing
     assert world.mailbox.messages and all(m.authenticated for m in world.mailbox.messages)
@@ -645,30 +645,54 @@ def test_a_retry_for_a_channel_no_longer_configured_is_skipped_with_a_warning(wo
     assert len(world.hook.received) == 1
 
 
-def test_a_firing_notice_still_unsent_when_the_alert_resolves_is_not_delivered_after_it(world):
+def test_a_resolved_notice_waits_behind_the_failed_firing_and_both_arrive_in_order(world):
     world.hook.then(status(500, "down"))
     assert world.check().code == 1
-    # the alert resolves before the webhook's retry is due: the receiver gets the resolved notice...
+    # the alert resolves before the webhook's retry is due: email and Slack get it at once,
+    # the webhook's resolved notice waits behind its firing notice
     result = world.check(HEALTHY, now=T0 + 30_000)
     assert (result.code, result.err) == (0, "")
-    # ...and must not get the stale "firing" afterwards (it would reopen the incident)
+    assert [p.body["event"] for p in world.hook.received] == ["firing"]
+    assert notifications(world.db)[5] == ("webhook", "resolved", "pending", 0, None, None, T0 + 30_000)
+    # the retry is due: firing first, then resolved, nothing dropped
     result = world.check(HEALTHY, now=T0 + MINUTE)
     assert (result.code, result.err) == (0, "")
-    assert [p.body["event"] for p in world.hook.received] == ["firing", "resolved"]
+    assert [p.body["event"] for p in world.hook.received] == ["firing", "firing", "resolved"]
     assert notifications(world.db)[2:] == [
-        ("webhook", "firing", "skipped", 1, "superseded: the alert was resolved before this notification was delivered",
-         None, None),
+        ("webhook", "firing") + sent(T0 + MINUTE, attempts=2),
         ("email", "resolved") + sent(T0 + 30_000), ("slack", "resolved") + sent(T0 + 30_000),
-        ("webhook", "resolved") + sent(T0 + 30_000)]
+        ("webhook", "resolved") + sent(T0 + MINUTE)]
 
 
-def test_firing_and_resolved_due_in_the_same_run_send_only_the_resolved_notice(world):
-    world.hook.then(status(500, "down"))
+def test_when_the_retry_fails_again_the_notices_behind_it_keep_waiting(world):
+    world.hook.then(status(500, "down"), status(503, "still down"))
     assert world.check().code == 1
     result = world.check(HEALTHY, now=T0 + 2 * MINUTE)     # the retry is due and the alert resolves
+    assert result.code == 1 and "firing notification to webhook failed (will retry)" in result.err
+    assert [p.body["event"] for p in world.hook.received] == ["firing", "firing"]   # resolved not sent out of order
+    assert [r[:4] for r in notifications(world.db) if r[0] == "webhook"] == [
+        ("webhook", "firing", "failed", 2), ("webhook", "resolved", "pending", 0)]
+    result = world.check(HEALTHY, now=T0 + 4 * MINUTE)     # next retry (2 min backoff) succeeds
     assert (result.code, result.err) == (0, "")
-    assert [p.body["event"] for p in world.hook.received] == ["firing", "resolved"]
-    assert notifications(world.db)[2][2] == "skipped"
+    assert [p.body["event"] for p in world.hook.received] == ["firing", "firing", "firing", "resolved"]
+
+
+def test_waiting_reminders_are_coalesced_to_the_newest(world):
+    world.config(channels=("webhook",), cooldown="1m")
+    world.hook.then(status(500, "down"), status(500, "down"))
+    assert world.check().code == 1                               # firing fails, retry at +1m
+    assert world.check(now=T0 + MINUTE).code == 1                # retry fails again (retry at +3m); reminder 1 waits
+    assert world.check(now=T0 + 2 * MINUTE).code == 0            # not due: reminder 2 recorded, waits too
+    result = world.check(now=T0 + 3 * MINUTE)                    # due: firing, then only the newest reminder
+    assert result.code == 0, result.err
+    # (the +2m round escalated: high, 2 rounds at high) -- an escalation is never coalesced away
+    assert [r.body["event"] for r in world.hook.received] == ["firing", "firing", "firing", "escalated", "reminder"]
+    assert world.hook.received[-1].body["alert"]["count"] == 4
+    assert [r[1:3] + (r[4],) for r in notifications(world.db)] == [
+        ("firing", "sent", None),
+        ("reminder", "skipped", "superseded by a later reminder of the same alert to this channel"),
+        ("escalated", "sent", None),
+        ("reminder", "sent", None)]
 
 
 def test_a_retry_and_a_reminder_due_in_one_run_arrive_in_order(world):

@@ -2,15 +2,20 @@
 
 Notifications are rows in SQLite, written (``pending``) in the same
 transaction as the alert changes that call for them.  ``deliver`` sends the
-ones that are due, every send in its own daemon thread with its channel's
-timeout, so one channel failing or hanging never stops another; each outcome
-is committed as soon as it is known.  A failed send is retried in later runs
-with backoff (1 min doubling to 1 h) for 24 h, then marked ``failed`` for
-good; a send that cannot succeed on retry (``DeliveryError.retryable`` false)
-fails at once.  Only the failed channel is retried.  A firing, reminder or
-escalated notice still unsent when the alert's resolved notice for the same
-channel exists is superseded (``skipped``): delivered after the resolved
-notice it would reopen the incident at the receiver.
+ones that are due; each outcome is committed as soon as it is known.
+
+- One alert's channels send concurrently, each in its own daemon thread with
+  the channel's timeout, so one channel failing or hanging never stops another.
+- One alert's notices to one channel go in the order they were recorded.  A
+  notice waits behind an earlier one of the same alert and channel that is
+  still being retried, so a receiver never gets ``resolved`` before the
+  ``firing`` it closes, and nothing is dropped.  When several reminders (or a
+  reminder and a later escalation) of one alert wait for the same channel,
+  only the newest goes: the older ones are ``skipped`` as superseded.
+- A failed send is retried in later runs with backoff (1 min doubling to 1 h,
+  or the peer's Retry-After when longer) for 24 h, then marked ``failed`` for
+  good; a send that cannot succeed on retry (``DeliveryError.retryable``
+  false) fails at once.  Only the failed channel is retried.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ BACKOFF_START_MS = 60_000
 BACKOFF_MAX_MS = 3_600_000
 GIVE_UP_AFTER_MS = 24 * 3_600_000
 GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting
-SUPERSEDED = "superseded: the alert was resolved before this notification was delivered"
+COALESCED = "superseded by a later reminder of the same alert to this channel"
+_STARTED = object()   # a sender thread's "about to send this row" marker
+_HELD = object()      # "not attempted: an earlier notice of this alert and channel failed"
 
 
 @dataclass
@@ -59,21 +66,21 @@ def backoff_ms(attempts: int, retry_after_ms: int | None = None) -> int:
 
 
 def due(store, now: int) -> list[tuple]:
-    """Notifications to send now: new ones and failed ones whose retry time came."""
-    return store._rows(
-        "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key FROM notifications "
-        "WHERE status IN ('pending', 'failed') AND next_attempt_at IS NOT NULL AND next_attempt_at <= ? "
-        "ORDER BY id", (now,))
-
-
-def superseded(store, row: tuple) -> bool:
-    """True when a resolved notice of the same alert and channel was recorded after ``row``."""
-    row_id, alert_id, channel, kind = row[:4]
-    if kind == "resolved":
-        return False
-    return bool(store._rows(
-        "SELECT 1 FROM notifications WHERE alert_id = ? AND channel = ? AND kind = 'resolved' AND id > ? LIMIT 1",
-        (alert_id, channel, row_id)))
+    """Notifications to send now, in order: every undelivered notice of an
+    (alert, channel) whose oldest undelivered notice is due.  A group whose
+    oldest notice waits for its retry time waits as a whole."""
+    rows = store._rows(
+        "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, next_attempt_at "
+        "FROM notifications WHERE status IN ('pending', 'failed') AND next_attempt_at IS NOT NULL ORDER BY id")
+    first_due: dict[tuple[str, str], bool] = {}
+    out = []
+    for row in rows:
+        key = (row[1], row[2])
+        if key not in first_due:
+            first_due[key] = row[7] <= now
+        if first_due[key]:
+            out.append(row[:7])
+    return out
 
 
 def _skip(store, row_id: int, reason: str) -> None:
@@ -89,20 +96,27 @@ def make_message(config, alert_json: dict, kind: str, key: str, now: int) -> Mes
                    dashboard_url=config.dashboard_url, timezone=config.timezone, version=__version__)
 
 
-def _send(module, settings, message: Message, row_id: int, results: queue.Queue) -> None:
+def _attempt(module, settings, message: Message) -> DeliveryError | None:
+    """One send; the error, or None when the channel accepted it."""
     try:
         module.send(settings, message)
-        results.put((row_id, None))
+        return None
     except DeliveryError as exc:
-        results.put((row_id, exc))
+        return exc
     except Exception as exc:  # a channel bug must not lose the notification
-        results.put((row_id, DeliveryError(f"{type(exc).__name__}: {exc}")))
+        return DeliveryError(f"{type(exc).__name__}: {exc}")
 
 
 def _send_in_order(jobs: list[tuple], results: queue.Queue) -> None:
-    """One alert's notices to one channel, oldest first, so they arrive in order."""
-    for module, settings, message, row_id in jobs:
-        _send(module, settings, message, row_id, results)
+    """One alert's notices to one channel, oldest first; after a failure the rest are held."""
+    for index, (module, settings, message, row_id) in enumerate(jobs):
+        results.put((row_id, _STARTED))
+        error = _attempt(module, settings, message)
+        results.put((row_id, error))
+        if error is not None:
+            for *_job, held in jobs[index + 1:]:
+                results.put((held, _HELD))
+            return
 
 
 def _record(store, row: tuple, error: DeliveryError | None, now: int, secrets: list[str]) -> Outcome:
@@ -126,12 +140,28 @@ def _record(store, row: tuple, error: DeliveryError | None, now: int, secrets: l
         return Outcome(row_id, alert_id, channel, kind, False, text, final)
 
 
+def _coalesce(store, rows: list[tuple], report: Report) -> list[tuple]:
+    """Skip a reminder when a later reminder or escalation of the same alert waits for the same channel."""
+    later: set[tuple[str, str]] = set()
+    keep = []
+    for row in reversed(rows):
+        key = (row[1], row[2])
+        if row[3] == "reminder" and key in later:
+            _skip(store, row[0], COALESCED)
+            report.skipped += 1
+            continue
+        if row[3] in ("reminder", "escalated"):
+            later.add(key)
+        keep.append(row)
+    return keep[::-1]
+
+
 def deliver(store, config, channels: dict[str, Any], now: int, rows: list[tuple] | None = None) -> Report:
     """Send every due notification; ``channels`` maps configured names to settings."""
     from . import channel_module
 
     report = Report()
-    rows = due(store, now) if rows is None else rows
+    rows = _coalesce(store, due(store, now) if rows is None else rows, report)
     if not rows:
         return report
     alerts: dict[str, dict] = {}
@@ -139,7 +169,6 @@ def deliver(store, config, channels: dict[str, Any], now: int, rows: list[tuple]
     results: queue.Queue = queue.Queue()
     waiting: dict[int, tuple] = {}
     deadline = 0.0
-    console_jobs = []
     groups: dict[tuple[str, str], list[tuple]] = {}
     for row in rows:
         row_id, alert_id, channel, kind, _attempts, _created, key = row
@@ -149,10 +178,6 @@ def deliver(store, config, channels: dict[str, Any], now: int, rows: list[tuple]
             report.skipped += 1
             report.unconfigured.append(channel)
             continue
-        if superseded(store, row):
-            _skip(store, row_id, SUPERSEDED)
-            report.skipped += 1
-            continue
         if alert_id not in alerts:
             alert = store.get_alert(alert_id)
             alerts[alert_id] = alert.to_json() if alert else None
@@ -161,31 +186,37 @@ def deliver(store, config, channels: dict[str, Any], now: int, rows: list[tuple]
             report.skipped += 1
             continue
         message = make_message(config, alerts[alert_id], kind, key, now)
-        module = channel_module(channel)
         waiting[row_id] = row
-        if channel == "console":
-            console_jobs.append((module, settings, message, row_id))
-        else:
-            groups.setdefault((alert_id, channel), []).append((module, settings, message, row_id))
-    # One thread per alert and channel: channels send concurrently, one channel's notices stay in order.
+        groups.setdefault((alert_id, channel), []).append((channel_module(channel), settings, message, row_id))
+    # One thread per alert and channel: channels send concurrently, one channel's notices in order.
+    # The console prints from this thread, in order, while the others send.
     start = time.monotonic()
-    for jobs in groups.values():
-        threading.Thread(target=_send_in_order, args=(jobs, results), daemon=True).start()
-        deadline = max(deadline, start + sum(job[1].timeout for job in jobs) + GRACE_S)
-    for job in console_jobs:  # printed in order, from this thread, while the others send
-        _send(*job, results)
-        deadline = max(deadline, time.monotonic() + GRACE_S)
+    for (_alert, channel), jobs in groups.items():
+        if channel != "console":
+            threading.Thread(target=_send_in_order, args=(jobs, results), daemon=True).start()
+            deadline = max(deadline, start + sum(job[1].timeout for job in jobs) + GRACE_S)
+    for (_alert, channel), jobs in groups.items():
+        if channel == "console":
+            _send_in_order(jobs, results)
+    deadline = max(deadline, time.monotonic() + GRACE_S)
 
+    in_flight: set[int] = set()
     while waiting:
-        remaining = deadline - time.monotonic()
         try:
-            row_id, error = results.get(timeout=max(remaining, 0.01))
+            row_id, result = results.get(timeout=max(deadline - time.monotonic(), 0.01))
         except queue.Empty:
             break
-        outcome = _record(store, waiting.pop(row_id), error, now, all_secrets)
-        _count(report, outcome)
-    for row_id, row in list(waiting.items()):  # still hanging past its timeout
-        outcome = _record(store, row, DeliveryError(f"{row[2]}: no answer within its timeout"), now, all_secrets)
+        if result is _STARTED:
+            in_flight.add(row_id)
+            continue
+        in_flight.discard(row_id)
+        row = waiting.pop(row_id)
+        if result is _HELD:
+            continue  # stays as it is: sent after the earlier notice gets through
+        _count(report, _record(store, row, result, now, all_secrets))
+    for row_id in in_flight & set(waiting):  # still hanging past its timeout; the ones behind it stay as they are
+        outcome = _record(store, waiting[row_id], DeliveryError(f"{waiting[row_id][2]}: no answer within its timeout"),
+                          now, all_secrets)
         _count(report, outcome)
     return report
 
