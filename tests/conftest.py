@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -130,3 +133,39 @@ def simple(tmp_path) -> Cli:
     c = Cli(tmp_path)
     c.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="10m"))
     return c
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (yet)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mailbox:
+    """aiosmtpd handler keeping every accepted message (with .authenticated and .rcpt_tos)."""
+
+    def __init__(self):
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        msg.authenticated = bool(session.authenticated)
+        msg.rcpt_tos = list(envelope.rcpt_tos)
+        self.messages.append(msg)
+        return "250 OK"
+
+    @property
+    def subjects(self) -> list[str]:
+        return [m["Subject"] for m in self.messages]
+
+
+def smtp_authenticator(user: str, password: str):
+    """An aiosmtpd authenticator accepting one login (handled=False: aiosmtpd sends the 235/535 reply)."""
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data == (user.encode(), password.encode())
+        return AuthResult(success=ok, handled=False)
+
+    return authenticate

@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import pytest
+from conftest import free_port
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -47,11 +48,6 @@ def make_message(kind="firing", **alert_changes) -> Message:
 
 # ---------------------------------------------------------------- fixtures
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Recorder:

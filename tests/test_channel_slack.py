@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
 import threading
 import time
 
@@ -15,7 +14,7 @@ from werkzeug import Response
 from pantry_alert.errors import ConfigError, DeliveryError
 from pantry_alert.notify import slack
 from pantry_alert.notify.base import Message
-from conftest import SPEC_ALERT
+from conftest import SPEC_ALERT, free_port
 
 TOKEN = "xoxb-1234-5678-SECRETtoken"
 HOOK_PATH = "/services/T0000/B0000/XXXXhooksecretXXXX"
@@ -60,11 +59,6 @@ def assert_valid_blocks(payload):
     for block in payload["blocks"]:
         Block.parse(block).validate_json()
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------- settings

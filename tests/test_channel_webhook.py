@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
 import threading
 import time
 
@@ -14,7 +13,7 @@ from werkzeug import Response
 from pantry_alert.errors import ConfigError, DeliveryError
 from pantry_alert.notify import webhook
 from pantry_alert.notify.base import Message
-from conftest import SPEC_ALERT
+from conftest import SPEC_ALERT, free_port
 
 TOKEN = "whk-Secret-Token-123"
 
@@ -31,11 +30,6 @@ def make_message(kind="firing", **alert_changes) -> Message:
 def hook(httpserver, path="/hook", **section):
     return webhook.settings({"url": httpserver.url_for(path), **section}, {})
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------- settings

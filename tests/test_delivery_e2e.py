@@ -6,11 +6,8 @@ Time moves only through PANTRY_ALERT_NOW; the only waits are bounded waits on ev
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import re
-import socket
 import sqlite3
 import threading
 import time
@@ -19,8 +16,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import MINUTE, T0, Cli
+from conftest import Cli, MINUTE, Mailbox, T0, free_port, smtp_authenticator
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -52,11 +48,6 @@ rules:
     description: "CPU at {{{{ cpu }}}}%"
 """
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rows(db: Path, sql: str, *params) -> list[tuple]:
@@ -157,27 +148,9 @@ class Peer:
         self.server.stop()
 
 
-class Mailbox:
-    """aiosmtpd handler keeping every accepted message."""
-
-    def __init__(self):
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        msg.authenticated = bool(session.authenticated)
-        msg.rcpt_tos = list(envelope.rcpt_tos)
-        self.messages.append(msg)
-        return "250 OK"
-
-    @property
-    def subjects(self) -> list[str]:
-        return [m["Subject"] for m in self.messages]
 
 
-def authenticator(server, session, envelope, mechanism, auth_data):
-    ok = isinstance(auth_data, LoginPassword) and auth_data == (b"alerts", SMTP_PASSWORD.encode())
-    return AuthResult(success=ok, handled=False)
+authenticator = smtp_authenticator("alerts", SMTP_PASSWORD)
 
 
 class Servers:

@@ -3,15 +3,11 @@ server (aiosmtpd) and real HTTP peers (pytest-httpserver as Slack's Web API and 
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-import socket
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import T0, Cli
+from conftest import Cli, Mailbox, T0, free_port, smtp_authenticator
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
@@ -30,26 +26,10 @@ rules:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-class Mailbox:
-    def __init__(self):
-        self.messages: list = []
 
-    async def handle_DATA(self, server, session, envelope):
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        msg.authenticated = bool(session.authenticated)
-        self.messages.append(msg)
-        return "250 OK"
-
-
-def authenticator(server, session, envelope, mechanism, auth_data):
-    ok = isinstance(auth_data, LoginPassword) and auth_data == (b"alerts", SMTP_PASSWORD.encode())
-    return AuthResult(success=ok, handled=False)
+authenticator = smtp_authenticator("alerts", SMTP_PASSWORD)
 
 
 @pytest.fixture(scope="module")

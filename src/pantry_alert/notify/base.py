@@ -26,7 +26,7 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..errors import ConfigError
 
@@ -90,6 +90,20 @@ def check_section(section: dict | None, keys: Sequence[str]) -> dict:
     if unknown:
         raise ConfigError(f"unknown key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(keys)}")
     return section
+
+
+def picker(section: dict, env: Mapping[str, str]):
+    """``pick(key, VAR)`` -> (value, where it came from): the section's key, else the seed's
+    environment variable, else (None, None).  Empty strings count as unset."""
+
+    def pick(key: str, var: str | None) -> tuple[Any, str | None]:
+        value = section.get(key)
+        if value is not None and value != "":
+            return value, key
+        value = env.get(var) if var else None
+        return (value, f"{var} (environment)") if value not in (None, "") else (None, None)
+
+    return pick
 
 
 def parse_timeout(value: Any, where: str) -> float:

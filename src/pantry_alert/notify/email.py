@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import ConfigError, DeliveryError
-from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, scrub
+from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker, scrub
 
 NAME = "email"
 DEFAULT_PORT = 587
@@ -77,12 +77,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     address, bad timeout...)."""
     sec = check_section(section, SECTION_KEYS)
 
-    def pick(key: str, var: str | None) -> Any:
-        value = sec.get(key)
-        if value is None or value == "":
-            value = env.get(var) if var else None
-            return (value, f"{var} (environment)") if value not in (None, "") else (None, None)
-        return value, key
+    pick = picker(sec, env)
 
     host, host_src = pick("host", "SMTP_HOST")
     to, to_src = pick("to", "ALERT_TO_EMAILS")

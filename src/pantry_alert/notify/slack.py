@@ -31,7 +31,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, DeliveryError
-from .base import (DEFAULT_TIMEOUT, RESOLVED_COLOR, SEVERITY_COLORS, Message, check_section, parse_timeout,
+from .base import (DEFAULT_TIMEOUT, RESOLVED_COLOR, SEVERITY_COLORS, Message, check_section, parse_timeout, picker,
                    retry_after_ms, scrub)
 
 NAME = "slack"
@@ -106,12 +106,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     """Build the Slack settings; ``None`` when the channel is not configured."""
     sec = check_section(section, SECTION_KEYS)
 
-    def pick(key: str, var: str | None) -> tuple[Any, str | None]:
-        value = sec.get(key)
-        if value is not None and value != "":
-            return value, key
-        value = env.get(var) if var else None
-        return (value, f"{var} (environment)") if value not in (None, "") else (None, None)
+    pick = picker(sec, env)
 
     token, token_src = pick("token", "SLACK_BOT_TOKEN")
     channel, channel_src = pick("channel", "SLACK_ALERT_CHANNEL")

@@ -27,7 +27,7 @@ from typing import Any, Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
-from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, redact_url, retry_after_ms, scrub
+from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker, redact_url, retry_after_ms, scrub
 
 NAME = "webhook"
 SECTION_KEYS = ("url", "token", "headers", "timeout")
@@ -84,12 +84,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     """Build the webhook settings; ``None`` when no URL is configured."""
     sec = check_section(section, SECTION_KEYS)
 
-    def pick(key: str, var: str | None) -> tuple[Any, str | None]:
-        value = sec.get(key)
-        if value is not None and value != "":
-            return value, key
-        value = env.get(var) if var else None
-        return (value, f"{var} (environment)") if value not in (None, "") else (None, None)
+    pick = picker(sec, env)
 
     url, url_src = pick("url", "ALERT_WEBHOOK_URL")
     token, token_src = pick("token", "ALERT_WEBHOOK_TOKEN")
