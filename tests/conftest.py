@@ -169,3 +169,23 @@ def smtp_authenticator(user: str, password: str):
         return AuthResult(success=ok, handled=False)
 
     return authenticate
+
+
+# The delivery tests' peers (tests/delivery_world.py): an SMTP server and two HTTP peers per
+# module, reset around each test.
+@pytest.fixture(scope="module")
+def servers():
+    from delivery_world import Servers
+
+    s = Servers()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def world(tmp_path, servers):
+    from delivery_world import World
+
+    servers.reset()
+    yield World(tmp_path, servers)
+    servers.reset()
