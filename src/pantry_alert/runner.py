@@ -76,10 +76,11 @@ def run_check(config: Config, db_path: Path, now: int, *, metrics_file: str | No
 
     if dry_run:
         with open_store(db_path, readonly=True, timeout_ms=config.state.lock_timeout_ms) as store:
-            plan = evaluate(config.rules, document, alerts=store.active_alerts(),
+            stored = store.active_alerts()
+            plan = evaluate(config.rules, document, alerts=stored,
                             rule_states=store.rule_states(), ctx=ctx, source_error=source_error)
             result = CheckResult(plan=plan, source_error=source_error, dry_run=True)
-            active = list(store.active_alerts().values())
+            active = list(stored.values())
             if on_planned:
                 on_planned(plan, _touched(plan))
     else:
@@ -100,8 +101,8 @@ def run_check(config: Config, db_path: Path, now: int, *, metrics_file: str | No
                 with store.transaction():
                     store.log_run(now, now, result.exit_code, result.summary())
     result.alerts = _touched(plan)
-    result.exit_code = _exit_code(result, active if not dry_run else
-                                  _merge(active, plan), fail_on)
+    if dry_run:
+        result.exit_code = _exit_code(result, _merge(active, plan), fail_on)
     return result
 
 

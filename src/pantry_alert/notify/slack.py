@@ -22,7 +22,6 @@ slack_sdk is imported only when a message is sent.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -336,9 +335,11 @@ def _retry_after_ms(headers: Any) -> int | None:
     return None
 
 
-def _quiet_logger() -> logging.Logger:
+def _quiet_logger():
     """A logger for slack-sdk that drops everything: its debug lines carry the
     webhook URL, and its error lines duplicate what DeliveryError says."""
+    import logging
+
     logger = logging.getLogger("pantry_alert.notify.slack.sdk")
     if not logger.handlers:
         logger.addHandler(logging.NullHandler())
