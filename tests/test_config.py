@@ -133,6 +133,8 @@ def test_rules_validate_exit_codes(cli, tmp_path):
     assert result.err.startswith(f"error: {cli.config}: 13 configuration problems\n")
     assert f"  {cli.config}:12: rule 'Bad-Id': rules.1.severity:" in result.err
     assert "Traceback" not in result.err
+    result = cli("check")
+    assert result.code == 2 and "13 configuration problems" in result.err and not cli.db.exists()
     cli.config.write_text("rules:\n  - {id: a, name: A, type: error, severity: low, when: x > 1, channels: [console]}\n")
     result = cli("rules", "validate")
     assert (result.code, result.out) == (0, f"{cli.config}: valid (1 rules)\n")

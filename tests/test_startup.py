@@ -51,6 +51,11 @@ def test_global_options_before_check_use_fast_path(cli, tmp_path):
     code, heavy, proc = probe(cli, "--db", str(other), "check", "--metrics-file", str(path), "--json")
     assert code == 0 and "typer" not in heavy
     assert len(json.loads(proc.stdout)["fired"]) == 5 and other.exists() and not cli.db.exists()
+    moved = tmp_path / "elsewhere.yaml"
+    moved.write_text(cli.config.read_text())
+    cli.config.unlink()
+    code, heavy, proc = probe(cli, "--config", str(moved), "--db", str(other), "check", "--metrics-file", str(path))
+    assert (code, heavy, proc.stdout) == (0, "", "")   # deduplicated against the same db: nothing new
 
 
 def test_check_help_still_works(cli):

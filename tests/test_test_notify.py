@@ -7,23 +7,15 @@ import json
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import Cli, Mailbox, T0, free_port, smtp_authenticator
+from conftest import T0, Cli, Mailbox, free_port, smtp_authenticator
+from delivery_world import rules_yaml
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 SMTP_PASSWORD = "smtp-pw-Tn62Hd"
 SLACK_TOKEN = "xoxb-test-notify-Pw81"
 HOOK_TOKEN = "hook-test-notify-Qe37"
-CONFIG = """
-service_name: Kitchen Pantry CRM
-rules:
-  - id: cpu_high
-    name: CPU High
-    type: performance
-    severity: high
-    when: cpu > 90
-    channels: [email, slack, webhook, console]
-"""
+CONFIG = rules_yaml(channels=("email", "slack", "webhook", "console"))
 
 
 
