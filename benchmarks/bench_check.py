@@ -53,8 +53,10 @@ def main() -> None:
     doc = {}
     for i in range(1000):
         doc[f"m{i}"] = i
-        rules.append(f"  - {{id: r{i}, name: Rule {i}, type: performance, severity: low, "
-                     f"when: m{i} > 100000, channels: [console], description: 'm is {{{{ m{i} }}}}'}}")
+        rules.append(
+            f"  - {{id: r{i}, name: Rule {i}, type: performance, severity: low, "
+            f"when: m{i} > 100000, channels: [console], description: 'm is {{{{ m{i} }}}}'}}"
+        )
     (tmp / "rules1000.yaml").write_text("\n".join(rules) + "\n")
     (tmp / "m1000.json").write_text(json.dumps(doc))
 
@@ -62,22 +64,39 @@ def main() -> None:
     results = {
         "python -c pass": median_time([sys.executable, "-c", "pass"], env, args.runs),
         "minimal: load YAML + write 1 SQLite row": median_time(
-            [sys.executable, str(tmp / "minimal.py"), str(ROOT / "rules.yaml"), str(tmp / "min.db")], env, args.runs),
-        "pantry-alert check (quiet, shipped rules)": median_time([script, "check", "--metrics-file", healthy], env, args.runs),
+            [sys.executable, str(tmp / "minimal.py"), str(ROOT / "rules.yaml"), str(tmp / "min.db")], env, args.runs
+        ),
+        "pantry-alert check (quiet, shipped rules)": median_time(
+            [script, "check", "--metrics-file", healthy], env, args.runs
+        ),
         "pantry-alert --help": median_time([script, "--help"], env, args.runs),
     }
     env1000 = dict(env, PANTRY_ALERT_CONFIG=str(tmp / "rules1000.yaml"), PANTRY_ALERT_DB=str(tmp / "s1000.db"))
-    subprocess.run([script, "check", "--metrics-file", str(tmp / "m1000.json")], env=env1000, check=False, capture_output=True)
+    subprocess.run(
+        [script, "check", "--metrics-file", str(tmp / "m1000.json")], env=env1000, check=False, capture_output=True
+    )
     results["pantry-alert check (1,000 rules, quiet)"] = median_time(
-        [script, "check", "--metrics-file", str(tmp / "m1000.json")], env1000, max(3, args.runs // 3))
+        [script, "check", "--metrics-file", str(tmp / "m1000.json")], env1000, max(3, args.runs // 3)
+    )
     for name, seconds in results.items():
         print(f"{name:<45} {seconds * 1000:8.1f} ms")
     base = results["minimal: load YAML + write 1 SQLite row"]
-    print(f"quiet check / minimal script: {results['pantry-alert check (quiet, shipped rules)'] / base:.2f}x (target <= 3x)")
-    probe = subprocess.run([sys.executable, "-X", "importtime", "-m", "pantry_alert", "check", "--metrics-file", healthy],
-                           env=env, capture_output=True, text=True)
-    heavy = sorted({line.split("|")[-1].strip() for line in probe.stderr.splitlines()
-                    if line.split("|")[-1].strip() in ("httpx", "slack_sdk", "jinja2", "rich", "sqlite_utils")})
+    print(
+        f"quiet check / minimal script: {results['pantry-alert check (quiet, shipped rules)'] / base:.2f}x (target <= 3x)"
+    )
+    probe = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pantry_alert", "check", "--metrics-file", healthy],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    heavy = sorted(
+        {
+            line.split("|")[-1].strip()
+            for line in probe.stderr.splitlines()
+            if line.split("|")[-1].strip() in ("httpx", "slack_sdk", "jinja2", "rich", "sqlite_utils")
+        }
+    )
     print("heavy modules imported by a quiet check:", ", ".join(heavy) or "none")
     shutil.rmtree(tmp)
 

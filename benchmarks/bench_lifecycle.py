@@ -44,8 +44,14 @@ def _script() -> list[str]:
 
 def run_once(args: list[str], db: Path, out_dir: Path) -> tuple[float, float]:
     """(wall seconds, peak RSS in MiB) of one ``pantry-alert`` run; fails loudly on a non-zero exit."""
-    env = dict(os.environ, PANTRY_ALERT_CONFIG=str(ROOT / "rules.yaml"), PANTRY_ALERT_DB=str(db),
-               PANTRY_ALERT_NOW=str(NOW), COLUMNS="100", TZ="UTC")
+    env = dict(
+        os.environ,
+        PANTRY_ALERT_CONFIG=str(ROOT / "rules.yaml"),
+        PANTRY_ALERT_DB=str(db),
+        PANTRY_ALERT_NOW=str(NOW),
+        COLUMNS="100",
+        TZ="UTC",
+    )
     with open(out_dir / "stdout", "wb") as out, open(out_dir / "stderr", "wb") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(_script() + args, stdout=out, stderr=err, env=env)
@@ -53,26 +59,31 @@ def run_once(args: list[str], db: Path, out_dir: Path) -> tuple[float, float]:
         elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(f"pantry-alert {' '.join(args)} exited {proc.returncode}:\n"
-                         f"{(out_dir / 'stderr').read_text()}")
+        raise SystemExit(f"pantry-alert {' '.join(args)} exited {proc.returncode}:\n{(out_dir / 'stderr').read_text()}")
     return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
 
 
 def seed(db: Path, alerts: int) -> dict:
     env = dict(os.environ, PANTRY_ALERT_NOW=str(NOW))
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "seed_db.py"), "--alerts", str(alerts),
-                           "--db", str(db), "--quiet"], env=env, capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "seed_db.py"), "--alerts", str(alerts), "--db", str(db), "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(proc.stdout)
-
-
 
 
 def bench(db: Path, work: Path, repeats: int) -> dict[str, dict]:
     results = {}
     for name in ("list", "stats --window 30d", "history --limit 100"):
         runs = [run_once(name.split(), db, work) for _ in range(repeats)]
-        results[name] = {"median_s": statistics.median(r[0] for r in runs), "peak_rss_mb": max(r[1] for r in runs),
-                         "runs_s": [round(r[0], 3) for r in runs]}
+        results[name] = {
+            "median_s": statistics.median(r[0] for r in runs),
+            "peak_rss_mb": max(r[1] for r in runs),
+            "runs_s": [round(r[0], 3) for r in runs],
+        }
     runs, deleted = [], None
     for i in range(repeats):
         copy = work / f"prune-{i}.db"
@@ -82,9 +93,12 @@ def bench(db: Path, work: Path, repeats: int) -> dict[str, dict]:
         copy.unlink()
         for suffix in ("-wal", "-shm"):
             Path(str(copy) + suffix).unlink(missing_ok=True)
-    results["prune --older-than 0"] = {"median_s": statistics.median(r[0] for r in runs),
-                                       "peak_rss_mb": max(r[1] for r in runs),
-                                       "runs_s": [round(r[0], 3) for r in runs], "deleted": deleted}
+    results["prune --older-than 0"] = {
+        "median_s": statistics.median(r[0] for r in runs),
+        "peak_rss_mb": max(r[1] for r in runs),
+        "runs_s": [round(r[0], 3) for r in runs],
+        "deleted": deleted,
+    }
     return results
 
 
@@ -94,8 +108,10 @@ def report(results: dict[str, dict]) -> None:
     for name, r in results.items():
         verdict = "ok" if r["median_s"] <= TARGETS[name] and r["peak_rss_mb"] <= RSS_TARGET_MB else "OVER"
         extra = f"  (deleted {r['deleted']:,})" if "deleted" in r else ""
-        print(f"  {name:<24}{r['median_s']:>8.3f}s{TARGETS[name]:>8.1f}s{r['peak_rss_mb']:>8.1f} MB   "
-              f"{', '.join(f'{s:.3f}' for s in r['runs_s'])}  {verdict}{extra}")
+        print(
+            f"  {name:<24}{r['median_s']:>8.3f}s{TARGETS[name]:>8.1f}s{r['peak_rss_mb']:>8.1f} MB   "
+            f"{', '.join(f'{s:.3f}' for s in r['runs_s'])}  {verdict}{extra}"
+        )
 
 
 def main(argv=None) -> int:
@@ -114,9 +130,11 @@ def main(argv=None) -> int:
             path.unlink()
         start = time.perf_counter()
         counts = seed(db, args.alerts)
-        print(f"seeded {counts['alerts']:,} alerts, {counts['events']:,} events, "
-              f"{counts['notifications']:,} notifications in {time.perf_counter() - start:.1f}s "
-              f"({db.stat().st_size / 1_048_576:,.0f} MiB)")
+        print(
+            f"seeded {counts['alerts']:,} alerts, {counts['events']:,} events, "
+            f"{counts['notifications']:,} notifications in {time.perf_counter() - start:.1f}s "
+            f"({db.stat().st_size / 1_048_576:,.0f} MiB)"
+        )
         figures = {"alerts": counts["alerts"], "seed_s": round(time.perf_counter() - start, 1)}
         figures["commands"] = bench(db, work, args.repeats)
         report(figures["commands"])

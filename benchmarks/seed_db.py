@@ -30,11 +30,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))  # works from a checkout even when not installed
+sys.path.insert(0, str(ROOT))  # works from a checkout even when not installed
 
-from pantry_alert.config import load
-from pantry_alert.store import open_store
-from pantry_alert.timeutil import now_ms
+from pantry_alert.config import load  # noqa: E402
+from pantry_alert.store import open_store  # noqa: E402
+from pantry_alert.timeutil import now_ms  # noqa: E402
 
 DAY = 86_400_000
 MINUTE = 60_000
@@ -42,14 +42,39 @@ SPAN = 90 * DAY
 UNRESOLVED = 100
 CHUNK = 50_000
 ALERT_COLUMNS = (
-    "id", "rule_id", "type", "severity", "title", "description", "timestamp", "count", "last_seen_at",
-    "status", "acknowledged_at", "acknowledged_by", "ack_expires_at", "ack_note", "resolved_at", "resolved_by",
-    "escalated", "silenced", "runbook_url", "labels", "metrics", "channels", "notified_channels",
-    "rounds_at_severity", "last_notified_at",
+    "id",
+    "rule_id",
+    "type",
+    "severity",
+    "title",
+    "description",
+    "timestamp",
+    "count",
+    "last_seen_at",
+    "status",
+    "acknowledged_at",
+    "acknowledged_by",
+    "ack_expires_at",
+    "ack_note",
+    "resolved_at",
+    "resolved_by",
+    "escalated",
+    "silenced",
+    "runbook_url",
+    "labels",
+    "metrics",
+    "channels",
+    "notified_channels",
+    "rounds_at_severity",
+    "last_notified_at",
 )
-_METRIC = {"high_response_time": ("p95ResponseTime", 2500), "high_error_rate": ("errorRate", 0.0734),
-           "memory_usage_high": ("memoryUsage.current.heapUsed", 900), "database_errors": ("databaseErrors", 12),
-           "failed_logins": ("failedLogins", 75)}
+_METRIC = {
+    "high_response_time": ("p95ResponseTime", 2500),
+    "high_error_rate": ("errorRate", 0.0734),
+    "memory_usage_high": ("memoryUsage.current.heapUsed", 900),
+    "database_errors": ("databaseErrors", 12),
+    "failed_logins": ("failedLogins", 75),
+}
 
 
 def _dumps(value) -> str:
@@ -62,16 +87,26 @@ def seed(db: Path, alerts: int, now: int, config_path: Path, rng_seed: int = 42,
     prepared = []
     for rule in rules:
         path, value = _METRIC.get(rule.id, ("value", 1))
-        prepared.append((rule, _dumps({path: value}), _dumps(list(rule.channels)), _dumps(["console"]),
-                         _dumps(dict(rule.labels)), f"{rule.name}: synthetic alert for benchmarks"))
+        prepared.append(
+            (
+                rule,
+                _dumps({path: value}),
+                _dumps(list(rule.channels)),
+                _dumps(["console"]),
+                _dumps(dict(rule.labels)),
+                f"{rule.name}: synthetic alert for benchmarks",
+            )
+        )
     rng = random.Random(rng_seed)
     start = now - SPAN
     step = SPAN / max(alerts, 1)
     counts = {"alerts": 0, "events": 0, "notifications": 0}
     alert_sql = f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) VALUES ({', '.join('?' * len(ALERT_COLUMNS))})"
     event_sql = "INSERT INTO events (alert_id, at, kind, detail) VALUES (?, ?, ?, ?)"
-    notif_sql = ("INSERT INTO notifications (alert_id, channel, kind, status, attempts, error, created_at, "
-                 "next_attempt_at, sent_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    notif_sql = (
+        "INSERT INTO notifications (alert_id, channel, kind, status, attempts, error, created_at, "
+        "next_attempt_at, sent_at, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
     firing_notified = _dumps({"kind": "firing", "channels": ["console"]})
     resolved_auto = _dumps({"by": "auto"})
     started = time.monotonic()
@@ -83,7 +118,9 @@ def seed(db: Path, alerts: int, now: int, config_path: Path, rng_seed: int = 42,
                 rule, metrics, channels, notified, labels, description = prepared[i % len(prepared)]
                 ts = start + int(i * step)
                 alert_id = f"{rule.id}_{ts}"
-                fired_detail = f'{{"severity":"{rule.severity}","description":{_dumps(description)},"metrics":{metrics}}}'
+                fired_detail = (
+                    f'{{"severity":"{rule.severity}","description":{_dumps(description)},"metrics":{metrics}}}'
+                )
                 event_rows.append((alert_id, ts, "fired", fired_detail))
                 event_rows.append((alert_id, ts, "notified", firing_notified))
                 acked_at = acked_by = None
@@ -97,19 +134,54 @@ def seed(db: Path, alerts: int, now: int, config_path: Path, rng_seed: int = 42,
                     resolved_at = max(ts + rng.randint(1, 120) * MINUTE, (acked_at or 0) + MINUTE)
                     last_seen = resolved_at - MINUTE
                 if acked_at is not None:
-                    event_rows.append((alert_id, acked_at, "acknowledged",
-                                       '{"by":"oncall","note":null,"until":null}'))
+                    event_rows.append((alert_id, acked_at, "acknowledged", '{"by":"oncall","note":null,"until":null}'))
                 if resolved_at is not None:
                     event_rows.append((alert_id, resolved_at, "resolved", resolved_auto))
-                alert_rows.append((
-                    alert_id, rule.id, rule.type, rule.severity, rule.name, description, ts,
-                    max(1, (last_seen - ts) // MINUTE), last_seen, status, acked_at, acked_by, None, None,
-                    resolved_at, resolved_by, 0, 0, rule.runbook_url, labels, metrics, channels, notified, 1, ts,
-                ))
+                alert_rows.append(
+                    (
+                        alert_id,
+                        rule.id,
+                        rule.type,
+                        rule.severity,
+                        rule.name,
+                        description,
+                        ts,
+                        max(1, (last_seen - ts) // MINUTE),
+                        last_seen,
+                        status,
+                        acked_at,
+                        acked_by,
+                        None,
+                        None,
+                        resolved_at,
+                        resolved_by,
+                        0,
+                        0,
+                        rule.runbook_url,
+                        labels,
+                        metrics,
+                        channels,
+                        notified,
+                        1,
+                        ts,
+                    )
+                )
                 notif_rows.append((alert_id, "console", "firing", "sent", 1, None, ts, None, ts, f"{i:032x}"))
                 if i % 19 == 0:
-                    notif_rows.append((alert_id, "slack", "firing", "failed", 1,
-                                       "channel 'slack': HTTP 500 from slack.com", ts, None, None, f"s{i:031x}"))
+                    notif_rows.append(
+                        (
+                            alert_id,
+                            "slack",
+                            "firing",
+                            "failed",
+                            1,
+                            "channel 'slack': HTTP 500 from slack.com",
+                            ts,
+                            None,
+                            None,
+                            f"s{i:031x}",
+                        )
+                    )
             with store.transaction():
                 store.conn.executemany(alert_sql, alert_rows)
                 store.conn.executemany(event_sql, event_rows)
@@ -118,8 +190,12 @@ def seed(db: Path, alerts: int, now: int, config_path: Path, rng_seed: int = 42,
             counts["events"] += len(event_rows)
             counts["notifications"] += len(notif_rows)
             if not quiet:
-                print(f"\r{counts['alerts']:>10,} alerts  {time.monotonic() - started:6.1f}s", end="",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"\r{counts['alerts']:>10,} alerts  {time.monotonic() - started:6.1f}s",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     if not quiet:
         print(file=sys.stderr)

@@ -21,32 +21,50 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))   # works from a clone without `pip install`
+sys.path.insert(0, str(ROOT))  # works from a clone without `pip install`
 
 from pantry_alert.notify import email as email_channel  # noqa: E402
 from pantry_alert.notify.base import Message  # noqa: E402
 
 EXAMPLE_ALERT = {
-    "id": "high_response_time_1764160000000", "type": "performance", "severity": "high",
+    "id": "high_response_time_1764160000000",
+    "type": "performance",
+    "severity": "high",
     "title": "High Response Time",
     "description": "95th percentile response time is 2500.00ms (threshold: 2000ms)",
     "timestamp": 1764160000000,
-    "metadata": {"rule": "high_response_time",
-                 "metrics": {"p95ResponseTime": 2500, "memoryUsage.current.heapUsed": 900},
-                 "escalated": False, "alertCount": 1},
-    "resolved": False, "resolvedAt": None,
-    "ruleId": "high_response_time", "status": "firing", "count": 1,
-    "lastSeenAt": 1764160000000, "acknowledgedAt": None, "acknowledgedBy": None,
-    "resolvedBy": None, "escalated": False, "silenced": False,
+    "metadata": {
+        "rule": "high_response_time",
+        "metrics": {"p95ResponseTime": 2500, "memoryUsage.current.heapUsed": 900},
+        "escalated": False,
+        "alertCount": 1,
+    },
+    "resolved": False,
+    "resolvedAt": None,
+    "ruleId": "high_response_time",
+    "status": "firing",
+    "count": 1,
+    "lastSeenAt": 1764160000000,
+    "acknowledgedAt": None,
+    "acknowledgedBy": None,
+    "resolvedBy": None,
+    "escalated": False,
+    "silenced": False,
     "runbookUrl": "https://wiki.example.com/runbooks/latency",
     "labels": {"team": "backend", "env": "production"},
 }
 
 
 def example_message() -> Message:
-    return Message(kind="firing", alert=EXAMPLE_ALERT, idempotency_key="example",
-                   now_ms=1764160000000, timezone="Europe/Berlin",
-                   dashboard_url="https://crm.example.com/dashboard/performance", version="0.1.0")
+    return Message(
+        kind="firing",
+        alert=EXAMPLE_ALERT,
+        idempotency_key="example",
+        now_ms=1764160000000,
+        timezone="Europe/Berlin",
+        dashboard_url="https://crm.example.com/dashboard/performance",
+        version="0.1.0",
+    )
 
 
 def find_chromium() -> str:
@@ -77,10 +95,20 @@ def main() -> int:
         page = Path(tmp) / "email.html"
         page.write_text(html, encoding="utf-8")
         command = [
-            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--hide-scrollbars", f"--user-data-dir={Path(tmp) / 'profile'}",
-            f"--screenshot={output}", "--window-size=800,900", page.as_uri(),
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={Path(tmp) / 'profile'}",
+            f"--screenshot={output}",
+            "--window-size=800,900",
+            page.as_uri(),
         ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if result.returncode != 0 or not output.exists():

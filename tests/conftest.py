@@ -16,32 +16,65 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED_METRICS = {"p95ResponseTime": 2500, "errorRate": 0.0734,
-                "memoryUsage": {"current": {"heapUsed": 900, "heapTotal": 1000}},
-                "databaseErrors": 12, "failedLogins": 75}
-HEALTHY_METRICS = {"p95ResponseTime": 420, "errorRate": 0.002,
-                   "memoryUsage": {"current": {"heapUsed": 410, "heapTotal": 1000}},
-                   "databaseErrors": 0, "failedLogins": 3}
+SEED_METRICS = {
+    "p95ResponseTime": 2500,
+    "errorRate": 0.0734,
+    "memoryUsage": {"current": {"heapUsed": 900, "heapTotal": 1000}},
+    "databaseErrors": 12,
+    "failedLogins": 75,
+}
+HEALTHY_METRICS = {
+    "p95ResponseTime": 420,
+    "errorRate": 0.002,
+    "memoryUsage": {"current": {"heapUsed": 410, "heapTotal": 1000}},
+    "databaseErrors": 0,
+    "failedLogins": 3,
+}
 T0 = 1764158400000  # 2025-11-26T12:00:00Z
 # The alert of SPEC §6, as channels receive it.
 SPEC_ALERT = {
-    "id": "high_error_rate_1764160000000", "type": "error", "severity": "critical",
-    "title": "High Error Rate", "description": "Error rate is 7.34% (threshold: 5%)",
+    "id": "high_error_rate_1764160000000",
+    "type": "error",
+    "severity": "critical",
+    "title": "High Error Rate",
+    "description": "Error rate is 7.34% (threshold: 5%)",
     "timestamp": 1764160000000,
-    "metadata": {"rule": "high_error_rate", "metrics": {"errorRate": 0.0734},
-                 "escalated": False, "alertCount": 1},
-    "resolved": False, "resolvedAt": None,
-    "ruleId": "high_error_rate", "status": "firing", "count": 1,
-    "lastSeenAt": 1764160000000, "acknowledgedAt": None, "acknowledgedBy": None,
-    "resolvedBy": None, "escalated": False, "silenced": False,
-    "runbookUrl": None, "labels": {},
+    "metadata": {"rule": "high_error_rate", "metrics": {"errorRate": 0.0734}, "escalated": False, "alertCount": 1},
+    "resolved": False,
+    "resolvedAt": None,
+    "ruleId": "high_error_rate",
+    "status": "firing",
+    "count": 1,
+    "lastSeenAt": 1764160000000,
+    "acknowledgedAt": None,
+    "acknowledgedBy": None,
+    "resolvedBy": None,
+    "escalated": False,
+    "silenced": False,
+    "runbookUrl": None,
+    "labels": {},
 }
 MINUTE = 60_000
 # Channel variables of the seed: never inherited from the developer's shell.
-CHANNEL_ENV = ("SMTP_HOST", "SMTP_PORT", "SMTP_SECURE", "SMTP_USER", "SMTP_PASS", "ALERT_FROM_EMAIL",
-               "ALERT_TO_EMAILS", "SLACK_BOT_TOKEN", "SLACK_ALERT_CHANNEL", "SLACK_WEBHOOK_URL", "SLACK_API_URL",
-               "ALERT_WEBHOOK_URL", "ALERT_WEBHOOK_TOKEN", "FRONTEND_URL", "PANTRY_ALERT_CONFIG",
-               "PANTRY_ALERT_DB", "PANTRY_ALERT_NOW")
+CHANNEL_ENV = (
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_SECURE",
+    "SMTP_USER",
+    "SMTP_PASS",
+    "ALERT_FROM_EMAIL",
+    "ALERT_TO_EMAILS",
+    "SLACK_BOT_TOKEN",
+    "SLACK_ALERT_CHANNEL",
+    "SLACK_WEBHOOK_URL",
+    "SLACK_API_URL",
+    "ALERT_WEBHOOK_URL",
+    "ALERT_WEBHOOK_TOKEN",
+    "FRONTEND_URL",
+    "PANTRY_ALERT_CONFIG",
+    "PANTRY_ALERT_DB",
+    "PANTRY_ALERT_NOW",
+)
 
 
 def _script() -> list[str]:
@@ -75,16 +108,29 @@ class Cli:
         path.write_text(data if isinstance(data, str) else json.dumps(data))
         return path
 
-    def __call__(self, *args: str, now: int | str | None = T0, env: dict | None = None, input: str | None = None,
-                 timeout: float = 60) -> Result:
+    def __call__(
+        self,
+        *args: str,
+        now: int | str | None = T0,
+        env: dict | None = None,
+        input: str | None = None,
+        timeout: float = 60,
+    ) -> Result:
         full_env = dict(self.env)
         full_env["PANTRY_ALERT_CONFIG"] = str(self.config)
         full_env["PANTRY_ALERT_DB"] = str(self.db)
         if now is not None:
             full_env["PANTRY_ALERT_NOW"] = str(now)
         full_env.update(env or {})
-        proc = subprocess.run(_script() + list(args), env=full_env, input=input, capture_output=True,
-                              text=True, timeout=timeout, cwd=self.tmp)
+        proc = subprocess.run(
+            _script() + list(args),
+            env=full_env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.tmp,
+        )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def popen(self, *args: str, now: int | None = T0, env: dict | None = None) -> subprocess.Popen:
@@ -92,8 +138,14 @@ class Cli:
         if now is not None:
             full_env["PANTRY_ALERT_NOW"] = str(now)
         full_env.update(env or {})
-        return subprocess.Popen(_script() + list(args), env=full_env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, cwd=self.tmp)
+        return subprocess.Popen(
+            _script() + list(args),
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=self.tmp,
+        )
 
     def check(self, metrics: dict, *args: str, now: int = T0, **kw) -> Result:
         path = self.metrics(metrics, f"metrics-{now}.json")
@@ -104,8 +156,11 @@ class Cli:
 def cli(tmp_path) -> Cli:
     """A Cli on a copy of the shipped rules.yaml (source.file points at the shipped sample)."""
     c = Cli(tmp_path)
-    text = (ROOT / "rules.yaml").read_text().replace("file: examples/metrics-breach.json",
-                                                     f"file: {ROOT / 'examples' / 'metrics-breach.json'}")
+    text = (
+        (ROOT / "rules.yaml")
+        .read_text()
+        .replace("file: examples/metrics-breach.json", f"file: {ROOT / 'examples' / 'metrics-breach.json'}")
+    )
     c.config.write_text(text)
     return c
 

@@ -6,8 +6,6 @@ Time moves only through PANTRY_ALERT_NOW; the only waits are bounded waits on ev
 
 from __future__ import annotations
 
-from __future__ import annotations
-
 import json
 import sqlite3
 import threading
@@ -16,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from conftest import Cli, Mailbox, T0, free_port, smtp_authenticator
+from conftest import T0, Cli, Mailbox, free_port, smtp_authenticator
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -59,8 +57,9 @@ def rows(db: Path, sql: str, *params) -> list[tuple]:
 
 def notifications(db: Path) -> list[tuple]:
     """(channel, kind, status, attempts, error, sent_at, next_attempt_at) in insertion order."""
-    return rows(db, "SELECT channel, kind, status, attempts, error, sent_at, next_attempt_at "
-                    "FROM notifications ORDER BY id")
+    return rows(
+        db, "SELECT channel, kind, status, attempts, error, sent_at, next_attempt_at FROM notifications ORDER BY id"
+    )
 
 
 def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
@@ -85,14 +84,17 @@ def ok_hook(request: Request) -> Response:
 
 
 def ok_slack(request: Request) -> Response:
-    return Response(json.dumps({"ok": True, "channel": "C0ALERTS", "ts": "1764158400.000100"}),
-                    content_type="application/json")
+    return Response(
+        json.dumps({"ok": True, "channel": "C0ALERTS", "ts": "1764158400.000100"}), content_type="application/json"
+    )
 
 
 def slack_error(error: str, status: int = 200, headers: dict | None = None):
     def answer(request: Request) -> Response:
-        return Response(json.dumps({"ok": False, "error": error}), status=status,
-                        content_type="application/json", headers=headers)
+        return Response(
+            json.dumps({"ok": False, "error": error}), status=status, content_type="application/json", headers=headers
+        )
+
     return answer
 
 
@@ -121,8 +123,8 @@ class Peer:
             self.answer = self.default
             self.queue: list = []
             self.received: list[Received] = []
-            self.arrived = threading.Event()   # set when a request has come in
-            self.release = threading.Event()   # set in teardown: frees a hanging handler
+            self.arrived = threading.Event()  # set when a request has come in
+            self.release = threading.Event()  # set in teardown: frees a hanging handler
 
     def then(self, *answers) -> Peer:
         self.queue.extend(answers)
@@ -156,8 +158,9 @@ class Servers:
     def __init__(self):
         self.mailbox = Mailbox()
         self.smtp_port = free_port()
-        self.smtp = Controller(self.mailbox, hostname="127.0.0.1", port=self.smtp_port,
-                               authenticator=authenticator, auth_require_tls=False)
+        self.smtp = Controller(
+            self.mailbox, hostname="127.0.0.1", port=self.smtp_port, authenticator=authenticator, auth_require_tls=False
+        )
         self.smtp.start()
         self.slack = Peer("/api/chat.postMessage", ok_slack)
         self.hook = Peer("/hook", ok_hook)
@@ -166,7 +169,7 @@ class Servers:
         self.mailbox.messages.clear()
         for peer in (self.slack, self.hook):
             peer.reset()
-            peer.server.check_assertions()   # no request to an unexpected path or method
+            peer.server.check_assertions()  # no request to an unexpected path or method
             peer.server.clear_log()
 
     def stop(self) -> None:
@@ -185,13 +188,19 @@ class World:
         self.cli = Cli(tmp_path)
         self.cli.config.write_text(rules_yaml())
         self.mailbox, self.slack, self.hook = servers.mailbox, servers.slack, servers.hook
-        self.cli.env.update({
-            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(servers.smtp_port),
-            "ALERT_FROM_EMAIL": "alerts@pantry.example", "ALERT_TO_EMAILS": "ops@example.com",
-            "SLACK_BOT_TOKEN": SLACK_TOKEN, "SLACK_ALERT_CHANNEL": "#alerts",
-            "SLACK_API_URL": self.slack.url("/api/"),
-            "ALERT_WEBHOOK_URL": self.hook.url("/hook"), "ALERT_WEBHOOK_TOKEN": HOOK_TOKEN,
-        })
+        self.cli.env.update(
+            {
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(servers.smtp_port),
+                "ALERT_FROM_EMAIL": "alerts@pantry.example",
+                "ALERT_TO_EMAILS": "ops@example.com",
+                "SLACK_BOT_TOKEN": SLACK_TOKEN,
+                "SLACK_ALERT_CHANNEL": "#alerts",
+                "SLACK_API_URL": self.slack.url("/api/"),
+                "ALERT_WEBHOOK_URL": self.hook.url("/hook"),
+                "ALERT_WEBHOOK_TOKEN": HOOK_TOKEN,
+            }
+        )
 
     @property
     def db(self) -> Path:
@@ -204,8 +213,10 @@ class World:
         return self.cli.check(metrics, *args, now=now, **kw)
 
     def keys(self, channel: str) -> list[str]:
-        return [r[0] for r in rows(self.db, "SELECT idempotency_key FROM notifications WHERE channel = ? "
-                                            "ORDER BY id", channel)]
+        return [
+            r[0]
+            for r in rows(self.db, "SELECT idempotency_key FROM notifications WHERE channel = ? ORDER BY id", channel)
+        ]
 
 
 def sent(now=T0, attempts=1) -> tuple:

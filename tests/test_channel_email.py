@@ -12,9 +12,9 @@ import subprocess
 import time
 
 import pytest
-from conftest import free_port
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from conftest import free_port
 
 from pantry_alert.errors import ConfigError, DeliveryError
 from pantry_alert.notify import email as email_channel
@@ -23,17 +23,31 @@ from pantry_alert.notify.base import Message
 PASSWORD = "s3cret-smtp-pass"
 
 ALERT = {
-    "id": "high_response_time_1764160000000", "type": "performance", "severity": "high",
+    "id": "high_response_time_1764160000000",
+    "type": "performance",
+    "severity": "high",
     "title": "High Response Time",
     "description": "95th percentile response time is 2500.00ms (threshold: 2000ms)",
     "timestamp": 1764160000000,
-    "metadata": {"rule": "high_response_time", "metrics": {"p95ResponseTime": 2500},
-                 "escalated": False, "alertCount": 1},
-    "resolved": False, "resolvedAt": None,
-    "ruleId": "high_response_time", "status": "firing", "count": 1,
-    "lastSeenAt": 1764160000000, "acknowledgedAt": None, "acknowledgedBy": None,
-    "resolvedBy": None, "escalated": False, "silenced": False,
-    "runbookUrl": "https://wiki.example.com/runbooks/latency?a=1&b=2", "labels": {"team": "backend"},
+    "metadata": {
+        "rule": "high_response_time",
+        "metrics": {"p95ResponseTime": 2500},
+        "escalated": False,
+        "alertCount": 1,
+    },
+    "resolved": False,
+    "resolvedAt": None,
+    "ruleId": "high_response_time",
+    "status": "firing",
+    "count": 1,
+    "lastSeenAt": 1764160000000,
+    "acknowledgedAt": None,
+    "acknowledgedBy": None,
+    "resolvedBy": None,
+    "escalated": False,
+    "silenced": False,
+    "runbookUrl": "https://wiki.example.com/runbooks/latency?a=1&b=2",
+    "labels": {"team": "backend"},
 }
 DASHBOARD = "https://crm.example.com/dashboard/performance"
 
@@ -41,13 +55,18 @@ DASHBOARD = "https://crm.example.com/dashboard/performance"
 def make_message(kind="firing", **alert_changes) -> Message:
     alert = copy.deepcopy(ALERT)
     alert.update(alert_changes)
-    return Message(kind=kind, alert=alert, idempotency_key=f"{alert['id']}:email:{kind}",
-                   now_ms=1764160060000, timezone="Europe/Berlin", dashboard_url=DASHBOARD,
-                   version="0.1.0")
+    return Message(
+        kind=kind,
+        alert=alert,
+        idempotency_key=f"{alert['id']}:email:{kind}",
+        now_ms=1764160060000,
+        timezone="Europe/Berlin",
+        dashboard_url=DASHBOARD,
+        version="0.1.0",
+    )
 
 
 # ---------------------------------------------------------------- fixtures
-
 
 
 class Recorder:
@@ -64,13 +83,15 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        self.messages.append({
-            "mail_from": envelope.mail_from,
-            "rcpt_tos": list(envelope.rcpt_tos),
-            "message": email.message_from_bytes(envelope.content, policy=email.policy.default),
-            "tls": server.transport.get_extra_info("ssl_object") is not None,
-            "authenticated": bool(session.authenticated),
-        })
+        self.messages.append(
+            {
+                "mail_from": envelope.mail_from,
+                "rcpt_tos": list(envelope.rcpt_tos),
+                "message": email.message_from_bytes(envelope.content, policy=email.policy.default),
+                "tls": server.transport.get_extra_info("ssl_object") is not None,
+                "authenticated": bool(session.authenticated),
+            }
+        )
         return "250 OK"
 
 
@@ -108,10 +129,29 @@ def certificate(tmp_path_factory):
     except ImportError:
         assert shutil.which("openssl"), "the TLS tests need the cryptography package or the openssl command"
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-            check=True, capture_output=True)
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ],
+            check=True,
+            capture_output=True,
+        )
     return str(cert), str(key)
 
 
@@ -126,20 +166,26 @@ def _make_cert_cryptography(cert_path, key_path) -> None:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
 
 
 def server_tls_context(certificate) -> ssl.SSLContext:
@@ -149,8 +195,12 @@ def server_tls_context(certificate) -> ssl.SSLContext:
 
 
 def env_for(port, **extra) -> dict:
-    env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port),
-           "ALERT_FROM_EMAIL": "alerts@pantry.example", "ALERT_TO_EMAILS": "ops@example.com, Dev Team <dev@example.com>"}
+    env = {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "ALERT_FROM_EMAIL": "alerts@pantry.example",
+        "ALERT_TO_EMAILS": "ops@example.com, Dev Team <dev@example.com>",
+    }
     env.update(extra)
     return env
 
@@ -165,9 +215,16 @@ def parts(msg):
 
 
 def test_settings_from_seed_environment():
-    s = email_channel.settings(None, {"SMTP_HOST": "mail.example.com", "SMTP_USER": "alerts",
-                                      "SMTP_PASS": PASSWORD, "ALERT_FROM_EMAIL": "a@example.com",
-                                      "ALERT_TO_EMAILS": "x@example.com, y@example.com,,"})
+    s = email_channel.settings(
+        None,
+        {
+            "SMTP_HOST": "mail.example.com",
+            "SMTP_USER": "alerts",
+            "SMTP_PASS": PASSWORD,
+            "ALERT_FROM_EMAIL": "a@example.com",
+            "ALERT_TO_EMAILS": "x@example.com, y@example.com,,",
+        },
+    )
     assert (s.host, s.port, s.secure, s.user, s.password) == ("mail.example.com", 587, False, "alerts", PASSWORD)
     assert s.sender == "a@example.com"
     assert s.recipients == ("x@example.com", "y@example.com")
@@ -191,9 +248,15 @@ def test_settings_not_configured_without_host_or_recipients():
 
 def test_section_wins_over_environment_key_by_key():
     s = email_channel.settings(
-        {"host": "smtp.internal", "port": 2525, "to": ["a@example.com", "b@example.com"],
-         "from": "Pantry <p@example.com>", "timeout": "2s"},
-        {"SMTP_HOST": "ignored", "SMTP_USER": "envuser", "SMTP_PASS": "envpass", "ALERT_TO_EMAILS": "z@z.z"})
+        {
+            "host": "smtp.internal",
+            "port": 2525,
+            "to": ["a@example.com", "b@example.com"],
+            "from": "Pantry <p@example.com>",
+            "timeout": "2s",
+        },
+        {"SMTP_HOST": "ignored", "SMTP_USER": "envuser", "SMTP_PASS": "envpass", "ALERT_TO_EMAILS": "z@z.z"},
+    )
     assert (s.host, s.port, s.user, s.password) == ("smtp.internal", 2525, "envuser", "envpass")
     assert s.recipients == ("a@example.com", "b@example.com")
     assert s.sender == "Pantry <p@example.com>"
@@ -202,16 +265,19 @@ def test_section_wins_over_environment_key_by_key():
     assert email_channel.settings({"host": "h", "to": "a@b.c", "timeout": "500ms"}, {}).timeout == 0.5
 
 
-@pytest.mark.parametrize("section, needle", [
-    ({"host": "h", "to": "a@b.c", "hots": "x"}, "unknown key(s) hots"),
-    ({"host": "h", "to": "a@b.c", "port": "smtp"}, "port: invalid port 'smtp'"),
-    ({"host": "h", "to": "a@b.c", "port": 70000}, "out of range"),
-    ({"host": "h", "to": "not-an-address"}, "invalid email address"),
-    ({"host": "h", "to": "a@b.c", "from": "x@y.z\nBcc: evil@x.y"}, "line break"),
-    ({"host": "h", "to": "a@b.c", "timeout": "fast"}, "invalid timeout"),
-    ({"host": "h", "to": "a@b.c", "timeout": 0}, "must be positive"),
-    ({"host": "h", "to": "a@b.c", "secure": "maybe"}, "expected true or false"),
-])
+@pytest.mark.parametrize(
+    "section, needle",
+    [
+        ({"host": "h", "to": "a@b.c", "hots": "x"}, "unknown key(s) hots"),
+        ({"host": "h", "to": "a@b.c", "port": "smtp"}, "port: invalid port 'smtp'"),
+        ({"host": "h", "to": "a@b.c", "port": 70000}, "out of range"),
+        ({"host": "h", "to": "not-an-address"}, "invalid email address"),
+        ({"host": "h", "to": "a@b.c", "from": "x@y.z\nBcc: evil@x.y"}, "line break"),
+        ({"host": "h", "to": "a@b.c", "timeout": "fast"}, "invalid timeout"),
+        ({"host": "h", "to": "a@b.c", "timeout": 0}, "must be positive"),
+        ({"host": "h", "to": "a@b.c", "secure": "maybe"}, "expected true or false"),
+    ],
+)
 def test_invalid_section_is_a_config_error(section, needle):
     with pytest.raises(ConfigError) as info:
         email_channel.settings(section, {})
@@ -223,18 +289,29 @@ def test_invalid_section_is_a_config_error(section, needle):
 
 def test_subjects_for_every_kind():
     assert email_channel.subject(make_message("firing")) == "[HIGH] Kitchen Pantry CRM Alert: High Response Time"
-    assert email_channel.subject(make_message("reminder")) == "[HIGH] [REMINDER] Kitchen Pantry CRM Alert: High Response Time"
-    assert email_channel.subject(make_message("escalated", severity="critical")) == \
-        "[CRITICAL] [ESCALATED] Kitchen Pantry CRM Alert: High Response Time"
+    assert (
+        email_channel.subject(make_message("reminder"))
+        == "[HIGH] [REMINDER] Kitchen Pantry CRM Alert: High Response Time"
+    )
+    assert (
+        email_channel.subject(make_message("escalated", severity="critical"))
+        == "[CRITICAL] [ESCALATED] Kitchen Pantry CRM Alert: High Response Time"
+    )
     assert email_channel.subject(make_message("resolved")) == "[RESOLVED] Kitchen Pantry CRM Alert: High Response Time"
     assert email_channel.subject(make_message("test")) == "[TEST] Kitchen Pantry CRM Alert: High Response Time"
     assert email_channel.subject(make_message(title="Two\nlines")) == "[HIGH] Kitchen Pantry CRM Alert: Two lines"
 
 
-@pytest.mark.parametrize("kind, severity, color", [
-    ("firing", "low", "#28a745"), ("firing", "medium", "#ffc107"), ("firing", "high", "#fd7e14"),
-    ("firing", "critical", "#dc3545"), ("resolved", "critical", "#28a745"),
-])
+@pytest.mark.parametrize(
+    "kind, severity, color",
+    [
+        ("firing", "low", "#28a745"),
+        ("firing", "medium", "#ffc107"),
+        ("firing", "high", "#fd7e14"),
+        ("firing", "critical", "#dc3545"),
+        ("resolved", "critical", "#28a745"),
+    ],
+)
 def test_header_colour_follows_severity(kind, severity, color):
     html = email_channel.render_html(make_message(kind, severity=severity))
     assert f'class="alert-header" style="background-color:{color};' in html
@@ -242,16 +319,20 @@ def test_header_colour_follows_severity(kind, severity, color):
 
 def test_html_escapes_every_value():
     message = make_message(
-        title="<b>Bold</b> title", description='<script>alert("x")</script> <@channel> & more',
-        metadata={"metrics": {"<img src=x>": "<i>v</i>"}}, labels={"team": "<ops>"},
-        runbookUrl='https://wiki.example.com/"onmouseover="x', id="id<1>")
+        title="<b>Bold</b> title",
+        description='<script>alert("x")</script> <@channel> & more',
+        metadata={"metrics": {"<img src=x>": "<i>v</i>"}},
+        labels={"team": "<ops>"},
+        runbookUrl='https://wiki.example.com/"onmouseover="x',
+        id="id<1>",
+    )
     html = email_channel.render_html(message)
     assert "<script>" not in html and "<@channel>" not in html and "<b>Bold" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &lt;@channel&gt; &amp; more" in html
     assert "&lt;b&gt;Bold&lt;/b&gt; title" in html
     assert "&lt;img src=x&gt;" in html and "&lt;i&gt;v&lt;/i&gt;" in html
     assert "team=&lt;ops&gt;" in html and "id&lt;1&gt;" in html
-    assert 'onmouseover="x' not in html          # not a safe http(s) URL: no link at all
+    assert 'onmouseover="x' not in html  # not a safe http(s) URL: no link at all
     assert "javascript:" not in email_channel.render_html(make_message(runbookUrl="javascript:alert(1)"))
 
 
@@ -312,9 +393,20 @@ def test_send_plain_smtp_exact_message(smtp_server):
 def test_send_without_links_leaves_them_out(smtp_server):
     recorder = Recorder()
     port = smtp_server(recorder)
-    message = Message(kind="resolved", alert={**ALERT, "runbookUrl": None, "status": "resolved",
-                                             "resolved": True, "resolvedAt": 1764160900000, "resolvedBy": "auto"},
-                      idempotency_key="k1", now_ms=1764160900000, timezone="UTC")
+    message = Message(
+        kind="resolved",
+        alert={
+            **ALERT,
+            "runbookUrl": None,
+            "status": "resolved",
+            "resolved": True,
+            "resolvedAt": 1764160900000,
+            "resolvedBy": "auto",
+        },
+        idempotency_key="k1",
+        now_ms=1764160900000,
+        timezone="UTC",
+    )
     email_channel.send(email_channel.settings(None, env_for(port)), message)
     msg = recorder.messages[0]["message"]
     assert msg["Subject"] == "[RESOLVED] Kitchen Pantry CRM Alert: High Response Time"
@@ -326,11 +418,12 @@ def test_send_without_links_leaves_them_out(smtp_server):
 
 
 def test_starttls_then_login(smtp_server, certificate, monkeypatch):
-    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])   # trust the test's self-signed CA
+    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])  # trust the test's self-signed CA
     recorder = Recorder()
     # auth_require_tls stays True (the default): login only works after STARTTLS.
-    port = smtp_server(recorder, tls_context=server_tls_context(certificate), require_starttls=True,
-                       authenticator=authenticator)
+    port = smtp_server(
+        recorder, tls_context=server_tls_context(certificate), require_starttls=True, authenticator=authenticator
+    )
     s = email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=PASSWORD))
     email_channel.send(s, make_message())
     [got] = recorder.messages
@@ -352,8 +445,9 @@ def test_starttls_with_untrusted_certificate_fails(smtp_server, certificate, mon
 def test_smtp_secure_true_uses_tls_from_the_start(smtp_server, certificate, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
     recorder = Recorder()
-    port = smtp_server(recorder, ssl_context=server_tls_context(certificate),
-                       authenticator=authenticator, auth_require_tls=False)
+    port = smtp_server(
+        recorder, ssl_context=server_tls_context(certificate), authenticator=authenticator, auth_require_tls=False
+    )
     s = email_channel.settings(None, env_for(port, SMTP_SECURE="true", SMTP_USER="alerts", SMTP_PASS=PASSWORD))
     assert s.secure and s.port == port
     email_channel.send(s, make_message())
@@ -364,8 +458,9 @@ def test_smtp_secure_true_uses_tls_from_the_start(smtp_server, certificate, monk
 def test_login_without_tls_when_server_allows_it(smtp_server):
     recorder = Recorder()
     port = smtp_server(recorder, authenticator=authenticator, auth_require_tls=False)
-    email_channel.send(email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=PASSWORD)),
-                       make_message())
+    email_channel.send(
+        email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=PASSWORD)), make_message()
+    )
     assert recorder.messages[0]["authenticated"] is True
 
 
@@ -408,7 +503,7 @@ def test_closed_port_is_a_retryable_delivery_error():
 
 
 def test_silent_server_times_out():
-    with socket.socket() as listener:      # accepts TCP (backlog) but never greets
+    with socket.socket() as listener:  # accepts TCP (backlog) but never greets
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         port = listener.getsockname()[1]

@@ -8,12 +8,12 @@ import threading
 import time
 
 import pytest
+from conftest import SPEC_ALERT, free_port
 from werkzeug import Response
 
 from pantry_alert.errors import ConfigError, DeliveryError
 from pantry_alert.notify import webhook
 from pantry_alert.notify.base import Message
-from conftest import SPEC_ALERT, free_port
 
 TOKEN = "whk-Secret-Token-123"
 
@@ -23,21 +23,20 @@ ALERT = SPEC_ALERT
 def make_message(kind="firing", **alert_changes) -> Message:
     alert = copy.deepcopy(ALERT)
     alert.update(alert_changes)
-    return Message(kind=kind, alert=alert, idempotency_key=f"{alert['id']}:webhook:{kind}:1",
-                   now_ms=1764160060000, version="0.1.0")
+    return Message(
+        kind=kind, alert=alert, idempotency_key=f"{alert['id']}:webhook:{kind}:1", now_ms=1764160060000, version="0.1.0"
+    )
 
 
 def hook(httpserver, path="/hook", **section):
     return webhook.settings({"url": httpserver.url_for(path), **section}, {})
 
 
-
 # ---------------------------------------------------------------- settings
 
 
 def test_settings_from_seed_environment():
-    s = webhook.settings(None, {"ALERT_WEBHOOK_URL": "https://hooks.example.com/alerts",
-                                "ALERT_WEBHOOK_TOKEN": TOKEN})
+    s = webhook.settings(None, {"ALERT_WEBHOOK_URL": "https://hooks.example.com/alerts", "ALERT_WEBHOOK_TOKEN": TOKEN})
     assert (s.url, s.token, s.headers, s.timeout) == ("https://hooks.example.com/alerts", TOKEN, (), 10.0)
     assert s.secrets() == [TOKEN]
     assert s.describe() == "POST https://hooks.example.com/alerts (bearer token)"
@@ -47,8 +46,14 @@ def test_settings_from_seed_environment():
 
 
 def test_section_keys_and_fallback():
-    s = webhook.settings({"url": "http://receiver.internal:8080/in", "headers": {"X-Team": "ops", "X-Api-Key": "k3y-value"},
-                          "timeout": "2s"}, {"ALERT_WEBHOOK_URL": "http://ignored", "ALERT_WEBHOOK_TOKEN": TOKEN})
+    s = webhook.settings(
+        {
+            "url": "http://receiver.internal:8080/in",
+            "headers": {"X-Team": "ops", "X-Api-Key": "k3y-value"},
+            "timeout": "2s",
+        },
+        {"ALERT_WEBHOOK_URL": "http://ignored", "ALERT_WEBHOOK_TOKEN": TOKEN},
+    )
     assert (s.url, s.token, s.timeout) == ("http://receiver.internal:8080/in", TOKEN, 2.0)
     assert s.headers == (("X-Team", "ops"), ("X-Api-Key", "k3y-value"))
     assert "k3y-value" in s.secrets() and "ops" not in s.secrets()
@@ -61,17 +66,20 @@ def test_url_secrets_are_kept_out_of_descriptions():
     assert {"pa55word", "abcdef123"} <= set(s.secrets())
 
 
-@pytest.mark.parametrize("section, needle", [
-    ({"url": "hooks.example.com/in"}, "invalid webhook URL"),
-    ({"url": "ftp://x/y"}, "invalid webhook URL"),
-    ({"url": "https://x/y", "headers": ["X-A: b"]}, "must be a mapping"),
-    ({"url": "https://x/y", "headers": {"Content-Type": "text/plain"}}, "set by pantry-alert"),
-    ({"url": "https://x/y", "headers": {"Idempotency-Key": "1"}}, "set by pantry-alert"),
-    ({"url": "https://x/y", "headers": {"X-A": "b\r\nX-Evil: 1"}}, "line break"),
-    ({"url": "https://x/y", "headers": {"Bad Name": "v"}}, "invalid header name"),
-    ({"url": "https://x/y", "timeout": "-1s"}, "invalid timeout"),
-    ({"url": "https://x/y", "secret": "x"}, "unknown key(s) secret"),
-])
+@pytest.mark.parametrize(
+    "section, needle",
+    [
+        ({"url": "hooks.example.com/in"}, "invalid webhook URL"),
+        ({"url": "ftp://x/y"}, "invalid webhook URL"),
+        ({"url": "https://x/y", "headers": ["X-A: b"]}, "must be a mapping"),
+        ({"url": "https://x/y", "headers": {"Content-Type": "text/plain"}}, "set by pantry-alert"),
+        ({"url": "https://x/y", "headers": {"Idempotency-Key": "1"}}, "set by pantry-alert"),
+        ({"url": "https://x/y", "headers": {"X-A": "b\r\nX-Evil: 1"}}, "line break"),
+        ({"url": "https://x/y", "headers": {"Bad Name": "v"}}, "invalid header name"),
+        ({"url": "https://x/y", "timeout": "-1s"}, "invalid timeout"),
+        ({"url": "https://x/y", "secret": "x"}, "unknown key(s) secret"),
+    ],
+)
 def test_invalid_section_is_a_config_error(section, needle):
     with pytest.raises(ConfigError) as info:
         webhook.settings(section, {})
@@ -98,15 +106,24 @@ def test_post_exact_headers_and_body(httpserver):
     assert request.headers["X-Team"] == "ops"
     assert request.headers["User-Agent"] == "pantry-alert/0.1.0"
     assert json.loads(request.get_data()) == {
-        "alert": ALERT, "timestamp": 1764160060000, "service": "kitchen-pantry-crm",
-        "version": "0.1.0", "event": "firing"}
+        "alert": ALERT,
+        "timestamp": 1764160060000,
+        "service": "kitchen-pantry-crm",
+        "version": "0.1.0",
+        "event": "firing",
+    }
 
 
 def test_no_token_no_authorization_header_and_event_kinds(httpserver):
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     for kind in ("reminder", "escalated", "resolved", "test"):
         webhook.send(hook(httpserver), make_message(kind))
-    assert [json.loads(r.get_data())["event"] for r, _ in httpserver.log] == ["reminder", "escalated", "resolved", "test"]
+    assert [json.loads(r.get_data())["event"] for r, _ in httpserver.log] == [
+        "reminder",
+        "escalated",
+        "resolved",
+        "test",
+    ]
     assert all("Authorization" not in r.headers for r, _ in httpserver.log)
 
 
@@ -131,15 +148,16 @@ def test_server_error_is_retryable(httpserver):
     assert info.value.retryable is True
 
 
-@pytest.mark.parametrize("status, retryable", [(400, False), (401, False), (404, False), (410, False),
-                                               (408, True), (503, True), (302, True)])
+@pytest.mark.parametrize(
+    "status, retryable", [(400, False), (401, False), (404, False), (410, False), (408, True), (503, True), (302, True)]
+)
 def test_status_codes_and_retryability(httpserver, status, retryable):
     httpserver.expect_request("/hook").respond_with_data("", status=status, headers={"Location": "/elsewhere"})
     with pytest.raises(DeliveryError) as info:
         webhook.send(hook(httpserver), make_message())
     assert f"HTTP {status}" in str(info.value)
     assert info.value.retryable is retryable
-    assert len(httpserver.log) == 1        # redirects are not followed
+    assert len(httpserver.log) == 1  # redirects are not followed
 
 
 def test_rate_limit_honours_retry_after(httpserver):
@@ -170,7 +188,7 @@ def test_hanging_receiver_times_out(httpserver):
         release.set()
     assert str(info.value) == f"webhook {httpserver.url_for('/hook')}: timed out after 0.5s"
     assert info.value.retryable is True
-    assert len(calls) == 1 and elapsed < 3   # the channel's timeout, one attempt
+    assert len(calls) == 1 and elapsed < 3  # the channel's timeout, one attempt
 
 
 def test_connection_refused_is_retryable():
@@ -181,9 +199,12 @@ def test_connection_refused_is_retryable():
     assert str(info.value).startswith(f"webhook {s.url}: request failed: ")
 
 
-def echo(request):   # a receiver that echoes the request back in its error
-    return Response(f"bad {request.headers.get('Authorization')} {request.headers.get('X-Api-Key')} "
-                    f"{request.url} " + json.dumps(dict(request.headers)), status=401)
+def echo(request):  # a receiver that echoes the request back in its error
+    return Response(
+        f"bad {request.headers.get('Authorization')} {request.headers.get('X-Api-Key')} "
+        f"{request.url} " + json.dumps(dict(request.headers)),
+        status=401,
+    )
 
 
 def test_token_never_appears_in_errors(httpserver):
@@ -203,7 +224,7 @@ def test_url_and_header_secrets_never_appear_in_errors(httpserver):
         webhook.send(s, make_message())
     text = str(info.value)
     assert text.startswith(f"webhook {httpserver.url_for('/hook')}?…: HTTP 401 UNAUTHORIZED: bad Basic *** *** ")
-    for secret in ("pa55word", "Ym9iOnBhNTV3b3Jk", "querysecret9", "apikey-777"):   # Ym9i... = base64("bob:pa55word")
+    for secret in ("pa55word", "Ym9iOnBhNTV3b3Jk", "querysecret9", "apikey-777"):  # Ym9i... = base64("bob:pa55word")
         assert secret not in text
 
 

@@ -9,8 +9,10 @@ import stat
 
 from conftest import HEALTHY_METRICS, MINUTE, SEED_METRICS, SIMPLE_CONFIG, T0
 
-SEED_IDS = [f"{rule}_{T0}" for rule in
-            ("high_response_time", "high_error_rate", "memory_usage_high", "database_errors", "failed_logins")]
+SEED_IDS = [
+    f"{rule}_{T0}"
+    for rule in ("high_response_time", "high_error_rate", "memory_usage_high", "database_errors", "failed_logins")
+]
 
 
 def rows(db, sql, *params):
@@ -39,21 +41,49 @@ def test_seed_rules_fire_on_seed_metrics_with_exact_lines(cli):
     assert sorted(a["id"] for a in alerts) == sorted(SEED_IDS)
     error_rate = next(a for a in alerts if a["ruleId"] == "high_error_rate")
     assert error_rate == {
-        "id": f"high_error_rate_{T0}", "type": "error", "severity": "critical", "title": "High Error Rate",
-        "description": "Error rate is 7.34% (threshold: 5%)", "timestamp": T0,
+        "id": f"high_error_rate_{T0}",
+        "type": "error",
+        "severity": "critical",
+        "title": "High Error Rate",
+        "description": "Error rate is 7.34% (threshold: 5%)",
+        "timestamp": T0,
         "metadata": {"rule": "high_error_rate", "metrics": {"errorRate": 0.0734}, "escalated": False, "alertCount": 1},
-        "resolved": False, "resolvedAt": None, "ruleId": "high_error_rate", "status": "firing", "count": 1,
-        "lastSeenAt": T0, "acknowledgedAt": None, "acknowledgedBy": None, "resolvedBy": None, "escalated": False,
-        "silenced": False, "runbookUrl": None, "labels": {}}
-    statuses = rows(cli.db, "SELECT channel, status, COUNT(*) FROM notifications GROUP BY channel, status ORDER BY channel")
-    assert statuses == [("console", "sent", 5), ("email", "skipped", 4), ("slack", "skipped", 5), ("webhook", "skipped", 2)]
+        "resolved": False,
+        "resolvedAt": None,
+        "ruleId": "high_error_rate",
+        "status": "firing",
+        "count": 1,
+        "lastSeenAt": T0,
+        "acknowledgedAt": None,
+        "acknowledgedBy": None,
+        "resolvedBy": None,
+        "escalated": False,
+        "silenced": False,
+        "runbookUrl": None,
+        "labels": {},
+    }
+    statuses = rows(
+        cli.db, "SELECT channel, status, COUNT(*) FROM notifications GROUP BY channel, status ORDER BY channel"
+    )
+    assert statuses == [
+        ("console", "sent", 5),
+        ("email", "skipped", 4),
+        ("slack", "skipped", 5),
+        ("webhook", "skipped", 2),
+    ]
 
 
 def test_json_summary_and_console_goes_to_stderr(cli):
     result = cli.check(SEED_METRICS, "--json")
     assert result.code == 0
-    assert result.json() == {"fired": SEED_IDS, "reminded": [], "escalated": [], "resolved": [], "errors": [],
-                             "notifications": {"sent": 5, "failed": 0, "deferred": 0, "skipped": 11}}
+    assert result.json() == {
+        "fired": SEED_IDS,
+        "reminded": [],
+        "escalated": [],
+        "resolved": [],
+        "errors": [],
+        "notifications": {"sent": 5, "failed": 0, "deferred": 0, "skipped": 11},
+    }
     assert "[HIGH] Kitchen Pantry CRM Alert: High Response Time" in result.err
 
 
@@ -78,9 +108,14 @@ def test_reminders_and_escalation_across_hours(simple):
     alert = simple("list", "--json").json()[0]
     assert (alert["severity"], alert["escalated"], alert["count"]) == ("critical", True, 4)
     kinds = rows(simple.db, "SELECT channel, kind, status FROM notifications ORDER BY id")
-    assert kinds == [("console", "firing", "sent"), ("console", "reminder", "sent"),
-                     ("console", "escalated", "sent"), ("webhook", "escalated", "skipped"),
-                     ("console", "reminder", "sent"), ("webhook", "reminder", "skipped")]
+    assert kinds == [
+        ("console", "firing", "sent"),
+        ("console", "reminder", "sent"),
+        ("console", "escalated", "sent"),
+        ("webhook", "escalated", "skipped"),
+        ("console", "reminder", "sent"),
+        ("webhook", "reminder", "skipped"),
+    ]
 
 
 def test_auto_resolve_sends_resolved_notice(simple):
@@ -90,7 +125,9 @@ def test_auto_resolve_sends_resolved_notice(simple):
     assert result.out.startswith(f"RESOLVED  cpu_high_{T0} [high] CPU High: CPU at 95%\n")
     assert "[RESOLVED] Kitchen Pantry CRM Alert: CPU High" in result.out
     assert simple("list", "--json").json() == []
-    assert rows(simple.db, "SELECT status, resolved_at, resolved_by FROM alerts") == [("resolved", T0 + 5 * MINUTE, "auto")]
+    assert rows(simple.db, "SELECT status, resolved_at, resolved_by FROM alerts") == [
+        ("resolved", T0 + 5 * MINUTE, "auto")
+    ]
 
 
 def test_manual_resolve_then_cooldown_then_new_alert(simple):
@@ -136,8 +173,11 @@ def test_unevaluable_rule_exit_1_others_still_run(cli):
     del metrics["errorRate"]
     result = cli.check(metrics)
     assert result.code == 1
-    assert "warning: rule 'high_error_rate' could not be evaluated: metric 'errorRate' is missing from the metrics document" in result.err
-    assert len([l for l in result.out.splitlines() if l.startswith("FIRED")]) == 4
+    assert (
+        "warning: rule 'high_error_rate' could not be evaluated: metric 'errorRate' is missing from the metrics document"
+        in result.err
+    )
+    assert len([line for line in result.out.splitlines() if line.startswith("FIRED")]) == 4
 
 
 def test_description_failure_exit_1_alert_still_fires(simple):
@@ -156,8 +196,10 @@ def test_metrics_errors_exit_3_and_builtin_alert_after_three(simple):
         assert result.out == ""
     result = simple("check", "--metrics-file", str(missing), now=T0 + 2 * MINUTE)
     assert result.code == 3
-    assert result.out.startswith(f"FIRED     metrics_source_unavailable_{T0 + 2 * MINUTE} [high] Metrics Source Unavailable: "
-                                 f"Metrics could not be read 3 times in a row: metrics file {missing} not found\n")
+    assert result.out.startswith(
+        f"FIRED     metrics_source_unavailable_{T0 + 2 * MINUTE} [high] Metrics Source Unavailable: "
+        f"Metrics could not be read 3 times in a row: metrics file {missing} not found\n"
+    )
     result = simple.check({"cpu": 1}, now=T0 + 3 * MINUTE)
     assert result.code == 0 and result.out.startswith(f"RESOLVED  metrics_source_unavailable_{T0 + 2 * MINUTE}")
 
@@ -207,7 +249,9 @@ def test_unparseable_numbers_and_deep_nesting_are_exit_3(simple):
     deep = simple.metrics("[" * 100_000 + "]" * 100_000, "deep.json")
     result = simple("check", "--metrics-file", str(deep), now=T0 + MINUTE)
     assert (result.code, result.err) == (3, f"error: metrics file {deep}: the JSON is nested too deeply\n")
-    assert rows(simple.db, "SELECT consecutive_breaches FROM rule_state WHERE rule_id = 'metrics_source_unavailable'") == [(2,)]
+    assert rows(
+        simple.db, "SELECT consecutive_breaches FROM rule_state WHERE rule_id = 'metrics_source_unavailable'"
+    ) == [(2,)]
 
 
 def test_json_summary_names_a_failed_description(simple):
@@ -215,8 +259,11 @@ def test_json_summary_names_a_failed_description(simple):
     result = simple.check({"cpu": 99}, "--json")
     assert result.code == 1
     assert result.json()["errors"] == [
-        {"rule": "cpu_high", "error": "description template failed (UndefinedError: 'nope' is undefined); "
-                                      "used 'Alert condition met'"}]
+        {
+            "rule": "cpu_high",
+            "error": "description template failed (UndefinedError: 'nope' is undefined); used 'Alert condition met'",
+        }
+    ]
 
 
 def test_dry_run_with_odd_characters_in_the_db_path_writes_nothing(simple, tmp_path):

@@ -54,21 +54,49 @@ def test_every_problem_is_listed_with_file_line_and_rule(tmp_path):
     with pytest.raises(ConfigError) as info:
         load(path, env={})
     problems = info.value.problems
-    assert f"{path}:2: colour: unknown key 'colour' (allowed: channels, dashboard_url, escalation, rules, service, service_name, source, state, timezone)" in problems
-    assert f"{path}:9: rule 'Bad-Id': rules.9.id: rule id 'Bad-Id' must match [a-z0-9_]+".replace("rules.9", "rules.1") in problems
-    assert f"{path}:11: rule 'Bad-Id': rules.1.type: type 'perf' must be one of performance, error, security, business" in problems
-    assert f"{path}:12: rule 'Bad-Id': rules.1.severity: severity 'urgent' must be one of low, medium, high, critical" in problems
-    assert f"{path}:14: rule 'Bad-Id': rules.1.cooldown: 'soon' is not a duration (use e.g. 30s, 15m, 2h, 7d)" in problems
+    assert (
+        f"{path}:2: colour: unknown key 'colour' (allowed: channels, dashboard_url, escalation, rules, service, service_name, source, state, timezone)"
+        in problems
+    )
+    assert (
+        f"{path}:9: rule 'Bad-Id': rules.9.id: rule id 'Bad-Id' must match [a-z0-9_]+".replace("rules.9", "rules.1")
+        in problems
+    )
+    assert (
+        f"{path}:11: rule 'Bad-Id': rules.1.type: type 'perf' must be one of performance, error, security, business"
+        in problems
+    )
+    assert (
+        f"{path}:12: rule 'Bad-Id': rules.1.severity: severity 'urgent' must be one of low, medium, high, critical"
+        in problems
+    )
+    assert (
+        f"{path}:14: rule 'Bad-Id': rules.1.cooldown: 'soon' is not a duration (use e.g. 30s, 15m, 2h, 7d)" in problems
+    )
     assert f"{path}:15: rule 'ok_rule': rules.2.id: duplicate rule id 'ok_rule'" in problems
-    assert any(p.startswith(f"{path}:19: rule 'ok_rule': rules.2.when: invalid condition") and
-               "only the functions abs, min and max may be called" in p for p in problems)
-    assert f"{path}:20: rule 'ok_rule': rules.2.chanels: unknown key 'chanels' (allowed: auto_resolve, channels, cooldown, description, enabled, for, id, labels, name, notify_resolved, resolve_when, runbook_url, severity, type, when)" in problems
+    assert any(
+        p.startswith(f"{path}:19: rule 'ok_rule': rules.2.when: invalid condition")
+        and "only the functions abs, min and max may be called" in p
+        for p in problems
+    )
+    assert (
+        f"{path}:20: rule 'ok_rule': rules.2.chanels: unknown key 'chanels' (allowed: auto_resolve, channels, cooldown, description, enabled, for, id, labels, name, notify_resolved, resolve_when, runbook_url, severity, type, when)"
+        in problems
+    )
     assert any(p.startswith(f"{path}:25: rule 'attr': rules.3.when:") and "'__class__'" in p for p in problems)
     assert f"{path}:26: rule 'attr': rules.3.runbook_url: 'ftp://wiki' is not an absolute http(s) URL" in problems
-    assert f"{path}:27: rule 'attr': rules.3.channels: unknown channel 'pager' (channels: email, slack, webhook, console)" in problems
-    assert any(p.startswith(f"{path}:32: rule 'token_rule': rules.4.when: invalid condition") and "syntax error" in p
-               for p in problems)
-    assert f"{path}:33: rule 'token_rule': rules.4.description: environment variable ${{NOT_SET_ANYWHERE}} is not set (set it, or write ${{NOT_SET_ANYWHERE:-default}})" in problems
+    assert (
+        f"{path}:27: rule 'attr': rules.3.channels: unknown channel 'pager' (channels: email, slack, webhook, console)"
+        in problems
+    )
+    assert any(
+        p.startswith(f"{path}:32: rule 'token_rule': rules.4.when: invalid condition") and "syntax error" in p
+        for p in problems
+    )
+    assert (
+        f"{path}:33: rule 'token_rule': rules.4.description: environment variable ${{NOT_SET_ANYWHERE}} is not set (set it, or write ${{NOT_SET_ANYWHERE:-default}})"
+        in problems
+    )
     assert len(problems) == 13
 
 
@@ -96,18 +124,27 @@ rules:
     with pytest.raises(ConfigError) as info:
         load(path, env={})
     assert info.value.problems == [
-        f"{path}:2: state.retention: a bare number (7) is ambiguous; add a unit, e.g. 7s, 7m, 7h or 7d"]
+        f"{path}:2: state.retention: a bare number (7) is ambiguous; add a unit, e.g. 7s, 7m, 7h or 7d"
+    ]
     path.write_text(path.read_text().replace("retention: 7", "retention: 3d"))
     config = load(path, env={})
-    assert (config.rules[0].cooldown_ms, config.rules[0].for_ms, config.state.retention_ms) == (900_000, 30_000, 259_200_000)
+    assert (config.rules[0].cooldown_ms, config.rules[0].for_ms, config.state.retention_ms) == (
+        900_000,
+        30_000,
+        259_200_000,
+    )
 
 
 def test_keys_of_later_stages_say_they_are_not_available(tmp_path):
     path = tmp_path / "rules.yaml"
-    path.write_text("quiet_hours: {start: '22:00'}\nrules:\n  - {id: a, name: A, type: error, severity: low, when: x > 1}\n")
+    path.write_text(
+        "quiet_hours: {start: '22:00'}\nrules:\n  - {id: a, name: A, type: error, severity: low, when: x > 1}\n"
+    )
     with pytest.raises(ConfigError) as info:
         load(path, env={})
-    assert info.value.problems == [f"{path}:1: quiet_hours: quiet hours are not available yet in this version of pantry-alert"]
+    assert info.value.problems == [
+        f"{path}:1: quiet_hours: quiet hours are not available yet in this version of pantry-alert"
+    ]
 
 
 def test_shipped_config_loads_with_seed_rules():
@@ -116,8 +153,14 @@ def test_shipped_config_loads_with_seed_rules():
     assert summary == [
         ("high_response_time", "High Response Time", "performance", "high", "p95ResponseTime > 2000", 15),
         ("high_error_rate", "High Error Rate", "error", "critical", "errorRate > 0.05", 5),
-        ("memory_usage_high", "High Memory Usage", "performance", "medium",
-         "memoryUsage.current.heapUsed / memoryUsage.current.heapTotal > 0.85", 30),
+        (
+            "memory_usage_high",
+            "High Memory Usage",
+            "performance",
+            "medium",
+            "memoryUsage.current.heapUsed / memoryUsage.current.heapTotal > 0.85",
+            30,
+        ),
         ("database_errors", "Database Errors", "error", "high", "databaseErrors > 10", 10),
         ("failed_logins", "Suspicious Login Activity", "security", "critical", "failedLogins > 50", 5),
     ]
@@ -135,14 +178,18 @@ def test_rules_validate_exit_codes(cli, tmp_path):
     assert "Traceback" not in result.err
     result = cli("check")
     assert result.code == 2 and "13 configuration problems" in result.err and not cli.db.exists()
-    cli.config.write_text("rules:\n  - {id: a, name: A, type: error, severity: low, when: x > 1, channels: [console]}\n")
+    cli.config.write_text(
+        "rules:\n  - {id: a, name: A, type: error, severity: low, when: x > 1, channels: [console]}\n"
+    )
     result = cli("rules", "validate")
     assert (result.code, result.out) == (0, f"{cli.config}: valid (1 rules)\n")
 
 
 def test_rules_validate_rejects_underscore_in_templates(cli):
-    cli.config.write_text("rules:\n  - {id: a, name: A, type: error, severity: low, when: x > 1, "
-                          "channels: [console], description: '{{ x.__class__ }}'}\n")
+    cli.config.write_text(
+        "rules:\n  - {id: a, name: A, type: error, severity: low, when: x > 1, "
+        "channels: [console], description: '{{ x.__class__ }}'}\n"
+    )
     result = cli("rules", "validate")
     assert result.code == 2
     assert "invalid description template: template uses '__class__'" in result.err
@@ -167,14 +214,30 @@ def test_rules_list_json_has_rules_yaml_keys(cli):
     result = cli("rules", "list", "--json")
     assert result.code == 0
     rules = result.json()
-    assert [r["id"] for r in rules] == ["high_response_time", "high_error_rate", "memory_usage_high",
-                                        "database_errors", "failed_logins"]
+    assert [r["id"] for r in rules] == [
+        "high_response_time",
+        "high_error_rate",
+        "memory_usage_high",
+        "database_errors",
+        "failed_logins",
+    ]
     assert rules[0] == {
-        "id": "high_response_time", "name": "High Response Time", "type": "performance", "severity": "high",
-        "when": "p95ResponseTime > 2000", "cooldown": "15m", "channels": ["email", "slack", "console"],
+        "id": "high_response_time",
+        "name": "High Response Time",
+        "type": "performance",
+        "severity": "high",
+        "when": "p95ResponseTime > 2000",
+        "cooldown": "15m",
+        "channels": ["email", "slack", "console"],
         "description": "95th percentile response time is {{ '%.2f' | format(p95ResponseTime) }}ms (threshold: 2000ms)",
-        "runbook_url": None, "for": "0", "resolve_when": None, "auto_resolve": True, "notify_resolved": True,
-        "labels": {}, "enabled": True}
+        "runbook_url": None,
+        "for": "0",
+        "resolve_when": None,
+        "auto_resolve": True,
+        "notify_resolved": True,
+        "labels": {},
+        "enabled": True,
+    }
 
 
 def test_rules_list_human_marks_unconfigured_channels(cli):
@@ -208,8 +271,10 @@ def test_rules_test_healthy_and_unevaluable(cli):
 
 
 def test_rules_test_shows_brackets_literally_and_huge_integers(cli):
-    cli.config.write_text("rules:\n  - {id: a, name: A, type: error, severity: low, when: 'cpu > 1', channels: [console], "
-                          "description: 'cpu [bold]{{ host }}[/bold] [/]'}\n")
+    cli.config.write_text(
+        "rules:\n  - {id: a, name: A, type: error, severity: low, when: 'cpu > 1', channels: [console], "
+        "description: 'cpu [bold]{{ host }}[/bold] [/]'}\n"
+    )
     path = cli.metrics('{"cpu": ' + "9" * 350 + ', "host": "web[1]"}')
     result = cli("rules", "test", "--metrics-file", str(path))
     assert result.code == 0, result.err

@@ -23,7 +23,6 @@ from delivery_world import (
     wait_for,
 )
 
-
 # ---------------------------------------------------------------- 1. happy path
 
 
@@ -35,8 +34,11 @@ def test_one_check_delivers_once_on_every_channel(world):
 
     [mail] = world.mailbox.messages
     assert mail["Subject"] == "[HIGH] Kitchen Pantry CRM Alert: CPU High"
-    assert (mail["From"], mail["To"], mail.rcpt_tos) == ("alerts@pantry.example", "ops@example.com",
-                                                         ["ops@example.com"])
+    assert (mail["From"], mail["To"], mail.rcpt_tos) == (
+        "alerts@pantry.example",
+        "ops@example.com",
+        ["ops@example.com"],
+    )
     assert mail["Message-ID"] == f"<pantry-alert.{world.keys('email')[0]}@pantry.example>"
     assert mail["X-Pantry-Alert-Event"] == "firing"
     assert "CPU at 95%" in mail.get_body(preferencelist=("plain",)).get_content()
@@ -49,12 +51,22 @@ def test_one_check_delivers_once_on_every_channel(world):
         "text": "Alert: CPU High",
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": "*CPU High*\nCPU at 95%"}},
-            {"type": "context", "elements": [{"type": "mrkdwn",
-                                              "text": "Severity: high | Time: 2025-11-26T12:00:00.000Z"}]},
-            {"type": "actions", "elements": [
-                {"type": "button", "text": {"type": "plain_text", "text": "View Dashboard"}, "url": DASHBOARD},
-                {"type": "button", "text": {"type": "plain_text", "text": "Acknowledge"},
-                 "action_id": "acknowledge_alert", "value": ALERT_ID}]},
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": "Severity: high | Time: 2025-11-26T12:00:00.000Z"}],
+            },
+            {
+                "type": "actions",
+                "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": "View Dashboard"}, "url": DASHBOARD},
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Acknowledge"},
+                        "action_id": "acknowledge_alert",
+                        "value": ALERT_ID,
+                    },
+                ],
+            },
         ],
         "attachments": [{"color": "#fd7e14", "fallback": "CPU at 95%"}],
     }
@@ -63,8 +75,13 @@ def test_one_check_delivers_once_on_every_channel(world):
     assert hook.headers["Authorization"] == f"Bearer {HOOK_TOKEN}"
     assert hook.headers["Content-Type"] == "application/json"
     assert hook.headers["Idempotency-Key"] == world.keys("webhook")[0]
-    assert hook.body == {"alert": alert, "timestamp": T0, "service": "kitchen-pantry-crm",
-                         "version": "0.1.0", "event": "firing"}
+    assert hook.body == {
+        "alert": alert,
+        "timestamp": T0,
+        "service": "kitchen-pantry-crm",
+        "version": "0.1.0",
+        "event": "firing",
+    }
 
     assert notifications(world.db) == [(ch, "firing") + sent() for ch in ALL]
     keys = world.keys("email") + world.keys("slack") + world.keys("webhook")
@@ -81,8 +98,10 @@ def test_webhook_500_is_retried_once_due_with_the_same_idempotency_key(world):
     error = f"webhook {world.hook.url('/hook')}: HTTP 500 INTERNAL SERVER ERROR: database down"
     assert result.err == f"warning: alert {ALERT_ID}: firing notification to webhook failed (will retry): {error}\n"
     assert notifications(world.db) == [
-        ("email", "firing") + sent(), ("slack", "firing") + sent(),
-        ("webhook", "firing", "failed", 1, error, None, T0 + MINUTE)]
+        ("email", "firing") + sent(),
+        ("slack", "firing") + sent(),
+        ("webhook", "firing", "failed", 1, error, None, T0 + MINUTE),
+    ]
 
     # not due yet: nothing is sent
     result = world.check(now=T0 + 30_000)
@@ -94,37 +113,52 @@ def test_webhook_500_is_retried_once_due_with_the_same_idempotency_key(world):
     assert (result.code, result.out, result.err) == (0, "", "")
     first, retry = world.hook.received
     assert retry.headers["Idempotency-Key"] == first.headers["Idempotency-Key"] == world.keys("webhook")[0]
-    assert (retry.body["event"], retry.body["timestamp"], retry.body["alert"]["id"]) == ("firing", T0 + MINUTE,
-                                                                                         ALERT_ID)
+    assert (retry.body["event"], retry.body["timestamp"], retry.body["alert"]["id"]) == (
+        "firing",
+        T0 + MINUTE,
+        ALERT_ID,
+    )
     assert len(world.mailbox.messages) == 1 and len(world.slack.received) == 1
-    assert notifications(world.db) == [("email", "firing") + sent(), ("slack", "firing") + sent(),
-                                       ("webhook", "firing") + sent(T0 + MINUTE, attempts=2)]
+    assert notifications(world.db) == [
+        ("email", "firing") + sent(),
+        ("slack", "firing") + sent(),
+        ("webhook", "firing") + sent(T0 + MINUTE, attempts=2),
+    ]
 
     result = world.check(now=T0 + 5 * MINUTE)
     assert (result.code, len(world.hook.received)) == (0, 2)
 
 
 def test_backoff_doubles_to_an_hour_and_gives_up_after_a_day(world):
-    world.config(cooldown="2d")          # no reminders: only the one webhook notification
+    world.config(cooldown="2d")  # no reminders: only the one webhook notification
     world.hook.answer = status(503, "maintenance")
     error = f"webhook {world.hook.url('/hook')}: HTTP 503 SERVICE UNAVAILABLE: maintenance"
     now, schedule = T0, []
     for _ in range(8):
         result = world.check(now=now)
         assert result.code == 1 and "failed (will retry)" in result.err
-        [(attempts, next_at)] = rows(world.db, "SELECT attempts, next_attempt_at FROM notifications "
-                                               "WHERE channel = 'webhook'")
+        [(attempts, next_at)] = rows(
+            world.db, "SELECT attempts, next_attempt_at FROM notifications WHERE channel = 'webhook'"
+        )
         schedule.append(next_at - now)
         now = next_at
-    assert schedule == [1 * MINUTE, 2 * MINUTE, 4 * MINUTE, 8 * MINUTE, 16 * MINUTE, 32 * MINUTE,
-                        60 * MINUTE, 60 * MINUTE]
+    assert schedule == [
+        1 * MINUTE,
+        2 * MINUTE,
+        4 * MINUTE,
+        8 * MINUTE,
+        16 * MINUTE,
+        32 * MINUTE,
+        60 * MINUTE,
+        60 * MINUTE,
+    ]
     assert attempts == 8 and len(world.hook.received) == 8
 
     result = world.check(now=T0 + 24 * 60 * MINUTE)
     assert result.code == 1
     assert result.err == f"warning: alert {ALERT_ID}: firing notification to webhook failed (gave up): {error}\n"
     assert notifications(world.db)[2] == ("webhook", "firing", "failed", 9, error, None, None)
-    result = world.check(now=T0 + 47 * 60 * MINUTE)   # still inside the 2d cooldown: no reminder
+    result = world.check(now=T0 + 47 * 60 * MINUTE)  # still inside the 2d cooldown: no reminder
     assert (result.code, len(world.hook.received)) == (0, 9)
     assert len(world.mailbox.messages) == 1 and len(world.slack.received) == 1
 
@@ -160,8 +194,11 @@ def test_hanging_webhook_does_not_hold_back_email_and_slack(world):
     assert (result.code, result.out) == (1, FIRED_LINE)
     assert result.err == f"warning: alert {ALERT_ID}: firing notification to webhook failed (will retry): {error}\n"
     assert len(world.mailbox.messages) == 1 and len(world.slack.received) == 1 and len(world.hook.received) == 1
-    assert notifications(world.db) == [("email", "firing") + sent(), ("slack", "firing") + sent(),
-                                       ("webhook", "firing", "failed", 1, error, None, T0 + MINUTE)]
+    assert notifications(world.db) == [
+        ("email", "firing") + sent(),
+        ("slack", "firing") + sent(),
+        ("webhook", "firing", "failed", 1, error, None, T0 + MINUTE),
+    ]
 
 
 # ---------------------------------------------------------------- 5. Slack refusals
@@ -173,9 +210,11 @@ def test_slack_channel_not_found_is_not_retried(world):
     error = f"slack {world.slack.url('/api/')}chat.postMessage: Slack refused the message: channel_not_found"
     assert (result.code, result.out) == (1, FIRED_LINE)
     assert result.err == f"warning: alert {ALERT_ID}: firing notification to slack failed (gave up): {error}\n"
-    assert notifications(world.db) == [("email", "firing") + sent(),
-                                       ("slack", "firing", "failed", 1, error, None, None),
-                                       ("webhook", "firing") + sent()]
+    assert notifications(world.db) == [
+        ("email", "firing") + sent(),
+        ("slack", "firing", "failed", 1, error, None, None),
+        ("webhook", "firing") + sent(),
+    ]
     result = world.check(now=T0 + 2 * MINUTE)
     assert (result.code, len(world.slack.received)) == (0, 1)
 
@@ -183,20 +222,21 @@ def test_slack_channel_not_found_is_not_retried(world):
 def test_slack_rate_limit_waits_for_retry_after(world):
     world.slack.then(slack_error("ratelimited", status=429, headers={"Retry-After": "120"}))
     result = world.check(now=T0)
-    error = (f"slack {world.slack.url('/api/')}chat.postMessage: rate limited (HTTP 429, ratelimited); "
-             "retry after 120s")
+    error = f"slack {world.slack.url('/api/')}chat.postMessage: rate limited (HTTP 429, ratelimited); retry after 120s"
     assert result.code == 1
     assert result.err == f"warning: alert {ALERT_ID}: firing notification to slack failed (will retry): {error}\n"
     [slack_row] = [r for r in notifications(world.db) if r[0] == "slack"]
     assert slack_row == ("slack", "firing", "failed", 1, error, None, T0 + 120_000)
 
-    result = world.check(now=T0 + MINUTE)   # the plain backoff (1 min) would retry here: Retry-After wins
+    result = world.check(now=T0 + MINUTE)  # the plain backoff (1 min) would retry here: Retry-After wins
     assert (result.code, len(world.slack.received)) == (0, 1)
     result = world.check(now=T0 + 2 * MINUTE)
     assert (result.code, result.err, len(world.slack.received)) == (0, "", 2)
-    assert notifications(world.db) == [("email", "firing") + sent(),
-                                       ("slack", "firing") + sent(T0 + 2 * MINUTE, attempts=2),
-                                       ("webhook", "firing") + sent()]
+    assert notifications(world.db) == [
+        ("email", "firing") + sent(),
+        ("slack", "firing") + sent(T0 + 2 * MINUTE, attempts=2),
+        ("webhook", "firing") + sent(),
+    ]
 
 
 # ---------------------------------------------------------------- 6. SMTP down
@@ -207,14 +247,23 @@ def test_smtp_port_closed_fails_email_only(world):
     result = world.check(BREACH, "--json", env={"SMTP_PORT": str(closed)})
     error = f"email smtp://127.0.0.1:{closed}: cannot connect: Connection refused"
     assert result.code == 1
-    assert result.json() == {"fired": [ALERT_ID], "reminded": [], "escalated": [], "resolved": [], "errors": [],
-                             "notifications": {"sent": 2, "failed": 1, "deferred": 0, "skipped": 0}}
+    assert result.json() == {
+        "fired": [ALERT_ID],
+        "reminded": [],
+        "escalated": [],
+        "resolved": [],
+        "errors": [],
+        "notifications": {"sent": 2, "failed": 1, "deferred": 0, "skipped": 0},
+    }
     assert result.err == f"warning: alert {ALERT_ID}: firing notification to email failed (will retry): {error}\n"
-    assert notifications(world.db) == [("email", "firing", "failed", 1, error, None, T0 + MINUTE),
-                                       ("slack", "firing") + sent(), ("webhook", "firing") + sent()]
+    assert notifications(world.db) == [
+        ("email", "firing", "failed", 1, error, None, T0 + MINUTE),
+        ("slack", "firing") + sent(),
+        ("webhook", "firing") + sent(),
+    ]
     assert (len(world.slack.received), len(world.hook.received)) == (1, 1)
 
-    result = world.check(now=T0 + MINUTE)    # the server is reachable again (the real port)
+    result = world.check(now=T0 + MINUTE)  # the server is reachable again (the real port)
     assert (result.code, result.err) == (0, "")
     assert world.mailbox.subjects == ["[HIGH] Kitchen Pantry CRM Alert: CPU High"]
     assert notifications(world.db)[0] == ("email", "firing") + sent(T0 + MINUTE, attempts=2)
@@ -232,16 +281,22 @@ def test_sigkill_mid_send_leaves_the_unsent_notification_pending(world):
     try:
         assert world.hook.arrived.wait(15), "the webhook request never arrived"
         # email and Slack finish while the webhook hangs, and their outcomes are committed at once
-        wait_for(lambda: [r[2] for r in notifications(world.db)[1:]] == ["sent", "sent"], timeout=5,
-                 what="email and Slack recorded as sent while the webhook hangs")
+        wait_for(
+            lambda: [r[2] for r in notifications(world.db)[1:]] == ["sent", "sent"],
+            timeout=5,
+            what="email and Slack recorded as sent while the webhook hangs",
+        )
     finally:
         proc.kill()
         out, _err = proc.communicate(timeout=10)
     assert proc.returncode == -9
     assert out == FIRED_LINE
     assert rows(world.db, "SELECT id, status, count FROM alerts") == [(ALERT_ID, "firing", 1)]
-    assert notifications(world.db) == [("webhook", "firing", "pending", 0, None, None, T0),
-                                       ("email", "firing") + sent(), ("slack", "firing") + sent()]
+    assert notifications(world.db) == [
+        ("webhook", "firing", "pending", 0, None, None, T0),
+        ("email", "firing") + sent(),
+        ("slack", "firing") + sent(),
+    ]
 
     world.hook.answer = ok_hook
     world.hook.release.set()
@@ -251,5 +306,8 @@ def test_sigkill_mid_send_leaves_the_unsent_notification_pending(world):
     assert second.headers["Idempotency-Key"] == first.headers["Idempotency-Key"]
     assert second.body["event"] == "firing"
     assert len(world.mailbox.messages) == 1 and len(world.slack.received) == 1
-    assert notifications(world.db) == [("webhook", "firing") + sent(), ("email", "firing") + sent(),
-                                       ("slack", "firing") + sent()]
+    assert notifications(world.db) == [
+        ("webhook", "firing") + sent(),
+        ("email", "firing") + sent(),
+        ("slack", "firing") + sent(),
+    ]

@@ -22,7 +22,6 @@ from delivery_world import (
 )
 from werkzeug import Request, Response
 
-
 # ---------------------------------------------------------------- 8. secrets
 
 
@@ -30,7 +29,7 @@ def test_secrets_never_reach_the_database_or_the_output(world):
     world.cli.env["SMTP_USER"] = "alerts"
     world.cli.env["SMTP_PASS"] = SMTP_PASSWORD
 
-    def echo(request: Request) -> Response:      # a receiver that quotes the credentials back
+    def echo(request: Request) -> Response:  # a receiver that quotes the credentials back
         return Response(f"rejected {request.headers.get('Authorization')}", status=500)
 
     world.hook.answer = echo
@@ -44,8 +43,8 @@ def test_secrets_never_reach_the_database_or_the_output(world):
 
     breach = str(world.cli.metrics(BREACH))
     assert run("check", "--metrics-file", breach, now=T0).code == 1
-    assert run("check", "--metrics-file", breach, "--json", now=T0 + MINUTE).code == 1   # the webhook retry
-    assert run("check", "--metrics-file", breach, now=T0 + 10 * MINUTE).code == 1        # a reminder round
+    assert run("check", "--metrics-file", breach, "--json", now=T0 + MINUTE).code == 1  # the webhook retry
+    assert run("check", "--metrics-file", breach, now=T0 + 10 * MINUTE).code == 1  # a reminder round
     assert run("rules", "list").code == 0
     assert run("rules", "list", "--json").code == 0
     assert run("rules", "validate").code == 0
@@ -59,7 +58,7 @@ def test_secrets_never_reach_the_database_or_the_output(world):
     assert run("test-notify", "slack").code == 1
     assert run("test-notify", "webhook").code == 1
     assert run("test-notify", "email", env={"SMTP_PASS": SMTP_PASSWORD + "-wrong"}).code == 1
-    assert run("--debug", "check", "--metrics-file", breach, now=T0 + 15 * MINUTE).code == 1   # webhook retry due
+    assert run("--debug", "check", "--metrics-file", breach, now=T0 + 15 * MINUTE).code == 1  # webhook retry due
 
     # the secrets were really used: otherwise finding none of them would prove nothing
     assert world.mailbox.messages and all(m.authenticated for m in world.mailbox.messages)
@@ -88,14 +87,19 @@ def test_auto_resolve_notifies_only_the_channels_that_were_notified(world):
     # the webhook is configured by the time the alert resolves, but it was never notified
     result = world.check(HEALTHY, now=T0 + 5 * MINUTE)
     assert (result.code, result.out, result.err) == (0, f"RESOLVED  {ALERT_ID} [high] CPU High: CPU at 95%\n", "")
-    assert world.mailbox.subjects == ["[HIGH] Kitchen Pantry CRM Alert: CPU High",
-                                      "[RESOLVED] Kitchen Pantry CRM Alert: CPU High"]
+    assert world.mailbox.subjects == [
+        "[HIGH] Kitchen Pantry CRM Alert: CPU High",
+        "[RESOLVED] Kitchen Pantry CRM Alert: CPU High",
+    ]
     assert [p.body["text"] for p in world.slack.received] == ["Alert: CPU High", "Resolved: CPU High"]
     assert world.hook.received == []
     assert notifications(world.db) == [
-        ("email", "firing") + sent(), ("slack", "firing") + sent(),
+        ("email", "firing") + sent(),
+        ("slack", "firing") + sent(),
         ("webhook", "firing", "skipped", 0, "channel 'webhook' is not configured", None, None),
-        ("email", "resolved") + sent(T0 + 5 * MINUTE), ("slack", "resolved") + sent(T0 + 5 * MINUTE)]
+        ("email", "resolved") + sent(T0 + 5 * MINUTE),
+        ("slack", "resolved") + sent(T0 + 5 * MINUTE),
+    ]
 
 
 def test_manual_resolve_is_sent_by_the_next_check(world):
@@ -112,7 +116,12 @@ def test_manual_resolve_is_sent_by_the_next_check(world):
     hook = world.hook.received[1].body
     assert (hook["event"], hook["timestamp"]) == ("resolved", T0 + 2 * MINUTE)
     assert {k: hook["alert"][k] for k in ("id", "status", "resolved", "resolvedAt", "resolvedBy")} == {
-        "id": ALERT_ID, "status": "resolved", "resolved": True, "resolvedAt": T0 + MINUTE, "resolvedBy": "alice"}
+        "id": ALERT_ID,
+        "status": "resolved",
+        "resolved": True,
+        "resolvedAt": T0 + MINUTE,
+        "resolvedBy": "alice",
+    }
     assert notifications(world.db)[3:] == [(ch, "resolved") + sent(T0 + 2 * MINUTE) for ch in ALL]
     result = world.check(HEALTHY, now=T0 + 3 * MINUTE)
     assert (len(world.mailbox.messages), len(world.slack.received), len(world.hook.received)) == (2, 2, 2)
@@ -135,12 +144,17 @@ def test_escalation_adds_the_webhook(world):
     alert = post.body["alert"]
     assert (alert["id"], alert["severity"], alert["escalated"], alert["count"]) == (ALERT_ID, "critical", True, 3)
     assert post.headers["Authorization"] == f"Bearer {HOOK_TOKEN}"
-    assert world.mailbox.subjects == ["[HIGH] Kitchen Pantry CRM Alert: CPU High",
-                                      "[HIGH] [REMINDER] Kitchen Pantry CRM Alert: CPU High",
-                                      "[CRITICAL] [ESCALATED] Kitchen Pantry CRM Alert: CPU High"]
+    assert world.mailbox.subjects == [
+        "[HIGH] Kitchen Pantry CRM Alert: CPU High",
+        "[HIGH] [REMINDER] Kitchen Pantry CRM Alert: CPU High",
+        "[CRITICAL] [ESCALATED] Kitchen Pantry CRM Alert: CPU High",
+    ]
     assert notifications(world.db) == [
-        ("email", "firing") + sent(), ("email", "reminder") + sent(T0 + MINUTE),
-        ("email", "escalated") + sent(T0 + 2 * MINUTE), ("webhook", "escalated") + sent(T0 + 2 * MINUTE)]
+        ("email", "firing") + sent(),
+        ("email", "reminder") + sent(T0 + MINUTE),
+        ("email", "escalated") + sent(T0 + 2 * MINUTE),
+        ("webhook", "escalated") + sent(T0 + 2 * MINUTE),
+    ]
     assert world.slack.received == []
 
 
@@ -154,10 +168,11 @@ def test_a_live_run_sending_holds_the_lock_so_nothing_is_sent_twice(world):
     first = world.cli.popen("check", "--metrics-file", metrics, now=T0)
     try:
         assert world.hook.arrived.wait(15), "the webhook request never arrived"
-        second = world.check(now=T0)          # waits 1s for the run lock, then gives up: exit 4, nothing sent
+        second = world.check(now=T0)  # waits 1s for the run lock, then gives up: exit 4, nothing sent
         assert (second.code, second.out) == (4, "")
-        assert second.err.startswith(f"error: another pantry-alert run holds {world.db}.lock past the lock "
-                                     "timeout (1s)\n")
+        assert second.err.startswith(
+            f"error: another pantry-alert run holds {world.db}.lock past the lock timeout (1s)\n"
+        )
         world.hook.answer = ok_hook
         world.hook.release.set()
         out, err = first.communicate(timeout=15)
@@ -174,10 +189,19 @@ def test_a_retry_for_a_channel_no_longer_configured_is_skipped_with_a_warning(wo
     assert world.check().code == 1
     result = world.check(now=T0 + MINUTE, env={"ALERT_WEBHOOK_URL": ""})
     assert result.code == 0
-    assert result.err == ("warning: channel 'webhook' is not configured: 1 notification(s) recorded as skipped "
-                          "(configure channels.webhook in rules.yaml or its environment variables)\n")
-    assert notifications(world.db)[2] == ("webhook", "firing", "skipped", 1, "channel 'webhook' is not configured",
-                                          None, None)
+    assert result.err == (
+        "warning: channel 'webhook' is not configured: 1 notification(s) recorded as skipped "
+        "(configure channels.webhook in rules.yaml or its environment variables)\n"
+    )
+    assert notifications(world.db)[2] == (
+        "webhook",
+        "firing",
+        "skipped",
+        1,
+        "channel 'webhook' is not configured",
+        None,
+        None,
+    )
     assert len(world.hook.received) == 1
 
 
@@ -196,19 +220,23 @@ def test_a_resolved_notice_waits_behind_the_failed_firing_and_both_arrive_in_ord
     assert [p.body["event"] for p in world.hook.received] == ["firing", "firing", "resolved"]
     assert notifications(world.db)[2:] == [
         ("webhook", "firing") + sent(T0 + MINUTE, attempts=2),
-        ("email", "resolved") + sent(T0 + 30_000), ("slack", "resolved") + sent(T0 + 30_000),
-        ("webhook", "resolved") + sent(T0 + MINUTE)]
+        ("email", "resolved") + sent(T0 + 30_000),
+        ("slack", "resolved") + sent(T0 + 30_000),
+        ("webhook", "resolved") + sent(T0 + MINUTE),
+    ]
 
 
 def test_when_the_retry_fails_again_the_notices_behind_it_keep_waiting(world):
     world.hook.then(status(500, "down"), status(503, "still down"))
     assert world.check().code == 1
-    result = world.check(HEALTHY, now=T0 + 2 * MINUTE)     # the retry is due and the alert resolves
+    result = world.check(HEALTHY, now=T0 + 2 * MINUTE)  # the retry is due and the alert resolves
     assert result.code == 1 and "firing notification to webhook failed (will retry)" in result.err
-    assert [p.body["event"] for p in world.hook.received] == ["firing", "firing"]   # resolved not sent out of order
+    assert [p.body["event"] for p in world.hook.received] == ["firing", "firing"]  # resolved not sent out of order
     assert [r[:4] for r in notifications(world.db) if r[0] == "webhook"] == [
-        ("webhook", "firing", "failed", 2), ("webhook", "resolved", "pending", 0)]
-    result = world.check(HEALTHY, now=T0 + 4 * MINUTE)     # next retry (2 min backoff) succeeds
+        ("webhook", "firing", "failed", 2),
+        ("webhook", "resolved", "pending", 0),
+    ]
+    result = world.check(HEALTHY, now=T0 + 4 * MINUTE)  # next retry (2 min backoff) succeeds
     assert (result.code, result.err) == (0, "")
     assert [p.body["event"] for p in world.hook.received] == ["firing", "firing", "firing", "resolved"]
 
@@ -216,10 +244,10 @@ def test_when_the_retry_fails_again_the_notices_behind_it_keep_waiting(world):
 def test_waiting_reminders_are_coalesced_to_the_newest(world):
     world.config(channels=("webhook",), cooldown="1m")
     world.hook.then(status(500, "down"), status(500, "down"))
-    assert world.check().code == 1                               # firing fails, retry at +1m
-    assert world.check(now=T0 + MINUTE).code == 1                # retry fails again (retry at +3m); reminder 1 waits
-    assert world.check(now=T0 + 2 * MINUTE).code == 0            # not due: reminder 2 recorded, waits too
-    result = world.check(now=T0 + 3 * MINUTE)                    # due: firing, then only the newest reminder
+    assert world.check().code == 1  # firing fails, retry at +1m
+    assert world.check(now=T0 + MINUTE).code == 1  # retry fails again (retry at +3m); reminder 1 waits
+    assert world.check(now=T0 + 2 * MINUTE).code == 0  # not due: reminder 2 recorded, waits too
+    result = world.check(now=T0 + 3 * MINUTE)  # due: firing, then only the newest reminder
     assert result.code == 0, result.err
     # (the +2m round escalated: high, 2 rounds at high) -- an escalation is never coalesced away
     assert [r.body["event"] for r in world.hook.received] == ["firing", "firing", "firing", "escalated", "reminder"]
@@ -228,7 +256,8 @@ def test_waiting_reminders_are_coalesced_to_the_newest(world):
         ("firing", "sent", None),
         ("reminder", "skipped", "superseded by a later reminder of the same alert to this channel"),
         ("escalated", "sent", None),
-        ("reminder", "sent", None)]
+        ("reminder", "sent", None),
+    ]
 
 
 def test_a_retry_and_a_reminder_due_in_one_run_arrive_in_order(world):

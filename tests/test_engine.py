@@ -14,9 +14,16 @@ MIN = 60_000
 
 
 def make_rules(**overrides):
-    rule = {"id": "cpu_high", "name": "CPU High", "type": "performance", "severity": "high",
-            "when": "cpu > 90", "cooldown": "10m", "channels": ["console", "email"],
-            "description": "CPU at {{ cpu }}%"}
+    rule = {
+        "id": "cpu_high",
+        "name": "CPU High",
+        "type": "performance",
+        "severity": "high",
+        "when": "cpu > 90",
+        "cooldown": "10m",
+        "channels": ["console", "email"],
+        "description": "CPU at {{ cpu }}%",
+    }
     rule.update(overrides)
     return parse({"rules": [rule]}, Path("rules.yaml"), "", env={}).rules
 
@@ -34,8 +41,9 @@ class World:
 
     def run(self, metrics, now, source_error=None):
         ctx = Context(now=now, escalation=self.escalation, configured=self.configured, alert_after=self.alert_after)
-        plan = evaluate(self.rules, metrics, alerts=self.alerts, rule_states=self.states, ctx=ctx,
-                        source_error=source_error)
+        plan = evaluate(
+            self.rules, metrics, alerts=self.alerts, rule_states=self.states, ctx=ctx, source_error=source_error
+        )
         for alert in plan.new_alerts + plan.updated_alerts:
             if alert.resolved:
                 self.alerts.pop(alert.rule_id, None)
@@ -74,17 +82,20 @@ def test_dedup_counts_and_moves_last_seen_without_notifying_within_cooldown():
 
 def test_reminder_after_cooldown_then_escalation_at_threshold():
     world = World(make_rules())  # high: threshold 2
-    world.run({"cpu": 95}, T0)                       # first notification (round 1)
-    plan = world.run({"cpu": 95}, T0 + 10 * MIN)     # reminder (round 2)
+    world.run({"cpu": 95}, T0)  # first notification (round 1)
+    plan = world.run({"cpu": 95}, T0 + 10 * MIN)  # reminder (round 2)
     assert plan.reminded == ["cpu_high_1764158400000"] and plan.escalated == []
     assert kinds(plan) == [("console", "reminder", "pending"), ("email", "reminder", "skipped")]
-    plan = world.run({"cpu": 95}, T0 + 20 * MIN)     # 2 rounds at high -> escalate
+    plan = world.run({"cpu": 95}, T0 + 20 * MIN)  # 2 rounds at high -> escalate
     assert plan.escalated == ["cpu_high_1764158400000"] and plan.reminded == ["cpu_high_1764158400000"]
     alert = plan.updated_alerts[0]
     assert (alert.severity, alert.escalated) == ("critical", True)
-    assert kinds(plan) == [("console", "escalated", "pending"), ("email", "escalated", "skipped"),
-                           ("webhook", "escalated", "skipped")]
-    plan = world.run({"cpu": 95}, T0 + 30 * MIN)     # later rounds are reminders again
+    assert kinds(plan) == [
+        ("console", "escalated", "pending"),
+        ("email", "escalated", "skipped"),
+        ("webhook", "escalated", "skipped"),
+    ]
+    plan = world.run({"cpu": 95}, T0 + 30 * MIN)  # later rounds are reminders again
     assert plan.escalated == [] and plan.reminded == ["cpu_high_1764158400000"]
     assert kinds(plan)[0] == ("console", "reminder", "pending")
     assert plan.updated_alerts[0].severity == "critical"
@@ -106,8 +117,11 @@ def test_critical_escalates_once_then_reminds():
     world = World(make_rules(severity="critical", cooldown="1m"), configured=("console", "webhook"))
     world.run({"cpu": 95}, T0)
     plan = world.run({"cpu": 95}, T0 + MIN)
-    assert plan.escalated and kinds(plan) == [("console", "escalated", "pending"), ("email", "escalated", "skipped"),
-                                              ("webhook", "escalated", "pending")]
+    assert plan.escalated and kinds(plan) == [
+        ("console", "escalated", "pending"),
+        ("email", "escalated", "skipped"),
+        ("webhook", "escalated", "pending"),
+    ]
     plan = world.run({"cpu": 95}, T0 + 2 * MIN)
     assert not plan.escalated and plan.reminded
 
@@ -151,7 +165,7 @@ def test_notify_resolved_off_and_auto_resolve_off():
 def test_resolve_when_hysteresis():
     world = World(make_rules(resolve_when="cpu < 70"))
     world.run({"cpu": 95}, T0)
-    plan = world.run({"cpu": 80}, T0 + MIN)          # no longer > 90, but not < 70 yet
+    plan = world.run({"cpu": 80}, T0 + MIN)  # no longer > 90, but not < 70 yet
     assert plan.resolved == [] and "cpu_high" in world.alerts
     plan = world.run({"cpu": 60}, T0 + 2 * MIN)
     assert plan.resolved == ["cpu_high_1764158400000"]
@@ -197,8 +211,12 @@ def test_description_failure_falls_back_to_default_and_warns():
     world = World(make_rules(description="{{ nothere }} left"))
     plan = world.run({"cpu": 95}, T0)
     assert plan.new_alerts[0].description == "Alert condition met"
-    assert plan.warnings == [{"rule": "cpu_high", "error": "description template failed (UndefinedError: "
-                                                         "'nothere' is undefined); used 'Alert condition met'"}]
+    assert plan.warnings == [
+        {
+            "rule": "cpu_high",
+            "error": "description template failed (UndefinedError: 'nothere' is undefined); used 'Alert condition met'",
+        }
+    ]
 
 
 def test_source_failures_fire_builtin_alert_on_nth_and_resolve_on_success():
@@ -238,15 +256,18 @@ def test_evaluate_does_not_mutate_its_inputs():
     assert world.alerts["cpu_high"].count == before
 
 
-@pytest.mark.parametrize("when,metrics,holds", [
-    ("a > 1 and b > 1", {"a": 2, "b": 2}, True),
-    ("not a > 1", {"a": 2}, False),
-    ("abs(a - b) >= 3", {"a": 1, "b": 4}, True),
-    ("max(a, b) % 5 == 4", {"a": 1, "b": 9}, True),
-    ("min(a, b) < 0 or a * 2 > 3", {"a": 2, "b": 1}, True),
-    ("1 < a < 3", {"a": 2}, True),
-    ("-a < 0", {"a": 2}, True),
-])
+@pytest.mark.parametrize(
+    "when,metrics,holds",
+    [
+        ("a > 1 and b > 1", {"a": 2, "b": 2}, True),
+        ("not a > 1", {"a": 2}, False),
+        ("abs(a - b) >= 3", {"a": 1, "b": 4}, True),
+        ("max(a, b) % 5 == 4", {"a": 1, "b": 9}, True),
+        ("min(a, b) < 0 or a * 2 > 3", {"a": 2, "b": 1}, True),
+        ("1 < a < 3", {"a": 2}, True),
+        ("-a < 0", {"a": 2}, True),
+    ],
+)
 def test_condition_language(when, metrics, holds):
     world = World(make_rules(when=when, description=None))
     assert bool(world.run(metrics, T0).fired) is holds
@@ -264,17 +285,23 @@ def test_division_by_zero_is_unevaluable():
     assert plan.errors == [{"rule": "cpu_high", "error": "division by zero in 'a / b > 1'"}]
 
 
-@pytest.mark.parametrize("template, error", [
-    ("{{ (cpu ** 999999999) | string | length }}", "SecurityError: exponent 999999999 is too large (at most 1000)"),
-    ("{{ 'x' * 50000000 }}", "SecurityError: repeating a sequence to more than 10000 items"),
-    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-     "RenderTimeout: rendering took longer than 1s"),
-])
+@pytest.mark.parametrize(
+    "template, error",
+    [
+        ("{{ (cpu ** 999999999) | string | length }}", "SecurityError: exponent 999999999 is too large (at most 1000)"),
+        ("{{ 'x' * 50000000 }}", "SecurityError: repeating a sequence to more than 10000 items"),
+        (
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            "RenderTimeout: rendering took longer than 1s",
+        ),
+    ],
+)
 def test_descriptions_are_bounded_in_time_and_size(template, error):
     plan = World(make_rules(description=template)).run({"cpu": 95}, T0)
     assert plan.fired and plan.new_alerts[0].description == "Alert condition met"
-    assert plan.warnings == [{"rule": "cpu_high", "error": f"description template failed ({error}); "
-                                                         "used 'Alert condition met'"}]
+    assert plan.warnings == [
+        {"rule": "cpu_high", "error": f"description template failed ({error}); used 'Alert condition met'"}
+    ]
 
 
 def test_small_powers_and_repeats_still_render():

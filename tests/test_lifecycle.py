@@ -13,13 +13,40 @@ from conftest import HEALTHY_METRICS, MINUTE, ROOT, SEED_METRICS, T0, Cli
 
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
-ALERT_KEYS = {"id", "type", "severity", "title", "description", "timestamp", "metadata", "resolved", "resolvedAt",
-              "ruleId", "status", "count", "lastSeenAt", "acknowledgedAt", "acknowledgedBy", "resolvedBy",
-              "escalated", "silenced", "runbookUrl", "labels"}
+ALERT_KEYS = {
+    "id",
+    "type",
+    "severity",
+    "title",
+    "description",
+    "timestamp",
+    "metadata",
+    "resolved",
+    "resolvedAt",
+    "ruleId",
+    "status",
+    "count",
+    "lastSeenAt",
+    "acknowledgedAt",
+    "acknowledgedBy",
+    "resolvedBy",
+    "escalated",
+    "silenced",
+    "runbookUrl",
+    "labels",
+}
 EVENT_KEYS = {"at", "kind", "detail"}
 NOTIFICATION_KEYS = {"channel", "kind", "status", "attempts", "error", "sentAt", "createdAt", "nextAttemptAt"}
-STATS_KEYS = {"total", "active", "byType", "bySeverity", "averageResolutionTime", "averageAcknowledgeTime",
-              "byRule", "notifications"}
+STATS_KEYS = {
+    "total",
+    "active",
+    "byType",
+    "bySeverity",
+    "averageResolutionTime",
+    "averageAcknowledgeTime",
+    "byRule",
+    "notifications",
+}
 NO_NOTIFICATIONS = {"pending": 0, "sent": 0, "failed": 0, "skipped": 0, "deferred": 0}
 HINT = "hint: `pantry-alert history` lists recent alerts with their ids\n"
 
@@ -55,12 +82,12 @@ def test_incident_fire_remind_ack_resolve_read_back_with_show(simple):
     hot, cool = {"cpu": 95}, {"cpu": 50}
     alert_id = f"cpu_high_{T0}"
     ok(simple.check(hot, now=T0))
-    ok(simple.check(hot, now=T0 + 10 * MINUTE))                        # cooldown 10m passed: reminder
+    ok(simple.check(hot, now=T0 + 10 * MINUTE))  # cooldown 10m passed: reminder
     ok(simple("ack", alert_id, "--by", "alice", "--note", "on it", now=T0 + 12 * MINUTE), "Alert acknowledged\n")
-    quiet = simple.check(hot, "--json", now=T0 + 20 * MINUTE)          # acknowledged: no reminder
+    quiet = simple.check(hot, "--json", now=T0 + 20 * MINUTE)  # acknowledged: no reminder
     ok(quiet)
     assert quiet.json()["reminded"] == [] and quiet.json()["fired"] == []
-    ok(simple.check(cool, now=T0 + 30 * MINUTE))                       # recovers: auto-resolved
+    ok(simple.check(cool, now=T0 + 30 * MINUTE))  # recovers: auto-resolved
 
     shown = simple("show", alert_id, "--json", now=T0 + 31 * MINUTE)
     ok(shown)
@@ -69,12 +96,26 @@ def test_incident_fire_remind_ack_resolve_read_back_with_show(simple):
     assert all(set(e) == EVENT_KEYS for e in data["events"])
     assert all(set(n) == NOTIFICATION_KEYS for n in data["notifications"])
     assert {k: data[k] for k in ALERT_KEYS} == {
-        "id": alert_id, "type": "performance", "severity": "high", "title": "CPU High",
-        "description": "CPU at 95%", "timestamp": T0,
+        "id": alert_id,
+        "type": "performance",
+        "severity": "high",
+        "title": "CPU High",
+        "description": "CPU at 95%",
+        "timestamp": T0,
         "metadata": {"rule": "cpu_high", "metrics": {"cpu": 95}, "escalated": False, "alertCount": 3},
-        "resolved": True, "resolvedAt": T0 + 30 * MINUTE, "ruleId": "cpu_high", "status": "resolved", "count": 3,
-        "lastSeenAt": T0 + 20 * MINUTE, "acknowledgedAt": T0 + 12 * MINUTE, "acknowledgedBy": "alice",
-        "resolvedBy": "auto", "escalated": False, "silenced": False, "runbookUrl": None, "labels": {},
+        "resolved": True,
+        "resolvedAt": T0 + 30 * MINUTE,
+        "ruleId": "cpu_high",
+        "status": "resolved",
+        "count": 3,
+        "lastSeenAt": T0 + 20 * MINUTE,
+        "acknowledgedAt": T0 + 12 * MINUTE,
+        "acknowledgedBy": "alice",
+        "resolvedBy": "auto",
+        "escalated": False,
+        "silenced": False,
+        "runbookUrl": None,
+        "labels": {},
     }
     assert events(data) == [
         (T0, "fired", {"severity": "high", "description": "CPU at 95%", "metrics": {"cpu": 95}}),
@@ -88,26 +129,37 @@ def test_incident_fire_remind_ack_resolve_read_back_with_show(simple):
         (T0 + 30 * MINUTE, "delivered", {"channel": "console", "kind": "resolved"}),
     ]
     assert data["notifications"] == [
-        {"channel": "console", "kind": kind, "status": "sent", "attempts": 1, "error": None, "sentAt": at,
-         "createdAt": at, "nextAttemptAt": None}
+        {
+            "channel": "console",
+            "kind": kind,
+            "status": "sent",
+            "attempts": 1,
+            "error": None,
+            "sentAt": at,
+            "createdAt": at,
+            "nextAttemptAt": None,
+        }
         for kind, at in (("firing", T0), ("reminder", T0 + 10 * MINUTE), ("resolved", T0 + 30 * MINUTE))
     ]
     # The acknowledgement is stored as the columns the engine reads.
     assert rows(simple, "SELECT status, acknowledged_at, acknowledged_by, ack_note, ack_expires_at FROM alerts") == [
-        ("resolved", T0 + 12 * MINUTE, "alice", "on it", None)]
+        ("resolved", T0 + 12 * MINUTE, "alice", "on it", None)
+    ]
 
     human = simple("show", alert_id, now=T0 + 31 * MINUTE, env={"COLUMNS": "80"})
     ok(human)
     out = lines(human.out)
     assert max(map(len, out)) <= 80
     assert out[0].startswith("╭─ CPU High [high] ─")
-    for row in ("│ Status        resolved",
-                "│ Fired         2025-11-26 12:00:00 UTC",
-                "│ Last seen     2025-11-26 12:20:00 UTC (seen 3 times)",
-                "│ Acknowledged  2025-11-26 12:12:00 UTC by alice, 12m after firing",
-                "│ Resolved      2025-11-26 12:30:00 UTC by auto, 30m after firing"):
+    for row in (
+        "│ Status        resolved",
+        "│ Fired         2025-11-26 12:00:00 UTC",
+        "│ Last seen     2025-11-26 12:20:00 UTC (seen 3 times)",
+        "│ Acknowledged  2025-11-26 12:12:00 UTC by alice, 12m after firing",
+        "│ Resolved      2025-11-26 12:30:00 UTC by auto, 30m after firing",
+    ):
         assert any(line.startswith(row + " ") for line in out), row
-    timeline = out[out.index("Timeline, 2025-11-26, times in UTC") + 4:out.index("Notifications") - 1]
+    timeline = out[out.index("Timeline, 2025-11-26, times in UTC") + 4 : out.index("Notifications") - 1]
     assert timeline == [
         " 12:00:00      0s   fired          high: CPU at 95%",
         " 12:00:00      0s   notified       firing to console",
@@ -119,9 +171,12 @@ def test_incident_fire_remind_ack_resolve_read_back_with_show(simple):
         " 12:30:00     30m   notified       resolved to console",
         " 12:30:00     30m   delivered      resolved via console",
     ]
-    assert out[-4:] == [" console   firing     sent         1   12:00:00",
-                        " console   reminder   sent         1   12:10:00",
-                        " console   resolved   sent         1   12:30:00", ""]
+    assert out[-4:] == [
+        " console   firing     sent         1   12:00:00",
+        " console   reminder   sent         1   12:10:00",
+        " console   resolved   sent         1   12:30:00",
+        "",
+    ]
 
 
 def test_ack_expiry_resumes_reminders_and_first_ack_counts_for_stats(simple):
@@ -130,17 +185,20 @@ def test_ack_expiry_resumes_reminders_and_first_ack_counts_for_stats(simple):
     ok(simple.check(hot, now=T0))
     acked = simple("ack", alert_id, "--by", "bob", "--for", "30m", now=T0 + MINUTE)
     ok(acked, "Alert acknowledged\n")
-    assert acked.err == ("the acknowledgement expires in 30m (2025-11-26 12:31:00 UTC); "
-                         "reminders resume then if it still fires\n")
+    assert acked.err == (
+        "the acknowledgement expires in 30m (2025-11-26 12:31:00 UTC); reminders resume then if it still fires\n"
+    )
     again = simple("ack", alert_id, now=T0 + 2 * MINUTE)
     assert (again.code, again.out) == (1, "")
-    assert again.err == (f"error: Alert {alert_id} is already acknowledged (by bob at 2025-11-26 12:01:00 UTC "
-                         f"until 2025-11-26 12:31:00 UTC)\nhint: `pantry-alert show {alert_id}` shows its timeline\n")
+    assert again.err == (
+        f"error: Alert {alert_id} is already acknowledged (by bob at 2025-11-26 12:01:00 UTC "
+        f"until 2025-11-26 12:31:00 UTC)\nhint: `pantry-alert show {alert_id}` shows its timeline\n"
+    )
 
-    during = simple.check(hot, "--json", now=T0 + 15 * MINUTE)          # cooldown passed, but acknowledged
+    during = simple.check(hot, "--json", now=T0 + 15 * MINUTE)  # cooldown passed, but acknowledged
     ok(during)
     assert during.json()["reminded"] == []
-    after = simple.check(hot, "--json", now=T0 + 31 * MINUTE)           # the ack expired: reminders resume
+    after = simple.check(hot, "--json", now=T0 + 31 * MINUTE)  # the ack expired: reminders resume
     ok(after)
     assert after.json()["reminded"] == [alert_id]
 
@@ -162,8 +220,11 @@ def test_ack_expiry_resumes_reminders_and_first_ack_counts_for_stats(simple):
         (T0 + 37 * MINUTE, "ack_expired", {}),
         (T0 + 40 * MINUTE, "acknowledged", {"by": "carol", "note": None, "until": None}),
     ]
-    assert (shown["status"], shown["acknowledgedAt"], shown["acknowledgedBy"]) == ("acknowledged", T0 + 40 * MINUTE,
-                                                                                  "carol")
+    assert (shown["status"], shown["acknowledgedAt"], shown["acknowledgedBy"]) == (
+        "acknowledged",
+        T0 + 40 * MINUTE,
+        "carol",
+    )
     # Mean time to acknowledge uses the first acknowledgement (1 minute), not the current one.
     stats = simple("stats", "--json", now=T0 + 61 * MINUTE).json()
     assert (stats["total"], stats["active"], stats["averageAcknowledgeTime"]) == (1, 1, MINUTE)
@@ -176,8 +237,11 @@ def test_ack_expiry_resumes_reminders_and_first_ack_counts_for_stats(simple):
 def five(tmp_path_factory) -> Cli:
     """The shipped rules; five alerts fire at T0; two acknowledged (4m, 6m), two resolved by hand (10m, 20m)."""
     c = Cli(tmp_path_factory.mktemp("five"))
-    c.config.write_text((ROOT / "rules.yaml").read_text().replace(
-        "file: examples/metrics-breach.json", f"file: {ROOT / 'examples' / 'metrics-breach.json'}"))
+    c.config.write_text(
+        (ROOT / "rules.yaml")
+        .read_text()
+        .replace("file: examples/metrics-breach.json", f"file: {ROOT / 'examples' / 'metrics-breach.json'}")
+    )
     ok(c.check(SEED_METRICS, now=T0))
     ok(c("ack", f"high_error_rate_{T0}", "--by", "ops", now=T0 + 4 * MINUTE))
     ok(c("ack", f"failed_logins_{T0}", "--by", "ops", now=T0 + 6 * MINUTE))
@@ -187,11 +251,12 @@ def five(tmp_path_factory) -> Cli:
 
 
 FIVE_IN_WINDOW = {
-    "total": 5, "active": 3,
+    "total": 5,
+    "active": 3,
     "byType": {"performance": 2, "error": 2, "security": 1},
     "bySeverity": {"high": 2, "critical": 2, "medium": 1},
-    "averageResolutionTime": 15 * MINUTE,          # (10m + 20m) / 2
-    "averageAcknowledgeTime": 5 * MINUTE,          # (4m + 6m) / 2
+    "averageResolutionTime": 15 * MINUTE,  # (10m + 20m) / 2
+    "averageAcknowledgeTime": 5 * MINUTE,  # (4m + 6m) / 2
     "byRule": {
         "high_response_time": {"count": 1, "active": 0, "averageResolutionTime": 10 * MINUTE},
         "high_error_rate": {"count": 1, "active": 1, "averageResolutionTime": 0},
@@ -204,21 +269,30 @@ FIVE_IN_WINDOW = {
     "notifications": {"pending": 2, "sent": 5, "failed": 0, "skipped": 11, "deferred": 0},
 }
 FIVE_OUT_OF_WINDOW = {
-    "total": 0, "active": 3, "byType": {}, "bySeverity": {}, "averageResolutionTime": 0,
+    "total": 0,
+    "active": 3,
+    "byType": {},
+    "bySeverity": {},
+    "averageResolutionTime": 0,
     "averageAcknowledgeTime": 0,
-    "byRule": {rule: {"count": 0, "active": 1, "averageResolutionTime": 0}
-               for rule in ("high_error_rate", "memory_usage_high", "failed_logins")},
+    "byRule": {
+        rule: {"count": 0, "active": 1, "averageResolutionTime": 0}
+        for rule in ("high_error_rate", "memory_usage_high", "failed_logins")
+    },
     "notifications": NO_NOTIFICATIONS,
 }
 
 
-@pytest.mark.parametrize("now, window, expected", [
-    (T0 + DAY - 1, [], FIVE_IN_WINDOW),                        # default 24h: T0 > now - 24h
-    (T0 + DAY, [], FIVE_OUT_OF_WINDOW),                        # T0 == now - 24h: not in the window
-    (T0 + DAY, ["--window", "86400001"], FIVE_IN_WINDOW),      # a bare number is milliseconds
-    (T0 + DAY, ["--window", "86400000"], FIVE_OUT_OF_WINDOW),
-    (T0 + 2 * DAY, ["--window", "2d"], FIVE_OUT_OF_WINDOW),
-])
+@pytest.mark.parametrize(
+    "now, window, expected",
+    [
+        (T0 + DAY - 1, [], FIVE_IN_WINDOW),  # default 24h: T0 > now - 24h
+        (T0 + DAY, [], FIVE_OUT_OF_WINDOW),  # T0 == now - 24h: not in the window
+        (T0 + DAY, ["--window", "86400001"], FIVE_IN_WINDOW),  # a bare number is milliseconds
+        (T0 + DAY, ["--window", "86400000"], FIVE_OUT_OF_WINDOW),
+        (T0 + 2 * DAY, ["--window", "2d"], FIVE_OUT_OF_WINDOW),
+    ],
+)
 def test_stats_numbers_and_window_edges(five, now, window, expected):
     result = five("stats", "--json", *window, now=now)
     ok(result)
@@ -241,7 +315,7 @@ def test_stats_human_output(five):
     ]
     assert " critical       2      performance       2      pending       2" in out
     assert " medium         1      security          1      skipped      11" in out
-    by_rule = out[out.index("By rule"):]
+    by_rule = out[out.index("By rule") :]
     assert [line for line in by_rule if line.startswith(" ") and line.split()[0].islower()] == [
         " database_errors          1        0                    20m",
         " failed_logins            1        1                      -",
@@ -258,13 +332,17 @@ def test_history_newest_first_with_limit_and_since(five):
     assert all(set(a) == ALERT_KEYS for a in alerts)
     # Same timestamp: newest first, then id descending; resolved ones included.
     assert [(a["id"], a["status"]) for a in alerts] == [
-        (f"memory_usage_high_{T0}", "firing"), (f"high_response_time_{T0}", "resolved"),
-        (f"high_error_rate_{T0}", "acknowledged"), (f"failed_logins_{T0}", "acknowledged"),
+        (f"memory_usage_high_{T0}", "firing"),
+        (f"high_response_time_{T0}", "resolved"),
+        (f"high_error_rate_{T0}", "acknowledged"),
+        (f"failed_logins_{T0}", "acknowledged"),
         (f"database_errors_{T0}", "resolved"),
     ]
     assert [a["id"] for a in five("history", "--json", "--limit", "2", now=T0 + HOUR).json()] == [
-        f"memory_usage_high_{T0}", f"high_response_time_{T0}"]
-    assert len(five("history", "--json", "--since", "1h", now=T0 + HOUR).json()) == 5   # fired at now - 1h: in
+        f"memory_usage_high_{T0}",
+        f"high_response_time_{T0}",
+    ]
+    assert len(five("history", "--json", "--since", "1h", now=T0 + HOUR).json()) == 5  # fired at now - 1h: in
     assert five("history", "--json", "--since", "1h", now=T0 + HOUR + 1).json() == []
     empty = five("history", "--since", "1h", now=T0 + HOUR + 1)
     ok(empty, "No alerts fired in the last 1h\n")
@@ -281,26 +359,54 @@ def test_history_newest_first_with_limit_and_since(five):
     ]
 
 
-@pytest.mark.parametrize("args, code, err", [
-    (["show", "nope_1"], 1, "error: Alert nope_1 not found\n" + HINT),
-    (["ack", "nope_1"], 1, "error: Alert nope_1 not found\n" + HINT),
-    (["ack", f"database_errors_{T0}"], 1,
-     (f"error: Alert database_errors_{T0} is already resolved (2025-11-26 12:20:00 UTC by ops); "
-      "there is nothing to acknowledge\n")),
-    (["ack", f"high_error_rate_{T0}"], 1,
-     (f"error: Alert high_error_rate_{T0} is already acknowledged (by ops at 2025-11-26 12:04:00 UTC)\n"
-      f"hint: `pantry-alert show high_error_rate_{T0}` shows its timeline\n")),
-    (["ack", f"memory_usage_high_{T0}", "--for", "30"], 2,
-     "error: --for: a bare number ('30') is ambiguous; add a unit, e.g. 30s, 30m, 30h or 30d\n"),
-    (["ack", f"memory_usage_high_{T0}", "--for", "0"], 2,
-     "error: --for: 0 would expire the acknowledgement at once; give a duration such as 30m or 2h\n"),
-    (["history", "--since", "5"], 2,
-     "error: --since: a bare number ('5') is ambiguous; add a unit, e.g. 5s, 5m, 5h or 5d\n"),
-    (["prune", "--older-than", "7"], 2,
-     "error: --older-than: a bare number ('7') is ambiguous; add a unit, e.g. 7s, 7m, 7h or 7d\n"),
-    (["stats", "--window", "a week"], 2,
-     "error: --window: 'a week' is not a duration (use e.g. 30s, 15m, 2h, 7d)\n"),
-])
+@pytest.mark.parametrize(
+    "args, code, err",
+    [
+        (["show", "nope_1"], 1, "error: Alert nope_1 not found\n" + HINT),
+        (["ack", "nope_1"], 1, "error: Alert nope_1 not found\n" + HINT),
+        (
+            ["ack", f"database_errors_{T0}"],
+            1,
+            (
+                f"error: Alert database_errors_{T0} is already resolved (2025-11-26 12:20:00 UTC by ops); "
+                "there is nothing to acknowledge\n"
+            ),
+        ),
+        (
+            ["ack", f"high_error_rate_{T0}"],
+            1,
+            (
+                f"error: Alert high_error_rate_{T0} is already acknowledged (by ops at 2025-11-26 12:04:00 UTC)\n"
+                f"hint: `pantry-alert show high_error_rate_{T0}` shows its timeline\n"
+            ),
+        ),
+        (
+            ["ack", f"memory_usage_high_{T0}", "--for", "30"],
+            2,
+            "error: --for: a bare number ('30') is ambiguous; add a unit, e.g. 30s, 30m, 30h or 30d\n",
+        ),
+        (
+            ["ack", f"memory_usage_high_{T0}", "--for", "0"],
+            2,
+            "error: --for: 0 would expire the acknowledgement at once; give a duration such as 30m or 2h\n",
+        ),
+        (
+            ["history", "--since", "5"],
+            2,
+            "error: --since: a bare number ('5') is ambiguous; add a unit, e.g. 5s, 5m, 5h or 5d\n",
+        ),
+        (
+            ["prune", "--older-than", "7"],
+            2,
+            "error: --older-than: a bare number ('7') is ambiguous; add a unit, e.g. 7s, 7m, 7h or 7d\n",
+        ),
+        (
+            ["stats", "--window", "a week"],
+            2,
+            "error: --window: 'a week' is not a duration (use e.g. 30s, 15m, 2h, 7d)\n",
+        ),
+    ],
+)
 def test_bad_ids_and_durations(five, args, code, err):
     before = dump(five)
     result = five(*args, now=T0 + HOUR)
@@ -318,8 +424,15 @@ def test_without_a_database_reads_are_empty_and_lookups_fail(simple):
     assert simple("history", "--json").json() == []
     ok(simple("history"), "No alerts\n")
     assert simple("stats", "--json").json() == {
-        "total": 0, "active": 0, "byType": {}, "bySeverity": {}, "averageResolutionTime": 0,
-        "averageAcknowledgeTime": 0, "byRule": {}, "notifications": NO_NOTIFICATIONS}
+        "total": 0,
+        "active": 0,
+        "byType": {},
+        "bySeverity": {},
+        "averageResolutionTime": 0,
+        "averageAcknowledgeTime": 0,
+        "byRule": {},
+        "notifications": NO_NOTIFICATIONS,
+    }
     assert simple("prune", "--json").json() == {"deleted": 0, "cutoff": T0 - 7 * DAY, "dryRun": False}
     for args in (["show", "cpu_high_1"], ["ack", "cpu_high_1"]):
         result = simple(*args)
@@ -331,7 +444,8 @@ def test_without_a_database_reads_are_empty_and_lookups_fail(simple):
 
 THREE_RULES = """
 rules:
-""" + "".join(f"""
+""" + "".join(
+    f"""
   - id: {name}_high
     name: {name.upper()} High
     type: performance
@@ -339,7 +453,9 @@ rules:
     when: {name} > 90
     cooldown: 10m
     channels: [console]
-""" for name in ("cpu", "mem", "disk"))
+"""
+    for name in ("cpu", "mem", "disk")
+)
 
 
 def metrics(cpu: int, mem: int, disk: int = 95) -> dict:
@@ -351,14 +467,14 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
     cli.config.write_text(THREE_RULES)
     c1, m1, d1 = f"cpu_high_{T0}", f"mem_high_{T0}", f"disk_high_{T0}"
     c2, c3 = f"cpu_high_{T0 + 20 * MINUTE}", f"cpu_high_{T0 + 2 * DAY + 10 * MINUTE}"
-    ok(cli.check(metrics(95, 95), now=T0))                              # C1, M1, D1 fire
-    ok(cli.check(metrics(50, 95), now=T0 + 5 * MINUTE))                 # C1 resolves
-    ok(cli.check(metrics(95, 95), now=T0 + 20 * MINUTE))                # C2 fires
-    ok(cli.check(metrics(50, 95), now=T0 + 2 * DAY))                    # C2 resolves (fired before the cutoff)
-    ok(cli.check(metrics(95, 95), now=T0 + 2 * DAY + 10 * MINUTE))      # C3 fires (after the cutoff)
-    ok(cli.check(metrics(50, 95), now=T0 + 2 * DAY + 15 * MINUTE))      # C3 resolves
-    ok(cli("resolve", m1, "--by", "ops", now=T0 + 2 * DAY + 20 * MINUTE))   # M1: resolved notification pending
-    now, cutoff = T0 + 8 * DAY, T0 + DAY                                # retention 7d
+    ok(cli.check(metrics(95, 95), now=T0))  # C1, M1, D1 fire
+    ok(cli.check(metrics(50, 95), now=T0 + 5 * MINUTE))  # C1 resolves
+    ok(cli.check(metrics(95, 95), now=T0 + 20 * MINUTE))  # C2 fires
+    ok(cli.check(metrics(50, 95), now=T0 + 2 * DAY))  # C2 resolves (fired before the cutoff)
+    ok(cli.check(metrics(95, 95), now=T0 + 2 * DAY + 10 * MINUTE))  # C3 fires (after the cutoff)
+    ok(cli.check(metrics(50, 95), now=T0 + 2 * DAY + 15 * MINUTE))  # C3 resolves
+    ok(cli("resolve", m1, "--by", "ops", now=T0 + 2 * DAY + 20 * MINUTE))  # M1: resolved notification pending
+    now, cutoff = T0 + 8 * DAY, T0 + DAY  # retention 7d
     gone = (c1, c2)
     assert rows(cli, "SELECT COUNT(*) FROM events WHERE alert_id IN (?, ?)", *gone) == [(12,)]
     assert rows(cli, "SELECT COUNT(*) FROM notifications WHERE alert_id IN (?, ?)", *gone) == [(4,)]
@@ -368,14 +484,20 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
     dry = cli("prune", "--dry-run", "--json", now=now)
     ok(dry)
     assert dry.json() == {"deleted": 2, "cutoff": cutoff, "dryRun": True}
-    counts = ["  resolved alerts              2", "  their events                12",
-              "  their notifications          4", "  runs                         3",
-              "Kept 1 resolved alert(s) with notifications not delivered yet."]
+    counts = [
+        "  resolved alerts              2",
+        "  their events                12",
+        "  their notifications          4",
+        "  runs                         3",
+        "Kept 1 resolved alert(s) with notifications not delivered yet.",
+    ]
     dry_human = cli("prune", "--dry-run", "--vacuum", now=now)
     ok(dry_human)
     assert lines(dry_human.out) == [
-        "Would delete (cutoff 2025-11-27 12:00:00 UTC; dry run: nothing was deleted):", *counts,
-        "--vacuum skipped: a dry run changes nothing"]
+        "Would delete (cutoff 2025-11-27 12:00:00 UTC; dry run: nothing was deleted):",
+        *counts,
+        "--vacuum skipped: a dry run changes nothing",
+    ]
     assert dump(cli) == before
 
     pruned = cli("prune", now=now)
@@ -387,30 +509,34 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
         assert [r for r in before[table] if r[1] not in gone] == after[table]
     assert [r[1] for r in after["runs"]] == [T0 + 2 * DAY, T0 + 2 * DAY + 10 * MINUTE, T0 + 2 * DAY + 15 * MINUTE]
 
-    ok(cli.check(metrics(50, 50), now=now))                             # sends M1's resolved notification
+    ok(cli.check(metrics(50, 50), now=now))  # sends M1's resolved notification
     again = cli("prune", "--json", now=now)
     ok(again)
     assert again.json() == {"deleted": 1, "cutoff": cutoff, "dryRun": False}
     assert sorted(r[0] for r in rows(cli, "SELECT id FROM alerts")) == sorted([d1, c3])
 
-    everything = cli("prune", "--older-than", "0", "--vacuum", now=now)   # never an unresolved one
+    everything = cli("prune", "--older-than", "0", "--vacuum", now=now)  # never an unresolved one
     ok(everything)
     out = lines(everything.out)
-    assert out[:5] == ["Deleted (cutoff 2025-12-04 12:00:00 UTC):", "  resolved alerts              1",
-                       "  their events                 6", "  their notifications          2",
-                       "  runs                         3"]
+    assert out[:5] == [
+        "Deleted (cutoff 2025-12-04 12:00:00 UTC):",
+        "  resolved alerts              1",
+        "  their events                 6",
+        "  their notifications          2",
+        "  runs                         3",
+    ]
     assert out[5].startswith(f"Vacuumed {cli.db}: ") and out[5].endswith(" MiB")
     assert rows(cli, "SELECT id, status FROM alerts") == [(d1, "firing")]
     assert rows(cli, "SELECT DISTINCT alert_id FROM events") == [(d1,)]
-    assert rows(cli, "SELECT started_at FROM runs") == [(now,)]      # started at the cutoff: not before it
+    assert rows(cli, "SELECT started_at FROM runs") == [(now,)]  # started at the cutoff: not before it
     assert rows(cli, "PRAGMA integrity_check") == [("ok",)]
 
 
 def test_prune_most_of_the_database_keeps_survivors_intact(cli):
     """When most alerts go, prune empties the tables and puts the survivors back: same rows, same ids."""
     logins_only = dict(HEALTHY_METRICS, failedLogins=75)
-    ok(cli.check(SEED_METRICS, now=T0))                                 # five alerts fire
-    ok(cli.check(logins_only, now=T0 + 5 * MINUTE))                     # four resolve, failed_logins stays
+    ok(cli.check(SEED_METRICS, now=T0))  # five alerts fire
+    ok(cli.check(logins_only, now=T0 + 5 * MINUTE))  # four resolve, failed_logins stays
     survivor = f"failed_logins_{T0}"
     before = dump(cli)
     pruned = cli("prune", "--older-than", "0", "--json", now=T0 + 10 * MINUTE)
@@ -426,6 +552,9 @@ def test_prune_most_of_the_database_keeps_survivors_intact(cli):
     assert rows(cli, "PRAGMA integrity_check") == [("ok",)]
     # The database still works: the survivor deduplicates, a new alert can fire.
     result = cli.check(SEED_METRICS, "--json", now=T0 + 20 * MINUTE)
-    assert result.json()["fired"] == [f"high_response_time_{T0 + 20 * MINUTE}", f"high_error_rate_{T0 + 20 * MINUTE}",
-                                      f"database_errors_{T0 + 20 * MINUTE}"]
+    assert result.json()["fired"] == [
+        f"high_response_time_{T0 + 20 * MINUTE}",
+        f"high_error_rate_{T0 + 20 * MINUTE}",
+        f"database_errors_{T0 + 20 * MINUTE}",
+    ]
     assert rows(cli, "SELECT count FROM alerts WHERE id = ?", survivor) == [(3,)]

@@ -6,24 +6,28 @@ import json
 import threading
 
 import pytest
-from werkzeug import Response
-
 from conftest import SIMPLE_CONFIG, T0
+from werkzeug import Response
 
 from pantry_alert import metrics
 from pantry_alert.errors import MetricsError
 
 
 def url_config(cli, url, extra=""):
-    cli.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="10m")
-                          + f"source:\n  url: {url}\n  timeout: 1s\n{extra}")
+    cli.config.write_text(
+        SIMPLE_CONFIG.format(severity="high", cooldown="10m") + f"source:\n  url: {url}\n  timeout: 1s\n{extra}"
+    )
 
 
 def test_check_reads_source_url_with_headers_and_path(simple, httpserver):
     httpserver.expect_request("/api/metrics", headers={"Authorization": "Bearer tok-123"}).respond_with_json(
-        {"success": True, "data": {"cpu": 93}})
-    url_config(simple, httpserver.url_for("/api/metrics"),
-               "  headers: {Authorization: \"Bearer ${METRICS_TOKEN}\"}\n  path: data\n")
+        {"success": True, "data": {"cpu": 93}}
+    )
+    url_config(
+        simple,
+        httpserver.url_for("/api/metrics"),
+        '  headers: {Authorization: "Bearer ${METRICS_TOKEN}"}\n  path: data\n',
+    )
     result = simple("check", env={"METRICS_TOKEN": "tok-123"})
     assert result.code == 0, result.err
     assert result.out.startswith(f"FIRED     cpu_high_{T0} [high] CPU High: CPU at 93%\n")

@@ -9,18 +9,20 @@ import sys
 from conftest import HEALTHY_METRICS, SEED_METRICS
 
 HEAVY = ("typer", "pydantic", "rich", "httpx", "jinja2", "slack_sdk", "sqlite_utils", "smtplib")
-PROBE = """
+PROBE = f"""
 import sys
 from pantry_alert.cli import main
 code = main(sys.argv[1:])
-heavy = sorted({m.split('.')[0] for m in sys.modules} & set(%r))
+heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))
 sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')
 sys.exit(code)
-""" % (HEAVY,)
+"""
 
 
 def probe(cli, *args):
-    env = dict(cli.env, PANTRY_ALERT_CONFIG=str(cli.config), PANTRY_ALERT_DB=str(cli.db), PANTRY_ALERT_NOW="1764158400000")
+    env = dict(
+        cli.env, PANTRY_ALERT_CONFIG=str(cli.config), PANTRY_ALERT_DB=str(cli.db), PANTRY_ALERT_NOW="1764158400000"
+    )
     proc = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True)
     heavy = [line for line in proc.stderr.splitlines() if line.startswith("HEAVY=")][-1][6:]
     return proc.returncode, heavy, proc
@@ -55,7 +57,7 @@ def test_global_options_before_check_use_fast_path(cli, tmp_path):
     moved.write_text(cli.config.read_text())
     cli.config.unlink()
     code, heavy, proc = probe(cli, "--config", str(moved), "--db", str(other), "check", "--metrics-file", str(path))
-    assert (code, heavy, proc.stdout) == (0, "", "")   # deduplicated against the same db: nothing new
+    assert (code, heavy, proc.stdout) == (0, "", "")  # deduplicated against the same db: nothing new
 
 
 def test_check_help_still_works(cli):

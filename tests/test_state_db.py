@@ -97,9 +97,15 @@ def test_run_lock_held_past_timeout_exit_4(simple):
 
 
 def test_four_concurrent_checks_give_one_alert_and_one_notification_per_channel(cli):
-    path = cli.metrics({"p95ResponseTime": 2500, "errorRate": 0.0734,
-                        "memoryUsage": {"current": {"heapUsed": 900, "heapTotal": 1000}},
-                        "databaseErrors": 12, "failedLogins": 75})
+    path = cli.metrics(
+        {
+            "p95ResponseTime": 2500,
+            "errorRate": 0.0734,
+            "memoryUsage": {"current": {"heapUsed": 900, "heapTotal": 1000}},
+            "databaseErrors": 12,
+            "failedLogins": 75,
+        }
+    )
     procs = [cli.popen("check", "--metrics-file", str(path), "--json") for _ in range(4)]
     outputs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [o[1] for o in outputs]
@@ -107,13 +113,16 @@ def test_four_concurrent_checks_give_one_alert_and_one_notification_per_channel(
     assert sorted(len(f) for f in fired) == [0, 0, 0, 5]
     conn = sqlite3.connect(cli.db)
     assert conn.execute("SELECT rule_id, COUNT(*) FROM alerts GROUP BY rule_id").fetchall() == [
-        ("database_errors", 1), ("failed_logins", 1), ("high_error_rate", 1), ("high_response_time", 1),
-        ("memory_usage_high", 1)]
-    assert conn.execute("SELECT channel, COUNT(*) FROM notifications WHERE status = 'sent' GROUP BY channel").fetchall() == [
-        ("console", 5)]
+        ("database_errors", 1),
+        ("failed_logins", 1),
+        ("high_error_rate", 1),
+        ("high_response_time", 1),
+        ("memory_usage_high", 1),
+    ]
+    assert conn.execute(
+        "SELECT channel, COUNT(*) FROM notifications WHERE status = 'sent' GROUP BY channel"
+    ).fetchall() == [("console", 5)]
     conn.close()
-
-
 
 
 def test_a_version_1_database_migrates_forward_keeping_its_alerts(simple):
@@ -124,10 +133,12 @@ def test_a_version_1_database_migrates_forward_keeping_its_alerts(simple):
     conn.execute("BEGIN")
     _create_schema(conn)
     conn.execute("PRAGMA user_version = 1")
-    conn.execute("INSERT INTO alerts (id, rule_id, type, severity, title, description, timestamp, count, "
-                 "last_seen_at, status, escalated, silenced, labels, metrics, channels, notified_channels) "
-                 f"VALUES ('cpu_high_{T0}', 'cpu_high', 'performance', 'high', 'CPU High', 'old', {T0}, 3, {T0}, "
-                 "'firing', 0, 0, '{}', '{}', '[\"console\"]', '[\"console\"]')")
+    conn.execute(
+        "INSERT INTO alerts (id, rule_id, type, severity, title, description, timestamp, count, "
+        "last_seen_at, status, escalated, silenced, labels, metrics, channels, notified_channels) "
+        f"VALUES ('cpu_high_{T0}', 'cpu_high', 'performance', 'high', 'CPU High', 'old', {T0}, 3, {T0}, "
+        "'firing', 0, 0, '{}', '{}', '[\"console\"]', '[\"console\"]')"
+    )
     conn.execute("COMMIT")
     conn.close()
     result = simple("list", "--json")
@@ -142,7 +153,7 @@ def test_a_version_1_database_migrates_forward_keeping_its_alerts(simple):
 
 def test_newer_schema_still_in_the_wal_is_refused_without_a_checkpoint(simple):
     simple.check({"cpu": 1})
-    holder = sqlite3.connect(simple.db, isolation_level=None)   # keeps the WAL from being checkpointed on close
+    holder = sqlite3.connect(simple.db, isolation_level=None)  # keeps the WAL from being checkpointed on close
     holder.execute("SELECT 1 FROM alerts").fetchall()
     writer = sqlite3.connect(simple.db, isolation_level=None)
     writer.execute("PRAGMA wal_autocheckpoint = 0")

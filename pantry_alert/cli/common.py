@@ -77,8 +77,13 @@ def alerts_table(alerts, timezone: str | None, title: str):
     from ..timeutil import format_time
 
     zone = timezone or format_time(0).split(" ")[2]
-    table = Table(title=f"{title} · times in {zone}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
+    table = Table(
+        title=f"{title} · times in {zone}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("Alert", overflow="fold", min_width=32)
     table.add_column("Severity", no_wrap=True)
     table.add_column("Status", no_wrap=True)
@@ -87,8 +92,13 @@ def alerts_table(alerts, timezone: str | None, title: str):
     for alert in alerts:
         severity = alert.severity + (" ↑" if alert.escalated else "")
         day, clock, abbr = format_time(alert.timestamp, timezone).split(" ")[:3]
-        table.add_row(f"[bold]{escape(alert.title)}[/]\n{alert.id}", severity, alert.status, str(alert.count),
-                      f"{day}\n{clock} {abbr}")
+        table.add_row(
+            f"[bold]{escape(alert.title)}[/]\n{alert.id}",
+            severity,
+            alert.status,
+            str(alert.count),
+            f"{day}\n{clock} {abbr}",
+        )
     return table
 
 

@@ -25,8 +25,10 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from datetime import UTC
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -49,14 +51,14 @@ KINDS = ("firing", "reminder", "escalated", "resolved", "test")
 class Message:
     """Everything a channel needs to render and send one notification."""
 
-    kind: str                     # one of KINDS
-    alert: dict[str, Any]         # the alert in the SPEC §6 JSON shape
-    idempotency_key: str          # stable across retries of this notification
-    now_ms: int                   # "now" of the sending run (epoch ms)
+    kind: str  # one of KINDS
+    alert: dict[str, Any]  # the alert in the SPEC §6 JSON shape
+    idempotency_key: str  # stable across retries of this notification
+    now_ms: int  # "now" of the sending run (epoch ms)
     service: str = "kitchen-pantry-crm"
     service_name: str = "Kitchen Pantry CRM"
     dashboard_url: str | None = None
-    timezone: str | None = None   # IANA name used to show times; None = system's
+    timezone: str | None = None  # IANA name used to show times; None = system's
     version: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -129,7 +131,6 @@ def retry_after_ms(value: str | None) -> int | None:
     try:
         seconds = float(value)
     except ValueError:
-        from datetime import timezone
         from email.utils import parsedate_to_datetime
 
         try:
@@ -137,7 +138,7 @@ def retry_after_ms(value: str | None) -> int | None:
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         seconds = when.timestamp() - time.time()
     if not math.isfinite(seconds):
         return None

@@ -6,9 +6,10 @@ The CLI only renders what ``run_check`` returns.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from . import metrics as metrics_mod
 from .config import SEVERITIES, Config
@@ -28,17 +29,24 @@ class CheckResult:
     source_error: str | None = None
     dry_run: bool = False
     exit_code: int = 0
-    alerts: dict[str, Any] = field(default_factory=dict)   # id -> Alert touched by this run
+    alerts: dict[str, Any] = field(default_factory=dict)  # id -> Alert touched by this run
     fail_on_hit: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         plan = self.plan
         skipped = sum(1 for i in plan.intents if i.status == "skipped") + self.report.skipped
         out = {
-            "fired": list(plan.fired), "reminded": list(plan.reminded), "escalated": list(plan.escalated),
-            "resolved": list(plan.resolved), "errors": list(plan.errors) + list(plan.warnings),
-            "notifications": {"sent": self.report.sent, "failed": self.report.failed, "deferred": 0,
-                              "skipped": skipped},
+            "fired": list(plan.fired),
+            "reminded": list(plan.reminded),
+            "escalated": list(plan.escalated),
+            "resolved": list(plan.resolved),
+            "errors": list(plan.errors) + list(plan.warnings),
+            "notifications": {
+                "sent": self.report.sent,
+                "failed": self.report.failed,
+                "deferred": 0,
+                "skipped": skipped,
+            },
         }
         if self.source_error:
             out["errors"] = out["errors"] + [{"rule": "metrics_source_unavailable", "error": self.source_error}]
@@ -59,26 +67,44 @@ def resolve_db_path(config: Config, db_option: str | None, env: Mapping[str, str
     return default_path(env)
 
 
-def run_check(config: Config, db_path: Path, now: int, *, metrics_file: str | None = None,
-              metrics_url: str | None = None, dry_run: bool = False, fail_on: str | None = None,
-              env: Mapping[str, str] | None = None, console_stream=None, on_planned=None) -> CheckResult:
+def run_check(
+    config: Config,
+    db_path: Path,
+    now: int,
+    *,
+    metrics_file: str | None = None,
+    metrics_url: str | None = None,
+    dry_run: bool = False,
+    fail_on: str | None = None,
+    env: Mapping[str, str] | None = None,
+    console_stream=None,
+    on_planned=None,
+) -> CheckResult:
     """``on_planned(plan, alerts_by_id)`` is called once the plan is committed, before any send."""
     env = os.environ if env is None else env
-    channels = configured_channels(config, env, stream=console_stream)   # config errors: before any write
-    ctx = Context(now=now, escalation=config.escalation, configured=frozenset(channels),
-                  alert_after=config.source.alert_after)
+    channels = configured_channels(config, env, stream=console_stream)  # config errors: before any write
+    ctx = Context(
+        now=now, escalation=config.escalation, configured=frozenset(channels), alert_after=config.source.alert_after
+    )
     document, source_error = None, None
     try:
-        document = metrics_mod.read(file=metrics_file, url=metrics_url, source=config.source,
-                                    base_dir=config.path.parent)
+        document = metrics_mod.read(
+            file=metrics_file, url=metrics_url, source=config.source, base_dir=config.path.parent
+        )
     except MetricsError as exc:
         source_error = exc.message
 
     if dry_run:
         with open_store(db_path, readonly=True, timeout_ms=config.state.lock_timeout_ms) as store:
             stored = store.active_alerts()
-            plan = evaluate(config.rules, document, alerts=stored,
-                            rule_states=store.rule_states(), ctx=ctx, source_error=source_error)
+            plan = evaluate(
+                config.rules,
+                document,
+                alerts=stored,
+                rule_states=store.rule_states(),
+                ctx=ctx,
+                source_error=source_error,
+            )
             result = CheckResult(plan=plan, source_error=source_error, dry_run=True)
             active = list(stored.values())
             if on_planned:
@@ -88,14 +114,20 @@ def run_check(config: Config, db_path: Path, now: int, *, metrics_file: str | No
         with run_lock(db_path, config.state.lock_timeout_ms):
             with open_store(db_path, timeout_ms=config.state.lock_timeout_ms) as store:
                 with store.transaction():
-                    plan = evaluate(config.rules, document, alerts=store.active_alerts(),
-                                    rule_states=store.rule_states(), ctx=ctx, source_error=source_error)
+                    plan = evaluate(
+                        config.rules,
+                        document,
+                        alerts=store.active_alerts(),
+                        rule_states=store.rule_states(),
+                        ctx=ctx,
+                        source_error=source_error,
+                    )
                     store.apply(plan, now)
                 result = CheckResult(plan=plan, source_error=source_error)
                 if on_planned:
                     on_planned(plan, _touched(plan))
                 result.report = deliver(store, config, channels, now)
-                plan.skipped.extend(result.report.unconfigured)   # warned about like the plan's own skips
+                plan.skipped.extend(result.report.unconfigured)  # warned about like the plan's own skips
                 active = list(store.active_alerts().values())
                 result.exit_code = _exit_code(result, active, fail_on)
                 with store.transaction():

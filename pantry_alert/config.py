@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 from .expressions import Condition, ExpressionError, compile_condition
@@ -24,8 +25,15 @@ BUILTIN_SOURCE_RULE = "metrics_source_unavailable"
 DEFAULT_THRESHOLDS = {"low": 5, "medium": 3, "high": 2, "critical": 1}
 
 TOP_KEYS = {
-    "service", "service_name", "timezone", "dashboard_url", "source", "state",
-    "channels", "escalation", "rules",
+    "service",
+    "service_name",
+    "timezone",
+    "dashboard_url",
+    "source",
+    "state",
+    "channels",
+    "escalation",
+    "rules",
 }
 # Keys of the contract that a later stage delivers: rejected plainly, not half-working.
 NOT_YET = {
@@ -42,8 +50,21 @@ CHANNEL_KEYS = {
     "console": set(),
 }
 RULE_KEYS = {
-    "id", "name", "type", "severity", "when", "cooldown", "channels", "description",
-    "runbook_url", "for", "resolve_when", "auto_resolve", "notify_resolved", "labels", "enabled",
+    "id",
+    "name",
+    "type",
+    "severity",
+    "when",
+    "cooldown",
+    "channels",
+    "description",
+    "runbook_url",
+    "for",
+    "resolve_when",
+    "auto_resolve",
+    "notify_resolved",
+    "labels",
+    "enabled",
 }
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -70,14 +91,21 @@ class Rule:
     def to_json(self) -> dict[str, Any]:
         """The rule with its rules.yaml keys (``rules list --json``)."""
         return {
-            "id": self.id, "name": self.name, "type": self.type, "severity": self.severity,
+            "id": self.id,
+            "name": self.name,
+            "type": self.type,
+            "severity": self.severity,
             "when": self.when.source if self.when else None,
-            "cooldown": _fmt_ms(self.cooldown_ms), "channels": list(self.channels),
-            "description": self.description, "runbook_url": self.runbook_url,
+            "cooldown": _fmt_ms(self.cooldown_ms),
+            "channels": list(self.channels),
+            "description": self.description,
+            "runbook_url": self.runbook_url,
             "for": _fmt_ms(self.for_ms),
             "resolve_when": self.resolve_when.source if self.resolve_when else None,
-            "auto_resolve": self.auto_resolve, "notify_resolved": self.notify_resolved,
-            "labels": dict(self.labels), "enabled": self.enabled,
+            "auto_resolve": self.auto_resolve,
+            "notify_resolved": self.notify_resolved,
+            "labels": dict(self.labels),
+            "enabled": self.enabled,
         }
 
 
@@ -134,8 +162,14 @@ class Config:
 def source_rule() -> Rule:
     """The built-in alert for a metrics source that keeps failing (SPEC §5.6)."""
     return Rule(
-        id=BUILTIN_SOURCE_RULE, name="Metrics Source Unavailable", type="error", severity="high",
-        when=None, cooldown_ms=15 * 60_000, channels=list(CHANNEL_NAMES), builtin=True,
+        id=BUILTIN_SOURCE_RULE,
+        name="Metrics Source Unavailable",
+        type="error",
+        severity="high",
+        when=None,
+        cooldown_ms=15 * 60_000,
+        channels=list(CHANNEL_NAMES),
+        builtin=True,
     )
 
 
@@ -146,8 +180,8 @@ class _Problems:
     def __init__(self, path: Path, text: str):
         self.path, self.text, self.items = path, text, []
         self._root = None
-        self.uninterpolated: set[tuple] = set()   # keys whose ${VAR} could not be filled: not checked further
-        self.rule_ids: list = []                  # rule ids by index, to name the rule in a problem
+        self.uninterpolated: set[tuple] = set()  # keys whose ${VAR} could not be filled: not checked further
+        self.rule_ids: list = []  # rule ids by index, to name the rule in a problem
 
     def line(self, keys: tuple) -> int | None:
         """Line (1-based) of the node at ``keys``; the YAML is composed only on error."""
@@ -189,6 +223,7 @@ def _interpolate(value, keys: tuple, env: Mapping[str, str], problems: _Problems
     if isinstance(value, list):
         return [_interpolate(v, keys + (i,), env, problems) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
+
         def replace(match):
             name, default = match.group(1), match.group(2)
             got = env.get(name)
@@ -199,8 +234,11 @@ def _interpolate(value, keys: tuple, env: Mapping[str, str], problems: _Problems
             rule_id = None
             if len(keys) > 1 and keys[0] == "rules" and isinstance(keys[1], int) and keys[1] < len(problems.rule_ids):
                 rule_id = problems.rule_ids[keys[1]]
-            problems.add(keys, f"environment variable ${{{name}}} is not set (set it, or write ${{{name}:-default}})",
-                         rule_id if isinstance(rule_id, str) else None)
+            problems.add(
+                keys,
+                f"environment variable ${{{name}}} is not set (set it, or write ${{{name}:-default}})",
+                rule_id if isinstance(rule_id, str) else None,
+            )
             problems.uninterpolated.add(keys)
             return ""
 
@@ -309,7 +347,11 @@ def _rule(raw, index: int, problems: _Problems) -> Rule | None:
     labels = _mapping(raw.get("labels"), keys + ("labels",), problems, label)
     labels = {str(k): str(v) for k, v in labels.items()}
     rule = Rule(
-        id=str(rule_id), name=str(name), type=str(rule_type), severity=str(severity), when=when,
+        id=str(rule_id),
+        name=str(name),
+        type=str(rule_type),
+        severity=str(severity),
+        when=when,
         cooldown_ms=_duration(raw, "cooldown", 15 * 60_000, keys, problems, label, bare_unit="m"),
         channels=_channels(raw.get("channels", ["console"]), keys + ("channels",), problems, label),
         description=description,
@@ -324,11 +366,16 @@ def _rule(raw, index: int, problems: _Problems) -> Rule | None:
     return rule
 
 
-def parse(data: Any, path: Path, text: str, env: Mapping[str, str] | None = None, *, check_templates: bool = False) -> Config:
+def parse(
+    data: Any, path: Path, text: str, env: Mapping[str, str] | None = None, *, check_templates: bool = False
+) -> Config:
     env = os.environ if env is None else env
     problems = _Problems(path, text)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping with a 'rules' list", problems=[f"{path}:1: the top level must be a mapping"])
+        raise ConfigError(
+            f"{path}: the top level must be a mapping with a 'rules' list",
+            problems=[f"{path}:1: the top level must be a mapping"],
+        )
     raw_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
     problems.rule_ids = [r.get("id") if isinstance(r, dict) else None for r in raw_rules]
     data = _interpolate(data, (), env, problems)

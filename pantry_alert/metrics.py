@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError, MetricsError
 
@@ -53,8 +54,14 @@ def read_file(path: str, json_path: str | None = None) -> dict[str, Any]:
     return parse_document(data, f"metrics file {path}", json_path)
 
 
-def read_url(url: str, *, timeout_s: float = 10.0, headers: Mapping[str, str] | None = None,
-             json_path: str | None = None, transport=None) -> dict[str, Any]:
+def read_url(
+    url: str,
+    *,
+    timeout_s: float = 10.0,
+    headers: Mapping[str, str] | None = None,
+    json_path: str | None = None,
+    transport=None,
+) -> dict[str, Any]:
     import httpx
 
     from .notify.base import redact_url
@@ -74,14 +81,20 @@ def read_url(url: str, *, timeout_s: float = 10.0, headers: Mapping[str, str] | 
     return parse_document(response.content, f"metrics URL {shown}", json_path)
 
 
-def read(*, file: str | None = None, url: str | None = None, source=None, base_dir: Path | None = None) -> dict[str, Any]:
+def read(
+    *, file: str | None = None, url: str | None = None, source=None, base_dir: Path | None = None
+) -> dict[str, Any]:
     """Read metrics: the command line (file or url) wins over the config's ``source``."""
     json_path = source.path if source is not None else None
     if file:
         return read_file(file, json_path)
     if url:
-        return read_url(url, timeout_s=(source.timeout_ms / 1000) if source else 10.0,
-                        headers=source.headers if source else None, json_path=json_path)
+        return read_url(
+            url,
+            timeout_s=(source.timeout_ms / 1000) if source else 10.0,
+            headers=source.headers if source else None,
+            json_path=json_path,
+        )
     if source is not None and source.url:
         return read_url(source.url, timeout_s=source.timeout_ms / 1000, headers=source.headers, json_path=json_path)
     if source is not None and source.file:

@@ -30,8 +30,10 @@ def report_error(exc: BaseException, debug: bool) -> int:
     if not isinstance(exc, PantryAlertError):
         if debug:
             raise exc
-        sys.stderr.write(f"internal error: {type(exc).__name__}: {exc}\n"
-                         "hint: run again with --debug for a traceback, and report it\n")
+        sys.stderr.write(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "hint: run again with --debug for a traceback, and report it\n"
+        )
         return 70
     if debug:
         import traceback
@@ -54,8 +56,7 @@ def _fast_check(argv: list[str]):
     """(globals, options) when argv is a plain `check` invocation, else None."""
     from .common import Globals
 
-    g = Globals(config_path=os.environ.get("PANTRY_ALERT_CONFIG") or None,
-                db=os.environ.get("PANTRY_ALERT_DB") or None)
+    g = Globals(config_path=os.environ.get("PANTRY_ALERT_CONFIG") or None, db=os.environ.get("PANTRY_ALERT_DB") or None)
     i = 0
     while i < len(argv) and argv[i] != "check":
         if argv[i] in ("--config", "--db") and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
@@ -69,14 +70,18 @@ def _fast_check(argv: list[str]):
     if i == len(argv):
         return None
     options = {"metrics_file": None, "metrics_url": None, "fail_on": None, "dry_run": False, "as_json": False}
-    rest = argv[i + 1:]
+    rest = argv[i + 1 :]
     j = 0
     while j < len(rest):
         arg = rest[j]
         if arg in _CHECK_FLAGS:
             options[_CHECK_FLAGS[arg]] = True
             j += 1
-        elif arg in _CHECK_VALUE_OPTIONS and j + 1 < len(rest) and (rest[j + 1] == "-" or not rest[j + 1].startswith("-")):
+        elif (
+            arg in _CHECK_VALUE_OPTIONS
+            and j + 1 < len(rest)
+            and (rest[j + 1] == "-" or not rest[j + 1].startswith("-"))
+        ):
             options[_CHECK_VALUE_OPTIONS[arg]] = rest[j + 1]
             j += 2
         else:
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     fast = _fast_check(argv)
     try:
         if fast is not None:
-            from .checking import execute
+            from .check import execute
 
             code = execute(fast[0], **fast[1])
         else:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import ast
 import math
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 _BINOPS = {
     ast.Add: operator.add,
@@ -140,7 +141,7 @@ def _compile(node: ast.AST, paths: list[str]) -> Evaluator:
     if isinstance(node, ast.Compare):
         left = _compile(node.left, paths)
         ops = []
-        for op_node, comparator in zip(node.ops, node.comparators):
+        for op_node, comparator in zip(node.ops, node.comparators, strict=True):
             op = _CMPOPS.get(type(op_node))
             if op is None:
                 raise ExpressionError(f"comparison '{type(op_node).__name__}' is not allowed (use < <= > >= == !=)")
@@ -194,9 +195,9 @@ def compile_condition(source: str) -> Condition:
 
 DEFAULT_DESCRIPTION = "Alert condition met"
 MAX_RENDERED = 4000
-MAX_POWER = 1000             # `x ** y` with a larger exponent is refused
-MAX_REPEAT = 10_000          # `'x' * n` / `[..] * n` with a larger result is refused
-RENDER_SECONDS = 1.0         # wall-clock budget of one render (a run holds the database lock meanwhile)
+MAX_POWER = 1000  # `x ** y` with a larger exponent is refused
+MAX_REPEAT = 10_000  # `'x' * n` / `[..] * n` with a larger result is refused
+RENDER_SECONDS = 1.0  # wall-clock budget of one render (a run holds the database lock meanwhile)
 _env = None
 
 
@@ -221,8 +222,11 @@ def _environment():
                     raise SecurityError(f"exponent {right} is too large (at most {MAX_POWER})")
                 if operator == "*":
                     for seq, times in ((left, right), (right, left)):
-                        if isinstance(seq, (str, list, tuple)) and isinstance(times, int) \
-                                and len(seq) * times > MAX_REPEAT:
+                        if (
+                            isinstance(seq, (str, list, tuple))
+                            and isinstance(times, int)
+                            and len(seq) * times > MAX_REPEAT
+                        ):
                             raise SecurityError(f"repeating a sequence to more than {MAX_REPEAT} items")
                 return super().call_binop(context, operator, left, right)
 

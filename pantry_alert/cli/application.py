@@ -28,17 +28,32 @@ def _version(value: bool) -> None:
 @app.callback()
 def _global(
     ctx: typer.Context,
-    config: Annotated[Optional[str], typer.Option("--config", envvar="PANTRY_ALERT_CONFIG", metavar="PATH",
-                                                  help="rules.yaml to use [default: ./rules.yaml]")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", envvar="PANTRY_ALERT_DB", metavar="PATH",
-                                              help="state database [default: state.path, else $XDG_STATE_HOME/pantry-alert/state.db]")] = None,
+    config: Annotated[
+        Optional[str],
+        typer.Option(
+            "--config", envvar="PANTRY_ALERT_CONFIG", metavar="PATH", help="rules.yaml to use [default: ./rules.yaml]"
+        ),
+    ] = None,
+    db: Annotated[
+        Optional[str],
+        typer.Option(
+            "--db",
+            envvar="PANTRY_ALERT_DB",
+            metavar="PATH",
+            help="state database [default: state.path, else $XDG_STATE_HOME/pantry-alert/state.db]",
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="print the version and exit")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
 ) -> None:
     ctx.obj = Globals(config_path=config or None, db=db or None, debug=debug)
 
 
-from . import check, alerts, lifecycle, channels, rules  # noqa: E402,F401  (importing registers the commands)
+from . import check  # noqa: E402
+
+check.register(app)
+from . import actions, alerts, notify_test, prune, rules, stats  # noqa: E402,F401  (importing registers the commands)
 
 app.add_typer(rules.app, name="rules")

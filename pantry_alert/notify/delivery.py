@@ -36,8 +36,8 @@ BACKOFF_MAX_MS = 3_600_000
 GIVE_UP_AFTER_MS = 24 * 3_600_000
 GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting
 COALESCED = "superseded by a later reminder of the same alert to this channel"
-_STARTED = object()   # a sender thread's "about to send this row" marker
-_HELD = object()      # "not attempted: an earlier notice of this alert and channel failed"
+_STARTED = object()  # a sender thread's "about to send this row" marker
+_HELD = object()  # "not attempted: an earlier notice of this alert and channel failed"
 
 
 @dataclass
@@ -57,7 +57,7 @@ class Report:
     failed: int = 0
     skipped: int = 0
     failures: list[Outcome] = field(default_factory=list)
-    unconfigured: list[str] = field(default_factory=list)   # one channel name per row skipped as unconfigured
+    unconfigured: list[str] = field(default_factory=list)  # one channel name per row skipped as unconfigured
 
 
 def backoff_ms(attempts: int, retry_after_ms: int | None = None) -> int:
@@ -71,7 +71,8 @@ def due(store, now: int) -> list[tuple]:
     oldest notice waits for its retry time waits as a whole."""
     rows = store._rows(
         "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, next_attempt_at "
-        "FROM notifications WHERE status IN ('pending', 'failed') AND next_attempt_at IS NOT NULL ORDER BY id")
+        "FROM notifications WHERE status IN ('pending', 'failed') AND next_attempt_at IS NOT NULL ORDER BY id"
+    )
     first_due: dict[tuple[str, str], bool] = {}
     out = []
     for row in rows:
@@ -87,13 +88,22 @@ def _skip(store, row_id: int, reason: str) -> None:
     with store.transaction():
         store.conn.execute(
             "UPDATE notifications SET status = 'skipped', error = ?, next_attempt_at = NULL WHERE id = ?",
-            (reason, row_id))
+            (reason, row_id),
+        )
 
 
 def make_message(config, alert_json: dict, kind: str, key: str, now: int) -> Message:
-    return Message(kind=kind, alert=alert_json, idempotency_key=key, now_ms=now,
-                   service=config.service, service_name=config.service_name,
-                   dashboard_url=config.dashboard_url, timezone=config.timezone, version=__version__)
+    return Message(
+        kind=kind,
+        alert=alert_json,
+        idempotency_key=key,
+        now_ms=now,
+        service=config.service,
+        service_name=config.service_name,
+        dashboard_url=config.dashboard_url,
+        timezone=config.timezone,
+        version=__version__,
+    )
 
 
 def _attempt(module, settings, message: Message) -> DeliveryError | None:
@@ -114,7 +124,7 @@ def _send_in_order(jobs: list[tuple], results: queue.Queue) -> None:
         error = _attempt(module, settings, message)
         results.put((row_id, error))
         if error is not None:
-            for *_job, held in jobs[index + 1:]:
+            for *_job, held in jobs[index + 1 :]:
                 results.put((held, _HELD))
             return
 
@@ -126,7 +136,9 @@ def _record(store, row: tuple, error: DeliveryError | None, now: int, secrets: l
         if error is None:
             store.conn.execute(
                 "UPDATE notifications SET status = 'sent', attempts = ?, error = NULL, sent_at = ?, "
-                "next_attempt_at = NULL WHERE id = ?", (attempts, now, row_id))
+                "next_attempt_at = NULL WHERE id = ?",
+                (attempts, now, row_id),
+            )
             store.add_event(Event(alert_id, now, "delivered", {"channel": channel, "kind": kind}))
             return Outcome(row_id, alert_id, channel, kind, True)
         text = scrub(error.message, secrets)
@@ -134,7 +146,8 @@ def _record(store, row: tuple, error: DeliveryError | None, now: int, secrets: l
         retry_at = None if final else now + backoff_ms(attempts, error.retry_after_ms)
         store.conn.execute(
             "UPDATE notifications SET status = 'failed', attempts = ?, error = ?, next_attempt_at = ? WHERE id = ?",
-            (attempts, text, retry_at, row_id))
+            (attempts, text, retry_at, row_id),
+        )
         detail = {"channel": channel, "kind": kind, "error": text, "retryAt": retry_at}
         store.add_event(Event(alert_id, now, "delivery_failed", detail))
         return Outcome(row_id, alert_id, channel, kind, False, text, final)
@@ -215,8 +228,13 @@ def deliver(store, config, channels: dict[str, Any], now: int, rows: list[tuple]
             continue  # stays as it is: sent after the earlier notice gets through
         _count(report, _record(store, row, result, now, all_secrets))
     for row_id in in_flight & set(waiting):  # still hanging past its timeout; the ones behind it stay as they are
-        outcome = _record(store, waiting[row_id], DeliveryError(f"{waiting[row_id][2]}: no answer within its timeout"),
-                          now, all_secrets)
+        outcome = _record(
+            store,
+            waiting[row_id],
+            DeliveryError(f"{waiting[row_id][2]}: no answer within its timeout"),
+            now,
+            all_secrets,
+        )
         _count(report, outcome)
     return report
 

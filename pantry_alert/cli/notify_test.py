@@ -14,10 +14,16 @@ from .common import get_globals
 def test_alert(now: int) -> dict:
     from ..model import Alert
 
-    alert = Alert(id=f"pantry_alert_test_{now}", rule_id="pantry_alert_test", type="business", severity="low",
-                  title="Test notification",
-                  description="This is a test notification from pantry-alert. No action is needed.",
-                  timestamp=now, last_seen_at=now)
+    alert = Alert(
+        id=f"pantry_alert_test_{now}",
+        rule_id="pantry_alert_test",
+        type="business",
+        severity="low",
+        title="Test notification",
+        description="This is a test notification from pantry-alert. No action is needed.",
+        timestamp=now,
+        last_seen_at=now,
+    )
     return alert.to_json()
 
 
@@ -39,7 +45,8 @@ def test_notify(
     if settings is None:
         raise ChannelNotConfigured(
             f"channel '{channel}' is not configured",
-            hint=f"set channels.{channel} in {config.path} or its environment variables (README, Channels)")
+            hint=f"set channels.{channel} in {config.path} or its environment variables (README, Channels)",
+        )
     now = g.now()
     message = make_message(config, test_alert(now), "test", f"pantry-alert-test-{now}", now)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 from .errors import UsageError
 
@@ -91,7 +91,6 @@ def format_time(ms, tz: str | None = None) -> str:
 
     The system's zone when ``tz`` is None; UTC when the name is unknown.
     """
-    from datetime import timezone
 
     if ms is None:
         return "-"
@@ -103,7 +102,7 @@ def format_time(ms, tz: str | None = None) -> str:
 
             zone = ZoneInfo(tz)
         except Exception:  # unknown zone: show UTC rather than fail
-            zone, tz = timezone.utc, "UTC"
+            zone, tz = UTC, "UTC"
         dt = datetime.fromtimestamp(ms / 1000, zone)
     else:
         dt = datetime.fromtimestamp(ms / 1000).astimezone()

@@ -37,8 +37,9 @@ NOTIFICATION_STATUSES = ("pending", "sent", "failed", "skipped", "deferred")
 # -------------------------------------------------------------------- ack
 
 
-def acknowledge(store, alert_id: str, *, by: str, note: str | None, until: int | None,
-                now: int) -> tuple[str, Alert | None]:
+def acknowledge(
+    store, alert_id: str, *, by: str, note: str | None, until: int | None, now: int
+) -> tuple[str, Alert | None]:
     """Acknowledge a firing alert.
 
     Returns ``(outcome, alert)``: ``"acknowledged"`` when it was done (the
@@ -60,9 +61,16 @@ def acknowledge(store, alert_id: str, *, by: str, note: str | None, until: int |
             store.add_event(Event(alert.id, alert.ack_expires_at, "ack_expired", {}))
         store.conn.execute(
             "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, ack_note = ?, "
-            "ack_expires_at = ? WHERE id = ?", (now, by, note, until, alert.id))
+            "ack_expires_at = ? WHERE id = ?",
+            (now, by, note, until, alert.id),
+        )
         store.add_event(Event(alert.id, now, "acknowledged", {"by": by, "note": note, "until": until}))
-        alert.status, alert.acknowledged_at, alert.acknowledged_by, alert.ack_expires_at = "acknowledged", now, by, until
+        alert.status, alert.acknowledged_at, alert.acknowledged_by, alert.ack_expires_at = (
+            "acknowledged",
+            now,
+            by,
+            until,
+        )
     return "acknowledged", alert
 
 
@@ -93,19 +101,25 @@ WITH RECURSIVE
 # Each group's window is one range of the index, (rule_id, type, severity) = g
 # AND timestamp > cutoff, aggregated from the index alone: no sort, no table
 # reads.  The aggregates come back packed as a JSON array per group.
-_GROUPS = _GROUP_WALK + """
+_GROUPS = (
+    _GROUP_WALK
+    + """
 SELECT g.rule_id, g.type, g.severity,
   (SELECT json_array(COUNT(*), COUNT(resolved_at), TOTAL(resolved_at - timestamp))
    FROM alerts WHERE rule_id = g.rule_id AND type = g.type AND severity = g.severity AND timestamp > ?1)
 FROM groups g WHERE g.severity IS NOT NULL
 """
+)
 _STATUS_TOTALS = ", ".join(f"TOTAL(n.status = '{s}')" for s in NOTIFICATION_STATUSES)
-_GROUP_NOTIFICATIONS = _GROUP_WALK + f"""
+_GROUP_NOTIFICATIONS = (
+    _GROUP_WALK
+    + f"""
 SELECT (SELECT json_array({_STATUS_TOTALS})
         FROM alerts a JOIN notifications n ON n.alert_id = a.id
         WHERE a.rule_id = g.rule_id AND a.type = g.type AND a.severity = g.severity AND a.timestamp > ?1)
 FROM groups g WHERE g.severity IS NOT NULL
 """
+)
 
 # Unresolved alerts per rule, whatever the window (the partial index idx_alerts_active).
 _ACTIVE = "SELECT rule_id, COUNT(*) FROM alerts WHERE status != 'resolved' GROUP BY +rule_id"
@@ -161,7 +175,7 @@ def stats(store, *, now: int, window: int) -> dict[str, Any]:
                 if count:
                     groups.append((rule_id, type_, severity, count, resolved, resolution))
             active = dict(store._rows(_ACTIVE))
-            (acked_count, acked_total), = store._rows(_ACKNOWLEDGE, (cutoff,))
+            ((acked_count, acked_total),) = store._rows(_ACKNOWLEDGE, (cutoff,))
             try:
                 notifications = counting.result()
             except sqlite3.Error as exc:
@@ -180,8 +194,11 @@ def stats(store, *, now: int, window: int) -> dict[str, Any]:
     by_rule = {}
     for rule_id in sorted(set(totals) | set(active)):
         count, resolved, resolution = totals.get(rule_id, (0, 0, 0.0))
-        by_rule[rule_id] = {"count": count, "active": active.get(rule_id, 0),
-                            "averageResolutionTime": _mean(resolution, resolved)}
+        by_rule[rule_id] = {
+            "count": count,
+            "active": active.get(rule_id, 0),
+            "averageResolutionTime": _mean(resolution, resolved),
+        }
     return {
         "total": sum(t[0] for t in totals.values()),
         "active": sum(active.values()),
@@ -205,7 +222,7 @@ SELECT alert_id FROM notifications
 WHERE status IN ('pending', 'failed', 'deferred') AND (status != 'failed' OR next_attempt_at IS NOT NULL)
 """
 _PRUNABLE = f"status = 'resolved' AND timestamp < ?1 AND id NOT IN ({_UNDELIVERED})"
-_SURVIVES = f"status != 'resolved' OR timestamp >= ?1 OR id IN ({_UNDELIVERED})"   # NOT _PRUNABLE
+_SURVIVES = f"status != 'resolved' OR timestamp >= ?1 OR id IN ({_UNDELIVERED})"  # NOT _PRUNABLE
 _KEPT = f"SELECT COUNT(*) FROM alerts WHERE status = 'resolved' AND timestamp < ?1 AND id IN ({_UNDELIVERED})"
 
 
@@ -216,7 +233,7 @@ class PruneResult:
     events: int = 0
     notifications: int = 0
     runs: int = 0
-    kept: int = 0          # resolved alerts before the cutoff kept for their undelivered notifications
+    kept: int = 0  # resolved alerts before the cutoff kept for their undelivered notifications
     dry_run: bool = False
 
 
@@ -238,22 +255,23 @@ def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
     if store.conn is None:
         return result
     if dry_run:
-        (result.alerts,), = store._rows(f"SELECT COUNT(*) FROM alerts WHERE {_PRUNABLE}", (cutoff,))
+        ((result.alerts,),) = store._rows(f"SELECT COUNT(*) FROM alerts WHERE {_PRUNABLE}", (cutoff,))
         for table in ("events", "notifications"):
-            (count,), = store._rows(f"SELECT COUNT(*) FROM {table} WHERE alert_id IN "
-                                    f"(SELECT id FROM alerts WHERE {_PRUNABLE})", (cutoff,))
+            ((count,),) = store._rows(
+                f"SELECT COUNT(*) FROM {table} WHERE alert_id IN (SELECT id FROM alerts WHERE {_PRUNABLE})", (cutoff,)
+            )
             setattr(result, table, count)
-        (result.runs,), = store._rows("SELECT COUNT(*) FROM runs WHERE started_at < ?", (cutoff,))
-        (result.kept,), = store._rows(_KEPT, (cutoff,))
+        ((result.runs,),) = store._rows("SELECT COUNT(*) FROM runs WHERE started_at < ?", (cutoff,))
+        ((result.kept,),) = store._rows(_KEPT, (cutoff,))
         return result
     conn = store.conn
-    (secure_delete,), = store._rows("PRAGMA secure_delete")
+    ((secure_delete,),) = store._rows("PRAGMA secure_delete")
     conn.execute("PRAGMA secure_delete = FAST")
     try:
         with store.transaction():
-            (result.kept,), = conn.execute(_KEPT, (cutoff,)).fetchall()
-            (result.alerts,), = conn.execute(f"SELECT COUNT(*) FROM alerts WHERE {_PRUNABLE}", (cutoff,)).fetchall()
-            (total,), = conn.execute("SELECT COUNT(*) FROM alerts").fetchall()
+            ((result.kept,),) = conn.execute(_KEPT, (cutoff,)).fetchall()
+            ((result.alerts,),) = conn.execute(f"SELECT COUNT(*) FROM alerts WHERE {_PRUNABLE}", (cutoff,)).fetchall()
+            ((total,),) = conn.execute("SELECT COUNT(*) FROM alerts").fetchall()
             if result.alerts * 3 > total * 2:  # most go: copying the rest is cheaper
                 _prune_by_copy(conn, cutoff, result)
             elif result.alerts:
@@ -283,10 +301,12 @@ def _prune_by_copy(conn, cutoff: int, result: PruneResult) -> None:
     """
     conn.execute(f"CREATE TEMP TABLE keep_alerts AS SELECT * FROM main.alerts WHERE {_SURVIVES}", (cutoff,))
     for table in ("events", "notifications"):
-        conn.execute(f"CREATE TEMP TABLE keep_{table} AS SELECT * FROM main.{table} "
-                     f"WHERE alert_id IN (SELECT id FROM temp.keep_alerts)")
+        conn.execute(
+            f"CREATE TEMP TABLE keep_{table} AS SELECT * FROM main.{table} "
+            f"WHERE alert_id IN (SELECT id FROM temp.keep_alerts)"
+        )
     for table in ("events", "notifications", "alerts"):
-        deleted = conn.execute(f"DELETE FROM main.{table}").rowcount   # no WHERE: the truncate optimisation
+        deleted = conn.execute(f"DELETE FROM main.{table}").rowcount  # no WHERE: the truncate optimisation
         restored = conn.execute(f"INSERT INTO main.{table} SELECT * FROM temp.keep_{table}").rowcount
         setattr(result, table, deleted - restored)
         conn.execute(f"DROP TABLE temp.keep_{table}")

@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
@@ -97,12 +98,11 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     if token is not None and (not isinstance(token, str) or re.search(r"[\r\n]", token)):
         raise ConfigError(f"{token_src}: must be a single-line string")
     if token is not None and urlsplit(url.strip()).username is not None:
-        raise ConfigError(f"{url_src}: the URL carries user:password (Basic auth) and a bearer token is set "
-                          f"({token_src}); use one or the other")
-    return Settings(url=url.strip(), token=token.strip() if token else None,
-                    headers=headers, timeout=timeout)
-
-
+        raise ConfigError(
+            f"{url_src}: the URL carries user:password (Basic auth) and a bearer token is set "
+            f"({token_src}); use one or the other"
+        )
+    return Settings(url=url.strip(), token=token.strip() if token else None, headers=headers, timeout=timeout)
 
 
 def _parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -123,8 +123,6 @@ def _parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"{where}.{name}: line break in header value")
         result.append((name, val))
     return tuple(result)
-
-
 
 
 # ---------------------------------------------------------------- the request
@@ -180,14 +178,16 @@ def send(settings: Settings, message: Message) -> None:
     import httpx
 
     def fail(text: str, retryable: bool = True, retry_after_ms: int | None = None) -> DeliveryError:
-        return DeliveryError(scrub(f"webhook {settings.peer}: {text}", settings.secrets()),
-                             retryable=retryable, retry_after_ms=retry_after_ms)
+        return DeliveryError(
+            scrub(f"webhook {settings.peer}: {text}", settings.secrets()),
+            retryable=retryable,
+            retry_after_ms=retry_after_ms,
+        )
 
     body = encode_body(message)
     headers = build_headers(settings, message)
     try:
-        with httpx.Client(timeout=httpx.Timeout(settings.timeout), follow_redirects=False,
-                          trust_env=True) as client:
+        with httpx.Client(timeout=httpx.Timeout(settings.timeout), follow_redirects=False, trust_env=True) as client:
             response = client.post(settings.url, content=body, headers=headers)
     except httpx.TimeoutException:
         raise fail(f"timed out after {settings.timeout:g}s") from None

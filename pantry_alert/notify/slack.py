@@ -24,40 +24,66 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, DeliveryError
-from .base import (DEFAULT_TIMEOUT, RESOLVED_COLOR, SEVERITY_COLORS, Message, check_section, parse_timeout, picker,
-                   retry_after_ms, scrub)
+from .base import (
+    DEFAULT_TIMEOUT,
+    RESOLVED_COLOR,
+    SEVERITY_COLORS,
+    Message,
+    check_section,
+    parse_timeout,
+    picker,
+    retry_after_ms,
+    scrub,
+)
 
 NAME = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
 SECTION_KEYS = ("token", "channel", "webhook_url", "api_url", "timeout")
 
 # Slack's Block Kit limits (https://docs.slack.dev/reference/block-kit/).
-MAX_TEXT = 40000            # top-level text
-MAX_SECTION_TEXT = 3000     # section text
-MAX_CONTEXT_TEXT = 3000     # context element text
-MAX_BUTTON_TEXT = 75        # button label
-MAX_BUTTON_VALUE = 2000     # button value
-MAX_BUTTON_URL = 3000       # button url
-MAX_FALLBACK = 3000         # attachment fallback (no documented hard limit; kept short)
-MAX_TITLE = 250             # our own cap, so a long title cannot crowd out the description
+MAX_TEXT = 40000  # top-level text
+MAX_SECTION_TEXT = 3000  # section text
+MAX_CONTEXT_TEXT = 3000  # context element text
+MAX_BUTTON_TEXT = 75  # button label
+MAX_BUTTON_VALUE = 2000  # button value
+MAX_BUTTON_URL = 3000  # button url
+MAX_FALLBACK = 3000  # attachment fallback (no documented hard limit; kept short)
+MAX_TITLE = 250  # our own cap, so a long title cannot crowd out the description
 ELLIPSIS = "…"
 
 # Errors for which a later retry can succeed; every other ``ok: false`` error
 # (invalid_auth, channel_not_found, not_in_channel, ...) needs a human first.
-TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable",
-                    "request_timeout", "team_added_to_org"}
+TRANSIENT_ERRORS = {
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "team_added_to_org",
+}
 
 # How each notification kind shows in ``text`` and in the section heading.
-_TEXT_LABEL = {"firing": "Alert", "reminder": "Reminder", "escalated": "Escalated",
-               "resolved": "Resolved", "test": "[TEST] Alert"}
-_TITLE_PREFIX = {"firing": "", "reminder": "Reminder: ", "escalated": "Escalated: ",
-                 "resolved": "Resolved: ", "test": "[TEST] "}
+_TEXT_LABEL = {
+    "firing": "Alert",
+    "reminder": "Reminder",
+    "escalated": "Escalated",
+    "resolved": "Resolved",
+    "test": "[TEST] Alert",
+}
+_TITLE_PREFIX = {
+    "firing": "",
+    "reminder": "Reminder: ",
+    "escalated": "Escalated: ",
+    "resolved": "Resolved: ",
+    "test": "[TEST] ",
+}
 
 
 # ---------------------------------------------------------------- settings
@@ -65,7 +91,7 @@ _TITLE_PREFIX = {"firing": "", "reminder": "Reminder: ", "escalated": "Escalated
 
 @dataclass(frozen=True)
 class Settings:
-    mode: str                               # "api" (chat.postMessage) or "webhook"
+    mode: str  # "api" (chat.postMessage) or "webhook"
     token: str | None = field(repr=False)
     channel: str | None
     webhook_url: str | None = field(repr=False)
@@ -121,7 +147,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
         _check_url(api_url, api_src)
         api_url = api_url.strip()
         if not api_url.endswith("/"):
-            api_url += "/"   # WebClient joins the method with urljoin
+            api_url += "/"  # WebClient joins the method with urljoin
 
     section_hook = sec.get("webhook_url") not in (None, "")
     section_token = sec.get("token") not in (None, "")
@@ -133,26 +159,26 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
         mode = "webhook"
     elif section_token or sec.get("channel") not in (None, ""):
         missing = "channel" if token else "token"
-        raise ConfigError(f"{missing} missing (chat.postMessage needs both token and channel; "
-                          "or set webhook_url for an incoming webhook)")
+        raise ConfigError(
+            f"{missing} missing (chat.postMessage needs both token and channel; "
+            "or set webhook_url for an incoming webhook)"
+        )
     else:
         return None
     if mode == "webhook":
         _check_url(hook, hook_src)
-        return Settings(mode="webhook", token=None, channel=None, webhook_url=hook.strip(),
-                        api_url=api_url, timeout=timeout)
-    return Settings(mode="api", token=token.strip(), channel=channel.strip(), webhook_url=None,
-                    api_url=api_url, timeout=timeout)
-
-
+        return Settings(
+            mode="webhook", token=None, channel=None, webhook_url=hook.strip(), api_url=api_url, timeout=timeout
+        )
+    return Settings(
+        mode="api", token=token.strip(), channel=channel.strip(), webhook_url=None, api_url=api_url, timeout=timeout
+    )
 
 
 def _check_url(url: Any, where: str | None) -> None:
     if not isinstance(url, str) or not re.match(r"^https?://[^\s/?#]+", url.strip(), re.IGNORECASE):
         shown = "(not a string)" if not isinstance(url, str) else "(not an absolute http(s) URL)"
         raise ConfigError(f"{where}: invalid URL {shown}")
-
-
 
 
 def _port(parts) -> str:
@@ -184,7 +210,7 @@ def iso_time(ms: Any) -> str:
     if not isinstance(ms, (int, float)) or isinstance(ms, bool) or not math.isfinite(ms):
         return "unknown"
     secs, milli = divmod(int(ms), 1000)
-    dt = datetime.fromtimestamp(secs, timezone.utc)
+    dt = datetime.fromtimestamp(secs, UTC)
     return f"{dt:%Y-%m-%dT%H:%M:%S}.{milli:03d}Z"
 
 
@@ -208,14 +234,18 @@ def build_payload(message: Message) -> dict[str, Any]:
     buttons: list[dict[str, Any]] = []
     dashboard = message.dashboard_url
     if isinstance(dashboard, str) and dashboard.strip() and len(dashboard) <= MAX_BUTTON_URL:
-        buttons.append({"type": "button",
-                        "text": {"type": "plain_text", "text": "View Dashboard"},
-                        "url": dashboard.strip()})
+        buttons.append(
+            {"type": "button", "text": {"type": "plain_text", "text": "View Dashboard"}, "url": dashboard.strip()}
+        )
     if kind != "resolved":
-        buttons.append({"type": "button",
-                        "text": {"type": "plain_text", "text": "Acknowledge"},
-                        "action_id": "acknowledge_alert",
-                        "value": fit(str(alert.get("id", "")), MAX_BUTTON_VALUE) or "unknown"})
+        buttons.append(
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Acknowledge"},
+                "action_id": "acknowledge_alert",
+                "value": fit(str(alert.get("id", "")), MAX_BUTTON_VALUE) or "unknown",
+            }
+        )
 
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": section_text}},
@@ -255,18 +285,23 @@ def send(settings: Settings, message: Message) -> None:
         _send_webhook(settings, payload)
 
 
-def _fail(settings: Settings, text: str, retryable: bool = True,
-          retry_after_ms: int | None = None) -> DeliveryError:
-    return DeliveryError(scrub(f"slack {settings.peer}: {text}", settings.secrets()),
-                         retryable=retryable, retry_after_ms=retry_after_ms)
+def _fail(settings: Settings, text: str, retryable: bool = True, retry_after_ms: int | None = None) -> DeliveryError:
+    return DeliveryError(
+        scrub(f"slack {settings.peer}: {text}", settings.secrets()), retryable=retryable, retry_after_ms=retry_after_ms
+    )
 
 
 def _send_api(settings: Settings, payload: dict[str, Any]) -> None:
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 
-    client = WebClient(token=settings.token, base_url=settings.api_url, timeout=settings.timeout,
-                       retry_handlers=[], logger=_quiet_logger())
+    client = WebClient(
+        token=settings.token,
+        base_url=settings.api_url,
+        timeout=settings.timeout,
+        retry_handlers=[],
+        logger=_quiet_logger(),
+    )
     try:
         client.chat_postMessage(channel=settings.channel, **payload)
     except SlackApiError as exc:
@@ -277,12 +312,15 @@ def _send_api(settings: Settings, payload: dict[str, Any]) -> None:
         error = _one_line(scrub(str(error or "unknown error"), settings.secrets()))[:300]
         retry_after = _retry_after_ms(getattr(response, "headers", None))
         if status == 429 or error == "ratelimited":
-            raise _fail(settings, f"rate limited (HTTP {status}, {error})"
-                        + (f"; retry after {retry_after / 1000:g}s" if retry_after is not None else ""),
-                        retryable=True, retry_after_ms=retry_after) from None
+            raise _fail(
+                settings,
+                f"rate limited (HTTP {status}, {error})"
+                + (f"; retry after {retry_after / 1000:g}s" if retry_after is not None else ""),
+                retryable=True,
+                retry_after_ms=retry_after,
+            ) from None
         if status is not None and status != 200:
-            raise _fail(settings, f"HTTP {status}: {error}",
-                        retryable=status >= 500 or status == 408) from None
+            raise _fail(settings, f"HTTP {status}: {error}", retryable=status >= 500 or status == 408) from None
         # A body that is not JSON came from a proxy or an outage page, not from Slack's verdict.
         transient = error in TRANSIENT_ERRORS or error.startswith("Received a response in a non-JSON format")
         raise _fail(settings, f"Slack refused the message: {error}", retryable=transient) from None
@@ -293,8 +331,7 @@ def _send_api(settings: Settings, payload: dict[str, Any]) -> None:
 def _send_webhook(settings: Settings, payload: dict[str, Any]) -> None:
     from slack_sdk.webhook import WebhookClient
 
-    client = WebhookClient(settings.webhook_url, timeout=settings.timeout,
-                           retry_handlers=[], logger=_quiet_logger())
+    client = WebhookClient(settings.webhook_url, timeout=settings.timeout, retry_handlers=[], logger=_quiet_logger())
     try:
         response = client.send(**payload)
     except Exception as exc:
@@ -305,9 +342,13 @@ def _send_webhook(settings: Settings, payload: dict[str, Any]) -> None:
     body = _one_line(scrub(response.body or "", settings.secrets()))[:300] or "(empty body)"
     if status == 429:
         retry_after = _retry_after_ms(response.headers)
-        raise _fail(settings, f"rate limited (HTTP 429, {body})"
-                    + (f"; retry after {retry_after / 1000:g}s" if retry_after is not None else ""),
-                    retryable=True, retry_after_ms=retry_after)
+        raise _fail(
+            settings,
+            f"rate limited (HTTP 429, {body})"
+            + (f"; retry after {retry_after / 1000:g}s" if retry_after is not None else ""),
+            retryable=True,
+            retry_after_ms=retry_after,
+        )
     raise _fail(settings, f"HTTP {status}: {body}", retryable=status >= 500 or status == 408)
 
 
@@ -323,8 +364,9 @@ def _network_error(settings: Settings, exc: BaseException) -> DeliveryError:
         return _fail(settings, f"TLS certificate verification failed: {reason.verify_message or reason}")
     if isinstance(reason, OSError) and reason.strerror:
         return _fail(settings, f"cannot connect: {reason.strerror}")
-    return _fail(settings, f"request failed: {type(exc).__name__}: "
-                           f"{_one_line(scrub(str(reason), settings.secrets()))[:300]}")
+    return _fail(
+        settings, f"request failed: {type(exc).__name__}: {_one_line(scrub(str(reason), settings.secrets()))[:300]}"
+    )
 
 
 def _retry_after_ms(headers: Any) -> int | None:

@@ -101,8 +101,7 @@ def _template():
     if _TEMPLATE is None:
         import jinja2
 
-        env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                                 keep_trailing_newline=True)
+        env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
         _TEMPLATE = env.from_string(TEMPLATE_PATH.read_text(encoding="utf-8"))
     return _TEMPLATE
 

@@ -9,8 +9,9 @@ import json
 import os
 import sqlite3
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import NotFoundError
 from ..model import Alert, Event, Intent, RuleState
@@ -21,16 +22,36 @@ __all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION"]
 _JSON_FIELDS = ("labels", "metrics", "channels", "notified_channels")
 _BOOL_FIELDS = ("escalated", "silenced")
 ALERT_COLUMNS = (
-    "id", "rule_id", "type", "severity", "title", "description", "timestamp", "count", "last_seen_at",
-    "status", "acknowledged_at", "acknowledged_by", "ack_expires_at", "resolved_at", "resolved_by",
-    "escalated", "silenced", "runbook_url", "labels", "metrics", "channels", "notified_channels",
-    "rounds_at_severity", "last_notified_at",
+    "id",
+    "rule_id",
+    "type",
+    "severity",
+    "title",
+    "description",
+    "timestamp",
+    "count",
+    "last_seen_at",
+    "status",
+    "acknowledged_at",
+    "acknowledged_by",
+    "ack_expires_at",
+    "resolved_at",
+    "resolved_by",
+    "escalated",
+    "silenced",
+    "runbook_url",
+    "labels",
+    "metrics",
+    "channels",
+    "notified_channels",
+    "rounds_at_severity",
+    "last_notified_at",
 )
 _SELECT_ALERT = "SELECT " + ", ".join(ALERT_COLUMNS) + " FROM alerts"
 
 
 def alert_from_row(row: Iterable[Any]) -> Alert:
-    values = dict(zip(ALERT_COLUMNS, row))
+    values = dict(zip(ALERT_COLUMNS, row, strict=True))
     for key in _JSON_FIELDS:
         values[key] = json.loads(values[key]) if values[key] else ({} if key in ("labels", "metrics") else [])
     for key in _BOOL_FIELDS:
@@ -52,14 +73,14 @@ def alert_to_row(alert: Alert) -> tuple:
 
 class Store:
     def __init__(self, conn: sqlite3.Connection | None, path: Path):
-        self.conn = conn          # None: the database does not exist yet (read commands)
+        self.conn = conn  # None: the database does not exist yet (read commands)
         self.path = path
 
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -86,15 +107,25 @@ class Store:
         return {alert.rule_id: alert for alert in map(alert_from_row, rows)}
 
     def rule_states(self) -> dict[str, RuleState]:
-        rows = self._rows("SELECT rule_id, last_fired_at, pending_since, consecutive_breaches, last_error FROM rule_state")
+        rows = self._rows(
+            "SELECT rule_id, last_fired_at, pending_since, consecutive_breaches, last_error FROM rule_state"
+        )
         return {r[0]: RuleState(*r) for r in rows}
 
     def get_alert(self, alert_id: str) -> Alert | None:
         rows = self._rows(_SELECT_ALERT + " WHERE id = ?", (alert_id,))
         return alert_from_row(rows[0]) if rows else None
 
-    def list_alerts(self, *, active: bool = True, severity: str | None = None, type: str | None = None,
-                    rule: str | None = None, since: int | None = None, limit: int | None = None) -> list[Alert]:
+    def list_alerts(
+        self,
+        *,
+        active: bool = True,
+        severity: str | None = None,
+        type: str | None = None,
+        rule: str | None = None,
+        since: int | None = None,
+        limit: int | None = None,
+    ) -> list[Alert]:
         where, params = [], []
         if active:
             where.append("status != 'resolved'")
@@ -119,9 +150,23 @@ class Store:
     def notifications(self, alert_id: str) -> list[dict[str, Any]]:
         rows = self._rows(
             "SELECT channel, kind, status, attempts, error, sent_at, created_at, next_attempt_at, id "
-            "FROM notifications WHERE alert_id = ? ORDER BY id", (alert_id,))
-        return [{"channel": r[0], "kind": r[1], "status": r[2], "attempts": r[3], "error": r[4],
-                 "sentAt": r[5], "createdAt": r[6], "nextAttemptAt": r[7], "id": r[8]} for r in rows]
+            "FROM notifications WHERE alert_id = ? ORDER BY id",
+            (alert_id,),
+        )
+        return [
+            {
+                "channel": r[0],
+                "kind": r[1],
+                "status": r[2],
+                "attempts": r[3],
+                "error": r[4],
+                "sentAt": r[5],
+                "createdAt": r[6],
+                "nextAttemptAt": r[7],
+                "id": r[8],
+            }
+            for r in rows
+        ]
 
     # ----------------------------------------------------------------- writes
     # Callers wrap these in ``store.transaction()``.
@@ -135,15 +180,26 @@ class Store:
         self.conn.execute(f"UPDATE alerts SET {sets} WHERE id = ?", alert_to_row(alert)[1:] + (alert.id,))
 
     def add_event(self, event: Event) -> None:
-        self.conn.execute("INSERT INTO events (alert_id, at, kind, detail) VALUES (?, ?, ?, ?)",
-                          (event.alert_id, event.at, event.kind, json.dumps(event.detail, separators=(",", ":"))))
+        self.conn.execute(
+            "INSERT INTO events (alert_id, at, kind, detail) VALUES (?, ?, ?, ?)",
+            (event.alert_id, event.at, event.kind, json.dumps(event.detail, separators=(",", ":"))),
+        )
 
     def add_notification(self, intent: Intent, now: int) -> None:
         self.conn.execute(
             "INSERT INTO notifications (alert_id, channel, kind, status, attempts, error, created_at, "
             "next_attempt_at, sent_at, idempotency_key) VALUES (?, ?, ?, ?, 0, ?, ?, ?, NULL, ?)",
-            (intent.alert_id, intent.channel, intent.kind, intent.status, intent.error, now,
-             now if intent.status == "pending" else None, uuid.uuid4().hex))
+            (
+                intent.alert_id,
+                intent.channel,
+                intent.kind,
+                intent.status,
+                intent.error,
+                now,
+                now if intent.status == "pending" else None,
+                uuid.uuid4().hex,
+            ),
+        )
 
     def save_rule_state(self, state: RuleState) -> None:
         self.conn.execute(
@@ -151,7 +207,8 @@ class Store:
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(rule_id) DO UPDATE SET last_fired_at = excluded.last_fired_at, "
             "pending_since = excluded.pending_since, consecutive_breaches = excluded.consecutive_breaches, "
             "last_error = excluded.last_error",
-            (state.rule_id, state.last_fired_at, state.pending_since, state.consecutive_breaches, state.last_error))
+            (state.rule_id, state.last_fired_at, state.pending_since, state.consecutive_breaches, state.last_error),
+        )
 
     def apply(self, plan, now: int) -> None:
         """Store an engine plan (inside the caller's transaction)."""
@@ -167,8 +224,10 @@ class Store:
             self.save_rule_state(state)
 
     def log_run(self, started_at: int, finished_at: int, exit_code: int, summary: dict) -> None:
-        self.conn.execute("INSERT INTO runs (started_at, finished_at, exit_code, summary) VALUES (?, ?, ?, ?)",
-                          (started_at, finished_at, exit_code, json.dumps(summary, separators=(",", ":"))))
+        self.conn.execute(
+            "INSERT INTO runs (started_at, finished_at, exit_code, summary) VALUES (?, ?, ?, ?)",
+            (started_at, finished_at, exit_code, json.dumps(summary, separators=(",", ":"))),
+        )
 
     def resolve_alert(self, alert_id: str, *, by: str, note: str | None, now: int, notify_resolved: bool) -> Alert:
         """Resolve by hand; the resolved notifications are recorded for the next ``check`` to send."""
@@ -190,7 +249,8 @@ class Store:
         return alert
 
 
-def open_store(path: str | os.PathLike, *, create: bool = True, readonly: bool = False,
-               timeout_ms: int = 30_000) -> Store:
+def open_store(
+    path: str | os.PathLike, *, create: bool = True, readonly: bool = False, timeout_ms: int = 30_000
+) -> Store:
     path = Path(path)
     return Store(connect(path, create=create, readonly=readonly, timeout_ms=timeout_ms), path)

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..errors import ConfigError, DeliveryError
 from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker, scrub
@@ -93,8 +94,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     secure_v, secure_src = pick("secure", "SMTP_SECURE")
     secure = _parse_bool(secure_v, secure_src) if secure_v is not None else False
     port_v, port_src = pick("port", "SMTP_PORT")
-    port = _parse_port(port_v, port_src) if port_v is not None else (
-        DEFAULT_SECURE_PORT if secure else DEFAULT_PORT)
+    port = _parse_port(port_v, port_src) if port_v is not None else (DEFAULT_SECURE_PORT if secure else DEFAULT_PORT)
 
     user, user_src = pick("user", "SMTP_USER")
     if user is not None and not isinstance(user, str):
@@ -113,9 +113,16 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
         sender = parsed[0]
 
     timeout = parse_timeout(sec.get("timeout"), "timeout")
-    return Settings(host=host, port=port, secure=secure, user=user or None,
-                    password=password or None, sender=sender,
-                    recipients=tuple(recipients), timeout=timeout)
+    return Settings(
+        host=host,
+        port=port,
+        secure=secure,
+        user=user or None,
+        password=password or None,
+        sender=sender,
+        recipients=tuple(recipients),
+        timeout=timeout,
+    )
 
 
 def default_sender() -> str:
@@ -125,8 +132,6 @@ def default_sender() -> str:
     hostname = socket.gethostname() or "localhost"
     hostname = re.sub(r"[^A-Za-z0-9.-]", "-", hostname).strip(".-") or "localhost"
     return f"pantry-alert@{hostname}"
-
-
 
 
 def _parse_bool(value: Any, where: str) -> bool:
@@ -150,8 +155,6 @@ def _parse_port(value: Any, where: str) -> int:
     if not 1 <= port <= 65535:
         raise ConfigError(f"{where}: port {port} out of range 1-65535")
     return port
-
-
 
 
 def _parse_addresses(value: Any, where: str) -> list[str]:
@@ -206,7 +209,6 @@ def _parse_recipients(value: Any, where: str) -> list[str]:
 
 from .email_render import _addr, _one_line, build_email, format_value, render_html, render_text, subject  # noqa: E402,F401
 
-
 # ---------------------------------------------------------------- sending
 
 
@@ -247,7 +249,7 @@ def send(settings: Settings, message: Message) -> None:
             if left <= 0:
                 sock.close()
                 raise TimeoutError("deadline passed")
-            sock.settimeout(left)   # what is left for the greeting
+            sock.settimeout(left)  # what is left for the greeting
             return sock
 
     class SMTP(Deadline, smtplib.SMTP):
@@ -260,8 +262,9 @@ def send(settings: Settings, message: Message) -> None:
     tls = settings.secure
     try:
         if settings.secure:
-            server = SMTP_SSL(settings.host, settings.port, timeout=settings.timeout,
-                              context=ssl.create_default_context())
+            server = SMTP_SSL(
+                settings.host, settings.port, timeout=settings.timeout, context=ssl.create_default_context()
+            )
         else:
             server = SMTP(settings.host, settings.port, timeout=settings.timeout)
         tick(server)
@@ -276,11 +279,11 @@ def send(settings: Settings, message: Message) -> None:
             tick(server)
             server.login(settings.user, settings.password or "")
         tick(server)
-        server.send_message(msg, from_addr=_addr(settings.sender),
-                            to_addrs=[_addr(r) for r in settings.recipients])
+        server.send_message(msg, from_addr=_addr(settings.sender), to_addrs=[_addr(r) for r in settings.recipients])
     except smtplib.SMTPAuthenticationError as exc:
-        raise fail(f"login as {settings.user} rejected: {_reply(exc.smtp_code, exc.smtp_error)}",
-                   retryable=False) from None
+        raise fail(
+            f"login as {settings.user} rejected: {_reply(exc.smtp_code, exc.smtp_error)}", retryable=False
+        ) from None
     except smtplib.SMTPNotSupportedError as exc:
         hint = "" if tls else " (many servers offer AUTH only over TLS; check port and secure)"
         raise fail(f"{exc}{hint}", retryable=False) from None
@@ -289,11 +292,14 @@ def send(settings: Settings, message: Message) -> None:
         temporary = any(400 <= code < 500 for code, _ in exc.recipients.values())
         raise fail(f"all recipients refused: {refused}", retryable=temporary) from None
     except smtplib.SMTPSenderRefused as exc:
-        raise fail(f"sender {exc.sender} refused: {_reply(exc.smtp_code, exc.smtp_error)}",
-                   retryable=not 500 <= exc.smtp_code < 600) from None
+        raise fail(
+            f"sender {exc.sender} refused: {_reply(exc.smtp_code, exc.smtp_error)}",
+            retryable=not 500 <= exc.smtp_code < 600,
+        ) from None
     except smtplib.SMTPResponseException as exc:
-        raise fail(f"server answered {_reply(exc.smtp_code, exc.smtp_error)}",
-                   retryable=not 500 <= exc.smtp_code < 600) from None
+        raise fail(
+            f"server answered {_reply(exc.smtp_code, exc.smtp_error)}", retryable=not 500 <= exc.smtp_code < 600
+        ) from None
     except smtplib.SMTPServerDisconnected as exc:
         # smtplib turns a read timeout into "Connection unexpectedly closed: timed out".
         if isinstance(exc.__context__, TimeoutError) or str(exc).endswith("timed out"):
@@ -304,11 +310,15 @@ def send(settings: Settings, message: Message) -> None:
     except TimeoutError:
         raise fail(timed_out()) from None
     except ssl.SSLCertVerificationError as exc:
-        raise fail(f"TLS certificate verification failed: {exc.verify_message or exc.reason} "
-                   "(for a private CA set SSL_CERT_FILE to its bundle)") from None
+        raise fail(
+            f"TLS certificate verification failed: {exc.verify_message or exc.reason} "
+            "(for a private CA set SSL_CERT_FILE to its bundle)"
+        ) from None
     except ssl.SSLError as exc:
-        raise fail(f"TLS error: {exc.reason or exc}"
-                   + ("" if not settings.secure else " (is the port really SMTP over TLS? try secure: false)")) from None
+        raise fail(
+            f"TLS error: {exc.reason or exc}"
+            + ("" if not settings.secure else " (is the port really SMTP over TLS? try secure: false)")
+        ) from None
     except OSError as exc:
         raise fail(f"cannot connect: {exc.strerror or exc}") from None
     finally:

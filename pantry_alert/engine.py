@@ -8,8 +8,8 @@ sends its intents afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from .config import Escalation, Rule, source_rule
 from .expressions import DEFAULT_DESCRIPTION, ExpressionError, Unevaluable, render_description
@@ -27,9 +27,9 @@ class Plan:
     reminded: list[str] = field(default_factory=list)
     escalated: list[str] = field(default_factory=list)
     resolved: list[str] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)    # unevaluable rules: exit 1
+    errors: list[dict[str, str]] = field(default_factory=list)  # unevaluable rules: exit 1
     warnings: list[dict[str, str]] = field(default_factory=list)  # a description failed: exit 1, alert still fires
-    skipped: list[str] = field(default_factory=list)              # channels not configured: no exit change
+    skipped: list[str] = field(default_factory=list)  # channels not configured: no exit change
 
     @property
     def changed(self) -> bool:
@@ -40,7 +40,7 @@ class Plan:
 class Context:
     now: int
     escalation: Escalation
-    configured: frozenset[str]           # channels that are configured (console always)
+    configured: frozenset[str]  # channels that are configured (console always)
     alert_after: int = 3
 
 
@@ -67,8 +67,9 @@ def _describe(plan: Plan, rule: Rule, metrics: dict, value) -> str:
     try:
         return render_description(rule.description, metrics, rule.to_json(), value)
     except ExpressionError as exc:
-        plan.warnings.append({"rule": rule.id,
-                              "error": f"description template failed ({exc}); used '{DEFAULT_DESCRIPTION}'"})
+        plan.warnings.append(
+            {"rule": rule.id, "error": f"description template failed ({exc}); used '{DEFAULT_DESCRIPTION}'"}
+        )
         return DEFAULT_DESCRIPTION
 
 
@@ -76,15 +77,27 @@ def _fire(plan: Plan, ctx: Context, rule: Rule, state: RuleState, description: s
     now = ctx.now
     channels = sorted(ctx.configured) if rule.builtin else list(rule.channels)
     alert = Alert(
-        id=f"{rule.id}_{now}", rule_id=rule.id, type=rule.type, severity=rule.severity,
-        title=rule.name, description=description, timestamp=now, count=1, last_seen_at=now,
-        runbook_url=rule.runbook_url, labels=dict(rule.labels), metrics=dict(read),
-        channels=channels, rounds_at_severity=1, last_notified_at=now,
+        id=f"{rule.id}_{now}",
+        rule_id=rule.id,
+        type=rule.type,
+        severity=rule.severity,
+        title=rule.name,
+        description=description,
+        timestamp=now,
+        count=1,
+        last_seen_at=now,
+        runbook_url=rule.runbook_url,
+        labels=dict(rule.labels),
+        metrics=dict(read),
+        channels=channels,
+        rounds_at_severity=1,
+        last_notified_at=now,
     )
     plan.new_alerts.append(alert)
     plan.fired.append(alert.id)
-    plan.events.append(Event(alert.id, now, "fired", {"severity": alert.severity, "description": description,
-                                                      "metrics": dict(read)}))
+    plan.events.append(
+        Event(alert.id, now, "fired", {"severity": alert.severity, "description": description, "metrics": dict(read)})
+    )
     sent = _intents(plan, ctx, alert, channels, "firing")
     plan.events.append(Event(alert.id, now, "notified", {"kind": "firing", "channels": sent}))
     state.last_fired_at = now
@@ -118,8 +131,11 @@ def _breach(plan: Plan, ctx: Context, rule: Rule, alert: Alert, describe, read: 
                 alert.channels.append(channel)
         kind = "escalated"
         plan.escalated.append(alert.id)
-        plan.events.append(Event(alert.id, now, "escalated", {"from": previous, "to": alert.severity,
-                                                              "channels": list(alert.channels)}))
+        plan.events.append(
+            Event(
+                alert.id, now, "escalated", {"from": previous, "to": alert.severity, "channels": list(alert.channels)}
+            )
+        )
     alert.rounds_at_severity += 1
     alert.last_notified_at = now
     alert.metrics = dict(read)
@@ -140,8 +156,17 @@ def _resolve(plan: Plan, ctx: Context, rule: Rule, alert: Alert) -> None:
         plan.events.append(Event(alert.id, ctx.now, "notified", {"kind": "resolved", "channels": sent}))
 
 
-def _step(plan: Plan, ctx: Context, rule: Rule, holds: bool, clears: bool, alert: Alert | None,
-          state: RuleState, describe, read: dict) -> None:
+def _step(
+    plan: Plan,
+    ctx: Context,
+    rule: Rule,
+    holds: bool,
+    clears: bool,
+    alert: Alert | None,
+    state: RuleState,
+    describe,
+    read: dict,
+) -> None:
     """One rule's transition given whether its condition holds (and whether it clears)."""
     now = ctx.now
     if holds:
@@ -165,8 +190,15 @@ def _step(plan: Plan, ctx: Context, rule: Rule, holds: bool, clears: bool, alert
         plan.updated_alerts.append(alert)
 
 
-def evaluate(rules: list[Rule], metrics: dict | None, *, alerts: dict[str, Alert],
-             rule_states: dict[str, RuleState], ctx: Context, source_error: str | None = None) -> Plan:
+def evaluate(
+    rules: list[Rule],
+    metrics: dict | None,
+    *,
+    alerts: dict[str, Alert],
+    rule_states: dict[str, RuleState],
+    ctx: Context,
+    source_error: str | None = None,
+) -> Plan:
     """Evaluate one run.
 
     ``alerts`` maps rule id -> its unresolved alert; ``rule_states`` maps rule
@@ -220,8 +252,17 @@ def evaluate(rules: list[Rule], metrics: dict | None, *, alerts: dict[str, Alert
             continue
         state = state_of(rule.id)
         before = vars(state).copy()
-        _step(plan, ctx, rule, holds, clears, alert_of(rule.id), state,
-              lambda rule=rule, read=read, value=value: _describe(plan, rule, metrics, value), read)
+        _step(
+            plan,
+            ctx,
+            rule,
+            holds,
+            clears,
+            alert_of(rule.id),
+            state,
+            lambda rule=rule, read=read, value=value: _describe(plan, rule, metrics, value),
+            read,
+        )
         if vars(state) != before:
             plan.rule_states.append(state)
     return plan

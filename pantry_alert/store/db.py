@@ -14,9 +14,9 @@ import os
 import sqlite3
 import struct
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from ..errors import StateError
 
@@ -60,8 +60,10 @@ def _check_header(path: Path) -> bool:
 
 
 def _newer(path, version) -> str:
-    return (f"state database {path} has schema version {version}, newer than this pantry-alert "
-            f"understands ({SCHEMA_VERSION}); upgrade pantry-alert. The file was left untouched")
+    return (
+        f"state database {path} has schema version {version}, newer than this pantry-alert "
+        f"understands ({SCHEMA_VERSION}); upgrade pantry-alert. The file was left untouched"
+    )
 
 
 def _database_error(path, exc: sqlite3.Error) -> StateError:
@@ -72,11 +74,15 @@ def _database_error(path, exc: sqlite3.Error) -> StateError:
             hint="another pantry-alert run (or a tool holding the file) is still busy; raise state.lock_timeout if runs are slow",
         )
     if "unable to open" in text or "readonly" in text:
-        return StateError(f"state database {path} cannot be opened: {text}",
-                          hint="SQLite needs write access to the file and its directory (for the -wal and -shm "
-                               "files); check the permissions, or run as the user that owns it")
-    return StateError(f"state database {path} is unusable: {text}",
-                      hint="restore it from a backup or move it away; pantry-alert did not change it")
+        return StateError(
+            f"state database {path} cannot be opened: {text}",
+            hint="SQLite needs write access to the file and its directory (for the -wal and -shm "
+            "files); check the permissions, or run as the user that owns it",
+        )
+    return StateError(
+        f"state database {path} is unusable: {text}",
+        hint="restore it from a backup or move it away; pantry-alert did not change it",
+    )
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -84,31 +90,75 @@ def _create_schema(conn: sqlite3.Connection) -> None:
 
     db = sqlite_utils.Database(conn)
     db["meta"].create({"key": str, "value": str}, pk="key")
-    db["alerts"].create({
-        "id": str, "rule_id": str, "type": str, "severity": str, "title": str, "description": str,
-        "timestamp": int, "count": int, "last_seen_at": int, "status": str,
-        "acknowledged_at": int, "acknowledged_by": str, "ack_expires_at": int, "ack_note": str,
-        "resolved_at": int, "resolved_by": str, "escalated": int, "silenced": int,
-        "runbook_url": str, "labels": str, "metrics": str, "channels": str, "notified_channels": str,
-        "rounds_at_severity": int, "last_notified_at": int,
-    }, pk="id", not_null={"rule_id", "type", "severity", "title", "timestamp", "status"})
+    db["alerts"].create(
+        {
+            "id": str,
+            "rule_id": str,
+            "type": str,
+            "severity": str,
+            "title": str,
+            "description": str,
+            "timestamp": int,
+            "count": int,
+            "last_seen_at": int,
+            "status": str,
+            "acknowledged_at": int,
+            "acknowledged_by": str,
+            "ack_expires_at": int,
+            "ack_note": str,
+            "resolved_at": int,
+            "resolved_by": str,
+            "escalated": int,
+            "silenced": int,
+            "runbook_url": str,
+            "labels": str,
+            "metrics": str,
+            "channels": str,
+            "notified_channels": str,
+            "rounds_at_severity": int,
+            "last_notified_at": int,
+        },
+        pk="id",
+        not_null={"rule_id", "type", "severity", "title", "timestamp", "status"},
+    )
     db["events"].create({"id": int, "alert_id": str, "at": int, "kind": str, "detail": str}, pk="id")
-    db["notifications"].create({
-        "id": int, "alert_id": str, "channel": str, "kind": str, "status": str, "attempts": int,
-        "error": str, "created_at": int, "next_attempt_at": int, "sent_at": int, "idempotency_key": str,
-    }, pk="id", not_null={"alert_id", "channel", "kind", "status"})
-    db["rule_state"].create({
-        "rule_id": str, "last_fired_at": int, "pending_since": int, "consecutive_breaches": int,
-        "last_error": str,
-    }, pk="rule_id")
+    db["notifications"].create(
+        {
+            "id": int,
+            "alert_id": str,
+            "channel": str,
+            "kind": str,
+            "status": str,
+            "attempts": int,
+            "error": str,
+            "created_at": int,
+            "next_attempt_at": int,
+            "sent_at": int,
+            "idempotency_key": str,
+        },
+        pk="id",
+        not_null={"alert_id", "channel", "kind", "status"},
+    )
+    db["rule_state"].create(
+        {
+            "rule_id": str,
+            "last_fired_at": int,
+            "pending_since": int,
+            "consecutive_breaches": int,
+            "last_error": str,
+        },
+        pk="rule_id",
+    )
     db["runs"].create({"id": int, "started_at": int, "finished_at": int, "exit_code": int, "summary": str}, pk="id")
     db["alerts"].create_index(["rule_id", "timestamp"])
     db["alerts"].create_index(["timestamp"])
     conn.execute("CREATE INDEX idx_alerts_active ON alerts(timestamp) WHERE status != 'resolved'")
     db["events"].create_index(["alert_id", "id"])
     db["notifications"].create_index(["alert_id"])
-    conn.execute("CREATE INDEX idx_notifications_due ON notifications(next_attempt_at) "
-                 "WHERE status IN ('pending', 'failed', 'deferred')")
+    conn.execute(
+        "CREATE INDEX idx_notifications_due ON notifications(next_attempt_at) "
+        "WHERE status IN ('pending', 'failed', 'deferred')"
+    )
     db["runs"].create_index(["started_at"])
 
 
@@ -117,8 +167,9 @@ def _reporting_indexes(conn: sqlite3.Connection) -> None:
     import sqlite_utils
 
     db = sqlite_utils.Database(conn)
-    db["alerts"].create_index(["rule_id", "type", "severity", "timestamp", "resolved_at", "id"],
-                              index_name="idx_alerts_rollup")
+    db["alerts"].create_index(
+        ["rule_id", "type", "severity", "timestamp", "resolved_at", "id"], index_name="idx_alerts_rollup"
+    )
     conn.execute("CREATE INDEX idx_events_acknowledged ON events(at, alert_id) WHERE kind = 'acknowledged'")
     db["notifications"].create_index(["alert_id", "status"], index_name="idx_notifications_alert_id_status")
     conn.execute("DROP INDEX IF EXISTS idx_notifications_alert_id")  # a prefix of the one above
@@ -172,8 +223,9 @@ def inspect(path: str | os.PathLike) -> bool:
     return True
 
 
-def connect(path: str | os.PathLike, *, create: bool = True, readonly: bool = False,
-            timeout_ms: int = 30_000) -> sqlite3.Connection | None:
+def connect(
+    path: str | os.PathLike, *, create: bool = True, readonly: bool = False, timeout_ms: int = 30_000
+) -> sqlite3.Connection | None:
     """Open the state database.
 
     Returns None when it does not exist and ``create`` is False.  Creates it
@@ -191,15 +243,21 @@ def connect(path: str | os.PathLike, *, create: bool = True, readonly: bool = Fa
         elif not ours and path.is_file():
             os.chmod(path, 0o600)  # an empty file someone made for us: it will hold alert data
     except OSError as exc:
-        raise StateError(f"cannot create state database {path}: {exc.strerror}",
-                         hint="check the directory's permissions, or choose another --db") from None
+        raise StateError(
+            f"cannot create state database {path}: {exc.strerror}",
+            hint="check the directory's permissions, or choose another --db",
+        ) from None
     try:
         if readonly:
-            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_ms / 1000,
-                                   isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro",
+                uri=True,
+                timeout=timeout_ms / 1000,
+                isolation_level=None,
+                check_same_thread=False,
+            )
         else:
-            conn = sqlite3.connect(str(path), timeout=timeout_ms / 1000, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(str(path), timeout=timeout_ms / 1000, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA foreign_keys = ON")
         version = conn.execute("PRAGMA user_version").fetchone()[0]  # first real read: corrupt files fail here
         if version > SCHEMA_VERSION:

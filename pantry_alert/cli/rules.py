@@ -48,14 +48,19 @@ def validate(ctx: typer.Context) -> None:
     unrouted = [(rule.id, channel) for rule in config.rules for channel in rule.channels if channel not in configured]
     for channel in config.escalation.add_channels:
         if channel not in configured:  # a warning only: escalations still reach the alert's own channels
-            sys.stderr.write(f"warning: {config.path}: escalation.add_channels names '{channel}', which is not "
-                             "configured; escalated alerts will record it as skipped\n")
+            sys.stderr.write(
+                f"warning: {config.path}: escalation.add_channels names '{channel}', which is not "
+                "configured; escalated alerts will record it as skipped\n"
+            )
     if unrouted:
         for rule_id, channel in unrouted:
-            sys.stderr.write(f"warning: {config.path}: rule '{rule_id}' routes to channel '{channel}', "
-                             "which is not configured (set its channels: section or its environment variables)\n")
-        sys.stdout.write(f"{config.path}: valid ({len(config.rules)} rules), "
-                         f"but {len(unrouted)} route(s) to unconfigured channels\n")
+            sys.stderr.write(
+                f"warning: {config.path}: rule '{rule_id}' routes to channel '{channel}', "
+                "which is not configured (set its channels: section or its environment variables)\n"
+            )
+        sys.stdout.write(
+            f"{config.path}: valid ({len(config.rules)} rules), but {len(unrouted)} route(s) to unconfigured channels\n"
+        )
         raise typer.Exit(1)
     sys.stdout.write(f"{config.path}: valid ({len(config.rules)} rules)\n")
 
@@ -114,8 +119,12 @@ def test_rules(
         from rich.markup import escape
 
         for entry in results:
-            table.add_row(entry["rule"], entry["verdict"], _number(entry["value"]),
-                          escape(entry["description"] or entry["error"] or ""))
+            table.add_row(
+                entry["rule"],
+                entry["verdict"],
+                _number(entry["value"]),
+                escape(entry["description"] or entry["error"] or ""),
+            )
         console().print(table)
         for entry in results:
             if entry["error"]:

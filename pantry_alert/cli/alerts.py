@@ -1,0 +1,266 @@
+"""Reading alerts: ``list`` (active), ``history`` (all) and ``show`` (one, with its timeline).
+
+Human output is rich tables sized for an 80-column terminal, times in the
+config's time zone; ``--json`` keeps epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..timeutil import format_time
+from . import app
+from .common import alerts_table, choice, console, escape, get_globals, print_json
+
+_HISTORY_HINT = "`pantry-alert history` lists recent alerts with their ids"
+_SEVERITY_ORDER = ("critical", "high", "medium", "low")
+
+
+def _not_found(alert_id: str):
+    from ..errors import NotFoundError
+
+    return NotFoundError(f"Alert {alert_id} not found", hint=_HISTORY_HINT)
+
+
+def _clock(ms: int | None, tz: str | None) -> tuple[str, str]:
+    """(``2025-11-26 12:00:00``, ``CET (Europe/Berlin)``): the time and its zone, apart."""
+    parts = format_time(ms, tz).split(" ", 2)
+    if len(parts) < 3:  # "-" (no time)
+        return parts[0], ""
+    return f"{parts[0]} {parts[1]}", parts[2]
+
+
+@app.command("list")
+def list_alerts(
+    ctx: typer.Context,
+    severity: Annotated[Optional[str], typer.Option("--severity", help="low, medium, high or critical")] = None,
+    type_: Annotated[Optional[str], typer.Option("--type", help="performance, error, security or business")] = None,
+    rule: Annotated[Optional[str], typer.Option("--rule", help="a rule id")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON array")] = False,
+) -> None:
+    """Active (unresolved) alerts, newest first."""
+    from ..config import SEVERITIES, TYPES
+
+    choice(severity, SEVERITIES, "--severity")
+    choice(type_, TYPES, "--type")
+    g = get_globals(ctx)
+    with g.store() as store:
+        alerts = store.list_alerts(active=True, severity=severity, type=type_, rule=rule)
+    if as_json:
+        print_json([a.to_json() for a in alerts])
+        return
+    if not alerts:
+        sys.stdout.write("No active alerts\n")
+        return
+    console().print(alerts_table(alerts, g.config().timezone, f"{len(alerts)} active alert(s)"))
+
+
+# ---------------------------------------------------------------- history
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="show at most N alerts")] = 100,
+    since: Annotated[
+        Optional[str],
+        typer.Option("--since", metavar="DURATION", help="only alerts fired in the last DURATION (e.g. 2h, 7d)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON array")] = False,
+) -> None:
+    """All alerts, resolved ones included, newest first."""
+    from ..timeutil import cli_duration, format_duration
+
+    since_ms = cli_duration(since, option="--since") if since is not None else None
+    g = get_globals(ctx)
+    now = g.now()
+    with g.store() as store:
+        alerts = store.list_alerts(active=False, since=None if since_ms is None else now - since_ms, limit=limit)
+    if as_json:
+        print_json([a.to_json() for a in alerts])
+        return
+    scope = f" fired in the last {format_duration(since_ms)}" if since_ms is not None else ""
+    if not alerts:
+        sys.stdout.write(f"No alerts{scope}\n")
+        return
+    title = f"{len(alerts)} alert(s){scope}, newest first"
+    if len(alerts) == limit:
+        title += f" (--limit {limit}: older ones not shown)"
+    console().print(alerts_table(alerts, g.config().timezone, title))
+
+
+# ------------------------------------------------------------------- show
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    alert_id: Annotated[str, typer.Argument(metavar="ALERT_ID")],
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
+) -> None:
+    """One alert with its timeline of events and its notification attempts."""
+    g = get_globals(ctx)
+    with g.store() as store:
+        alert = store.get_alert(alert_id)
+        if alert is None:
+            raise _not_found(alert_id)
+        events = store.events(alert_id)
+        notifications = [{k: v for k, v in n.items() if k != "id"} for n in store.notifications(alert_id)]
+    if as_json:
+        print_json({**alert.to_json(), "events": events, "notifications": notifications})
+        return
+    tz = g.config().timezone
+    out = console()
+    out.print(_alert_panel(alert, events, tz))
+    out.print(_timeline_table(alert, events, tz))
+    out.print(_notifications_table(alert, notifications, tz))
+
+
+def _alert_panel(alert, events: list[dict], tz: str | None):
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from ..timeutil import format_duration
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+
+    def row(label: str, value: str) -> None:
+        grid.add_row(label, value)
+
+    row("Alert", escape(alert.id))
+    row("Rule", f"{escape(alert.rule_id)} ({alert.type})")
+    fired_severity = next((e["detail"].get("severity") for e in events if e["kind"] == "fired"), None)
+    severity = alert.severity
+    if alert.escalated:
+        severity += (
+            f" (escalated from {fired_severity})"
+            if fired_severity and fired_severity != alert.severity
+            else " (escalated)"
+        )
+    row("Severity", severity)
+    status = alert.status + (" (notifications muted by a silence)" if alert.silenced else "")
+    row("Status", status)
+    row("Description", escape(alert.description or ""))
+    row("Fired", format_time(alert.timestamp, tz))
+    row(
+        "Last seen", f"{format_time(alert.last_seen_at, tz)} (seen {alert.count} time{'s' if alert.count != 1 else ''})"
+    )
+    if alert.acknowledged_at is not None:
+        text = f"{format_time(alert.acknowledged_at, tz)} by {escape(alert.acknowledged_by or '?')}"
+        text += f", {format_duration(alert.acknowledged_at - alert.timestamp)} after firing"
+        if alert.ack_expires_at is not None:
+            text += f"; until {format_time(alert.ack_expires_at, tz)}"
+        row("Acknowledged", text)
+    if alert.resolved_at is not None:
+        row(
+            "Resolved",
+            f"{format_time(alert.resolved_at, tz)} by {escape(alert.resolved_by or '?')}, "
+            f"{format_duration(alert.resolved_at - alert.timestamp)} after firing",
+        )
+    if alert.metrics:
+        row("Metrics", escape(", ".join(f"{k} = {v}" for k, v in alert.metrics.items())))
+    if alert.labels:
+        row("Labels", escape(", ".join(f"{k}={v}" for k, v in alert.labels.items())))
+    if alert.runbook_url:
+        row("Runbook", escape(alert.runbook_url))
+    channels = ", ".join(alert.channels) or "-"
+    notified = ", ".join(alert.notified_channels) or "none yet"
+    row("Channels", f"{escape(channels)} (notified: {escape(notified)})")
+    return Panel(
+        grid, title=f"[bold]{escape(alert.title)}[/] {escape(f'[{alert.severity}]')}", title_align="left", expand=False
+    )
+
+
+def _event_text(kind: str, d: dict[str, Any], tz: str | None) -> str:
+    """One timeline line's details, in words."""
+    import json
+
+    def channels() -> str:
+        return ", ".join(d.get("channels") or []) or "no configured channel"
+
+    if kind == "fired":
+        return f"{d.get('severity', '?')}: {d.get('description', '')}"
+    if kind == "notified":
+        return f"{d.get('kind', '?')} to {channels()}"
+    if kind == "reminded":
+        return f"{d.get('kind', 'reminder')} to {channels()} (seen {d.get('count', '?')} times)"
+    if kind == "escalated":
+        return f"{d.get('from', '?')} -> {d.get('to', '?')}; channels now {channels()}"
+    if kind == "acknowledged":
+        text = f"by {d.get('by') or '?'}"
+        if d.get("until") is not None:
+            text += f" until {_clock(d['until'], tz)[0]}"
+        if d.get("note"):
+            text += f": {d['note']}"
+        return text
+    if kind == "ack_expired":
+        return "acknowledgement expired; reminders resume"
+    if kind == "resolved":
+        return f"by {d.get('by') or '?'}" + (f": {d['note']}" if d.get("note") else "")
+    if kind == "delivered":
+        return f"{d.get('kind', '?')} via {d.get('channel', '?')}"
+    if kind == "delivery_failed":
+        retry = f"; retry at {_clock(d['retryAt'], tz)[0]}" if d.get("retryAt") else "; gave up"
+        return f"{d.get('kind', '?')} via {d.get('channel', '?')}: {d.get('error', '?')}{retry}"
+    return json.dumps(d, separators=(", ", ": ")) if d else ""
+
+
+def _short(ms: int | None, tz: str | None, day: str, zone: str) -> str:
+    """The time alone on the alert's day; with the date on other days; with the zone if it differs."""
+    text, event_zone = _clock(ms, tz)
+    if text.startswith(day + " "):
+        text = text[len(day) + 1 :]
+    return text if event_zone in (zone, "") else f"{text} {event_zone}"
+
+
+def _timeline_table(alert, events: list[dict], tz: str | None):
+    from rich import box
+    from rich.table import Table
+
+    from ..timeutil import format_duration
+
+    fired, zone = _clock(alert.timestamp, tz)
+    day = fired.split(" ")[0]
+    table = Table(title=f"Timeline, {day}, times in {zone}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("Time", no_wrap=True)
+    table.add_column("After", justify="right", no_wrap=True)
+    table.add_column("Event", no_wrap=True)
+    table.add_column("Details", overflow="fold")
+    for event in events:
+        offset = event["at"] - alert.timestamp
+        table.add_row(
+            _short(event["at"], tz, day, zone),
+            ("-" if offset < 0 else "") + format_duration(abs(offset)),
+            event["kind"],
+            escape(_event_text(event["kind"], event["detail"] or {}, tz)),
+        )
+    return table
+
+
+def _notifications_table(alert, notifications: list[dict], tz: str | None):
+    from rich import box
+    from rich.table import Table
+
+    if not notifications:
+        return Table(title="Notifications: none recorded", title_justify="left", box=None, show_header=False)
+    fired, zone = _clock(alert.timestamp, tz)
+    day = fired.split(" ")[0]
+    table = Table(title="Notifications", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("Channel", no_wrap=True)
+    table.add_column("Kind", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Tries", justify="right", no_wrap=True)
+    table.add_column("Sent", no_wrap=True)
+    table.add_column("Error", overflow="fold")
+    for n in notifications:
+        error = n["error"] or ""
+        if n["status"] in ("pending", "failed", "deferred") and n.get("nextAttemptAt") is not None:
+            error += ("; " if error else "") + f"next try {_short(n['nextAttemptAt'], tz, day, zone)}"
+        sent = _short(n["sentAt"], tz, day, zone) if n["sentAt"] is not None else "-"
+        table.add_row(n["channel"], n["kind"], n["status"], str(n["attempts"]), sent, escape(error))
+    return table

@@ -1,0 +1,126 @@
+"""``pantry-alert check``: one evaluation run.
+
+``execute`` is the body shared by the typer command and the fast path in
+``cli.__init__`` (which runs a plain cron ``check`` without importing typer).
+"""
+
+import sys
+
+from .common import Globals, choice, print_json, warn
+
+_VERBS = (("fired", "FIRED"), ("escalated", "ESCALATED"), ("reminded", "REMINDED"), ("resolved", "RESOLVED"))
+
+
+def execute(
+    g: Globals,
+    *,
+    metrics_file: str | None = None,
+    metrics_url: str | None = None,
+    dry_run: bool = False,
+    fail_on: str | None = None,
+    as_json: bool = False,
+) -> int:
+    """Run one check and print its outcome; return the exit code."""
+    from ..config import SEVERITIES
+    from ..errors import UsageError
+    from ..runner import run_check
+
+    choice(fail_on, SEVERITIES, "--fail-on")
+    if metrics_file and metrics_url:
+        raise UsageError("give --metrics-file or --metrics-url, not both")
+    config = g.config()
+    prefix = "would be " if dry_run else ""
+
+    def report_changes(plan, alerts) -> None:
+        """Printed after the commit, before the sends: one line per changed alert."""
+        if as_json:
+            return
+        for key, verb in _VERBS:
+            for alert_id in getattr(plan, key):
+                if key == "reminded" and alert_id in plan.escalated:
+                    continue
+                alert = alerts[alert_id]
+                sys.stdout.write(
+                    f"{prefix}{verb:<9} {alert.id} [{alert.severity}] {alert.title}: {alert.description}\n"
+                )
+        sys.stdout.flush()
+
+    result = run_check(
+        config,
+        g.db_path(),
+        g.now(),
+        metrics_file=metrics_file,
+        metrics_url=metrics_url,
+        dry_run=dry_run,
+        fail_on=fail_on,
+        console_stream=sys.stderr if as_json else None,
+        on_planned=report_changes,
+    )
+
+    plan = result.plan
+    if result.source_error:
+        sys.stderr.write(f"error: {result.source_error}\n")
+    for error in plan.errors:
+        warn(f"rule '{error['rule']}' could not be evaluated: {error['error']}")
+    for warning in plan.warnings:
+        warn(f"rule '{warning['rule']}': {warning['error']}")
+    for channel in dict.fromkeys(plan.skipped):
+        warn(
+            f"channel '{channel}' is not configured: {plan.skipped.count(channel)} notification(s) recorded as "
+            f"skipped (configure channels.{channel} in rules.yaml or its environment variables)"
+        )
+    for failure in result.report.failures:
+        state = "gave up" if failure.final else "will retry"
+        warn(
+            f"alert {failure.alert_id}: {failure.kind} notification to {failure.channel} failed ({state}): {failure.error}"
+        )
+    if as_json:
+        print_json(result.summary())
+    elif dry_run:
+        pending = sum(1 for i in plan.intents if i.status == "pending")
+        sys.stdout.write(f"dry run: nothing written, {pending} notification(s) not sent\n")
+    if result.fail_on_hit and not as_json:
+        sys.stderr.write(f"--fail-on {fail_on}: active alerts at or above {fail_on}: {', '.join(result.fail_on_hit)}\n")
+    return result.exit_code
+
+
+def register(app) -> None:
+    """Add the typer ``check`` command to ``app`` (typer is imported only here)."""
+    from typing import Annotated, Optional
+
+    import typer
+
+    from .common import get_globals
+
+    @app.command()
+    def check(
+        ctx: typer.Context,
+        metrics_file: Annotated[
+            Optional[str],
+            typer.Option("--metrics-file", metavar="PATH|-", help="read metrics from a file ('-' = stdin)"),
+        ] = None,
+        metrics_url: Annotated[
+            Optional[str], typer.Option("--metrics-url", metavar="URL", help="fetch metrics from a URL")
+        ] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="evaluate and show; write nothing, send nothing")
+        ] = False,
+        fail_on: Annotated[
+            Optional[str],
+            typer.Option(
+                "--fail-on", metavar="SEVERITY", help="exit 5 when an active alert at or above SEVERITY exists"
+            ),
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print a JSON run summary")] = False,
+    ) -> None:
+        """Evaluate every rule once, update alert state, send notifications."""
+        code = execute(
+            get_globals(ctx),
+            metrics_file=metrics_file,
+            metrics_url=metrics_url,
+            dry_run=dry_run,
+            fail_on=fail_on,
+            as_json=as_json,
+        )
+        if code:
+            raise typer.Exit(code)

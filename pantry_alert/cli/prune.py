@@ -1,0 +1,75 @@
+"""``prune``: delete old resolved alerts with their events and notifications."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from ..timeutil import format_time
+from . import app
+from .common import get_globals, print_json
+
+# ------------------------------------------------------------------ prune
+
+
+@app.command()
+def prune(
+    ctx: typer.Context,
+    older_than: Annotated[
+        Optional[str],
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="delete resolved alerts fired more than DURATION ago [default: state.retention, 7d]",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count what would be deleted; delete nothing")] = False,
+    vacuum: Annotated[bool, typer.Option("--vacuum", help="compact the database file afterwards")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
+) -> None:
+    """Delete old resolved alerts with their events and notifications (never an unresolved one)."""
+    from ..store import reports
+    from ..timeutil import cli_duration
+
+    age = cli_duration(older_than, option="--older-than") if older_than is not None else None
+    g = get_globals(ctx)
+    config = g.config()
+    cutoff = g.now() - (config.state.retention_ms if age is None else age)
+    with g.store() as store:
+        result = reports.prune(store, cutoff=cutoff, dry_run=dry_run)
+        size_before = _file_size(store.path)
+        if vacuum and not dry_run:
+            reports.vacuum(store)
+    if as_json:
+        print_json({"deleted": result.alerts, "cutoff": cutoff, "dryRun": dry_run})
+        return
+    when = format_time(cutoff, config.timezone)
+    lines = [f"Would delete (cutoff {when}; dry run: nothing was deleted):" if dry_run else f"Deleted (cutoff {when}):"]
+    for label, count in (
+        ("resolved alerts", result.alerts),
+        ("their events", result.events),
+        ("their notifications", result.notifications),
+        ("runs", result.runs),
+    ):
+        lines.append(f"  {label:<20}{count:>10}")
+    if result.kept:
+        lines.append(f"Kept {result.kept} resolved alert(s) with notifications not delivered yet.")
+    if vacuum:
+        if dry_run:
+            lines.append("--vacuum skipped: a dry run changes nothing")
+        else:
+            lines.append(f"Vacuumed {store.path}: {_mib(size_before)} -> {_mib(_file_size(store.path))}")
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _file_size(path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1_048_576:.1f} MiB"

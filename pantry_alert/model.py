@@ -1,0 +1,107 @@
+"""Plain data shared by the engine and the store (no I/O here)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+NEXT_SEVERITY = {"low": "medium", "medium": "high", "high": "critical", "critical": "critical"}
+
+
+@dataclass
+class Alert:
+    id: str
+    rule_id: str
+    type: str
+    severity: str
+    title: str
+    description: str
+    timestamp: int
+    count: int = 1
+    last_seen_at: int = 0
+    status: str = "firing"  # firing | acknowledged | resolved
+    acknowledged_at: int | None = None
+    acknowledged_by: str | None = None
+    ack_expires_at: int | None = None
+    resolved_at: int | None = None
+    resolved_by: str | None = None
+    escalated: bool = False
+    silenced: bool = False
+    runbook_url: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    channels: list[str] = field(default_factory=list)  # current routing (escalation adds)
+    notified_channels: list[str] = field(default_factory=list)  # channels that were sent to
+    rounds_at_severity: int = 0
+    last_notified_at: int | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.status == "resolved"
+
+    def to_json(self) -> dict[str, Any]:
+        """The SPEC §6 alert shape (the seed's fields first)."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "severity": self.severity,
+            "title": self.title,
+            "description": self.description,
+            "timestamp": self.timestamp,
+            "metadata": {
+                "rule": self.rule_id,
+                "metrics": dict(self.metrics),
+                "escalated": self.escalated,
+                "alertCount": self.count,
+            },
+            "resolved": self.resolved,
+            "resolvedAt": self.resolved_at,
+            "ruleId": self.rule_id,
+            "status": self.status,
+            "count": self.count,
+            "lastSeenAt": self.last_seen_at,
+            "acknowledgedAt": self.acknowledged_at,
+            "acknowledgedBy": self.acknowledged_by,
+            "resolvedBy": self.resolved_by,
+            "escalated": self.escalated,
+            "silenced": self.silenced,
+            "runbookUrl": self.runbook_url,
+            "labels": dict(self.labels),
+        }
+
+    def copy(self) -> Alert:
+        return Alert(
+            **{
+                k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
+                for k, v in asdict(self).items()
+            }
+        )
+
+
+@dataclass
+class RuleState:
+    rule_id: str
+    last_fired_at: int | None = None
+    pending_since: int | None = None
+    consecutive_breaches: int = 0  # for the built-in source rule: consecutive failed reads
+    last_error: str | None = None
+
+
+@dataclass
+class Event:
+    alert_id: str
+    at: int
+    kind: str  # fired, notified, reminded, escalated, acknowledged, ack_expired, resolved, ...
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Intent:
+    """A notification the engine asks for; the store records it, delivery sends it."""
+
+    alert_id: str
+    channel: str
+    kind: str  # firing | reminder | escalated | resolved
+    status: str = "pending"  # pending | skipped
+    error: str | None = None
