@@ -1,17 +1,16 @@
 """One exception tree for the whole library.
 
-Every error the library raises on purpose is a ``PantryAlertError``; each
-subclass carries the exit code of SPEC §2, so the CLI maps errors to exit
-codes in exactly one place (``cli.main``).  Messages say what is wrong and
-where; ``hint`` says how to fix it.
+Every error the library raises on purpose is a ``PantryAlertError``.  Messages
+say what is wrong and where (file, line, rule id, URL); ``hint`` says how to
+fix it.  The library knows no exit codes: the command line maps these classes
+to its exit codes (``cli.exit_code_for``) and the HTTP API to status codes.
+Lower-level errors are wrapped with ``raise ... from exc``.
 """
 
 from __future__ import annotations
 
 
 class PantryAlertError(Exception):
-    exit_code = 1
-
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
         self.message = message
@@ -22,47 +21,47 @@ class PantryAlertError(Exception):
 
 
 class UsageError(PantryAlertError):
-    """Bad command-line input (a bad duration, an ambiguous bare number...)."""
-
-    exit_code = 2
+    """Bad input from a person or program (a bad duration, an ambiguous bare number...)."""
 
 
 class ConfigError(PantryAlertError):
     """rules.yaml is missing or invalid.  ``problems`` lists every problem found."""
-
-    exit_code = 2
 
     def __init__(self, message: str, hint: str | None = None, problems: list[str] | None = None):
         super().__init__(message, hint)
         self.problems = problems or []
 
 
+class ExpressionError(ConfigError):
+    """A ``when`` expression or a description template is invalid (found when the config loads)."""
+
+
+class Unevaluable(PantryAlertError):
+    """A rule cannot be evaluated on this metrics document (a metric missing, not a number, ...)."""
+
+
 class MetricsError(PantryAlertError):
     """The metrics document could not be read or parsed."""
 
-    exit_code = 3
-
 
 class StateError(PantryAlertError):
-    """The state database is unusable: locked, corrupt, foreign or newer."""
-
-    exit_code = 4
+    """The state database is unusable: locked, corrupt, foreign, newer, or not writable."""
 
 
 class NotFoundError(PantryAlertError):
-    """The thing asked for does not exist or is already in that state."""
+    """The thing asked for does not exist (or, for resolve, is already resolved)."""
 
-    exit_code = 1
+
+class ConflictError(PantryAlertError):
+    """The thing asked for exists but is already in that state (acknowledged twice, ...)."""
 
 
 class ChannelError(PantryAlertError):
     """A notification channel is unknown, not configured, or failed."""
 
-    exit_code = 1
-
 
 class ChannelNotConfigured(ChannelError):
-    exit_code = 2
+    """The channel asked for is unknown or has no settings."""
 
 
 class DeliveryError(ChannelError):

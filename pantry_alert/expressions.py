@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import ExpressionError, Unevaluable
+
 _BINOPS = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
@@ -34,14 +36,6 @@ _CMPOPS = {
 }
 _FUNCS = {"abs": abs, "min": min, "max": max}
 MAX_EXPRESSION_LENGTH = 2000
-
-
-class ExpressionError(ValueError):
-    """The expression is malformed or uses a forbidden construct."""
-
-
-class Unevaluable(Exception):
-    """The condition cannot be evaluated on this document (missing metric, ...)."""
 
 
 def _missing(path: str) -> Unevaluable:

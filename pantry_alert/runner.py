@@ -6,7 +6,7 @@ The CLI only renders what ``run_check`` returns.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,8 @@ class CheckResult:
     report: Report = field(default_factory=Report)
     source_error: str | None = None
     dry_run: bool = False
-    exit_code: int = 0
+    # ok | attention (a rule unevaluable, a notification failed) | source_failure | fail_on
+    outcome: str = "ok"
     alerts: dict[str, Any] = field(default_factory=dict)  # id -> Alert touched by this run
     fail_on_hit: list[str] = field(default_factory=list)
 
@@ -56,17 +57,6 @@ class CheckResult:
         return out
 
 
-def resolve_db_path(config: Config, db_option: str | None, env: Mapping[str, str]) -> Path:
-    if db_option:
-        return Path(db_option)
-    if config.state.path:
-        path = Path(os.path.expanduser(config.state.path))
-        return path if path.is_absolute() else config.path.parent / path
-    from .store import default_path
-
-    return default_path(env)
-
-
 def run_check(
     config: Config,
     db_path: Path,
@@ -79,8 +69,11 @@ def run_check(
     env: Mapping[str, str] | None = None,
     console_stream=None,
     on_planned=None,
+    exit_code: Callable[[CheckResult], int] | None = None,
 ) -> CheckResult:
-    """``on_planned(plan, alerts_by_id)`` is called once the plan is committed, before any send."""
+    """One run.  ``on_planned(plan, alerts_by_id)`` is called once the plan is
+    committed, before any send.  ``exit_code(result)``, when given, is what
+    the run log records as the run's exit code (the caller's mapping)."""
     env = os.environ if env is None else env
     channels = configured_channels(config, env, stream=console_stream)  # config errors: before any write
     ctx = Context(
@@ -129,12 +122,12 @@ def run_check(
                 result.report = deliver(store, config, channels, now)
                 plan.skipped.extend(result.report.unconfigured)  # warned about like the plan's own skips
                 active = list(store.active_alerts().values())
-                result.exit_code = _exit_code(result, active, fail_on)
+                _settle(result, active, fail_on)
                 with store.transaction():
-                    store.log_run(now, now, result.exit_code, result.summary())
+                    store.log_run(now, now, exit_code(result) if exit_code else None, result.summary())
     result.alerts = _touched(plan)
     if dry_run:
-        result.exit_code = _exit_code(result, _merge(active, plan), fail_on)
+        _settle(result, _merge(active, plan), fail_on)
     return result
 
 
@@ -150,17 +143,19 @@ def _merge(active, plan: Plan):
     return [a for a in by_id.values() if not a.resolved]
 
 
-def _exit_code(result: CheckResult, active, fail_on: str | None) -> int:
-    if result.source_error:
-        return 3
+def _settle(result: CheckResult, active, fail_on: str | None) -> None:
+    """Decide the run's outcome (the command line turns it into an exit code)."""
     if fail_on:
         floor = SEVERITY_ORDER[fail_on]
         result.fail_on_hit = [a.id for a in active if SEVERITY_ORDER[a.severity] >= floor]
-        if result.fail_on_hit:
-            return 5
-    if result.plan.errors or result.plan.warnings or result.report.failed:
-        return 1
-    return 0
+    if result.source_error:
+        result.outcome = "source_failure"
+    elif result.fail_on_hit:
+        result.outcome = "fail_on"
+    elif result.plan.errors or result.plan.warnings or result.report.failed:
+        result.outcome = "attention"
+    else:
+        result.outcome = "ok"
 
 
-__all__ = ["run_check", "CheckResult", "resolve_db_path", "SEVERITIES"]
+__all__ = ["run_check", "CheckResult", "SEVERITIES"]

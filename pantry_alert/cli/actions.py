@@ -11,7 +11,6 @@ import typer
 
 from ..timeutil import format_time
 from . import app
-from .alerts import _not_found
 from .common import get_globals
 
 
@@ -41,41 +40,17 @@ def ack(
     ] = None,
 ) -> None:
     """Acknowledge an alert: no more reminders or escalation for it (for a while, with --for)."""
-    from ..errors import NotFoundError, UsageError
-    from ..store import reports
+    from .. import actions
+    from ..errors import UsageError
     from ..timeutil import cli_duration, format_duration
 
     duration = cli_duration(for_, option="--for") if for_ is not None else None
     if duration == 0:
         raise UsageError("--for: 0 would expire the acknowledgement at once; give a duration such as 30m or 2h")
-    g = get_globals(ctx)
-    now = g.now()
-    with g.store() as store:
-        if store.conn is None:
-            raise _not_found(alert_id)
-        outcome, alert = reports.acknowledge(
-            store,
-            alert_id,
-            by=by or login_name(),
-            note=note,
-            until=None if duration is None else now + duration,
-            now=now,
-        )
-    tz = g.config().timezone
-    if outcome == "missing":
-        raise _not_found(alert_id)
-    if outcome == "resolved":
-        raise NotFoundError(
-            f"Alert {alert_id} is already resolved ({format_time(alert.resolved_at, tz)} by "
-            f"{alert.resolved_by or '?'}); there is nothing to acknowledge"
-        )
-    if outcome == "already":
-        until = f" until {format_time(alert.ack_expires_at, tz)}" if alert.ack_expires_at is not None else ""
-        raise NotFoundError(
-            f"Alert {alert_id} is already acknowledged (by {alert.acknowledged_by or '?'} at "
-            f"{format_time(alert.acknowledged_at, tz)}{until})",
-            hint=f"`pantry-alert show {alert_id}` shows its timeline",
-        )
+    ws = get_globals(ctx).workspace
+    now = ws.now()
+    actions.acknowledge(ws, alert_id, by=by or login_name(), note=note, for_ms=duration, now=now)
+    tz = ws.config().timezone
     sys.stdout.write("Alert acknowledged\n")
     if duration is not None:
         sys.stderr.write(
@@ -92,20 +67,8 @@ def resolve(
     note: Annotated[Optional[str], typer.Option("--note", help="a note for the timeline")] = None,
 ) -> None:
     """Resolve an alert by hand; its resolved notifications go out with the next check."""
-    from ..errors import NotFoundError
+    from .. import actions
 
-    g = get_globals(ctx)
-    config = g.config()
-    with g.store() as store:
-        if store.conn is None:
-            raise NotFoundError("Alert not found or already resolved")
-        alert = store.get_alert(alert_id)
-        rule = config.rule(alert.rule_id) if alert else None
-        store.resolve_alert(
-            alert_id,
-            by=by or login_name(),
-            note=note,
-            now=g.now(),
-            notify_resolved=rule.notify_resolved if rule else True,
-        )
+    ws = get_globals(ctx).workspace
+    actions.resolve(ws, alert_id, by=by or login_name(), note=note)
     sys.stdout.write("Alert resolved\n")

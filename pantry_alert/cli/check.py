@@ -8,7 +8,64 @@ import sys
 
 from .common import Globals, choice, print_json, warn
 
+# Exit codes of a run's outcomes (see the runner's CheckResult.outcome).
+OUTCOME_EXIT_CODES = {"ok": 0, "attention": 1, "source_failure": 3, "fail_on": 5}
+
+# The options of ``check``, for the fast path that parses a cron line without typer:
+# option -> (parameter name, takes a value).  A test compares this with the typer command.
+OPTIONS = {
+    "--metrics-file": ("metrics_file", True),
+    "--metrics-url": ("metrics_url", True),
+    "--fail-on": ("fail_on", True),
+    "--dry-run": ("dry_run", False),
+    "--json": ("as_json", False),
+}
+
 _VERBS = (("fired", "FIRED"), ("escalated", "ESCALATED"), ("reminded", "REMINDED"), ("resolved", "RESOLVED"))
+
+
+def exit_code(result) -> int:
+    return OUTCOME_EXIT_CODES[result.outcome]
+
+
+def parse_fast(argv: list[str]) -> tuple[Globals, dict] | None:
+    """(globals, options) when ``argv`` is a plain ``[--config X] [--db X] [--debug] check [options]``
+    that ``OPTIONS`` describes exactly, else None (typer then parses it and owns every message)."""
+    import os
+
+    g = Globals(config_path=os.environ.get("PANTRY_ALERT_CONFIG") or None, db=os.environ.get("PANTRY_ALERT_DB") or None)
+    i = 0
+    while i < len(argv) and argv[i] != "check":
+        if argv[i] in ("--config", "--db") and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            if argv[i] == "--config":
+                g = Globals(config_path=argv[i + 1] or None, db=g.db, debug=g.debug)
+            else:
+                g = Globals(config_path=g.config_path, db=argv[i + 1] or None, debug=g.debug)
+            i += 2
+        elif argv[i] == "--debug":
+            g = Globals(config_path=g.config_path, db=g.db, debug=True)
+            i += 1
+        else:
+            return None
+    if i == len(argv):
+        return None
+    options: dict = {name: (None if takes_value else False) for name, takes_value in OPTIONS.values()}
+    rest = argv[i + 1 :]
+    j = 0
+    while j < len(rest):
+        spec = OPTIONS.get(rest[j])
+        if spec is None:
+            return None
+        name, takes_value = spec
+        if not takes_value:
+            options[name] = True
+            j += 1
+        elif j + 1 < len(rest) and (rest[j + 1] == "-" or not rest[j + 1].startswith("-")):
+            options[name] = rest[j + 1]
+            j += 2
+        else:
+            return None
+    return g, options
 
 
 def execute(
@@ -55,6 +112,7 @@ def execute(
         fail_on=fail_on,
         console_stream=sys.stderr if as_json else None,
         on_planned=report_changes,
+        exit_code=exit_code,
     )
 
     plan = result.plan
@@ -81,7 +139,7 @@ def execute(
         sys.stdout.write(f"dry run: nothing written, {pending} notification(s) not sent\n")
     if result.fail_on_hit and not as_json:
         sys.stderr.write(f"--fail-on {fail_on}: active alerts at or above {fail_on}: {', '.join(result.fail_on_hit)}\n")
-    return result.exit_code
+    return exit_code(result)
 
 
 def register(app) -> None:

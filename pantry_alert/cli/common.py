@@ -3,44 +3,42 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
+from ..workspace import Workspace
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..store import Store
 
 
 @dataclass
 class Globals:
+    """The global options, and the library ``Workspace`` they describe."""
+
     config_path: str | None = None
     db: str | None = None
     debug: bool = False
-    _config: Any = field(default=None, repr=False)
+    workspace: Workspace = field(init=False, repr=False)
 
-    def config(self, *, check_templates: bool = False):
-        if self._config is None or check_templates:
-            from ..config import load
+    def __post_init__(self) -> None:
+        self.workspace = Workspace(config_path=self.config_path, db=self.db)
 
-            self._config = load(self.config_path or "rules.yaml", check_templates=check_templates)
-        return self._config
+    def config(self, *, check_templates: bool = False) -> Config:
+        return self.workspace.config(check_templates=check_templates)
 
     def db_path(self) -> Path:
-        from ..runner import resolve_db_path
-
-        return resolve_db_path(self.config(), self.db, os.environ)
+        return self.workspace.db_path()
 
     def now(self) -> int:
-        from ..timeutil import now_ms
+        return self.workspace.now()
 
-        return now_ms()
-
-    def store(self, *, create: bool = False):
-        from ..store import open_store
-
-        config = self.config()
-        return open_store(self.db_path(), create=create, timeout_ms=config.state.lock_timeout_ms)
+    def store(self, *, create: bool = False) -> Store:
+        return self.workspace.store(create=create)
 
 
 def get_globals(ctx) -> Globals:

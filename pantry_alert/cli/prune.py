@@ -11,8 +11,6 @@ from ..timeutil import format_time
 from . import app
 from .common import get_globals, print_json
 
-# ------------------------------------------------------------------ prune
-
 
 @app.command()
 def prune(
@@ -30,7 +28,7 @@ def prune(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
 ) -> None:
     """Delete old resolved alerts with their events and notifications (never an unresolved one)."""
-    from ..store import reports
+    from ..store import maintenance
     from ..timeutil import cli_duration
 
     age = cli_duration(older_than, option="--older-than") if older_than is not None else None
@@ -38,10 +36,10 @@ def prune(
     config = g.config()
     cutoff = g.now() - (config.state.retention_ms if age is None else age)
     with g.store() as store:
-        result = reports.prune(store, cutoff=cutoff, dry_run=dry_run)
+        result = maintenance.prune(store, cutoff=cutoff, dry_run=dry_run)
         size_before = _file_size(store.path)
         if vacuum and not dry_run:
-            reports.vacuum(store)
+            maintenance.vacuum(store)
     if as_json:
         print_json({"deleted": result.alerts, "cutoff": cutoff, "dryRun": dry_run})
         return

@@ -248,6 +248,42 @@ class Store:
                     self.add_notification(Intent(alert.id, channel, "resolved"), now)
         return alert
 
+    def acknowledge_alert(
+        self, alert_id: str, *, by: str, note: str | None, until: int | None, now: int
+    ) -> tuple[str, Alert | None]:
+        """Acknowledge a firing alert.
+
+        Returns ``(outcome, alert)``: ``"acknowledged"`` when it was done (the
+        alert as it is now), else why not: ``"missing"``, ``"resolved"`` or
+        ``"already"`` (acknowledged, and that acknowledgement has not expired).
+        An acknowledgement whose ``--for`` ran out before any ``check`` noticed
+        counts as expired: it gets its ``ack_expired`` event (at the expiry time)
+        and the new acknowledgement replaces it.
+        """
+        with self.transaction():
+            alert = self.get_alert(alert_id)
+            if alert is None:
+                return "missing", None
+            if alert.resolved:
+                return "resolved", alert
+            if alert.status == "acknowledged":
+                if alert.ack_expires_at is None or alert.ack_expires_at > now:
+                    return "already", alert
+                self.add_event(Event(alert.id, alert.ack_expires_at, "ack_expired", {}))
+            self.conn.execute(
+                "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, ack_note = ?, "
+                "ack_expires_at = ? WHERE id = ?",
+                (now, by, note, until, alert.id),
+            )
+            self.add_event(Event(alert.id, now, "acknowledged", {"by": by, "note": note, "until": until}))
+            alert.status, alert.acknowledged_at, alert.acknowledged_by, alert.ack_expires_at = (
+                "acknowledged",
+                now,
+                by,
+                until,
+            )
+        return "acknowledged", alert
+
 
 def open_store(
     path: str | os.PathLike, *, create: bool = True, readonly: bool = False, timeout_ms: int = 30_000

@@ -1,4 +1,4 @@
-"""The SQL behind ``ack``, ``stats`` and ``prune`` (``history`` is ``Store.list_alerts``).
+"""The SQL behind ``stats`` (``history`` is ``Store.list_alerts``).
 
 Every function takes a ``Store`` and does its work in SQLite: aggregates are
 computed by SQL over indexes, never by looping over alert rows in Python, so
@@ -22,56 +22,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..model import Alert, Event
 from .db import _database_error
 
-__all__ = ["NOTIFICATION_STATUSES", "PruneResult", "acknowledge", "prune", "stats", "vacuum"]
+__all__ = ["NOTIFICATION_STATUSES", "stats"]
 
 NOTIFICATION_STATUSES = ("pending", "sent", "failed", "skipped", "deferred")
-
-
-# -------------------------------------------------------------------- ack
-
-
-def acknowledge(
-    store, alert_id: str, *, by: str, note: str | None, until: int | None, now: int
-) -> tuple[str, Alert | None]:
-    """Acknowledge a firing alert.
-
-    Returns ``(outcome, alert)``: ``"acknowledged"`` when it was done (the
-    alert as it is now), else why not: ``"missing"``, ``"resolved"`` or
-    ``"already"`` (acknowledged, and that acknowledgement has not expired).
-    An acknowledgement whose ``--for`` ran out before any ``check`` noticed
-    counts as expired: it gets its ``ack_expired`` event (at the expiry time)
-    and the new acknowledgement replaces it.
-    """
-    with store.transaction():
-        alert = store.get_alert(alert_id)
-        if alert is None:
-            return "missing", None
-        if alert.resolved:
-            return "resolved", alert
-        if alert.status == "acknowledged":
-            if alert.ack_expires_at is None or alert.ack_expires_at > now:
-                return "already", alert
-            store.add_event(Event(alert.id, alert.ack_expires_at, "ack_expired", {}))
-        store.conn.execute(
-            "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, ack_note = ?, "
-            "ack_expires_at = ? WHERE id = ?",
-            (now, by, note, until, alert.id),
-        )
-        store.add_event(Event(alert.id, now, "acknowledged", {"by": by, "note": note, "until": until}))
-        alert.status, alert.acknowledged_at, alert.acknowledged_by, alert.ack_expires_at = (
-            "acknowledged",
-            now,
-            by,
-            until,
-        )
-    return "acknowledged", alert
 
 
 # ------------------------------------------------------------------ stats
@@ -212,112 +170,3 @@ def stats(store, *, now: int, window: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ prune
-
-# A resolved alert whose notifications are still on their way (a resolved
-# notification recorded by `resolve` that the next check sends, a failed one
-# still being retried, a deferred one) is kept until they are done: the
-# partial index idx_notifications_due holds exactly those.
-_UNDELIVERED = """
-SELECT alert_id FROM notifications
-WHERE status IN ('pending', 'failed', 'deferred') AND (status != 'failed' OR next_attempt_at IS NOT NULL)
-"""
-_PRUNABLE = f"status = 'resolved' AND timestamp < ?1 AND id NOT IN ({_UNDELIVERED})"
-_SURVIVES = f"status != 'resolved' OR timestamp >= ?1 OR id IN ({_UNDELIVERED})"  # NOT _PRUNABLE
-_KEPT = f"SELECT COUNT(*) FROM alerts WHERE status = 'resolved' AND timestamp < ?1 AND id IN ({_UNDELIVERED})"
-
-
-@dataclass
-class PruneResult:
-    cutoff: int
-    alerts: int = 0
-    events: int = 0
-    notifications: int = 0
-    runs: int = 0
-    kept: int = 0  # resolved alerts before the cutoff kept for their undelivered notifications
-    dry_run: bool = False
-
-
-def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
-    """Delete resolved alerts fired before ``cutoff`` with their events and
-    notifications, and the runs started before it, in one transaction.
-    Unresolved alerts are never touched.  With ``dry_run``, count what would
-    go and change nothing.
-
-    Two ways to delete, same result: row by row when up to two thirds of
-    the alerts go (the hourly prune), or, when more go (a first prune
-    of a big database), by copying the survivors aside, emptying the three
-    tables (SQLite's truncate optimisation frees whole pages instead of
-    unlinking rows from every index) and putting the survivors back.
-    ``secure_delete`` is FAST meanwhile: freed pages are not overwritten
-    with zeros one by one (``--vacuum`` drops them from the file).
-    """
-    result = PruneResult(cutoff=cutoff, dry_run=dry_run)
-    if store.conn is None:
-        return result
-    if dry_run:
-        ((result.alerts,),) = store._rows(f"SELECT COUNT(*) FROM alerts WHERE {_PRUNABLE}", (cutoff,))
-        for table in ("events", "notifications"):
-            ((count,),) = store._rows(
-                f"SELECT COUNT(*) FROM {table} WHERE alert_id IN (SELECT id FROM alerts WHERE {_PRUNABLE})", (cutoff,)
-            )
-            setattr(result, table, count)
-        ((result.runs,),) = store._rows("SELECT COUNT(*) FROM runs WHERE started_at < ?", (cutoff,))
-        ((result.kept,),) = store._rows(_KEPT, (cutoff,))
-        return result
-    conn = store.conn
-    ((secure_delete,),) = store._rows("PRAGMA secure_delete")
-    conn.execute("PRAGMA secure_delete = FAST")
-    try:
-        with store.transaction():
-            ((result.kept,),) = conn.execute(_KEPT, (cutoff,)).fetchall()
-            ((result.alerts,),) = conn.execute(f"SELECT COUNT(*) FROM alerts WHERE {_PRUNABLE}", (cutoff,)).fetchall()
-            ((total,),) = conn.execute("SELECT COUNT(*) FROM alerts").fetchall()
-            if result.alerts * 3 > total * 2:  # most go: copying the rest is cheaper
-                _prune_by_copy(conn, cutoff, result)
-            elif result.alerts:
-                _prune_rows(conn, cutoff, result)
-            result.runs = conn.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount
-    except sqlite3.Error as exc:
-        raise _database_error(store.path, exc) from None
-    finally:
-        conn.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
-    return result
-
-
-def _prune_rows(conn, cutoff: int, result: PruneResult) -> None:
-    """Children first, then the alerts; the ids are chosen once."""
-    conn.execute(f"CREATE TEMP TABLE prune_ids AS SELECT id FROM main.alerts WHERE {_PRUNABLE}", (cutoff,))
-    result.events = conn.execute("DELETE FROM main.events WHERE alert_id IN temp.prune_ids").rowcount
-    result.notifications = conn.execute("DELETE FROM main.notifications WHERE alert_id IN temp.prune_ids").rowcount
-    result.alerts = conn.execute("DELETE FROM main.alerts WHERE id IN temp.prune_ids").rowcount
-    conn.execute("DROP TABLE temp.prune_ids")
-
-
-def _prune_by_copy(conn, cutoff: int, result: PruneResult) -> None:
-    """Keep the (fewer) survivors aside, empty the tables, put them back.
-
-    Rows keep their ids (events' and notifications' are their rowids).  Events
-    or notifications that belong to no alert at all would go too.
-    """
-    conn.execute(f"CREATE TEMP TABLE keep_alerts AS SELECT * FROM main.alerts WHERE {_SURVIVES}", (cutoff,))
-    for table in ("events", "notifications"):
-        conn.execute(
-            f"CREATE TEMP TABLE keep_{table} AS SELECT * FROM main.{table} "
-            f"WHERE alert_id IN (SELECT id FROM temp.keep_alerts)"
-        )
-    for table in ("events", "notifications", "alerts"):
-        deleted = conn.execute(f"DELETE FROM main.{table}").rowcount  # no WHERE: the truncate optimisation
-        restored = conn.execute(f"INSERT INTO main.{table} SELECT * FROM temp.keep_{table}").rowcount
-        setattr(result, table, deleted - restored)
-        conn.execute(f"DROP TABLE temp.keep_{table}")
-
-
-def vacuum(store) -> None:
-    """Give the freed pages back to the file system (outside any transaction)."""
-    if store.conn is None:
-        return
-    try:
-        store.conn.execute("VACUUM")
-        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in WAL mode the file shrinks at the checkpoint
-    except sqlite3.Error as exc:  # locked, disk full...
-        raise _database_error(store.path, exc) from None

@@ -1,0 +1,68 @@
+"""Where a pantry-alert installation keeps its things: the config file, the state database, "now".
+
+The command line and the HTTP server both start from a ``Workspace``: it
+loads ``rules.yaml`` once, resolves the database path the same way for both,
+and reads the clock (``PANTRY_ALERT_NOW`` or the real one).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .store import Store
+
+DEFAULT_CONFIG = "rules.yaml"
+
+
+def resolve_db_path(config: Config, db_option: str | None, env: Mapping[str, str]) -> Path:
+    """The state database: ``--db``/``PANTRY_ALERT_DB``, else ``state.path`` (relative to the
+    config file), else ``$XDG_STATE_HOME/pantry-alert/state.db``."""
+    if db_option:
+        return Path(db_option)
+    if config.state.path:
+        path = Path(os.path.expanduser(config.state.path))
+        return path if path.is_absolute() else config.path.parent / path
+    from .store import default_path
+
+    return default_path(env)
+
+
+@dataclass
+class Workspace:
+    """A config path, an optional database override and an environment; everything else on demand."""
+
+    config_path: str | None = None
+    db: str | None = None
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    _config: Config | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Workspace:
+        env = os.environ if env is None else env
+        return cls(config_path=env.get("PANTRY_ALERT_CONFIG") or None, db=env.get("PANTRY_ALERT_DB") or None, env=env)
+
+    def config(self, *, check_templates: bool = False) -> Config:
+        if self._config is None or check_templates:
+            from .config import load
+
+            self._config = load(self.config_path or DEFAULT_CONFIG, self.env, check_templates=check_templates)
+        return self._config
+
+    def db_path(self) -> Path:
+        return resolve_db_path(self.config(), self.db, self.env)
+
+    def now(self) -> int:
+        from .timeutil import now_ms
+
+        return now_ms(self.env)
+
+    def store(self, *, create: bool = False) -> Store:
+        from .store import open_store
+
+        return open_store(self.db_path(), create=create, timeout_ms=self.config().state.lock_timeout_ms)
