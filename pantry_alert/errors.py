@@ -24,6 +24,10 @@ class UsageError(PantryAlertError):
     """Bad input from a person or program (a bad duration, an ambiguous bare number...)."""
 
 
+class UnknownRule(UsageError):
+    """A rule id that rules.yaml does not define (``silence add``, ``rules update``)."""
+
+
 class ConfigError(PantryAlertError):
     """rules.yaml is missing or invalid.  ``problems`` lists every problem found."""
 
