@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .expressions import Condition, ExpressionError, compile_condition
-from .notify.base import CHANNEL_NAMES
+from .notify.registry import CHANNEL_NAMES, channel_module
 from .timeutil import parse_duration
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -43,12 +43,6 @@ NOT_YET = {
 SOURCE_KEYS = {"url", "file", "timeout", "headers", "path", "alert_after"}
 STATE_KEYS = {"path", "retention", "lock_timeout"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
-CHANNEL_KEYS = {
-    "email": {"host", "port", "secure", "user", "password", "from", "to", "timeout"},
-    "slack": {"token", "channel", "webhook_url", "api_url", "timeout"},
-    "webhook": {"url", "token", "headers", "timeout"},
-    "console": set(),
-}
 RULE_KEYS = {
     "id",
     "name",
@@ -149,6 +143,10 @@ class Config:
     source: Source = field(default_factory=Source)
     state: StateSettings = field(default_factory=StateSettings)
     channels: dict[str, dict | None] = field(default_factory=dict)
+    # Problems of a channel's settings (file:line messages), by channel.  They stop only what
+    # sends through that channel (check, test-notify) and `rules validate`, not the commands
+    # that read state or record human actions, which need no channel secrets.
+    channel_problems: dict[str, list[str]] = field(default_factory=dict)
     escalation: Escalation = field(default_factory=Escalation)
     rules: list[Rule] = field(default_factory=list)
 
@@ -182,6 +180,7 @@ class _Problems:
         self._root = None
         self.uninterpolated: set[tuple] = set()  # keys whose ${VAR} could not be filled: not checked further
         self.rule_ids: list = []  # rule ids by index, to name the rule in a problem
+        self.channel_items: dict[str, list[str]] = {}  # problems under channels.<name>, by channel
 
     def line(self, keys: tuple) -> int | None:
         """Line (1-based) of the node at ``keys``; the YAML is composed only on error."""
@@ -209,12 +208,18 @@ class _Problems:
                 break
         return node.start_mark.line + 1 if node is not None else None
 
-    def add(self, keys: tuple, message: str, rule_id: str | None = None) -> None:
+    def format(self, keys: tuple, message: str, rule_id: str | None = None) -> str:
         line = self.line(keys)
         where = f"{self.path}:{line}" if line else str(self.path)
         rule = f" rule '{rule_id}':" if rule_id else ""
         dotted = ".".join(str(k) for k in keys)
-        self.items.append(f"{where}:{rule} {dotted + ': ' if dotted else ''}{message}")
+        return f"{where}:{rule} {dotted + ': ' if dotted else ''}{message}"
+
+    def add(self, keys: tuple, message: str, rule_id: str | None = None) -> None:
+        if len(keys) >= 2 and keys[0] == "channels" and keys[1] in CHANNEL_NAMES:
+            self.channel_items.setdefault(keys[1], []).append(self.format(keys, message))
+            return
+        self.items.append(self.format(keys, message, rule_id))
 
 
 def _interpolate(value, keys: tuple, env: Mapping[str, str], problems: _Problems):
@@ -366,6 +371,34 @@ def _rule(raw, index: int, problems: _Problems) -> Rule | None:
     return rule
 
 
+def _check_channels(config: Config, env: Mapping[str, str], problems: _Problems) -> None:
+    """Build every channel's settings once, so that each problem is reported with its file and line."""
+    from .errors import ConfigError
+
+    for name in CHANNEL_NAMES:
+        if name in problems.channel_items:  # an unset ${VAR} or a malformed section: said already
+            continue
+        module = channel_module(name)
+        section = config.channels.get(name)
+        keys = ("channels", name)
+        if section:
+            for key in section:
+                if key not in module.SECTION_KEYS:
+                    allowed = ", ".join(module.SECTION_KEYS) or "none"
+                    problems.add(keys + (key,), f"unknown key '{key}' (allowed: {allowed})")
+            if name in problems.channel_items:
+                continue
+        try:
+            module.settings(section, env)
+        except ConfigError as exc:
+            head, sep, rest = exc.message.partition(": ")
+            first = head.split(".")[0]
+            if sep and section and first in section:
+                problems.add(keys + tuple(head.split(".")), rest)
+            else:
+                problems.add(keys, exc.message)
+
+
 def parse(
     data: Any, path: Path, text: str, env: Mapping[str, str] | None = None, *, check_templates: bool = False
 ) -> Config:
@@ -432,12 +465,12 @@ def parse(
 
     channels = _mapping(data.get("channels"), ("channels",), problems)
     for name, section in channels.items():
-        if name not in CHANNEL_KEYS:
+        if name not in CHANNEL_NAMES:
             problems.add(("channels", name), f"unknown channel '{name}' (channels: {', '.join(CHANNEL_NAMES)})")
             continue
         section = _mapping(section, ("channels", name), problems)
-        _unknown(section, CHANNEL_KEYS[name], ("channels", name), problems)
         config.channels[name] = section
+    _check_channels(config, env, problems)
 
     esc = _mapping(data.get("escalation"), ("escalation",), problems)
     _unknown(esc, ESCALATION_KEYS, ("escalation",), problems)
@@ -475,12 +508,14 @@ def parse(
                 problems.add(("rules", index, "description"), f"invalid description template: {exc}", rule.id)
         config.rules.append(rule)
 
+    config.channel_problems = problems.channel_items
     if problems.items:
-        count = len(problems.items)
+        every = problems.items + [p for name in CHANNEL_NAMES for p in problems.channel_items.get(name, [])]
+        count = len(every)
         raise ConfigError(
             f"{path}: {count} configuration problem{'s' if count > 1 else ''}",
             hint="fix them and check with: pantry-alert rules validate",
-            problems=problems.items,
+            problems=every,
         )
     return config
 

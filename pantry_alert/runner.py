@@ -75,7 +75,9 @@ def run_check(
     committed, before any send.  ``exit_code(result)``, when given, is what
     the run log records as the run's exit code (the caller's mapping)."""
     env = os.environ if env is None else env
-    channels = configured_channels(config, env, stream=console_stream)  # config errors: before any write
+    channels = configured_channels(
+        config, env, {"console": {"stream": console_stream}}
+    )  # config errors: before any write
     ctx = Context(
         now=now, escalation=config.escalation, configured=frozenset(channels), alert_after=config.source.alert_after
     )

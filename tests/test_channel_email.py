@@ -239,11 +239,14 @@ def test_settings_from_seed_environment():
     assert secure.sender.startswith("pantry-alert@")
 
 
-def test_settings_not_configured_without_host_or_recipients():
+def test_settings_not_configured_without_host_and_recipients_and_half_configured_named():
     assert email_channel.settings(None, {}) is None
-    assert email_channel.settings(None, {"SMTP_HOST": "h"}) is None
-    assert email_channel.settings(None, {"ALERT_TO_EMAILS": "a@b.c"}) is None
-    assert email_channel.settings(None, {"SMTP_HOST": "h", "ALERT_TO_EMAILS": " , "}) is None
+    with pytest.raises(ConfigError, match=r"^to missing: SMTP_HOST \(environment\) names an SMTP server"):
+        email_channel.settings(None, {"SMTP_HOST": "h"})
+    with pytest.raises(ConfigError, match=r"^host missing: ALERT_TO_EMAILS \(environment\) gives recipients"):
+        email_channel.settings(None, {"ALERT_TO_EMAILS": "a@b.c"})
+    with pytest.raises(ConfigError, match=r"^ALERT_TO_EMAILS \(environment\): no recipient address"):
+        email_channel.settings(None, {"SMTP_HOST": "h", "ALERT_TO_EMAILS": " , "})
 
 
 def test_section_wins_over_environment_key_by_key():

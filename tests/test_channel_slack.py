@@ -98,7 +98,8 @@ def test_settings_from_seed_environment():
     assert "https://hooks.slack.com" + HOOK_PATH in hook.secrets()
 
     assert slack.settings(None, {}) is None
-    assert slack.settings(None, {"SLACK_BOT_TOKEN": TOKEN}) is None  # no channel, no webhook
+    with pytest.raises(ConfigError, match=r"^channel missing: SLACK_BOT_TOKEN \(environment\) is set"):
+        slack.settings(None, {"SLACK_BOT_TOKEN": TOKEN})  # no channel, no webhook: half configured
 
 
 def test_api_url_gets_a_trailing_slash_and_env_override():

@@ -253,7 +253,7 @@ def test_unknown_channel(env):
 @pytest.mark.parametrize(
     "channel, unset",
     [
-        ("email", ("SMTP_HOST",)),
+        ("email", ("SMTP_HOST", "ALERT_TO_EMAILS")),
         ("slack", ("SLACK_BOT_TOKEN", "SLACK_ALERT_CHANNEL")),
         ("webhook", ("ALERT_WEBHOOK_URL",)),
     ],

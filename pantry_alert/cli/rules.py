@@ -18,20 +18,20 @@ def list_rules(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON array of rules")] = False,
 ) -> None:
     """The rules as loaded, with their channels and whether each is configured."""
-    from ..notify import configured_channels
+    from ..notify import channel_status
 
     config = get_globals(ctx).config()
     if as_json:
         print_json([rule.to_json() for rule in config.rules])
         return
-    configured = configured_channels(config)
+    status = channel_status(config)
     from rich.table import Table
 
     table = Table(title=f"{len(config.rules)} rule(s) from {config.path}", title_justify="left")
     for column in ("Rule", "Sev", "Type", "When", "Cooldown", "Channels"):
         table.add_column(column, overflow="fold")
     for rule in config.rules:
-        channels = ", ".join(c if c in configured else f"{c} (not configured)" for c in rule.channels)
+        channels = ", ".join(c if status[c] == "configured" else f"{c} ({status[c]})" for c in rule.channels)
         name = rule.id + ("" if rule.enabled else " (disabled)")
         table.add_row(name, rule.severity, rule.type, rule.when.source, rule.to_json()["cooldown"], channels)
     console().print(table)

@@ -1,46 +1,72 @@
-"""Notification channels (one module each) and the delivery/outbox logic.
+"""Notification channels (one module each, listed in ``notify.registry``) and delivery.
 
-Channel modules follow the protocol in ``notify.base``.  They are imported
-by name only when needed; their heavy libraries (smtplib, slack_sdk, httpx,
-jinja2) are imported inside ``send``.
+Channel modules import their heavy libraries (smtplib, slack_sdk, httpx,
+jinja2) inside ``send``, so that a run that sends nothing stays fast.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ChannelNotConfigured, ConfigError
-from .base import CHANNEL_NAMES
+from ..errors import ConfigError
+from .registry import CHANNEL_NAMES, channel_module
+
+__all__ = ["CHANNEL_NAMES", "channel_module", "channel_settings", "channel_status", "configured_channels"]
 
 
-def channel_module(name: str):
-    if name not in CHANNEL_NAMES:
-        raise ChannelNotConfigured(f"unknown channel '{name}' (channels: {', '.join(CHANNEL_NAMES)})")
-    return importlib.import_module(f"{__name__}.{name}")
+def channel_settings(config, name: str, env: Mapping[str, str] | None = None, **options: Any) -> Any | None:
+    """Settings of one channel, or None when it is not configured.
 
-
-def channel_settings(config, name: str, env: Mapping[str, str] | None = None, **console) -> Any | None:
-    """Settings of one channel, or None when it is not configured."""
+    Raises ``ConfigError`` listing the channel's problems (with file and line)
+    when it is invalid or half-configured."""
     env = os.environ if env is None else env
     module = channel_module(name)
-    section = config.channels.get(name)
-    try:
-        if name == "console":
-            return module.settings(section, env, **console)
-        return module.settings(section, env)
-    except ConfigError as exc:
-        exc.message = f"{config.path}: channels.{name}: {exc.message}"
-        raise
+    problems = config.channel_problems.get(name)
+    if problems:
+        raise ConfigError(
+            f"{config.path}: channel '{name}' is not usable",
+            hint="fix it and check with: pantry-alert rules validate",
+            problems=problems,
+        )
+    return module.settings(config.channels.get(name), env, **options)
 
 
-def configured_channels(config, env: Mapping[str, str] | None = None, **console) -> dict[str, Any]:
-    """name -> settings for every configured channel (console always)."""
+def configured_channels(
+    config, env: Mapping[str, str] | None = None, options: Mapping[str, dict] | None = None
+) -> dict[str, Any]:
+    """name -> settings for every configured channel (console always).
+
+    Raises ``ConfigError`` listing every channel problem at once (sending needs
+    them all right).  ``options`` maps a channel name to run-time options for
+    its ``settings`` (the console's stream)."""
+    env = os.environ if env is None else env
+    options = options or {}
+    problems = [p for name in CHANNEL_NAMES for p in config.channel_problems.get(name, [])]
+    if problems:
+        count = len(problems)
+        raise ConfigError(
+            f"{config.path}: {count} channel problem{'s' if count > 1 else ''}",
+            hint="fix them and check with: pantry-alert rules validate",
+            problems=problems,
+        )
     out = {}
     for name in CHANNEL_NAMES:
-        settings = channel_settings(config, name, env, **console)
+        settings = channel_module(name).settings(config.channels.get(name), env, **options.get(name, {}))
         if settings is not None:
             out[name] = settings
+    return out
+
+
+def channel_status(config, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """name -> ``configured``, ``not configured`` or ``invalid`` (for ``rules list``; never raises)."""
+    env = os.environ if env is None else env
+    out = {}
+    for name in CHANNEL_NAMES:
+        if config.channel_problems.get(name):
+            out[name] = "invalid"
+        else:
+            settings = channel_module(name).settings(config.channels.get(name), env)
+            out[name] = "configured" if settings is not None else "not configured"
     return out

@@ -1,23 +1,6 @@
-"""The small protocol every channel module implements.
+"""What channels share: the message they render, secret scrubbing, setting helpers.
 
-A channel is a module ``pantry_alert.notify.<name>`` with two functions:
-
-``settings(section: dict | None, env: Mapping[str, str]) -> Settings | None``
-    Build the channel's settings from its ``channels.<name>`` section of
-    rules.yaml (already ``${VAR}``-interpolated; ``None`` when absent) or,
-    where that is absent, from the seed's environment variables.  Return
-    ``None`` when the channel is not configured.  Raise ``ConfigError`` for a
-    present but invalid section.  Must be cheap: no network, no heavy imports
-    at module level (a cron run that fires nothing must not import slack_sdk).
-
-``send(settings, message: Message) -> None``
-    Deliver one notification, within ``settings.timeout`` seconds.  Return
-    only once the peer accepted it.  On failure raise ``DeliveryError``
-    (``retryable=False`` when a retry cannot help), with a message that
-    names the channel's peer and what went wrong, scrubbed of secrets.
-
-``Settings`` objects must expose ``timeout: float`` (seconds) and
-``secrets() -> list[str]`` (values to scrub from any error text).
+The protocol a channel module implements is described in ``notify.registry``.
 """
 
 from __future__ import annotations
@@ -31,8 +14,6 @@ from datetime import UTC
 from typing import Any
 
 from ..errors import ConfigError
-
-CHANNEL_NAMES = ("email", "slack", "webhook", "console")
 
 # Severity colours of the seed (SPEC §7.1); resolved notices use green.
 SEVERITY_COLORS = {

@@ -9,6 +9,8 @@ from typing import Any, TextIO
 from ..timeutil import format_time
 from .base import Message
 
+SECTION_KEYS: tuple[str, ...] = ()  # nothing to configure: always on
+
 LABELS = {"firing": "", "reminder": " [REMINDER]", "escalated": " [ESCALATED]", "resolved": "", "test": " [TEST]"}
 
 

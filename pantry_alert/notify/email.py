@@ -82,14 +82,23 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
 
     host, host_src = pick("host", "SMTP_HOST")
     to, to_src = pick("to", "ALERT_TO_EMAILS")
-    if host is None:
+    if host is None and to is None:
         return None
+    if host is None:
+        raise ConfigError(
+            f"host missing: {to_src} gives recipients but no SMTP server is set (set channels.email.host or SMTP_HOST)"
+        )
+    if to is None:
+        raise ConfigError(
+            f"to missing: {host_src} names an SMTP server but no recipient is set "
+            "(set channels.email.to or ALERT_TO_EMAILS)"
+        )
     if not isinstance(host, str) or not host.strip() or re.search(r"[\s/@]", host.strip()):
         raise ConfigError(f"{host_src}: invalid SMTP host {host!r}")
     host = host.strip()
-    recipients = _parse_recipients(to, to_src) if to is not None else ()
+    recipients = _parse_recipients(to, to_src)
     if not recipients:
-        return None
+        raise ConfigError(f"{to_src}: no recipient address (set channels.email.to or ALERT_TO_EMAILS)")
 
     secure_v, secure_src = pick("secure", "SMTP_SECURE")
     secure = _parse_bool(secure_v, secure_src) if secure_v is not None else False

@@ -157,11 +157,13 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
         mode = "api"
     elif hook:
         mode = "webhook"
-    elif section_token or sec.get("channel") not in (None, ""):
+    elif token or channel:
         missing = "channel" if token else "token"
+        given = token_src if token else channel_src
+        var = "SLACK_ALERT_CHANNEL" if token else "SLACK_BOT_TOKEN"
         raise ConfigError(
-            f"{missing} missing (chat.postMessage needs both token and channel; "
-            "or set webhook_url for an incoming webhook)"
+            f"{missing} missing: {given} is set, but chat.postMessage needs both a token and a channel "
+            f"(set channels.slack.{missing} or {var}; or set webhook_url for an incoming webhook)"
         )
     else:
         return None
