@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from conftest import ROOT, SEED_METRICS
 
@@ -75,9 +76,11 @@ def test_sample_metrics_are_the_documented_ones():
     assert json.loads((ROOT / "examples" / "metrics-breach.json").read_text()) == SEED_METRICS
 
 
-def test_shipped_rules_yaml_as_written():
-    """The file itself: cooldowns as bare minutes, channels in order, console the only addition."""
-    raw = yaml.safe_load((ROOT / "rules.yaml").read_text())
+@pytest.mark.parametrize("name", ["rules.yaml", "examples/server-rules.yaml"])
+def test_shipped_rules_yaml_as_written(name):
+    """The files themselves: cooldowns as bare minutes, channels in order, console the only addition."""
+    text = (ROOT / name).read_text()
+    raw = yaml.safe_load(text)
     written = []
     for rule in raw["rules"]:
         channels = [c for c in rule["channels"] if c != "console"]
@@ -86,11 +89,23 @@ def test_shipped_rules_yaml_as_written():
             (rule["id"], rule["name"], rule["type"], rule["severity"], rule["when"], rule["cooldown"], channels)
         )
     assert written == STANDARD_RULES
+    assert [rule["description"] for rule in raw["rules"]] == [
+        rule["description"] for rule in yaml.safe_load((ROOT / "rules.yaml").read_text())["rules"]
+    ]
     # The notification policy keys are shown, commented out, and not enabled.
     assert not {"quiet_hours", "batching", "routes"} & set(raw)
-    text = (ROOT / "rules.yaml").read_text()
     for key in ("# quiet_hours:", "# batching:", "# routes:"):
         assert key in text
+
+
+def test_server_template_stands_alone():
+    """Copied to /etc/pantry-alert/, the template must not depend on the repository."""
+    text = (ROOT / "examples" / "server-rules.yaml").read_text()
+    raw = yaml.safe_load(text)
+    assert raw["source"] == {"url": "http://localhost:3000/api/metrics", "timeout": "10s", "alert_after": 3}
+    assert "path" not in raw.get("state", {})
+    assert all("console" not in rule["channels"] for rule in raw["rules"])
+    load(ROOT / "examples" / "server-rules.yaml", env={})
 
 
 def test_shipped_rules_as_loaded():
