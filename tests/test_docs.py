@@ -215,3 +215,33 @@ def test_no_words_a_reader_cannot_look_up(doc: Path):
     text = doc.read_text()
     found = [w for w in (r"\bseed\b", r"\bSPEC\b", r"§", r"contract section", r"LIBRARY-NOTES") if re.search(w, text)]
     assert not found, f"{doc.name} uses {found}"
+
+
+# ------------------------------------------------------------------ examples are true output
+
+
+def console_example(doc: Path, command: str) -> list[str]:
+    """The lines printed under ``$ <command>`` in the doc's first console block that shows it."""
+    text = doc.read_text()
+    for block in re.findall(r"^```console\n(.*?)^```", text, re.MULTILINE | re.DOTALL):
+        lines = block.splitlines()
+        if lines and lines[0] == f"$ {command}":
+            return lines[1:]
+    raise AssertionError(f"{doc.name} shows no `$ {command}`")
+
+
+def test_readme_first_run_output_is_true(cli):
+    """The README's first check, with the clock at the example's time: every shown line, in order."""
+    shown = [line for line in console_example(ROOT / "README.md", "pantry-alert check") if line != "..."]
+    result = cli("check")
+    assert result.code == 0, result.err
+    actual = (result.out + result.err).splitlines()
+    positions = [actual.index(line) for line in shown]  # ValueError names a line that is not printed
+    assert positions == sorted(positions)
+
+
+def test_commands_md_check_json_is_true(cli):
+    shown = "\n".join(console_example(DOCS / "commands.md", "pantry-alert check --json"))
+    result = cli("check", "--json")
+    assert result.code == 0, result.err
+    assert result.out.strip() == shown
