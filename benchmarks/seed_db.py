@@ -72,8 +72,8 @@ _METRIC = {
     "high_response_time": ("p95ResponseTime", 2500),
     "high_error_rate": ("errorRate", 0.0734),
     "memory_usage_high": ("memoryUsage.current.heapUsed", 900),
-    "database_errors": ("databaseErrors", 12),
-    "failed_logins": ("failedLogins", 75),
+    "database_connection_issues": ("databaseErrors", 12),
+    "failed_login_attempts": ("failedLogins", 75),
 }
 
 

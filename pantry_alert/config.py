@@ -531,7 +531,7 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check
         raise ConfigError(
             f"config file {path} not found",
             hint="point at one with --config PATH or PANTRY_ALERT_CONFIG=PATH "
-            "(an example with the five seed rules is rules.yaml at the root of pantry-alert's source tree)",
+            "(an example with the five standard rules is rules.yaml at the root of pantry-alert's source tree)",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None

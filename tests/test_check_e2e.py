@@ -11,7 +11,13 @@ from conftest import HEALTHY_METRICS, MINUTE, SEED_METRICS, SIMPLE_CONFIG, T0
 
 SEED_IDS = [
     f"{rule}_{T0}"
-    for rule in ("high_response_time", "high_error_rate", "memory_usage_high", "database_errors", "failed_logins")
+    for rule in (
+        "high_response_time",
+        "high_error_rate",
+        "memory_usage_high",
+        "database_connection_issues",
+        "failed_login_attempts",
+    )
 ]
 
 
@@ -31,8 +37,8 @@ def test_seed_rules_fire_on_seed_metrics_with_exact_lines(cli):
         f"FIRED     high_response_time_{T0} [high] High Response Time: 95th percentile response time is 2500.00ms (threshold: 2000ms)",
         f"FIRED     high_error_rate_{T0} [critical] High Error Rate: Error rate is 7.34% (threshold: 5%)",
         f"FIRED     memory_usage_high_{T0} [medium] High Memory Usage: Memory usage is 90.0% (threshold: 85%)",
-        f"FIRED     database_errors_{T0} [high] Database Errors: 12 database errors in the last hour (threshold: 10)",
-        f"FIRED     failed_logins_{T0} [critical] Suspicious Login Activity: 75 failed login attempts in the last hour (threshold: 50)",
+        f"FIRED     database_connection_issues_{T0} [critical] Database Connection Issues: 12 database errors in the last hour (threshold: 10)",
+        f"FIRED     failed_login_attempts_{T0} [high] Multiple Failed Login Attempts: 75 failed login attempts in the last hour (threshold: 50)",
     ]
     # the console channel printed each alert after the change lines
     assert "[CRITICAL] Kitchen Pantry CRM Alert: High Error Rate\n  Error rate is 7.34% (threshold: 5%)\n" in result.out

@@ -161,8 +161,8 @@ def test_shipped_config_loads_with_seed_rules():
             "memoryUsage.current.heapUsed / memoryUsage.current.heapTotal > 0.85",
             30,
         ),
-        ("database_errors", "Database Errors", "error", "high", "databaseErrors > 10", 10),
-        ("failed_logins", "Suspicious Login Activity", "security", "critical", "failedLogins > 50", 5),
+        ("database_connection_issues", "Database Connection Issues", "error", "critical", "databaseErrors > 10", 5),
+        ("failed_login_attempts", "Multiple Failed Login Attempts", "security", "high", "failedLogins > 50", 10),
     ]
 
 
@@ -218,8 +218,8 @@ def test_rules_list_json_has_rules_yaml_keys(cli):
         "high_response_time",
         "high_error_rate",
         "memory_usage_high",
-        "database_errors",
-        "failed_logins",
+        "database_connection_issues",
+        "failed_login_attempts",
     ]
     assert rules[0] == {
         "id": "high_response_time",
@@ -253,8 +253,8 @@ def test_rules_test_renders_seed_descriptions_exactly(cli):
         ("high_response_time", "fires", "95th percentile response time is 2500.00ms (threshold: 2000ms)"),
         ("high_error_rate", "fires", "Error rate is 7.34% (threshold: 5%)"),
         ("memory_usage_high", "fires", "Memory usage is 90.0% (threshold: 85%)"),
-        ("database_errors", "fires", "12 database errors in the last hour (threshold: 10)"),
-        ("failed_logins", "fires", "75 failed login attempts in the last hour (threshold: 50)"),
+        ("database_connection_issues", "fires", "12 database errors in the last hour (threshold: 10)"),
+        ("failed_login_attempts", "fires", "75 failed login attempts in the last hour (threshold: 50)"),
     ]
     assert not cli.db.exists()
 

@@ -244,9 +244,9 @@ def five(tmp_path_factory) -> Cli:
     )
     ok(c.check(SEED_METRICS, now=T0))
     ok(c("ack", f"high_error_rate_{T0}", "--by", "ops", now=T0 + 4 * MINUTE))
-    ok(c("ack", f"failed_logins_{T0}", "--by", "ops", now=T0 + 6 * MINUTE))
+    ok(c("ack", f"failed_login_attempts_{T0}", "--by", "ops", now=T0 + 6 * MINUTE))
     ok(c("resolve", f"high_response_time_{T0}", "--by", "ops", now=T0 + 10 * MINUTE))
-    ok(c("resolve", f"database_errors_{T0}", "--by", "ops", now=T0 + 20 * MINUTE))
+    ok(c("resolve", f"database_connection_issues_{T0}", "--by", "ops", now=T0 + 20 * MINUTE))
     return c
 
 
@@ -261,10 +261,10 @@ FIVE_IN_WINDOW = {
         "high_response_time": {"count": 1, "active": 0, "averageResolutionTime": 10 * MINUTE},
         "high_error_rate": {"count": 1, "active": 1, "averageResolutionTime": 0},
         "memory_usage_high": {"count": 1, "active": 1, "averageResolutionTime": 0},
-        "database_errors": {"count": 1, "active": 0, "averageResolutionTime": 20 * MINUTE},
-        "failed_logins": {"count": 1, "active": 1, "averageResolutionTime": 0},
+        "database_connection_issues": {"count": 1, "active": 0, "averageResolutionTime": 20 * MINUTE},
+        "failed_login_attempts": {"count": 1, "active": 1, "averageResolutionTime": 0},
     },
-    # console sent for each; email/slack/webhook not configured: 2+3+1+2+3 skipped;
+    # console sent for each; email/slack/webhook not configured: 2+3+1+3+2 skipped;
     # the two hand resolutions recorded console 'resolved' notifications for the next check.
     "notifications": {"pending": 2, "sent": 5, "failed": 0, "skipped": 11, "deferred": 0},
 }
@@ -277,7 +277,7 @@ FIVE_OUT_OF_WINDOW = {
     "averageAcknowledgeTime": 0,
     "byRule": {
         rule: {"count": 0, "active": 1, "averageResolutionTime": 0}
-        for rule in ("high_error_rate", "memory_usage_high", "failed_logins")
+        for rule in ("high_error_rate", "memory_usage_high", "failed_login_attempts")
     },
     "notifications": NO_NOTIFICATIONS,
 }
@@ -317,11 +317,11 @@ def test_stats_human_output(five):
     assert " medium         1      security          1      skipped      11" in out
     by_rule = out[out.index("By rule") :]
     assert [line for line in by_rule if line.startswith(" ") and line.split()[0].islower()] == [
-        " database_errors          1        0                    20m",
-        " failed_logins            1        1                      -",
-        " high_error_rate          1        1                      -",
-        " high_response_time       1        0                    10m",
-        " memory_usage_high        1        1                      -",
+        " database_connection_issues       1        0                    20m",
+        " failed_login_attempts            1        1                      -",
+        " high_error_rate                  1        1                      -",
+        " high_response_time               1        0                    10m",
+        " memory_usage_high                1        1                      -",
     ]
 
 
@@ -335,8 +335,8 @@ def test_history_newest_first_with_limit_and_since(five):
         (f"memory_usage_high_{T0}", "firing"),
         (f"high_response_time_{T0}", "resolved"),
         (f"high_error_rate_{T0}", "acknowledged"),
-        (f"failed_logins_{T0}", "acknowledged"),
-        (f"database_errors_{T0}", "resolved"),
+        (f"failed_login_attempts_{T0}", "acknowledged"),
+        (f"database_connection_issues_{T0}", "resolved"),
     ]
     assert [a["id"] for a in five("history", "--json", "--limit", "2", now=T0 + HOUR).json()] == [
         f"memory_usage_high_{T0}",
@@ -365,10 +365,10 @@ def test_history_newest_first_with_limit_and_since(five):
         (["show", "nope_1"], 1, "error: Alert nope_1 not found\n" + HINT),
         (["ack", "nope_1"], 1, "error: Alert nope_1 not found\n" + HINT),
         (
-            ["ack", f"database_errors_{T0}"],
+            ["ack", f"database_connection_issues_{T0}"],
             1,
             (
-                f"error: Alert database_errors_{T0} is already resolved (2025-11-26 12:20:00 UTC by ops); "
+                f"error: Alert database_connection_issues_{T0} is already resolved (2025-11-26 12:20:00 UTC by ops); "
                 "there is nothing to acknowledge\n"
             ),
         ),
@@ -536,8 +536,8 @@ def test_prune_most_of_the_database_keeps_survivors_intact(cli):
     """When most alerts go, prune empties the tables and puts the survivors back: same rows, same ids."""
     logins_only = dict(HEALTHY_METRICS, failedLogins=75)
     ok(cli.check(SEED_METRICS, now=T0))  # five alerts fire
-    ok(cli.check(logins_only, now=T0 + 5 * MINUTE))  # four resolve, failed_logins stays
-    survivor = f"failed_logins_{T0}"
+    ok(cli.check(logins_only, now=T0 + 5 * MINUTE))  # four resolve, failed_login_attempts stays
+    survivor = f"failed_login_attempts_{T0}"
     before = dump(cli)
     pruned = cli("prune", "--older-than", "0", "--json", now=T0 + 10 * MINUTE)
     ok(pruned)
@@ -555,6 +555,6 @@ def test_prune_most_of_the_database_keeps_survivors_intact(cli):
     assert result.json()["fired"] == [
         f"high_response_time_{T0 + 20 * MINUTE}",
         f"high_error_rate_{T0 + 20 * MINUTE}",
-        f"database_errors_{T0 + 20 * MINUTE}",
+        f"database_connection_issues_{T0 + 20 * MINUTE}",
     ]
     assert rows(cli, "SELECT count FROM alerts WHERE id = ?", survivor) == [(3,)]

@@ -113,8 +113,8 @@ def test_four_concurrent_checks_give_one_alert_and_one_notification_per_channel(
     assert sorted(len(f) for f in fired) == [0, 0, 0, 5]
     conn = sqlite3.connect(cli.db)
     assert conn.execute("SELECT rule_id, COUNT(*) FROM alerts GROUP BY rule_id").fetchall() == [
-        ("database_errors", 1),
-        ("failed_logins", 1),
+        ("database_connection_issues", 1),
+        ("failed_login_attempts", 1),
         ("high_error_rate", 1),
         ("high_response_time", 1),
         ("memory_usage_high", 1),

@@ -266,7 +266,7 @@ def test_unconfigured_channel(env, channel, unset):
         "",
         (
             f"error: channel '{channel}' is not configured\n"
-            f"hint: set channels.{channel} in {cli.config} or its environment variables (README, Channels)\n"
+            f"hint: set channels.{channel} in {cli.config} or its environment variables (docs/channels.md)\n"
         ),
     )
     assert mailbox.messages == [] and http.log == []

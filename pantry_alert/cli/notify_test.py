@@ -45,7 +45,7 @@ def test_notify(
     if settings is None:
         raise ChannelNotConfigured(
             f"channel '{channel}' is not configured",
-            hint=f"set channels.{channel} in {config.path} or its environment variables (README, Channels)",
+            hint=f"set channels.{channel} in {config.path} or its environment variables (docs/channels.md)",
         )
     now = g.now()
     message = make_message(config, test_alert(now), "test", f"pantry-alert-test-{now}", now)
