@@ -114,11 +114,12 @@ def config_key_sets() -> list[tuple[str, set[str]]]:
     """(heading in docs/configuration.md, keys) for every key set the config loader accepts.
 
     The loader names its allowed keys in module constants ending in ``_KEYS``: ``TOP_KEYS``
-    (the top level), ``RULE_KEYS`` (each rule), ``CHANNEL_KEYS`` (per channel), and one set
-    per section (``SOURCE_KEYS`` for ``source``, and so on)."""
+    (the top level), ``RULE_KEYS`` (each rule), and one set per section (``SOURCE_KEYS`` for
+    ``source``, and so on); each channel module of the registry declares its ``SECTION_KEYS``."""
     from pantry_alert import config
+    from pantry_alert.notify.registry import CHANNEL_NAMES, section_keys
 
-    found = []
+    found = [(f"`channels.{channel}`", set(section_keys(channel))) for channel in CHANNEL_NAMES]
     for name in sorted(vars(config)):
         value = getattr(config, name)
         if not name.endswith("_KEYS") or name.startswith("_"):
@@ -127,8 +128,6 @@ def config_key_sets() -> list[tuple[str, set[str]]]:
             found.append(("Top-level keys", set(value)))
         elif name == "RULE_KEYS":
             found.append(("`rules`", set(value)))
-        elif name == "CHANNEL_KEYS":
-            found += [(f"`channels.{channel}`", set(keys)) for channel, keys in value.items()]
         elif isinstance(value, dict):
             prefix = name[: -len("_KEYS")].lower()
             found += [(f"`{prefix}.{sub}`", set(keys)) for sub, keys in value.items()]
