@@ -31,3 +31,23 @@ def test_fast_path_takes_plain_cron_lines_and_leaves_the_rest_to_typer():
     assert parse_fast(["check", "--config", "x"]) is None  # a global option after the command: typer explains
     assert parse_fast(["check", "--fail-on"]) is None  # value missing: typer's usage error
     assert parse_fast(["list"]) is None
+
+
+def test_a_global_option_after_the_command_says_where_it_goes(cli):
+    result = cli("list", "--config", "other.yaml")
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (
+        "error: --config is a global option: put it before the command, e.g. pantry-alert --config PATH list ...\n"
+        "hint: in cron lines and units, PANTRY_ALERT_CONFIG and PANTRY_ALERT_DB work anywhere\n"
+    )
+    result = cli("check", "--db", "x.db")
+    assert result.code == 2 and "error: --db is a global option" in result.err
+
+
+def test_shell_completion_is_offered_and_completes_commands(cli):
+    shown = cli("--show-completion", "bash")
+    assert shown.code == 0
+    assert "_pantry_alert_completion()" in shown.out
+    assert "complete -o default -F _pantry_alert_completion pantry-alert" in shown.out
+    completed = cli(env={"_PANTRY_ALERT_COMPLETE": "complete_bash", "COMP_WORDS": "pantry-alert ru", "COMP_CWORD": "1"})
+    assert (completed.code, completed.out.split()) == (0, ["rules"])

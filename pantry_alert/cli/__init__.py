@@ -90,12 +90,36 @@ def main(argv: list[str] | None = None) -> int:
     return code if isinstance(code, int) else 0
 
 
+GLOBAL_OPTIONS = ("--config", "--db", "--debug")
+
+
+def _misplaced_global(argv: list[str]) -> str | None:
+    """A global option written after the command (``check --config x``), which typer would call unknown."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 2 if argv[i] in ("--config", "--db") else 1
+    for arg in argv[i + 1 :]:
+        if arg == "--":
+            break
+        if arg.split("=", 1)[0] in GLOBAL_OPTIONS:
+            return arg.split("=", 1)[0]
+    return None
+
+
 def _typer_main(argv: list[str]) -> int:
     """Run the typer application; usage errors are typer's own (printed, exit 2)."""
     import typer
 
     from .application import app
 
+    misplaced = _misplaced_global(argv)
+    if misplaced and "--help" not in argv:
+        sys.stderr.write(
+            f"error: {misplaced} is a global option: put it before the command, e.g. "
+            f"pantry-alert {misplaced}{' PATH' if misplaced != '--debug' else ''} {argv[0] if argv else 'check'} ...\n"
+            "hint: in cron lines and units, PANTRY_ALERT_CONFIG and PANTRY_ALERT_DB work anywhere\n"
+        )
+        return 2
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="pantry-alert", standalone_mode=True)

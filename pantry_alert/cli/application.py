@@ -12,7 +12,7 @@ from .common import Globals
 app = typer.Typer(
     name="pantry-alert",
     help="Threshold alerting for one web application, run from cron or a systemd timer.",
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
