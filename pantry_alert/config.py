@@ -541,5 +541,8 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
+        lines = text.splitlines()
+        if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
+            problem = "a tab character in the indentation (YAML indents with spaces only)"
         raise ConfigError(f"{where}: invalid YAML: {problem}", problems=[f"{where}: invalid YAML: {problem}"]) from None
     return parse(data, path, text, env, check_templates=check_templates)

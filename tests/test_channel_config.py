@@ -101,7 +101,7 @@ def test_commands_that_do_not_send_work_without_channel_secrets(cli):
     assert cli("prune", "--json").json()["deleted"] == 0
     status = cli("rules", "list")
     assert status.code == 0
-    assert "email (invalid)" in status.out
+    assert "    email    invalid (see: pantry-alert rules validate)\n" in status.out
     check = cli("check", "--metrics-file", str(metrics))
     assert check.code == 2
     assert (

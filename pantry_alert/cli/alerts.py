@@ -13,7 +13,7 @@ import typer
 
 from ..timeutil import format_time
 from . import app
-from .common import alerts_table, choice, console, escape, get_globals, print_json
+from .common import alerts_table, choice, console, escape, get_globals, print_json, warn
 
 _HISTORY_HINT = "`pantry-alert history` lists recent alerts with their ids"
 _SEVERITY_ORDER = ("critical", "high", "medium", "low")
@@ -47,6 +47,8 @@ def list_alerts(
     choice(severity, SEVERITIES, "--severity")
     choice(type_, TYPES, "--type")
     g = get_globals(ctx)
+    if rule is not None and g.config().rule(rule) is None:
+        warn(f"no rule '{rule}' in {g.config().path}; showing active alerts of that id, if any remain from before")
     with g.store() as store:
         alerts = store.list_alerts(active=True, severity=severity, type=type_, rule=rule)
     if as_json:
@@ -64,7 +66,7 @@ def list_alerts(
 @app.command()
 def history(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="show at most N alerts")] = 100,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="show at most N alerts (1 or more)")] = 100,
     since: Annotated[
         Optional[str],
         typer.Option("--since", metavar="DURATION", help="only alerts fired in the last DURATION (e.g. 2h, 7d)"),
@@ -72,8 +74,11 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON array")] = False,
 ) -> None:
     """All alerts, resolved ones included, newest first."""
+    from ..errors import UsageError
     from ..timeutil import cli_duration, format_duration
 
+    if limit < 1:
+        raise UsageError(f"--limit {limit}: give how many alerts to show, 1 or more (default 100)")
     since_ms = cli_duration(since, option="--since") if since is not None else None
     g = get_globals(ctx)
     now = g.now()

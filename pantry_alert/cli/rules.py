@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import console, get_globals, print_json
+from .common import console, escape, get_globals, print_json
 
 app = typer.Typer(help="Inspect, validate and try out the rules.", no_args_is_help=True)
 
@@ -25,16 +25,39 @@ def list_rules(
         print_json([rule.to_json() for rule in config.rules])
         return
     status = channel_status(config)
-    from rich.table import Table
-
-    table = Table(title=f"{len(config.rules)} rule(s) from {config.path}", title_justify="left")
-    for column in ("Rule", "Sev", "Type", "When", "Cooldown", "Channels"):
-        table.add_column(column, overflow="fold")
+    described = _channel_lines(config)
+    out = console()
+    out.print(f"{len(config.rules)} rule(s) from {escape(str(config.path))}")
     for rule in config.rules:
-        channels = ", ".join(c if status[c] == "configured" else f"{c} ({status[c]})" for c in rule.channels)
-        name = rule.id + ("" if rule.enabled else " (disabled)")
-        table.add_row(name, rule.severity, rule.type, rule.when.source, rule.to_json()["cooldown"], channels)
-    console().print(table)
+        out.print()
+        state = "" if rule.enabled else " (disabled)"
+        out.print(
+            f"[bold]{rule.id}[/]{state}  {escape(rule.name)}  {escape(f'[{rule.severity}, {rule.type}]')}",
+            soft_wrap=True,
+        )
+        out.print(f"  when      {escape(rule.when.source)}", soft_wrap=True)
+        out.print(f"  cooldown  {rule.to_json()['cooldown']}")
+        out.print("  channels")
+        for channel in rule.channels:
+            what = described.get(channel) if status[channel] == "configured" else status[channel]
+            if status[channel] == "invalid":
+                what = "invalid (see: pantry-alert rules validate)"
+            out.print(f"    {channel:<8} {escape(what or '')}", soft_wrap=True)
+
+
+def _channel_lines(config) -> dict[str, str]:
+    """name -> one secret-free line saying where a configured channel sends."""
+    from ..notify import channel_settings
+
+    out = {}
+    for name in {c for rule in config.rules for c in rule.channels}:
+        try:
+            settings = channel_settings(config, name)
+        except Exception:  # shown as "invalid" by channel_status
+            continue
+        if settings is not None:
+            out[name] = getattr(settings, "describe", lambda n=name: n)()
+    return out
 
 
 @app.command()

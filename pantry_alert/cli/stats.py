@@ -59,8 +59,12 @@ def _print_stats(data: dict, now: int, window_ms: int, tz: str | None) -> None:
     summary.add_column(justify="right", no_wrap=True)
     summary.add_row("Alerts fired", str(data["total"]))
     summary.add_row("Active now (any age)", str(data["active"]))
-    summary.add_row("Mean time to resolve", format_duration(data["averageResolutionTime"]))
-    summary.add_row("Mean time to acknowledge", format_duration(data["averageAcknowledgeTime"]))
+    # 0 means nothing resolved (or acknowledged) in the window: "-", not "0s".
+    for label, key in (
+        ("Mean time to resolve", "averageResolutionTime"),
+        ("Mean time to acknowledge", "averageAcknowledgeTime"),
+    ):
+        summary.add_row(label, format_duration(data[key]) if data[key] else "-")
     out.print(summary)
     out.print()
 
