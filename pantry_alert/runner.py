@@ -31,6 +31,11 @@ class CheckResult:
     exit_code: int = 0
     alerts: dict[str, Any] = field(default_factory=dict)  # id -> Alert touched by this run
     fail_on_hit: list[str] = field(default_factory=list)
+    sync: list[Any] = field(default_factory=list)  # one outcome per state-synchronising channel
+
+    @property
+    def sync_failed(self) -> int:
+        return sum(1 for outcome in self.sync if not outcome.ok)
 
     def summary(self) -> dict[str, Any]:
         plan = self.plan
@@ -42,12 +47,14 @@ class CheckResult:
             "resolved": list(plan.resolved),
             "errors": list(plan.errors) + list(plan.warnings),
             "notifications": {
-                "sent": self.report.sent,
-                "failed": self.report.failed,
+                "sent": self.report.sent + sum(1 for o in self.sync if o.ok and o.peers),
+                "failed": self.report.failed + self.sync_failed,
                 "deferred": 0,
                 "skipped": skipped,
             },
         }
+        if self.sync:
+            out["sync"] = [outcome.to_json() for outcome in self.sync]
         if self.source_error:
             out["errors"] = out["errors"] + [{"rule": "metrics_source_unavailable", "error": self.source_error}]
         if self.dry_run:
@@ -89,7 +96,7 @@ def run_check(
     document, source_error = None, None
     try:
         document = metrics_mod.read(
-            file=metrics_file, url=metrics_url, source=config.source, base_dir=config.path.parent
+            file=metrics_file, url=metrics_url, source=config.source, base_dir=config.path.parent, now=now
         )
     except MetricsError as exc:
         source_error = exc.message
@@ -128,6 +135,7 @@ def run_check(
                     on_planned(plan, _touched(plan))
                 result.report = deliver(store, config, channels, now)
                 plan.skipped.extend(result.report.unconfigured)  # warned about like the plan's own skips
+                result.sync = _sync(store, config, channels, now)
                 active = list(store.active_alerts().values())
                 result.exit_code = _exit_code(result, active, fail_on)
                 with store.transaction():
@@ -136,6 +144,14 @@ def run_check(
     if dry_run:
         result.exit_code = _exit_code(result, _merge(active, plan), fail_on)
     return result
+
+
+def _sync(store, config: Config, channels: dict[str, Any], now: int) -> list[Any]:
+    """Hand the run's alert state to each configured state-synchronising channel (Alertmanager)."""
+    from .notify import channel_module
+    from .notify.base import SYNC_CHANNELS
+
+    return [channel_module(name).sync(store, config, channels[name], now) for name in SYNC_CHANNELS if name in channels]
 
 
 def _touched(plan: Plan) -> dict[str, Any]:
@@ -158,7 +174,7 @@ def _exit_code(result: CheckResult, active, fail_on: str | None) -> int:
         result.fail_on_hit = [a.id for a in active if SEVERITY_ORDER[a.severity] >= floor]
         if result.fail_on_hit:
             return 5
-    if result.plan.errors or result.plan.warnings or result.report.failed:
+    if result.plan.errors or result.plan.warnings or result.report.failed or result.sync_failed:
         return 1
     return 0
 

@@ -32,7 +32,10 @@ from typing import Any
 
 from ..errors import ConfigError
 
-CHANNEL_NAMES = ("email", "slack", "webhook", "console")
+CHANNEL_NAMES = ("email", "slack", "webhook", "alertmanager", "console")
+# Channels that synchronise state once per run (a module-level ``sync``) instead of
+# sending one message per notification: the engine records no notifications for them.
+SYNC_CHANNELS = ("alertmanager",)
 
 # Severity colours of the seed (SPEC §7.1); resolved notices use green.
 SEVERITY_COLORS = {
