@@ -317,3 +317,53 @@ def test_two_hosts_two_peers_one_alert_one_notification(cluster, hook, tmp_path)
     time.sleep(4)  # peer timeout (2s) + group interval: a duplicate would have arrived by now
     (note,) = notifications(hook, service, "firing")
     assert len(note["alerts"]) == 1
+
+
+def test_urls_from_the_environment_and_the_interval(capture, tmp_path):
+    cli = Cli(tmp_path)
+    cli.config.write_text(
+        "channels:\n  alertmanager: {interval: 30s}\n"
+        "rules:\n  - {id: cpu_high, name: CPU High, type: performance, severity: high, when: cpu > 90,"
+        " channels: [alertmanager, console]}\n"
+    )
+    now = real_now()
+    result = cli.check({"cpu": 97}, "--json", now=now, env={"ALERTMANAGER_URLS": f" {capture.url}/ , "})
+    assert result.code == 0, result.err
+    ((posted,),) = capture.bodies
+    assert capture.paths == ["/api/v2/alerts"]
+    assert posted["endsAt"] == iso(now + 4 * 30_000)
+    assert "generatorURL" not in posted and "dashboard_url" not in posted["annotations"]
+    # Not configured: the alerts stay local, recorded as skipped like any channel.
+    unset = Cli(tmp_path / "unset")
+    unset.tmp.mkdir()
+    unset.config.write_text(cli.config.read_text().replace("channels:\n  alertmanager: {interval: 30s}\n", ""))
+    skipped = unset.check({"cpu": 97}, "--json", now=now)
+    assert skipped.code == 0
+    assert skipped.json()["notifications"]["skipped"] == 1 and "sync" not in skipped.json()
+    unset.config.write_text(unset.config.read_text().replace("id: cpu_high", "id: cpu_higher"))
+    warned = unset.check({"cpu": 97}, now=now)
+    assert "warning: channel 'alertmanager' is not configured: 1 notification(s) recorded as skipped" in warned.err
+
+
+@pytest.mark.parametrize(
+    "section, problem",
+    [
+        ("{urls: ['ftp://am.example.com']}", "urls: invalid Alertmanager URL 'ftp://am.example.com'"),
+        ("{urls: [http://am:9093], interval: soon}", "interval: 'soon' is not a duration"),
+        ("{urls: [http://am:9093], interval: 0s}", "interval: must be more than 0"),
+        ("{urls: [http://am:9093], resend: 1m}", "unknown key 'resend' (allowed: headers, interval, timeout, urls)"),
+        ("{urls: 9093}", "urls: must be a list of URLs"),
+    ],
+)
+def test_bad_settings_are_configuration_errors(tmp_path, section, problem):
+    cli = Cli(tmp_path)
+    cli.config.write_text(
+        f"channels:\n  alertmanager: {section}\n"
+        "rules:\n  - {id: cpu_high, name: CPU High, type: performance, severity: high, when: cpu > 90,"
+        " channels: [alertmanager]}\n"
+    )
+    result = cli.check({"cpu": 97})
+    assert result.code == 2
+    assert f"{cli.config}" in result.err and "channels.alertmanager" in result.err
+    assert problem in result.err
+    assert not cli.db.exists()

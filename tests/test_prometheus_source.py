@@ -241,3 +241,40 @@ def test_the_command_line_wins_over_source_prometheus(tmp_path):
     )
     assert result.code == 0, result.err
     assert [a.rsplit("_", 1)[0] for a in result.json()["fired"]] == ["high_response_time"]
+
+
+RULE = "rules:\n  - {id: r, name: R, type: business, severity: low, when: a > 1}\n"
+
+
+@pytest.mark.parametrize(
+    "source, problem",
+    [
+        (
+            "{url: 'http://app/metrics', prometheus: {url: 'http://prom:9090', queries: {a: up}}}",
+            "source: give one of url, file or prometheus, not url and prometheus",
+        ),
+        ("{prometheus: {queries: {a: up}}}", "source.prometheus: needs the Prometheus server's url"),
+        ("{prometheus: {url: 'ftp://prom', queries: {a: up}}}", "'ftp://prom' is not an absolute http(s) URL"),
+        ("{prometheus: {url: 'http://prom:9090'}}", "needs queries: a mapping of metric paths"),
+        (
+            "{prometheus: {url: 'http://prom:9090', queries: {a-b: up}}}",
+            "source.prometheus.queries.a-b: 'a-b' is not a metric path",
+        ),
+        ("{prometheus: {url: 'http://prom:9090', queries: {a: ''}}}", "queries.a: must be a PromQL expression"),
+        (
+            "{prometheus: {url: 'http://prom:9090', queries: {a: up, a.b: up}}}",
+            "'a.b' lies inside 'a', which is a query of its own",
+        ),
+        ("{prometheus: {url: 'http://prom:9090', queries: {a: up}, step: 1m}}", "unknown key 'step'"),
+        ("{prometheus: {url: 'http://prom:9090', queries: {a: up}, timeout: 0s}}", "timeout: must be more than 0"),
+        ("{path: data, prometheus: {url: 'http://prom:9090', queries: {a: up}}}", "source.path: applies to a JSON"),
+    ],
+)
+def test_bad_prometheus_sources_are_configuration_errors(tmp_path, source, problem):
+    cli = Cli(tmp_path)
+    cli.config.write_text(f"source: {source}\n{RULE}")
+    result = cli("rules", "validate")
+    assert result.code == 2, result.err
+    assert problem in result.err
+    assert cli("check").code == 2
+    assert not cli.db.exists()
