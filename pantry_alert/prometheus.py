@@ -125,7 +125,7 @@ def query_one(client, endpoint: str, path: str, query: str, when_ms: int, timeou
         answer.answered = 400 <= response.status_code < 500
         return answer
     answer.answered = True
-    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else {}
     result_type, result = data.get("resultType"), data.get("result")
     if result_type == "scalar" and isinstance(result, list) and len(result) == 2:
         raw = result[1]

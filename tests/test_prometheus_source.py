@@ -278,3 +278,17 @@ def test_bad_prometheus_sources_are_configuration_errors(tmp_path, source, probl
     assert problem in result.err
     assert cli("check").code == 2
     assert not cli.db.exists()
+
+
+def test_queries_are_asked_at_the_runs_now(stack, tmp_path):
+    """PANTRY_ALERT_NOW an hour back: Prometheus had no samples then, so every query is empty."""
+    _, server = stack
+    cli = Cli(tmp_path)
+    config_for(cli, server.url)
+    scraped(stack, BREACH)
+    result = cli("check", "--json", now=real_now() - 3_600_000)
+    assert result.code == 1, result.err
+    summary = result.json()
+    assert summary["fired"] == []
+    assert {e["rule"] for e in summary["errors"]} == set(SHIPPED_IDS)
+    assert all(e["error"].endswith("empty result (no series matched at that time)") for e in summary["errors"])

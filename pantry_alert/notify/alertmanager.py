@@ -200,7 +200,12 @@ def state_payload(
 ) -> list[dict[str, Any]]:
     """The array one run posts: firing alerts, recently resolved ones, and the label
     sets escalation replaced (``(alert, old severity, escalated at)``), each ended then."""
-    common = {"now": now, "service": service, "dashboard_url": dashboard_url, "interval_ms": interval_ms}
+    common: dict[str, Any] = {
+        "now": now,
+        "service": service,
+        "dashboard_url": dashboard_url,
+        "interval_ms": interval_ms,
+    }
     out = [postable(a, **common, ends_at=None) for a in active]
     out += [postable(a, **common, ends_at=a["resolvedAt"]) for a in resolved]
     out += [postable(a, **common, ends_at=at, severity=old) for a, old, at in superseded]
@@ -226,7 +231,7 @@ def post(settings: Settings, payload: list[dict[str, Any]], version: str = "") -
     headers["Content-Type"] = "application/json"
     if not any(k.lower() == "user-agent" for k in headers):
         headers["User-Agent"] = f"pantry-alert/{version or 'dev'}"
-    secrets = settings.secrets()
+    secrets: list[str | None] = list(settings.secrets())
 
     def one(url: str) -> PeerResult:
         shown = redact_url(url)
