@@ -40,7 +40,7 @@ NOT_YET = {
     "quiet_hours": "quiet hours are not available yet in this version of pantry-alert",
     "batching": "batching is not available yet in this version of pantry-alert",
 }
-SOURCE_KEYS = {"url", "file", "timeout", "headers", "path", "alert_after"}
+SOURCE_KEYS = {"url", "file", "prometheus", "timeout", "headers", "path", "alert_after"}
 STATE_KEYS = {"path", "retention", "lock_timeout"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
 RULE_KEYS = {
@@ -118,6 +118,17 @@ class Source:
     headers: dict[str, str] = field(default_factory=dict)
     path: str | None = None
     alert_after: int = 3
+    prometheus: PrometheusSource | None = None
+
+
+@dataclass
+class PrometheusSource:
+    """``source.prometheus``: instant queries whose results build the metrics document."""
+
+    url: str
+    queries: dict[str, str]  # dotted metric path -> PromQL
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_ms: int = 10_000
 
 
 @dataclass
@@ -308,6 +319,49 @@ def _channels(value, keys, problems, rule_id=None) -> list[str]:
     return [c for c in value if c in CHANNEL_NAMES]
 
 
+_METRIC_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
+
+
+def _prometheus_source(src: dict, problems: _Problems, base_headers: dict, timeout_ms: int) -> PrometheusSource | None:
+    """``source.prometheus: {url, queries: {<dotted path>: <PromQL>}, headers, timeout}``."""
+    keys = ("source", "prometheus")
+    if src.get("prometheus") is None:
+        return None
+    prom = _mapping(src["prometheus"], keys, problems)
+    _unknown(prom, {"url", "queries", "headers", "timeout"}, keys, problems)
+    if src.get("path"):
+        problems.add(("source", "path"), "applies to a JSON document (url or file), not to prometheus")
+    url = _url(prom.get("url"), keys + ("url",), problems)
+    if not prom.get("url") and keys + ("url",) not in problems.uninterpolated:
+        problems.add(keys, "needs the Prometheus server's url, e.g. http://localhost:9090")
+    queries: dict[str, str] = {}
+    raw = _mapping(prom.get("queries"), keys + ("queries",), problems)
+    if not raw:
+        problems.add(keys, "needs queries: a mapping of metric paths (as rules read them) to PromQL")
+    for path, query in raw.items():
+        where = keys + ("queries", path)
+        if not isinstance(path, str) or not _METRIC_PATH.match(path):
+            problems.add(
+                where, f"{path!r} is not a metric path (names joined by dots, e.g. memoryUsage.current.heapUsed)"
+            )
+        elif not isinstance(query, str) or not query.strip():
+            problems.add(where, "must be a PromQL expression")
+        else:
+            queries[path] = query.strip()
+    for path in queries:  # a path cannot be a number and an object at once
+        for other in queries:
+            if other.startswith(path + "."):
+                problems.add(keys + ("queries", other), f"'{other}' lies inside '{path}', which is a query of its own")
+    headers = dict(base_headers)  # source.headers, then the prometheus section's own
+    headers.update(_mapping(prom.get("headers"), keys + ("headers",), problems))
+    return PrometheusSource(
+        url=url or "",
+        queries=queries,
+        headers={str(k): str(v) for k, v in headers.items()},
+        timeout_ms=_duration(prom, "timeout", timeout_ms, keys, problems, positive=True),
+    )
+
+
 def _rule(raw, index: int, problems: _Problems) -> Rule | None:
     keys = ("rules", index)
     if not isinstance(raw, dict):
@@ -384,7 +438,7 @@ def _check_channels(config: Config, env: Mapping[str, str], problems: _Problems)
         if section:
             for key in section:
                 if key not in module.SECTION_KEYS:
-                    allowed = ", ".join(module.SECTION_KEYS) or "none"
+                    allowed = ", ".join(sorted(module.SECTION_KEYS)) or "none"
                     problems.add(keys + (key,), f"unknown key '{key}' (allowed: {allowed})")
             if name in problems.channel_items:
                 continue
@@ -439,20 +493,23 @@ def parse(
 
     src = _mapping(data.get("source"), ("source",), problems)
     _unknown(src, SOURCE_KEYS, ("source",), problems)
-    if src.get("url") and src.get("file"):
-        problems.add(("source",), "give either url or file, not both")
+    given = [key for key in ("url", "file", "prometheus") if src.get(key)]
+    if len(given) > 1:
+        problems.add(("source",), f"give one of url, file or prometheus, not {' and '.join(given)}")
     headers = _mapping(src.get("headers"), ("source", "headers"), problems)
     alert_after = src.get("alert_after", 3)
     if isinstance(alert_after, bool) or not isinstance(alert_after, int) or alert_after < 1:
         problems.add(("source", "alert_after"), f"must be a whole number ≥ 1, not {alert_after!r}")
         alert_after = 3
+    timeout_ms = _duration(src, "timeout", 10_000, ("source",), problems, positive=True)
     config.source = Source(
         url=_url(src.get("url"), ("source", "url"), problems),
         file=str(src["file"]) if src.get("file") else None,
-        timeout_ms=_duration(src, "timeout", 10_000, ("source",), problems, positive=True),
+        timeout_ms=timeout_ms,
         headers={str(k): str(v) for k, v in headers.items()},
         path=str(src["path"]) if src.get("path") else None,
         alert_after=alert_after,
+        prometheus=_prometheus_source(src, problems, headers, timeout_ms),
     )
 
     st = _mapping(data.get("state"), ("state",), problems)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from .config import Escalation, Rule, source_rule
 from .expressions import DEFAULT_DESCRIPTION, ExpressionError, Unevaluable, render_description
 from .model import NEXT_SEVERITY, Alert, Event, Intent, RuleState
+from .notify.registry import sync_channels
 
 
 @dataclass
@@ -48,6 +49,8 @@ def _intents(plan: Plan, ctx: Context, alert: Alert, channels: Iterable[str], ki
     """Record one notification per channel; return the channels actually sent to."""
     sent = []
     for channel in dict.fromkeys(channels):
+        if channel in sync_channels() and channel in ctx.configured:
+            continue  # its run-level sync sends the alert's state; no notification of its own
         if channel in ctx.configured:
             plan.intents.append(Intent(alert.id, channel, kind))
             sent.append(channel)

@@ -38,6 +38,24 @@ _FUNCS = {"abs": abs, "min": min, "max": max}
 MAX_EXPRESSION_LENGTH = 2000
 
 
+class Unavailable:
+    """Stands in the metrics document for a value its source could not give, with the reason.
+
+    A rule reading it is unevaluable with that reason (e.g. which Prometheus
+    query failed and why); a description showing it reads ``unavailable``."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return "unavailable"
+
+    def __repr__(self) -> str:
+        return f"Unavailable({self.reason!r})"
+
+
 def _missing(path: str) -> Unevaluable:
     return Unevaluable(f"metric '{path}' is missing from the metrics document")
 
@@ -49,6 +67,8 @@ def lookup(doc: dict, path: str) -> float:
         if not isinstance(node, dict) or segment not in node:
             raise _missing(path)
         node = node[segment]
+    if isinstance(node, Unavailable):
+        raise Unevaluable(f"metric '{path}' {node.reason}")
     if isinstance(node, bool) or not isinstance(node, (int, float)):
         raise Unevaluable(f"metric '{path}' is not a number (got {type(node).__name__}: {str(node)[:40]!r})")
     if isinstance(node, float) and not math.isfinite(node):

@@ -82,9 +82,16 @@ def read_url(
 
 
 def read(
-    *, file: str | None = None, url: str | None = None, source=None, base_dir: Path | None = None
+    *,
+    file: str | None = None,
+    url: str | None = None,
+    source=None,
+    base_dir: Path | None = None,
+    now: int | None = None,
 ) -> dict[str, Any]:
-    """Read metrics: the command line (file or url) wins over the config's ``source``."""
+    """Read metrics: the command line (file or url) wins over the config's ``source``.
+
+    ``now`` (epoch ms) is the instant a Prometheus source is queried at."""
     json_path = source.path if source is not None else None
     if file:
         return read_file(file, json_path)
@@ -95,6 +102,10 @@ def read(
             headers=source.headers if source else None,
             json_path=json_path,
         )
+    if source is not None and getattr(source, "prometheus", None) is not None:
+        from .prometheus import read as read_prometheus
+
+        return read_prometheus(source.prometheus, now_ms=now)
     if source is not None and source.url:
         return read_url(source.url, timeout_s=source.timeout_ms / 1000, headers=source.headers, json_path=json_path)
     if source is not None and source.file:
@@ -103,5 +114,5 @@ def read(
             path = base_dir / path
         return read_file(str(path), json_path)
     raise ConfigError(
-        "no metrics source: give --metrics-file PATH, --metrics-url URL, or set source.url / source.file in rules.yaml"
+        "no metrics source: give --metrics-file PATH, --metrics-url URL, or set source.url / source.file / source.prometheus in rules.yaml"
     )

@@ -32,6 +32,11 @@ class CheckResult:
     outcome: str = "ok"
     alerts: dict[str, Any] = field(default_factory=dict)  # id -> Alert touched by this run
     fail_on_hit: list[str] = field(default_factory=list)
+    sync: list[Any] = field(default_factory=list)  # one outcome per state-synchronising channel
+
+    @property
+    def sync_failed(self) -> int:
+        return sum(1 for outcome in self.sync if not outcome.ok)
 
     def summary(self) -> dict[str, Any]:
         plan = self.plan
@@ -43,12 +48,14 @@ class CheckResult:
             "resolved": list(plan.resolved),
             "errors": list(plan.errors) + list(plan.warnings),
             "notifications": {
-                "sent": self.report.sent,
-                "failed": self.report.failed,
+                "sent": self.report.sent + sum(1 for o in self.sync if o.ok and o.peers),
+                "failed": self.report.failed + self.sync_failed,
                 "deferred": 0,
                 "skipped": skipped,
             },
         }
+        if self.sync:
+            out["sync"] = [outcome.to_json() for outcome in self.sync]
         if self.source_error:
             out["errors"] = out["errors"] + [{"rule": "metrics_source_unavailable", "error": self.source_error}]
         if self.dry_run:
@@ -84,7 +91,7 @@ def run_check(
     document, source_error = None, None
     try:
         document = metrics_mod.read(
-            file=metrics_file, url=metrics_url, source=config.source, base_dir=config.path.parent
+            file=metrics_file, url=metrics_url, source=config.source, base_dir=config.path.parent, now=now
         )
     except MetricsError as exc:
         source_error = exc.message
@@ -123,6 +130,7 @@ def run_check(
                     on_planned(plan, _touched(plan))
                 result.report = deliver(store, config, channels, now)
                 plan.skipped.extend(result.report.unconfigured)  # warned about like the plan's own skips
+                result.sync = _sync(store, config, channels, now)
                 active = list(store.active_alerts().values())
                 _settle(result, active, fail_on)
                 with store.transaction():
@@ -131,6 +139,16 @@ def run_check(
     if dry_run:
         _settle(result, _merge(active, plan), fail_on)
     return result
+
+
+def _sync(store, config: Config, channels: dict[str, Any], now: int) -> list[Any]:
+    """Hand the run's alert state to each configured state-synchronising channel (Alertmanager)."""
+    from .notify import channel_module
+    from .notify.registry import sync_channels
+
+    return [
+        channel_module(name).sync(store, config, channels[name], now) for name in sync_channels() if name in channels
+    ]
 
 
 def _touched(plan: Plan) -> dict[str, Any]:
@@ -154,7 +172,7 @@ def _settle(result: CheckResult, active, fail_on: str | None) -> None:
         result.outcome = "source_failure"
     elif result.fail_on_hit:
         result.outcome = "fail_on"
-    elif result.plan.errors or result.plan.warnings or result.report.failed:
+    elif result.plan.errors or result.plan.warnings or result.report.failed or result.sync_failed:
         result.outcome = "attention"
     else:
         result.outcome = "ok"

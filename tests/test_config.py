@@ -86,7 +86,7 @@ def test_every_problem_is_listed_with_file_line_and_rule(tmp_path):
     assert any(p.startswith(f"{path}:25: rule 'attr': rules.3.when:") and "'__class__'" in p for p in problems)
     assert f"{path}:26: rule 'attr': rules.3.runbook_url: 'ftp://wiki' is not an absolute http(s) URL" in problems
     assert (
-        f"{path}:27: rule 'attr': rules.3.channels: unknown channel 'pager' (channels: email, slack, webhook, console)"
+        f"{path}:27: rule 'attr': rules.3.channels: unknown channel 'pager' (channels: email, slack, webhook, alertmanager, console)"
         in problems
     )
     assert any(
@@ -243,7 +243,7 @@ def test_rules_list_json_has_rules_yaml_keys(cli):
 def test_rules_list_human_marks_unconfigured_channels(cli):
     result = cli("rules", "list")
     assert result.code == 0
-    assert "email (not configured)" in result.out and "high_response_time" in result.out
+    assert "    email    not configured\n" in result.out and "high_response_time" in result.out
 
 
 def test_rules_test_renders_seed_descriptions_exactly(cli):

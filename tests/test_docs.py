@@ -182,11 +182,16 @@ def test_readme_commands_are_what_ci_runs():
     assert test[-5:] == ["pip", "install", ".[test]", "&&", "pytest"]
 
 
-def test_ci_installs_systemd_analyze_only_when_missing():
+def test_ci_installs_the_debian_tools_only_when_missing():
     text = (ROOT / ".ci" / "run").read_text()
-    assert "if ! command -v systemd-analyze" in text
+    for command, package in (
+        ("systemd-analyze", "systemd"),
+        ("prometheus-alertmanager", "prometheus-alertmanager"),
+        ("prometheus", "prometheus"),
+    ):
+        assert f"command -v {command} >/dev/null 2>&1 || missing+=({package})" in text
     assert "apt-get update" in text
-    assert "apt-get install -y --no-install-recommends systemd" in text
+    assert 'apt-get install -y --no-install-recommends "${missing[@]}"' in text
 
 
 # ------------------------------------------------------------------ links and words

@@ -132,6 +132,14 @@ def execute(
         warn(
             f"alert {failure.alert_id}: {failure.kind} notification to {failure.channel} failed ({state}): {failure.error}"
         )
+    for outcome in result.sync:
+        for text in outcome.warnings():
+            warn(text)
+        if not outcome.ok:
+            warn(
+                f"{outcome.channel}: no URL accepted the state of {outcome.alerts} alert(s); "
+                "the next run sends it again"
+            )
     if as_json:
         print_json(result.summary())
     elif dry_run:

@@ -30,7 +30,7 @@ def test_alert(now: int) -> dict:
 @app.command("test-notify")
 def test_notify(
     ctx: typer.Context,
-    channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="email, slack, webhook or console")],
+    channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="email, slack, webhook, alertmanager or console")],
 ) -> None:
     """Send a clearly marked test notification through one channel and report the outcome."""
     from ..errors import ChannelNotConfigured, DeliveryError
@@ -50,9 +50,11 @@ def test_notify(
     now = g.now()
     message = make_message(config, test_alert(now), "test", f"pantry-alert-test-{now}", now)
     try:
-        module.send(settings, message)
+        warnings = module.send(settings, message) or []  # alertmanager: URLs that failed while another accepted
     except DeliveryError as exc:
         exc.message = f"test notification via {channel} failed: {scrub(exc.message, settings.secrets())}"
         raise
+    for text in warnings:
+        sys.stderr.write(f"warning: {scrub(text, settings.secrets())}\n")
     describe = getattr(settings, "describe", lambda: channel)()
     sys.stdout.write(f"Test notification sent via {channel} ({describe})\n")

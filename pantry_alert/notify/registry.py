@@ -16,6 +16,10 @@ A channel is a module ``pantry_alert.notify.<name>``, named as in rules.yaml
 ``send(settings, message) -> None``
     One delivery within ``settings.timeout``; ``DeliveryError`` on failure
     (see ``notify.base``).
+``SYNC = True`` and ``sync(store, config, settings, now)`` (optional)
+    A channel that synchronises the whole alert state once per run (the
+    Alertmanager channel) instead of sending one message per notification:
+    the engine records no notifications for it; the runner calls ``sync``.
 
 Adding a channel is one new module plus its name in ``CHANNEL_NAMES``:
 config validation, ``configured_channels``, ``rules list`` and
@@ -25,9 +29,10 @@ config validation, ``configured_channels``, ``rules list`` and
 from __future__ import annotations
 
 import importlib
+from functools import cache
 from types import ModuleType
 
-CHANNEL_NAMES: tuple[str, ...] = ("email", "slack", "webhook", "console")
+CHANNEL_NAMES: tuple[str, ...] = ("email", "slack", "webhook", "alertmanager", "console")
 
 
 def channel_module(name: str) -> ModuleType:
@@ -41,3 +46,9 @@ def channel_module(name: str) -> ModuleType:
 
 def section_keys(name: str) -> tuple[str, ...]:
     return tuple(channel_module(name).SECTION_KEYS)
+
+
+@cache
+def sync_channels() -> tuple[str, ...]:
+    """The channels that synchronise state once per run instead of sending messages."""
+    return tuple(name for name in CHANNEL_NAMES if getattr(channel_module(name), "SYNC", False))
