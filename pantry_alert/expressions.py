@@ -34,6 +34,7 @@ _CMPOPS = {
 }
 _FUNCS = {"abs": abs, "min": min, "max": max}
 MAX_EXPRESSION_LENGTH = 2000
+MAX_EXPRESSION_DEPTH = 100  # nesting of operators, calls and parentheses
 
 
 class ExpressionError(ValueError):
@@ -172,6 +173,15 @@ def _compile(node: ast.AST, paths: list[str]) -> Evaluator:
     raise ExpressionError(f"'{ast.unparse(node) if hasattr(ast, 'unparse') else node}' is not allowed in a condition")
 
 
+def _check_depth(tree: ast.AST) -> None:
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise ExpressionError(f"the condition is nested too deeply (at most {MAX_EXPRESSION_DEPTH} levels)")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
 def compile_condition(source: str) -> Condition:
     """Compile a ``when`` expression or raise ``ExpressionError``."""
     if not isinstance(source, str) or not source.strip():
@@ -182,6 +192,9 @@ def compile_condition(source: str) -> Condition:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"syntax error at column {exc.offset}: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(f"the condition is nested too deeply (at most {MAX_EXPRESSION_DEPTH} levels)") from None
+    _check_depth(tree)
     paths: list[str] = []
     root = _compile(tree.body, paths)
     lhs = None

@@ -32,7 +32,9 @@ def channel_settings(config, name: str, env: Mapping[str, str] | None = None, **
             return module.settings(section, env, **console)
         return module.settings(section, env)
     except ConfigError as exc:
-        exc.message = f"{config.path}: channels.{name}: {exc.message}"
+        # never echo a value filled in from the environment: show the ${VAR} written in the file
+        message = config.unexpand(exc.message) if hasattr(config, "unexpand") else exc.message
+        exc.message = f"{config.path}: channels.{name}: {message}"
         raise
 
 
