@@ -71,8 +71,24 @@ def _number(value) -> str:
     try:
         return f"{value:g}"
     except (OverflowError, ValueError):  # an integer too large for a float
+        return _huge(value)
+
+
+def _huge(value: int) -> str:
+    """An integer too large for a float (or for ``str``, past 4,300 digits), shortened."""
+    digits = int(abs(value).bit_length() * 0.30103) + 1  # about; exact below the conversion limit
+    try:
         text = str(value)
-        return text if len(text) <= 20 else f"{text[:6]}…({len(text)} digits)"
+    except ValueError:
+        return f"{'-' if value < 0 else ''}about 10^{digits - 1} ({digits} digits)"
+    return text if len(text) <= 20 else f"{text[:6]}…({len(text)} digits)"
+
+
+def _json_value(value):
+    """A verdict's value as JSON can carry it: integers beyond a float's range become a short string."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**1023:
+        return _huge(value)
+    return value
 
 
 @app.command("test")
@@ -94,7 +110,7 @@ def test_rules(
         try:
             holds, _read, value = rule.when.evaluate(document)
             entry["verdict"] = "fires" if holds else "ok"
-            entry["value"] = value
+            entry["value"] = _json_value(value)
             try:
                 entry["description"] = render_description(rule.description, document, rule.to_json(), value)
             except ExpressionError as exc:
@@ -122,7 +138,7 @@ def test_rules(
             table.add_row(
                 entry["rule"],
                 entry["verdict"],
-                _number(entry["value"]),
+                entry["value"] if isinstance(entry["value"], str) else _number(entry["value"]),
                 escape(entry["description"] or entry["error"] or ""),
             )
         console().print(table)
