@@ -107,10 +107,21 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("interrupted\n")
         code = 130
     try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        pass
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        _silence_stdout()
     return code if isinstance(code, int) else 0
+
+
+def _silence_stdout() -> None:
+    """stdout is broken: point it at /dev/null so the interpreter's final flush does not fail too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _typer_main(argv: list[str]) -> int:

@@ -132,7 +132,7 @@ def test_rules(
         table = Table(title="Rule verdicts", title_justify="left")
         for column in ("Rule", "Verdict", "Value", "Description"):
             table.add_column(column, overflow="fold")
-        from rich.markup import escape
+        from .common import escape
 
         for entry in results:
             table.add_row(
@@ -142,8 +142,10 @@ def test_rules(
                 escape(entry["description"] or entry["error"] or ""),
             )
         console().print(table)
+        from ..text import printable
+
         for entry in results:
             if entry["error"]:
-                sys.stderr.write(f"warning: rule '{entry['rule']}': {entry['error']}\n")
+                sys.stderr.write(f"warning: rule '{entry['rule']}': {printable(entry['error'])}\n")
     if code:
         raise typer.Exit(code)
