@@ -221,3 +221,17 @@ def test_stdin_dash_still_reads_standard_input(simple):
     result = simple("check", "--metrics-file", "-", input=json.dumps({"cpu": 96}))
     assert result.code == 0, result.err
     assert "CPU at 96%" in result.out
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("command", [("check", "--metrics-file", "-"), ("list",), ("history",), ("stats",)])
+def test_fifo_as_database_is_refused_not_waited_on(simple, command):
+    fifo = simple.tmp / "state.fifo"
+    os.mkfifo(fifo)
+    result = simple(*command, env={"PANTRY_ALERT_DB": str(fifo)}, input='{"cpu": 95}', timeout=20)
+    assert result.code == 4
+    assert result.err == (
+        f"error: state database {fifo} is a FIFO; it was not opened\n"
+        "hint: point --db (or PANTRY_ALERT_DB, state.path) at a regular file or at a path that does not exist yet\n"
+    )
+    assert result.out == ""
