@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -232,7 +233,7 @@ MAX_ITEMS = 100_000  # items in a list a filter builds
 MAX_WIDTH = 1000  # a field width or precision in format strings
 RENDER_SECONDS = 1.0  # wall-clock budget of one render (a run holds the database lock meanwhile)
 _env = None
-_local = None
+_local = threading.local()  # the budget of the render running in this thread
 
 
 class RenderTimeout(Exception):
@@ -554,16 +555,12 @@ def _bounded_test(func):
 
 
 def _environment():
-    global _env, _local
+    global _env
     if _env is None:
-        import threading
-
         from jinja2 import StrictUndefined
         from jinja2.compiler import CodeGenerator
         from jinja2.exceptions import SecurityError
         from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        _local = threading.local()
 
         class BoundedCode(CodeGenerator):
             """Generated code checks the budget at the start of every block and bounds ``~``."""

@@ -208,7 +208,8 @@ def read_url(
 
     shown = redact_url(url)  # no credentials or query string in messages
     sent = _check_headers(headers or {}, shown)
-    secrets = [v for k, v in sent.items() if k != "User-Agent"] + _url_secrets(url)
+    secrets: list[str | None] = [v for k, v in sent.items() if k != "User-Agent"]
+    secrets += _url_secrets(url)
     deadline = time.monotonic() + timeout_s
     cancelled = threading.Event()
     outcome: dict[str, Any] = {}
