@@ -14,6 +14,7 @@ import ast
 import math
 import operator
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -190,7 +191,9 @@ def compile_condition(source: str) -> Condition:
     if len(source) > MAX_EXPRESSION_LENGTH:
         raise ExpressionError(f"the condition is longer than {MAX_EXPRESSION_LENGTH} characters")
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        with warnings.catch_warnings():  # "invalid decimal literal" and the like: the error says it
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"syntax error at column {exc.offset}: {exc.msg}") from None
     except (RecursionError, MemoryError):
