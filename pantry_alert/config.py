@@ -61,6 +61,11 @@ RULE_KEYS = {
     "enabled",
 }
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Limits on rules.yaml: a config is a few KB; these stop hostile documents early.
+MAX_CONFIG_BYTES = 1024 * 1024  # file size
+MAX_CONFIG_NODES = 100_000  # mappings, lists and scalars, counting every use of an alias
+MAX_CONFIG_DEPTH = 32  # nesting of mappings and lists
 
 
 @dataclass
@@ -160,6 +165,12 @@ class Config:
     channel_problems: dict[str, list[str]] = field(default_factory=dict)
     escalation: Escalation = field(default_factory=Escalation)
     rules: list[Rule] = field(default_factory=list)
+    # value filled in from the environment -> the ${VAR} it came from, to keep values out of messages
+    substitutions: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def unexpand(self, text: str) -> str:
+        """``text`` with every value filled in from a ${VAR} shown as that ${VAR} again."""
+        return unexpand(text, self.substitutions)
 
     def rule(self, rule_id: str) -> Rule | None:
         for rule in self.rules:
@@ -192,6 +203,18 @@ class _Problems:
         self.uninterpolated: set[tuple] = set()  # keys whose ${VAR} could not be filled: not checked further
         self.rule_ids: list = []  # rule ids by index, to name the rule in a problem
         self.channel_items: dict[str, list[str]] = {}  # problems under channels.<name>, by channel
+        self.raw: Any = None  # the document before ${VAR} interpolation
+        self.substitutions: dict[str, str] = {}  # value from the environment -> "${VAR}"
+
+    def template(self, keys: tuple) -> Any:
+        """The value at ``keys`` as written in the file (before interpolation)."""
+        node = self.raw
+        for key in keys:
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return node
 
     def line(self, keys: tuple) -> int | None:
         """Line (1-based) of the node at ``keys``; the YAML is composed only on error."""
@@ -223,6 +246,7 @@ class _Problems:
         line = self.line(keys)
         where = f"{self.path}:{line}" if line else str(self.path)
         rule = f" rule '{rule_id}':" if rule_id else ""
+        message = unexpand(message, self.substitutions)
         dotted = ".".join(str(k) for k in keys)
         return f"{where}:{rule} {dotted + ': ' if dotted else ''}{message}"
 
@@ -244,6 +268,8 @@ def _interpolate(value, keys: tuple, env: Mapping[str, str], problems: _Problems
             name, default = match.group(1), match.group(2)
             got = env.get(name)
             if got:
+                if len(got) >= 3:
+                    problems.substitutions[got] = f"${{{name}}}"
                 return got
             if default is not None:
                 return default
@@ -262,13 +288,65 @@ def _interpolate(value, keys: tuple, env: Mapping[str, str], problems: _Problems
     return value
 
 
+def unexpand(text: str, substitutions: Mapping[str, str]) -> str:
+    """Replace values that came from the environment by their ``${VAR}`` (longest first)."""
+    for value in sorted(substitutions, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, substitutions[value])
+    return text
+
+
 def _url(value, keys, problems, rule_id=None) -> str | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
-        problems.add(keys, f"{value!r} is not an absolute http(s) URL", rule_id)
+        written = problems.template(keys)  # as written: an interpolated secret is never shown
+        shown = written if isinstance(written, str) else value
+        problems.add(keys, f"{shown!r} is not an absolute http(s) URL", rule_id)
         return None
     return value
+
+
+def _headers(value, keys, problems) -> dict[str, str]:
+    """Header names and values: text without control characters (CR, LF, ...), which no HTTP header may hold."""
+    headers = _mapping(value, keys, problems)
+    out = {}
+    for name, val in headers.items():
+        if isinstance(val, bool) or not isinstance(val, (str, int, float)):
+            problems.add(keys + (name,), "a header value must be a string")
+            continue
+        if _CONTROL.search(str(name)):
+            problems.add(keys, "a header name contains a control character")
+            continue
+        if _CONTROL.search(str(val)):
+            problems.add(
+                keys + (name,),
+                "the header value contains a control character (CR, LF or another; an env file with CRLF "
+                "line endings?); the value is not shown",
+            )
+            continue
+        out[str(name)] = str(val)
+    return out
+
+
+def _check_shape(data: Any, path: Path) -> None:
+    """Refuse documents that are too deep or too large once aliases are expanded (billion laughs)."""
+    nodes, stack = 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_CONFIG_NODES:
+            raise ConfigError(
+                f"{path}: the document has more than {MAX_CONFIG_NODES} values (counting every use of a YAML alias)",
+                hint="a rules.yaml is a few hundred values; look for aliases (*name) that repeat large parts",
+            )
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{path}: the document is nested more than {MAX_CONFIG_DEPTH} levels deep")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+            stack.extend((k, depth + 1) for k in node.keys())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
 
 
 def _unknown(section: dict, allowed: set, keys: tuple, problems: _Problems, rule_id=None) -> None:
@@ -404,7 +482,11 @@ def _rule(raw, index: int, problems: _Problems) -> Rule | None:
         problems.add(keys + ("description",), "must be a string (a Jinja2 template)", label)
         description = None
     labels = _mapping(raw.get("labels"), keys + ("labels",), problems, label)
-    labels = {str(k): str(v) for k, v in labels.items()}
+    for key, value in list(labels.items()):
+        if isinstance(value, (dict, list)):
+            problems.add(keys + ("labels", key), "a label value must be a string", label)
+            del labels[key]
+    labels = {str(k): str(v) for k, v in labels.items() if v is not None}
     rule = Rule(
         id=str(rule_id),
         name=str(name),
@@ -465,6 +547,7 @@ def parse(
         )
     raw_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
     problems.rule_ids = [r.get("id") if isinstance(r, dict) else None for r in raw_rules]
+    problems.raw = data
     data = _interpolate(data, (), env, problems)
     for key in data:
         if key in NOT_YET:
@@ -496,7 +579,7 @@ def parse(
     given = [key for key in ("url", "file", "prometheus") if src.get(key)]
     if len(given) > 1:
         problems.add(("source",), f"give one of url, file or prometheus, not {' and '.join(given)}")
-    headers = _mapping(src.get("headers"), ("source", "headers"), problems)
+    headers = _headers(src.get("headers"), ("source", "headers"), problems)
     alert_after = src.get("alert_after", 3)
     if isinstance(alert_after, bool) or not isinstance(alert_after, int) or alert_after < 1:
         problems.add(("source", "alert_after"), f"must be a whole number ≥ 1, not {alert_after!r}")
@@ -506,7 +589,7 @@ def parse(
         url=_url(src.get("url"), ("source", "url"), problems),
         file=str(src["file"]) if src.get("file") else None,
         timeout_ms=timeout_ms,
-        headers={str(k): str(v) for k, v in headers.items()},
+        headers=headers,
         path=str(src["path"]) if src.get("path") else None,
         alert_after=alert_after,
         prometheus=_prometheus_source(src, problems, headers, timeout_ms),
@@ -526,6 +609,15 @@ def parse(
             problems.add(("channels", name), f"unknown channel '{name}' (channels: {', '.join(CHANNEL_NAMES)})")
             continue
         section = _mapping(section, ("channels", name), problems)
+        if "headers" in section:
+            _headers(section["headers"], ("channels", name, "headers"), problems)
+        for key in ("token", "password", "user"):
+            if isinstance(section.get(key), str) and _CONTROL.search(section[key]):
+                problems.add(
+                    ("channels", name, key),
+                    "contains a control character (CR, LF or another; an env file with CRLF line endings?); "
+                    "the value is not shown",
+                )
         config.channels[name] = section
     _check_channels(config, env, problems)
 
@@ -566,6 +658,7 @@ def parse(
         config.rules.append(rule)
 
     config.channel_problems = problems.channel_items
+    config.substitutions = dict(problems.substitutions)
     if problems.items:
         every = problems.items + [p for name in CHANNEL_NAMES for p in problems.channel_items.get(name, [])]
         count = len(every)
@@ -583,7 +676,7 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_limited(path)
     except FileNotFoundError:
         raise ConfigError(
             f"config file {path} not found",
@@ -594,6 +687,8 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except RecursionError:
+        raise ConfigError(f"{path}: the document is nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -602,4 +697,25 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check
         if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
             problem = "a tab character in the indentation (YAML indents with spaces only)"
         raise ConfigError(f"{where}: invalid YAML: {problem}", problems=[f"{where}: invalid YAML: {problem}"]) from None
+    _check_shape(data, path)
     return parse(data, path, text, env, check_templates=check_templates)
+
+
+def _read_limited(path: Path) -> str:
+    """The config's text; a FIFO or device is refused (not waited on), and so is a file over the size limit."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"config file {path} is not a regular file")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
+    return data.decode("utf-8")

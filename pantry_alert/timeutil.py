@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -11,6 +12,10 @@ from .errors import UsageError
 
 _UNITS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+MAX_DURATION_MS = 36_500 * 86_400_000  # 100 years: longer durations are typos or attacks
+# PANTRY_ALERT_NOW as epoch milliseconds: below 10^11 it can only be seconds (10^11 ms is March 1973).
+MIN_EPOCH_MS = 10**11
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
 def parse_duration(value, *, bare_unit: str | None = None, what: str = "duration") -> int:
@@ -24,7 +29,10 @@ def parse_duration(value, *, bare_unit: str | None = None, what: str = "duration
     if isinstance(value, bool):
         raise ValueError(f"{what}: {value!r} is not a duration (use e.g. 30s, 15m, 2h, 7d)")
     if isinstance(value, (int, float)):
-        number, unit = float(value), None
+        try:
+            number, unit = float(value), None
+        except OverflowError:
+            number, unit = math.inf, None
     else:
         match = _DURATION.match(str(value))
         if not match:
@@ -32,6 +40,8 @@ def parse_duration(value, *, bare_unit: str | None = None, what: str = "duration
         number, unit = float(match.group(1)), match.group(2)
     if number < 0:
         raise ValueError(f"{what}: {value!r} is negative")
+    if not math.isfinite(number):
+        raise ValueError(f"{what}: {_short(value)} is too long (at most 36500d)")
     if unit is None:
         if number == 0:
             return 0
@@ -40,7 +50,15 @@ def parse_duration(value, *, bare_unit: str | None = None, what: str = "duration
                 f"{what}: a bare number ({value!r}) is ambiguous; add a unit, e.g. {value}s, {value}m, {value}h or {value}d"
             )
         unit = bare_unit
-    return int(number * _UNITS[unit])
+    ms = number * _UNITS[unit]
+    if ms > MAX_DURATION_MS:
+        raise ValueError(f"{what}: {_short(value)} is too long (at most 36500d)")
+    return int(ms)
+
+
+def _short(value) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:30] + "…" + text[-5:]
 
 
 def cli_duration(value: str, *, bare_unit: str | None = None, option: str) -> int:
@@ -72,7 +90,16 @@ def now_ms(env=None) -> int:
     raw = (env.get("PANTRY_ALERT_NOW") or "").strip()
     if not raw:
         return int(time.time() * 1000)
+    example = "e.g. PANTRY_ALERT_NOW=2026-11-26T12:00:00+00:00 or PANTRY_ALERT_NOW=1764158400000"
+    shown = raw if len(raw) <= 40 else raw[:30] + "…"
     if re.fullmatch(r"\d+", raw):
+        if len(raw) > 15 or int(raw) > MAX_EPOCH_MS:
+            raise UsageError(f"PANTRY_ALERT_NOW={shown} is after the year 9999", hint=example)
+        if int(raw) < MIN_EPOCH_MS:
+            raise UsageError(
+                f"PANTRY_ALERT_NOW={shown} looks like epoch seconds; it must be epoch milliseconds",
+                hint=f"PANTRY_ALERT_NOW={raw}000, or an ISO-8601 timestamp such as 2026-11-26T12:00:00+00:00",
+            )
         return int(raw)
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
@@ -80,10 +107,16 @@ def now_ms(env=None) -> int:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise UsageError(
-            f"PANTRY_ALERT_NOW={raw!r} is not an ISO-8601 timestamp with an offset or epoch milliseconds",
-            hint="e.g. PANTRY_ALERT_NOW=2026-11-26T12:00:00+00:00 or PANTRY_ALERT_NOW=1764158400000",
+            f"PANTRY_ALERT_NOW={shown!r} is not an ISO-8601 timestamp with an offset or epoch milliseconds",
+            hint=example,
         )
-    return int(parsed.timestamp() * 1000)
+    try:
+        ms = int(parsed.timestamp() * 1000)
+    except (OverflowError, ValueError):
+        ms = -1
+    if not 0 <= ms <= MAX_EPOCH_MS:
+        raise UsageError(f"PANTRY_ALERT_NOW={shown!r} is out of range (1970 to 9999)", hint=example)
+    return ms
 
 
 def format_time(ms, tz: str | None = None) -> str:

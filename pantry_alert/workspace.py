@@ -22,15 +22,36 @@ DEFAULT_CONFIG = "rules.yaml"
 
 def resolve_db_path(config: Config, db_option: str | None, env: Mapping[str, str]) -> Path:
     """The state database: ``--db``/``PANTRY_ALERT_DB``, else ``state.path`` (relative to the
-    config file), else ``$XDG_STATE_HOME/pantry-alert/state.db``."""
+    config file), else ``$XDG_STATE_HOME/pantry-alert/state.db``.  A path that exists but is not
+    a regular file (a FIFO, a device, a directory) is refused (``StateError``)."""
     if db_option:
-        return Path(db_option)
-    if config.state.path:
+        path = Path(db_option)
+    elif config.state.path:
         path = Path(os.path.expanduser(config.state.path))
-        return path if path.is_absolute() else config.path.parent / path
-    from .store import default_path
+        path = path if path.is_absolute() else config.path.parent / path
+    else:
+        from .store import default_path
 
-    return default_path(env)
+        path = default_path(env)
+    _refuse_non_regular(path)  # before anything opens it: opening a FIFO would wait forever
+    return path
+
+
+def _refuse_non_regular(path: Path) -> None:
+    import stat
+
+    from .errors import StateError
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing (created later) or unreadable: the store says what is wrong
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+        raise StateError(
+            f"state database {path} is {kind}; it was not opened",
+            hint="point --db (or PANTRY_ALERT_DB, state.path) at a regular file or at a path that does not exist yet",
+        )
 
 
 @dataclass

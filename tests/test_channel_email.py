@@ -264,7 +264,7 @@ def test_section_wins_over_environment_key_by_key():
     assert s.recipients == ("a@example.com", "b@example.com")
     assert s.sender == "Pantry <p@example.com>"
     assert s.timeout == 2.0
-    assert email_channel.settings({"host": "h", "to": "a@b.c", "timeout": 1.5}, {}).timeout == 1.5
+    assert email_channel.settings({"host": "h", "to": "a@b.c", "timeout": "1500ms"}, {}).timeout == 1.5
     assert email_channel.settings({"host": "h", "to": "a@b.c", "timeout": "500ms"}, {}).timeout == 0.5
 
 
@@ -497,7 +497,7 @@ def test_partially_refused_recipients_still_count_as_delivered(smtp_server):
 
 def test_closed_port_is_a_retryable_delivery_error():
     port = free_port()
-    s = email_channel.settings({"timeout": 1}, env_for(port, SMTP_PASS=PASSWORD, SMTP_USER="u"))
+    s = email_channel.settings({"timeout": "1s"}, env_for(port, SMTP_PASS=PASSWORD, SMTP_USER="u"))
     with pytest.raises(DeliveryError) as info:
         email_channel.send(s, make_message())
     assert info.value.retryable is True
@@ -521,7 +521,7 @@ def test_silent_server_times_out():
 
 def test_secure_against_a_plain_port_says_so(smtp_server):
     port = smtp_server(Recorder())
-    s = email_channel.settings({"secure": True, "timeout": 1}, env_for(port))
+    s = email_channel.settings({"secure": True, "timeout": "1s"}, env_for(port))
     with pytest.raises(DeliveryError) as info:
         email_channel.send(s, make_message())
     assert str(info.value).startswith(f"email smtps://127.0.0.1:{port}: TLS error: WRONG_VERSION_NUMBER")

@@ -294,7 +294,7 @@ def test_api_timeout_is_the_channel_timeout_once(httpserver):
 
 def test_api_connection_refused():
     s = slack.settings(
-        {"token": TOKEN, "channel": "#a", "api_url": f"http://127.0.0.1:{free_port()}/api/", "timeout": 1}, {}
+        {"token": TOKEN, "channel": "#a", "api_url": f"http://127.0.0.1:{free_port()}/api/", "timeout": "1s"}, {}
     )
     with pytest.raises(DeliveryError) as info:
         slack.send(s, make_message())

@@ -182,7 +182,7 @@ def test_hanging_receiver_times_out(httpserver):
     try:
         started = time.monotonic()
         with pytest.raises(DeliveryError) as info:
-            webhook.send(hook(httpserver, timeout=0.5), make_message())
+            webhook.send(hook(httpserver, timeout="500ms"), make_message())
         elapsed = time.monotonic() - started
     finally:
         release.set()
@@ -192,7 +192,7 @@ def test_hanging_receiver_times_out(httpserver):
 
 
 def test_connection_refused_is_retryable():
-    s = webhook.settings({"url": f"http://127.0.0.1:{free_port()}/hook", "timeout": 1}, {})
+    s = webhook.settings({"url": f"http://127.0.0.1:{free_port()}/hook", "timeout": "1s"}, {})
     with pytest.raises(DeliveryError) as info:
         webhook.send(s, make_message())
     assert info.value.retryable is True

@@ -36,7 +36,7 @@ def test_history_limit_zero_is_a_plain_usage_error(cli):
     shutil.copy(ROOT / "rules.yaml", cli.config)
     result = cli("history", "--limit", "0")
     assert (result.code, result.out) == (2, "")
-    assert result.err == "error: --limit 0: give how many alerts to show, 1 or more (default 100)\n"
+    assert result.err == "error: --limit: 0 is out of range (1 to 1000000)\n"
 
 
 def test_a_tab_in_yaml_indentation_is_named(cli):

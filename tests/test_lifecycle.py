@@ -417,7 +417,7 @@ def test_bad_ids_and_durations(five, args, code, err):
 def test_history_limit_must_be_positive(five):
     result = five("history", "--limit", "0", now=T0 + HOUR)
     assert (result.code, result.out) == (2, "")
-    assert result.err == "error: --limit 0: give how many alerts to show, 1 or more (default 100)\n"
+    assert result.err == "error: --limit: 0 is out of range (1 to 1000000)\n"
 
 
 def test_without_a_database_reads_are_empty_and_lookups_fail(simple):

@@ -11,6 +11,7 @@ usage message.
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -84,9 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("interrupted\n")
         code = 130
     try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        pass
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        _silence_stdout()
     return code if isinstance(code, int) else 0
 
 
@@ -104,6 +106,16 @@ def _misplaced_global(argv: list[str]) -> str | None:
         if arg.split("=", 1)[0] in GLOBAL_OPTIONS:
             return arg.split("=", 1)[0]
     return None
+
+
+def _silence_stdout() -> None:
+    """stdout is broken: point it at /dev/null so the interpreter's final flush does not fail too."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _typer_main(argv: list[str]) -> int:

@@ -17,6 +17,7 @@ from .common import alerts_table, choice, console, escape, get_globals, print_js
 
 _HISTORY_HINT = "`pantry-alert history` lists recent alerts with their ids"
 _SEVERITY_ORDER = ("critical", "high", "medium", "low")
+MAX_LIMIT = 1_000_000
 
 
 def _not_found(alert_id: str):
@@ -66,7 +67,7 @@ def list_alerts(
 @app.command()
 def history(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit", metavar="N", help="show at most N alerts (1 or more)")] = 100,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", help="show at most N alerts (1 to 1000000)")] = 100,
     since: Annotated[
         Optional[str],
         typer.Option("--since", metavar="DURATION", help="only alerts fired in the last DURATION (e.g. 2h, 7d)"),
@@ -77,8 +78,8 @@ def history(
     from ..errors import UsageError
     from ..timeutil import cli_duration, format_duration
 
-    if limit < 1:
-        raise UsageError(f"--limit {limit}: give how many alerts to show, 1 or more (default 100)")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise UsageError(f"--limit: {str(limit)[:30]} is out of range (1 to {MAX_LIMIT})")
     since_ms = cli_duration(since, option="--since") if since is not None else None
     g = get_globals(ctx)
     now = g.now()

@@ -49,6 +49,10 @@ def _global(
     ] = False,
 ) -> None:
     ctx.obj = Globals(config_path=config or None, db=db or None, debug=debug)
+    if ctx.invoked_subcommand is not None and not ctx.resilient_parsing:
+        from ..timeutil import now_ms
+
+        now_ms()  # every command refuses a bad PANTRY_ALERT_NOW the same way (exit 2), used or not
 
 
 from . import check  # noqa: E402

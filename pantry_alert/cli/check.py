@@ -6,7 +6,7 @@
 
 import sys
 
-from .common import Globals, choice, print_json, warn
+from .common import Globals, SafeOut, choice, json_text, warn
 
 # Exit codes of a run's outcomes (see the runner's CheckResult.outcome).
 OUTCOME_EXIT_CODES = {"ok": 0, "attention": 1, "source_failure": 3, "fail_on": 5}
@@ -81,12 +81,14 @@ def execute(
     from ..config import SEVERITIES
     from ..errors import UsageError
     from ..runner import run_check
+    from ..text import printable
 
     choice(fail_on, SEVERITIES, "--fail-on")
     if metrics_file and metrics_url:
         raise UsageError("give --metrics-file or --metrics-url, not both")
     config = g.config()
     prefix = "would be " if dry_run else ""
+    out = SafeOut()  # a closed or broken stdout must not stop delivery
 
     def report_changes(plan, alerts) -> None:
         """Printed after the commit, before the sends: one line per changed alert."""
@@ -97,10 +99,11 @@ def execute(
                 if key == "reminded" and alert_id in plan.escalated:
                     continue
                 alert = alerts[alert_id]
-                sys.stdout.write(
-                    f"{prefix}{verb:<9} {alert.id} [{alert.severity}] {alert.title}: {alert.description}\n"
+                out.write(
+                    f"{prefix}{verb:<9} {alert.id} [{alert.severity}] "
+                    f"{printable(alert.title)}: {printable(alert.description)}\n"
                 )
-        sys.stdout.flush()
+        out.flush()
 
     result = run_check(
         config,
@@ -119,9 +122,9 @@ def execute(
     if result.source_error:
         sys.stderr.write(f"error: {result.source_error}\n")
     for error in plan.errors:
-        warn(f"rule '{error['rule']}' could not be evaluated: {error['error']}")
+        warn(f"rule '{error['rule']}' could not be evaluated: {printable(error['error'])}")
     for warning in plan.warnings:
-        warn(f"rule '{warning['rule']}': {warning['error']}")
+        warn(f"rule '{warning['rule']}': {printable(warning['error'])}")
     for channel in dict.fromkeys(plan.skipped):
         warn(
             f"channel '{channel}' is not configured: {plan.skipped.count(channel)} notification(s) recorded as "
@@ -130,7 +133,8 @@ def execute(
     for failure in result.report.failures:
         state = "gave up" if failure.final else "will retry"
         warn(
-            f"alert {failure.alert_id}: {failure.kind} notification to {failure.channel} failed ({state}): {failure.error}"
+            f"alert {failure.alert_id}: {failure.kind} notification to {failure.channel} failed ({state}): "
+            f"{printable(failure.error)}"
         )
     for outcome in result.sync:
         for text in outcome.warnings():
@@ -141,10 +145,11 @@ def execute(
                 "the next run sends it again"
             )
     if as_json:
-        print_json(result.summary())
+        out.write(json_text(result.summary()))
     elif dry_run:
         pending = sum(1 for i in plan.intents if i.status == "pending")
-        sys.stdout.write(f"dry run: nothing written, {pending} notification(s) not sent\n")
+        out.write(f"dry run: nothing written, {pending} notification(s) not sent\n")
+    out.report()
     if result.fail_on_hit and not as_json:
         sys.stderr.write(f"--fail-on {fail_on}: active alerts at or above {fail_on}: {', '.join(result.fail_on_hit)}\n")
     return exit_code(result)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
+from ..text import printable
 from ..workspace import Workspace
 
 if TYPE_CHECKING:
@@ -47,8 +48,43 @@ def get_globals(ctx) -> Globals:
     return ctx.obj if ctx is not None else Globals()
 
 
+def json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_text(data))
+
+
+class SafeOut:
+    """stdout for ``check``: a write that fails (stdout closed, a broken pipe) is remembered, not
+    raised, so the run goes on to deliver its notifications; ``report()`` says so on stderr."""
+
+    def __init__(self) -> None:
+        self.failed: str | None = None
+
+    def write(self, text: str) -> None:
+        if self.failed is not None:
+            return
+        try:
+            if sys.stdout is None:
+                raise OSError("standard output is closed")
+            sys.stdout.write(text)
+        except (OSError, ValueError) as exc:
+            self.failed = str(exc) or type(exc).__name__
+
+    def flush(self) -> None:
+        if self.failed is None:
+            try:
+                if sys.stdout is not None:
+                    sys.stdout.flush()
+            except (OSError, ValueError) as exc:
+                self.failed = str(exc) or type(exc).__name__
+
+    def report(self) -> None:
+        self.flush()
+        if self.failed is not None:
+            warn(f"could not write to standard output ({self.failed}); the run itself completed")
 
 
 def warn(message: str) -> None:
@@ -91,7 +127,7 @@ def alerts_table(alerts, timezone: str | None, title: str):
         severity = alert.severity + (" ↑" if alert.escalated else "")
         day, clock, abbr = format_time(alert.timestamp, timezone).split(" ")[:3]
         table.add_row(
-            f"[bold]{escape(alert.title)}[/]\n{alert.id}",
+            f"[bold]{escape(printable(alert.title))}[/]\n{escape(printable(alert.id))}",
             severity,
             alert.status,
             str(alert.count),
@@ -101,6 +137,9 @@ def alerts_table(alerts, timezone: str | None, title: str):
 
 
 def escape(text: str) -> str:
+    """Text for rich markup: markup escaped, control characters shown as escapes."""
     from rich.markup import escape as rich_escape
 
-    return rich_escape(text)
+    from ..text import printable
+
+    return rich_escape(printable(text))

@@ -94,8 +94,24 @@ def _number(value) -> str:
     try:
         return f"{value:g}"
     except (OverflowError, ValueError):  # an integer too large for a float
+        return _huge(value)
+
+
+def _huge(value: int) -> str:
+    """An integer too large for a float (or for ``str``, past 4,300 digits), shortened."""
+    digits = int(abs(value).bit_length() * 0.30103) + 1  # about; exact below the conversion limit
+    try:
         text = str(value)
-        return text if len(text) <= 20 else f"{text[:6]}…({len(text)} digits)"
+    except ValueError:
+        return f"{'-' if value < 0 else ''}about 10^{digits - 1} ({digits} digits)"
+    return text if len(text) <= 20 else f"{text[:6]}…({len(text)} digits)"
+
+
+def _json_value(value):
+    """A verdict's value as JSON can carry it: integers beyond a float's range become a short string."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**1023:
+        return _huge(value)
+    return value
 
 
 @app.command("test")
@@ -117,7 +133,7 @@ def test_rules(
         try:
             holds, _read, value = rule.when.evaluate(document)
             entry["verdict"] = "fires" if holds else "ok"
-            entry["value"] = value
+            entry["value"] = _json_value(value)
             try:
                 entry["description"] = render_description(rule.description, document, rule.to_json(), value)
             except ExpressionError as exc:
@@ -139,18 +155,20 @@ def test_rules(
         table = Table(title="Rule verdicts", title_justify="left")
         for column in ("Rule", "Verdict", "Value", "Description"):
             table.add_column(column, overflow="fold")
-        from rich.markup import escape
+        from .common import escape
 
         for entry in results:
             table.add_row(
                 entry["rule"],
                 entry["verdict"],
-                _number(entry["value"]),
+                entry["value"] if isinstance(entry["value"], str) else _number(entry["value"]),
                 escape(entry["description"] or entry["error"] or ""),
             )
         console().print(table)
+        from ..text import printable
+
         for entry in results:
             if entry["error"]:
-                sys.stderr.write(f"warning: rule '{entry['rule']}': {entry['error']}\n")
+                sys.stderr.write(f"warning: rule '{entry['rule']}': {printable(entry['error'])}\n")
     if code:
         raise typer.Exit(code)

@@ -30,7 +30,12 @@ def channel_settings(config, name: str, env: Mapping[str, str] | None = None, **
             hint="fix it and check with: pantry-alert rules validate",
             problems=problems,
         )
-    return module.settings(config.channels.get(name), env, **options)
+    try:
+        return module.settings(config.channels.get(name), env, **options)
+    except ConfigError as exc:
+        # never echo a value filled in from the environment: show the ${VAR} written in the file
+        exc.message = f"{config.path}: channels.{name}: {config.unexpand(exc.message)}"
+        raise
 
 
 def configured_channels(

@@ -90,15 +90,22 @@ def picker(section: dict, env: Mapping[str, str]):
 
 
 def parse_timeout(value: Any, where: str) -> float:
-    """A channel timeout in seconds: a number of seconds, or ``500ms``, ``10s``, ``1m``; default 10s."""
+    """A channel timeout in seconds from ``500ms``, ``10s``, ``1m``; default 10s.
+
+    A bare number other than 0 is ambiguous (seconds? minutes?) and refused, as for every duration
+    but a rule's cooldown."""
     from ..timeutil import parse_duration
 
     if value is None or value == "":
         return DEFAULT_TIMEOUT
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        raise ConfigError(f"{where}: a bare number ({value!r}) is ambiguous; add a unit, e.g. {value}s or {value}ms")
     try:
-        ms = parse_duration(value, bare_unit="s", what=where)
-    except ValueError:
-        raise ConfigError(f"{where}: invalid timeout {value!r} (use e.g. 10s, 500ms or a number of seconds)") from None
+        ms = parse_duration(value, what=where)
+    except ValueError as exc:
+        if "ambiguous" in str(exc):
+            raise ConfigError(f"{where}: a bare number ({value!r}) is ambiguous; add a unit, e.g. {value}s") from None
+        raise ConfigError(f"{where}: invalid timeout {value!r} (use e.g. 10s, 500ms or 1m)") from None
     if ms <= 0:
         raise ConfigError(f"{where}: timeout must be positive, got {value!r}")
     return ms / 1000

@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from ..text import printable
 from ..timeutil import format_time
 from .base import Message
 
@@ -34,17 +35,25 @@ def render(message: Message) -> str:
     alert = message.alert
     head = "RESOLVED" if message.kind == "resolved" else alert["severity"].upper()
     lines = [
-        f"[{head}]{LABELS.get(message.kind, '')} {message.service_name} Alert: {alert['title']}",
-        f"  {alert['description']}",
-        f"  alert {alert['id']} · {message.kind} · count {alert['count']} · "
+        f"[{head}]{LABELS.get(message.kind, '')} {printable(message.service_name)} Alert: {printable(alert['title'])}",
+        f"  {printable(alert['description'])}",
+        f"  alert {printable(alert['id'])} · {message.kind} · count {alert['count']} · "
         f"{format_time(alert['timestamp'], message.timezone)}",
     ]
     if alert.get("runbookUrl"):
-        lines.append(f"  runbook: {alert['runbookUrl']}")
+        lines.append(f"  runbook: {printable(alert['runbookUrl'])}")
     return "\n".join(lines)
 
 
 def send(settings: ConsoleSettings, message: Message) -> None:
     stream = settings.stream or sys.stdout
-    stream.write(render(message) + "\n")
-    stream.flush()
+    try:
+        if stream is None:
+            raise OSError("standard output is closed")
+        stream.write(render(message) + "\n")
+        stream.flush()
+    except (OSError, ValueError) as exc:
+        from ..errors import DeliveryError
+
+        # Nobody can read this notice: retrying would print it late to a later run's reader.
+        raise DeliveryError(f"console: cannot write ({exc})", retryable=False) from None

@@ -119,8 +119,8 @@ def _parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
         if isinstance(val, bool) or not isinstance(val, (str, int, float)):
             raise ConfigError(f"{where}.{name}: value must be a string")
         val = str(val)
-        if re.search(r"[\r\n\x00]", val):
-            raise ConfigError(f"{where}.{name}: line break in header value")
+        if re.search(r"[\x00-\x1f\x7f]", val):
+            raise ConfigError(f"{where}.{name}: line break or other control character in header value")
         result.append((name, val))
     return tuple(result)
 

@@ -1,0 +1,32 @@
+"""Text made safe for a terminal.
+
+Metric strings end up in descriptions, and descriptions in every human
+output.  A metric holding ``\\x1b[2J``, an OSC sequence, ``\\r`` or ``\\n``
+could clear a screen, retitle a terminal or forge a ``RESOLVED`` line in
+cron mail; so human output shows control characters escaped, as Python
+would write them (``\\x1b``, ``\\n``, ``\\u202e``).  JSON output escapes
+them by itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 controls, DEL, C1 controls, line/paragraph separators, bidirectional overrides and
+# isolates (which reorder what is shown), and lone surrogates (not encodable).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text) -> str:
+    """``text`` with every control character shown as an escape; safe to print on one line."""
+    text = "" if text is None else str(text)
+    return _UNSAFE.sub(_escape, text)
