@@ -97,8 +97,9 @@ def execute(
                 if key == "reminded" and alert_id in plan.escalated:
                     continue
                 alert = alerts[alert_id]
+                muted = " (silenced: not notified)" if alert.silenced else ""
                 sys.stdout.write(
-                    f"{prefix}{verb:<9} {alert.id} [{alert.severity}] {alert.title}: {alert.description}\n"
+                    f"{prefix}{verb:<9} {alert.id} [{alert.severity}] {alert.title}: {alert.description}{muted}\n"
                 )
         sys.stdout.flush()
 
