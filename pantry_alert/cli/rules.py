@@ -52,6 +52,13 @@ def validate(ctx: typer.Context) -> None:
                 f"warning: {config.path}: escalation.add_channels names '{channel}', which is not "
                 "configured; escalated alerts will record it as skipped\n"
             )
+    for severity, channels in config.routes.items():
+        for channel in channels:
+            if channel not in configured:  # a warning only, as for escalation channels
+                sys.stderr.write(
+                    f"warning: {config.path}: routes.{severity} names '{channel}', which is not configured; "
+                    f"{severity} alerts will record it as skipped\n"
+                )
     if unrouted:
         for rule_id, channel in unrouted:
             sys.stderr.write(
