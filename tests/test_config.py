@@ -148,7 +148,7 @@ def test_policy_keys_are_checked_with_file_and_line(tmp_path):
     assert info.value.problems == [
         f'{path}:1: quiet_hours.start: write the time as a quoted string, e.g. "22:00" '
         "(unquoted, YAML reads it as 1320)",
-        f"{path}:1: quiet_hours: needs end (a time of day such as \"07:00\")",
+        f'{path}:1: quiet_hours: needs end (a time of day such as "07:00")',
         f"{path}:1: quiet_hours.timezone: unknown time zone 'Mars/Olympus' (use an IANA name like Europe/Berlin)",
         f"{path}:1: quiet_hours.severities: must be a non-empty list of severities (low, medium, high, critical), "
         "not ['low', 'huge']",

@@ -59,7 +59,7 @@ def list_(
     from rich.table import Table
 
     tz = ws.config().timezone
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
     for column in ("ID", "Rule", "Status", "Ends", "By", "Reason"):
         table.add_column(column, overflow="fold")
     for s in silences:
