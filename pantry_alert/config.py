@@ -347,7 +347,7 @@ def _quiet_hours(value, default_tz: str | None, problems: _Problems) -> QuietHou
     if not isinstance(value, dict):
         return None
     _unknown(section, QUIET_HOURS_KEYS, keys, problems)
-    times = []
+    times: list[int | None] = []
     for key in ("start", "end"):
         if section.get(key) in (None, ""):
             problems.add(keys, f'needs {key} (a time of day such as "07:00")')

@@ -180,7 +180,7 @@ def _silences(conn: sqlite3.Connection) -> None:
     import sqlite_utils
 
     db = sqlite_utils.Database(conn)
-    db["silences"].create(
+    db.table("silences").create(
         {
             "id": str,
             "rule_id": str,
@@ -193,9 +193,9 @@ def _silences(conn: sqlite3.Connection) -> None:
         pk="id",
         not_null={"rule_id", "starts_at", "ends_at"},
     )
-    db["silences"].create_index(["rule_id", "ends_at"])
-    db["silences"].create_index(["ends_at"])
-    db["notifications"].add_column("batch", str)
+    db.table("silences").create_index(["rule_id", "ends_at"])
+    db.table("silences").create_index(["ends_at"])
+    db.table("notifications").add_column("batch", str)
 
 
 # Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
