@@ -117,3 +117,20 @@ def batch_keys(store: Store, ids: Iterable[int]) -> dict[int, str]:
         "AND next_attempt_at IS NOT NULL AND batch IS NOT NULL"
     )
     return {row_id: batch for row_id, batch in rows if row_id in wanted}
+
+
+def capture_due(store: Store, now: int) -> list[tuple[str, str, str]]:
+    """Mark every notification due at ``now`` as sent without sending it (``rules test --cases``);
+    return ``(alert id, channel, kind)`` of each, in the order they were recorded."""
+    rows = store._rows(
+        "SELECT id, alert_id, channel, kind FROM notifications WHERE status IN ('pending', 'failed', 'deferred') "
+        "AND next_attempt_at IS NOT NULL AND next_attempt_at <= ? ORDER BY id",
+        (now,),
+    )
+    for row_id, *_ in rows:
+        _conn(store).execute(
+            "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = ?, next_attempt_at = NULL "
+            "WHERE id = ?",
+            (now, row_id),
+        )
+    return [(alert_id, channel, kind) for _, alert_id, channel, kind in rows]
