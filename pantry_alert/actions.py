@@ -1,4 +1,4 @@
-"""What a person does to alerts, as library calls: resolve and acknowledge.
+"""What a person does to alerts, as library calls: resolve, acknowledge, silence.
 
 The command line (``ack``, ``resolve``) and the HTTP API call these same
 functions, so both behave alike: same checks, same events, same
@@ -27,19 +27,20 @@ RESOLVE_NOT_FOUND = "Alert not found or already resolved"
 
 
 @contextmanager
-def writing(ws: Workspace) -> Iterator[Store]:
-    """The state database opened for a short write under the run lock."""
+def writing(ws: Workspace, *, create: bool = False) -> Iterator[Store]:
+    """The state database opened for a short write under the run lock (created when
+    ``create``; otherwise a missing database gives a store without a connection)."""
     from .store import Store, open_store, run_lock
     from .store.db import inspect
 
     config = ws.config()
     path = ws.db_path()
-    if not inspect(path):  # no database yet (nothing to act on); a foreign or newer file is refused here
+    if not inspect(path) and not create:  # no database yet (nothing to act on); a foreign or newer file is refused
         yield Store(None, path)
         return
     with (
         run_lock(path, config.state.lock_timeout_ms),
-        open_store(path, create=False, timeout_ms=config.state.lock_timeout_ms) as store,
+        open_store(path, create=create, timeout_ms=config.state.lock_timeout_ms) as store,
     ):
         yield store
 
@@ -97,3 +98,65 @@ def acknowledge(
             hint=f"`pantry-alert show {alert_id}` shows its timeline",
         )
     return alert
+
+
+# ----------------------------------------------------------------- silences
+
+SILENCE_HINT = "`pantry-alert silence list` shows the silences with their ids"
+
+
+def add_silence(
+    ws: Workspace, rule_id: str, *, for_ms: int, reason: str | None = None, by: str, now: int | None = None
+) -> dict:
+    """Mute a rule's notifications on every channel for ``for_ms`` milliseconds.
+
+    Its alerts are still recorded and shown (``silenced: true``); once the
+    silence ends, the next ``check`` notifies an alert that still fires.
+    Returns the silence ``{"id", "ruleId", "startsAt", "endsAt", "reason",
+    "createdBy", "status"}``.  Raises ``UnknownRule`` for a rule that
+    rules.yaml does not define and ``UsageError`` for a duration that is not
+    positive."""
+    from .config import BUILTIN_SOURCE_RULE
+    from .errors import UnknownRule, UsageError
+    from .store.policy import add_silence as store_add
+
+    now = ws.now() if now is None else now
+    config = ws.config()
+    if config.rule(rule_id) is None and rule_id != BUILTIN_SOURCE_RULE:
+        known = ", ".join(rule.id for rule in config.rules)
+        raise UnknownRule(f"unknown rule '{rule_id}' in {config.path}", hint=f"rules: {known}")
+    if isinstance(for_ms, bool) or not isinstance(for_ms, int) or for_ms <= 0:
+        raise UsageError(f"a silence needs a positive duration, not {for_ms!r}")
+    if not isinstance(by, str) or not by.strip():
+        raise UsageError("a silence needs the name of who adds it (--by)")
+    with writing(ws, create=True) as store, store.transaction():
+        return store_add(store, rule_id, ends_at=now + for_ms, reason=reason or None, by=by.strip(), now=now)
+
+
+def list_silences(ws: Workspace, *, now: int | None = None) -> list[dict]:
+    """Every silence: the active ones first (ending soonest first), then the expired ones."""
+    from .store.policy import list_silences as store_list
+
+    now = ws.now() if now is None else now
+    with ws.store() as store:
+        return store_list(store, now)
+
+
+def expire_silence(ws: Workspace, silence_id: str, *, now: int | None = None, by: str | None = None) -> dict:
+    """End a silence now; the next ``check`` notifies the rule's alerts that still fire.
+
+    Raises ``NotFoundError`` for an unknown id and ``ConflictError`` for a
+    silence that has already ended."""
+    from .store.policy import expire_silence as store_expire
+    from .store.policy import get_silence
+
+    now = ws.now() if now is None else now
+    tz = ws.config().timezone
+    with writing(ws) as store:
+        silence = get_silence(store, silence_id, now) if store.conn is not None else None
+        if silence is None:
+            raise NotFoundError(f"Silence {silence_id} not found", hint=SILENCE_HINT)
+        if silence["status"] != "active":
+            raise ConflictError(f"Silence {silence_id} already expired at {format_time(silence['endsAt'], tz)}")
+        with store.transaction():
+            return store_expire(store, silence_id, by=by, now=now)

@@ -33,16 +33,18 @@ TOP_KEYS = {
     "state",
     "channels",
     "escalation",
+    "quiet_hours",
+    "batching",
+    "routes",
     "rules",
 }
 # Keys of the contract that a later stage delivers: rejected plainly, not half-working.
-NOT_YET = {
-    "quiet_hours": "quiet hours are not available yet in this version of pantry-alert",
-    "batching": "batching is not available yet in this version of pantry-alert",
-}
+NOT_YET: dict[str, str] = {}
 SOURCE_KEYS = {"url", "file", "prometheus", "timeout", "headers", "path", "alert_after"}
 STATE_KEYS = {"path", "retention", "lock_timeout"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
+QUIET_HOURS_KEYS = {"start", "end", "timezone", "severities"}
+BATCHING_KEYS = {"max_per_run"}
 RULE_KEYS = {
     "id",
     "name",
@@ -149,6 +151,25 @@ class Escalation:
     add_channels: list[str] = field(default_factory=lambda: ["webhook"])
 
 
+@dataclass(frozen=True)
+class QuietHours:
+    """``quiet_hours``: a daily window of local time (it may cross midnight) in which
+    notifications of ``severities`` are deferred.  Times are minutes after midnight."""
+
+    start: int
+    end: int
+    timezone: str = "UTC"
+    severities: tuple[str, ...] = ("low", "medium")
+
+
+@dataclass(frozen=True)
+class Batching:
+    """``batching``: more than ``max_per_run`` email or Slack notifications in one run
+    go to that channel as one digest."""
+
+    max_per_run: int
+
+
 @dataclass
 class Config:
     path: Path
@@ -164,6 +185,9 @@ class Config:
     # that read state or record human actions, which need no channel secrets.
     channel_problems: dict[str, list[str]] = field(default_factory=dict)
     escalation: Escalation = field(default_factory=Escalation)
+    quiet_hours: QuietHours | None = None
+    batching: Batching | None = None
+    routes: dict[str, list[str]] = field(default_factory=dict)  # severity -> extra channels
     rules: list[Rule] = field(default_factory=list)
     # value filled in from the environment -> the ${VAR} it came from, to keep values out of messages
     substitutions: dict[str, str] = field(default_factory=dict, repr=False)
@@ -440,6 +464,82 @@ def _prometheus_source(src: dict, problems: _Problems, base_headers: dict, timeo
     )
 
 
+def _clock(value, keys, problems) -> int | None:
+    """``"HH:MM"`` as minutes after midnight."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        problems.add(keys, f'write the time as a quoted string, e.g. "22:00" (unquoted, YAML reads it as {value})')
+        return None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip()) if isinstance(value, str) else None
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        problems.add(keys, f'{value!r} is not a time of day; use "HH:MM" (00:00 to 23:59)')
+        return None
+    return int(match.group(1)) * 60 + int(match.group(2))
+
+
+def _quiet_hours(value, default_tz: str | None, problems: _Problems) -> QuietHours | None:
+    keys = ("quiet_hours",)
+    if value is None:
+        return None
+    section = _mapping(value, keys, problems)
+    if not isinstance(value, dict):
+        return None
+    _unknown(section, QUIET_HOURS_KEYS, keys, problems)
+    times: list[int | None] = []
+    for key in ("start", "end"):
+        if section.get(key) in (None, ""):
+            problems.add(keys, f'needs {key} (a time of day such as "07:00")')
+            times.append(None)
+        else:
+            times.append(_clock(section[key], keys + (key,), problems))
+    start, end = times
+    if start is not None and start == end:
+        problems.add(keys + ("end",), "equals start: the window would be empty")
+    zone = section.get("timezone") or default_tz or "UTC"
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(str(zone))
+    except Exception:
+        problems.add(keys + ("timezone",), f"unknown time zone {zone!r} (use an IANA name like Europe/Berlin)")
+    severities = section.get("severities", ["low", "medium"])
+    if not isinstance(severities, list) or not severities or not all(s in SEVERITIES for s in severities):
+        problems.add(
+            keys + ("severities",),
+            f"must be a non-empty list of severities ({', '.join(SEVERITIES)}), not {severities!r}",
+        )
+        severities = []
+    if start is None or end is None or start == end:
+        return None
+    return QuietHours(start=start, end=end, timezone=str(zone), severities=tuple(severities))
+
+
+def _batching(value, problems: _Problems) -> Batching | None:
+    keys = ("batching",)
+    if value is None:
+        return None
+    section = _mapping(value, keys, problems)
+    _unknown(section, BATCHING_KEYS, keys, problems)
+    limit = section.get("max_per_run")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        problems.add(
+            keys + ("max_per_run",) if "max_per_run" in section else keys,
+            f"max_per_run must be a whole number ≥ 1, not {limit!r}",
+        )
+        return None
+    return Batching(max_per_run=limit)
+
+
+def _routes(value, problems: _Problems) -> dict[str, list[str]]:
+    keys = ("routes",)
+    routes = {}
+    for severity, channels in _mapping(value, keys, problems).items():
+        if severity not in SEVERITIES:
+            problems.add(keys + (severity,), f"unknown severity {severity!r} (severities: {', '.join(SEVERITIES)})")
+            continue
+        routes[severity] = _channels(channels, keys + (severity,), problems)
+    return routes
+
+
 def _rule(raw, index: int, problems: _Problems) -> Rule | None:
     keys = ("rules", index)
     if not isinstance(raw, dict):
@@ -635,6 +735,10 @@ def parse(
         thresholds=thresholds,
         add_channels=_channels(esc.get("add_channels", ["webhook"]), ("escalation", "add_channels"), problems),
     )
+
+    config.quiet_hours = _quiet_hours(data.get("quiet_hours"), config.timezone, problems)
+    config.batching = _batching(data.get("batching"), problems)
+    config.routes = _routes(data.get("routes"), problems)
 
     raw_rules = data.get("rules")
     if not isinstance(raw_rules, list) or not raw_rules:

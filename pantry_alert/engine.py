@@ -31,6 +31,7 @@ class Plan:
     errors: list[dict[str, str]] = field(default_factory=list)  # unevaluable rules: exit 1
     warnings: list[dict[str, str]] = field(default_factory=list)  # a description failed: exit 1, alert still fires
     skipped: list[str] = field(default_factory=list)  # channels not configured: no exit change
+    released: list[str] = field(default_factory=list)  # alerts whose deferred notifications go now
 
     @property
     def changed(self) -> bool:
@@ -122,7 +123,7 @@ def _breach(plan: Plan, ctx: Context, rule: Rule, alert: Alert, describe, read: 
         return
     if alert.last_notified_at is not None and now - alert.last_notified_at < rule.cooldown_ms:
         return
-    kind = "reminder"
+    kind = "reminder" if alert.last_notified_at is not None else "firing"  # fired while silenced: first notice
     threshold = ctx.escalation.thresholds.get(alert.severity, 1)
     if alert.rounds_at_severity >= threshold and (alert.severity != "critical" or not alert.escalated):
         previous = alert.severity

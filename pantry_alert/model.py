@@ -103,5 +103,7 @@ class Intent:
     alert_id: str
     channel: str
     kind: str  # firing | reminder | escalated | resolved
-    status: str = "pending"  # pending | skipped
+    status: str = "pending"  # pending | skipped | deferred (quiet hours: sent at not_before)
     error: str | None = None
+    not_before: int | None = None  # a deferred notification's send time (epoch ms)
+    batch: str | None = None  # notifications sharing a batch key go to their channel as one digest

@@ -50,7 +50,7 @@ class CheckResult:
             "notifications": {
                 "sent": self.report.sent + sum(1 for o in self.sync if o.ok and o.peers),
                 "failed": self.report.failed + self.sync_failed,
-                "deferred": 0,
+                "deferred": sum(1 for i in plan.intents if i.status == "deferred"),
                 "skipped": skipped,
             },
         }
@@ -107,6 +107,7 @@ def run_check(
                 ctx=ctx,
                 source_error=source_error,
             )
+            plan = _policy(plan, store, config, ctx, stored)
             result = CheckResult(plan=plan, source_error=source_error, dry_run=True)
             active = list(stored.values())
             if on_planned:
@@ -116,14 +117,16 @@ def run_check(
         with run_lock(db_path, config.state.lock_timeout_ms):
             with open_store(db_path, timeout_ms=config.state.lock_timeout_ms) as store:
                 with store.transaction():
+                    stored = store.active_alerts()
                     plan = evaluate(
                         config.rules,
                         document,
-                        alerts=store.active_alerts(),
+                        alerts=stored,
                         rule_states=store.rule_states(),
                         ctx=ctx,
                         source_error=source_error,
                     )
+                    plan = _policy(plan, store, config, ctx, stored)
                     store.apply(plan, now)
                 result = CheckResult(plan=plan, source_error=source_error)
                 if on_planned:
@@ -149,6 +152,15 @@ def _sync(store, config: Config, channels: dict[str, Any], now: int) -> list[Any
     return [
         channel_module(name).sync(store, config, channels[name], now) for name in sync_channels() if name in channels
     ]
+
+
+def _policy(plan: Plan, store, config: Config, ctx: Context, stored) -> Plan:
+    """The notification policy (silences, quiet hours, routes, batching) on the engine's plan."""
+    from . import policy
+    from .store.policy import active_silences
+
+    silences = active_silences(store, ctx.now)
+    return policy.apply(plan, policy.Context.of(config, ctx.now, ctx.configured, active=stored, silences=silences))
 
 
 def _touched(plan: Plan) -> dict[str, Any]:

@@ -55,7 +55,7 @@ def test_every_problem_is_listed_with_file_line_and_rule(tmp_path):
         load(path, env={})
     problems = info.value.problems
     assert (
-        f"{path}:2: colour: unknown key 'colour' (allowed: channels, dashboard_url, escalation, rules, service, service_name, source, state, timezone)"
+        f"{path}:2: colour: unknown key 'colour' (allowed: batching, channels, dashboard_url, escalation, quiet_hours, routes, rules, service, service_name, source, state, timezone)"
         in problems
     )
     assert (
@@ -135,15 +135,26 @@ rules:
     )
 
 
-def test_keys_of_later_stages_say_they_are_not_available(tmp_path):
+def test_policy_keys_are_checked_with_file_and_line(tmp_path):
     path = tmp_path / "rules.yaml"
     path.write_text(
-        "quiet_hours: {start: '22:00'}\nrules:\n  - {id: a, name: A, type: error, severity: low, when: x > 1}\n"
+        "quiet_hours: {start: 22:00, timezone: Mars/Olympus, severities: [low, huge]}\n"
+        "batching:\n  max_per_run: 0\n"
+        "routes:\n  critical: [webhook, pager]\n  urgent: [email]\n"
+        "rules:\n  - {id: a, name: A, type: error, severity: low, when: x > 1}\n"
     )
     with pytest.raises(ConfigError) as info:
         load(path, env={})
     assert info.value.problems == [
-        f"{path}:1: quiet_hours: quiet hours are not available yet in this version of pantry-alert"
+        f'{path}:1: quiet_hours.start: write the time as a quoted string, e.g. "22:00" '
+        "(unquoted, YAML reads it as 1320)",
+        f'{path}:1: quiet_hours: needs end (a time of day such as "07:00")',
+        f"{path}:1: quiet_hours.timezone: unknown time zone 'Mars/Olympus' (use an IANA name like Europe/Berlin)",
+        f"{path}:1: quiet_hours.severities: must be a non-empty list of severities (low, medium, high, critical), "
+        "not ['low', 'huge']",
+        f"{path}:3: batching.max_per_run: max_per_run must be a whole number ≥ 1, not 0",
+        f"{path}:5: routes.critical: unknown channel 'pager' (channels: email, slack, webhook, alertmanager, console)",
+        f"{path}:6: routes.urgent: unknown severity 'urgent' (severities: low, medium, high, critical)",
     ]
 
 

@@ -151,6 +151,7 @@ def test_console(env):
         "[LOW] [TEST] Kitchen Pantry CRM Alert: Test notification\n"
         "  This is a test notification from pantry-alert. No action is needed.\n"
         f"  alert pantry_alert_test_{T0} · test · count 1 · 2025-11-26 12:00:00 UTC\n"
+        "  dashboard: https://crm.example.com/dashboard/performance\n"
         "Test notification sent via console (stdout)\n"
     )
     assert http.log == []

@@ -99,9 +99,10 @@ def execute(
                 if key == "reminded" and alert_id in plan.escalated:
                     continue
                 alert = alerts[alert_id]
+                muted = " (silenced: not notified)" if alert.silenced else ""
                 out.write(
                     f"{prefix}{verb:<9} {alert.id} [{alert.severity}] "
-                    f"{printable(alert.title)}: {printable(alert.description)}\n"
+                    f"{printable(alert.title)}: {printable(alert.description)}{muted}\n"
                 )
         out.flush()
 

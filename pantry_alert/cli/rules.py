@@ -75,6 +75,13 @@ def validate(ctx: typer.Context) -> None:
                 f"warning: {config.path}: escalation.add_channels names '{channel}', which is not "
                 "configured; escalated alerts will record it as skipped\n"
             )
+    for severity, channels in config.routes.items():
+        for channel in channels:
+            if channel not in configured:  # a warning only, as for escalation channels
+                sys.stderr.write(
+                    f"warning: {config.path}: routes.{severity} names '{channel}', which is not configured; "
+                    f"{severity} alerts will record it as skipped\n"
+                )
     if unrouted:
         for rule_id, channel in unrouted:
             sys.stderr.write(
@@ -119,9 +126,20 @@ def test_rules(
     ctx: typer.Context,
     metrics_file: Annotated[Optional[str], typer.Option("--metrics-file", metavar="PATH|-")] = None,
     metrics_url: Annotated[Optional[str], typer.Option("--metrics-url", metavar="URL")] = None,
+    cases: Annotated[
+        Optional[str],
+        typer.Option("--cases", metavar="CASES.yaml", help="run rule unit tests (timed metrics and expectations)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Evaluate every rule on one metrics snapshot; touches no state, sends nothing."""
+    """Evaluate every rule on one metrics snapshot, or run rule unit tests (--cases); touches no state, sends nothing."""
+    if cases is not None:
+        if metrics_file or metrics_url:
+            from ..errors import UsageError
+
+            raise UsageError("--cases brings its own metrics; leave out --metrics-file and --metrics-url")
+        _run_cases(ctx, cases, as_json)
+        return
     from .. import metrics as metrics_mod
     from ..expressions import DEFAULT_DESCRIPTION, ExpressionError, Unevaluable, render_description
 
@@ -172,3 +190,25 @@ def test_rules(
                 sys.stderr.write(f"warning: rule '{entry['rule']}': {printable(entry['error'])}\n")
     if code:
         raise typer.Exit(code)
+
+
+def _run_cases(ctx: typer.Context, path: str, as_json: bool) -> None:
+    """``rules test --cases``: PASS/FAIL per test, a diff per failed expectation; exit 1 when any fails."""
+    from .. import cases
+
+    results = cases.run(get_globals(ctx).config(check_templates=True), path)
+    failed = [r for r in results if not r.passed]
+    if as_json:
+        print_json({"passed": not failed, "tests": [r.to_json() for r in results]})
+    else:
+        out = sys.stdout
+        for result in results:
+            out.write(f"{'PASS' if result.passed else 'FAIL'}  {result.name}\n")
+            for failure in result.failures:
+                out.write(f"      at {failure.at}: {failure.what} (- expected, + got)\n")
+                for line in failure.diff() or ["  (no difference in items, only in count)"]:
+                    out.write(f"        {line}\n")
+        count = len(results)
+        out.write(f"{count} test{'s' if count != 1 else ''}: {count - len(failed)} passed, {len(failed)} failed\n")
+    if failed:
+        raise typer.Exit(1)

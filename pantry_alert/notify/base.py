@@ -14,6 +14,7 @@ from datetime import UTC
 from typing import Any
 
 from ..errors import ConfigError
+from ..model import SEVERITY_ORDER
 
 # Severity colours of the seed (SPEC §7.1); resolved notices use green.
 SEVERITY_COLORS = {
@@ -24,16 +25,26 @@ SEVERITY_COLORS = {
 }
 RESOLVED_COLOR = "#28a745"
 
-# Notification kinds.  The webhook's "event" field uses the same words.
-KINDS = ("firing", "reminder", "escalated", "resolved", "test")
+# Notification kinds.  The webhook's "event" field uses the same words; a "digest"
+# carries several alerts at once (quiet hours ended, or a storm batched).
+KINDS = ("firing", "reminder", "escalated", "resolved", "test", "digest")
+# Why a digest was sent.
+DIGEST_REASONS = ("quiet_hours", "batching")
 
 
 @dataclass(frozen=True)
 class Message:
-    """Everything a channel needs to render and send one notification."""
+    """Everything a channel needs to render and send one notification.
+
+    A message carries one alert, or several when ``kind`` is ``"digest"``:
+    ``alerts`` lists them (each in the alert JSON shape) and ``events`` gives
+    the notification kind of each (``firing``, ``reminder``, ``escalated`` or
+    ``resolved``); ``alert`` is the first.  For a single alert ``alerts`` is
+    ``[alert]`` and ``events`` is ``[kind]``, so a channel can always iterate.
+    """
 
     kind: str  # one of KINDS
-    alert: dict[str, Any]  # the alert in the SPEC §6 JSON shape
+    alert: dict[str, Any]  # the alert in the JSON shape of ``Alert.to_json`` (a digest's first)
     idempotency_key: str  # stable across retries of this notification
     now_ms: int  # "now" of the sending run (epoch ms)
     service: str = "kitchen-pantry-crm"
@@ -41,15 +52,34 @@ class Message:
     dashboard_url: str | None = None
     timezone: str | None = None  # IANA name used to show times; None = system's
     version: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+    reason: str | None = None  # a digest's reason: one of DIGEST_REASONS
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown notification kind {self.kind!r} (kinds: {', '.join(KINDS)})")
+        if not self.alerts:
+            object.__setattr__(self, "alerts", [self.alert])
+        if not self.events:
+            object.__setattr__(self, "events", [self.kind] * len(self.alerts))
+        if len(self.events) != len(self.alerts):
+            raise ValueError("a message needs one event per alert")
+
+    @property
+    def digest(self) -> bool:
+        return self.kind == "digest"
 
     @property
     def severity(self) -> str:
-        return self.alert["severity"]
+        """The severity shown: the alert's, or a digest's highest."""
+        if self.digest:
+            return max((str(a.get("severity")) for a in self.alerts), key=lambda s: SEVERITY_ORDER.get(s, -1))
+        return str(self.alert.get("severity"))
 
     @property
     def color(self) -> str:
-        return RESOLVED_COLOR if self.kind == "resolved" else SEVERITY_COLORS[self.severity]
+        return RESOLVED_COLOR if self.kind == "resolved" else SEVERITY_COLORS.get(self.severity, "#6c757d")
 
 
 def scrub(text: str, secrets: list[str | None]) -> str:

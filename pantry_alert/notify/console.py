@@ -31,7 +31,12 @@ def settings(section: dict | None, env, stream: TextIO | None = None) -> Console
     return ConsoleSettings(stream=stream)
 
 
+_DIGEST_REASON = {"quiet_hours": "held back during quiet hours", "batching": "batched: many alerts in one run"}
+
+
 def render(message: Message) -> str:
+    if message.digest:
+        return render_digest(message)
     alert = message.alert
     head = "RESOLVED" if message.kind == "resolved" else alert["severity"].upper()
     lines = [
@@ -42,6 +47,28 @@ def render(message: Message) -> str:
     ]
     if alert.get("runbookUrl"):
         lines.append(f"  runbook: {printable(alert['runbookUrl'])}")
+    if message.dashboard_url:
+        lines.append(f"  dashboard: {printable(message.dashboard_url)}")
+    return "\n".join(lines)
+
+
+def render_digest(message: Message) -> str:
+    """One line per alert (with its runbook), then the dashboard."""
+    reason = _DIGEST_REASON.get(message.reason or "", "")
+    lines = [
+        f"[{message.severity.upper()}] [DIGEST] {message.service_name}: {len(message.alerts)} alerts"
+        + (f" ({reason})" if reason else "")
+    ]
+    for alert, event in zip(message.alerts, message.events, strict=True):
+        state = "resolved" if alert.get("status") == "resolved" else event
+        lines.append(
+            f"  [{str(alert.get('severity', '')).upper()}] {printable(alert.get('title'))}: {printable(alert.get('description'))} "
+            f"· {state} · count {alert.get('count')} · {alert.get('id')}"
+        )
+        if alert.get("runbookUrl"):
+            lines.append(f"    runbook: {printable(alert['runbookUrl'])}")
+    if message.dashboard_url:
+        lines.append(f"  dashboard: {message.dashboard_url}")
     return "\n".join(lines)
 
 

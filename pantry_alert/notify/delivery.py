@@ -12,6 +12,10 @@ ones that are due; each outcome is committed as soon as it is known.
   ``firing`` it closes, and nothing is dropped.  When several reminders (or a
   reminder and a later escalation) of one alert wait for the same channel,
   only the newest goes: the older ones are ``skipped`` as superseded.
+- Notifications the policy gave a batch key (a storm in one run, or quiet hours
+  that ended) go to their channel as one digest message; its outcome is
+  recorded for each of them.  Deferred notifications are due at the end of
+  their quiet window.
 - A failed send is retried in later runs with backoff (1 min doubling to 1 h,
   or the peer's Retry-After when longer) for 24 h, then marked ``failed`` for
   good; a send that cannot succeed on retry (``DeliveryError.retryable``
@@ -23,7 +27,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .. import __version__
@@ -71,7 +75,8 @@ def due(store, now: int) -> list[tuple]:
     oldest notice waits for its retry time waits as a whole."""
     rows = store._rows(
         "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, next_attempt_at "
-        "FROM notifications WHERE status IN ('pending', 'failed') AND next_attempt_at IS NOT NULL ORDER BY id"
+        "FROM notifications WHERE status IN ('pending', 'failed', 'deferred') AND next_attempt_at IS NOT NULL "
+        "ORDER BY id"
     )
     first_due: dict[tuple[str, str], bool] = {}
     out = []
@@ -103,6 +108,24 @@ def make_message(config, alert_json: dict, kind: str, key: str, now: int) -> Mes
         dashboard_url=config.dashboard_url,
         timezone=config.timezone,
         version=__version__,
+    )
+
+
+def make_digest(config, members: list[tuple[tuple, dict]], batch: str, now: int) -> Message:
+    """One message for several notifications: each alert once, with the kind of its newest notice
+    (so an alert that resolved meanwhile shows as resolved)."""
+    from ..policy import digest_reason
+
+    latest: dict[str, tuple[str, dict]] = {}
+    for row, alert_json in members:
+        latest[row[1]] = (row[3], alert_json)
+    events = [kind for kind, _ in latest.values()]
+    alerts = [alert_json for _, alert_json in latest.values()]
+    key = members[0][0][6]
+    if len(alerts) == 1:  # one alert: its own message, of its newest kind
+        return make_message(config, alerts[0], events[0], key, now)
+    return replace(
+        make_message(config, alerts[0], "digest", key, now), alerts=alerts, events=events, reason=digest_reason(batch)
     )
 
 
@@ -183,6 +206,13 @@ def deliver(store, config, channels: dict[str, Any], now: int, rows: list[tuple]
     waiting: dict[int, tuple] = {}
     deadline = 0.0
     groups: dict[tuple[str, str], list[tuple]] = {}
+    # Digests: an alert's notices to a channel join the digest when any of them carries a batch key.
+    from ..store.policy import batch_keys
+
+    batch_of = batch_keys(store, (row[0] for row in rows))
+    digest_of = {(row[1], row[2]): batch_of[row[0]] for row in rows if row[0] in batch_of}
+    digests: dict[tuple[str, str], list[tuple[tuple, dict]]] = {}
+    followers: dict[int, list[tuple]] = {}  # a digest's first row -> its other rows (same outcome)
     for row in rows:
         row_id, alert_id, channel, kind, _attempts, _created, key = row
         settings = channels.get(channel)
@@ -198,9 +228,18 @@ def deliver(store, config, channels: dict[str, Any], now: int, rows: list[tuple]
             _skip(store, row_id, "the alert no longer exists")
             report.skipped += 1
             continue
+        if (alert_id, channel) in digest_of:
+            digests.setdefault((channel, digest_of[(alert_id, channel)]), []).append((row, alerts[alert_id]))
+            continue
         message = make_message(config, alerts[alert_id], kind, key, now)
         waiting[row_id] = row
         groups.setdefault((alert_id, channel), []).append((channel_module(channel), settings, message, row_id))
+    for (channel, batch), members in digests.items():
+        first = members[0][0]
+        waiting[first[0]] = first
+        followers[first[0]] = [row for row, _ in members[1:]]
+        message = make_digest(config, members, batch, now)
+        groups[("digest " + batch, channel)] = [(channel_module(channel), channels[channel], message, first[0])]
     # One thread per alert and channel: channels send concurrently, one channel's notices in order.
     # The console prints from this thread, in order, while the others send.
     start = time.monotonic()
@@ -226,16 +265,12 @@ def deliver(store, config, channels: dict[str, Any], now: int, rows: list[tuple]
         row = waiting.pop(row_id)
         if result is _HELD:
             continue  # stays as it is: sent after the earlier notice gets through
-        _count(report, _record(store, row, result, now, all_secrets))
+        for each in [row] + followers.get(row_id, []):
+            _count(report, _record(store, each, result, now, all_secrets))
     for row_id in in_flight & set(waiting):  # still hanging past its timeout; the ones behind it stay as they are
-        outcome = _record(
-            store,
-            waiting[row_id],
-            DeliveryError(f"{waiting[row_id][2]}: no answer within its timeout"),
-            now,
-            all_secrets,
-        )
-        _count(report, outcome)
+        error = DeliveryError(f"{waiting[row_id][2]}: no answer within its timeout")
+        for each in [waiting[row_id]] + followers.get(row_id, []):
+            _count(report, _record(store, each, error, now, all_secrets))
     return report
 
 

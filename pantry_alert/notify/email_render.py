@@ -11,6 +11,8 @@ from ..timeutil import format_time
 from .base import RESOLVED_COLOR, SEVERITY_COLORS, Message
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "email.html"
+DIGEST_TEMPLATE_PATH = Path(__file__).with_name("templates") / "digest.html"
+_DIGEST_REASON = {"quiet_hours": "held back during quiet hours", "batching": "batched: many alerts in one run"}
 
 # What each notification kind adds to the subject and shows in the header.
 _SUBJECT_TAG = {"reminder": "[REMINDER] ", "escalated": "[ESCALATED] "}
@@ -38,6 +40,9 @@ def subject(message: Message) -> str:
     alert = message.alert
     title = _one_line(alert.get("title") or alert.get("id") or "alert")
     service = _one_line(message.service_name)
+    if message.digest:
+        text = f"[{str(message.severity).upper()}] [DIGEST] {service} Alerts: {len(message.alerts)} alerts"
+        return text if len(text) <= 250 else text[:249] + "…"
     if message.kind == "resolved":
         tag = "[RESOLVED] "
     elif message.kind == "test":
@@ -50,6 +55,8 @@ def subject(message: Message) -> str:
 
 def render_text(message: Message) -> str:
     """The plain-text part."""
+    if message.digest:
+        return _digest_text(message)
     view = _view(message)
     lines = [view["subject"], ""]
     lines += [f"{label}: {value}" for label, value in view["details"]]
@@ -71,7 +78,65 @@ def render_text(message: Message) -> str:
 
 def render_html(message: Message) -> str:
     """The HTML part: the seed's layout, every value escaped (Jinja2 autoescape)."""
+    if message.digest:
+        return _template(DIGEST_TEMPLATE_PATH).render(**_digest_view(message))
     return _template().render(**_view(message))
+
+
+def _digest_view(message: Message) -> dict[str, Any]:
+    """A digest's rows (one per alert) and heading, as plain strings."""
+    rows = []
+    for alert, event in zip(message.alerts, message.events, strict=True):
+        severity = str(alert.get("severity", ""))
+        resolved = alert.get("status") == "resolved"
+        rows.append(
+            {
+                "severity": severity.upper(),
+                "color": SEVERITY_COLORS.get(severity, "#6c757d"),
+                "text_color": "#212529" if SEVERITY_COLORS.get(severity) in _DARK_TEXT_ON else "#ffffff",
+                "title": str(alert.get("title", "")),
+                "description": str(alert.get("description", "")),
+                "state": "resolved" if resolved else str(event),
+                "count": format_value(alert.get("count", 1)),
+                "time": format_time(alert.get("timestamp"), message.timezone),
+                "resolved_at": format_time(alert.get("resolvedAt"), message.timezone) if resolved else "",
+                "alert_id": str(alert.get("id", "")),
+                "runbook_url": _safe_url(alert.get("runbookUrl")),
+            }
+        )
+    color = SEVERITY_COLORS.get(message.severity, "#6c757d")
+    return {
+        "subject": subject(message),
+        "service_name": str(message.service_name),
+        "count": len(rows),
+        "reason": _DIGEST_REASON.get(message.reason or "", ""),
+        "severity_upper": message.severity.upper(),
+        "color": color,
+        "header_text_color": "#212529" if color in _DARK_TEXT_ON else "#ffffff",
+        "rows": rows,
+        "dashboard_url": _safe_url(message.dashboard_url),
+        "version": str(message.version or ""),
+    }
+
+
+def _digest_text(message: Message) -> str:
+    view = _digest_view(message)
+    lines = [view["subject"], ""]
+    if view["reason"]:
+        lines += [f"{view['count']} alerts, {view['reason']}.", ""]
+    for row in view["rows"]:
+        state = row["state"] + (f" at {row['resolved_at']}" if row["resolved_at"] else "")
+        lines.append(f"[{row['severity']}] {_one_line(row['title'])} ({state}, count {row['count']})")
+        lines.append(f"  {row['description']}")
+        lines.append(f"  Fired: {row['time']} · Alert ID {row['alert_id']}")
+        if row["runbook_url"]:
+            lines.append(f"  Runbook: {row['runbook_url']}")
+        lines.append("")
+    if view["dashboard_url"]:
+        lines += [f"Dashboard: {view['dashboard_url']}", ""]
+    version = f" {view['version']}" if view["version"] else ""
+    lines += ["-- ", f"sent by pantry-alert{version} for {view['service_name']}"]
+    return "\n".join(lines) + "\n"
 
 
 def build_email(settings, message: Message):
@@ -96,17 +161,16 @@ def build_email(settings, message: Message):
     return msg
 
 
-def _template():
-    global _TEMPLATE
-    if _TEMPLATE is None:
+def _template(path: Path = TEMPLATE_PATH):
+    if path not in _TEMPLATES:
         import jinja2
 
         env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-        _TEMPLATE = env.from_string(TEMPLATE_PATH.read_text(encoding="utf-8"))
-    return _TEMPLATE
+        _TEMPLATES[path] = env.from_string(path.read_text(encoding="utf-8"))
+    return _TEMPLATES[path]
 
 
-_TEMPLATE = None
+_TEMPLATES: dict[Path, Any] = {}
 
 
 def _view(message: Message) -> dict[str, Any]:

@@ -217,7 +217,9 @@ def iso_time(ms: Any) -> str:
 
 
 def build_payload(message: Message) -> dict[str, Any]:
-    """The message: ``{"text", "blocks", "attachments"}`` (SPEC §7.2)."""
+    """The message: ``{"text", "blocks", "attachments"}`` (SPEC §7.2); a digest lists its alerts."""
+    if message.digest:
+        return build_digest(message)
     alert = message.alert
     kind = message.kind
     title = fit(escape(_one_line(alert.get("title") or alert.get("id") or "alert")), MAX_TITLE)
@@ -233,12 +235,7 @@ def build_payload(message: Message) -> dict[str, Any]:
     if kind == "resolved" and alert.get("resolvedAt") is not None:
         context += f" | Resolved: {iso_time(alert.get('resolvedAt'))}"
 
-    buttons: list[dict[str, Any]] = []
-    dashboard = message.dashboard_url
-    if isinstance(dashboard, str) and dashboard.strip() and len(dashboard) <= MAX_BUTTON_URL:
-        buttons.append(
-            {"type": "button", "text": {"type": "plain_text", "text": "View Dashboard"}, "url": dashboard.strip()}
-        )
+    buttons = _link_buttons(message.dashboard_url, alert.get("runbookUrl"))
     if kind != "resolved":
         buttons.append(
             {
@@ -262,10 +259,72 @@ def build_payload(message: Message) -> dict[str, Any]:
     }
 
 
+def _url_ok(url: Any) -> bool:
+    return isinstance(url, str) and bool(url.strip()) and len(url.strip()) <= MAX_BUTTON_URL
+
+
+def _link_button(label: str, url: str) -> dict[str, Any]:
+    return {"type": "button", "text": {"type": "plain_text", "text": label}, "url": url.strip()}
+
+
+def _link_buttons(dashboard: Any, runbook: Any) -> list[dict[str, Any]]:
+    """``View Dashboard`` and ``Runbook``, each when its URL is set."""
+    buttons = []
+    if _url_ok(dashboard):
+        buttons.append(_link_button("View Dashboard", dashboard))
+    if _url_ok(runbook):
+        buttons.append(_link_button("Runbook", runbook))
+    return buttons
+
+
+# A digest shows this many alerts as sections, then "and N more" (Slack allows 50 blocks).
+MAX_DIGEST_ALERTS = 10
+_DIGEST_REASON = {"quiet_hours": "held back during quiet hours", "batching": "batched: many alerts in one run"}
+_EVENT_LABEL = {"firing": "firing", "reminder": "reminder", "escalated": "escalated", "resolved": "resolved"}
+
+
+def build_digest(message: Message) -> dict[str, Any]:
+    """One message for several alerts: a heading, one section per alert (with its runbook
+    button), "and N more" past ``MAX_DIGEST_ALERTS``, and the dashboard button."""
+    count = len(message.alerts)
+    service = escape(_one_line(message.service_name))
+    reason = _DIGEST_REASON.get(message.reason or "", "")
+    heading = f"*{count} alerts for {service}*" + (f" ({reason})" if reason else "")
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": heading}}]
+    for alert, event in list(zip(message.alerts, message.events, strict=True))[:MAX_DIGEST_ALERTS]:
+        title = fit(escape(_one_line(alert.get("title") or alert.get("id") or "alert")), MAX_TITLE)
+        state = "resolved" if alert.get("status") == "resolved" else _EVENT_LABEL.get(event, event)
+        head = f"*[{escape(str(alert.get('severity', '')).upper())}] {title}* · {escape(state)}"
+        if alert.get("count") not in (None, 1):
+            head += f" · count {escape(alert.get('count'))}"
+        head += f" · {iso_time(alert.get('timestamp'))}\n"
+        section: dict[str, Any] = {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": head + fit(escape(alert.get("description", "")), MAX_SECTION_TEXT - len(head)),
+            },
+        }
+        if _url_ok(alert.get("runbookUrl")):
+            section["accessory"] = _link_button("Runbook", alert["runbookUrl"])
+        blocks.append(section)
+    if count > MAX_DIGEST_ALERTS:
+        more = f"and {count - MAX_DIGEST_ALERTS} more (`pantry-alert list` shows every active alert)"
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+    buttons = _link_buttons(message.dashboard_url, None)
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
+    return {
+        "text": fit(f"Digest: {count} alerts for {service}", MAX_TEXT),
+        "blocks": blocks,
+        "attachments": [{"color": _color(message), "fallback": fit(f"{count} alerts for {service}", MAX_FALLBACK)}],
+    }
+
+
 def _color(message: Message) -> str:
     if message.kind == "resolved":
         return RESOLVED_COLOR
-    return SEVERITY_COLORS.get(str(message.alert.get("severity")), "#6c757d")
+    return SEVERITY_COLORS.get(str(message.severity), "#6c757d")
 
 
 def _one_line(text: Any) -> str:

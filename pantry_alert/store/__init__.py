@@ -188,7 +188,7 @@ class Store:
     def add_notification(self, intent: Intent, now: int) -> None:
         self.conn.execute(
             "INSERT INTO notifications (alert_id, channel, kind, status, attempts, error, created_at, "
-            "next_attempt_at, sent_at, idempotency_key) VALUES (?, ?, ?, ?, 0, ?, ?, ?, NULL, ?)",
+            "next_attempt_at, sent_at, idempotency_key, batch) VALUES (?, ?, ?, ?, 0, ?, ?, ?, NULL, ?, ?)",
             (
                 intent.alert_id,
                 intent.channel,
@@ -196,8 +196,9 @@ class Store:
                 intent.status,
                 intent.error,
                 now,
-                now if intent.status == "pending" else None,
+                {"pending": now, "deferred": intent.not_before}.get(intent.status),
                 uuid.uuid4().hex,
+                intent.batch,
             ),
         )
 
@@ -218,6 +219,11 @@ class Store:
             self.update_alert(alert)
         for event in plan.events:
             self.add_event(event)
+        for alert_id in plan.released:  # deferred notices that go now, in order, one by one
+            self.conn.execute(
+                "UPDATE notifications SET next_attempt_at = ?, batch = NULL WHERE alert_id = ? AND status = 'deferred'",
+                (now, alert_id),
+            )
         for intent in plan.intents:
             self.add_notification(intent, now)
         for state in plan.rule_states:

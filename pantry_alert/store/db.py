@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import StateError
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _MAGIC = b"SQLite format 3\x00"
 
 
@@ -175,8 +175,31 @@ def _reporting_indexes(conn: sqlite3.Connection) -> None:
     conn.execute("DROP INDEX IF EXISTS idx_notifications_alert_id")  # a prefix of the one above
 
 
+def _silences(conn: sqlite3.Connection) -> None:
+    """v3: silences, and the batch key that groups notifications into one digest."""
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn)
+    db.table("silences").create(
+        {
+            "id": str,
+            "rule_id": str,
+            "starts_at": int,
+            "ends_at": int,
+            "reason": str,
+            "created_by": str,
+            "expired_by": str,
+        },
+        pk="id",
+        not_null={"rule_id", "starts_at", "ends_at"},
+    )
+    db.table("silences").create_index(["rule_id", "ends_at"])
+    db.table("silences").create_index(["ends_at"])
+    db.table("notifications").add_column("batch", str)
+
+
 # Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
-MIGRATIONS: dict[int, callable] = {0: _create_schema, 1: _reporting_indexes}
+MIGRATIONS: dict[int, callable] = {0: _create_schema, 1: _reporting_indexes, 2: _silences}
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:

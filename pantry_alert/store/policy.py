@@ -1,0 +1,136 @@
+"""The rows the notification policy reads and writes: silences and digest batches.
+
+A silence mutes one rule's notifications from ``starts_at`` until ``ends_at``
+(epoch ms).  Expiring one by hand moves its ``ends_at`` to that moment, as
+Alertmanager does, so "active" is always ``starts_at <= now < ends_at``.
+While a silence covers a rule, the rule's unresolved alerts carry
+``silenced = 1``; adding and expiring a silence update them at once (with a
+timeline event), and a ``check`` keeps them right when a silence runs out.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from ..errors import StateError
+from ..model import Event
+from . import Store
+
+_SILENCE_COLUMNS = "id, rule_id, starts_at, ends_at, reason, created_by, expired_by"
+
+
+def _conn(store: Store) -> sqlite3.Connection:
+    if store.conn is None:
+        raise StateError(f"state database {store.path} does not exist yet")
+    return store.conn
+
+
+def _has_silences(store: Store) -> bool:
+    """False for no database yet, or one opened read-only before its upgrade to silences."""
+    return bool(store._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'silences'"))
+
+
+def silence_json(row: tuple, now: int) -> dict[str, Any]:
+    silence_id, rule_id, starts_at, ends_at, reason, created_by, expired_by = row
+    return {
+        "id": silence_id,
+        "ruleId": rule_id,
+        "startsAt": starts_at,
+        "endsAt": ends_at,
+        "reason": reason,
+        "createdBy": created_by,
+        "status": "active" if starts_at <= now < ends_at else "expired",
+    }
+
+
+def get_silence(store: Store, silence_id: str, now: int) -> dict[str, Any] | None:
+    if not _has_silences(store):
+        return None
+    rows = store._rows(f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE id = ?", (silence_id,))
+    return silence_json(rows[0], now) if rows else None
+
+
+def list_silences(store: Store, now: int) -> list[dict[str, Any]]:
+    """Every silence, the active ones first (ending soonest first), then the expired (latest first)."""
+    if not _has_silences(store):
+        return []
+    rows = store._rows(f"SELECT {_SILENCE_COLUMNS} FROM silences ORDER BY ends_at DESC, id")
+    silences = [silence_json(row, now) for row in rows]
+    active = sorted((s for s in silences if s["status"] == "active"), key=lambda s: (s["endsAt"], s["id"]))
+    return active + [s for s in silences if s["status"] != "active"]
+
+
+def active_silences(store: Store, now: int) -> dict[str, dict[str, Any]]:
+    """rule id -> the active silence that ends last."""
+    if not _has_silences(store):
+        return {}
+    rows = store._rows(
+        f"SELECT {_SILENCE_COLUMNS} FROM silences WHERE ends_at > ? AND starts_at <= ? ORDER BY ends_at", (now, now)
+    )
+    return {row[1]: silence_json(row, now) for row in rows}
+
+
+def add_silence(store: Store, rule_id: str, *, ends_at: int, reason: str | None, by: str, now: int) -> dict[str, Any]:
+    """Record a silence and mark the rule's unresolved alerts silenced (inside the caller's transaction)."""
+    silence_id = str(uuid.uuid4())
+    _conn(store).execute(
+        f"INSERT INTO silences ({_SILENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+        (silence_id, rule_id, now, ends_at, reason, by),
+    )
+    detail = {"silence": silence_id, "until": ends_at, "by": by}
+    if reason:
+        detail["reason"] = reason
+    _mark(store, rule_id, True, detail, now)
+    return silence_json((silence_id, rule_id, now, ends_at, reason, by, None), now)
+
+
+def expire_silence(store: Store, silence_id: str, *, by: str | None, now: int) -> dict[str, Any]:
+    """End a silence now; the rule's alerts are unmuted unless another silence still covers it."""
+    _conn(store).execute("UPDATE silences SET ends_at = ?, expired_by = ? WHERE id = ?", (now, by, silence_id))
+    silence = get_silence(store, silence_id, now)
+    assert silence is not None
+    if silence["ruleId"] not in active_silences(store, now):
+        _mark(store, silence["ruleId"], False, {"silence": silence_id, "reason": "the silence was expired"}, now)
+    return silence
+
+
+def _mark(store: Store, rule_id: str, silenced: bool, detail: dict[str, Any], now: int) -> None:
+    rows = store._rows(
+        "SELECT id FROM alerts WHERE rule_id = ? AND status != 'resolved' AND silenced = ?",
+        (rule_id, int(not silenced)),
+    )
+    for (alert_id,) in rows:
+        _conn(store).execute("UPDATE alerts SET silenced = ? WHERE id = ?", (int(silenced), alert_id))
+        store.add_event(Event(alert_id, now, "silenced" if silenced else "unsilenced", dict(detail)))
+
+
+def batch_keys(store: Store, ids: Iterable[int]) -> dict[int, str]:
+    """notification id -> its digest batch key, for the given undelivered notifications that have one."""
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = store._rows(
+        "SELECT id, batch FROM notifications WHERE status IN ('pending', 'failed', 'deferred') "
+        "AND next_attempt_at IS NOT NULL AND batch IS NOT NULL"
+    )
+    return {row_id: batch for row_id, batch in rows if row_id in wanted}
+
+
+def capture_due(store: Store, now: int) -> list[tuple[str, str, str]]:
+    """Mark every notification due at ``now`` as sent without sending it (``rules test --cases``);
+    return ``(alert id, channel, kind)`` of each, in the order they were recorded."""
+    rows = store._rows(
+        "SELECT id, alert_id, channel, kind FROM notifications WHERE status IN ('pending', 'failed', 'deferred') "
+        "AND next_attempt_at IS NOT NULL AND next_attempt_at <= ? ORDER BY id",
+        (now,),
+    )
+    for row_id, *_ in rows:
+        _conn(store).execute(
+            "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = ?, next_attempt_at = NULL "
+            "WHERE id = ?",
+            (now, row_id),
+        )
+    return [(alert_id, channel, kind) for _, alert_id, channel, kind in rows]
