@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ def run_check(
                 document,
                 alerts=stored,
                 rule_states=store.rule_states(),
-                ctx=ctx,
+                ctx=replace(ctx, taken_ids=store.alert_ids_at(now)),
                 source_error=source_error,
             )
             result = CheckResult(plan=plan, source_error=source_error, dry_run=True)
@@ -119,7 +119,7 @@ def run_check(
                         document,
                         alerts=store.active_alerts(),
                         rule_states=store.rule_states(),
-                        ctx=ctx,
+                        ctx=replace(ctx, taken_ids=store.alert_ids_at(now)),
                         source_error=source_error,
                     )
                     store.apply(plan, now)

@@ -383,3 +383,50 @@ def test_any_damaged_page_is_exit_4_and_the_file_stays_as_it_was(simple):
             assert not os.path.exists(f"{simple.db}-wal") or os.path.getsize(f"{simple.db}-wal") == 0
     simple.db.write_bytes(pristine)
     assert simple.check({"cpu": 99}, now=T0 + 2 * 60 * MINUTE).code == 0
+
+
+# ------------------------------------------------------------------ alert ids stay unique
+
+
+def alert_ids_everywhere(db) -> tuple[list, set, set]:
+    """(alert ids in firing order, alert ids of the events, alert ids of the notifications)."""
+    return (
+        [r[0] for r in query(db, "SELECT id FROM alerts ORDER BY rowid")],
+        {r[0] for r in query(db, "SELECT alert_id FROM events")},
+        {r[0] for r in query(db, "SELECT alert_id FROM notifications")},
+    )
+
+
+def test_firing_again_in_the_same_millisecond_gets_a_suffixed_id(simple):
+    """Fire at T, resolve, fire again at the same T (cooldown 0): a replay, or a clock stepped back."""
+    simple.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="0"))
+    assert simple.check({"cpu": 95}).code == 0
+    assert simple("resolve", ALERT_ID, "--by", "ops").code == 0
+    dry = simple.check({"cpu": 95}, "--dry-run", "--json")
+    assert dry.code == 0 and dry.json()["fired"] == [f"{ALERT_ID}_2"]
+    again = simple.check({"cpu": 95}, "--json")
+    assert again.code == 0, again.err
+    assert again.json()["fired"] == [f"{ALERT_ID}_2"]
+    assert simple("resolve", f"{ALERT_ID}_2").code == 0
+    third = simple.check({"cpu": 95})
+    assert third.code == 0 and third.out.startswith(f"FIRED     {ALERT_ID}_3 [high] CPU High: CPU at 95%\n")
+    ids, event_ids, notification_ids = alert_ids_everywhere(simple.db)
+    assert ids == [ALERT_ID, f"{ALERT_ID}_2", f"{ALERT_ID}_3"]
+    assert event_ids == set(ids) and notification_ids == set(ids)
+    shown = simple("show", f"{ALERT_ID}_3", "--json")
+    assert shown.code == 0 and shown.json()["timestamp"] == T0
+    assert [e["kind"] for e in shown.json()["events"]] == ["fired", "notified", "delivered"]
+
+
+def test_clock_stepped_back_after_an_auto_resolve_fires_a_new_unique_alert(simple):
+    simple.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="0"))
+    assert simple.check({"cpu": 95}, now=T0 + 5 * MINUTE).code == 0
+    assert simple.check({"cpu": 5}, now=T0 + 6 * MINUTE).code == 0  # resolved
+    stepped_back = simple.check({"cpu": 95}, now=T0 + 5 * MINUTE)
+    assert stepped_back.code == 0, stepped_back.err
+    first = f"cpu_high_{T0 + 5 * MINUTE}"
+    assert stepped_back.out.startswith(f"FIRED     {first}_2 ")
+    ids, event_ids, notification_ids = alert_ids_everywhere(simple.db)
+    assert ids == [first, f"{first}_2"] and event_ids == set(ids) and notification_ids == set(ids)
+    listed = simple("list", "--json", now=T0 + 5 * MINUTE).json()
+    assert [(a["id"], a["status"]) for a in listed] == [(f"{first}_2", "firing")]

@@ -121,6 +121,10 @@ class Store:
         )
         return {r[0]: RuleState(*r) for r in rows}
 
+    def alert_ids_at(self, timestamp: int) -> frozenset[str]:
+        """Ids of the alerts fired at ``timestamp``, resolved ones included (alert ids must stay unique)."""
+        return frozenset(r[0] for r in self._rows("SELECT id FROM alerts WHERE timestamp = ?", (timestamp,)))
+
     def get_alert(self, alert_id: str) -> Alert | None:
         rows = self._rows(_SELECT_ALERT + " WHERE id = ?", (alert_id,))
         return alert_from_row(rows[0]) if rows else None

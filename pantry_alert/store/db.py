@@ -209,6 +209,9 @@ def readonly_uri(path: str | os.PathLike) -> str:
     return f"{uri}?mode=ro"
 
 
+_BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
+
+
 def _rollback(conn: sqlite3.Connection) -> None:
     """Roll back what is left of a failed transaction.
 
@@ -523,6 +526,9 @@ def transaction(conn: sqlite3.Connection, path="state database") -> Iterator[sql
         raise _database_error(path, exc) from None
     try:
         yield conn
+    except _BUGS:  # a constraint violated or an API misused: a bug (exit 70), not the database's state
+        _rollback(conn)
+        raise
     except sqlite3.Error as exc:
         _rollback(conn)
         raise _database_error(path, exc, untouched=untouched) from None
