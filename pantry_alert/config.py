@@ -44,7 +44,7 @@ SOURCE_KEYS = {"url", "file", "timeout", "headers", "path", "alert_after"}
 STATE_KEYS = {"path", "retention", "lock_timeout"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
 CHANNEL_KEYS = {
-    "email": {"host", "port", "secure", "user", "password", "from", "to", "timeout"},
+    "email": {"host", "port", "secure", "user", "password", "from", "to", "timeout", "allow_insecure_auth"},
     "slack": {"token", "channel", "webhook_url", "api_url", "timeout"},
     "webhook": {"url", "token", "headers", "timeout"},
     "console": set(),
