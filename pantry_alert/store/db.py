@@ -105,8 +105,10 @@ def _database_error(path, exc: sqlite3.Error, *, untouched: bool = True) -> Stat
             f"state database {path}: disk full ({text}); {kept}",
             hint=f"free space on the file system that holds {folder} (`df -h {folder}`), then run the command again",
         )
-    if code in (SQLITE_READONLY, SQLITE_CANTOPEN) or "unable to open" in text or "readonly" in text:
-        return StateError(f"state database {path} cannot be opened for writing: {text}", hint=WRITE_HINT)
+    if code == SQLITE_READONLY or "readonly" in text:
+        return StateError(f"state database {path} cannot be written: {text}", hint=WRITE_HINT)
+    if code == SQLITE_CANTOPEN or "unable to open" in text:
+        return StateError(f"state database {path} cannot be opened: {text}", hint=WRITE_HINT)
     if code == SQLITE_IOERR:
         return StateError(
             f"state database {path}: disk I/O error ({text}, {getattr(exc, 'sqlite_errorname', 'SQLITE_IOERR')}); {kept}",
