@@ -430,3 +430,24 @@ def test_clock_stepped_back_after_an_auto_resolve_fires_a_new_unique_alert(simpl
     assert ids == [first, f"{first}_2"] and event_ids == set(ids) and notification_ids == set(ids)
     listed = simple("list", "--json", now=T0 + 5 * MINUTE).json()
     assert [(a["id"], a["status"]) for a in listed] == [(f"{first}_2", "firing")]
+
+
+def test_human_commands_on_a_full_disk_exit_4_and_change_nothing(populated, small_fs):
+    cli = populated
+    db = small_fs / "state.db"
+    db.write_bytes(cli.db.read_bytes())
+    os.chmod(db, 0o600)
+    cli.db = db
+    assert cli("list", "--json", now=LATER).code == 0  # checked once, sealed: the file is known good
+    pristine = db.read_bytes()
+    fill(small_fs, 0)
+    # Readers too: SQLite cannot even create the -shm file it reads a WAL database with.
+    for args in (("ack", ALERT_ID), ("resolve", ALERT_ID), ("prune", "--older-than", "1m"), ("list",), ("stats",)):
+        result = cli(*args, now=LATER)
+        assert result.code == 4, (args, result)
+        assert result.err.startswith(f"error: state database {db}: disk full ("), (args, result.err)
+        assert "pantry-alert did not change it" in result.err
+        assert db.read_bytes() == pristine
+    os.remove(small_fs / "filler")
+    assert cli("resolve", ALERT_ID, "--by", "ops", now=LATER).code == 0
+    assert query(db, "SELECT status, resolved_by FROM alerts") == [("resolved", "ops")]

@@ -106,7 +106,7 @@ class Store:
         except sqlite3.Error as exc:
             from .db import _database_error
 
-            raise _database_error(self.path, exc) from None
+            raise _database_error(self.path, exc, untouched=self.conn.total_changes == 0) from None
 
     # ------------------------------------------------------------------ reads
 

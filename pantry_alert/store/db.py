@@ -482,6 +482,7 @@ def connect(
             hint="check the directory's permissions, or choose another --db",
         ) from None
     conn = None
+    migrated = False
     try:
         if readonly:
             conn = sqlite3.connect(
@@ -500,6 +501,7 @@ def connect(
         if not readonly:
             if version < SCHEMA_VERSION:
                 _migrate(conn, path)
+                migrated = True
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -508,7 +510,7 @@ def connect(
             conn.close()
         if isinstance(exc, StateError):
             raise
-        raise _database_error(path, exc) from None
+        raise _database_error(path, exc, untouched=not migrated) from None
     return conn
 
 
