@@ -296,7 +296,7 @@ def send(settings: Settings, message: Message) -> None:
                     sent_auth.append(response)
                 return response
 
-            return super().auth(mechanism, recorded, initial_response_ok=initial_response_ok)
+            return super().auth(mechanism, recorded, initial_response_ok=initial_response_ok)  # type: ignore[misc]
 
     class SMTP(Deadline, smtplib.SMTP):
         pass

@@ -77,7 +77,7 @@ class Store:
         self.path = path
         self.readonly = readonly
         # Why writing is impossible, when a command that may only read opened a read-only database.
-        self.write_problem = None
+        self.write_problem: Exception | None = None
 
     def close(self, *, clean: bool = False) -> None:
         """Close; after a clean session that could write, remember the file as checked (``db.seal``)."""
