@@ -44,6 +44,9 @@ class Context:
     escalation: Escalation
     configured: frozenset[str]  # channels that are configured (console always)
     alert_after: int = 3
+    # Ids of stored alerts fired at ``now`` (resolved ones included): a rule that fires again in the
+    # same millisecond (a replay, a clock stepped back) gets ``<rule>_<ms>_2``, ``_3``... instead.
+    taken_ids: frozenset[str] = frozenset()
 
 
 def _intents(plan: Plan, ctx: Context, alert: Alert, channels: Iterable[str], kind: str) -> list[str]:
@@ -80,8 +83,14 @@ def _describe(plan: Plan, rule: Rule, metrics: dict, value) -> str:
 def _fire(plan: Plan, ctx: Context, rule: Rule, state: RuleState, description: str, read: dict) -> Alert:
     now = ctx.now
     channels = sorted(ctx.configured) if rule.builtin else list(rule.channels)
+    alert_id = base = f"{rule.id}_{now}"
+    taken = ctx.taken_ids | {a.id for a in plan.new_alerts}
+    suffix = 2
+    while alert_id in taken:
+        alert_id = f"{base}_{suffix}"
+        suffix += 1
     alert = Alert(
-        id=f"{rule.id}_{now}",
+        id=alert_id,
         rule_id=rule.id,
         type=rule.type,
         severity=rule.severity,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ def run_check(
                 document,
                 alerts=stored,
                 rule_states=store.rule_states(),
-                ctx=ctx,
+                ctx=replace(ctx, taken_ids=store.alert_ids_at(now)),
                 source_error=source_error,
             )
             plan = _policy(plan, store, config, ctx, stored)
@@ -123,7 +123,7 @@ def run_check(
                         document,
                         alerts=stored,
                         rule_states=store.rule_states(),
-                        ctx=ctx,
+                        ctx=replace(ctx, taken_ids=store.alert_ids_at(now)),
                         source_error=source_error,
                     )
                     plan = _policy(plan, store, config, ctx, stored)

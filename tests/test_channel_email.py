@@ -229,7 +229,7 @@ def test_settings_from_seed_environment():
     assert s.sender == "a@example.com"
     assert s.recipients == ("x@example.com", "y@example.com")
     assert s.timeout == 10.0
-    assert s.secrets() == [PASSWORD]
+    assert PASSWORD in s.secrets() and s.allow_insecure_auth is False
     assert s.describe() == "smtp://mail.example.com:587 -> x@example.com, y@example.com"
     assert PASSWORD not in repr(s) and PASSWORD not in s.describe()
 
@@ -458,12 +458,11 @@ def test_smtp_secure_true_uses_tls_from_the_start(smtp_server, certificate, monk
     assert got["tls"] is True and got["authenticated"] is True
 
 
-def test_login_without_tls_when_server_allows_it(smtp_server):
+def test_login_without_tls_when_server_and_config_allow_it(smtp_server):
     recorder = Recorder()
     port = smtp_server(recorder, authenticator=authenticator, auth_require_tls=False)
-    email_channel.send(
-        email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=PASSWORD)), make_message()
-    )
+    env = env_for(port, SMTP_USER="alerts", SMTP_PASS=PASSWORD, SMTP_ALLOW_INSECURE_AUTH="true")
+    email_channel.send(email_channel.settings(None, env), make_message())
     assert recorder.messages[0]["authenticated"] is True
 
 
@@ -471,7 +470,7 @@ def test_wrong_password_is_not_retryable_and_never_shows_the_password(smtp_serve
     recorder = Recorder()
     port = smtp_server(recorder, authenticator=authenticator, auth_require_tls=False)
     wrong = "wrong-Pa55word-xyz"
-    s = email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=wrong))
+    s = email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=wrong, SMTP_ALLOW_INSECURE_AUTH="1"))
     with pytest.raises(DeliveryError) as info:
         email_channel.send(s, make_message())
     assert info.value.retryable is False

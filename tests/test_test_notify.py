@@ -48,6 +48,7 @@ def env(tmp_path, servers):
             "SMTP_PORT": str(port),
             "SMTP_USER": "alerts",
             "SMTP_PASS": SMTP_PASSWORD,
+            "SMTP_ALLOW_INSECURE_AUTH": "true",  # the test server offers no STARTTLS
             "ALERT_FROM_EMAIL": "alerts@pantry.example",
             "ALERT_TO_EMAILS": "ops@example.com",
             "SLACK_BOT_TOKEN": SLACK_TOKEN,

@@ -4,23 +4,28 @@ Configuration comes from the ``channels.email`` section of rules.yaml; every
 key the section leaves out (or sets to an empty string) falls back to the
 seed's environment variable:
 
-========  =================  ==========================================
-key       env                default
-========  =================  ==========================================
-host      SMTP_HOST          (required)
-port      SMTP_PORT          587, or 465 when ``secure`` is true
-secure    SMTP_SECURE        false (``true``: TLS from the first byte)
-user      SMTP_USER          none (no login)
-password  SMTP_PASS          none
-from      ALERT_FROM_EMAIL   ``pantry-alert@<hostname>``
-to        ALERT_TO_EMAILS    (required; a list or a comma-separated string)
-timeout   -                  10s
-========  =================  ==========================================
+===================  ========================  ==============================================
+key                  env                       default
+===================  ========================  ==============================================
+host                 SMTP_HOST                 (required)
+port                 SMTP_PORT                 587, or 465 when ``secure`` is true
+secure               SMTP_SECURE               false (``true``: TLS from the first byte)
+user                 SMTP_USER                 none (no login)
+password             SMTP_PASS                 none
+from                 ALERT_FROM_EMAIL          ``pantry-alert@<hostname>``
+to                   ALERT_TO_EMAILS           (required; a list or a comma-separated string)
+timeout              -                         10s
+allow_insecure_auth  SMTP_ALLOW_INSECURE_AUTH  false (a login without TLS is refused)
+===================  ========================  ==============================================
 
 The channel is configured when it has a host and at least one recipient.
 Without ``secure`` the connection is upgraded with STARTTLS whenever the
 server offers it; certificates are always verified against the system's CA
-store (point ``SSL_CERT_FILE`` at a bundle for a private CA).
+store (point ``SSL_CERT_FILE`` at a bundle for a private CA).  A login over
+a connection without TLS (the server offers no STARTTLS) would send the
+password in clear text: it is refused unless ``allow_insecure_auth`` is true.
+No error text ever carries the password, nor the encoded forms an SMTP
+server may echo back (the base64 AUTH lines, a CRAM-MD5 response).
 
 Heavy modules (jinja2, smtplib, ssl) are imported inside functions so that a
 cron run that sends nothing does not pay for them.
@@ -40,7 +45,7 @@ from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker
 NAME = "email"
 DEFAULT_PORT = 587
 DEFAULT_SECURE_PORT = 465
-SECTION_KEYS = ("host", "port", "secure", "user", "password", "from", "to", "timeout")
+SECTION_KEYS = ("host", "port", "secure", "user", "password", "from", "to", "timeout", "allow_insecure_auth")
 
 
 # ---------------------------------------------------------------- settings
@@ -56,9 +61,17 @@ class Settings:
     sender: str
     recipients: tuple[str, ...]
     timeout: float = DEFAULT_TIMEOUT
+    allow_insecure_auth: bool = False
 
     def secrets(self) -> list[str]:
-        return [self.password] if self.password else []
+        """The password and the forms the AUTH lines carry it in (a server may echo them in its reply)."""
+        if not self.password:
+            return []
+        user = self.user or ""
+        found = [self.password]
+        for plain in (f"\0{user}\0{self.password}", self.password, user):  # PLAIN's line; LOGIN's two lines
+            found += _base64_forms(plain)
+        return _longest_first(found)
 
     @property
     def peer(self) -> str:
@@ -122,6 +135,8 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
         sender = parsed[0]
 
     timeout = parse_timeout(sec.get("timeout"), "timeout")
+    insecure_v, insecure_src = pick("allow_insecure_auth", "SMTP_ALLOW_INSECURE_AUTH")
+    allow_insecure_auth = _parse_bool(insecure_v, insecure_src) if insecure_v is not None else False
     return Settings(
         host=host,
         port=port,
@@ -131,7 +146,23 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
         sender=sender,
         recipients=tuple(recipients),
         timeout=timeout,
+        allow_insecure_auth=allow_insecure_auth,
     )
+
+
+def _base64_forms(text: str) -> list[str]:
+    """``text`` base64-encoded as an AUTH line carries it, with and without its ``=`` padding."""
+    import base64
+
+    if not text:
+        return []
+    encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return [encoded, encoded.rstrip("=")]
+
+
+def _longest_first(secrets: list[str]) -> list[str]:
+    """Longest first, so that no secret is cut by scrubbing a shorter one inside it first."""
+    return sorted(dict.fromkeys(s for s in secrets if s), key=len, reverse=True)
 
 
 def default_sender() -> str:
@@ -231,9 +262,15 @@ def send(settings: Settings, message: Message) -> None:
 
     msg = build_email(settings, message)
     deadline = time.monotonic() + settings.timeout
+    sent_auth: list[str] = []  # every AUTH response sent (a CRAM-MD5 one depends on the server's challenge)
 
     def fail(text: str, retryable: bool = True) -> DeliveryError:
-        return DeliveryError(scrub(f"email {settings.peer}: {text}", settings.secrets()), retryable=retryable)
+        secrets = list(settings.secrets())
+        for response in sent_auth:
+            secrets += _base64_forms(response)
+            if response != settings.user:
+                secrets.append(response)
+        return DeliveryError(scrub(f"email {settings.peer}: {text}", _longest_first(secrets)), retryable=retryable)
 
     def timed_out() -> str:
         hint = " (port 465 usually needs secure: true)" if settings.port == 465 and not settings.secure else ""
@@ -261,6 +298,15 @@ def send(settings: Settings, message: Message) -> None:
             sock.settimeout(left)  # what is left for the greeting
             return sock
 
+        def auth(self, mechanism, authobject, *, initial_response_ok=True):
+            def recorded(challenge=None):
+                response = authobject(challenge)
+                if response is not None:
+                    sent_auth.append(response)
+                return response
+
+            return super().auth(mechanism, recorded, initial_response_ok=initial_response_ok)  # type: ignore[misc]
+
     class SMTP(Deadline, smtplib.SMTP):
         pass
 
@@ -285,13 +331,22 @@ def send(settings: Settings, message: Message) -> None:
             tick(server)
             server.ehlo()
         if settings.user:
+            if not tls and not settings.allow_insecure_auth:
+                raise fail(
+                    f"the server offers no STARTTLS, so logging in as {settings.user} would send the password "
+                    "in clear text; not sent. Use secure: true (SMTPS, port 465) or a server that offers STARTTLS; "
+                    "for a trusted relay set channels.email.allow_insecure_auth: true (or SMTP_ALLOW_INSECURE_AUTH=true)",
+                    retryable=False,
+                )
             tick(server)
             server.login(settings.user, settings.password or "")
         tick(server)
         server.send_message(msg, from_addr=_addr(settings.sender), to_addrs=[_addr(r) for r in settings.recipients])
     except smtplib.SMTPAuthenticationError as exc:
+        # 454 4.7.0 and other 4xx: a temporary failure on the server's side, retried like any 4xx.
         raise fail(
-            f"login as {settings.user} rejected: {_reply(exc.smtp_code, exc.smtp_error)}", retryable=False
+            f"login as {settings.user} rejected: {_reply(exc.smtp_code, exc.smtp_error)}",
+            retryable=not 500 <= exc.smtp_code < 600,
         ) from None
     except smtplib.SMTPNotSupportedError as exc:
         hint = "" if tls else " (many servers offer AUTH only over TLS; check port and secure)"

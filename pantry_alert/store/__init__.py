@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import NotFoundError
 from ..model import Alert, Event, Intent, RuleState
-from .db import SCHEMA_VERSION, connect, default_path, run_lock, transaction
+from .db import SCHEMA_VERSION, connect, default_path, run_lock, seal, transaction, write_problem
 
 __all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION"]
 
@@ -72,21 +72,30 @@ def alert_to_row(alert: Alert) -> tuple:
 
 
 class Store:
-    def __init__(self, conn: sqlite3.Connection | None, path: Path):
+    def __init__(self, conn: sqlite3.Connection | None, path: Path, *, readonly: bool = False):
         self.conn = conn  # None: the database does not exist yet (read commands)
         self.path = path
+        self.readonly = readonly
+        # Why writing is impossible, when a command that may only read opened a read-only database.
+        self.write_problem: Exception | None = None
 
-    def close(self) -> None:
+    def close(self, *, clean: bool = False) -> None:
+        """Close; after a clean session that could write, remember the file as checked (``db.seal``)."""
         if self.conn is not None:
             self.conn.close()
+            self.conn = None
+            if clean and not self.readonly:
+                seal(self.path)
 
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(clean=exc_type is None)
 
     def transaction(self):
+        if self.write_problem is not None:
+            raise self.write_problem
         return transaction(self.conn, self.path)
 
     def _rows(self, sql: str, params: Iterable = ()) -> list[tuple]:
@@ -97,7 +106,7 @@ class Store:
         except sqlite3.Error as exc:
             from .db import _database_error
 
-            raise _database_error(self.path, exc) from None
+            raise _database_error(self.path, exc, untouched=self.conn.total_changes == 0) from None
 
     # ------------------------------------------------------------------ reads
 
@@ -111,6 +120,10 @@ class Store:
             "SELECT rule_id, last_fired_at, pending_since, consecutive_breaches, last_error FROM rule_state"
         )
         return {r[0]: RuleState(*r) for r in rows}
+
+    def alert_ids_at(self, timestamp: int) -> frozenset[str]:
+        """Ids of the alerts fired at ``timestamp``, resolved ones included (alert ids must stay unique)."""
+        return frozenset(r[0] for r in self._rows("SELECT id FROM alerts WHERE timestamp = ?", (timestamp,)))
 
     def get_alert(self, alert_id: str) -> Alert | None:
         rows = self._rows(_SELECT_ALERT + " WHERE id = ?", (alert_id,))
@@ -294,5 +307,17 @@ class Store:
 def open_store(
     path: str | os.PathLike, *, create: bool = True, readonly: bool = False, timeout_ms: int = 30_000
 ) -> Store:
+    """Open the store at ``path``.
+
+    ``create=False`` (the commands that read, ack, resolve or prune) opens a
+    database that cannot be written read-only instead of refusing it: reads
+    work, and the first write raises the reason (``StateError``, exit 4).
+    """
     path = Path(path)
-    return Store(connect(path, create=create, readonly=readonly, timeout_ms=timeout_ms), path)
+    problem = None
+    if not readonly and not create:
+        problem = write_problem(path)
+        readonly = problem is not None
+    store = Store(connect(path, create=create, readonly=readonly, timeout_ms=timeout_ms), path, readonly=readonly)
+    store.write_problem = problem
+    return store

@@ -116,4 +116,4 @@ def vacuum(store) -> None:
         store.conn.execute("VACUUM")
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in WAL mode the file shrinks at the checkpoint
     except sqlite3.Error as exc:  # locked, disk full...
-        raise _database_error(store.path, exc) from None
+        raise _database_error(store.path, exc, untouched=store.conn.total_changes == 0) from None
