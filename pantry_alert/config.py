@@ -41,12 +41,12 @@ NOT_YET = {
     "batching": "batching is not available yet in this version of pantry-alert",
 }
 SOURCE_KEYS = {"url", "file", "timeout", "headers", "path", "alert_after"}
-STATE_KEYS = {"path", "retention", "lock_timeout"}
+STATE_KEYS = {"path", "retention", "lock_timeout", "delivery_budget"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
 CHANNEL_KEYS = {
-    "email": {"host", "port", "secure", "user", "password", "from", "to", "timeout"},
-    "slack": {"token", "channel", "webhook_url", "api_url", "timeout"},
-    "webhook": {"url", "token", "headers", "timeout"},
+    "email": {"host", "port", "secure", "user", "password", "from", "to", "timeout", "max_parallel"},
+    "slack": {"token", "channel", "webhook_url", "api_url", "timeout", "max_parallel"},
+    "webhook": {"url", "token", "headers", "timeout", "max_parallel"},
     "console": set(),
 }
 RULE_KEYS = {
@@ -131,6 +131,7 @@ class StateSettings:
     path: str | None = None
     retention_ms: int = 7 * 86_400_000
     lock_timeout_ms: int = 30_000
+    delivery_budget_ms: int = 60_000  # a run starts no new send after this long
 
 
 @dataclass
@@ -428,6 +429,7 @@ def parse(
         path=str(st["path"]) if st.get("path") else None,
         retention_ms=_duration(st, "retention", 7 * 86_400_000, ("state",), problems),
         lock_timeout_ms=_duration(st, "lock_timeout", 30_000, ("state",), problems, positive=True),
+        delivery_budget_ms=_duration(st, "delivery_budget", 60_000, ("state",), problems, positive=True),
     )
 
     channels = _mapping(data.get("channels"), ("channels",), problems)

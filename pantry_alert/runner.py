@@ -48,6 +48,8 @@ class CheckResult:
                 "skipped": skipped,
             },
         }
+        if self.report.left:  # the delivery budget ran out: these wait for the next run
+            out["notifications"]["leftPending"] = self.report.left
         if self.source_error:
             out["errors"] = out["errors"] + [{"rule": "metrics_source_unavailable", "error": self.source_error}]
         if self.dry_run:
@@ -127,7 +129,6 @@ def run_check(
                 if on_planned:
                     on_planned(plan, _touched(plan))
                 result.report = deliver(store, config, channels, now)
-                plan.skipped.extend(result.report.unconfigured)  # warned about like the plan's own skips
                 active = list(store.active_alerts().values())
                 result.exit_code = _exit_code(result, active, fail_on)
                 with store.transaction():
