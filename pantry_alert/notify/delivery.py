@@ -61,6 +61,8 @@ GIVE_UP_AFTER_MS = 24 * 3_600_000
 GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting for a send
 COALESCED = "superseded by a later reminder of the same alert to this channel"
 ALERT_CACHE = 256  # alert JSON documents kept for the notices of other channels
+COMMIT_WINDOW_S = 0.05  # outcomes wait at most this long to be committed together
+COMMIT_BATCH = 200  # ... or until this many wait
 _STARTED, _DONE = "started", "done"
 
 __all__ = ["Outcome", "Report", "backoff_ms", "deliver", "make_message"]
@@ -239,7 +241,11 @@ def deliver(store, config, channels: dict[str, Any], now: int) -> Report:
 
 class _Run:
     """The loop that feeds the lanes and records what comes back (the calling thread only:
-    the database is never touched from a worker)."""
+    the database is never touched from a worker).
+
+    Outcomes are committed in batches: when the oldest one waiting is ``COMMIT_WINDOW_S``
+    old, when ``COMMIT_BATCH`` wait, or when no send is in flight.  A group's next notice
+    is handed out only after its predecessor's outcome is committed."""
 
     def __init__(self, store, config, lanes: list[_Lane], results, now: int, secrets: list[str], report: Report):
         self.store, self.config, self.lanes, self.results = store, config, lanes, results
@@ -247,7 +253,9 @@ class _Run:
         self.alerts: OrderedDict[str, dict | None] = OrderedDict()
         self.groups: dict[int, tuple[_Lane, deque[Notice]]] = {}  # notice id handed out -> its lane and group
         self.in_flight: dict[int, float] = {}  # notice id started -> when the run stops waiting for it
-        self.abandoned: set[int] = set()
+        self.abandoned: set[int] = set()  # sends given up on as hung whose worker has not come back
+        self.pending: list[Outcome] = []  # outcomes known, not yet committed
+        self.pending_since = 0.0
 
     def alert_json(self, alert_id: str) -> dict | None:
         """The alert as channels receive it, built once for all its notices."""
@@ -279,6 +287,10 @@ class _Run:
             self.store.outbox.skip(vanished)
             self.report.skipped += len(vanished)
 
+    def live(self) -> int:
+        """Sends handed to a worker whose result has not come back (hung ones aside)."""
+        return sum(lane.outstanding for lane in self.lanes) - len(self.abandoned)
+
     def run(self) -> None:
         for lane in self.lanes:
             lane.start()
@@ -288,8 +300,7 @@ class _Run:
                 spent = time.monotonic() >= stop_at
                 if not spent:
                     self.dispatch()
-                live = len(self.groups) - len(self.abandoned)
-                if live == 0 and (spent or not any(lane.can_send() for lane in self.lanes)):
+                if self.live() == 0 and not self.pending and (spent or not any(ln.can_send() for ln in self.lanes)):
                     break
                 self.step(stop_at)
         finally:
@@ -298,24 +309,28 @@ class _Run:
         self.report.left = sum(len(group) for lane in self.lanes for group in lane.ready)
 
     def step(self, stop_at: float) -> None:
-        """Wait for results, record them in one transaction, release what may go next."""
+        """Wait for results (or a deadline), note them, and commit when a batch is due."""
         now_s = time.monotonic()
+        live = self.live()
         wake = [deadline for nid, deadline in self.in_flight.items() if nid not in self.abandoned]
-        if len(self.in_flight) < len(self.groups):
+        if len(self.in_flight) < live + len(self.abandoned):
             wake.append(now_s + 0.05)  # handed out but not started yet
         if any(lane.ready for lane in self.lanes):
             wake.append(stop_at)
-        timeout = min(max(min(wake, default=now_s + 1.0) - now_s, 0.001), 1.0)
-        try:
-            items = [self.results.get(timeout=timeout)]
-        except queue.Empty:
-            items = []
+        if self.pending:
+            wake.append(self.pending_since + COMMIT_WINDOW_S if live else now_s)
+        timeout = min(max(min(wake, default=now_s + 1.0) - now_s, 0.0), 1.0)
+        items = []
+        if live:
+            try:
+                items.append(self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait())
+            except queue.Empty:
+                pass
         while True:
             try:
                 items.append(self.results.get_nowait())
             except queue.Empty:
                 break
-        outcomes: list[Outcome] = []
         for tag, lane, notice, value in items:
             if tag == _STARTED:
                 self.in_flight[notice.id] = value + lane.settings.timeout + GRACE_S
@@ -325,9 +340,8 @@ class _Run:
             if notice.id in self.abandoned:  # recorded as hung already; the late answer changes nothing
                 self.abandoned.discard(notice.id)
                 lane.abandoned -= 1
-                self.groups.pop(notice.id, None)
                 continue
-            outcomes.append(_outcome(notice, value, self.now, self.secrets))
+            self.note(_outcome(notice, value, self.now, self.secrets))
         now_s = time.monotonic()
         for nid, deadline in self.in_flight.items():
             if deadline <= now_s and nid not in self.abandoned:
@@ -335,14 +349,24 @@ class _Run:
                 self.abandoned.add(nid)
                 lane.abandoned += 1
                 error = DeliveryError(f"{lane.name}: no answer within its timeout")
-                outcomes.append(_outcome(group[0], error, self.now, self.secrets))
-        if not outcomes:
-            return
+                self.note(_outcome(group[0], error, self.now, self.secrets))
+        if self.pending and (
+            self.live() == 0 or now_s - self.pending_since >= COMMIT_WINDOW_S or len(self.pending) >= COMMIT_BATCH
+        ):
+            self.flush()
+
+    def note(self, outcome: Outcome) -> None:
+        if not self.pending:
+            self.pending_since = time.monotonic()
+        self.pending.append(outcome)
+
+    def flush(self) -> None:
+        """Commit the waiting outcomes in one transaction, then release what may go next."""
+        outcomes, self.pending = self.pending, []
         self.store.outbox.record(outcomes, self.now)  # durable before the next notice of the group goes
         for outcome in outcomes:
             _count(self.report, outcome)
-            nid = outcome.notice.id
-            lane, group = self.groups[nid] if nid in self.abandoned else self.groups.pop(nid)
+            lane, group = self.groups.pop(outcome.notice.id)
             group.popleft()
             if outcome.ok and group:
                 lane.ready.appendleft(group)
