@@ -6,7 +6,8 @@ For each run it starts a local receiver (a threaded HTTP/1.1 server with
 keep-alive, in this process), then measures, each in a fresh subprocess:
 
 - ``pantry-alert check`` on N generated rules that all fire, each routed to
-  the webhook, on a fresh state database;
+  the webhook, on a state database that exists already (one quiet run made
+  it, as in a deployment);
 - the floor: a plain script posting the same N bodies (the webhook's JSON
   shape, same size) with one ``httpx.Client`` and 8 worker threads;
 - the same ``check`` with the webhook not configured (every notification is
@@ -197,14 +198,23 @@ def run_case(count: int, backlog: int, runs: int, tmp: Path) -> dict:
     receiver = Receiver(backlog)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("ALERT_", "SMTP_", "SLACK_"))}
     base_env.update(PANTRY_ALERT_CONFIG=str(config), PANTRY_ALERT_NOW=str(T0), ALERT_WEBHOOK_URL=receiver.url)
+    calm = tmp / "calm.json"
+    calm.write_text(json.dumps({f"m{i}": 0 for i in range(count)}))
     checks, floors, quiet = [], [], []
+
+    def database(name: str) -> dict:
+        """A state database that exists already (as in a deployment): one quiet run first."""
+        env = dict(base_env, PANTRY_ALERT_DB=str(tmp / f"{name}.db"), PANTRY_ALERT_NOW=str(T0 - 60_000))
+        subprocess.run([script, "check", "--metrics-file", str(calm)], env=env, cwd=tmp, check=True)
+        return dict(base_env, PANTRY_ALERT_DB=str(tmp / f"{name}.db"))
+
     try:
         for run in range(runs):
             # the same check with the webhook not configured: evaluation and recording, no sends
-            env = dict(base_env, PANTRY_ALERT_DB=str(tmp / f"quiet-{run}.db"), ALERT_WEBHOOK_URL="")
+            env = dict(database(f"quiet-{run}"), ALERT_WEBHOOK_URL="")
             wall, rss, out, cpu = measure([script, "check", "--json", "--metrics-file", str(metrics_path)], env, tmp)
             quiet.append({"wall": wall, "rss": rss, "cpu": cpu, "received": 0, "failed": 0, "peak_connections": 0})
-            env = dict(base_env, PANTRY_ALERT_DB=str(tmp / f"state-{run}.db"))
+            env = database(f"state-{run}")
             receiver.reset()
             wall, rss, out, cpu = measure([script, "check", "--json", "--metrics-file", str(metrics_path)], env, tmp)
             summary = json.loads(out)
