@@ -121,7 +121,7 @@ class _Lane:
         self.results = results
         limit = 1 if name == "console" else getattr(settings, "max_parallel", DEFAULT_MAX_PARALLEL)
         self.limit = max(1, int(limit))
-        self.ready: deque[deque[Notice]] = deque()
+        self.ready: deque[list[Notice]] = deque()  # a group is a short list (usually one notice)
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
         self.workers = 0
         self.outstanding = 0  # jobs handed to the workers whose result has not come back
@@ -209,7 +209,7 @@ def deliver(store, config, channels: dict[str, Any], now: int) -> Report:
     secrets = [s for settings in channels.values() for s in settings.secrets()]
     results: queue.SimpleQueue = queue.SimpleQueue()
     lanes: dict[str, _Lane] = {}
-    groups: dict[tuple[str, str], deque[Notice]] = {}
+    groups: dict[tuple[str, str], list[Notice]] = {}
     expired: list[Outcome] = []
     for notice in notices:
         if notice.channel not in channels:  # configured when it was recorded, not in this run
@@ -227,7 +227,7 @@ def deliver(store, config, channels: dict[str, Any], now: int) -> Report:
                 lane = lanes[notice.channel] = _Lane(
                     notice.channel, channel_module(notice.channel), channels[notice.channel], results
                 )
-            group = groups[key] = deque()
+            group = groups[key] = []
             lane.ready.append(group)
         group.append(notice)
     del notices, groups
@@ -251,7 +251,7 @@ class _Run:
         self.store, self.config, self.lanes, self.results = store, config, lanes, results
         self.now, self.secrets, self.report = now, secrets, report
         self.alerts: OrderedDict[str, dict | None] = OrderedDict()
-        self.groups: dict[int, tuple[_Lane, deque[Notice]]] = {}  # notice id handed out -> its lane and group
+        self.groups: dict[int, tuple[_Lane, list[Notice]]] = {}  # notice id handed out -> its lane and group
         self.in_flight: dict[int, float] = {}  # notice id started -> when the run stops waiting for it
         self.abandoned: set[int] = set()  # sends given up on as hung whose worker has not come back
         self.pending: list[Outcome] = []  # outcomes known, not yet committed
@@ -367,7 +367,7 @@ class _Run:
         for outcome in outcomes:
             _count(self.report, outcome)
             lane, group = self.groups.pop(outcome.notice.id)
-            group.popleft()
+            group.pop(0)
             if outcome.ok and group:
                 lane.ready.appendleft(group)
 
