@@ -98,7 +98,7 @@ def make_message(config, alert_json: dict, kind: str, key: str, now: int) -> Mes
     )
 
 
-def _outcome(notice: Notice, error: DeliveryError | None, now: int, secrets: list[str]) -> Outcome:
+def _outcome(notice: Notice, error: DeliveryError | None, now: int, secrets: list[str | None]) -> Outcome:
     if error is None:
         return Outcome(notice)
     text = scrub(error.message, secrets)
@@ -206,7 +206,7 @@ def deliver(store, config, channels: dict[str, Any], now: int) -> Report:
     if not notices:
         return report
     notices = _coalesce(outbox, notices, report)
-    secrets = [s for settings in channels.values() for s in settings.secrets()]
+    secrets: list[str | None] = [s for settings in channels.values() for s in settings.secrets()]
     results: queue.SimpleQueue = queue.SimpleQueue()
     lanes: dict[str, _Lane] = {}
     groups: dict[tuple[str, str], list[Notice]] = {}
@@ -247,7 +247,7 @@ class _Run:
     old, when ``COMMIT_BATCH`` wait, or when no send is in flight.  A group's next notice
     is handed out only after its predecessor's outcome is committed."""
 
-    def __init__(self, store, config, lanes: list[_Lane], results, now: int, secrets: list[str], report: Report):
+    def __init__(self, store, config, lanes: list[_Lane], results, now: int, secrets: list[str | None], report: Report):
         self.store, self.config, self.lanes, self.results = store, config, lanes, results
         self.now, self.secrets, self.report = now, secrets, report
         self.alerts: OrderedDict[str, dict | None] = OrderedDict()
@@ -270,7 +270,7 @@ class _Run:
 
     def dispatch(self) -> None:
         """Hand each lane as many first notices of its groups as it has idle workers."""
-        vanished = []
+        vanished: list[tuple[Notice, str]] = []
         for lane in self.lanes:
             while lane.can_send():
                 group = lane.ready.popleft()

@@ -283,7 +283,7 @@ class _Connection:
 
     def __init__(self, settings: Settings):
         self.tls = settings.secure
-        self.server = None
+        self.server: Any = None
 
     def open(self, settings: Settings) -> None:
         import ssl

@@ -305,6 +305,7 @@ class Session:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        self.client: Any
         if settings.mode == "api":
             from slack_sdk import WebClient
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import Store
@@ -129,11 +129,12 @@ class Outbox:
             attempts = notice.attempts + (1 if outcome.attempted else 0)
             if outcome.ok:
                 sent.append((attempts, now, notice.id))
-                detail = {"channel": notice.channel, "kind": notice.kind}
-                events.append((notice.alert_id, now, "delivered", _dump(detail)))
+                events.append(
+                    (notice.alert_id, now, "delivered", _dump({"channel": notice.channel, "kind": notice.kind}))
+                )
             else:
                 failed.append((attempts, outcome.error, outcome.retry_at, notice.id))
-                detail = {
+                detail: dict[str, Any] = {
                     "channel": notice.channel,
                     "kind": notice.kind,
                     "error": outcome.error,
