@@ -348,3 +348,56 @@ def test_email_reuses_one_authenticated_connection_per_worker(tmp_path):
     assert sorted(m["Subject"] for m in mailbox.messages) == sorted(
         f"[HIGH] Kitchen Pantry CRM Alert: Rule {i}" for i in range(6)
     )
+
+
+class Stuck:
+    """A console stream whose first write never returns (until released): a send that
+    ignores its timeout."""
+
+    def __init__(self):
+        self.released = threading.Event()
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        if not self.lines:
+            self.lines.append(text)
+            self.released.wait(30)
+        else:
+            self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_send_that_ignores_its_timeout_records_only_that_notice(tmp_path):
+    from pantry_alert.config import load
+    from pantry_alert.notify.console import ConsoleSettings
+    from pantry_alert.notify.delivery import deliver
+    from pantry_alert.store import open_store
+
+    cli = Cli(tmp_path)
+    cli.config.write_text(storm_config(2, channel="console"))
+    assert cli.check(firing(2)).code == 0
+    for rule in ("r000", "r001"):  # two resolved notices wait for the console
+        assert cli("resolve", f"{rule}_{T0}", now=T0 + MINUTE).code == 0
+    stream = Stuck()
+    try:
+        with open_store(cli.db) as store:
+            report = deliver(
+                store, load(cli.config), {"console": ConsoleSettings(stream=stream, timeout=0.2)}, T0 + MINUTE
+            )
+    finally:
+        stream.released.set()
+    # the hung send is recorded as failed; the console's only worker is still stuck, so the
+    # other notice is left pending for the next run
+    assert (report.sent, report.failed, report.left) == (0, 1, 1)
+    assert [(f.alert_id, f.error, f.final) for f in report.failures] == [
+        (f"r000_{T0}", "console: no answer within its timeout", False)
+    ]
+    assert rows(
+        cli.db, "SELECT alert_id, status, attempts, next_attempt_at FROM notifications WHERE kind = 'resolved'"
+    ) == [
+        (f"r000_{T0}", "failed", 1, T0 + 2 * MINUTE),
+        (f"r001_{T0}", "pending", 0, T0 + MINUTE),
+    ]
