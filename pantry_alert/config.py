@@ -41,7 +41,7 @@ TOP_KEYS = {
 # Keys of the contract that a later stage delivers: rejected plainly, not half-working.
 NOT_YET: dict[str, str] = {}
 SOURCE_KEYS = {"url", "file", "prometheus", "timeout", "headers", "path", "alert_after"}
-STATE_KEYS = {"path", "retention", "lock_timeout"}
+STATE_KEYS = {"path", "retention", "lock_timeout", "delivery_budget"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
 QUIET_HOURS_KEYS = {"start", "end", "timezone", "severities"}
 BATCHING_KEYS = {"max_per_run"}
@@ -143,6 +143,7 @@ class StateSettings:
     path: str | None = None
     retention_ms: int = 7 * 86_400_000
     lock_timeout_ms: int = 30_000
+    delivery_budget_ms: int = 60_000  # a run starts no new send after this long
 
 
 @dataclass
@@ -701,6 +702,7 @@ def parse(
         path=str(st["path"]) if st.get("path") else None,
         retention_ms=_duration(st, "retention", 7 * 86_400_000, ("state",), problems),
         lock_timeout_ms=_duration(st, "lock_timeout", 30_000, ("state",), problems, positive=True),
+        delivery_budget_ms=_duration(st, "delivery_budget", 60_000, ("state",), problems, positive=True),
     )
 
     channels = _mapping(data.get("channels"), ("channels",), problems)

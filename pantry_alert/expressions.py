@@ -693,6 +693,12 @@ def check_template(source: str) -> None:
 
     Raises ``ExpressionError``.  (The sandbox would render them as '' silently.)
     """
+    _checked_tree(source)
+
+
+def _checked_tree(source: str):
+    """The parsed template, checked as ``check_template`` says (rendering compiles this
+    tree, so a storm of alerts parses each description once, not twice)."""
     from jinja2 import TemplateSyntaxError, nodes
 
     env = _environment()
@@ -706,6 +712,7 @@ def check_template(source: str) -> None:
             name = node.arg.value
         if isinstance(name, str) and name.startswith("_"):
             raise ExpressionError(f"template uses '{name}': names beginning with '_' are not allowed")
+    return tree
 
 
 def render_description(source: str | None, metrics: dict, rule: dict, value) -> str:
@@ -714,11 +721,16 @@ def render_description(source: str | None, metrics: dict, rule: dict, value) -> 
         return DEFAULT_DESCRIPTION
     env = _environment()
     try:
-        check_template(source)
-        context = dict(metrics)
+        from jinja2 import nodes
+
+        tree = _checked_tree(source)
+        # Only the names the template mentions: copying the whole document for every
+        # rule would make a storm of N rules over N metrics cost N².
+        names = {node.name for node in tree.find_all(nodes.Name)}
+        context = {name: metrics[name] for name in names if name in metrics}
         context["rule"] = rule
         context["value"] = value
-        template = env.from_string(source)
+        template = env.from_string(tree)
         text = _render_bounded(template, context)
         text.encode("utf-8")  # a lone surrogate from a metric string cannot be stored or printed
     except ExpressionError:

@@ -56,6 +56,8 @@ class CheckResult:
         }
         if self.sync:
             out["sync"] = [outcome.to_json() for outcome in self.sync]
+        if self.report.left:  # the delivery budget ran out: these wait for the next run
+            out["notifications"]["leftPending"] = self.report.left
         if self.source_error:
             out["errors"] = out["errors"] + [{"rule": "metrics_source_unavailable", "error": self.source_error}]
         if self.dry_run:
@@ -132,7 +134,6 @@ def run_check(
                 if on_planned:
                     on_planned(plan, _touched(plan))
                 result.report = deliver(store, config, channels, now)
-                plan.skipped.extend(result.report.unconfigured)  # warned about like the plan's own skips
                 result.sync = _sync(store, config, channels, now)
                 active = list(store.active_alerts().values())
                 _settle(result, active, fail_on)

@@ -185,25 +185,40 @@ def test_a_live_run_sending_holds_the_lock_so_nothing_is_sent_twice(world):
     assert notifications(world.db) == [(ch, "firing") + sent() for ch in ALL]
 
 
-def test_a_retry_for_a_channel_no_longer_configured_is_skipped_with_a_warning(world):
+def test_a_retry_for_a_channel_not_configured_in_this_run_keeps_waiting(world):
     world.hook.then(status(500, "down"))
     assert world.check().code == 1
+    error = f"webhook {world.hook.url('/hook')}: HTTP 500 INTERNAL SERVER ERROR: down"
+    # ALERT_WEBHOOK_URL is missing for one run: the retry is not given up, it waits
     result = world.check(now=T0 + MINUTE, env={"ALERT_WEBHOOK_URL": ""})
-    assert result.code == 0
+    assert (result.code, result.out) == (0, "")
     assert result.err == (
-        "warning: channel 'webhook' is not configured: 1 notification(s) recorded as skipped "
-        "(configure channels.webhook in rules.yaml or its environment variables)\n"
+        "warning: 1 notification(s) for channel 'webhook' wait: the channel is not configured in this run\n"
     )
-    assert notifications(world.db)[2] == (
-        "webhook",
-        "firing",
-        "skipped",
-        1,
-        "channel 'webhook' is not configured",
-        None,
-        None,
-    )
+    assert notifications(world.db)[2] == ("webhook", "firing", "failed", 1, error, None, T0 + MINUTE)
     assert len(world.hook.received) == 1
+    # the variable is back: the retry goes, with the same Idempotency-Key
+    result = world.check(now=T0 + 2 * MINUTE)
+    assert (result.code, result.out, result.err) == (0, "", "")
+    first, retry = world.hook.received
+    assert retry.headers["Idempotency-Key"] == first.headers["Idempotency-Key"] == world.keys("webhook")[0]
+    assert notifications(world.db)[2] == ("webhook", "firing") + sent(T0 + 2 * MINUTE, attempts=2)
+
+
+def test_a_notice_waiting_for_an_unconfigured_channel_fails_for_good_after_a_day(world):
+    world.config(cooldown="2d")
+    world.hook.then(status(500, "down"))
+    assert world.check().code == 1
+    no_webhook = {"ALERT_WEBHOOK_URL": ""}
+    result = world.check(now=T0 + 23 * 60 * MINUTE, env=no_webhook)
+    assert (result.code, notifications(world.db)[2][2]) == (0, "failed")
+    result = world.check(now=T0 + 24 * 60 * MINUTE, env=no_webhook)
+    error = "channel 'webhook' was not configured until the notification expired"
+    assert result.code == 1
+    assert result.err == f"warning: alert {ALERT_ID}: firing notification to webhook failed (gave up): {error}\n"
+    assert notifications(world.db)[2] == ("webhook", "firing", "failed", 1, error, None, None)
+    result = world.check(now=T0 + 25 * 60 * MINUTE)
+    assert (result.code, result.err, len(world.hook.received)) == (0, "", 1)
 
 
 def test_a_resolved_notice_waits_behind_the_failed_firing_and_both_arrive_in_order(world):

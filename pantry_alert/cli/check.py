@@ -131,6 +131,13 @@ def execute(
             f"channel '{channel}' is not configured: {plan.skipped.count(channel)} notification(s) recorded as "
             f"skipped (configure channels.{channel} in rules.yaml or its environment variables)"
         )
+    for channel, count in result.report.waiting.items():
+        warn(f"{count} notification(s) for channel '{channel}' wait: the channel is not configured in this run")
+    if result.report.left:
+        warn(
+            f"delivery budget of {result.report.budget_s:g}s spent: {result.report.left} notification(s) left "
+            "pending for the next run (state.delivery_budget)"
+        )
     for failure in result.report.failures:
         state = "gave up" if failure.final else "will retry"
         warn(

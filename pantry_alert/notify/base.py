@@ -170,3 +170,19 @@ def redact_url(url: str) -> str:
     if "?" in text:
         text = text.split("?", 1)[0] + "?…"
     return re.sub(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?@]*@", r"\1", text)
+
+
+DEFAULT_MAX_PARALLEL = 8
+MAX_PARALLEL_LIMIT = 64
+
+
+def parse_max_parallel(value: Any, where: str) -> int:
+    """How many sends of one channel may be in flight at once: a whole number 1-64; default 8."""
+    if value is None or value == "":
+        return DEFAULT_MAX_PARALLEL
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise ConfigError(f"{where}: must be a whole number from 1 to {MAX_PARALLEL_LIMIT}, not {value!r}")
+    number = int(str(value).strip())
+    if not 1 <= number <= MAX_PARALLEL_LIMIT:
+        raise ConfigError(f"{where}: must be from 1 to {MAX_PARALLEL_LIMIT}, not {number}")
+    return number

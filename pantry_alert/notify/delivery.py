@@ -1,25 +1,49 @@
-"""The outbox: send recorded notifications and record each outcome at once.
+"""Delivery: send the notifications the outbox says are due, and hand each outcome back.
 
-Notifications are rows in SQLite, written (``pending``) in the same
-transaction as the alert changes that call for them.  ``deliver`` sends the
-ones that are due; each outcome is committed as soon as it is known.
+Notifications are rows of the outbox (``store.outbox``), written ``pending``
+in the same transaction as the alert changes that call for them.
+``deliver`` sends the ones that are due and records every outcome as soon as
+it is known, several per transaction.
 
-- One alert's channels send concurrently, each in its own daemon thread with
-  the channel's timeout, so one channel failing or hanging never stops another.
-- One alert's notices to one channel go in the order they were recorded.  A
-  notice waits behind an earlier one of the same alert and channel that is
-  still being retried, so a receiver never gets ``resolved`` before the
-  ``firing`` it closes, and nothing is dropped.  When several reminders (or a
-  reminder and a later escalation) of one alert wait for the same channel,
-  only the newest goes: the older ones are ``skipped`` as superseded.
-- Notifications the policy gave a batch key (a storm in one run, or quiet hours
-  that ended) go to their channel as one digest message; its outcome is
-  recorded for each of them.  Deferred notifications are due at the end of
-  their quiet window.
+- Each channel has a small pool of worker threads: at most ``max_parallel``
+  sends of one channel are in flight at once (default 8; the console sends
+  one at a time, so its lines never interleave).  The workers share one
+  session per channel and run (one HTTP client with keep-alive for the
+  webhook, one Slack client, reused SMTP connections), so a storm of a
+  thousand notices opens a handful of connections, not a thousand.
+  Channels send concurrently: one channel failing or hanging never stops
+  another.
+- One alert's notices to one channel go in the order they were recorded,
+  and the next one goes only once the outcome of the one before it is
+  committed, so a killed run repeats only sends whose outcome was not yet
+  recorded.  A notice waits behind an earlier one of the same alert and
+  channel that is still being retried, so a receiver never gets ``resolved``
+  before the ``firing`` it closes, and nothing is dropped.  When several
+  reminders (or a reminder and a later escalation) of one alert wait for the
+  same channel, only the newest goes: the older ones are ``skipped`` as
+  superseded.
 - A failed send is retried in later runs with backoff (1 min doubling to 1 h,
   or the peer's Retry-After when longer) for 24 h, then marked ``failed`` for
   good; a send that cannot succeed on retry (``DeliveryError.retryable``
   false) fails at once.  Only the failed channel is retried.
+- A send that does not come back within its channel's timeout (plus a short
+  grace) is recorded as failed; only that notice, the ones behind it wait.
+- A run starts no new send after ``state.delivery_budget`` (default 60 s);
+  what did not go stays pending, in order, for the next run, and the report
+  says how many.  So delivery holds the run lock for at most the budget plus
+  the longest channel timeout plus the grace.
+- Notices the policy gave a batch key (a storm in one run, or quiet hours
+  that ended) go to their channel as one digest message; its outcome is
+  recorded for each of them.  An alert's notices to a channel join the digest
+  when any of them carries the key.  Deferred notices are due at the end of
+  their quiet window.
+- Notices waiting for a channel that is not configured in this run (an
+  environment variable missing once) are left as they are, and counted,
+  until they expire 24 h after they were recorded; then they fail for good.
+
+A channel module may offer ``open_session(settings)``, returning an object
+with ``send(message)`` (callable from several threads at once) and
+``close()``; a channel without it is sent through ``send(settings, message)``.
 """
 
 from __future__ import annotations
@@ -27,32 +51,26 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .. import __version__
 from ..errors import DeliveryError
-from ..model import Event
-from .base import Message, scrub
+from ..store.outbox import Notice, Outcome
+from .base import DEFAULT_MAX_PARALLEL, Message, scrub
 
 BACKOFF_START_MS = 60_000
 BACKOFF_MAX_MS = 3_600_000
 GIVE_UP_AFTER_MS = 24 * 3_600_000
-GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting
+GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting for a send
 COALESCED = "superseded by a later reminder of the same alert to this channel"
-_STARTED = object()  # a sender thread's "about to send this row" marker
-_HELD = object()  # "not attempted: an earlier notice of this alert and channel failed"
+ALERT_CACHE = 256  # alert JSON documents kept for the notices of other channels
+COMMIT_WINDOW_S = 0.05  # outcomes wait at most this long to be committed together
+COMMIT_BATCH = 200  # ... or until this many wait
+_STARTED, _DONE = "started", "done"
 
-
-@dataclass
-class Outcome:
-    id: int
-    alert_id: str
-    channel: str
-    kind: str
-    ok: bool
-    error: str | None = None
-    final: bool = False
+__all__ = ["Outcome", "Report", "backoff_ms", "deliver", "make_digest", "make_message"]
 
 
 @dataclass
@@ -61,40 +79,14 @@ class Report:
     failed: int = 0
     skipped: int = 0
     failures: list[Outcome] = field(default_factory=list)
-    unconfigured: list[str] = field(default_factory=list)  # one channel name per row skipped as unconfigured
+    waiting: dict[str, int] = field(default_factory=dict)  # channel not configured -> notices left waiting
+    left: int = 0  # due notices not started because the delivery budget was spent
+    budget_s: float = 0.0
 
 
 def backoff_ms(attempts: int, retry_after_ms: int | None = None) -> int:
     delay = min(BACKOFF_START_MS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_MS)
     return max(delay, retry_after_ms or 0)
-
-
-def due(store, now: int) -> list[tuple]:
-    """Notifications to send now, in order: every undelivered notice of an
-    (alert, channel) whose oldest undelivered notice is due.  A group whose
-    oldest notice waits for its retry time waits as a whole."""
-    rows = store._rows(
-        "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, next_attempt_at "
-        "FROM notifications WHERE status IN ('pending', 'failed', 'deferred') AND next_attempt_at IS NOT NULL "
-        "ORDER BY id"
-    )
-    first_due: dict[tuple[str, str], bool] = {}
-    out = []
-    for row in rows:
-        key = (row[1], row[2])
-        if key not in first_due:
-            first_due[key] = row[7] <= now
-        if first_due[key]:
-            out.append(row[:7])
-    return out
-
-
-def _skip(store, row_id: int, reason: str) -> None:
-    with store.transaction():
-        store.conn.execute(
-            "UPDATE notifications SET status = 'skipped', error = ?, next_attempt_at = NULL WHERE id = ?",
-            (reason, row_id),
-        )
 
 
 def make_message(config, alert_json: dict, kind: str, key: str, now: int) -> Message:
@@ -111,17 +103,17 @@ def make_message(config, alert_json: dict, kind: str, key: str, now: int) -> Mes
     )
 
 
-def make_digest(config, members: list[tuple[tuple, dict]], batch: str, now: int) -> Message:
-    """One message for several notifications: each alert once, with the kind of its newest notice
+def make_digest(config, members: list[tuple[Notice, dict]], batch: str, now: int) -> Message:
+    """One message for several notices: each alert once, with the kind of its newest notice
     (so an alert that resolved meanwhile shows as resolved)."""
     from ..policy import digest_reason
 
     latest: dict[str, tuple[str, dict]] = {}
-    for row, alert_json in members:
-        latest[row[1]] = (row[3], alert_json)
+    for notice, alert_json in members:
+        latest[notice.alert_id] = (notice.kind, alert_json)
     events = [kind for kind, _ in latest.values()]
     alerts = [alert_json for _, alert_json in latest.values()]
-    key = members[0][0][6]
+    key = members[0][0].idempotency_key
     if len(alerts) == 1:  # one alert: its own message, of its newest kind
         return make_message(config, alerts[0], events[0], key, now)
     return replace(
@@ -129,149 +121,315 @@ def make_digest(config, members: list[tuple[tuple, dict]], batch: str, now: int)
     )
 
 
-def _attempt(module, settings, message: Message) -> DeliveryError | None:
-    """One send; the error, or None when the channel accepted it."""
-    try:
-        module.send(settings, message)
-        return None
-    except DeliveryError as exc:
-        return exc
-    except Exception as exc:  # a channel bug must not lose the notification
-        return DeliveryError(f"{type(exc).__name__}: {exc}")
+class _Digest(list):
+    """The notices of one channel that go as one digest message (a group of its own)."""
+
+    def __init__(self, batch: str):
+        super().__init__()
+        self.batch = batch
 
 
-def _send_in_order(jobs: list[tuple], results: queue.Queue) -> None:
-    """One alert's notices to one channel, oldest first; after a failure the rest are held."""
-    for index, (module, settings, message, row_id) in enumerate(jobs):
-        results.put((row_id, _STARTED))
-        error = _attempt(module, settings, message)
-        results.put((row_id, error))
-        if error is not None:
-            for *_job, held in jobs[index + 1 :]:
-                results.put((held, _HELD))
-            return
+def _outcome(notice: Notice, error: DeliveryError | None, now: int, secrets: list[str | None]) -> Outcome:
+    if error is None:
+        return Outcome(notice)
+    text = scrub(error.message, secrets)
+    final = not error.retryable or now - notice.created_at >= GIVE_UP_AFTER_MS
+    retry_at = None if final else now + backoff_ms(notice.attempts + 1, error.retry_after_ms)
+    return Outcome(notice, text, retry_at)
 
 
-def _record(store, row: tuple, error: DeliveryError | None, now: int, secrets: list[str]) -> Outcome:
-    row_id, alert_id, channel, kind, attempts, created_at, _key = row
-    attempts += 1
-    with store.transaction():
-        if error is None:
-            store.conn.execute(
-                "UPDATE notifications SET status = 'sent', attempts = ?, error = NULL, sent_at = ?, "
-                "next_attempt_at = NULL WHERE id = ?",
-                (attempts, now, row_id),
-            )
-            store.add_event(Event(alert_id, now, "delivered", {"channel": channel, "kind": kind}))
-            return Outcome(row_id, alert_id, channel, kind, True)
-        text = scrub(error.message, secrets)
-        final = not error.retryable or now - created_at >= GIVE_UP_AFTER_MS
-        retry_at = None if final else now + backoff_ms(attempts, error.retry_after_ms)
-        store.conn.execute(
-            "UPDATE notifications SET status = 'failed', attempts = ?, error = ?, next_attempt_at = ? WHERE id = ?",
-            (attempts, text, retry_at, row_id),
-        )
-        detail = {"channel": channel, "kind": kind, "error": text, "retryAt": retry_at}
-        store.add_event(Event(alert_id, now, "delivery_failed", detail))
-        return Outcome(row_id, alert_id, channel, kind, False, text, final)
+class _Lane:
+    """One channel's sends in this run: its session, its workers, its queue of groups.
+
+    A group is the due notices of one alert to this channel, oldest first; only
+    its first notice may be sent, and the next one only after that outcome is
+    committed."""
+
+    def __init__(self, name: str, module, settings, results: queue.SimpleQueue):
+        self.name = name
+        self.module = module
+        self.settings = settings
+        self.results = results
+        limit = 1 if name == "console" else getattr(settings, "max_parallel", DEFAULT_MAX_PARALLEL)
+        self.limit = max(1, int(limit))
+        self.ready: deque[list[Notice]] = deque()  # a group is a short list (usually one notice)
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.workers = 0
+        self.outstanding = 0  # jobs handed to the workers whose result has not come back
+        self.abandoned = 0  # of those, sends given up on as hung
+        self.session: Any = None
+        self.open_error: DeliveryError | None = None
+
+    def start(self) -> None:
+        opener = getattr(self.module, "open_session", None)
+        if opener is not None:
+            try:
+                self.session = opener(self.settings)
+            except DeliveryError as exc:
+                self.open_error = exc
+            except Exception as exc:  # a channel bug must not lose the notifications
+                self.open_error = DeliveryError(f"{self.name}: {type(exc).__name__}: {exc}")
+        self.workers = min(self.limit, len(self.ready))
+        for _ in range(self.workers):
+            threading.Thread(target=self._work, name=f"deliver-{self.name}", daemon=True).start()
+
+    def can_send(self) -> bool:
+        return bool(self.ready) and self.outstanding < self.workers
+
+    def _work(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            notice, message = job
+            self.results.put((_STARTED, self, notice, time.monotonic()))
+            self.results.put((_DONE, self, notice, self._attempt(message)))
+
+    def _attempt(self, message: Message) -> DeliveryError | None:
+        """One send; the error, or None when the channel accepted it."""
+        if self.open_error is not None:
+            return self.open_error
+        try:
+            if self.session is not None:
+                self.session.send(message)
+            else:
+                self.module.send(self.settings, message)
+            return None
+        except DeliveryError as exc:
+            return exc
+        except Exception as exc:  # a channel bug must not lose the notification
+            return DeliveryError(f"{type(exc).__name__}: {exc}")
+
+    def stop(self) -> None:
+        for _ in range(self.workers):
+            self.jobs.put(None)
+        if self.session is not None and not self.abandoned:  # a hung send may still be using it
+            try:
+                self.session.close()
+            except Exception:
+                pass
 
 
-def _coalesce(store, rows: list[tuple], report: Report) -> list[tuple]:
+def _coalesce(outbox, notices: list[Notice], report: Report) -> list[Notice]:
     """Skip a reminder when a later reminder or escalation of the same alert waits for the same channel."""
     later: set[tuple[str, str]] = set()
-    keep = []
-    for row in reversed(rows):
-        key = (row[1], row[2])
-        if row[3] == "reminder" and key in later:
-            _skip(store, row[0], COALESCED)
-            report.skipped += 1
+    keep, skips = [], []
+    for notice in reversed(notices):
+        key = (notice.alert_id, notice.channel)
+        if notice.kind == "reminder" and key in later:
+            skips.append((notice, COALESCED))
             continue
-        if row[3] in ("reminder", "escalated"):
+        if notice.kind in ("reminder", "escalated"):
             later.add(key)
-        keep.append(row)
+        keep.append(notice)
+    outbox.skip(skips)
+    report.skipped += len(skips)
     return keep[::-1]
 
 
-def deliver(store, config, channels: dict[str, Any], now: int, rows: list[tuple] | None = None) -> Report:
+def deliver(store, config, channels: dict[str, Any], now: int) -> Report:
     """Send every due notification; ``channels`` maps configured names to settings."""
     from . import channel_module
 
-    report = Report()
-    rows = _coalesce(store, due(store, now) if rows is None else rows, report)
-    if not rows:
+    report = Report(budget_s=config.state.delivery_budget_ms / 1000)
+    outbox = store.outbox
+    notices = outbox.due(now)
+    if not notices:
         return report
-    alerts: dict[str, dict] = {}
-    all_secrets = [s for settings in channels.values() for s in settings.secrets()]
-    results: queue.Queue = queue.Queue()
-    waiting: dict[int, tuple] = {}
-    deadline = 0.0
-    groups: dict[tuple[str, str], list[tuple]] = {}
-    # Digests: an alert's notices to a channel join the digest when any of them carries a batch key.
-    from ..store.policy import batch_keys
-
-    batch_of = batch_keys(store, (row[0] for row in rows))
-    digest_of = {(row[1], row[2]): batch_of[row[0]] for row in rows if row[0] in batch_of}
-    digests: dict[tuple[str, str], list[tuple[tuple, dict]]] = {}
-    followers: dict[int, list[tuple]] = {}  # a digest's first row -> its other rows (same outcome)
-    for row in rows:
-        row_id, alert_id, channel, kind, _attempts, _created, key = row
-        settings = channels.get(channel)
-        if settings is None:  # the config changed since the notification was recorded
-            _skip(store, row_id, f"channel '{channel}' is not configured")
-            report.skipped += 1
-            report.unconfigured.append(channel)
+    notices = _coalesce(outbox, notices, report)
+    secrets: list[str | None] = [s for settings in channels.values() for s in settings.secrets()]
+    results: queue.SimpleQueue = queue.SimpleQueue()
+    lanes: dict[str, _Lane] = {}
+    groups: dict[tuple[str, str], list[Notice]] = {}
+    expired: list[Outcome] = []
+    # An alert's notices to a channel join the channel's digest when any of them carries a batch key.
+    digest_of = {(n.alert_id, n.channel): n.batch for n in notices if n.batch}
+    for notice in notices:
+        if notice.channel not in channels:  # configured when it was recorded, not in this run
+            if now - notice.created_at >= GIVE_UP_AFTER_MS:
+                error = f"channel '{notice.channel}' was not configured until the notification expired"
+                expired.append(Outcome(notice, error, None, attempted=False))
+            else:
+                report.waiting[notice.channel] = report.waiting.get(notice.channel, 0) + 1
             continue
-        if alert_id not in alerts:
-            alert = store.get_alert(alert_id)
-            alerts[alert_id] = alert.to_json() if alert else None
-        if alerts[alert_id] is None:  # cannot happen while prune keeps undelivered alerts; never leave it pending
-            _skip(store, row_id, "the alert no longer exists")
-            report.skipped += 1
-            continue
-        if (alert_id, channel) in digest_of:
-            digests.setdefault((channel, digest_of[(alert_id, channel)]), []).append((row, alerts[alert_id]))
-            continue
-        message = make_message(config, alerts[alert_id], kind, key, now)
-        waiting[row_id] = row
-        groups.setdefault((alert_id, channel), []).append((channel_module(channel), settings, message, row_id))
-    for (channel, batch), members in digests.items():
-        first = members[0][0]
-        waiting[first[0]] = first
-        followers[first[0]] = [row for row, _ in members[1:]]
-        message = make_digest(config, members, batch, now)
-        groups[("digest " + batch, channel)] = [(channel_module(channel), channels[channel], message, first[0])]
-    # One thread per alert and channel: channels send concurrently, one channel's notices in order.
-    # The console prints from this thread, in order, while the others send.
-    start = time.monotonic()
-    for (_alert, channel), jobs in groups.items():
-        if channel != "console":
-            threading.Thread(target=_send_in_order, args=(jobs, results), daemon=True).start()
-            deadline = max(deadline, start + sum(job[1].timeout for job in jobs) + GRACE_S)
-    for (_alert, channel), jobs in groups.items():
-        if channel == "console":
-            _send_in_order(jobs, results)
-    deadline = max(deadline, time.monotonic() + GRACE_S)
-
-    in_flight: set[int] = set()
-    while waiting:
-        try:
-            row_id, result = results.get(timeout=max(deadline - time.monotonic(), 0.01))
-        except queue.Empty:
-            break
-        if result is _STARTED:
-            in_flight.add(row_id)
-            continue
-        in_flight.discard(row_id)
-        row = waiting.pop(row_id)
-        if result is _HELD:
-            continue  # stays as it is: sent after the earlier notice gets through
-        for each in [row] + followers.get(row_id, []):
-            _count(report, _record(store, each, result, now, all_secrets))
-    for row_id in in_flight & set(waiting):  # still hanging past its timeout; the ones behind it stay as they are
-        error = DeliveryError(f"{waiting[row_id][2]}: no answer within its timeout")
-        for each in [waiting[row_id]] + followers.get(row_id, []):
-            _count(report, _record(store, each, error, now, all_secrets))
+        batch = digest_of.get((notice.alert_id, notice.channel))
+        key = (notice.alert_id, notice.channel) if batch is None else ("digest " + batch, notice.channel)
+        group = groups.get(key)
+        if group is None:
+            lane = lanes.get(notice.channel)
+            if lane is None:
+                lane = lanes[notice.channel] = _Lane(
+                    notice.channel, channel_module(notice.channel), channels[notice.channel], results
+                )
+            group = groups[key] = [] if batch is None else _Digest(batch)
+            lane.ready.append(group)
+        group.append(notice)
+    del notices, groups
+    outbox.record(expired, now)
+    for outcome in expired:
+        _count(report, outcome)
+    if lanes:
+        _Run(store, config, list(lanes.values()), results, now, secrets, report).run()
     return report
+
+
+class _Run:
+    """The loop that feeds the lanes and records what comes back (the calling thread only:
+    the database is never touched from a worker).
+
+    Outcomes are committed in batches: when the oldest one waiting is ``COMMIT_WINDOW_S``
+    old, when ``COMMIT_BATCH`` wait, or when no send is in flight.  A group's next notice
+    is handed out only after its predecessor's outcome is committed."""
+
+    def __init__(self, store, config, lanes: list[_Lane], results, now: int, secrets: list[str | None], report: Report):
+        self.store, self.config, self.lanes, self.results = store, config, lanes, results
+        self.now, self.secrets, self.report = now, secrets, report
+        self.alerts: OrderedDict[str, dict | None] = OrderedDict()
+        self.groups: dict[int, tuple[_Lane, list[Notice]]] = {}  # notice id handed out -> its lane and group
+        self.in_flight: dict[int, float] = {}  # notice id started -> when the run stops waiting for it
+        self.abandoned: set[int] = set()  # sends given up on as hung whose worker has not come back
+        self.pending: list[Outcome] = []  # outcomes known, not yet committed
+        self.pending_since = 0.0
+
+    def alert_json(self, alert_id: str) -> dict | None:
+        """The alert as channels receive it, built once for all its notices."""
+        if alert_id in self.alerts:
+            self.alerts.move_to_end(alert_id)
+            return self.alerts[alert_id]
+        alert = self.store.get_alert(alert_id)
+        self.alerts[alert_id] = doc = alert.to_json() if alert else None
+        if len(self.alerts) > ALERT_CACHE:
+            self.alerts.popitem(last=False)
+        return doc
+
+    def dispatch(self) -> None:
+        """Hand each lane as many first notices of its groups as it has idle workers."""
+        vanished: list[tuple[Notice, str]] = []
+        for lane in self.lanes:
+            while lane.can_send():
+                group = lane.ready.popleft()
+                if isinstance(group, _Digest):
+                    members = [(n, self.alert_json(n.alert_id)) for n in group]
+                    gone = [n for n, alert in members if alert is None]
+                    vanished.extend((n, "the alert no longer exists") for n in gone)
+                    kept = _Digest(group.batch)
+                    kept.extend(n for n, alert in members if alert is not None)
+                    if not kept:
+                        continue
+                    group = kept
+                    message = make_digest(
+                        self.config, [(n, alert) for n, alert in members if alert is not None], group.batch, self.now
+                    )
+                    self.groups[group[0].id] = (lane, group)
+                    lane.outstanding += 1
+                    lane.jobs.put((group[0], message))
+                    continue
+                notice = group[0]
+                alert = self.alert_json(notice.alert_id)
+                if alert is None:  # cannot happen while prune keeps undelivered alerts; never leave it pending
+                    vanished.extend((n, "the alert no longer exists") for n in group)
+                    continue
+                message = make_message(self.config, alert, notice.kind, notice.idempotency_key, self.now)
+                self.groups[notice.id] = (lane, group)
+                lane.outstanding += 1
+                lane.jobs.put((notice, message))
+        if vanished:
+            self.store.outbox.skip(vanished)
+            self.report.skipped += len(vanished)
+
+    def live(self) -> int:
+        """Sends handed to a worker whose result has not come back (hung ones aside)."""
+        return sum(lane.outstanding for lane in self.lanes) - len(self.abandoned)
+
+    def run(self) -> None:
+        for lane in self.lanes:
+            lane.start()
+        stop_at = time.monotonic() + self.report.budget_s
+        try:
+            while True:
+                spent = time.monotonic() >= stop_at
+                if not spent:
+                    self.dispatch()
+                if self.live() == 0 and not self.pending and (spent or not any(ln.can_send() for ln in self.lanes)):
+                    break
+                self.step(stop_at)
+        finally:
+            for lane in self.lanes:
+                lane.stop()
+        self.report.left = sum(len(group) for lane in self.lanes for group in lane.ready)
+
+    def step(self, stop_at: float) -> None:
+        """Wait for results (or a deadline), note them, and commit when a batch is due."""
+        now_s = time.monotonic()
+        live = self.live()
+        wake = [deadline for nid, deadline in self.in_flight.items() if nid not in self.abandoned]
+        if len(self.in_flight) < live + len(self.abandoned):
+            wake.append(now_s + 0.05)  # handed out but not started yet
+        if any(lane.ready for lane in self.lanes):
+            wake.append(stop_at)
+        if self.pending:
+            wake.append(self.pending_since + COMMIT_WINDOW_S if live else now_s)
+        timeout = min(max(min(wake, default=now_s + 1.0) - now_s, 0.0), 1.0)
+        items = []
+        if live:
+            try:
+                items.append(self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait())
+            except queue.Empty:
+                pass
+        while True:
+            try:
+                items.append(self.results.get_nowait())
+            except queue.Empty:
+                break
+        for tag, lane, notice, value in items:
+            if tag == _STARTED:
+                self.in_flight[notice.id] = value + lane.settings.timeout + GRACE_S
+                continue
+            lane.outstanding -= 1
+            self.in_flight.pop(notice.id, None)
+            if notice.id in self.abandoned:  # recorded as hung already; the late answer changes nothing
+                self.abandoned.discard(notice.id)
+                lane.abandoned -= 1
+                continue
+            self.note(_outcome(notice, value, self.now, self.secrets))
+        now_s = time.monotonic()
+        for nid, deadline in self.in_flight.items():
+            if deadline <= now_s and nid not in self.abandoned:
+                lane, group = self.groups[nid]
+                self.abandoned.add(nid)
+                lane.abandoned += 1
+                error = DeliveryError(f"{lane.name}: no answer within its timeout")
+                self.note(_outcome(group[0], error, self.now, self.secrets))
+        if self.pending and (
+            self.live() == 0 or now_s - self.pending_since >= COMMIT_WINDOW_S or len(self.pending) >= COMMIT_BATCH
+        ):
+            self.flush()
+
+    def note(self, outcome: Outcome) -> None:
+        if not self.pending:
+            self.pending_since = time.monotonic()
+        self.pending.append(outcome)
+
+    def flush(self) -> None:
+        """Commit the waiting outcomes in one transaction, then release what may go next."""
+        outcomes, self.pending = self.pending, []
+        recorded = []
+        for outcome in outcomes:  # a digest's outcome is each of its notices' outcome
+            group = self.groups[outcome.notice.id][1]
+            if isinstance(group, _Digest):
+                recorded.extend(replace(outcome, notice=notice) for notice in group)
+            else:
+                recorded.append(outcome)
+        self.store.outbox.record(recorded, self.now)  # durable before the next notice of the group goes
+        for outcome in recorded:
+            _count(self.report, outcome)
+        for outcome in outcomes:
+            lane, group = self.groups.pop(outcome.notice.id)
+            if isinstance(group, _Digest):
+                continue  # sent (or failed) as a whole
+            group.pop(0)
+            if outcome.ok and group:
+                lane.ready.appendleft(group)
 
 
 def _count(report: Report, outcome: Outcome) -> None:

@@ -1,8 +1,8 @@
-"""The email channel: smtplib + email.message (SPEC §7.1).
+"""The email channel: smtplib + email.message.
 
 Configuration comes from the ``channels.email`` section of rules.yaml; every
 key the section leaves out (or sets to an empty string) falls back to the
-seed's environment variable:
+channel's environment variable:
 
 ===================  ========================  ==============================================
 key                  env                       default
@@ -15,6 +15,7 @@ password             SMTP_PASS                 none
 from                 ALERT_FROM_EMAIL          ``pantry-alert@<hostname>``
 to                   ALERT_TO_EMAILS           (required; a list or a comma-separated string)
 timeout              -                         10s
+max_parallel         -                         8 messages in flight, each on a connection
 allow_insecure_auth  SMTP_ALLOW_INSECURE_AUTH  false (a login without TLS is refused)
 ===================  ========================  ==============================================
 
@@ -33,19 +34,41 @@ cron run that sends nothing does not pay for them.
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, DeliveryError
-from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker, scrub
+from .base import (
+    DEFAULT_MAX_PARALLEL,
+    DEFAULT_TIMEOUT,
+    Message,
+    check_section,
+    parse_max_parallel,
+    parse_timeout,
+    picker,
+    scrub,
+)
 
 NAME = "email"
 DEFAULT_PORT = 587
 DEFAULT_SECURE_PORT = 465
-SECTION_KEYS = ("host", "port", "secure", "user", "password", "from", "to", "timeout", "allow_insecure_auth")
+SECTION_KEYS = (
+    "host",
+    "port",
+    "secure",
+    "user",
+    "password",
+    "from",
+    "to",
+    "timeout",
+    "max_parallel",
+    "allow_insecure_auth",
+)
 
 
 # ---------------------------------------------------------------- settings
@@ -62,6 +85,7 @@ class Settings:
     recipients: tuple[str, ...]
     timeout: float = DEFAULT_TIMEOUT
     allow_insecure_auth: bool = False
+    max_parallel: int = DEFAULT_MAX_PARALLEL
 
     def secrets(self) -> list[str]:
         """The password and the forms the AUTH lines carry it in (a server may echo them in its reply)."""
@@ -137,6 +161,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     timeout = parse_timeout(sec.get("timeout"), "timeout")
     insecure_v, insecure_src = pick("allow_insecure_auth", "SMTP_ALLOW_INSECURE_AUTH")
     allow_insecure_auth = _parse_bool(insecure_v, insecure_src) if insecure_v is not None else False
+    max_parallel = parse_max_parallel(sec.get("max_parallel"), "max_parallel")
     return Settings(
         host=host,
         port=port,
@@ -147,6 +172,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
         recipients=tuple(recipients),
         timeout=timeout,
         allow_insecure_auth=allow_insecure_auth,
+        max_parallel=max_parallel,
     )
 
 
@@ -257,41 +283,31 @@ def send(settings: Settings, message: Message) -> None:
 
     The whole SMTP conversation shares one deadline of ``settings.timeout``.
     A message accepted for at least one recipient counts as delivered."""
+    session = open_session(settings)
+    try:
+        session.send(message)
+    finally:
+        session.close()
+
+
+# The deadline of the send running in this thread: connect, TLS handshake and
+# greeting share it with the rest of the conversation.
+_clock = threading.local()
+
+
+@functools.cache
+def _smtp_classes():
     import smtplib
-    import ssl
-
-    msg = build_email(settings, message)
-    deadline = time.monotonic() + settings.timeout
-    sent_auth: list[str] = []  # every AUTH response sent (a CRAM-MD5 one depends on the server's challenge)
-
-    def fail(text: str, retryable: bool = True) -> DeliveryError:
-        secrets = list(settings.secrets())
-        for response in sent_auth:
-            secrets += _base64_forms(response)
-            if response != settings.user:
-                secrets.append(response)
-        return DeliveryError(scrub(f"email {settings.peer}: {text}", _longest_first(secrets)), retryable=retryable)
-
-    def timed_out() -> str:
-        hint = " (port 465 usually needs secure: true)" if settings.port == 465 and not settings.secure else ""
-        return f"timed out after {settings.timeout:g}s{hint}"
-
-    def tick(server) -> None:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("deadline passed")
-        if server.sock is not None:
-            server.sock.settimeout(left)
 
     class Deadline:
-        """Connect, TLS handshake and greeting share the deadline with the rest."""
+        sent_auth: list[str]  # every AUTH response sent (a CRAM-MD5 one depends on the server's challenge)
 
         def _get_socket(self, host, port, timeout):
-            left = deadline - time.monotonic()
+            left = _clock.deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("deadline passed")
             sock = super()._get_socket(host, port, left)
-            left = deadline - time.monotonic()
+            left = _clock.deadline - time.monotonic()
             if left <= 0:
                 sock.close()
                 raise TimeoutError("deadline passed")
@@ -302,7 +318,7 @@ def send(settings: Settings, message: Message) -> None:
             def recorded(challenge=None):
                 response = authobject(challenge)
                 if response is not None:
-                    sent_auth.append(response)
+                    self.__dict__.setdefault("sent_auth", []).append(response)
                 return response
 
             return super().auth(mechanism, recorded, initial_response_ok=initial_response_ok)  # type: ignore[misc]
@@ -313,81 +329,197 @@ def send(settings: Settings, message: Message) -> None:
     class SMTP_SSL(Deadline, smtplib.SMTP_SSL):
         pass
 
-    server = None
-    tls = settings.secure
-    try:
+    return SMTP, SMTP_SSL
+
+
+def _tick(server) -> None:
+    left = _clock.deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("deadline passed")
+    if server.sock is not None:
+        server.sock.settimeout(left)
+
+
+class _InsecureLogin(Exception):
+    """Logging in would send the password without TLS, and the config does not allow it."""
+
+
+class _Connection:
+    """One SMTP connection: greeted, upgraded to TLS when offered, logged in."""
+
+    def __init__(self, settings: Settings):
+        self.tls = settings.secure
+        self.server: Any = None
+
+    @property
+    def sent_auth(self) -> list[str]:
+        return getattr(self.server, "sent_auth", []) if self.server is not None else []
+
+    def open(self, settings: Settings) -> None:
+        import ssl
+
+        SMTP, SMTP_SSL = _smtp_classes()
         if settings.secure:
-            server = SMTP_SSL(
+            self.server = SMTP_SSL(
                 settings.host, settings.port, timeout=settings.timeout, context=ssl.create_default_context()
             )
         else:
-            server = SMTP(settings.host, settings.port, timeout=settings.timeout)
-        tick(server)
+            self.server = SMTP(settings.host, settings.port, timeout=settings.timeout)
+        server = self.server
+        _tick(server)
         server.ehlo_or_helo_if_needed()
         if not settings.secure and server.has_extn("starttls"):
-            tick(server)
+            _tick(server)
             server.starttls(context=ssl.create_default_context())
-            tls = True
-            tick(server)
+            self.tls = True
+            _tick(server)
             server.ehlo()
         if settings.user:
-            if not tls and not settings.allow_insecure_auth:
-                raise fail(
-                    f"the server offers no STARTTLS, so logging in as {settings.user} would send the password "
-                    "in clear text; not sent. Use secure: true (SMTPS, port 465) or a server that offers STARTTLS; "
-                    "for a trusted relay set channels.email.allow_insecure_auth: true (or SMTP_ALLOW_INSECURE_AUTH=true)",
-                    retryable=False,
-                )
-            tick(server)
+            if not self.tls and not settings.allow_insecure_auth:
+                raise _InsecureLogin()
+            _tick(server)
             server.login(settings.user, settings.password or "")
-        tick(server)
-        server.send_message(msg, from_addr=_addr(settings.sender), to_addrs=[_addr(r) for r in settings.recipients])
-    except smtplib.SMTPAuthenticationError as exc:
+
+    def send(self, settings: Settings, msg) -> None:
+        _tick(self.server)
+        self.server.send_message(
+            msg, from_addr=_addr(settings.sender), to_addrs=[_addr(r) for r in settings.recipients]
+        )
+
+    def close(self) -> None:
+        if self.server is not None:
+            _close(self.server)
+
+
+class Session:
+    """SMTP connections reused for every message of a run.
+
+    Each connection is opened and authenticated once and then carries one
+    message after another; several threads may send at once, each on a
+    connection of its own (so at most as many connections as sends in
+    flight).  A connection that failed is closed, and the next message opens
+    a new one.  A kept connection the server has dropped meanwhile is
+    replaced once, within the same deadline."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._idle: list[_Connection] = []
+        self._lock = threading.Lock()
+
+    def send(self, message: Message) -> None:
+        import smtplib
+
+        settings = self.settings
+        msg = build_email(settings, message)
+        _clock.deadline = time.monotonic() + settings.timeout
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        state: dict[str, Any] = {"tls": settings.secure, "sent_auth": []}
+        try:
+            if conn is not None:
+                try:
+                    conn.send(settings, msg)
+                except (smtplib.SMTPServerDisconnected, ConnectionError) as exc:
+                    if isinstance(exc.__context__, TimeoutError) or str(exc).endswith("timed out"):
+                        raise
+                    conn.close()  # dropped while idle: once more on a fresh connection
+                    conn = None
+            if conn is None:
+                conn = _Connection(settings)
+                conn.open(settings)
+                conn.send(settings, msg)
+        except Exception as exc:
+            if conn is not None:
+                state["tls"], state["sent_auth"] = conn.tls, conn.sent_auth
+                conn.close()
+            error = _failure(settings, exc, state["tls"], state["sent_auth"])
+            if error is None:
+                raise
+            raise error from None
+        with self._lock:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+def open_session(settings: Settings) -> Session:
+    return Session(settings)
+
+
+def _failure(settings: Settings, exc: BaseException, tls: bool, sent_auth: list[str]) -> DeliveryError | None:
+    """The ``DeliveryError`` (scrubbed) for what went wrong in an SMTP conversation,
+    or None for an exception that is not about the conversation (a bug)."""
+    import smtplib
+    import ssl
+
+    def fail(text: str, retryable: bool = True) -> DeliveryError:
+        secrets = list(settings.secrets())
+        for response in sent_auth:  # the AUTH lines as sent, in case the server echoes them
+            secrets += _base64_forms(response)
+            if response != settings.user:
+                secrets.append(response)
+        return DeliveryError(scrub(f"email {settings.peer}: {text}", _longest_first(secrets)), retryable=retryable)
+
+    if isinstance(exc, _InsecureLogin):
+        return fail(
+            f"the server offers no STARTTLS, so logging in as {settings.user} would send the password "
+            "in clear text; not sent. Use secure: true (SMTPS, port 465) or a server that offers STARTTLS; "
+            "for a trusted relay set channels.email.allow_insecure_auth: true (or SMTP_ALLOW_INSECURE_AUTH=true)",
+            retryable=False,
+        )
+
+    def timed_out() -> str:
+        hint = " (port 465 usually needs secure: true)" if settings.port == 465 and not settings.secure else ""
+        return f"timed out after {settings.timeout:g}s{hint}"
+
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
         # 454 4.7.0 and other 4xx: a temporary failure on the server's side, retried like any 4xx.
-        raise fail(
+        return fail(
             f"login as {settings.user} rejected: {_reply(exc.smtp_code, exc.smtp_error)}",
             retryable=not 500 <= exc.smtp_code < 600,
-        ) from None
-    except smtplib.SMTPNotSupportedError as exc:
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
         hint = "" if tls else " (many servers offer AUTH only over TLS; check port and secure)"
-        raise fail(f"{exc}{hint}", retryable=False) from None
-    except smtplib.SMTPRecipientsRefused as exc:
+        return fail(f"{exc}{hint}", retryable=False)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refused = "; ".join(f"{rcpt}: {_reply(code, text)}" for rcpt, (code, text) in exc.recipients.items())
         temporary = any(400 <= code < 500 for code, _ in exc.recipients.values())
-        raise fail(f"all recipients refused: {refused}", retryable=temporary) from None
-    except smtplib.SMTPSenderRefused as exc:
-        raise fail(
+        return fail(f"all recipients refused: {refused}", retryable=temporary)
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return fail(
             f"sender {exc.sender} refused: {_reply(exc.smtp_code, exc.smtp_error)}",
             retryable=not 500 <= exc.smtp_code < 600,
-        ) from None
-    except smtplib.SMTPResponseException as exc:
-        raise fail(
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return fail(
             f"server answered {_reply(exc.smtp_code, exc.smtp_error)}", retryable=not 500 <= exc.smtp_code < 600
-        ) from None
-    except smtplib.SMTPServerDisconnected as exc:
+        )
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
         # smtplib turns a read timeout into "Connection unexpectedly closed: timed out".
         if isinstance(exc.__context__, TimeoutError) or str(exc).endswith("timed out"):
-            raise fail(timed_out()) from None
-        raise fail(f"server closed the connection ({exc or 'no reason given'})") from None
-    except smtplib.SMTPException as exc:
-        raise fail(f"SMTP error: {exc}") from None
-    except TimeoutError:
-        raise fail(timed_out()) from None
-    except ssl.SSLCertVerificationError as exc:
-        raise fail(
+            return fail(timed_out())
+        return fail(f"server closed the connection ({exc or 'no reason given'})")
+    if isinstance(exc, smtplib.SMTPException):
+        return fail(f"SMTP error: {exc}")
+    if isinstance(exc, TimeoutError):
+        return fail(timed_out())
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return fail(
             f"TLS certificate verification failed: {exc.verify_message or exc.reason} "
             "(for a private CA set SSL_CERT_FILE to its bundle)"
-        ) from None
-    except ssl.SSLError as exc:
-        raise fail(
+        )
+    if isinstance(exc, ssl.SSLError):
+        return fail(
             f"TLS error: {exc.reason or exc}"
             + ("" if not settings.secure else " (is the port really SMTP over TLS? try secure: false)")
-        ) from None
-    except OSError as exc:
-        raise fail(f"cannot connect: {exc.strerror or exc}") from None
-    finally:
-        if server is not None:
-            _close(server)
+        )
+    if isinstance(exc, OSError):
+        return fail(f"cannot connect: {exc.strerror or exc}")
+    return None
 
 
 def _reply(code: int, text: bytes | str) -> str:

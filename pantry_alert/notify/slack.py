@@ -11,13 +11,16 @@ channel       SLACK_ALERT_CHANNEL  channel name or id; needed with ``token``
 webhook_url   SLACK_WEBHOOK_URL    an incoming-webhook URL (used without token)
 api_url       SLACK_API_URL        Web API base URL, default https://slack.com/api/
 timeout       -                    default 10s
+max_parallel  -                    messages in flight at once (default 8)
 ============  ===================  =========================================
 
 A token plus a channel selects the Web API; otherwise a webhook URL selects
 the incoming webhook.  A section that sets ``webhook_url`` but no ``token``
 always means the webhook, whatever the environment holds.
 
-slack_sdk is imported only when a message is sent.
+A run's delivery opens one session (``open_session``): one ``WebClient`` (or
+``WebhookClient``) for every notification of the run.  slack_sdk is imported
+only when a message is sent.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError, DeliveryError
 from .base import (
+    DEFAULT_MAX_PARALLEL,
     DEFAULT_TIMEOUT,
     RESOLVED_COLOR,
     SEVERITY_COLORS,
     Message,
     check_section,
+    parse_max_parallel,
     parse_timeout,
     picker,
     retry_after_ms,
@@ -45,7 +50,7 @@ from .base import (
 
 NAME = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
-SECTION_KEYS = ("token", "channel", "webhook_url", "api_url", "timeout")
+SECTION_KEYS = ("token", "channel", "webhook_url", "api_url", "timeout", "max_parallel")
 
 # Slack's Block Kit limits (https://docs.slack.dev/reference/block-kit/).
 MAX_TEXT = 40000  # top-level text
@@ -97,6 +102,7 @@ class Settings:
     webhook_url: str | None = field(repr=False)
     api_url: str = DEFAULT_API_URL
     timeout: float = DEFAULT_TIMEOUT
+    max_parallel: int = DEFAULT_MAX_PARALLEL
 
     def secrets(self) -> list[str]:
         found = [self.token] if self.token else []
@@ -141,6 +147,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ConfigError(f"{src}: must be a non-empty string")
     timeout = parse_timeout(sec.get("timeout"), "timeout")
+    max_parallel = parse_max_parallel(sec.get("max_parallel"), "max_parallel")
     if api_url is None:
         api_url = DEFAULT_API_URL
     else:
@@ -170,10 +177,22 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     if mode == "webhook":
         _check_url(hook, hook_src)
         return Settings(
-            mode="webhook", token=None, channel=None, webhook_url=hook.strip(), api_url=api_url, timeout=timeout
+            mode="webhook",
+            token=None,
+            channel=None,
+            webhook_url=hook.strip(),
+            api_url=api_url,
+            timeout=timeout,
+            max_parallel=max_parallel,
         )
     return Settings(
-        mode="api", token=token.strip(), channel=channel.strip(), webhook_url=None, api_url=api_url, timeout=timeout
+        mode="api",
+        token=token.strip(),
+        channel=channel.strip(),
+        webhook_url=None,
+        api_url=api_url,
+        timeout=timeout,
+        max_parallel=max_parallel,
     )
 
 
@@ -339,11 +358,45 @@ def send(settings: Settings, message: Message) -> None:
 
     slack-sdk's retry handlers are switched off (the delivery layer retries),
     and its logger is muted so no URL or token reaches a log."""
-    payload = build_payload(message)
-    if settings.mode == "api":
-        _send_api(settings, payload)
-    else:
-        _send_webhook(settings, payload)
+    open_session(settings).send(message)
+
+
+class Session:
+    """One slack-sdk client for a run, shared by every message (and thread) of it."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.client: Any
+        if settings.mode == "api":
+            from slack_sdk import WebClient
+
+            self.client = WebClient(
+                token=settings.token,
+                base_url=settings.api_url,
+                timeout=settings.timeout,
+                retry_handlers=[],
+                logger=_quiet_logger(),
+            )
+        else:
+            from slack_sdk.webhook import WebhookClient
+
+            self.client = WebhookClient(
+                settings.webhook_url, timeout=settings.timeout, retry_handlers=[], logger=_quiet_logger()
+            )
+
+    def send(self, message: Message) -> None:
+        payload = build_payload(message)
+        if self.settings.mode == "api":
+            _send_api(self.settings, payload, self.client)
+        else:
+            _send_webhook(self.settings, payload, self.client)
+
+    def close(self) -> None:
+        pass
+
+
+def open_session(settings: Settings) -> Session:
+    return Session(settings)
 
 
 def _fail(settings: Settings, text: str, retryable: bool = True, retry_after_ms: int | None = None) -> DeliveryError:
@@ -352,17 +405,9 @@ def _fail(settings: Settings, text: str, retryable: bool = True, retry_after_ms:
     )
 
 
-def _send_api(settings: Settings, payload: dict[str, Any]) -> None:
-    from slack_sdk import WebClient
+def _send_api(settings: Settings, payload: dict[str, Any], client) -> None:
     from slack_sdk.errors import SlackApiError
 
-    client = WebClient(
-        token=settings.token,
-        base_url=settings.api_url,
-        timeout=settings.timeout,
-        retry_handlers=[],
-        logger=_quiet_logger(),
-    )
     try:
         client.chat_postMessage(channel=settings.channel, **payload)
     except SlackApiError as exc:
@@ -389,10 +434,7 @@ def _send_api(settings: Settings, payload: dict[str, Any]) -> None:
         raise _network_error(settings, exc) from None
 
 
-def _send_webhook(settings: Settings, payload: dict[str, Any]) -> None:
-    from slack_sdk.webhook import WebhookClient
-
-    client = WebhookClient(settings.webhook_url, timeout=settings.timeout, retry_handlers=[], logger=_quiet_logger())
+def _send_webhook(settings: Settings, payload: dict[str, Any], client) -> None:
     try:
         response = client.send(**payload)
     except Exception as exc:

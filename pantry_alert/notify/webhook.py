@@ -1,20 +1,23 @@
 """The webhook channel: one JSON POST per notification through httpx (SPEC §7.3).
 
-==========  ====================  ==========================================
-key         env                   meaning
-==========  ====================  ==========================================
-url         ALERT_WEBHOOK_URL     absolute http(s) URL (required)
-token       ALERT_WEBHOOK_TOKEN   sent as ``Authorization: Bearer <token>``
-headers     -                     extra request headers (a mapping)
-timeout     -                     default 10s
-==========  ====================  ==========================================
+============  ====================  ==========================================
+key           env                   meaning
+============  ====================  ==========================================
+url           ALERT_WEBHOOK_URL     absolute http(s) URL (required)
+token         ALERT_WEBHOOK_TOKEN   sent as ``Authorization: Bearer <token>``
+headers       -                     extra request headers (a mapping)
+timeout       -                     default 10s
+max_parallel  -                     requests in flight at once (default 8)
+============  ====================  ==========================================
 
 Keys left out of the ``channels.webhook`` section fall back to the
 environment.  The body is ``{"alert", "timestamp", "service", "version",
 "event"}``; every request carries an ``Idempotency-Key`` that stays the same
 across retries of one notification, so a receiver can drop a repeat.
 
-httpx is imported only when a message is sent.
+A run's delivery opens one session (``open_session``): one ``httpx.Client``
+whose keep-alive pool holds at most ``max_parallel`` connections, shared by
+every notification of the run.  httpx is imported only when a message is sent.
 """
 
 from __future__ import annotations
@@ -28,10 +31,21 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
-from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker, redact_url, retry_after_ms, scrub
+from .base import (
+    DEFAULT_MAX_PARALLEL,
+    DEFAULT_TIMEOUT,
+    Message,
+    check_section,
+    parse_max_parallel,
+    parse_timeout,
+    picker,
+    redact_url,
+    retry_after_ms,
+    scrub,
+)
 
 NAME = "webhook"
-SECTION_KEYS = ("url", "token", "headers", "timeout")
+SECTION_KEYS = ("url", "token", "headers", "timeout", "max_parallel")
 # Headers pantry-alert sets itself; a configured header may not replace them.
 RESERVED_HEADERS = {"content-type", "content-length", "idempotency-key", "host", "transfer-encoding"}
 # Configured headers whose values are treated as secrets (scrubbed from errors).
@@ -47,6 +61,7 @@ class Settings:
     token: str | None = field(repr=False)
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     timeout: float = DEFAULT_TIMEOUT
+    max_parallel: int = DEFAULT_MAX_PARALLEL
 
     def secrets(self) -> list[str]:
         found = [self.token] if self.token else []
@@ -91,6 +106,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     token, token_src = pick("token", "ALERT_WEBHOOK_TOKEN")
     timeout = parse_timeout(sec.get("timeout"), "timeout")
     headers = _parse_headers(sec.get("headers"), "headers")
+    max_parallel = parse_max_parallel(sec.get("max_parallel"), "max_parallel")
     if url is None:
         return None
     if not isinstance(url, str) or not re.match(r"^https?://[^\s/?#]+[^\s]*$", url.strip(), re.IGNORECASE):
@@ -102,7 +118,13 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
             f"{url_src}: the URL carries user:password (Basic auth) and a bearer token is set "
             f"({token_src}); use one or the other"
         )
-    return Settings(url=url.strip(), token=token.strip() if token else None, headers=headers, timeout=timeout)
+    return Settings(
+        url=url.strip(),
+        token=token.strip() if token else None,
+        headers=headers,
+        timeout=timeout,
+        max_parallel=max_parallel,
+    )
 
 
 def _parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
@@ -175,6 +197,41 @@ def send(settings: Settings, message: Message) -> None:
 
     4xx other than 408 and 429 are not retryable; 429 carries Retry-After.
     Redirects are not followed (a 3xx is a failure naming the status)."""
+    session = open_session(settings)
+    try:
+        session.send(message)
+    finally:
+        session.close()
+
+
+class Session:
+    """One ``httpx.Client`` for a run: keep-alive connections, at most ``max_parallel``.
+
+    ``send`` may be called from several threads at once (httpx's pool is thread-safe)."""
+
+    def __init__(self, settings: Settings):
+        import httpx
+
+        self.settings = settings
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(settings.timeout),
+            follow_redirects=False,
+            trust_env=True,
+            limits=httpx.Limits(max_connections=settings.max_parallel, max_keepalive_connections=settings.max_parallel),
+        )
+
+    def send(self, message: Message) -> None:
+        _post(self.client, self.settings, message)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_session(settings: Settings) -> Session:
+    return Session(settings)
+
+
+def _post(client, settings: Settings, message: Message) -> None:
     import httpx
 
     def fail(text: str, retryable: bool = True, retry_after_ms: int | None = None) -> DeliveryError:
@@ -187,8 +244,7 @@ def send(settings: Settings, message: Message) -> None:
     body = encode_body(message)
     headers = build_headers(settings, message)
     try:
-        with httpx.Client(timeout=httpx.Timeout(settings.timeout), follow_redirects=False, trust_env=True) as client:
-            response = client.post(settings.url, content=body, headers=headers)
+        response = client.post(settings.url, content=body, headers=headers)
     except httpx.TimeoutException:
         raise fail(f"timed out after {settings.timeout:g}s") from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:

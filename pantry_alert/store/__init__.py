@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import NotFoundError
 from ..model import Alert, Event, Intent, RuleState
 from .db import SCHEMA_VERSION, connect, default_path, run_lock, seal, transaction, write_problem
+from .outbox import Outbox
 
 __all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION"]
 
@@ -97,6 +98,11 @@ class Store:
         if self.write_problem is not None:
             raise self.write_problem
         return transaction(self.conn, self.path)
+
+    @property
+    def outbox(self) -> Outbox:
+        """The notifications waiting to be sent, and the recording of what became of them."""
+        return Outbox(self)
 
     def _rows(self, sql: str, params: Iterable = ()) -> list[tuple]:
         if self.conn is None:

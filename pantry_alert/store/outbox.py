@@ -1,0 +1,162 @@
+"""The outbox: the ``notifications`` table as delivery sees it.
+
+A notification is written ``pending`` in the same transaction as the alert
+change that calls for it (``Store.add_notification``).  Delivery asks the
+outbox which notices are due, sends them, and hands the outcomes back here
+to be recorded, several per transaction.  Delivery decides *what* happens to
+a notice (sent, retry at, failed for good, skipped); the outbox only knows
+how that is stored, together with the alert's event.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from . import Store
+
+# Statuses of a notification that may still be sent (the partial index
+# idx_notifications_due covers exactly these, so the query below uses it).
+UNDELIVERED = ("pending", "failed", "deferred")
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One undelivered notification."""
+
+    id: int
+    alert_id: str
+    channel: str
+    kind: str
+    attempts: int
+    created_at: int
+    idempotency_key: str
+    batch: str | None = None  # the digest it goes in (a storm in one run, or quiet hours that ended)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one notice in this run.
+
+    ``error`` None: the channel accepted it.  Otherwise it failed, with
+    ``retry_at`` the time of the next attempt, or None when it failed for
+    good.  ``attempted`` False: nothing was sent (e.g. it expired while its
+    channel was not configured), so the attempt counter stays as it was."""
+
+    notice: Notice
+    error: str | None = None
+    retry_at: int | None = None
+    attempted: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def final(self) -> bool:
+        return self.error is not None and self.retry_at is None
+
+    @property
+    def alert_id(self) -> str:
+        return self.notice.alert_id
+
+    @property
+    def channel(self) -> str:
+        return self.notice.channel
+
+    @property
+    def kind(self) -> str:
+        return self.notice.kind
+
+
+class Outbox:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def due(self, now: int) -> list[Notice]:
+        """Notices to send now, oldest first: every undelivered notice of an (alert,
+        channel) whose oldest undelivered notice is due.  A group whose oldest notice
+        waits for its retry time waits as a whole, so one alert's notices to one
+        channel never overtake each other."""
+        marks = ", ".join("?" * len(UNDELIVERED))
+        rows = self.store._rows(
+            "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, batch, next_attempt_at "
+            f"FROM notifications WHERE status IN ({marks}) AND next_attempt_at IS NOT NULL ORDER BY id",
+            UNDELIVERED,
+        )
+        first_due: dict[tuple[str, str], bool] = {}
+        out = []
+        for row in rows:
+            key = (row[1], row[2])
+            if key not in first_due:
+                first_due[key] = row[8] <= now
+            if first_due[key]:
+                out.append(Notice(*row[:8]))
+        return out
+
+    def skip(self, skips: Iterable[tuple[Notice, str]]) -> None:
+        """Mark notices ``skipped`` with a reason each (one transaction); they are never sent."""
+        params = [(reason, notice.id) for notice, reason in skips]
+        if not params:
+            return
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "UPDATE notifications SET status = 'skipped', error = ?, next_attempt_at = NULL WHERE id = ?", params
+            )
+
+    def defer(self, notices: Iterable[Notice], until: int, reason: str) -> None:
+        """Hold notices back until ``until`` without counting an attempt (one transaction)."""
+        params = [(reason, until, notice.id) for notice in notices]
+        if not params:
+            return
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "UPDATE notifications SET status = 'deferred', error = ?, next_attempt_at = ? WHERE id = ?", params
+            )
+
+    def record(self, outcomes: Sequence[Outcome], now: int) -> None:
+        """Store the outcomes of sends, and an event for each, in one transaction.
+
+        ``sent`` clears the error and the next attempt; ``failed`` keeps the
+        (already scrubbed) error and the retry time, or none when it failed for good."""
+        if not outcomes:
+            return
+        sent, failed, events = [], [], []
+        for outcome in outcomes:
+            notice = outcome.notice
+            attempts = notice.attempts + (1 if outcome.attempted else 0)
+            if outcome.ok:
+                sent.append((attempts, now, notice.id))
+                events.append(
+                    (notice.alert_id, now, "delivered", _dump({"channel": notice.channel, "kind": notice.kind}))
+                )
+            else:
+                failed.append((attempts, outcome.error, outcome.retry_at, notice.id))
+                detail: dict[str, Any] = {
+                    "channel": notice.channel,
+                    "kind": notice.kind,
+                    "error": outcome.error,
+                    "retryAt": outcome.retry_at,
+                }
+                events.append((notice.alert_id, now, "delivery_failed", _dump(detail)))
+        with self.store.transaction() as conn:
+            if sent:
+                conn.executemany(
+                    "UPDATE notifications SET status = 'sent', attempts = ?, error = NULL, sent_at = ?, "
+                    "next_attempt_at = NULL WHERE id = ?",
+                    sent,
+                )
+            if failed:
+                conn.executemany(
+                    "UPDATE notifications SET status = 'failed', attempts = ?, error = ?, next_attempt_at = ? "
+                    "WHERE id = ?",
+                    failed,
+                )
+            conn.executemany("INSERT INTO events (alert_id, at, kind, detail) VALUES (?, ?, ?, ?)", events)
+
+
+def _dump(detail: dict) -> str:
+    return json.dumps(detail, separators=(",", ":"))
