@@ -33,6 +33,7 @@ TOP_KEYS = {
     "state",
     "channels",
     "escalation",
+    "api",
     "rules",
 }
 # Keys of the contract that a later stage delivers: rejected plainly, not half-working.
@@ -43,6 +44,7 @@ NOT_YET = {
 SOURCE_KEYS = {"url", "file", "timeout", "headers", "path", "alert_after"}
 STATE_KEYS = {"path", "retention", "lock_timeout"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
+API_KEYS = {"token", "stale_after"}
 CHANNEL_KEYS = {
     "email": {"host", "port", "secure", "user", "password", "from", "to", "timeout"},
     "slack": {"token", "channel", "webhook_url", "api_url", "timeout"},
@@ -140,6 +142,15 @@ class Escalation:
 
 
 @dataclass
+class ApiSettings:
+    """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``) and when
+    ``/healthz`` calls the last check run stale."""
+
+    token: str | None = field(default=None, repr=False)
+    stale_after_ms: int = 5 * 60_000
+
+
+@dataclass
 class Config:
     path: Path
     service: str = "kitchen-pantry-crm"
@@ -150,6 +161,7 @@ class Config:
     state: StateSettings = field(default_factory=StateSettings)
     channels: dict[str, dict | None] = field(default_factory=dict)
     escalation: Escalation = field(default_factory=Escalation)
+    api: ApiSettings = field(default_factory=ApiSettings)
     rules: list[Rule] = field(default_factory=list)
 
     def rule(self, rule_id: str) -> Rule | None:
@@ -452,6 +464,17 @@ def parse(
     config.escalation = Escalation(
         thresholds=thresholds,
         add_channels=_channels(esc.get("add_channels", ["webhook"]), ("escalation", "add_channels"), problems),
+    )
+
+    api = _mapping(data.get("api"), ("api",), problems)
+    _unknown(api, API_KEYS, ("api",), problems)
+    token = api.get("token")
+    if token is not None and not isinstance(token, str):
+        problems.add(("api", "token"), 'must be a string (write it through ${VAR}, e.g. "${PANTRY_ALERT_API_TOKEN}")')
+        token = None
+    config.api = ApiSettings(
+        token=(token.strip() or None) if isinstance(token, str) else None,
+        stale_after_ms=_duration(api, "stale_after", 5 * 60_000, ("api",), problems, positive=True),
     )
 
     raw_rules = data.get("rules")

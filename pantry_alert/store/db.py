@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import StateError
+from ..errors import StateError, StateLocked
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
 SCHEMA_VERSION = 2
@@ -69,7 +69,7 @@ def _newer(path, version) -> str:
 def _database_error(path, exc: sqlite3.Error) -> StateError:
     text = str(exc)
     if "locked" in text or "busy" in text:
-        return StateError(
+        return StateLocked(
             f"state database {path} is locked by another process past the lock timeout",
             hint="another pantry-alert run (or a tool holding the file) is still busy; raise state.lock_timeout if runs are slow",
         )
@@ -315,7 +315,7 @@ def run_lock(path: str | os.PathLike, timeout_ms: int) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise StateError(
+                    raise StateLocked(
                         f"another pantry-alert run holds {lock_path} past the lock timeout ({timeout_ms / 1000:g}s)",
                         hint="a previous run is still sending; raise state.lock_timeout if runs are slow",
                     ) from None
