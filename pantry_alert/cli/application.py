@@ -57,3 +57,5 @@ check.register(app)
 from . import actions, alerts, notify_test, prune, rules, stats  # noqa: E402,F401  (importing registers the commands)
 
 app.add_typer(rules.app, name="rules")
+
+from . import serve  # noqa: E402,F401  (the HTTP API; starlette and uvicorn load only when it runs)
