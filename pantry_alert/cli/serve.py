@@ -62,8 +62,9 @@ def serve(
             hint='e.g. PANTRY_ALERT_API_TOKEN="$(openssl rand -hex 32)"; for a local test only: --no-auth',
         )
     inspect(ws.db_path())  # a foreign, corrupt or newer database: exit 4 before listening
+    server_ctx.token = token
     sock = _listen(host, port)
-    _serve(server_ctx, token, sock, access_log=access_log)
+    _serve(server_ctx, sock, access_log=access_log)
 
 
 def _listen(host: str, port: int):
@@ -86,7 +87,7 @@ def _listen(host: str, port: int):
     return sock
 
 
-def _serve(server_ctx, token: str | None, sock, *, access_log: bool) -> None:
+def _serve(server_ctx, sock, *, access_log: bool) -> None:
     import logging
     import signal
 
@@ -102,7 +103,7 @@ def _serve(server_ctx, token: str | None, sock, *, access_log: bool) -> None:
     log.propagate = False
     if not (os.environ.get("SLACK_SIGNING_SECRET") or "").strip():
         log.warning("SLACK_SIGNING_SECRET is not set: POST /slack/actions refuses every request")
-    if token is None:
+    if server_ctx.token is None:
         log.warning("no authentication (--no-auth): anyone who can reach this address can use the API")
 
     config = uvicorn.Config(
