@@ -46,13 +46,13 @@ def add_rule(target: Workspace | str | os.PathLike, rule: dict[str, Any]) -> Rul
     if not isinstance(rule_id, str) or not rule_id:
         raise ConfigError("the rule has no 'id' (a name of [a-z0-9_]+, unique in rules.yaml)")
 
-    def change(rules) -> str:
+    def change(rules, lines) -> str:
         if any(isinstance(r, dict) and r.get("id") == rule_id for r in rules):
             raise ConfigError(
                 f"a rule with id '{rule_id}' exists already",
                 hint=f"change it with `pantry-alert rules update {rule_id} --file RULE.yaml`, or pick another id",
             )
-        _append_rule(rules, rule)
+        _append_rule(rules, rule, lines)
         return rule_id
 
     return _edit(target, change, "added")
@@ -71,7 +71,7 @@ def update_rule(target: Workspace | str | os.PathLike, rule_id: str, rule: dict[
             "(its alerts are known by its id); add a new rule instead"
         )
 
-    def change(rules) -> str:
+    def change(rules, lines) -> str:
         for existing in rules:
             if isinstance(existing, dict) and existing.get("id") == rule_id:
                 _merge_rule(existing, rule, _file_uses_flow(rules))
@@ -115,7 +115,7 @@ def _yaml(text: str):
     return yaml
 
 
-def _edit(target, change: Callable[[Any], str], done: str) -> Rule:
+def _edit(target, change: Callable[[Any, list[str]], str], done: str) -> Rule:
     from .config import load
     from .store import run_lock
     from .workspace import DEFAULT_CONFIG, resolve_db_path
@@ -153,7 +153,7 @@ def _apply(path: Path, original: str, change, env) -> tuple[str, Config, str]:
     rules = document.get("rules") if isinstance(document, dict) else None
     if not isinstance(rules, CommentedSeq):
         raise ConfigError(f"{path}: has no 'rules' list to edit")
-    rule_id = change(rules)
+    rule_id = change(rules, original.splitlines())
     out = io.StringIO()
     yaml.dump(document, out)
     text = out.getvalue()
@@ -321,38 +321,50 @@ def _file_uses_flow(rules) -> bool:
 
 
 def _like(rules, key: str) -> Any:
-    """The value of ``key`` in the nearest rule that has it (the last one first)."""
-    for existing in reversed(rules):
-        if isinstance(existing, dict) and key in existing:
-            return existing[key]
-    return None
+    """A value of ``key`` to dress a new one like: for strings, the most common quoting among the
+    rules (the nearest rule wins a tie; plain when most are plain); otherwise the nearest rule's."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+
+    values = [r[key] for r in reversed(rules) if isinstance(r, dict) and key in r]
+    if not values:
+        return None
+    strings = [v for v in values if isinstance(v, str)]
+    if not strings:
+        return values[0]
+    quoted = [v for v in strings if isinstance(v, (DoubleQuotedScalarString, SingleQuotedScalarString))]
+    if len(quoted) * 2 <= len(strings):
+        return None
+    double = [v for v in quoted if isinstance(v, DoubleQuotedScalarString)]
+    single = [v for v in quoted if isinstance(v, SingleQuotedScalarString)]
+    if len(double) != len(single):
+        return (double if len(double) > len(single) else single)[0]
+    return quoted[0]
 
 
-def _append_rule(rules, rule: dict[str, Any]) -> None:
+def _append_rule(rules, rule: dict[str, Any], lines: list[str]) -> None:
     from ruamel.yaml.comments import CommentedMap
 
     flow = _file_uses_flow(rules)
     node = CommentedMap()
     for key, value in rule.items():
         node[key] = _styled(value, _like(rules, key), flow)
-    _separate_like_others(rules)
     rules.append(node)
+    _separate_like_others(rules, lines)
 
 
-def _separate_like_others(rules) -> None:
-    """When the rules are separated by blank lines, put one after the last rule too."""
-    mappings = [r for r in rules if isinstance(r, dict) and r]
-    if len(mappings) < 2:
+def _separate_like_others(rules, lines: list[str]) -> None:
+    """When the rule before the new (last) one was set apart from its predecessor by a blank
+    line, set the new one apart too.  ruamel keeps such a blank line as a comment "before" the
+    sequence item."""
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+
+    if len(rules) < 3:
         return
-    before_last, last = mappings[-2], mappings[-1]
-    separator = before_last.ca.items.get(list(before_last)[-1])
-    token = separator[2] if separator and len(separator) > 2 else None
-    last_key = list(last)[-1]
-    if token is None or token.value.strip() or last_key in last.ca.items:
-        return  # no blank-line separator, or the last rule ends in a comment of its own: leave it
-    if isinstance(last[last_key], (dict, list)):
-        return  # the trailing comment would belong inside a nested block
-    last.ca.items[last_key] = copy.deepcopy(separator)
+    line = getattr(getattr(rules[-2], "lc", None), "line", None)
+    if not line or line > len(lines) or lines[line - 1].strip():
+        return
+    rules.ca.items[len(rules) - 1] = [None, [CommentToken("\n", CommentMark(0), None)], None, None]
 
 
 def _merge_rule(existing, changes: dict[str, Any], flow: bool) -> None:
