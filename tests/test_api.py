@@ -151,6 +151,22 @@ def test_read_routes_return_the_cli_json_shapes(shared):
     assert rules == {"success": True, "data": cli("rules", "list", "--json").json()}
 
 
+def test_active_alerts_follow_every_change_of_the_database(server, fired):
+    assert len(server.client.get("/api/alerts").json()["data"]) == 5
+    assert len(server.client.get("/api/alerts").json()["data"]) == 5  # answered again unchanged
+    assert fired("resolve", alert_id(fired, "high_error_rate")).code == 0  # another process commits
+    assert len(server.client.get("/api/alerts").json()["data"]) == 4
+    server.client.post(f"/api/alerts/{alert_id(fired, 'failed_logins')}/acknowledge")
+    active = server.client.get("/api/alerts").json()["data"]
+    assert [a["status"] for a in active if a["ruleId"] == "failed_logins"] == ["acknowledged"]
+    assert len(server.client.get("/api/alerts", params={"severity": "critical"}).json()["data"]) == 1
+    os.replace(fired.db, fired.tmp / "moved.db")  # a database restored from elsewhere: a new file
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(str(fired.db) + suffix):
+            os.remove(str(fired.db) + suffix)
+    assert server.client.get("/api/alerts").json() == {"success": True, "data": []}
+
+
 def test_unknown_alert_is_404(shared):
     _, server = shared
     response = server.client.get("/api/alerts/no_such_alert_1")

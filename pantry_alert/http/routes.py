@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
 
 from .. import actions, views
 from ..config import SEVERITIES, TYPES
@@ -34,9 +35,14 @@ def active_alerts(request):
     severity = choice_param(q.get("severity"), SEVERITIES, "severity")
     type_ = choice_param(q.get("type"), TYPES, "type")
     rule = q.get("rule") or None
-    with _ctx(request).workspace().store() as store:
-        alerts = store.list_alerts(active=True, severity=severity, type=type_, rule=rule)
-    return ok(views.alerts_json(alerts))
+
+    def compute(ws) -> bytes:
+        with ws.store() as store:
+            alerts = store.list_alerts(active=True, severity=severity, type=type_, rule=rule)
+        return ok(views.alerts_json(alerts)).body
+
+    body = _ctx(request).cached(("active", severity, type_, rule), compute)
+    return Response(body, media_type="application/json")
 
 
 def alert_history(request):

@@ -13,6 +13,7 @@ import fcntl
 import os
 import sqlite3
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,14 +32,41 @@ def default_path(env=None) -> Path:
     return Path(base) / "pantry-alert" / "state.db"
 
 
+_HEADER_FDS: dict[str, tuple[tuple[int, int], int]] = {}
+_HEADER_LOCK = threading.Lock()
+
+
+def _read_header(path: Path) -> bytes:
+    """The file's first 100 bytes, read through a descriptor kept open for the life of the process.
+
+    Closing *any* descriptor of a file drops every POSIX lock the process
+    holds on it, those of its open SQLite connections included.  In a
+    long-running process with several connections (``serve``), a plain
+    open/read/close here would let another process believe it holds the last
+    connection and delete the WAL under the open ones; so the descriptor
+    stays open (one per file)."""
+    key = os.path.realpath(path)
+    info = os.stat(key)
+    identity = (info.st_dev, info.st_ino)
+    with _HEADER_LOCK:
+        known = _HEADER_FDS.get(key)
+        if known is None or known[0] != identity:
+            fd = os.open(key, os.O_RDONLY | os.O_CLOEXEC)
+            if known is not None:
+                os.close(known[1])  # the file at this path was replaced: the old one is not in use here
+            _HEADER_FDS[key] = (identity, fd)
+        else:
+            fd = known[1]
+        return os.pread(fd, 100, 0)
+
+
 def _check_header(path: Path) -> bool:
     """True when the file holds a pantry-alert database; False when it is empty (new).
 
     Raises ``StateError`` for anything else, without opening it with SQLite.
     """
     try:
-        with open(path, "rb") as fh:
-            header = fh.read(100)
+        header = _read_header(path)
     except OSError as exc:
         raise StateError(f"state database {path}: cannot read it: {exc.strerror}") from None
     if not header:
