@@ -105,7 +105,14 @@ def main() -> int:
             print(f"seeding {args.alerts:,} alerts ...", file=sys.stderr)
             env = dict(os.environ, PANTRY_ALERT_NOW=str(NOW))
             subprocess.run(
-                [sys.executable, str(ROOT / "benchmarks" / "seed_db.py"), "--alerts", str(args.alerts), "--db", str(db)],
+                [
+                    sys.executable,
+                    str(ROOT / "benchmarks" / "seed_db.py"),
+                    "--alerts",
+                    str(args.alerts),
+                    "--db",
+                    str(db),
+                ],
                 check=True,
                 env=env,
             )

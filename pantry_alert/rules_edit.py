@@ -55,7 +55,7 @@ def add_rule(target: Workspace | str | os.PathLike, rule: dict[str, Any]) -> Rul
         _append_rule(rules, rule, lines)
         return rule_id
 
-    return _edit(target, change, "added")
+    return _edit(target, change)
 
 
 def update_rule(target: Workspace | str | os.PathLike, rule_id: str, rule: dict[str, Any]) -> Rule:
@@ -80,7 +80,7 @@ def update_rule(target: Workspace | str | os.PathLike, rule_id: str, rule: dict[
             f"no rule with id '{rule_id}' in the config", hint="`pantry-alert rules list` shows the rules and their ids"
         )
 
-    return _edit(target, change, "updated")
+    return _edit(target, change)
 
 
 # ------------------------------------------------------------------ the edit
@@ -115,7 +115,7 @@ def _yaml(text: str):
     return yaml
 
 
-def _edit(target, change: Callable[[Any, list[str]], str], done: str) -> Rule:
+def _edit(target, change: Callable[[Any, list[str]], str]) -> Rule:
     from .config import load
     from .store import run_lock
     from .workspace import DEFAULT_CONFIG, resolve_db_path
