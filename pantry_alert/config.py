@@ -36,6 +36,7 @@ TOP_KEYS = {
     "quiet_hours",
     "batching",
     "routes",
+    "api",
     "rules",
 }
 # Keys of the contract that a later stage delivers: rejected plainly, not half-working.
@@ -45,6 +46,7 @@ STATE_KEYS = {"path", "retention", "lock_timeout", "delivery_budget"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
 QUIET_HOURS_KEYS = {"start", "end", "timezone", "severities"}
 BATCHING_KEYS = {"max_per_run"}
+API_KEYS = {"token", "stale_after"}
 RULE_KEYS = {
     "id",
     "name",
@@ -172,6 +174,15 @@ class Batching:
 
 
 @dataclass
+class ApiSettings:
+    """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``) and when
+    ``/healthz`` calls the last check run stale."""
+
+    token: str | None = field(default=None, repr=False)
+    stale_after_ms: int = 5 * 60_000
+
+
+@dataclass
 class Config:
     path: Path
     service: str = "kitchen-pantry-crm"
@@ -189,6 +200,7 @@ class Config:
     quiet_hours: QuietHours | None = None
     batching: Batching | None = None
     routes: dict[str, list[str]] = field(default_factory=dict)  # severity -> extra channels
+    api: ApiSettings = field(default_factory=ApiSettings)
     rules: list[Rule] = field(default_factory=list)
     # value filled in from the environment -> the ${VAR} it came from, to keep values out of messages
     substitutions: dict[str, str] = field(default_factory=dict, repr=False)
@@ -741,6 +753,16 @@ def parse(
     config.quiet_hours = _quiet_hours(data.get("quiet_hours"), config.timezone, problems)
     config.batching = _batching(data.get("batching"), problems)
     config.routes = _routes(data.get("routes"), problems)
+    api = _mapping(data.get("api"), ("api",), problems)
+    _unknown(api, API_KEYS, ("api",), problems)
+    token = api.get("token")
+    if token is not None and not isinstance(token, str):
+        problems.add(("api", "token"), 'must be a string (write it through ${VAR}, e.g. "${PANTRY_ALERT_API_TOKEN}")')
+        token = None
+    config.api = ApiSettings(
+        token=(token.strip() or None) if isinstance(token, str) else None,
+        stale_after_ms=_duration(api, "stale_after", 5 * 60_000, ("api",), problems, positive=True),
+    )
 
     raw_rules = data.get("rules")
     if not isinstance(raw_rules, list) or not raw_rules:

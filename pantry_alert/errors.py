@@ -36,6 +36,10 @@ class ConfigError(PantryAlertError):
         self.problems = problems or []
 
 
+class ConfigNotWritable(ConfigError):
+    """rules.yaml could not be rewritten (a read-only file system, permissions, a full disk)."""
+
+
 class ExpressionError(ConfigError):
     """A ``when`` expression or a description template is invalid (found when the config loads)."""
 
@@ -50,6 +54,11 @@ class MetricsError(PantryAlertError):
 
 class StateError(PantryAlertError):
     """The state database is unusable: locked, corrupt, foreign, newer, or not writable."""
+
+
+class StateLocked(StateError):
+    """The run lock or the database stayed busy past ``state.lock_timeout`` (a ``check`` is running):
+    trying again later can succeed."""
 
 
 class NotFoundError(PantryAlertError):

@@ -1,4 +1,5 @@
-"""A quiet cron run must not pay for typer, rich, httpx, jinja2, slack_sdk or sqlite_utils."""
+"""A quiet cron run must not pay for typer, rich, httpx, jinja2, slack_sdk, sqlite_utils, or the
+HTTP server's starlette, uvicorn, prometheus_client and ruamel."""
 
 from __future__ import annotations
 
@@ -8,7 +9,21 @@ import sys
 
 from conftest import HEALTHY_METRICS, SEED_METRICS
 
-HEAVY = ("typer", "pydantic", "rich", "httpx", "jinja2", "slack_sdk", "sqlite_utils", "smtplib")
+HEAVY = (
+    "typer",
+    "pydantic",
+    "rich",
+    "httpx",
+    "jinja2",
+    "slack_sdk",
+    "sqlite_utils",
+    "smtplib",
+    "starlette",
+    "uvicorn",
+    "prometheus_client",
+    "ruamel",
+)
+SERVER = {"starlette", "uvicorn", "prometheus_client", "ruamel"}
 PROBE = f"""
 import sys
 from pantry_alert.cli import main
@@ -63,3 +78,12 @@ def test_global_options_before_check_use_fast_path(cli, tmp_path):
 def test_check_help_still_works(cli):
     result = cli("check", "--help")
     assert result.code == 0 and "--metrics-file" in result.out and "--fail-on" in result.out
+
+
+def test_other_commands_do_not_load_the_http_server(cli):
+    path = cli.metrics(HEALTHY_METRICS)
+    cli("check", "--metrics-file", str(path))
+    for args in (("list", "--json"), ("rules", "list", "--json"), ("serve", "--help")):
+        code, heavy, proc = probe(cli, *args)
+        assert code == 0, proc.stderr
+        assert SERVER.isdisjoint(heavy.split(",")), (args, heavy)

@@ -15,15 +15,8 @@ from ..timeutil import format_time
 from . import app
 from .common import alerts_table, choice, console, escape, get_globals, print_json, warn
 
-_HISTORY_HINT = "`pantry-alert history` lists recent alerts with their ids"
 _SEVERITY_ORDER = ("critical", "high", "medium", "low")
 MAX_LIMIT = 1_000_000
-
-
-def _not_found(alert_id: str):
-    from ..errors import NotFoundError
-
-    return NotFoundError(f"Alert {alert_id} not found", hint=_HISTORY_HINT)
 
 
 def _clock(ms: int | None, tz: str | None) -> tuple[str, str]:
@@ -108,16 +101,15 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
 ) -> None:
     """One alert with its timeline of events and its notification attempts."""
+    from ..views import alert_detail
+
     g = get_globals(ctx)
     with g.store() as store:
-        alert = store.get_alert(alert_id)
-        if alert is None:
-            raise _not_found(alert_id)
-        events = store.events(alert_id)
-        notifications = [{k: v for k, v in n.items() if k != "id"} for n in store.notifications(alert_id)]
+        detail = alert_detail(store, alert_id)
     if as_json:
-        print_json({**alert.to_json(), "events": events, "notifications": notifications})
+        print_json(detail.to_json())
         return
+    alert, events, notifications = detail.alert, detail.events, detail.notifications
     tz = g.config().timezone
     out = console()
     out.print(_alert_panel(alert, events, tz))

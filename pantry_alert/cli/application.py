@@ -62,3 +62,5 @@ from . import actions, alerts, notify_test, prune, rules, silence, stats  # noqa
 
 app.add_typer(rules.app, name="rules")
 app.add_typer(silence.app, name="silence")
+
+from . import serve  # noqa: E402,F401  (the HTTP API; starlette and uvicorn load only when it runs)

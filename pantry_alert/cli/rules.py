@@ -1,4 +1,4 @@
-"""``pantry-alert rules list | validate | test``."""
+"""``pantry-alert rules list | validate | test | add | update``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from .common import console, escape, get_globals, print_json
 
-app = typer.Typer(help="Inspect, validate and try out the rules.", no_args_is_help=True)
+app = typer.Typer(help="Inspect, validate, try out and edit the rules.", no_args_is_help=True)
 
 
 @app.command("list")
@@ -212,3 +212,62 @@ def _run_cases(ctx: typer.Context, path: str, as_json: bool) -> None:
         out.write(f"{count} test{'s' if count != 1 else ''}: {count - len(failed)} passed, {len(failed)} failed\n")
     if failed:
         raise typer.Exit(1)
+
+
+def _read_rule_file(path: str) -> dict:
+    """One rule from a YAML (or JSON) file: a mapping, or a list holding exactly one."""
+    import yaml
+
+    from ..errors import ConfigError
+
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read rule file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"rule file {path} is not UTF-8 text") from None
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else path
+        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if isinstance(data, dict) and set(data) == {"rule"} and isinstance(data["rule"], dict):
+        data = data["rule"]  # the API's {"rule": {...}} body
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must hold one rule (a mapping with the rules.yaml keys: id, name, type, ...)")
+    return data
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Option("--file", metavar="RULE.yaml", help="the rule to add (- for stdin)")],
+) -> None:
+    """Add a rule to rules.yaml, keeping its comments and layout; an invalid rule changes nothing."""
+    from ..rules_edit import add_rule
+
+    add_rule(get_globals(ctx).workspace, _read_rule_file(file))
+    sys.stdout.write("Alert rule created\n")
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    rule_id: Annotated[str, typer.Argument(metavar="RULE_ID")],
+    file: Annotated[
+        str,
+        typer.Option(
+            "--file",
+            metavar="RULE.yaml",
+            help="the keys to change (- for stdin); a key set to null is removed, others stay",
+        ),
+    ],
+) -> None:
+    """Change a rule in rules.yaml, keeping its comments and layout; an invalid change changes nothing."""
+    from ..rules_edit import update_rule
+
+    update_rule(get_globals(ctx).workspace, rule_id, _read_rule_file(file))
+    sys.stdout.write("Alert rule updated\n")

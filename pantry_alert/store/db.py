@@ -14,12 +14,13 @@ import fcntl
 import os
 import sqlite3
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import StateError
+from ..errors import StateError, StateLocked
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
 SCHEMA_VERSION = 3
@@ -32,14 +33,41 @@ def default_path(env=None) -> Path:
     return Path(base) / "pantry-alert" / "state.db"
 
 
+_HEADER_FDS: dict[str, tuple[tuple[int, int], int]] = {}
+_HEADER_LOCK = threading.Lock()
+
+
+def _read_header(path: Path) -> bytes:
+    """The file's first 100 bytes, read through a descriptor kept open for the life of the process.
+
+    Closing *any* descriptor of a file drops every POSIX lock the process
+    holds on it, those of its open SQLite connections included.  In a
+    long-running process with several connections (``serve``), a plain
+    open/read/close here would let another process believe it holds the last
+    connection and delete the WAL under the open ones; so the descriptor
+    stays open (one per file)."""
+    key = os.path.realpath(path)
+    info = os.stat(key)
+    identity = (info.st_dev, info.st_ino)
+    with _HEADER_LOCK:
+        known = _HEADER_FDS.get(key)
+        if known is None or known[0] != identity:
+            fd = os.open(key, os.O_RDONLY | os.O_CLOEXEC)
+            if known is not None:
+                os.close(known[1])  # the file at this path was replaced: the old one is not in use here
+            _HEADER_FDS[key] = (identity, fd)
+        else:
+            fd = known[1]
+        return os.pread(fd, 100, 0)
+
+
 def _check_header(path: Path) -> bool:
     """True when the file holds a pantry-alert database; False when it is empty (new).
 
     Raises ``StateError`` for anything else, without opening it with SQLite.
     """
     try:
-        with open(path, "rb") as fh:
-            header = fh.read(100)
+        header = _read_header(path)
     except OSError as exc:
         raise StateError(f"state database {path}: cannot read it: {exc.strerror}") from None
     if not header:
@@ -93,7 +121,7 @@ def _database_error(path, exc: sqlite3.Error, *, untouched: bool = True) -> Stat
         else "the change being written was rolled back; what this command had saved before it was kept"
     )
     if code in (SQLITE_BUSY, SQLITE_LOCKED) or "locked" in text or "busy" in text:
-        return StateError(
+        return StateLocked(
             f"state database {path} is locked by another process past the lock timeout",
             hint="another pantry-alert run (or a tool holding the file) is still busy; raise state.lock_timeout if runs are slow",
         )
@@ -149,6 +177,25 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def _write_errno(path: Path) -> OSError:
+    """Why ``access(path, W_OK)`` said no, as the error an open for writing would give."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return OSError(errno.EROFS, "read-only file system")
+    except OSError:
+        pass
+    st = os.stat(path)
+    if st.st_uid == os.geteuid():
+        bit = 0o200
+    elif st.st_gid == os.getegid() or st.st_gid in os.getgroups():
+        bit = 0o020
+    else:
+        bit = 0o002
+    if not st.st_mode & bit:
+        return OSError(errno.EACCES, "permission denied")
+    return OSError(errno.EPERM, "operation not permitted")  # the mode allows it: an immutable flag
+
+
 def write_problem(path: str | os.PathLike) -> StateError | None:
     """Why SQLite could not write the existing database at ``path``; None when it can (or it does not exist).
 
@@ -161,10 +208,10 @@ def write_problem(path: str | os.PathLike) -> StateError | None:
     path = Path(path)
     if not path.is_file():
         return None
-    try:
-        os.close(os.open(path, os.O_RDWR))  # no O_TRUNC, no write: the file is not changed
-    except OSError as exc:
-        return StateError(f"state database {path} cannot be written: {_reason(exc)}", hint=WRITE_HINT)
+    # access(2), not open(2): opening and closing the file in this process would drop the POSIX
+    # locks that this process's own SQLite connections hold on it (a long-running server has some).
+    if not os.access(path, os.W_OK):
+        return StateError(f"state database {path} cannot be written: {_reason(_write_errno(path))}", hint=WRITE_HINT)
     folder = Path(os.path.realpath(path)).parent  # SQLite puts -wal and -shm beside the real file
     companions = [Path(f"{folder / Path(os.path.realpath(path)).name}{suffix}") for suffix in ("-wal", "-shm")]
     for companion in companions:
@@ -594,7 +641,7 @@ def run_lock(path: str | os.PathLike, timeout_ms: int) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise StateError(
+                    raise StateLocked(
                         f"another pantry-alert run holds {lock_path} past the lock timeout ({timeout_ms / 1000:g}s)",
                         hint="a previous run is still sending; raise state.lock_timeout if runs are slow",
                     ) from None

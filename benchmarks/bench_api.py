@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Load ``GET /api/alerts`` of a real ``pantry-alert serve`` on a database of a million alerts.
+
+    python benchmarks/bench_api.py                          # seeds 1,000,000 alerts in a temp dir
+    python benchmarks/bench_api.py --db /tmp/bench/state.db # reuse a database made by seed_db.py
+    python benchmarks/bench_api.py --clients 16 --seconds 20
+
+``seed_db.py`` makes the database (the newest 100 alerts unresolved, the
+rest resolved).  The server runs as the installed console script in a
+subprocess (``serve --no-access-log``, one uvicorn process, as in
+production but without the per-request log line).  The load comes from
+``--clients`` keep-alive HTTP/1.1 connections driven by one asyncio loop in
+this process (raw sockets: a light client, so the two share the machine's
+cores fairly); each sends the next request as soon as the previous answer
+is read.  Reported: requests per second, latency percentiles, errors, and
+the server's peak RSS (``VmHWM`` from ``/proc/<pid>/status``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = 1764158400000  # 2025-11-26T12:00:00Z: fixed, so runs compare
+TOKEN = "bench-token-0123456789abcdef"
+TARGET_RPS, TARGET_P99_MS, TARGET_RSS_MB = 500, 50, 100
+
+
+def _script() -> list[str]:
+    found = shutil.which("pantry-alert", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    return [found] if found else [sys.executable, "-m", "pantry_alert"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def _client(port: int, request: bytes, deadline: float, latencies: list[float], errors: list[str]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                errors.append(str(status))
+    finally:
+        writer.close()
+
+
+async def _load(port: int, path: str, clients: int, seconds: float) -> tuple[list[float], list[str], float]:
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n"
+        "Connection: keep-alive\r\n\r\n"
+    ).encode()
+    latencies: list[float] = []
+    errors: list[str] = []
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(*(_client(port, request, deadline, latencies, errors) for _ in range(clients)))
+    return latencies, errors, time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--alerts", type=int, default=1_000_000, help="alerts to seed when --db is not given")
+    parser.add_argument("--db", help="an existing database made by seed_db.py (not modified)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--path", default="/api/alerts", help="the route to load")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    try:
+        db = Path(args.db) if args.db else work / "state.db"
+        if not args.db:
+            print(f"seeding {args.alerts:,} alerts ...", file=sys.stderr)
+            env = dict(os.environ, PANTRY_ALERT_NOW=str(NOW))
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "benchmarks" / "seed_db.py"),
+                    "--alerts",
+                    str(args.alerts),
+                    "--db",
+                    str(db),
+                ],
+                check=True,
+                env=env,
+            )
+        port = _free_port()
+        env = dict(
+            os.environ,
+            PANTRY_ALERT_CONFIG=str(ROOT / "rules.yaml"),
+            PANTRY_ALERT_DB=str(db),
+            PANTRY_ALERT_NOW=str(NOW),
+            PANTRY_ALERT_API_TOKEN=TOKEN,
+        )
+        log = open(work / "serve.log", "w")
+        server = subprocess.Popen(
+            _script() + ["serve", "--port", str(port), "--no-access-log"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=work,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    req = urllib.request.Request(base + args.path, headers={"Authorization": f"Bearer {TOKEN}"})
+                    with urllib.request.urlopen(req, timeout=5) as response:
+                        data = json.loads(response.read())["data"]
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise SystemExit((work / "serve.log").read_text()) from None
+                    time.sleep(0.1)
+            print(f"{args.path}: {len(data) if isinstance(data, list) else 1} item(s) per answer", file=sys.stderr)
+            latencies, errors, elapsed = asyncio.run(_load(port, args.path, args.clients, args.seconds))
+            rss = _peak_rss_mb(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            log.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000
+
+    rps = len(latencies) / elapsed
+    rows = [
+        ("requests", f"{len(latencies):,} in {elapsed:.1f} s", ""),
+        ("throughput", f"{rps:,.0f} req/s", f">= {TARGET_RPS}"),
+        ("latency p50", f"{pct(50):.1f} ms", ""),
+        ("latency p99", f"{pct(99):.1f} ms", f"< {TARGET_P99_MS} ms"),
+        ("latency max", f"{latencies[-1] * 1000:.1f} ms", ""),
+        ("mean", f"{statistics.fmean(latencies) * 1000:.1f} ms", ""),
+        ("errors", str(len(errors)), "0"),
+        ("server peak RSS", f"{rss:.1f} MB", f"< {TARGET_RSS_MB} MB"),
+    ]
+    print(f"\nGET {args.path}, {args.clients} concurrent clients, {args.seconds:g} s, {os.cpu_count()} CPU(s)\n")
+    print("| measure | value | target |\n|---|---|---|")
+    for name, value, target in rows:
+        print(f"| {name} | {value} | {target} |")
+    ok = rps >= TARGET_RPS and pct(99) < TARGET_P99_MS and rss < TARGET_RSS_MB and not errors
+    print("\nall targets met" if ok else "\nTARGET MISSED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The application factory: routes, authentication and error envelopes."""
+
+from __future__ import annotations
+
+import logging
+
+from ..errors import PantryAlertError
+from .common import HttpError, fail, library_error
+from .context import ServerContext
+
+log = logging.getLogger("pantry_alert.http")
+
+
+def create_app(ctx: ServerContext):
+    """The Starlette application over ``ctx`` (``ctx.token`` None: no authentication)."""
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.middleware import Middleware
+
+    from . import health, routes, slack
+    from .auth import BearerAuth
+
+    async def http_error(request, exc: HttpError):
+        return fail(exc.status, exc.message, headers=exc.headers)
+
+    async def pantry_error(request, exc: PantryAlertError):
+        return library_error(exc)
+
+    async def starlette_error(request, exc: HTTPException):
+        return fail(exc.status_code, exc.detail, headers=getattr(exc, "headers", None))
+
+    async def internal_error(request, exc: Exception):
+        log.error("internal error on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        return fail(500, "internal error (a bug in pantry-alert; the server log has the details)")
+
+    app = Starlette(
+        routes=routes.routes() + slack.routes() + health.routes(),
+        middleware=[Middleware(BearerAuth, token=ctx.token)],
+        exception_handlers={
+            HttpError: http_error,
+            PantryAlertError: pantry_error,
+            HTTPException: starlette_error,
+            Exception: internal_error,
+        },
+    )
+    app.state.ctx = ctx
+    return app

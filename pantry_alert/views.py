@@ -1,0 +1,56 @@
+"""The JSON shapes that both the command line (``--json``) and the HTTP API return.
+
+One builder per shape, so ``show --json`` and ``GET /api/alerts/{id}`` (and
+the other pairs) cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import NotFoundError
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .model import Alert
+    from .store import Store
+
+HISTORY_HINT = "`pantry-alert history` lists recent alerts with their ids"
+
+
+def alert_not_found(alert_id: str) -> NotFoundError:
+    return NotFoundError(f"Alert {alert_id} not found", hint=HISTORY_HINT)
+
+
+@dataclass
+class AlertDetail:
+    """One alert with its timeline of events and its notification attempts."""
+
+    alert: Alert
+    events: list[dict[str, Any]]
+    notifications: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``show --json`` object: the alert, plus ``events`` and ``notifications``."""
+        return {**self.alert.to_json(), "events": self.events, "notifications": self.notifications}
+
+
+def alert_detail(store: Store, alert_id: str) -> AlertDetail:
+    """Raises ``NotFoundError`` for an unknown id."""
+    alert = store.get_alert(alert_id)
+    if alert is None:
+        raise alert_not_found(alert_id)
+    events = store.events(alert_id)
+    notifications = [{k: v for k, v in n.items() if k != "id"} for n in store.notifications(alert_id)]
+    return AlertDetail(alert, events, notifications)
+
+
+def alerts_json(alerts: list[Alert]) -> list[dict[str, Any]]:
+    """``list --json`` and ``history --json``: a bare array of alerts."""
+    return [alert.to_json() for alert in alerts]
+
+
+def rules_json(config: Config) -> list[dict[str, Any]]:
+    """``rules list --json``: the rules with their rules.yaml keys."""
+    return [rule.to_json() for rule in config.rules]
