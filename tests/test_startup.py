@@ -6,7 +6,9 @@ import json
 import subprocess
 import sys
 
-from conftest import HEALTHY_METRICS, SEED_METRICS
+from conftest import HEALTHY_METRICS, SEED_METRICS, T0, Result
+
+from pantry_alert import __version__
 
 HEAVY = ("typer", "pydantic", "rich", "httpx", "jinja2", "slack_sdk", "sqlite_utils", "smtplib")
 PROBE = f"""
@@ -63,3 +65,25 @@ def test_global_options_before_check_use_fast_path(cli, tmp_path):
 def test_check_help_still_works(cli):
     result = cli("check", "--help")
     assert result.code == 0 and "--metrics-file" in result.out and "--fail-on" in result.out
+
+
+def test_installed_console_script_runs_as_the_in_process_cli_does(cli):
+    """The entry point itself, and the in-process runs of the other tests: same code, output and state."""
+    path = cli.metrics(SEED_METRICS)
+    spawned = cli.spawn("check", "--metrics-file", str(path))
+    assert spawned.code == 0 and spawned.out.count("FIRED") == 5
+    assert cli("check", "--metrics-file", str(path), env={"PANTRY_ALERT_DB": str(cli.tmp / "other.db")}) == spawned
+    assert cli.spawn("list", now=T0 + 1) == cli("list", now=T0 + 1)
+    berlin = cli.spawn("history", env={"TZ": "Europe/Berlin"})
+    assert "times in CET" in berlin.out and berlin == cli("history", env={"TZ": "Europe/Berlin"})
+    again = cli.spawn("check", "--metrics-file", "-", input=json.dumps(SEED_METRICS))
+    assert again == cli("check", "--metrics-file", "-", input=json.dumps(SEED_METRICS)) == Result(0, "", "")
+    assert cli.spawn("show", "nope") == cli("show", "nope")
+    assert cli.spawn("check", "--fail-on", "urgent") == cli("check", "--fail-on", "urgent")
+
+
+def test_python_dash_m_runs_the_command_line(cli):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pantry_alert", "--version"], env=cli.environment(), capture_output=True, text=True
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"pantry-alert {__version__}\n", "")
