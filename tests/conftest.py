@@ -84,6 +84,26 @@ CHANNEL_ENV = (
 )
 
 
+def pytest_sessionstart(session) -> None:
+    """In CI, test the installed package, not the source tree next to the tests.
+
+    ``python -m pytest`` puts the working directory first on ``sys.path``, so from the repository
+    root ``import pantry_alert`` would find ./pantry_alert/ whatever was installed; run ``pytest``
+    (or ``python -P -m pytest``).  Locally an editable install points at the source tree: fine.
+    """
+    if not os.environ.get("CI"):
+        return
+    import pantry_alert
+
+    loaded = Path(pantry_alert.__file__).resolve().parent
+    if loaded == ROOT / "pantry_alert":
+        pytest.exit(
+            f"CI: pantry_alert was imported from the source tree ({loaded}), not from the installed package; "
+            "install it with `pip install '.[test]'` (not -e) and run `pytest` rather than `python -m pytest`",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
 def _script() -> list[str]:
     found = shutil.which("pantry-alert", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     return [found] if found else [sys.executable, "-m", "pantry_alert"]
