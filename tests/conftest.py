@@ -365,9 +365,9 @@ def smtp_authenticator(user: str, password: str):
     return authenticate
 
 
-# The delivery tests' peers (tests/delivery_world.py): an SMTP server and two HTTP peers per
-# module, reset around each test.
-@pytest.fixture(scope="module")
+# The delivery tests' peers (tests/delivery_world.py): an SMTP server and two HTTP peers for the
+# session (stopping an HTTP server waits out its poll interval), reset around each test.
+@pytest.fixture(scope="session")
 def servers():
     from delivery_world import Servers
 
