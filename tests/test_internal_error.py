@@ -1,5 +1,6 @@
 """A bug (an exception that is not a pantry-alert error) exits 70 with a one-line report; --debug
-shows its traceback.  No input provokes a bug, so one is planted: the JSON decoder breaks."""
+shows its traceback.  No input provokes a bug, so one is planted: the JSON decoder breaks.
+An error in the input keeps its exit code under --debug, with the traceback added."""
 
 from __future__ import annotations
 
@@ -45,3 +46,13 @@ def test_debug_shows_the_traceback_of_the_bug(simple: Cli, broken_json):
     assert result.err.endswith(f"RuntimeError: {BUG}\n")
     assert "internal error" not in result.err
     assert not simple.db.exists()
+
+
+def test_debug_on_an_input_error_adds_the_traceback_and_keeps_the_exit_code(simple: Cli):
+    simple.config.write_text("rules: [\n")
+    plain = simple("check", "--metrics-file", "metrics.json")
+    debug = simple("--debug", "check", "--metrics-file", "metrics.json")
+    assert (plain.code, plain.out, debug.code, debug.out) == (2, "", 2, "")
+    assert plain.err.startswith("error: ") and "Traceback" not in plain.err
+    assert debug.err.startswith("Traceback (most recent call last):\n")
+    assert debug.err.endswith(plain.err) and "ConfigError" in debug.err
