@@ -16,7 +16,7 @@ from delivery_world import ALERT_ID, BREACH, FIRED_LINE, HEALTHY, notifications,
 
 class Tarpit:
     """An HTTP peer that answers ``200 OK`` with a long body and then drips it, one byte every
-    0.1 s, until stopped: every read of the client gets a byte well within any timeout, so a
+    0.05 s, until stopped: every read of the client gets a byte well within any timeout, so a
     timeout per read never fires and the request as a whole never finishes."""
 
     def __init__(self):
@@ -39,10 +39,13 @@ class Tarpit:
                 continue
             with conn:
                 self.connected.set()
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n")
-                while not self.stop.wait(0.1):
-                    conn.sendall(b".")
+                try:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n")
+                    while not self.stop.wait(0.05):
+                        conn.sendall(b".")
+                except OSError:  # the client gave up
+                    pass
 
     def close(self) -> None:
         self.stop.set()
