@@ -1,15 +1,22 @@
-"""Shared fixtures: the real console script in a subprocess, configs and metrics in tmp_path."""
+"""Shared fixtures: the command line run in-process (or as the installed console script in a
+subprocess where the process itself matters), configs and metrics in tmp_path."""
 
 from __future__ import annotations
 
 import email
 import email.policy
+import io
 import json
+import logging
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
+import time
+import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,6 +85,31 @@ CHANNEL_ENV = (
 )
 
 
+def pytest_sessionstart(session) -> None:
+    """In CI, test the installed package, not the source tree next to the tests.
+
+    ``python -m pytest`` puts the working directory first on ``sys.path``, so from the repository
+    root ``import pantry_alert`` would find ./pantry_alert/ whatever was installed; run ``pytest``
+    (or ``python -P -m pytest``).  Locally an editable install points at the source tree: fine.
+    """
+    if not os.environ.get("CI"):
+        return
+    import pantry_alert
+
+    loaded = Path(pantry_alert.__file__).resolve().parent
+    if loaded == ROOT / "pantry_alert":
+        pytest.exit(
+            f"CI: pantry_alert was imported from the source tree ({loaded}), not from the installed package; "
+            "install it with `pip install '.[test]'` (not -e) and run `pytest` rather than `python -m pytest`",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
+
+
+# True while a test wraps the console script (``_script``) in something that only a real
+# process can carry (dropped capabilities): ``Cli.__call__`` then spawns it.
+SPAWN = False
+
+
 def _script() -> list[str]:
     found = shutil.which("pantry-alert", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     return [found] if found else [sys.executable, "-m", "pantry_alert"]
@@ -94,7 +126,14 @@ class Result:
 
 
 class Cli:
-    """Runs the installed ``pantry-alert`` with a config, a database and a clock of the test's."""
+    """Runs ``pantry-alert`` with a config, a database and a clock of the test's.
+
+    ``cli(...)`` calls ``pantry_alert.cli.main`` in this process, as a fresh process would see it:
+    its own environment, working directory, TZ, stdin, stdout, stderr, warnings and logging, all
+    restored afterwards.  ``cli.spawn(...)`` and ``cli.popen(...)`` start the installed console
+    script instead; use them only where the process matters (imports at startup, signals, locks
+    held by another process, parallel runs, the entry point itself).
+    """
 
     def __init__(self, tmp_path: Path):
         self.tmp = tmp_path
@@ -109,7 +148,34 @@ class Cli:
         path.write_text(data if isinstance(data, str) else json.dumps(data))
         return path
 
+    def environment(self, now: int | str | None = T0, env: dict | None = None) -> dict[str, str]:
+        """The environment of one run: the test's, the config, the database and the clock."""
+        full_env = dict(self.env)
+        full_env["PANTRY_ALERT_CONFIG"] = str(self.config)
+        full_env["PANTRY_ALERT_DB"] = str(self.db)
+        if now is not None:
+            full_env["PANTRY_ALERT_NOW"] = str(now)
+        full_env.update(env or {})
+        return full_env
+
     def __call__(
+        self,
+        *args: str,
+        now: int | str | None = T0,
+        env: dict | None = None,
+        input: str | None = None,
+        timeout: float | None = None,
+    ) -> Result:
+        """Run the command line in this process.
+
+        With ``timeout`` (tests of hostile input that must stay bounded in time and memory),
+        or while a test runs the command bound by something around it (``SPAWN`` set, e.g.
+        under ``setpriv``), it runs the installed console script in a subprocess instead."""
+        if timeout is not None or SPAWN:
+            return self.spawn(*args, now=now, env=env, input=input, timeout=timeout or 60)
+        return run_in_process(list(args), self.environment(now, env), cwd=self.tmp, input=input)
+
+    def spawn(
         self,
         *args: str,
         now: int | str | None = T0,
@@ -117,15 +183,10 @@ class Cli:
         input: str | None = None,
         timeout: float = 60,
     ) -> Result:
-        full_env = dict(self.env)
-        full_env["PANTRY_ALERT_CONFIG"] = str(self.config)
-        full_env["PANTRY_ALERT_DB"] = str(self.db)
-        if now is not None:
-            full_env["PANTRY_ALERT_NOW"] = str(now)
-        full_env.update(env or {})
+        """Run the installed console script in a subprocess."""
         proc = subprocess.run(
             _script() + list(args),
-            env=full_env,
+            env=self.environment(now, env),
             input=input,
             capture_output=True,
             text=True,
@@ -135,13 +196,10 @@ class Cli:
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def popen(self, *args: str, now: int | None = T0, env: dict | None = None) -> subprocess.Popen:
-        full_env = dict(self.env, PANTRY_ALERT_CONFIG=str(self.config), PANTRY_ALERT_DB=str(self.db))
-        if now is not None:
-            full_env["PANTRY_ALERT_NOW"] = str(now)
-        full_env.update(env or {})
+        """Start the installed console script; the caller waits for it."""
         return subprocess.Popen(
             _script() + list(args),
-            env=full_env,
+            env=self.environment(now, env),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -151,6 +209,99 @@ class Cli:
     def check(self, metrics: dict, *args: str, now: int = T0, **kw) -> Result:
         path = self.metrics(metrics, f"metrics-{now}.json")
         return self("check", "--metrics-file", str(path), *args, now=now, **kw)
+
+
+# What a fresh interpreter starts with (python -W unset): the warnings it shows on stderr.
+_PYTHON_WARNING_FILTERS = (
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, None),
+    ("ignore", PendingDeprecationWarning, None),
+    ("ignore", ImportWarning, None),
+    ("ignore", ResourceWarning, None),
+)
+
+
+def _capture(errors: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors=errors, newline="\n", write_through=True)
+
+
+def _captured(stream: io.TextIOWrapper) -> str:
+    """What a parent reading the stream as text sees (subprocess's universal newlines)."""
+    stream.flush()
+    text = stream.buffer.getvalue().decode("utf-8")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _Diagnostics(logging.Handler):
+    """Warnings and log records of one in-process run, written to its stderr as a fresh process
+    would (the interpreter's ``lastResort`` handler prints a bare message).  Records and warnings
+    from threads that existed before the run (the tests' own peers, pytest) are not the run's."""
+
+    def __init__(self, others: set[int]):
+        super().__init__(logging.WARNING)
+        self.others = others
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread not in self.others:
+            sys.stderr.write(f"{record.getMessage()}\n")
+
+    def show_warning(self, message, category, filename, lineno, file=None, line=None) -> None:
+        if threading.get_ident() not in self.others:
+            sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def run_in_process(argv: list[str], env: dict[str, str], *, cwd: Path, input: str | None = None) -> Result:
+    """``pantry-alert ARGV`` as the console script runs it (``sys.exit(main())``), in this process.
+
+    For the call, the process looks as a fresh one would: ``os.environ`` is ``env`` (with TZ
+    applied), the working directory is ``cwd``, stdin holds ``input``, stdout and stderr are
+    captured, warnings use the interpreter's default filters and go to stderr, as do records
+    logged at WARNING or above.  An exception escaping ``main`` is printed and exits 1, as the
+    interpreter does.
+    """
+    from pantry_alert.cli import main
+
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    out, err = _capture("strict"), _capture("backslashreplace")
+    stdin = io.TextIOWrapper(io.BytesIO((input or "").encode()), encoding="utf-8")
+    diagnostics = _Diagnostics({t.ident for t in threading.enumerate()} - {threading.get_ident()})
+    root = logging.getLogger()
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        time.tzset()
+        os.chdir(cwd)
+        sys.stdin, sys.stdout, sys.stderr = stdin, out, err
+        root.addHandler(diagnostics)
+        with warnings.catch_warnings():
+            warnings.resetwarnings()
+            for action, category, module in _PYTHON_WARNING_FILTERS:
+                warnings.filterwarnings(action, category=category, module=module or "", append=True)
+            warnings.showwarning = diagnostics.show_warning
+            try:
+                code = main(argv)
+            except SystemExit as exc:
+                code = exc.code
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # the interpreter prints it and exits 1
+                traceback.print_exception(exc, file=sys.stderr)
+                code = 1
+        if code is None:
+            code = 0
+        elif not isinstance(code, int):
+            sys.stderr.write(f"{code}\n")
+            code = 1
+    finally:
+        root.removeHandler(diagnostics)
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        time.tzset()
+    return Result(code & 0xFF, _captured(out), _captured(err))
 
 
 @pytest.fixture
@@ -227,9 +378,9 @@ def smtp_authenticator(user: str, password: str):
     return authenticate
 
 
-# The delivery tests' peers (tests/delivery_world.py): an SMTP server and two HTTP peers per
-# module, reset around each test.
-@pytest.fixture(scope="module")
+# The delivery tests' peers (tests/delivery_world.py): an SMTP server and two HTTP peers for the
+# session (stopping an HTTP server waits out its poll interval), reset around each test.
+@pytest.fixture(scope="session")
 def servers():
     from delivery_world import Servers
 

@@ -1,4 +1,4 @@
-"""`check` end to end: the installed console script on real SQLite files."""
+"""`check` end to end: the command line on real SQLite files."""
 
 from __future__ import annotations
 

@@ -277,7 +277,7 @@ def test_sigkill_mid_send_leaves_the_unsent_notification_pending(world):
     # the webhook comes first: email and Slack must not wait for it (its timeout is the default 10s)
     world.config(channels=("webhook", "email", "slack"))
     world.hook.answer = world.hook.hang
-    proc = world.cli.popen("check", "--metrics-file", str(world.cli.metrics(BREACH)), now=T0)
+    proc = world.cli.popen("check", "--metrics-file", str(world.cli.metrics(BREACH)), now=T0)  # a process to kill
     try:
         assert world.hook.arrived.wait(15), "the webhook request never arrived"
         # email and Slack finish while the webhook hangs, and their outcomes are committed at once

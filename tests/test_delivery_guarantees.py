@@ -166,7 +166,7 @@ def test_a_live_run_sending_holds_the_lock_so_nothing_is_sent_twice(world):
     world.config(sections="state:\n  lock_timeout: 1s\n")
     world.hook.answer = world.hook.hang
     metrics = str(world.cli.metrics(BREACH))
-    first = world.cli.popen("check", "--metrics-file", metrics, now=T0)
+    first = world.cli.popen("check", "--metrics-file", metrics, now=T0)  # another process, holding the run lock
     try:
         assert world.hook.arrived.wait(15), "the webhook request never arrived"
         second = world.check(now=T0)  # waits 1s for the run lock, then gives up: exit 4, nothing sent

@@ -44,6 +44,7 @@ def bound_by_modes(monkeypatch):
     prefix = [setpriv, "--bounding-set=-all"]
     original = conftest._script
     monkeypatch.setattr(conftest, "_script", lambda: [*prefix, *original()])
+    monkeypatch.setattr(conftest, "SPAWN", True)
     return prefix
 
 

@@ -1,4 +1,4 @@
-"""history, show, ack, stats and prune, end to end through the real console script.
+"""history, show, ack, stats and prune, end to end through the command line.
 
 Time moves only through PANTRY_ALERT_NOW; rows are checked in the SQLite file.
 """

@@ -7,7 +7,9 @@ import json
 import subprocess
 import sys
 
-from conftest import HEALTHY_METRICS, SEED_METRICS
+from conftest import HEALTHY_METRICS, SEED_METRICS, Result
+
+from pantry_alert import __version__
 
 HEAVY = (
     "typer",
@@ -87,3 +89,22 @@ def test_other_commands_do_not_load_the_http_server(cli):
         code, heavy, proc = probe(cli, *args)
         assert code == 0, proc.stderr
         assert SERVER.isdisjoint(heavy.split(",")), (args, heavy)
+
+
+def test_installed_console_script_runs_as_the_in_process_cli_does(cli):
+    """The entry point itself, and the in-process runs of the other tests: same code, output and state."""
+    path = cli.metrics(SEED_METRICS)
+    spawned = cli.spawn("check", "--metrics-file", str(path))
+    assert spawned.code == 0 and spawned.out.count("FIRED") == 5
+    assert cli("check", "--metrics-file", str(path), env={"PANTRY_ALERT_DB": str(cli.tmp / "other.db")}) == spawned
+    berlin = cli.spawn("history", env={"TZ": "Europe/Berlin"})
+    assert "times in CET" in berlin.out and berlin == cli("history", env={"TZ": "Europe/Berlin"})
+    again = cli("check", "--metrics-file", "-", input=json.dumps(SEED_METRICS))
+    assert again == Result(0, "", "")  # stdin, deduplicated against the spawned run's state
+
+
+def test_python_dash_m_runs_the_command_line(cli):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pantry_alert", "--version"], env=cli.environment(), capture_output=True, text=True
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"pantry-alert {__version__}\n", "")

@@ -1,4 +1,4 @@
-"""`pantry-alert test-notify CHANNEL` end to end: the real console script against a real SMTP
+"""`pantry-alert test-notify CHANNEL` end to end: the command line against a real SMTP
 server (aiosmtpd) and real HTTP peers (pytest-httpserver as Slack's Web API and a webhook receiver)."""
 
 from __future__ import annotations

@@ -1,0 +1,126 @@
+"""Delivery end to end, the edges: a send that outlasts its timeout, a bug inside a channel,
+a notice whose alert is gone."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import threading
+from contextlib import closing
+
+import httpx
+import pytest
+from conftest import MINUTE, T0
+from delivery_world import ALERT_ID, BREACH, FIRED_LINE, HEALTHY, notifications, sent, status
+
+
+class Tarpit:
+    """An HTTP peer that answers ``200 OK`` with a long body and then drips it, one byte every
+    0.05 s, until stopped: every read of the client gets a byte well within any timeout, so a
+    timeout per read never fires and the request as a whole never finishes."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connected = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def _serve(self) -> None:
+        self.listener.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                self.connected.set()
+                try:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n")
+                    while not self.stop.wait(0.05):
+                        conn.sendall(b".")
+                except OSError:  # the client gave up
+                    pass
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+@pytest.fixture
+def tarpit():
+    peer = Tarpit()
+    yield peer
+    peer.close()
+
+
+def test_a_send_outlasting_its_timeout_is_cut_off_at_the_deadline_and_retried(world, tarpit):
+    # The webhook alone: the run waits for the slowest channel's timeout (plus a grace period).
+    world.config(channels=("webhook",), sections="channels:\n  webhook:\n    timeout: 500ms\n")
+    result = world.check(env={"ALERT_WEBHOOK_URL": tarpit.url()})
+    # The run returned while the webhook's request was still being answered, byte by byte.
+    assert tarpit.connected.is_set() and tarpit.thread.is_alive()
+    error = "webhook: no answer within its timeout"
+    assert (result.code, result.out) == (1, FIRED_LINE)
+    assert result.err == f"warning: alert {ALERT_ID}: firing notification to webhook failed (will retry): {error}\n"
+    assert notifications(world.db) == [("webhook", "firing", "failed", 1, error, None, T0 + MINUTE)]
+    tarpit.close()
+
+    # The receiver answers again: the next run sends it, once.
+    result = world.check(now=T0 + MINUTE)
+    assert (result.code, result.out, result.err) == (0, "", "")
+    [post] = world.hook.received
+    assert (post.body["event"], post.body["alert"]["id"]) == ("firing", ALERT_ID)
+    assert post.headers["Idempotency-Key"] == world.keys("webhook")[0]
+    assert notifications(world.db) == [("webhook", "firing") + sent(T0 + MINUTE, attempts=2)]
+    assert world.mailbox.messages == [] and world.slack.received == []
+
+
+def test_a_bug_inside_a_channel_keeps_its_notice_for_retry_and_the_others_still_go(world, monkeypatch):
+    """No peer makes the webhook channel crash, so a bug is planted in the HTTP client it uses."""
+    real_post = httpx.Client.post
+
+    def broken_post(self, *args, **kwargs):
+        raise RuntimeError("the HTTP client broke")
+
+    monkeypatch.setattr(httpx.Client, "post", broken_post)
+    result = world.check()
+    error = "RuntimeError: the HTTP client broke"
+    assert (result.code, result.out) == (1, FIRED_LINE)
+    assert result.err == f"warning: alert {ALERT_ID}: firing notification to webhook failed (will retry): {error}\n"
+    assert len(world.mailbox.messages) == 1 and len(world.slack.received) == 1 and world.hook.received == []
+    assert notifications(world.db) == [
+        ("email", "firing") + sent(),
+        ("slack", "firing") + sent(),
+        ("webhook", "firing", "failed", 1, error, None, T0 + MINUTE),
+    ]
+
+    monkeypatch.setattr(httpx.Client, "post", real_post)  # the bug is fixed
+    result = world.check(now=T0 + MINUTE)
+    assert (result.code, result.out, result.err) == (0, "", "")
+    assert len(world.hook.received) == 1
+    assert notifications(world.db)[2] == ("webhook", "firing") + sent(T0 + MINUTE, attempts=2)
+
+
+def test_a_notice_whose_alert_is_gone_is_skipped_not_sent(world):
+    world.hook.then(status(500, "database down"))
+    result = world.check(BREACH)
+    assert (result.code, result.out) == (1, FIRED_LINE)
+    # The alert disappears from the database (by hand) while its webhook notice waits for a retry.
+    with closing(sqlite3.connect(world.db)) as conn, conn:
+        conn.execute("DELETE FROM alerts WHERE id = ?", (ALERT_ID,))
+
+    result = world.check(HEALTHY, "--json", now=T0 + MINUTE)
+    assert (result.code, result.err) == (0, "")
+    assert result.json()["notifications"] == {"sent": 0, "failed": 0, "deferred": 0, "skipped": 1}
+    assert len(world.hook.received) == 1  # only the first, failed, attempt
+    assert notifications(world.db)[2] == ("webhook", "firing", "skipped", 1, "the alert no longer exists", None, None)
+
+    result = world.check(HEALTHY, now=T0 + 10 * MINUTE)  # nothing left to send
+    assert (result.code, result.out, result.err, len(world.hook.received)) == (0, "", "", 1)
