@@ -158,8 +158,9 @@ def _breach(plan: Plan, ctx: Context, rule: Rule, alert: Alert, describe, read: 
     plan.events.append(Event(alert.id, now, "reminded", {"kind": kind, "count": alert.count, "channels": sent}))
 
 
-def _resolve(plan: Plan, ctx: Context, rule: Rule, alert: Alert) -> None:
+def _resolve(plan: Plan, ctx: Context, rule: Rule, alert: Alert, read: dict | None = None) -> None:
     alert.status = "resolved"
+    alert.resolved_metrics = dict(read or {})
     alert.resolved_at = ctx.now
     alert.resolved_by = "auto"
     plan.resolved.append(alert.id)
@@ -199,7 +200,7 @@ def _step(
     state.pending_since = None
     state.consecutive_breaches = 0
     if alert is not None and rule.auto_resolve and clears:
-        _resolve(plan, ctx, rule, alert)
+        _resolve(plan, ctx, rule, alert, read)
         plan.updated_alerts.append(alert)
 
 

@@ -35,6 +35,7 @@ class Alert:
     notified_channels: list[str] = field(default_factory=list)  # channels that were sent to
     rounds_at_severity: int = 0
     last_notified_at: int | None = None
+    resolved_metrics: dict[str, Any] = field(default_factory=dict)  # what the condition read when it cleared
 
     @property
     def resolved(self) -> bool:
@@ -54,6 +55,8 @@ class Alert:
                 "metrics": dict(self.metrics),
                 "escalated": self.escalated,
                 "alertCount": self.count,
+                # the values at resolution, next to the values it fired with (auto-resolved alerts only)
+                **({"resolvedMetrics": dict(self.resolved_metrics)} if self.resolved_metrics else {}),
             },
             "resolved": self.resolved,
             "resolvedAt": self.resolved_at,

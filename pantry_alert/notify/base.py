@@ -186,3 +186,26 @@ def parse_max_parallel(value: Any, where: str) -> int:
     if not 1 <= number <= MAX_PARALLEL_LIMIT:
         raise ConfigError(f"{where}: must be from 1 to {MAX_PARALLEL_LIMIT}, not {number}")
     return number
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def resolution_text(alert: dict[str, Any]) -> str | None:
+    """``p95ResponseTime 420 (fired at 2500)``: each value the rule's condition read when
+    the alert resolved, beside the value it fired with; None when there is none (resolved by
+    hand, or the built-in source alert).  A resolved notice shows it, so nobody reads the
+    breach value in a message that says the breach is over."""
+    meta = alert.get("metadata") if isinstance(alert.get("metadata"), dict) else {}
+    now = meta.get("resolvedMetrics") if isinstance(meta.get("resolvedMetrics"), dict) else {}
+    fired = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
+    if not now:
+        return None
+    parts = []
+    for path, value in now.items():
+        was = fired.get(path)
+        parts.append(f"{path} {_number(value)}" + (f" (fired at {_number(was)})" if was is not None else ""))
+    return "; ".join(parts)

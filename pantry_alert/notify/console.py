@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 from ..text import printable
 from ..timeutil import format_time
-from .base import Message
+from .base import Message, resolution_text
 
 SECTION_KEYS: tuple[str, ...] = ()  # nothing to configure: always on
 
@@ -45,6 +45,9 @@ def render(message: Message) -> str:
         f"  alert {printable(alert['id'])} · {message.kind} · count {alert['count']} · "
         f"{format_time(alert['timestamp'], message.timezone)}",
     ]
+    resolution = resolution_text(alert) if message.kind == "resolved" else None
+    if resolution:
+        lines.insert(2, f"  value at resolution: {printable(resolution)}")
     if alert.get("runbookUrl"):
         lines.append(f"  runbook: {printable(alert['runbookUrl'])}")
     if message.dashboard_url:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..timeutil import format_time
-from .base import RESOLVED_COLOR, SEVERITY_COLORS, Message
+from .base import RESOLVED_COLOR, SEVERITY_COLORS, Message, resolution_text
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "email.html"
 DIGEST_TEMPLATE_PATH = Path(__file__).with_name("templates") / "digest.html"
@@ -196,6 +196,9 @@ def _view(message: Message) -> dict[str, Any]:
     if alert.get("resolvedAt"):
         by = f" ({alert['resolvedBy']})" if alert.get("resolvedBy") else ""
         details.append(("Resolved", format_time(alert["resolvedAt"], message.timezone) + by))
+    resolution = resolution_text(alert) if message.kind == "resolved" else None
+    if resolution:
+        details.append(("Value at resolution", resolution))
 
     metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
     labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}

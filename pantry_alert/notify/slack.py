@@ -44,6 +44,7 @@ from .base import (
     parse_max_parallel,
     parse_timeout,
     picker,
+    resolution_text,
     retry_after_ms,
     scrub,
 )
@@ -246,6 +247,9 @@ def build_payload(message: Message) -> dict[str, Any]:
 
     text = fit(f"{_TEXT_LABEL.get(kind, 'Alert')}: {title}", MAX_TEXT)
     heading = f"*{_TITLE_PREFIX.get(kind, '')}{title}*\n"
+    resolution = resolution_text(alert) if kind == "resolved" else None
+    if resolution:  # the value now, beside the one it fired with
+        description = f"{description}\nValue at resolution: {escape(resolution)}"
     section_text = heading + fit(description, MAX_SECTION_TEXT - len(heading))
 
     context = f"Severity: {escape(alert.get('severity', ''))} | Time: {iso_time(alert.get('timestamp'))}"

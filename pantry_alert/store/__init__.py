@@ -20,7 +20,7 @@ from .outbox import Outbox
 
 __all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION"]
 
-_JSON_FIELDS = ("labels", "metrics", "channels", "notified_channels")
+_JSON_FIELDS = ("labels", "metrics", "channels", "notified_channels", "resolved_metrics")
 _BOOL_FIELDS = ("escalated", "silenced")
 ALERT_COLUMNS = (
     "id",
@@ -47,6 +47,7 @@ ALERT_COLUMNS = (
     "notified_channels",
     "rounds_at_severity",
     "last_notified_at",
+    "resolved_metrics",
 )
 _SELECT_ALERT = "SELECT " + ", ".join(ALERT_COLUMNS) + " FROM alerts"
 
@@ -54,7 +55,9 @@ _SELECT_ALERT = "SELECT " + ", ".join(ALERT_COLUMNS) + " FROM alerts"
 def alert_from_row(row: Iterable[Any]) -> Alert:
     values = dict(zip(ALERT_COLUMNS, row, strict=True))
     for key in _JSON_FIELDS:
-        values[key] = json.loads(values[key]) if values[key] else ({} if key in ("labels", "metrics") else [])
+        values[key] = (
+            json.loads(values[key]) if values[key] else ({} if key in ("labels", "metrics", "resolved_metrics") else [])
+        )
     for key in _BOOL_FIELDS:
         values[key] = bool(values[key])
     return Alert(**values)

@@ -23,7 +23,7 @@ from pathlib import Path
 from ..errors import StateError, StateLocked
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _MAGIC = b"SQLite format 3\x00"
 
 
@@ -388,8 +388,13 @@ def _silences(conn: sqlite3.Connection) -> None:
     db.table("notifications").add_column("batch", str)
 
 
+def _resolved_metrics(conn: sqlite3.Connection) -> None:
+    """v4: the values a rule's condition read when its alert resolved (shown beside the firing ones)."""
+    conn.execute("ALTER TABLE alerts ADD COLUMN resolved_metrics TEXT")
+
+
 # Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
-MIGRATIONS: dict[int, callable] = {0: _create_schema, 1: _reporting_indexes, 2: _silences}
+MIGRATIONS: dict[int, callable] = {0: _create_schema, 1: _reporting_indexes, 2: _silences, 3: _resolved_metrics}
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
