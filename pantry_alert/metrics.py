@@ -249,7 +249,9 @@ def read_url(
         if not isinstance(error, Exception):
             raise error
         # Every other failure (refused connection, bad host name, TLS, protocol) is a source failure.
-        detail = scrub(f"{type(error).__name__}: {error}", secrets)
+        from .neterrors import connect_problem
+
+        detail = scrub(connect_problem(error) or f"{type(error).__name__}: {error}", secrets)
         raise MetricsError(f"metrics URL {shown}: {detail}")
     return parse_document(outcome["body"], f"metrics URL {shown}", json_path)
 

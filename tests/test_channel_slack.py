@@ -298,7 +298,7 @@ def test_api_connection_refused():
     )
     with pytest.raises(DeliveryError) as info:
         slack.send(s, make_message())
-    assert "cannot connect: Connection refused" in str(info.value)
+    assert str(info.value).endswith("cannot connect: connection refused (nothing listens on that host and port?)")
     assert info.value.retryable is True
 
 

@@ -234,7 +234,7 @@ def test_webhook_unreachable(env):
         "",
         (
             f"error: test notification via webhook failed: webhook http://127.0.0.1:{closed}/hook: "
-            "request failed: [Errno 111] Connection refused\n"
+            "cannot connect: connection refused (nothing listens on that host and port?)\n"
         ),
     )
 

@@ -242,6 +242,11 @@ def post(settings: Settings, payload: list[dict[str, Any]], version: str = "") -
         except httpx.TimeoutException:
             return PeerResult(shown, False, f"no answer within {settings.timeout:g}s")
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            from ..neterrors import connect_problem
+
+            plain = connect_problem(exc)
+            if plain:
+                return PeerResult(shown, False, f"cannot connect: {plain}")
             reason = " ".join(scrub(str(exc) or type(exc).__name__, secrets).split())
             return PeerResult(shown, False, f"request failed: {reason[:300]}")
         if 200 <= response.status_code < 300:

@@ -469,6 +469,11 @@ def _network_error(settings: Settings, exc: BaseException) -> DeliveryError:
         return _fail(settings, f"timed out after {settings.timeout:g}s")
     if isinstance(reason, ssl.SSLCertVerificationError):
         return _fail(settings, f"TLS certificate verification failed: {reason.verify_message or reason}")
+    from ..neterrors import connect_problem
+
+    plain = connect_problem(reason) if isinstance(reason, BaseException) else None
+    if plain:
+        return _fail(settings, f"cannot connect: {plain}")
     if isinstance(reason, OSError) and reason.strerror:
         return _fail(settings, f"cannot connect: {reason.strerror}")
     return _fail(

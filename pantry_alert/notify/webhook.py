@@ -248,6 +248,11 @@ def _post(client, settings: Settings, message: Message) -> None:
     except httpx.TimeoutException:
         raise fail(f"timed out after {settings.timeout:g}s") from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        from ..neterrors import connect_problem
+
+        plain = connect_problem(exc)
+        if plain:
+            raise fail(f"cannot connect: {plain}") from None
         reason = _one_line(scrub(str(exc) or type(exc).__name__, settings.secrets()))
         raise fail(f"request failed: {reason[:300]}") from None
 
