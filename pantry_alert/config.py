@@ -235,8 +235,9 @@ def source_rule() -> Rule:
 
 class _Problems:
     def __init__(self, path: Path, text: str):
-        self.path, self.text, self.items = path, text, []
-        self._root = None
+        self.path, self.text = path, text
+        self.items: list[str] = []
+        self._root: Any = None  # the composed YAML node tree, made on the first error
         self.uninterpolated: set[tuple] = set()  # keys whose ${VAR} could not be filled: not checked further
         self.rule_ids: list = []  # rule ids by index, to name the rule in a problem
         self.channel_items: dict[str, list[str]] = {}  # problems under channels.<name>, by channel
@@ -658,7 +659,9 @@ def parse(
             f"{path}: the top level must be a mapping with a 'rules' list",
             problems=[f"{path}:1: the top level must be a mapping"],
         )
-    raw_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
+    raw_rules = data.get("rules")
+    if not isinstance(raw_rules, list):
+        raw_rules = []
     problems.rule_ids = [r.get("id") if isinstance(r, dict) else None for r in raw_rules]
     problems.raw = data
     data = _interpolate(data, (), env, problems)

@@ -264,7 +264,7 @@ def evaluate(
             plan.errors.append({"rule": rule.id, "error": str(exc)})
             continue
         state = state_of(rule.id)
-        before = vars(state).copy()
+        state_before = vars(state).copy()
         _step(
             plan,
             ctx,
@@ -276,6 +276,6 @@ def evaluate(
             lambda rule=rule, read=read, value=value: _describe(plan, rule, metrics, value),
             read,
         )
-        if vars(state) != before:
+        if vars(state) != state_before:
             plan.rule_states.append(state)
     return plan

@@ -71,12 +71,7 @@ class Alert:
         }
 
     def copy(self) -> Alert:
-        return Alert(
-            **{
-                k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
-                for k, v in asdict(self).items()
-            }
-        )
+        return Alert(**asdict(self))  # asdict copies the lists and dicts
 
 
 @dataclass

@@ -41,7 +41,7 @@ class CheckResult:
     def summary(self) -> dict[str, Any]:
         plan = self.plan
         skipped = sum(1 for i in plan.intents if i.status == "skipped") + self.report.skipped
-        out = {
+        out: dict[str, Any] = {
             "fired": list(plan.fired),
             "reminded": list(plan.reminded),
             "escalated": list(plan.escalated),

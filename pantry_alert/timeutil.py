@@ -6,7 +6,7 @@ import math
 import os
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from .errors import UsageError
 
@@ -133,7 +133,7 @@ def format_time(ms, tz: str | None = None) -> str:
         try:
             from zoneinfo import ZoneInfo
 
-            zone = ZoneInfo(tz)
+            zone: tzinfo = ZoneInfo(tz)
         except Exception:  # unknown zone: show UTC rather than fail
             zone, tz = UTC, "UTC"
         dt = datetime.fromtimestamp(ms / 1000, zone)

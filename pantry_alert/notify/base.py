@@ -82,7 +82,7 @@ class Message:
         return RESOLVED_COLOR if self.kind == "resolved" else SEVERITY_COLORS.get(self.severity, "#6c757d")
 
 
-def scrub(text: str, secrets: list[str | None]) -> str:
+def scrub(text: str, secrets: Sequence[str | None]) -> str:
     """Replace every secret in ``text`` with ``***``."""
     for secret in secrets:
         if secret and len(secret) >= 3:

@@ -176,7 +176,9 @@ _TEMPLATES: dict[Path, Any] = {}
 def _view(message: Message) -> dict[str, Any]:
     """Everything the text and HTML parts show, as plain strings."""
     alert = message.alert
-    meta = alert.get("metadata") if isinstance(alert.get("metadata"), dict) else {}
+    meta = alert.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
     severity = str(alert.get("severity", ""))
     color = RESOLVED_COLOR if message.kind == "resolved" else SEVERITY_COLORS.get(severity, "#6c757d")
 
@@ -197,8 +199,12 @@ def _view(message: Message) -> dict[str, Any]:
         by = f" ({alert['resolvedBy']})" if alert.get("resolvedBy") else ""
         details.append(("Resolved", format_time(alert["resolvedAt"], message.timezone) + by))
 
-    metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
-    labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
+    metrics = meta.get("metrics")
+    if not isinstance(metrics, dict):
+        metrics = {}
+    labels = alert.get("labels")
+    if not isinstance(labels, dict):
+        labels = {}
     count = alert.get("count", meta.get("alertCount", 1))
     return {
         "subject": subject(message),

@@ -373,15 +373,19 @@ class Session:
             self.client = WebClient(
                 token=settings.token,
                 base_url=settings.api_url,
-                timeout=settings.timeout,
+                timeout=settings.timeout,  # type: ignore[arg-type]  # annotated int; urllib takes the float as is
                 retry_handlers=[],
                 logger=_quiet_logger(),
             )
         else:
             from slack_sdk.webhook import WebhookClient
 
+            assert settings.webhook_url is not None  # webhook mode: the settings parser required it
             self.client = WebhookClient(
-                settings.webhook_url, timeout=settings.timeout, retry_handlers=[], logger=_quiet_logger()
+                settings.webhook_url,
+                timeout=settings.timeout,  # type: ignore[arg-type]  # annotated int; urllib takes the float as is
+                retry_handlers=[],
+                logger=_quiet_logger(),
             )
 
     def send(self, message: Message) -> None:

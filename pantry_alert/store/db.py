@@ -16,7 +16,7 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -279,8 +279,8 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     import sqlite_utils
 
     db = sqlite_utils.Database(conn)
-    db["meta"].create({"key": str, "value": str}, pk="key")
-    db["alerts"].create(
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+    db.table("alerts").create(
         {
             "id": str,
             "rule_id": str,
@@ -311,8 +311,8 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         pk="id",
         not_null={"rule_id", "type", "severity", "title", "timestamp", "status"},
     )
-    db["events"].create({"id": int, "alert_id": str, "at": int, "kind": str, "detail": str}, pk="id")
-    db["notifications"].create(
+    db.table("events").create({"id": int, "alert_id": str, "at": int, "kind": str, "detail": str}, pk="id")
+    db.table("notifications").create(
         {
             "id": int,
             "alert_id": str,
@@ -329,7 +329,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         pk="id",
         not_null={"alert_id", "channel", "kind", "status"},
     )
-    db["rule_state"].create(
+    db.table("rule_state").create(
         {
             "rule_id": str,
             "last_fired_at": int,
@@ -339,17 +339,19 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         },
         pk="rule_id",
     )
-    db["runs"].create({"id": int, "started_at": int, "finished_at": int, "exit_code": int, "summary": str}, pk="id")
-    db["alerts"].create_index(["rule_id", "timestamp"])
-    db["alerts"].create_index(["timestamp"])
+    db.table("runs").create(
+        {"id": int, "started_at": int, "finished_at": int, "exit_code": int, "summary": str}, pk="id"
+    )
+    db.table("alerts").create_index(["rule_id", "timestamp"])
+    db.table("alerts").create_index(["timestamp"])
     conn.execute("CREATE INDEX idx_alerts_active ON alerts(timestamp) WHERE status != 'resolved'")
-    db["events"].create_index(["alert_id", "id"])
-    db["notifications"].create_index(["alert_id"])
+    db.table("events").create_index(["alert_id", "id"])
+    db.table("notifications").create_index(["alert_id"])
     conn.execute(
         "CREATE INDEX idx_notifications_due ON notifications(next_attempt_at) "
         "WHERE status IN ('pending', 'failed', 'deferred')"
     )
-    db["runs"].create_index(["started_at"])
+    db.table("runs").create_index(["started_at"])
 
 
 def _reporting_indexes(conn: sqlite3.Connection) -> None:
@@ -357,11 +359,11 @@ def _reporting_indexes(conn: sqlite3.Connection) -> None:
     import sqlite_utils
 
     db = sqlite_utils.Database(conn)
-    db["alerts"].create_index(
+    db.table("alerts").create_index(
         ["rule_id", "type", "severity", "timestamp", "resolved_at", "id"], index_name="idx_alerts_rollup"
     )
     conn.execute("CREATE INDEX idx_events_acknowledged ON events(at, alert_id) WHERE kind = 'acknowledged'")
-    db["notifications"].create_index(["alert_id", "status"], index_name="idx_notifications_alert_id_status")
+    db.table("notifications").create_index(["alert_id", "status"], index_name="idx_notifications_alert_id_status")
     conn.execute("DROP INDEX IF EXISTS idx_notifications_alert_id")  # a prefix of the one above
 
 
@@ -389,7 +391,7 @@ def _silences(conn: sqlite3.Connection) -> None:
 
 
 # Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
-MIGRATIONS: dict[int, callable] = {0: _create_schema, 1: _reporting_indexes, 2: _silences}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _create_schema, 1: _reporting_indexes, 2: _silences}
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
