@@ -5,10 +5,8 @@ from __future__ import annotations
 import copy
 import email
 import email.policy
-import shutil
 import socket
 import ssl
-import subprocess
 import time
 
 import pytest
@@ -120,78 +118,24 @@ def smtp_server():
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1/localhost: ``(cert_path, key_path)``."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    try:
-        _make_cert_cryptography(cert, key)
-    except ImportError:
-        assert shutil.which("openssl"), "the TLS tests need the cryptography package or the openssl command"
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                str(key),
-                "-out",
-                str(cert),
-                "-days",
-                "2",
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            ],
-            check=True,
-            capture_output=True,
-        )
-    return str(cert), str(key)
+def tls(tmp_path_factory):
+    """A test CA (``tls.ca_file``, its PEM) and a server certificate it issued for 127.0.0.1 and localhost."""
+    return TLSFiles(tmp_path_factory.mktemp("tls"))
 
 
-def _make_cert_cryptography(cert_path, key_path) -> None:
-    import datetime
-    import ipaddress
+class TLSFiles:
+    def __init__(self, folder):
+        import trustme
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+        self.ca = trustme.CA()
+        self.server = self.ca.issue_cert("127.0.0.1", "localhost")
+        self.ca_file = str(folder / "ca.pem")
+        self.ca.cert_pem.write_to_path(self.ca_file)
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-
-
-def server_tls_context(certificate) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*certificate)
-    return context
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.server.configure_cert(context)
+        return context
 
 
 def env_for(port, **extra) -> dict:
@@ -420,24 +364,22 @@ def test_send_without_links_leaves_them_out(smtp_server):
     assert "background-color:#28a745" in html
 
 
-def test_starttls_then_login(smtp_server, certificate, monkeypatch):
-    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])  # trust the test's self-signed CA
+def test_starttls_then_login(smtp_server, tls, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", tls.ca_file)  # trust the test's CA
     recorder = Recorder()
     # auth_require_tls stays True (the default): login only works after STARTTLS.
-    port = smtp_server(
-        recorder, tls_context=server_tls_context(certificate), require_starttls=True, authenticator=authenticator
-    )
+    port = smtp_server(recorder, tls_context=tls.server_context(), require_starttls=True, authenticator=authenticator)
     s = email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=PASSWORD))
     email_channel.send(s, make_message())
     [got] = recorder.messages
     assert got["tls"] is True and got["authenticated"] is True
 
 
-def test_starttls_with_untrusted_certificate_fails(smtp_server, certificate, monkeypatch):
+def test_starttls_with_untrusted_certificate_fails(smtp_server, tls, monkeypatch):
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     recorder = Recorder()
-    port = smtp_server(recorder, tls_context=server_tls_context(certificate))
+    port = smtp_server(recorder, tls_context=tls.server_context())
     with pytest.raises(DeliveryError) as info:
         email_channel.send(email_channel.settings(None, env_for(port)), make_message())
     assert "TLS certificate verification failed" in str(info.value)
@@ -445,12 +387,10 @@ def test_starttls_with_untrusted_certificate_fails(smtp_server, certificate, mon
     assert recorder.messages == []
 
 
-def test_smtp_secure_true_uses_tls_from_the_start(smtp_server, certificate, monkeypatch):
-    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
+def test_smtp_secure_true_uses_tls_from_the_start(smtp_server, tls, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", tls.ca_file)
     recorder = Recorder()
-    port = smtp_server(
-        recorder, ssl_context=server_tls_context(certificate), authenticator=authenticator, auth_require_tls=False
-    )
+    port = smtp_server(recorder, ssl_context=tls.server_context(), authenticator=authenticator, auth_require_tls=False)
     s = email_channel.settings(None, env_for(port, SMTP_SECURE="true", SMTP_USER="alerts", SMTP_PASS=PASSWORD))
     assert s.secure and s.port == port
     email_channel.send(s, make_message())
