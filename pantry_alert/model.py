@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+SEVERITIES = ("low", "medium", "high", "critical")  # least to most severe
+SEVERITY_ORDER = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 NEXT_SEVERITY = {"low": "medium", "medium": "high", "high": "critical", "critical": "critical"}
 
 

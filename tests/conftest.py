@@ -11,12 +11,14 @@ import logging
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import traceback
 import warnings
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +125,12 @@ class Result:
 
     def json(self):
         return json.loads(self.out)
+
+
+def rows(db, sql: str, *params) -> list[tuple]:
+    """The rows ``sql`` selects from the SQLite file ``db``, read on a read-only connection of the test's own."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return conn.execute(sql, params).fetchall()
 
 
 class Cli:
@@ -350,15 +358,25 @@ def free_port() -> int:
 
 
 class Mailbox:
-    """aiosmtpd handler keeping every accepted message (with .authenticated and .rcpt_tos)."""
+    """aiosmtpd handler keeping every accepted message, each with ``.mail_from``, ``.rcpt_tos``,
+    ``.tls`` (it came over TLS) and ``.authenticated``; recipients in ``refuse`` get a 550."""
 
-    def __init__(self):
+    def __init__(self, refuse: set[str] | None = None):
         self.messages: list = []
+        self.refuse = refuse or set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        msg.authenticated = bool(session.authenticated)
+        msg.mail_from = envelope.mail_from
         msg.rcpt_tos = list(envelope.rcpt_tos)
+        msg.tls = server.transport.get_extra_info("ssl_object") is not None
+        msg.authenticated = bool(session.authenticated)
         self.messages.append(msg)
         return "250 OK"
 

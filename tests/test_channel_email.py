@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import copy
-import email
-import email.policy
 import socket
 import ssl
 import time
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import free_port
+from conftest import Mailbox, free_port, smtp_authenticator
 
 from pantry_alert.errors import ConfigError, DeliveryError
 from pantry_alert.notify import email as email_channel
@@ -67,37 +64,7 @@ def make_message(kind="firing", **alert_changes) -> Message:
 # ---------------------------------------------------------------- fixtures
 
 
-class Recorder:
-    """aiosmtpd handler that keeps every accepted message."""
-
-    def __init__(self, refuse: set[str] | None = None):
-        self.messages: list[dict] = []
-        self.refuse = refuse or set()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(
-            {
-                "mail_from": envelope.mail_from,
-                "rcpt_tos": list(envelope.rcpt_tos),
-                "message": email.message_from_bytes(envelope.content, policy=email.policy.default),
-                "tls": server.transport.get_extra_info("ssl_object") is not None,
-                "authenticated": bool(session.authenticated),
-            }
-        )
-        return "250 OK"
-
-
-def authenticator(server, session, envelope, mechanism, auth_data):
-    ok = isinstance(auth_data, LoginPassword) and auth_data == (b"alerts", PASSWORD.encode())
-    # handled=False: let aiosmtpd send the 235/535 reply itself (with the default
-    # handled=True a failed login gets no reply at all and the client hangs).
-    return AuthResult(success=ok, handled=False)
+authenticator = smtp_authenticator("alerts", PASSWORD)
 
 
 @pytest.fixture
@@ -287,16 +254,16 @@ def test_html_escapes_every_value():
 
 
 def test_send_plain_smtp_exact_message(smtp_server):
-    recorder = Recorder()
-    port = smtp_server(recorder)
+    mailbox = Mailbox()
+    port = smtp_server(mailbox)
     s = email_channel.settings(None, env_for(port))
     email_channel.send(s, make_message())
 
-    [got] = recorder.messages
-    assert got["mail_from"] == "alerts@pantry.example"
-    assert got["rcpt_tos"] == ["ops@example.com", "dev@example.com"]
-    assert got["tls"] is False and got["authenticated"] is False
-    msg = got["message"]
+    [got] = mailbox.messages
+    assert got.mail_from == "alerts@pantry.example"
+    assert got.rcpt_tos == ["ops@example.com", "dev@example.com"]
+    assert got.tls is False and got.authenticated is False
+    msg = got
     assert msg["Subject"] == "[HIGH] Kitchen Pantry CRM Alert: High Response Time"
     assert msg["From"] == "alerts@pantry.example"
     assert msg["To"] == "ops@example.com, Dev Team <dev@example.com>"
@@ -338,8 +305,8 @@ def test_send_plain_smtp_exact_message(smtp_server):
 
 
 def test_send_without_links_leaves_them_out(smtp_server):
-    recorder = Recorder()
-    port = smtp_server(recorder)
+    mailbox = Mailbox()
+    port = smtp_server(mailbox)
     message = Message(
         kind="resolved",
         alert={
@@ -355,7 +322,7 @@ def test_send_without_links_leaves_them_out(smtp_server):
         timezone="UTC",
     )
     email_channel.send(email_channel.settings(None, env_for(port)), message)
-    msg = recorder.messages[0]["message"]
+    msg = mailbox.messages[0]
     assert msg["Subject"] == "[RESOLVED] Kitchen Pantry CRM Alert: High Response Time"
     text, html = parts(msg)
     assert "Runbook:" not in text and "Dashboard:" not in text
@@ -366,49 +333,49 @@ def test_send_without_links_leaves_them_out(smtp_server):
 
 def test_starttls_then_login(smtp_server, tls, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", tls.ca_file)  # trust the test's CA
-    recorder = Recorder()
+    mailbox = Mailbox()
     # auth_require_tls stays True (the default): login only works after STARTTLS.
-    port = smtp_server(recorder, tls_context=tls.server_context(), require_starttls=True, authenticator=authenticator)
+    port = smtp_server(mailbox, tls_context=tls.server_context(), require_starttls=True, authenticator=authenticator)
     s = email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=PASSWORD))
     email_channel.send(s, make_message())
-    [got] = recorder.messages
-    assert got["tls"] is True and got["authenticated"] is True
+    [got] = mailbox.messages
+    assert got.tls is True and got.authenticated is True
 
 
 def test_starttls_with_untrusted_certificate_fails(smtp_server, tls, monkeypatch):
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    recorder = Recorder()
-    port = smtp_server(recorder, tls_context=tls.server_context())
+    mailbox = Mailbox()
+    port = smtp_server(mailbox, tls_context=tls.server_context())
     with pytest.raises(DeliveryError) as info:
         email_channel.send(email_channel.settings(None, env_for(port)), make_message())
     assert "TLS certificate verification failed" in str(info.value)
     assert f"smtp://127.0.0.1:{port}" in str(info.value)
-    assert recorder.messages == []
+    assert mailbox.messages == []
 
 
 def test_smtp_secure_true_uses_tls_from_the_start(smtp_server, tls, monkeypatch):
     monkeypatch.setenv("SSL_CERT_FILE", tls.ca_file)
-    recorder = Recorder()
-    port = smtp_server(recorder, ssl_context=tls.server_context(), authenticator=authenticator, auth_require_tls=False)
+    mailbox = Mailbox()
+    port = smtp_server(mailbox, ssl_context=tls.server_context(), authenticator=authenticator, auth_require_tls=False)
     s = email_channel.settings(None, env_for(port, SMTP_SECURE="true", SMTP_USER="alerts", SMTP_PASS=PASSWORD))
     assert s.secure and s.port == port
     email_channel.send(s, make_message())
-    [got] = recorder.messages
-    assert got["tls"] is True and got["authenticated"] is True
+    [got] = mailbox.messages
+    assert got.tls is True and got.authenticated is True
 
 
 def test_login_without_tls_when_server_and_config_allow_it(smtp_server):
-    recorder = Recorder()
-    port = smtp_server(recorder, authenticator=authenticator, auth_require_tls=False)
+    mailbox = Mailbox()
+    port = smtp_server(mailbox, authenticator=authenticator, auth_require_tls=False)
     env = env_for(port, SMTP_USER="alerts", SMTP_PASS=PASSWORD, SMTP_ALLOW_INSECURE_AUTH="true")
     email_channel.send(email_channel.settings(None, env), make_message())
-    assert recorder.messages[0]["authenticated"] is True
+    assert mailbox.messages[0].authenticated is True
 
 
 def test_wrong_password_is_not_retryable_and_never_shows_the_password(smtp_server):
-    recorder = Recorder()
-    port = smtp_server(recorder, authenticator=authenticator, auth_require_tls=False)
+    mailbox = Mailbox()
+    port = smtp_server(mailbox, authenticator=authenticator, auth_require_tls=False)
     wrong = "wrong-Pa55word-xyz"
     s = email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=wrong, SMTP_ALLOW_INSECURE_AUTH="1"))
     with pytest.raises(DeliveryError) as info:
@@ -416,11 +383,11 @@ def test_wrong_password_is_not_retryable_and_never_shows_the_password(smtp_serve
     assert info.value.retryable is False
     assert "login as alerts rejected: 535" in str(info.value)
     assert wrong not in str(info.value) and wrong not in repr(info.value.args)
-    assert recorder.messages == []
+    assert mailbox.messages == []
 
 
 def test_refused_recipients_fail_permanently(smtp_server):
-    port = smtp_server(Recorder(refuse={"ops@example.com", "dev@example.com"}))
+    port = smtp_server(Mailbox(refuse={"ops@example.com", "dev@example.com"}))
     with pytest.raises(DeliveryError) as info:
         email_channel.send(email_channel.settings(None, env_for(port)), make_message())
     assert info.value.retryable is False
@@ -428,10 +395,10 @@ def test_refused_recipients_fail_permanently(smtp_server):
 
 
 def test_partially_refused_recipients_still_count_as_delivered(smtp_server):
-    recorder = Recorder(refuse={"dev@example.com"})
-    port = smtp_server(recorder)
+    mailbox = Mailbox(refuse={"dev@example.com"})
+    port = smtp_server(mailbox)
     email_channel.send(email_channel.settings(None, env_for(port)), make_message())
-    assert recorder.messages[0]["rcpt_tos"] == ["ops@example.com"]
+    assert mailbox.messages[0].rcpt_tos == ["ops@example.com"]
 
 
 def test_closed_port_is_a_retryable_delivery_error():
@@ -459,7 +426,7 @@ def test_silent_server_times_out():
 
 
 def test_secure_against_a_plain_port_says_so(smtp_server):
-    port = smtp_server(Recorder())
+    port = smtp_server(Mailbox())
     s = email_channel.settings({"secure": True, "timeout": "1s"}, env_for(port))
     with pytest.raises(DeliveryError) as info:
         email_channel.send(s, make_message())

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import stat
 
-from conftest import HEALTHY_METRICS, MINUTE, SEED_METRICS, SIMPLE_CONFIG, T0
+from conftest import HEALTHY_METRICS, MINUTE, SEED_METRICS, SIMPLE_CONFIG, T0, rows
 
 SEED_IDS = [
     f"{rule}_{T0}"
@@ -19,14 +18,6 @@ SEED_IDS = [
         "failed_login_attempts",
     )
 ]
-
-
-def rows(db, sql, *params):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def test_seed_rules_fire_on_seed_metrics_with_exact_lines(cli):

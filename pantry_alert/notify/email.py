@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, DeliveryError
+from ..text import one_line
 from .base import (
     DEFAULT_MAX_PARALLEL,
     DEFAULT_TIMEOUT,
@@ -275,7 +276,7 @@ def _parse_recipients(value: Any, where: str) -> list[str]:
     return result
 
 
-from .email_render import _addr, _one_line, build_email, format_value, render_html, render_text, subject  # noqa: E402,F401
+from .email_render import _addr, build_email, format_value, render_html, render_text, subject  # noqa: E402,F401
 
 # ---------------------------------------------------------------- sending
 
@@ -527,7 +528,7 @@ def _failure(settings: Settings, exc: BaseException, tls: bool, sent_auth: list[
 def _reply(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return f"{code} {_one_line(text)}"
+    return f"{code} {one_line(text)}"
 
 
 def _close(server) -> None:

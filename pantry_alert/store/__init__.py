@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import NotFoundError, StateError
 from ..model import Alert, Event, Intent, RuleState
-from .db import SCHEMA_VERSION, connect, default_path, run_lock, seal, transaction, write_problem
+from .db import SCHEMA_VERSION, connect, connect_query_only, default_path, run_lock, seal, transaction, write_problem
 from .outbox import Outbox
 
 __all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION"]
@@ -120,6 +120,10 @@ class Store:
             from .db import _database_error
 
             raise _database_error(self.path, exc, untouched=self.conn.total_changes == 0) from None
+
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: it changes whenever another connection commits."""
+        return self.open_conn.execute("PRAGMA data_version").fetchone()[0]
 
     # ------------------------------------------------------------------ reads
 
@@ -335,3 +339,9 @@ def open_store(
     store = Store(connect(path, create=create, readonly=readonly, timeout_ms=timeout_ms), path, readonly=readonly)
     store.write_problem = problem
     return store
+
+
+def open_watch(path: str | os.PathLike, *, timeout_ms: int = 1000) -> Store:
+    """A store that only asks whether the database changed (``Store.data_version``), on a
+    connection through which nothing can be written (``db.connect_query_only``)."""
+    return Store(connect_query_only(path, timeout=timeout_ms / 1000), Path(path), readonly=True)

@@ -258,6 +258,26 @@ def readonly_uri(path: str | os.PathLike) -> str:
     return f"{uri}?mode=ro"
 
 
+def connect_readonly(path: str | os.PathLike, *, timeout: float) -> sqlite3.Connection:
+    """A connection that reads the database at ``path`` and never writes to it (``readonly_uri``)."""
+    return sqlite3.connect(readonly_uri(path), uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+
+
+def connect_query_only(path: str | os.PathLike, *, timeout: float) -> sqlite3.Connection:
+    """A connection through which SQLite refuses every write (``PRAGMA query_only``).
+
+    Not a ``mode=ro`` one: on a WAL database whose -shm file is missing, such a
+    connection keeps a private index and never sees other processes' commits.
+    """
+    conn = sqlite3.connect(os.path.realpath(path), timeout=timeout, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 _BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 
 
@@ -489,7 +509,7 @@ def inspect(path: str | os.PathLike) -> bool:
         return False
     if _wal_has_frames(path):
         try:
-            peek = sqlite3.connect(readonly_uri(path), uri=True, timeout=5)
+            peek = connect_readonly(path, timeout=5)
             try:
                 version = peek.execute("PRAGMA user_version").fetchone()[0]
             finally:
@@ -511,7 +531,7 @@ def verify(path: str | os.PathLike) -> None:
     if _sealed(path):
         return
     try:
-        peek = sqlite3.connect(readonly_uri(path), uri=True, timeout=5)
+        peek = connect_readonly(path, timeout=5)
         try:
             _quick_check(peek, path)
         finally:
@@ -557,13 +577,7 @@ def connect(
     migrated = False
     try:
         if readonly:
-            conn = sqlite3.connect(
-                readonly_uri(path),
-                uri=True,
-                timeout=timeout_ms / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
+            conn = connect_readonly(path, timeout=timeout_ms / 1000)
         else:
             conn = sqlite3.connect(str(path), timeout=timeout_ms / 1000, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA foreign_keys = ON")
