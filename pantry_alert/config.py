@@ -218,7 +218,7 @@ class Config:
 
 
 def source_rule() -> Rule:
-    """The built-in alert for a metrics source that keeps failing (SPEC §5.6)."""
+    """The built-in alert for a metrics source that keeps failing (``source.alert_after`` reads in a row)."""
     return Rule(
         id=BUILTIN_SOURCE_RULE,
         name="Metrics Source Unavailable",

@@ -229,7 +229,7 @@ def evaluate(
         stored = alerts.get(rule_id)
         return stored.copy() if stored else None
 
-    # The built-in metrics-source rule (SPEC §5.6).
+    # The built-in metrics-source rule: it fires after source.alert_after failed reads in a row.
     builtin = source_rule()
     state = state_of(builtin.id)
     before = (state.consecutive_breaches, state.pending_since, state.last_fired_at, state.last_error)

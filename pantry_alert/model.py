@@ -42,7 +42,7 @@ class Alert:
         return self.status == "resolved"
 
     def to_json(self) -> dict[str, Any]:
-        """The SPEC §6 alert shape (the seed's fields first)."""
+        """The alert's JSON shape (docs/commands.md): ``id`` to ``resolvedAt`` first, then the lifecycle fields."""
         return {
             "id": self.id,
             "type": self.type,

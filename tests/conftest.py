@@ -40,8 +40,8 @@ HEALTHY_METRICS = {
     "failedLogins": 3,
 }
 T0 = 1764158400000  # 2025-11-26T12:00:00Z
-# The alert of SPEC §6, as channels receive it.
-SPEC_ALERT = {
+# An alert in its JSON shape (docs/commands.md), as channels receive it.
+SAMPLE_ALERT = {
     "id": "high_error_rate_1764160000000",
     "type": "error",
     "severity": "critical",
@@ -64,7 +64,7 @@ SPEC_ALERT = {
     "labels": {},
 }
 MINUTE = 60_000
-# Channel variables of the seed: never inherited from the developer's shell.
+# The channels' environment variables: never inherited from the developer's shell.
 CHANNEL_ENV = (
     "SMTP_HOST",
     "SMTP_PORT",

@@ -125,7 +125,7 @@ def parts(msg):
 # ---------------------------------------------------------------- settings
 
 
-def test_settings_from_seed_environment():
+def test_settings_from_the_environment_variables():
     s = email_channel.settings(
         None,
         {

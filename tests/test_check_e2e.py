@@ -20,7 +20,7 @@ SEED_IDS = [
 ]
 
 
-def test_seed_rules_fire_on_seed_metrics_with_exact_lines(cli):
+def test_shipped_rules_fire_on_the_breach_metrics_with_exact_lines(cli):
     result = cli.check(SEED_METRICS)
     assert result.code == 0, result.err
     fired = [line for line in result.out.splitlines() if line.startswith("FIRED")]

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..model import SEVERITY_ORDER
 
-# Severity colours of the seed (SPEC §7.1); resolved notices use green.
+# The severity colours of email headers and Slack attachments; resolved notices use green.
 SEVERITY_COLORS = {
     "low": "#28a745",
     "medium": "#ffc107",
@@ -106,7 +106,7 @@ def check_section(section: dict | None, keys: Sequence[str]) -> dict:
 
 
 def picker(section: dict, env: Mapping[str, str]):
-    """``pick(key, VAR)`` -> (value, where it came from): the section's key, else the seed's
+    """``pick(key, VAR)`` -> (value, where it came from): the section's key, else the channel's
     environment variable, else (None, None).  Empty strings count as unset."""
 
     def pick(key: str, var: str | None) -> tuple[Any, str | None]:

@@ -79,7 +79,8 @@ def render_text(message: Message) -> str:
 
 
 def render_html(message: Message) -> str:
-    """The HTML part: the seed's layout, every value escaped (Jinja2 autoescape)."""
+    """The HTML part (templates/email.html): a header in the severity colour, then the details;
+    every value escaped (Jinja2 autoescape)."""
     if message.digest:
         return _template(DIGEST_TEMPLATE_PATH).render(**_digest_view(message))
     return _template().render(**_view(message))

@@ -1,7 +1,7 @@
-"""The Slack channel: slack-sdk (SPEC §7.2).
+"""The Slack channel: slack-sdk (docs/channels.md#slack).
 
 Two ways to post, both from the ``channels.slack`` section of rules.yaml with
-a per-key fallback to the seed's environment variables:
+a per-key fallback to the channel's environment variables:
 
 ============  ===================  =========================================
 key           env                  meaning
@@ -238,7 +238,7 @@ def iso_time(ms: Any) -> str:
 
 
 def build_payload(message: Message) -> dict[str, Any]:
-    """The message: ``{"text", "blocks", "attachments"}`` (SPEC §7.2); a digest lists its alerts."""
+    """The message: ``{"text", "blocks", "attachments"}`` (docs/channels.md#slack); a digest lists its alerts."""
     if message.digest:
         return build_digest(message)
     alert = message.alert

@@ -1,4 +1,4 @@
-"""The webhook channel: one JSON POST per notification through httpx (SPEC §7.3).
+"""The webhook channel: one JSON POST per notification through httpx (docs/channels.md#webhook).
 
 ============  ====================  ==========================================
 key           env                   meaning

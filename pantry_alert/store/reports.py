@@ -111,7 +111,7 @@ def _notification_counts(path: Path, cutoff: int) -> dict[str, int]:
 
 
 def stats(store, *, now: int, window: int) -> dict[str, Any]:
-    """The ``stats --json`` object (SPEC §6) over alerts with ``timestamp > now - window``.
+    """The ``stats --json`` object (docs/commands.md, ``stats``) over alerts with ``timestamp > now - window``.
 
     The notification counts (one index seek per alert in the window, the
     costliest part) run on a second read-only connection in a worker thread,
