@@ -119,8 +119,8 @@ def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from exc
+        place = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{place}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from exc
     problems = _Problems(path, text)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a cases file is a mapping with a 'tests' list")
@@ -142,7 +142,9 @@ def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
             problems.add(keys, "each test must be a mapping with name and steps")
             continue
         _unknown(raw, TEST_KEYS, keys, problems)
-        name = raw.get("name") if isinstance(raw.get("name"), str) else f"test {t + 1}"
+        name = raw.get("name")
+        if not isinstance(name, str):
+            name = f"test {t + 1}"
         steps, metrics, last = [], base, -1
         raw_steps = raw.get("steps")
         if not isinstance(raw_steps, list) or not raw_steps:

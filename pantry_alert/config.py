@@ -15,14 +15,22 @@ from typing import Any
 
 from .errors import ConfigError
 from .expressions import Condition, ExpressionError, compile_condition
+from .model import SEVERITIES
 from .notify.registry import CHANNEL_NAMES, channel_module
-from .timeutil import parse_duration
+from .timeutil import exact_duration, parse_duration
+from .urls import is_http_url
 
-SEVERITIES = ("low", "medium", "high", "critical")
 TYPES = ("performance", "error", "security", "business")
 RULE_ID = re.compile(r"^[a-z0-9_]+$")
 BUILTIN_SOURCE_RULE = "metrics_source_unavailable"
 DEFAULT_THRESHOLDS = {"low": 5, "medium": 3, "high": 2, "critical": 1}
+# Defaults of the duration settings, in milliseconds.
+DEFAULT_COOLDOWN_MS = 15 * 60_000
+DEFAULT_SOURCE_TIMEOUT_MS = 10_000
+DEFAULT_RETENTION_MS = 7 * 86_400_000
+DEFAULT_LOCK_TIMEOUT_MS = 30_000
+DEFAULT_DELIVERY_BUDGET_MS = 60_000  # a run starts no new send after this long
+DEFAULT_STALE_AFTER_MS = 5 * 60_000
 
 TOP_KEYS = {
     "service",
@@ -79,7 +87,7 @@ class Rule:
     type: str
     severity: str
     when: Condition | None
-    cooldown_ms: int = 15 * 60_000
+    cooldown_ms: int = DEFAULT_COOLDOWN_MS
     channels: list[str] = field(default_factory=lambda: ["console"])
     description: str | None = None
     runbook_url: str | None = None
@@ -99,11 +107,11 @@ class Rule:
             "type": self.type,
             "severity": self.severity,
             "when": self.when.source if self.when else None,
-            "cooldown": _fmt_ms(self.cooldown_ms),
+            "cooldown": exact_duration(self.cooldown_ms),
             "channels": list(self.channels),
             "description": self.description,
             "runbook_url": self.runbook_url,
-            "for": _fmt_ms(self.for_ms),
+            "for": exact_duration(self.for_ms),
             "resolve_when": self.resolve_when.source if self.resolve_when else None,
             "auto_resolve": self.auto_resolve,
             "notify_resolved": self.notify_resolved,
@@ -112,18 +120,11 @@ class Rule:
         }
 
 
-def _fmt_ms(ms: int) -> str:
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms and ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms" if ms else "0"
-
-
 @dataclass
 class Source:
     url: str | None = None
     file: str | None = None
-    timeout_ms: int = 10_000
+    timeout_ms: int = DEFAULT_SOURCE_TIMEOUT_MS
     headers: dict[str, str] = field(default_factory=dict)
     path: str | None = None
     alert_after: int = 3
@@ -137,15 +138,15 @@ class PrometheusSource:
     url: str
     queries: dict[str, str]  # dotted metric path -> PromQL
     headers: dict[str, str] = field(default_factory=dict)
-    timeout_ms: int = 10_000
+    timeout_ms: int = DEFAULT_SOURCE_TIMEOUT_MS
 
 
 @dataclass
 class StateSettings:
     path: str | None = None
-    retention_ms: int = 7 * 86_400_000
-    lock_timeout_ms: int = 30_000
-    delivery_budget_ms: int = 60_000  # a run starts no new send after this long
+    retention_ms: int = DEFAULT_RETENTION_MS
+    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
+    delivery_budget_ms: int = DEFAULT_DELIVERY_BUDGET_MS
 
 
 @dataclass
@@ -179,7 +180,7 @@ class ApiSettings:
     ``/healthz`` calls the last check run stale."""
 
     token: str | None = field(default=None, repr=False)
-    stale_after_ms: int = 5 * 60_000
+    stale_after_ms: int = DEFAULT_STALE_AFTER_MS
 
 
 @dataclass
@@ -217,14 +218,14 @@ class Config:
 
 
 def source_rule() -> Rule:
-    """The built-in alert for a metrics source that keeps failing (SPEC §5.6)."""
+    """The built-in alert for a metrics source that keeps failing (``source.alert_after`` reads in a row)."""
     return Rule(
         id=BUILTIN_SOURCE_RULE,
         name="Metrics Source Unavailable",
         type="error",
         severity="high",
         when=None,
-        cooldown_ms=15 * 60_000,
+        cooldown_ms=DEFAULT_COOLDOWN_MS,
         channels=list(CHANNEL_NAMES),
         builtin=True,
     )
@@ -235,8 +236,9 @@ def source_rule() -> Rule:
 
 class _Problems:
     def __init__(self, path: Path, text: str):
-        self.path, self.text, self.items = path, text, []
-        self._root = None
+        self.path, self.text = path, text
+        self.items: list[str] = []
+        self._root: Any = None  # the composed YAML node tree, made on the first error
         self.uninterpolated: set[tuple] = set()  # keys whose ${VAR} could not be filled: not checked further
         self.rule_ids: list = []  # rule ids by index, to name the rule in a problem
         self.channel_items: dict[str, list[str]] = {}  # problems under channels.<name>, by channel
@@ -336,7 +338,7 @@ def unexpand(text: str, substitutions: Mapping[str, str]) -> str:
 def _url(value, keys, problems, rule_id=None) -> str | None:
     if value in (None, ""):
         return None
-    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
+    if not is_http_url(value):
         written = problems.template(keys)  # as written: an interpolated secret is never shown
         shown = written if isinstance(written, str) else value
         problems.add(keys, f"{shown!r} is not an absolute http(s) URL", rule_id)
@@ -606,7 +608,7 @@ def _rule(raw, index: int, problems: _Problems) -> Rule | None:
         type=str(rule_type),
         severity=str(severity),
         when=when,
-        cooldown_ms=_duration(raw, "cooldown", 15 * 60_000, keys, problems, label, bare_unit="m"),
+        cooldown_ms=_duration(raw, "cooldown", DEFAULT_COOLDOWN_MS, keys, problems, label, bare_unit="m"),
         channels=_channels(raw.get("channels", ["console"]), keys + ("channels",), problems, label),
         description=description,
         runbook_url=_url(raw.get("runbook_url"), keys + ("runbook_url",), problems, label),
@@ -658,7 +660,9 @@ def parse(
             f"{path}: the top level must be a mapping with a 'rules' list",
             problems=[f"{path}:1: the top level must be a mapping"],
         )
-    raw_rules = data.get("rules") if isinstance(data.get("rules"), list) else []
+    raw_rules = data.get("rules")
+    if not isinstance(raw_rules, list):
+        raw_rules = []
     problems.rule_ids = [r.get("id") if isinstance(r, dict) else None for r in raw_rules]
     problems.raw = data
     data = _interpolate(data, (), env, problems)
@@ -697,7 +701,7 @@ def parse(
     if isinstance(alert_after, bool) or not isinstance(alert_after, int) or alert_after < 1:
         problems.add(("source", "alert_after"), f"must be a whole number ≥ 1, not {alert_after!r}")
         alert_after = 3
-    timeout_ms = _duration(src, "timeout", 10_000, ("source",), problems, positive=True)
+    timeout_ms = _duration(src, "timeout", DEFAULT_SOURCE_TIMEOUT_MS, ("source",), problems, positive=True)
     config.source = Source(
         url=_url(src.get("url"), ("source", "url"), problems),
         file=str(src["file"]) if src.get("file") else None,
@@ -712,9 +716,11 @@ def parse(
     _unknown(st, STATE_KEYS, ("state",), problems)
     config.state = StateSettings(
         path=str(st["path"]) if st.get("path") else None,
-        retention_ms=_duration(st, "retention", 7 * 86_400_000, ("state",), problems),
-        lock_timeout_ms=_duration(st, "lock_timeout", 30_000, ("state",), problems, positive=True),
-        delivery_budget_ms=_duration(st, "delivery_budget", 60_000, ("state",), problems, positive=True),
+        retention_ms=_duration(st, "retention", DEFAULT_RETENTION_MS, ("state",), problems),
+        lock_timeout_ms=_duration(st, "lock_timeout", DEFAULT_LOCK_TIMEOUT_MS, ("state",), problems, positive=True),
+        delivery_budget_ms=_duration(
+            st, "delivery_budget", DEFAULT_DELIVERY_BUDGET_MS, ("state",), problems, positive=True
+        ),
     )
 
     channels = _mapping(data.get("channels"), ("channels",), problems)
@@ -761,7 +767,7 @@ def parse(
         token = None
     config.api = ApiSettings(
         token=(token.strip() or None) if isinstance(token, str) else None,
-        stale_after_ms=_duration(api, "stale_after", 5 * 60_000, ("api",), problems, positive=True),
+        stale_after_ms=_duration(api, "stale_after", DEFAULT_STALE_AFTER_MS, ("api",), problems, positive=True),
     )
 
     raw_rules = data.get("rules")

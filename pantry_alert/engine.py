@@ -230,7 +230,7 @@ def evaluate(
         stored = alerts.get(rule_id)
         return stored.copy() if stored else None
 
-    # The built-in metrics-source rule (SPEC §5.6).
+    # The built-in metrics-source rule: it fires after source.alert_after failed reads in a row.
     builtin = source_rule()
     state = state_of(builtin.id)
     before = (state.consecutive_breaches, state.pending_since, state.last_fired_at, state.last_error)
@@ -265,7 +265,7 @@ def evaluate(
             plan.errors.append({"rule": rule.id, "error": str(exc)})
             continue
         state = state_of(rule.id)
-        before = vars(state).copy()
+        state_before = vars(state).copy()
         _step(
             plan,
             ctx,
@@ -277,6 +277,6 @@ def evaluate(
             lambda rule=rule, read=read, value=value: _describe(plan, rule, metrics, value),
             read,
         )
-        if vars(state) != before:
+        if vars(state) != state_before:
             plan.rule_states.append(state)
     return plan

@@ -36,7 +36,7 @@ _CMPOPS = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
 }
-_FUNCS = {"abs": abs, "min": min, "max": max}
+_FUNCS: dict[str, Callable[..., Any]] = {"abs": abs, "min": min, "max": max}
 MAX_EXPRESSION_LENGTH = 2000
 MAX_EXPRESSION_DEPTH = 100  # nesting of operators, calls and parentheses
 
@@ -159,10 +159,10 @@ def _compile(node: ast.AST, paths: list[str]) -> Evaluator:
         left = _compile(node.left, paths)
         ops = []
         for op_node, comparator in zip(node.ops, node.comparators, strict=True):
-            op = _CMPOPS.get(type(op_node))
-            if op is None:
+            cmp_op = _CMPOPS.get(type(op_node))
+            if cmp_op is None:
                 raise ExpressionError(f"comparison '{type(op_node).__name__}' is not allowed (use < <= > >= == !=)")
-            ops.append((op, _compile(comparator, paths)))
+            ops.append((cmp_op, _compile(comparator, paths)))
 
         def compare(m, r):
             current = left(m, r)

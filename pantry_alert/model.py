@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+SEVERITIES = ("low", "medium", "high", "critical")  # least to most severe
+SEVERITY_ORDER = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 NEXT_SEVERITY = {"low": "medium", "medium": "high", "high": "critical", "critical": "critical"}
 
 
@@ -42,7 +43,7 @@ class Alert:
         return self.status == "resolved"
 
     def to_json(self) -> dict[str, Any]:
-        """The SPEC §6 alert shape (the seed's fields first)."""
+        """The alert's JSON shape (docs/commands.md): ``id`` to ``resolvedAt`` first, then the lifecycle fields."""
         return {
             "id": self.id,
             "type": self.type,
@@ -74,12 +75,7 @@ class Alert:
         }
 
     def copy(self) -> Alert:
-        return Alert(
-            **{
-                k: (list(v) if isinstance(v, list) else dict(v) if isinstance(v, dict) else v)
-                for k, v in asdict(self).items()
-            }
-        )
+        return Alert(**asdict(self))  # asdict copies the lists and dicts
 
 
 @dataclass

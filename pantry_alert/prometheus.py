@@ -27,6 +27,7 @@ from typing import Any
 
 from .errors import MetricsError
 from .expressions import Unavailable
+from .text import one_line
 
 MAX_ANSWER = 10 * 1024 * 1024  # bytes of one query's answer
 MAX_WORKERS = 16
@@ -106,7 +107,7 @@ def query_one(client, endpoint: str, path: str, query: str, when_ms: int, timeou
         answer.problem = f"no answer within {timeout_s:g}s (source.prometheus.timeout)"
         return answer
     except httpx.HTTPError as exc:
-        answer.problem = f"request failed: {type(exc).__name__}: {_one_line(str(exc))[:200]}"
+        answer.problem = f"request failed: {type(exc).__name__}: {one_line(str(exc))[:200]}"
         return answer
     if len(response.content) > MAX_ANSWER:
         answer.problem = f"the answer is larger than {MAX_ANSWER // (1024 * 1024)} MiB"
@@ -120,7 +121,7 @@ def query_one(client, endpoint: str, path: str, query: str, when_ms: int, timeou
         return answer
     if body["status"] == "error":
         kind = body.get("errorType") or f"HTTP {response.status_code}"
-        answer.problem = f"Prometheus error {kind}: {_one_line(str(body.get('error', '')))[:300]}"
+        answer.problem = f"Prometheus error {kind}: {one_line(str(body.get('error', '')))[:300]}"
         # A query Prometheus rejects (bad_data, execution) still shows the server works.
         answer.answered = 400 <= response.status_code < 500
         return answer
@@ -172,9 +173,5 @@ def _series(sample: Any) -> str:
 
 
 def _short(query: str) -> str:
-    query = _one_line(query)
+    query = one_line(query)
     return query if len(query) <= 120 else query[:119] + "…"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -41,7 +41,7 @@ class CheckResult:
     def summary(self) -> dict[str, Any]:
         plan = self.plan
         skipped = sum(1 for i in plan.intents if i.status == "skipped") + self.report.skipped
-        out = {
+        out: dict[str, Any] = {
             "fired": list(plan.fired),
             "reminded": list(plan.reminded),
             "escalated": list(plan.escalated),
@@ -100,16 +100,7 @@ def run_check(
 
     if dry_run:
         with open_store(db_path, readonly=True, timeout_ms=config.state.lock_timeout_ms) as store:
-            stored = store.active_alerts()
-            plan = evaluate(
-                config.rules,
-                document,
-                alerts=stored,
-                rule_states=store.rule_states(),
-                ctx=replace(ctx, taken_ids=store.alert_ids_at(now)),
-                source_error=source_error,
-            )
-            plan = _policy(plan, store, config, ctx, stored)
+            plan, stored = _plan(store, config, document, ctx, now, source_error)
             result = CheckResult(plan=plan, source_error=source_error, dry_run=True)
             active = list(stored.values())
             if on_planned:
@@ -119,16 +110,7 @@ def run_check(
         with run_lock(db_path, config.state.lock_timeout_ms):
             with open_store(db_path, timeout_ms=config.state.lock_timeout_ms) as store:
                 with store.transaction():
-                    stored = store.active_alerts()
-                    plan = evaluate(
-                        config.rules,
-                        document,
-                        alerts=stored,
-                        rule_states=store.rule_states(),
-                        ctx=replace(ctx, taken_ids=store.alert_ids_at(now)),
-                        source_error=source_error,
-                    )
-                    plan = _policy(plan, store, config, ctx, stored)
+                    plan, _ = _plan(store, config, document, ctx, now, source_error)
                     store.apply(plan, now)
                 result = CheckResult(plan=plan, source_error=source_error)
                 if on_planned:
@@ -153,6 +135,20 @@ def _sync(store, config: Config, channels: dict[str, Any], now: int) -> list[Any
     return [
         channel_module(name).sync(store, config, channels[name], now) for name in sync_channels() if name in channels
     ]
+
+
+def _plan(store, config: Config, document, ctx, now: int, source_error: str | None):
+    """The rules evaluated against the stored state, then the policy step: ``(plan, stored alerts by rule id)``."""
+    stored = store.active_alerts()
+    plan = evaluate(
+        config.rules,
+        document,
+        alerts=stored,
+        rule_states=store.rule_states(),
+        ctx=replace(ctx, taken_ids=store.alert_ids_at(now)),
+        source_error=source_error,
+    )
+    return _policy(plan, store, config, ctx, stored), stored
 
 
 def _policy(plan: Plan, store, config: Config, ctx: Context, stored) -> Plan:

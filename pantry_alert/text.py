@@ -30,3 +30,9 @@ def printable(text) -> str:
     """``text`` with every control character shown as an escape; safe to print on one line."""
     text = "" if text is None else str(text)
     return _UNSAFE.sub(_escape, text)
+
+
+def one_line(text) -> str:
+    """``text`` for a subject, a title or an error line: each run of whitespace (line breaks and tabs
+    included) becomes one space, and none is left at either end."""
+    return re.sub(r"\s+", " ", str(text)).strip()

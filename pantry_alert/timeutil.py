@@ -6,7 +6,7 @@ import math
 import os
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 from .errors import UsageError
 
@@ -69,8 +69,18 @@ def cli_duration(value: str, *, bare_unit: str | None = None, option: str) -> in
         raise UsageError(str(exc)) from None
 
 
+def exact_duration(ms: int) -> str:
+    """``ms`` as rules.yaml writes a duration, exactly: in the largest unit that divides it
+    (``15m``, ``90s``, ``1500ms``, ``0``); ``parse_duration`` reads it back."""
+    for unit in ("d", "h", "m", "s"):
+        size = _UNITS[unit]
+        if ms and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms" if ms else "0"
+
+
 def format_duration(ms: int | float | None) -> str:
-    """A readable duration: ``2h 5m``, ``45s``, ``0s``."""
+    """A readable duration, rounded to at most two units: ``2h 5m``, ``45s``, ``0s``."""
     if not ms:
         return "0s"
     seconds = int(round(ms / 1000))
@@ -133,7 +143,7 @@ def format_time(ms, tz: str | None = None) -> str:
         try:
             from zoneinfo import ZoneInfo
 
-            zone = ZoneInfo(tz)
+            zone: tzinfo = ZoneInfo(tz)
         except Exception:  # unknown zone: show UTC rather than fail
             zone, tz = UTC, "UTC"
         dt = datetime.fromtimestamp(ms / 1000, zone)

@@ -11,12 +11,14 @@ import logging
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import traceback
 import warnings
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +40,8 @@ HEALTHY_METRICS = {
     "failedLogins": 3,
 }
 T0 = 1764158400000  # 2025-11-26T12:00:00Z
-# The alert of SPEC §6, as channels receive it.
-SPEC_ALERT = {
+# An alert in its JSON shape (docs/commands.md), as channels receive it.
+SAMPLE_ALERT = {
     "id": "high_error_rate_1764160000000",
     "type": "error",
     "severity": "critical",
@@ -62,7 +64,7 @@ SPEC_ALERT = {
     "labels": {},
 }
 MINUTE = 60_000
-# Channel variables of the seed: never inherited from the developer's shell.
+# The channels' environment variables: never inherited from the developer's shell.
 CHANNEL_ENV = (
     "SMTP_HOST",
     "SMTP_PORT",
@@ -123,6 +125,12 @@ class Result:
 
     def json(self):
         return json.loads(self.out)
+
+
+def rows(db, sql: str, *params) -> list[tuple]:
+    """The rows ``sql`` selects from the SQLite file ``db``, read on a read-only connection of the test's own."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return conn.execute(sql, params).fetchall()
 
 
 class Cli:
@@ -350,15 +358,25 @@ def free_port() -> int:
 
 
 class Mailbox:
-    """aiosmtpd handler keeping every accepted message (with .authenticated and .rcpt_tos)."""
+    """aiosmtpd handler keeping every accepted message, each with ``.mail_from``, ``.rcpt_tos``,
+    ``.tls`` (it came over TLS) and ``.authenticated``; recipients in ``refuse`` get a 550."""
 
-    def __init__(self):
+    def __init__(self, refuse: set[str] | None = None):
         self.messages: list = []
+        self.refuse = refuse or set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        msg.authenticated = bool(session.authenticated)
+        msg.mail_from = envelope.mail_from
         msg.rcpt_tos = list(envelope.rcpt_tos)
+        msg.tls = server.transport.get_extra_info("ssl_object") is not None
+        msg.authenticated = bool(session.authenticated)
         self.messages.append(msg)
         return "250 OK"
 

@@ -7,14 +7,13 @@ Time moves only through PANTRY_ALERT_NOW; the only waits are bounded waits on ev
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from conftest import T0, Cli, Mailbox, free_port, smtp_authenticator
+from conftest import T0, Cli, Mailbox, free_port, rows, smtp_authenticator
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -45,14 +44,6 @@ rules:
     channels: [{", ".join(channels)}]
     description: "CPU at {{{{ cpu }}}}%"
 """
-
-
-def rows(db: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def notifications(db: Path) -> list[tuple]:

@@ -211,7 +211,7 @@ def test_healthz_needs_no_token(shared):
 # ----------------------------------------------------------------- writing
 
 
-def test_resolve_gives_the_seed_messages(server, fired):
+def test_resolve_gives_the_documented_messages(server, fired):
     target = alert_id(fired, "high_error_rate")
     response = server.client.post(f"/api/alerts/{target}/resolve", json={"by": "ops", "note": "fixed the pool"})
     assert (response.status_code, response.json()) == (200, {"success": True, "message": "Alert resolved"})

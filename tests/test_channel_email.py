@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import copy
-import email
-import email.policy
-import shutil
 import socket
 import ssl
-import subprocess
 import time
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import free_port
+from conftest import Mailbox, free_port, smtp_authenticator
 
 from pantry_alert.errors import ConfigError, DeliveryError
 from pantry_alert.notify import email as email_channel
@@ -69,37 +64,7 @@ def make_message(kind="firing", **alert_changes) -> Message:
 # ---------------------------------------------------------------- fixtures
 
 
-class Recorder:
-    """aiosmtpd handler that keeps every accepted message."""
-
-    def __init__(self, refuse: set[str] | None = None):
-        self.messages: list[dict] = []
-        self.refuse = refuse or set()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(
-            {
-                "mail_from": envelope.mail_from,
-                "rcpt_tos": list(envelope.rcpt_tos),
-                "message": email.message_from_bytes(envelope.content, policy=email.policy.default),
-                "tls": server.transport.get_extra_info("ssl_object") is not None,
-                "authenticated": bool(session.authenticated),
-            }
-        )
-        return "250 OK"
-
-
-def authenticator(server, session, envelope, mechanism, auth_data):
-    ok = isinstance(auth_data, LoginPassword) and auth_data == (b"alerts", PASSWORD.encode())
-    # handled=False: let aiosmtpd send the 235/535 reply itself (with the default
-    # handled=True a failed login gets no reply at all and the client hangs).
-    return AuthResult(success=ok, handled=False)
+authenticator = smtp_authenticator("alerts", PASSWORD)
 
 
 @pytest.fixture
@@ -120,78 +85,24 @@ def smtp_server():
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    """A self-signed certificate for 127.0.0.1/localhost: ``(cert_path, key_path)``."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    try:
-        _make_cert_cryptography(cert, key)
-    except ImportError:
-        assert shutil.which("openssl"), "the TLS tests need the cryptography package or the openssl command"
-        subprocess.run(
-            [
-                "openssl",
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                str(key),
-                "-out",
-                str(cert),
-                "-days",
-                "2",
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            ],
-            check=True,
-            capture_output=True,
-        )
-    return str(cert), str(key)
+def tls(tmp_path_factory):
+    """A test CA (``tls.ca_file``, its PEM) and a server certificate it issued for 127.0.0.1 and localhost."""
+    return TLSFiles(tmp_path_factory.mktemp("tls"))
 
 
-def _make_cert_cryptography(cert_path, key_path) -> None:
-    import datetime
-    import ipaddress
+class TLSFiles:
+    def __init__(self, folder):
+        import trustme
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+        self.ca = trustme.CA()
+        self.server = self.ca.issue_cert("127.0.0.1", "localhost")
+        self.ca_file = str(folder / "ca.pem")
+        self.ca.cert_pem.write_to_path(self.ca_file)
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-
-
-def server_tls_context(certificate) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*certificate)
-    return context
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.server.configure_cert(context)
+        return context
 
 
 def env_for(port, **extra) -> dict:
@@ -214,7 +125,7 @@ def parts(msg):
 # ---------------------------------------------------------------- settings
 
 
-def test_settings_from_seed_environment():
+def test_settings_from_the_environment_variables():
     s = email_channel.settings(
         None,
         {
@@ -343,16 +254,16 @@ def test_html_escapes_every_value():
 
 
 def test_send_plain_smtp_exact_message(smtp_server):
-    recorder = Recorder()
-    port = smtp_server(recorder)
+    mailbox = Mailbox()
+    port = smtp_server(mailbox)
     s = email_channel.settings(None, env_for(port))
     email_channel.send(s, make_message())
 
-    [got] = recorder.messages
-    assert got["mail_from"] == "alerts@pantry.example"
-    assert got["rcpt_tos"] == ["ops@example.com", "dev@example.com"]
-    assert got["tls"] is False and got["authenticated"] is False
-    msg = got["message"]
+    [got] = mailbox.messages
+    assert got.mail_from == "alerts@pantry.example"
+    assert got.rcpt_tos == ["ops@example.com", "dev@example.com"]
+    assert got.tls is False and got.authenticated is False
+    msg = got
     assert msg["Subject"] == "[HIGH] Kitchen Pantry CRM Alert: High Response Time"
     assert msg["From"] == "alerts@pantry.example"
     assert msg["To"] == "ops@example.com, Dev Team <dev@example.com>"
@@ -394,8 +305,8 @@ def test_send_plain_smtp_exact_message(smtp_server):
 
 
 def test_send_without_links_leaves_them_out(smtp_server):
-    recorder = Recorder()
-    port = smtp_server(recorder)
+    mailbox = Mailbox()
+    port = smtp_server(mailbox)
     message = Message(
         kind="resolved",
         alert={
@@ -411,7 +322,7 @@ def test_send_without_links_leaves_them_out(smtp_server):
         timezone="UTC",
     )
     email_channel.send(email_channel.settings(None, env_for(port)), message)
-    msg = recorder.messages[0]["message"]
+    msg = mailbox.messages[0]
     assert msg["Subject"] == "[RESOLVED] Kitchen Pantry CRM Alert: High Response Time"
     text, html = parts(msg)
     assert "Runbook:" not in text and "Dashboard:" not in text
@@ -420,55 +331,51 @@ def test_send_without_links_leaves_them_out(smtp_server):
     assert "background-color:#28a745" in html
 
 
-def test_starttls_then_login(smtp_server, certificate, monkeypatch):
-    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])  # trust the test's self-signed CA
-    recorder = Recorder()
+def test_starttls_then_login(smtp_server, tls, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", tls.ca_file)  # trust the test's CA
+    mailbox = Mailbox()
     # auth_require_tls stays True (the default): login only works after STARTTLS.
-    port = smtp_server(
-        recorder, tls_context=server_tls_context(certificate), require_starttls=True, authenticator=authenticator
-    )
+    port = smtp_server(mailbox, tls_context=tls.server_context(), require_starttls=True, authenticator=authenticator)
     s = email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=PASSWORD))
     email_channel.send(s, make_message())
-    [got] = recorder.messages
-    assert got["tls"] is True and got["authenticated"] is True
+    [got] = mailbox.messages
+    assert got.tls is True and got.authenticated is True
 
 
-def test_starttls_with_untrusted_certificate_fails(smtp_server, certificate, monkeypatch):
+def test_starttls_with_untrusted_certificate_fails(smtp_server, tls, monkeypatch):
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    recorder = Recorder()
-    port = smtp_server(recorder, tls_context=server_tls_context(certificate))
+    mailbox = Mailbox()
+    port = smtp_server(mailbox, tls_context=tls.server_context())
     with pytest.raises(DeliveryError) as info:
         email_channel.send(email_channel.settings(None, env_for(port)), make_message())
     assert "TLS certificate verification failed" in str(info.value)
     assert f"smtp://127.0.0.1:{port}" in str(info.value)
-    assert recorder.messages == []
+    assert mailbox.messages == []
 
 
-def test_smtp_secure_true_uses_tls_from_the_start(smtp_server, certificate, monkeypatch):
-    monkeypatch.setenv("SSL_CERT_FILE", certificate[0])
-    recorder = Recorder()
-    port = smtp_server(
-        recorder, ssl_context=server_tls_context(certificate), authenticator=authenticator, auth_require_tls=False
-    )
+def test_smtp_secure_true_uses_tls_from_the_start(smtp_server, tls, monkeypatch):
+    monkeypatch.setenv("SSL_CERT_FILE", tls.ca_file)
+    mailbox = Mailbox()
+    port = smtp_server(mailbox, ssl_context=tls.server_context(), authenticator=authenticator, auth_require_tls=False)
     s = email_channel.settings(None, env_for(port, SMTP_SECURE="true", SMTP_USER="alerts", SMTP_PASS=PASSWORD))
     assert s.secure and s.port == port
     email_channel.send(s, make_message())
-    [got] = recorder.messages
-    assert got["tls"] is True and got["authenticated"] is True
+    [got] = mailbox.messages
+    assert got.tls is True and got.authenticated is True
 
 
 def test_login_without_tls_when_server_and_config_allow_it(smtp_server):
-    recorder = Recorder()
-    port = smtp_server(recorder, authenticator=authenticator, auth_require_tls=False)
+    mailbox = Mailbox()
+    port = smtp_server(mailbox, authenticator=authenticator, auth_require_tls=False)
     env = env_for(port, SMTP_USER="alerts", SMTP_PASS=PASSWORD, SMTP_ALLOW_INSECURE_AUTH="true")
     email_channel.send(email_channel.settings(None, env), make_message())
-    assert recorder.messages[0]["authenticated"] is True
+    assert mailbox.messages[0].authenticated is True
 
 
 def test_wrong_password_is_not_retryable_and_never_shows_the_password(smtp_server):
-    recorder = Recorder()
-    port = smtp_server(recorder, authenticator=authenticator, auth_require_tls=False)
+    mailbox = Mailbox()
+    port = smtp_server(mailbox, authenticator=authenticator, auth_require_tls=False)
     wrong = "wrong-Pa55word-xyz"
     s = email_channel.settings(None, env_for(port, SMTP_USER="alerts", SMTP_PASS=wrong, SMTP_ALLOW_INSECURE_AUTH="1"))
     with pytest.raises(DeliveryError) as info:
@@ -476,11 +383,11 @@ def test_wrong_password_is_not_retryable_and_never_shows_the_password(smtp_serve
     assert info.value.retryable is False
     assert "login as alerts rejected: 535" in str(info.value)
     assert wrong not in str(info.value) and wrong not in repr(info.value.args)
-    assert recorder.messages == []
+    assert mailbox.messages == []
 
 
 def test_refused_recipients_fail_permanently(smtp_server):
-    port = smtp_server(Recorder(refuse={"ops@example.com", "dev@example.com"}))
+    port = smtp_server(Mailbox(refuse={"ops@example.com", "dev@example.com"}))
     with pytest.raises(DeliveryError) as info:
         email_channel.send(email_channel.settings(None, env_for(port)), make_message())
     assert info.value.retryable is False
@@ -488,10 +395,10 @@ def test_refused_recipients_fail_permanently(smtp_server):
 
 
 def test_partially_refused_recipients_still_count_as_delivered(smtp_server):
-    recorder = Recorder(refuse={"dev@example.com"})
-    port = smtp_server(recorder)
+    mailbox = Mailbox(refuse={"dev@example.com"})
+    port = smtp_server(mailbox)
     email_channel.send(email_channel.settings(None, env_for(port)), make_message())
-    assert recorder.messages[0]["rcpt_tos"] == ["ops@example.com"]
+    assert mailbox.messages[0].rcpt_tos == ["ops@example.com"]
 
 
 def test_closed_port_is_a_retryable_delivery_error():
@@ -519,7 +426,7 @@ def test_silent_server_times_out():
 
 
 def test_secure_against_a_plain_port_says_so(smtp_server):
-    port = smtp_server(Recorder())
+    port = smtp_server(Mailbox())
     s = email_channel.settings({"secure": True, "timeout": "1s"}, env_for(port))
     with pytest.raises(DeliveryError) as info:
         email_channel.send(s, make_message())

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import SPEC_ALERT, free_port
+from conftest import SAMPLE_ALERT, free_port
 from slack_sdk.models.blocks import Block
 from werkzeug import Response
 
@@ -19,10 +19,10 @@ from pantry_alert.notify.base import Message
 TOKEN = "xoxb-1234-5678-SECRETtoken"
 HOOK_PATH = "/services/T0000/B0000/XXXXhooksecretXXXX"
 
-ALERT = SPEC_ALERT
+ALERT = SAMPLE_ALERT
 DASHBOARD = "https://crm.example.com/dashboard/performance"
 
-SEED_PAYLOAD = {
+EXPECTED_PAYLOAD = {
     "text": "Alert: High Error Rate",
     "blocks": [
         {
@@ -79,7 +79,7 @@ def assert_valid_blocks(payload):
 # ---------------------------------------------------------------- settings
 
 
-def test_settings_from_seed_environment():
+def test_settings_from_the_environment_variables():
     s = slack.settings(None, {"SLACK_BOT_TOKEN": TOKEN, "SLACK_ALERT_CHANNEL": "#alerts"})
     assert (s.mode, s.token, s.channel, s.api_url, s.timeout) == (
         "api",
@@ -138,9 +138,9 @@ def test_invalid_section_is_a_config_error(section, needle):
 # ---------------------------------------------------------------- the message
 
 
-def test_firing_payload_is_exactly_the_seeds():
+def test_firing_payload_is_exact():
     payload = slack.build_payload(make_message())
-    assert payload == SEED_PAYLOAD
+    assert payload == EXPECTED_PAYLOAD
     assert_valid_blocks(payload)
 
 
@@ -229,7 +229,7 @@ def test_chat_post_message_request(httpserver):
     [(request, _)] = httpserver.log
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert request.headers["Content-Type"].startswith("application/json")
-    assert json.loads(request.get_data()) == {"channel": "#alerts", **SEED_PAYLOAD}
+    assert json.loads(request.get_data()) == {"channel": "#alerts", **EXPECTED_PAYLOAD}
 
 
 def test_api_ok_false_is_a_delivery_error_with_slacks_error(httpserver):
@@ -319,7 +319,7 @@ def test_incoming_webhook_request(httpserver):
     slack.send(hook_settings(httpserver), make_message())
     [(request, _)] = httpserver.log
     assert "Authorization" not in request.headers
-    assert json.loads(request.get_data()) == SEED_PAYLOAD
+    assert json.loads(request.get_data()) == EXPECTED_PAYLOAD
 
 
 def test_incoming_webhook_errors(httpserver):

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import SPEC_ALERT, free_port
+from conftest import SAMPLE_ALERT, free_port
 from werkzeug import Response
 
 from pantry_alert.errors import ConfigError, DeliveryError
@@ -17,7 +17,7 @@ from pantry_alert.notify.base import Message
 
 TOKEN = "whk-Secret-Token-123"
 
-ALERT = SPEC_ALERT
+ALERT = SAMPLE_ALERT
 
 
 def make_message(kind="firing", **alert_changes) -> Message:
@@ -35,7 +35,7 @@ def hook(httpserver, path="/hook", **section):
 # ---------------------------------------------------------------- settings
 
 
-def test_settings_from_seed_environment():
+def test_settings_from_the_environment_variables():
     s = webhook.settings(None, {"ALERT_WEBHOOK_URL": "https://hooks.example.com/alerts", "ALERT_WEBHOOK_TOKEN": TOKEN})
     assert (s.url, s.token, s.headers, s.timeout) == ("https://hooks.example.com/alerts", TOKEN, (), 10.0)
     assert s.secrets() == [TOKEN]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import stat
 
-from conftest import HEALTHY_METRICS, MINUTE, SEED_METRICS, SIMPLE_CONFIG, T0
+from conftest import HEALTHY_METRICS, MINUTE, SEED_METRICS, SIMPLE_CONFIG, T0, rows
 
 SEED_IDS = [
     f"{rule}_{T0}"
@@ -21,15 +20,7 @@ SEED_IDS = [
 ]
 
 
-def rows(db, sql, *params):
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
-
-
-def test_seed_rules_fire_on_seed_metrics_with_exact_lines(cli):
+def test_shipped_rules_fire_on_the_breach_metrics_with_exact_lines(cli):
     result = cli.check(SEED_METRICS)
     assert result.code == 0, result.err
     fired = [line for line in result.out.splitlines() if line.startswith("FIRED")]

@@ -158,7 +158,7 @@ def test_policy_keys_are_checked_with_file_and_line(tmp_path):
     ]
 
 
-def test_shipped_config_loads_with_seed_rules():
+def test_shipped_config_loads_with_its_five_rules():
     config = load(ROOT / "rules.yaml", env={})
     summary = [(r.id, r.name, r.type, r.severity, r.when.source, r.cooldown_ms // 60_000) for r in config.rules]
     assert summary == [
@@ -257,7 +257,7 @@ def test_rules_list_human_marks_unconfigured_channels(cli):
     assert "    email    not configured\n" in result.out and "high_response_time" in result.out
 
 
-def test_rules_test_renders_seed_descriptions_exactly(cli):
+def test_rules_test_renders_the_shipped_descriptions_exactly(cli):
     result = cli("rules", "test", "--json")
     assert result.code == 0, result.err
     assert [(r["rule"], r["verdict"], r["description"]) for r in result.json()["results"]] == [

@@ -214,11 +214,27 @@ def test_relative_links_resolve(doc: Path):
     assert not broken, f"{doc.name}: broken links {broken}"
 
 
+# References to documents outside the repository, which a reader of it cannot look up.
+UNKNOWN_REFERENCES = (r"\bseed\b", r"\bSPEC\b", r"§", r"contract section", r"LIBRARY-NOTES")
+
+
 @pytest.mark.parametrize("doc", DOC_FILES, ids=[p.name for p in DOC_FILES])
 def test_no_words_a_reader_cannot_look_up(doc: Path):
     text = doc.read_text()
-    found = [w for w in (r"\bseed\b", r"\bSPEC\b", r"§", r"contract section", r"LIBRARY-NOTES") if re.search(w, text)]
+    found = [w for w in UNKNOWN_REFERENCES if re.search(w, text)]
     assert not found, f"{doc.name} uses {found}"
+
+
+def test_code_and_tests_cite_nothing_a_reader_cannot_look_up():
+    sources = sorted((ROOT / "pantry_alert").rglob("*.py")) + sorted((ROOT / "tests").glob("*.py"))
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sources
+        if path != Path(__file__).resolve()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if any(re.search(w, line) for w in UNKNOWN_REFERENCES)
+    ]
+    assert not found, "\n".join(found)
 
 
 # ------------------------------------------------------------------ examples are true output

@@ -58,7 +58,7 @@ def kinds(plan):
     return [(i.channel, i.kind, i.status) for i in plan.intents]
 
 
-def test_fire_creates_alert_with_seed_id_and_notifies_configured_channels():
+def test_fire_creates_alert_with_rule_and_time_id_and_notifies_configured_channels():
     world = World(make_rules())
     plan = world.run({"cpu": 95}, T0)
     assert plan.fired == ["cpu_high_1764158400000"]

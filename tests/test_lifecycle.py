@@ -5,11 +5,8 @@ Time moves only through PANTRY_ALERT_NOW; rows are checked in the SQLite file.
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
-
 import pytest
-from conftest import HEALTHY_METRICS, MINUTE, ROOT, SEED_METRICS, T0, Cli
+from conftest import HEALTHY_METRICS, MINUTE, ROOT, SEED_METRICS, T0, Cli, rows
 
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
@@ -51,14 +48,9 @@ NO_NOTIFICATIONS = {"pending": 0, "sent": 0, "failed": 0, "skipped": 0, "deferre
 HINT = "hint: `pantry-alert history` lists recent alerts with their ids\n"
 
 
-def rows(cli: Cli, sql: str, *params) -> list[tuple]:
-    with closing(sqlite3.connect(cli.db)) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
 def dump(cli: Cli) -> dict[str, list[tuple]]:
     """Every row of the tables prune touches."""
-    return {t: rows(cli, f"SELECT * FROM {t} ORDER BY rowid") for t in ("alerts", "events", "notifications", "runs")}
+    return {t: rows(cli.db, f"SELECT * FROM {t} ORDER BY rowid") for t in ("alerts", "events", "notifications", "runs")}
 
 
 def ok(result, out: str | None = None) -> None:
@@ -148,7 +140,7 @@ def test_incident_fire_remind_ack_resolve_read_back_with_show(simple):
         for kind, at in (("firing", T0), ("reminder", T0 + 10 * MINUTE), ("resolved", T0 + 30 * MINUTE))
     ]
     # The acknowledgement is stored as the columns the engine reads.
-    assert rows(simple, "SELECT status, acknowledged_at, acknowledged_by, ack_note, ack_expires_at FROM alerts") == [
+    assert rows(simple.db, "SELECT status, acknowledged_at, acknowledged_by, ack_note, ack_expires_at FROM alerts") == [
         ("resolved", T0 + 12 * MINUTE, "alice", "on it", None)
     ]
 
@@ -482,8 +474,8 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
     ok(cli("resolve", m1, "--by", "ops", now=T0 + 2 * DAY + 20 * MINUTE))  # M1: resolved notification pending
     now, cutoff = T0 + 8 * DAY, T0 + DAY  # retention 7d
     gone = (c1, c2)
-    assert rows(cli, "SELECT COUNT(*) FROM events WHERE alert_id IN (?, ?)", *gone) == [(12,)]
-    assert rows(cli, "SELECT COUNT(*) FROM notifications WHERE alert_id IN (?, ?)", *gone) == [(4,)]
+    assert rows(cli.db, "SELECT COUNT(*) FROM events WHERE alert_id IN (?, ?)", *gone) == [(12,)]
+    assert rows(cli.db, "SELECT COUNT(*) FROM notifications WHERE alert_id IN (?, ?)", *gone) == [(4,)]
     before = dump(cli)
     assert len(before["runs"]) == 6
 
@@ -519,7 +511,7 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
     again = cli("prune", "--json", now=now)
     ok(again)
     assert again.json() == {"deleted": 1, "cutoff": cutoff, "dryRun": False}
-    assert sorted(r[0] for r in rows(cli, "SELECT id FROM alerts")) == sorted([d1, c3])
+    assert sorted(r[0] for r in rows(cli.db, "SELECT id FROM alerts")) == sorted([d1, c3])
 
     everything = cli("prune", "--older-than", "0", "--vacuum", now=now)  # never an unresolved one
     ok(everything)
@@ -532,10 +524,10 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
         "  runs                         3",
     ]
     assert out[5].startswith(f"Vacuumed {cli.db}: ") and out[5].endswith(" MiB")
-    assert rows(cli, "SELECT id, status FROM alerts") == [(d1, "firing")]
-    assert rows(cli, "SELECT DISTINCT alert_id FROM events") == [(d1,)]
-    assert rows(cli, "SELECT started_at FROM runs") == [(now,)]  # started at the cutoff: not before it
-    assert rows(cli, "PRAGMA integrity_check") == [("ok",)]
+    assert rows(cli.db, "SELECT id, status FROM alerts") == [(d1, "firing")]
+    assert rows(cli.db, "SELECT DISTINCT alert_id FROM events") == [(d1,)]
+    assert rows(cli.db, "SELECT started_at FROM runs") == [(now,)]  # started at the cutoff: not before it
+    assert rows(cli.db, "PRAGMA integrity_check") == [("ok",)]
 
 
 def test_prune_most_of_the_database_keeps_survivors_intact(cli):
@@ -549,13 +541,13 @@ def test_prune_most_of_the_database_keeps_survivors_intact(cli):
     ok(pruned)
     assert pruned.json() == {"deleted": 4, "cutoff": T0 + 10 * MINUTE, "dryRun": False}
     # The survivor was put back (a new rowid: this is the copy path, not row-by-row deletion).
-    assert rows(cli, "SELECT rowid, id FROM alerts") == [(1, survivor)]
+    assert rows(cli.db, "SELECT rowid, id FROM alerts") == [(1, survivor)]
     after = dump(cli)
     assert after["alerts"] == [r for r in before["alerts"] if r[0] == survivor]
     for table in ("events", "notifications"):
         assert after[table] == [r for r in before[table] if r[1] == survivor]
     assert after["runs"] == []
-    assert rows(cli, "PRAGMA integrity_check") == [("ok",)]
+    assert rows(cli.db, "PRAGMA integrity_check") == [("ok",)]
     # The database still works: the survivor deduplicates, a new alert can fire.
     result = cli.check(SEED_METRICS, "--json", now=T0 + 20 * MINUTE)
     assert result.json()["fired"] == [
@@ -563,4 +555,4 @@ def test_prune_most_of_the_database_keeps_survivors_intact(cli):
         f"high_error_rate_{T0 + 20 * MINUTE}",
         f"database_connection_issues_{T0 + 20 * MINUTE}",
     ]
-    assert rows(cli, "SELECT count FROM alerts WHERE id = ?", survivor) == [(3,)]
+    assert rows(cli.db, "SELECT count FROM alerts WHERE id = ?", survivor) == [(3,)]

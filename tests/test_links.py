@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import SPEC_ALERT, T0
+from conftest import SAMPLE_ALERT, T0
 
 from pantry_alert.notify import console, email_render, slack, webhook
 from pantry_alert.notify.base import Message
@@ -16,7 +16,7 @@ DASHBOARD = "https://crm.example.com/dashboard/performance"
 def message(kind="firing", runbook=RUNBOOK) -> Message:
     return Message(
         kind=kind,
-        alert=dict(SPEC_ALERT, runbookUrl=runbook),
+        alert=dict(SAMPLE_ALERT, runbookUrl=runbook),
         idempotency_key="k1",
         now_ms=T0,
         dashboard_url=DASHBOARD,

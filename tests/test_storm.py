@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import threading
 import time
 from collections import Counter, defaultdict
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import MINUTE, T0, Cli, Mailbox, free_port, smtp_authenticator
+from conftest import MINUTE, T0, Cli, Mailbox, free_port, rows, smtp_authenticator
 
 ALERTS = 200
 LIMIT = 4
@@ -145,14 +144,6 @@ def firing(count: int = ALERTS) -> dict:
 
 def healthy(count: int = ALERTS) -> dict:
     return {f"m{i}": 0 for i in range(count)}
-
-
-def rows(db: Path, sql: str, *params) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def limit_section(limit: int = LIMIT) -> str:

@@ -15,7 +15,6 @@ from ..timeutil import format_time
 from . import app
 from .common import alerts_table, choice, console, escape, get_globals, print_json, warn
 
-_SEVERITY_ORDER = ("critical", "high", "medium", "low")
 MAX_LIMIT = 1_000_000
 
 

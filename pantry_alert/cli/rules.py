@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -35,6 +35,7 @@ def list_rules(
             f"[bold]{rule.id}[/]{state}  {escape(rule.name)}  {escape(f'[{rule.severity}, {rule.type}]')}",
             soft_wrap=True,
         )
+        assert rule.when is not None  # only the built-in source rule has no condition, and it is not listed
         out.print(f"  when      {escape(rule.when.source)}", soft_wrap=True)
         out.print(f"  cooldown  {rule.to_json()['cooldown']}")
         out.print("  channels")
@@ -147,7 +148,8 @@ def test_rules(
     document = metrics_mod.read(file=metrics_file, url=metrics_url, source=config.source, base_dir=config.path.parent)
     results, code = [], 0
     for rule in config.rules:
-        entry = {"rule": rule.id, "verdict": None, "value": None, "description": None, "error": None}
+        entry: dict[str, Any] = {"rule": rule.id, "verdict": None, "value": None, "description": None, "error": None}
+        assert rule.when is not None  # only the built-in source rule has no condition, and it is not listed
         try:
             holds, _read, value = rule.when.evaluate(document)
             entry["verdict"] = "fires" if holds else "ok"

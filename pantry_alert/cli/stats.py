@@ -6,11 +6,10 @@ from typing import Annotated
 
 import typer
 
+from ..model import SEVERITIES
 from ..timeutil import format_time
 from . import app
 from .common import console, escape, get_globals, print_json
-
-_SEVERITY_ORDER = ("critical", "high", "medium", "low")
 
 # ------------------------------------------------------------------ stats
 
@@ -83,7 +82,7 @@ def _print_stats(data: dict, now: int, window_ms: int, tz: str | None) -> None:
     out.print(
         Columns(
             [
-                counts("By severity", "Severity", ordered(data["bySeverity"], _SEVERITY_ORDER)),
+                counts("By severity", "Severity", ordered(data["bySeverity"], tuple(reversed(SEVERITIES)))),
                 counts("By type", "Type", ordered(data["byType"], TYPES)),
                 counts("Notifications", "Status", notifications or [("none", 0)]),
             ],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import PantryAlertError
 from .common import HttpError, fail, library_error
@@ -33,15 +35,18 @@ def create_app(ctx: ServerContext):
         log.error("internal error on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
         return fail(500, "internal error (a bug in pantry-alert; the server log has the details)")
 
+    # Starlette calls each handler with an instance of its own class; its annotation wants every handler
+    # to take any Exception.
+    handlers: dict[Any, Callable[..., Any]] = {
+        HttpError: http_error,
+        PantryAlertError: pantry_error,
+        HTTPException: starlette_error,
+        Exception: internal_error,
+    }
     app = Starlette(
         routes=routes.routes() + slack.routes() + health.routes(),
         middleware=[Middleware(BearerAuth, token=ctx.token)],
-        exception_handlers={
-            HttpError: http_error,
-            PantryAlertError: pantry_error,
-            HTTPException: starlette_error,
-            Exception: internal_error,
-        },
+        exception_handlers=handlers,
     )
     app.state.ctx = ctx
     return app

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..store import Store, open_watch
 from ..workspace import DEFAULT_CONFIG, Workspace
 
 log = logging.getLogger("pantry_alert.http")
@@ -105,7 +106,7 @@ class ChangeWatch:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        self._store: Store | None = None
         self._identity: tuple | None = None
         self._cache: OrderedDict[tuple, tuple[Any, bytes]] = OrderedDict()
 
@@ -118,17 +119,12 @@ class ChangeWatch:
         identity = (str(path), info.st_dev, info.st_ino)
         with self._lock:
             try:
-                if self._conn is None or identity != self._identity:
+                if self._store is None or identity != self._identity:
                     self._close()
-                    # Not a mode=ro connection: one of those on a WAL database whose -shm file is
-                    # missing keeps a private index and never sees other processes' commits.
-                    self._conn = sqlite3.connect(
-                        os.path.realpath(path), timeout=1, isolation_level=None, check_same_thread=False
-                    )
-                    self._conn.execute("PRAGMA query_only = ON")
+                    self._store = open_watch(path)
                     self._identity = identity
                     self._cache.clear()
-                version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+                version = self._store.data_version()
             except sqlite3.Error:
                 self._close()
                 return None
@@ -147,10 +143,10 @@ class ChangeWatch:
                 self._cache.popitem(last=False)
 
     def _close(self) -> None:
-        if self._conn is not None:
+        if self._store is not None:
             try:
-                self._conn.close()
+                self._store.close()
             except sqlite3.Error:
                 pass
-        self._conn, self._identity = None, None
+        self._store, self._identity = None, None
         self._cache.clear()

@@ -151,9 +151,9 @@ async def silence_create(request):
     rule = body.get("rule")
     if not isinstance(rule, str) or not rule:
         raise HttpError(400, "'rule' (the id of the rule to silence) is required")
-    if body.get("for") is None:
-        raise HttpError(400, "'for' (how long, e.g. 2h) is required")
     for_ms = duration_field(body.get("for"), "for", positive=True)
+    if for_ms is None:
+        raise HttpError(400, "'for' (how long, e.g. 2h) is required")
     reason, by = text_field(body, "reason"), text_field(body, "by") or DEFAULT_BY
     silence = await run_in_threadpool(
         lambda: add_silence(_ctx(request).workspace(), rule, for_ms=for_ms, reason=reason, by=by)

@@ -113,7 +113,9 @@ def _acknowledge_action(payload: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _user(payload: dict[str, Any]) -> str:
-    user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+    user = payload.get("user")
+    if not isinstance(user, dict):
+        user = {}
     name = user.get("username") or user.get("name") or user.get("id") or "unknown"
     return re.sub(r"[\x00-\x1f\x7f]", "", str(name))[:100] or "unknown"
 
@@ -210,7 +212,9 @@ def replacement(config, payload: dict[str, Any], alert_id: str, outcome: Outcome
 
 def _original_kind(payload: dict[str, Any]) -> str:
     """Whether the pressed message was the first notice, a reminder or an escalation (by its text)."""
-    message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
+    message = payload.get("message")
+    if not isinstance(message, dict):
+        message = {}
     text = str(message.get("text") or "")
     for prefix, kind in _KIND_OF_TEXT:
         if text.startswith(prefix):

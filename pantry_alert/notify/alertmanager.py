@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
+from ..urls import is_http_url
 from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker, redact_url, scrub
 
 SYNC = True  # one state synchronisation per run, not a message per notification
@@ -110,7 +111,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     for item in items:
         if item == "":
             continue
-        if not isinstance(item, str) or not re.match(r"^https?://[^\s/?#]+[^\s]*$", item, re.IGNORECASE):
+        if not is_http_url(item):
             raise ConfigError(
                 f"{where}: invalid Alertmanager URL {redact_url(str(item))!r} (absolute http(s) URL expected)"
             )

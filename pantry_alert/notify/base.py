@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..model import SEVERITY_ORDER
 
-# Severity colours of the seed (SPEC §7.1); resolved notices use green.
+# The severity colours of email headers and Slack attachments; resolved notices use green.
 SEVERITY_COLORS = {
     "low": "#28a745",
     "medium": "#ffc107",
@@ -82,7 +82,7 @@ class Message:
         return RESOLVED_COLOR if self.kind == "resolved" else SEVERITY_COLORS.get(self.severity, "#6c757d")
 
 
-def scrub(text: str, secrets: list[str | None]) -> str:
+def scrub(text: str, secrets: Sequence[str | None]) -> str:
     """Replace every secret in ``text`` with ``***``."""
     for secret in secrets:
         if secret and len(secret) >= 3:
@@ -106,7 +106,7 @@ def check_section(section: dict | None, keys: Sequence[str]) -> dict:
 
 
 def picker(section: dict, env: Mapping[str, str]):
-    """``pick(key, VAR)`` -> (value, where it came from): the section's key, else the seed's
+    """``pick(key, VAR)`` -> (value, where it came from): the section's key, else the channel's
     environment variable, else (None, None).  Empty strings count as unset."""
 
     def pick(key: str, var: str | None) -> tuple[Any, str | None]:
@@ -199,9 +199,10 @@ def resolution_text(alert: dict[str, Any]) -> str | None:
     the alert resolved, beside the value it fired with; None when there is none (resolved by
     hand, or the built-in source alert).  A resolved notice shows it, so nobody reads the
     breach value in a message that says the breach is over."""
-    meta = alert.get("metadata") if isinstance(alert.get("metadata"), dict) else {}
-    now = meta.get("resolvedMetrics") if isinstance(meta.get("resolvedMetrics"), dict) else {}
-    fired = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
+    raw = alert.get("metadata")
+    meta: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    now: dict[str, Any] = meta["resolvedMetrics"] if isinstance(meta.get("resolvedMetrics"), dict) else {}
+    fired: dict[str, Any] = meta["metrics"] if isinstance(meta.get("metrics"), dict) else {}
     if not now:
         return None
     parts = []

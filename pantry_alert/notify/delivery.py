@@ -413,7 +413,7 @@ class _Run:
     def flush(self) -> None:
         """Commit the waiting outcomes in one transaction, then release what may go next."""
         outcomes, self.pending = self.pending, []
-        recorded = []
+        recorded: list[Outcome] = []
         for outcome in outcomes:  # a digest's outcome is each of its notices' outcome
             group = self.groups[outcome.notice.id][1]
             if isinstance(group, _Digest):

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, DeliveryError
+from ..text import one_line
 from .base import (
     DEFAULT_MAX_PARALLEL,
     DEFAULT_TIMEOUT,
@@ -246,7 +247,9 @@ def _parse_addresses(value: Any, where: str) -> list[str]:
 
 def _split_commas(text: str) -> list[str]:
     """Split on commas outside quotes and angle brackets; drop empty pieces."""
-    parts, buf, quote, angle = [], [], False, False
+    parts: list[str] = []
+    buf: list[str] = []
+    quote, angle = False, False
     for ch in text:
         if ch == '"':
             quote = not quote
@@ -273,7 +276,7 @@ def _parse_recipients(value: Any, where: str) -> list[str]:
     return result
 
 
-from .email_render import _addr, _one_line, build_email, format_value, render_html, render_text, subject  # noqa: E402,F401
+from .email_render import _addr, build_email, format_value, render_html, render_text, subject  # noqa: E402,F401
 
 # ---------------------------------------------------------------- sending
 
@@ -299,14 +302,14 @@ _clock = threading.local()
 def _smtp_classes():
     import smtplib
 
-    class Deadline:
+    class Deadline(smtplib.SMTP):
         sent_auth: list[str]  # every AUTH response sent (a CRAM-MD5 one depends on the server's challenge)
 
         def _get_socket(self, host, port, timeout):
             left = _clock.deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("deadline passed")
-            sock = super()._get_socket(host, port, left)
+            sock = super()._get_socket(host, port, left)  # type: ignore[misc]  # private, so not in the stubs
             left = _clock.deadline - time.monotonic()
             if left <= 0:
                 sock.close()
@@ -321,9 +324,9 @@ def _smtp_classes():
                     self.__dict__.setdefault("sent_auth", []).append(response)
                 return response
 
-            return super().auth(mechanism, recorded, initial_response_ok=initial_response_ok)  # type: ignore[misc]
+            return super().auth(mechanism, recorded, initial_response_ok=initial_response_ok)
 
-    class SMTP(Deadline, smtplib.SMTP):
+    class SMTP(Deadline):
         pass
 
     class SMTP_SSL(Deadline, smtplib.SMTP_SSL):
@@ -525,7 +528,7 @@ def _failure(settings: Settings, exc: BaseException, tls: bool, sent_auth: list[
 def _reply(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return f"{code} {_one_line(text)}"
+    return f"{code} {one_line(text)}"
 
 
 def _close(server) -> None:

@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..text import one_line
 from ..timeutil import format_time
+from ..urls import is_http_url
 from .base import RESOLVED_COLOR, SEVERITY_COLORS, Message, resolution_text
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "email.html"
@@ -38,8 +40,8 @@ def subject(message: Message) -> str:
     ``[HIGH] [REMINDER] ...``, ``[CRITICAL] [ESCALATED] ...``, ``[RESOLVED] ...``,
     ``[TEST] ...``."""
     alert = message.alert
-    title = _one_line(alert.get("title") or alert.get("id") or "alert")
-    service = _one_line(message.service_name)
+    title = one_line(alert.get("title") or alert.get("id") or "alert")
+    service = one_line(message.service_name)
     if message.digest:
         text = f"[{str(message.severity).upper()}] [DIGEST] {service} Alerts: {len(message.alerts)} alerts"
         return text if len(text) <= 250 else text[:249] + "…"
@@ -77,7 +79,8 @@ def render_text(message: Message) -> str:
 
 
 def render_html(message: Message) -> str:
-    """The HTML part: the seed's layout, every value escaped (Jinja2 autoescape)."""
+    """The HTML part (templates/email.html): a header in the severity colour, then the details;
+    every value escaped (Jinja2 autoescape)."""
     if message.digest:
         return _template(DIGEST_TEMPLATE_PATH).render(**_digest_view(message))
     return _template().render(**_view(message))
@@ -126,7 +129,7 @@ def _digest_text(message: Message) -> str:
         lines += [f"{view['count']} alerts, {view['reason']}.", ""]
     for row in view["rows"]:
         state = row["state"] + (f" at {row['resolved_at']}" if row["resolved_at"] else "")
-        lines.append(f"[{row['severity']}] {_one_line(row['title'])} ({state}, count {row['count']})")
+        lines.append(f"[{row['severity']}] {one_line(row['title'])} ({state}, count {row['count']})")
         lines.append(f"  {row['description']}")
         lines.append(f"  Fired: {row['time']} · Alert ID {row['alert_id']}")
         if row["runbook_url"]:
@@ -154,7 +157,7 @@ def build_email(settings, message: Message):
     domain = _addr(settings.sender).rpartition("@")[2] or "pantry-alert"
     msg["Message-ID"] = f"<pantry-alert.{key}@{domain}>"
     msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Pantry-Alert-Id"] = _one_line(str(message.alert.get("id", "")))[:200]
+    msg["X-Pantry-Alert-Id"] = one_line(str(message.alert.get("id", "")))[:200]
     msg["X-Pantry-Alert-Event"] = message.kind
     msg.set_content(render_text(message))
     msg.add_alternative(render_html(message), subtype="html")
@@ -176,7 +179,9 @@ _TEMPLATES: dict[Path, Any] = {}
 def _view(message: Message) -> dict[str, Any]:
     """Everything the text and HTML parts show, as plain strings."""
     alert = message.alert
-    meta = alert.get("metadata") if isinstance(alert.get("metadata"), dict) else {}
+    meta = alert.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
     severity = str(alert.get("severity", ""))
     color = RESOLVED_COLOR if message.kind == "resolved" else SEVERITY_COLORS.get(severity, "#6c757d")
 
@@ -200,8 +205,12 @@ def _view(message: Message) -> dict[str, Any]:
     if resolution:
         details.append(("Value at resolution", resolution))
 
-    metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
-    labels = alert.get("labels") if isinstance(alert.get("labels"), dict) else {}
+    metrics = meta.get("metrics")
+    if not isinstance(metrics, dict):
+        metrics = {}
+    labels = alert.get("labels")
+    if not isinstance(labels, dict):
+        labels = {}
     count = alert.get("count", meta.get("alertCount", 1))
     return {
         "subject": subject(message),
@@ -240,11 +249,7 @@ def format_value(value: Any) -> str:
 
 
 def _safe_url(url: Any) -> str | None:
-    """Only absolute http(s) URLs become links (no ``javascript:``)."""
-    if isinstance(url, str) and re.match(r"^https?://[^\s\"'<>]+$", url.strip(), re.IGNORECASE):
+    """Only absolute http(s) URLs become links (no ``javascript:``), and none with a quote or an angle bracket."""
+    if isinstance(url, str) and is_http_url(url.strip()) and not re.search(r"[\"'<>]", url):
         return url.strip()
     return None
-
-
-def _one_line(text: Any) -> str:
-    return re.sub(r"[\r\n\t]+", " ", str(text)).strip()

@@ -1,7 +1,7 @@
-"""The Slack channel: slack-sdk (SPEC §7.2).
+"""The Slack channel: slack-sdk (docs/channels.md#slack).
 
 Two ways to post, both from the ``channels.slack`` section of rules.yaml with
-a per-key fallback to the seed's environment variables:
+a per-key fallback to the channel's environment variables:
 
 ============  ===================  =========================================
 key           env                  meaning
@@ -34,6 +34,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, DeliveryError
+from ..text import one_line
+from ..urls import is_http_url
 from .base import (
     DEFAULT_MAX_PARALLEL,
     DEFAULT_TIMEOUT,
@@ -198,7 +200,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
 
 
 def _check_url(url: Any, where: str | None) -> None:
-    if not isinstance(url, str) or not re.match(r"^https?://[^\s/?#]+", url.strip(), re.IGNORECASE):
+    if not isinstance(url, str) or not is_http_url(url.strip()):
         shown = "(not a string)" if not isinstance(url, str) else "(not an absolute http(s) URL)"
         raise ConfigError(f"{where}: invalid URL {shown}")
 
@@ -237,12 +239,12 @@ def iso_time(ms: Any) -> str:
 
 
 def build_payload(message: Message) -> dict[str, Any]:
-    """The message: ``{"text", "blocks", "attachments"}`` (SPEC §7.2); a digest lists its alerts."""
+    """The message: ``{"text", "blocks", "attachments"}`` (docs/channels.md#slack); a digest lists its alerts."""
     if message.digest:
         return build_digest(message)
     alert = message.alert
     kind = message.kind
-    title = fit(escape(_one_line(alert.get("title") or alert.get("id") or "alert")), MAX_TITLE)
+    title = fit(escape(one_line(alert.get("title") or alert.get("id") or "alert")), MAX_TITLE)
     description = escape(alert.get("description", ""))
 
     text = fit(f"{_TEXT_LABEL.get(kind, 'Alert')}: {title}", MAX_TEXT)
@@ -310,12 +312,12 @@ def build_digest(message: Message) -> dict[str, Any]:
     """One message for several alerts: a heading, one section per alert (with its runbook
     button), "and N more" past ``MAX_DIGEST_ALERTS``, and the dashboard button."""
     count = len(message.alerts)
-    service = escape(_one_line(message.service_name))
+    service = escape(one_line(message.service_name))
     reason = _DIGEST_REASON.get(message.reason or "", "")
     heading = f"*{count} alerts for {service}*" + (f" ({reason})" if reason else "")
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": heading}}]
     for alert, event in list(zip(message.alerts, message.events, strict=True))[:MAX_DIGEST_ALERTS]:
-        title = fit(escape(_one_line(alert.get("title") or alert.get("id") or "alert")), MAX_TITLE)
+        title = fit(escape(one_line(alert.get("title") or alert.get("id") or "alert")), MAX_TITLE)
         state = "resolved" if alert.get("status") == "resolved" else _EVENT_LABEL.get(event, event)
         head = f"*[{escape(str(alert.get('severity', '')).upper())}] {title}* · {escape(state)}"
         if alert.get("count") not in (None, 1):
@@ -350,10 +352,6 @@ def _color(message: Message) -> str:
     return SEVERITY_COLORS.get(str(message.severity), "#6c757d")
 
 
-def _one_line(text: Any) -> str:
-    return re.sub(r"[\r\n]+", " ", str(text)).strip()
-
-
 # ---------------------------------------------------------------- sending
 
 
@@ -377,15 +375,19 @@ class Session:
             self.client = WebClient(
                 token=settings.token,
                 base_url=settings.api_url,
-                timeout=settings.timeout,
+                timeout=settings.timeout,  # type: ignore[arg-type]  # annotated int; urllib takes the float as is
                 retry_handlers=[],
                 logger=_quiet_logger(),
             )
         else:
             from slack_sdk.webhook import WebhookClient
 
+            assert settings.webhook_url is not None  # webhook mode: the settings parser required it
             self.client = WebhookClient(
-                settings.webhook_url, timeout=settings.timeout, retry_handlers=[], logger=_quiet_logger()
+                settings.webhook_url,
+                timeout=settings.timeout,  # type: ignore[arg-type]  # annotated int; urllib takes the float as is
+                retry_handlers=[],
+                logger=_quiet_logger(),
             )
 
     def send(self, message: Message) -> None:
@@ -409,6 +411,12 @@ def _fail(settings: Settings, text: str, retryable: bool = True, retry_after_ms:
     )
 
 
+def _rate_limited(settings: Settings, status: int | None, detail: str, retry_after: int | None) -> DeliveryError:
+    """Retried: after the wait Slack asked for (Retry-After), when it named one."""
+    wait = f"; retry after {retry_after / 1000:g}s" if retry_after is not None else ""
+    return _fail(settings, f"rate limited (HTTP {status}, {detail}){wait}", retryable=True, retry_after_ms=retry_after)
+
+
 def _send_api(settings: Settings, payload: dict[str, Any], client) -> None:
     from slack_sdk.errors import SlackApiError
 
@@ -419,16 +427,10 @@ def _send_api(settings: Settings, payload: dict[str, Any], client) -> None:
         status = getattr(response, "status_code", None)
         data = getattr(response, "data", None)
         error = data.get("error") if isinstance(data, dict) else None
-        error = _one_line(scrub(str(error or "unknown error"), settings.secrets()))[:300]
+        error = one_line(scrub(str(error or "unknown error"), settings.secrets()))[:300]
         retry_after = _retry_after_ms(getattr(response, "headers", None))
         if status == 429 or error == "ratelimited":
-            raise _fail(
-                settings,
-                f"rate limited (HTTP {status}, {error})"
-                + (f"; retry after {retry_after / 1000:g}s" if retry_after is not None else ""),
-                retryable=True,
-                retry_after_ms=retry_after,
-            ) from None
+            raise _rate_limited(settings, status, error, retry_after) from None
         if status is not None and status != 200:
             raise _fail(settings, f"HTTP {status}: {error}", retryable=status >= 500 or status == 408) from None
         # A body that is not JSON came from a proxy or an outage page, not from Slack's verdict.
@@ -446,16 +448,9 @@ def _send_webhook(settings: Settings, payload: dict[str, Any], client) -> None:
     status = response.status_code
     if 200 <= status < 300:
         return
-    body = _one_line(scrub(response.body or "", settings.secrets()))[:300] or "(empty body)"
+    body = one_line(scrub(response.body or "", settings.secrets()))[:300] or "(empty body)"
     if status == 429:
-        retry_after = _retry_after_ms(response.headers)
-        raise _fail(
-            settings,
-            f"rate limited (HTTP 429, {body})"
-            + (f"; retry after {retry_after / 1000:g}s" if retry_after is not None else ""),
-            retryable=True,
-            retry_after_ms=retry_after,
-        )
+        raise _rate_limited(settings, status, body, _retry_after_ms(response.headers))
     raise _fail(settings, f"HTTP {status}: {body}", retryable=status >= 500 or status == 408)
 
 
@@ -477,7 +472,7 @@ def _network_error(settings: Settings, exc: BaseException) -> DeliveryError:
     if isinstance(reason, OSError) and reason.strerror:
         return _fail(settings, f"cannot connect: {reason.strerror}")
     return _fail(
-        settings, f"request failed: {type(exc).__name__}: {_one_line(scrub(str(reason), settings.secrets()))[:300]}"
+        settings, f"request failed: {type(exc).__name__}: {one_line(scrub(str(reason), settings.secrets()))[:300]}"
     )
 
 

@@ -1,4 +1,4 @@
-"""The webhook channel: one JSON POST per notification through httpx (SPEC §7.3).
+"""The webhook channel: one JSON POST per notification through httpx (docs/channels.md#webhook).
 
 ============  ====================  ==========================================
 key           env                   meaning
@@ -31,6 +31,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
+from ..text import one_line
+from ..urls import is_http_url
 from .base import (
     DEFAULT_MAX_PARALLEL,
     DEFAULT_TIMEOUT,
@@ -109,7 +111,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     max_parallel = parse_max_parallel(sec.get("max_parallel"), "max_parallel")
     if url is None:
         return None
-    if not isinstance(url, str) or not re.match(r"^https?://[^\s/?#]+[^\s]*$", url.strip(), re.IGNORECASE):
+    if not isinstance(url, str) or not is_http_url(url.strip()):
         raise ConfigError(f"{url_src}: invalid webhook URL {redact_url(str(url))!r} (absolute http(s) URL expected)")
     if token is not None and (not isinstance(token, str) or re.search(r"[\r\n]", token)):
         raise ConfigError(f"{token_src}: must be a single-line string")
@@ -253,14 +255,14 @@ def _post(client, settings: Settings, message: Message) -> None:
         plain = connect_problem(exc)
         if plain:
             raise fail(f"cannot connect: {plain}") from None
-        reason = _one_line(scrub(str(exc) or type(exc).__name__, settings.secrets()))
+        reason = one_line(scrub(str(exc) or type(exc).__name__, settings.secrets()))
         raise fail(f"request failed: {reason[:300]}") from None
 
     status = response.status_code
     if 200 <= status < 300:
         return
     # Scrub before cutting: a secret cut in half would no longer match.
-    snippet = _one_line(scrub(response.text or "", settings.secrets()))
+    snippet = one_line(scrub(response.text or "", settings.secrets()))
     snippet = snippet if len(snippet) <= 200 else snippet[:199] + "…"
     text = f"HTTP {status} {response.reason_phrase}".rstrip()
     if snippet:
@@ -273,7 +275,3 @@ def _post(client, settings: Settings, message: Message) -> None:
     if 300 <= status < 400:
         raise fail(text + " (redirects are not followed; configure the final URL)")
     raise fail(text, retryable=not (400 <= status < 500) or status == 408)
-
-
-def _one_line(text: Any) -> str:
-    return re.sub(r"\s+", " ", str(text)).strip()

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, StateError
 from ..model import Alert, Event, Intent, RuleState
-from .db import SCHEMA_VERSION, connect, default_path, run_lock, seal, transaction, write_problem
+from .db import SCHEMA_VERSION, connect, connect_query_only, default_path, run_lock, seal, transaction, write_problem
 from .outbox import Outbox
 
 __all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION"]
@@ -97,10 +97,17 @@ class Store:
     def __exit__(self, exc_type, *exc) -> None:
         self.close(clean=exc_type is None)
 
+    @property
+    def open_conn(self) -> sqlite3.Connection:
+        """The connection, for work that needs the database to exist (writes, maintenance)."""
+        if self.conn is None:
+            raise StateError(f"state database {self.path} does not exist yet")
+        return self.conn
+
     def transaction(self):
         if self.write_problem is not None:
             raise self.write_problem
-        return transaction(self.conn, self.path)
+        return transaction(self.open_conn, self.path)
 
     @property
     def outbox(self) -> Outbox:
@@ -116,6 +123,10 @@ class Store:
             from .db import _database_error
 
             raise _database_error(self.path, exc, untouched=self.conn.total_changes == 0) from None
+
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: it changes whenever another connection commits."""
+        return self.open_conn.execute("PRAGMA data_version").fetchone()[0]
 
     # ------------------------------------------------------------------ reads
 
@@ -148,7 +159,8 @@ class Store:
         since: int | None = None,
         limit: int | None = None,
     ) -> list[Alert]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if active:
             where.append("status != 'resolved'")
         for column, value in (("severity", severity), ("type", type), ("rule_id", rule)):
@@ -195,20 +207,20 @@ class Store:
 
     def insert_alert(self, alert: Alert) -> None:
         marks = ", ".join("?" * len(ALERT_COLUMNS))
-        self.conn.execute(f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) VALUES ({marks})", alert_to_row(alert))
+        self.open_conn.execute(f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) VALUES ({marks})", alert_to_row(alert))
 
     def update_alert(self, alert: Alert) -> None:
         sets = ", ".join(f"{c} = ?" for c in ALERT_COLUMNS[1:])
-        self.conn.execute(f"UPDATE alerts SET {sets} WHERE id = ?", alert_to_row(alert)[1:] + (alert.id,))
+        self.open_conn.execute(f"UPDATE alerts SET {sets} WHERE id = ?", alert_to_row(alert)[1:] + (alert.id,))
 
     def add_event(self, event: Event) -> None:
-        self.conn.execute(
+        self.open_conn.execute(
             "INSERT INTO events (alert_id, at, kind, detail) VALUES (?, ?, ?, ?)",
             (event.alert_id, event.at, event.kind, json.dumps(event.detail, separators=(",", ":"))),
         )
 
     def add_notification(self, intent: Intent, now: int) -> None:
-        self.conn.execute(
+        self.open_conn.execute(
             "INSERT INTO notifications (alert_id, channel, kind, status, attempts, error, created_at, "
             "next_attempt_at, sent_at, idempotency_key, batch) VALUES (?, ?, ?, ?, 0, ?, ?, ?, NULL, ?, ?)",
             (
@@ -225,7 +237,7 @@ class Store:
         )
 
     def save_rule_state(self, state: RuleState) -> None:
-        self.conn.execute(
+        self.open_conn.execute(
             "INSERT INTO rule_state (rule_id, last_fired_at, pending_since, consecutive_breaches, last_error) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT(rule_id) DO UPDATE SET last_fired_at = excluded.last_fired_at, "
             "pending_since = excluded.pending_since, consecutive_breaches = excluded.consecutive_breaches, "
@@ -242,7 +254,7 @@ class Store:
         for event in plan.events:
             self.add_event(event)
         for alert_id in plan.released:  # deferred notices that go now, in order, one by one
-            self.conn.execute(
+            self.open_conn.execute(
                 "UPDATE notifications SET next_attempt_at = ?, batch = NULL WHERE alert_id = ? AND status = 'deferred'",
                 (now, alert_id),
             )
@@ -251,8 +263,8 @@ class Store:
         for state in plan.rule_states:
             self.save_rule_state(state)
 
-    def log_run(self, started_at: int, finished_at: int, exit_code: int, summary: dict) -> None:
-        self.conn.execute(
+    def log_run(self, started_at: int, finished_at: int, exit_code: int | None, summary: dict) -> None:
+        self.open_conn.execute(
             "INSERT INTO runs (started_at, finished_at, exit_code, summary) VALUES (?, ?, ?, ?)",
             (started_at, finished_at, exit_code, json.dumps(summary, separators=(",", ":"))),
         )
@@ -298,7 +310,7 @@ class Store:
                 if alert.ack_expires_at is None or alert.ack_expires_at > now:
                     return "already", alert
                 self.add_event(Event(alert.id, alert.ack_expires_at, "ack_expired", {}))
-            self.conn.execute(
+            self.open_conn.execute(
                 "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, ack_note = ?, "
                 "ack_expires_at = ? WHERE id = ?",
                 (now, by, note, until, alert.id),
@@ -330,3 +342,9 @@ def open_store(
     store = Store(connect(path, create=create, readonly=readonly, timeout_ms=timeout_ms), path, readonly=readonly)
     store.write_problem = problem
     return store
+
+
+def open_watch(path: str | os.PathLike, *, timeout_ms: int = 1000) -> Store:
+    """A store that only asks whether the database changed (``Store.data_version``), on a
+    connection through which nothing can be written (``db.connect_query_only``)."""
+    return Store(connect_query_only(path, timeout=timeout_ms / 1000), Path(path), readonly=True)

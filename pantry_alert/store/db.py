@@ -16,7 +16,7 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -258,6 +258,26 @@ def readonly_uri(path: str | os.PathLike) -> str:
     return f"{uri}?mode=ro"
 
 
+def connect_readonly(path: str | os.PathLike, *, timeout: float) -> sqlite3.Connection:
+    """A connection that reads the database at ``path`` and never writes to it (``readonly_uri``)."""
+    return sqlite3.connect(readonly_uri(path), uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+
+
+def connect_query_only(path: str | os.PathLike, *, timeout: float) -> sqlite3.Connection:
+    """A connection through which SQLite refuses every write (``PRAGMA query_only``).
+
+    Not a ``mode=ro`` one: on a WAL database whose -shm file is missing, such a
+    connection keeps a private index and never sees other processes' commits.
+    """
+    conn = sqlite3.connect(os.path.realpath(path), timeout=timeout, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 _BUGS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 
 
@@ -279,8 +299,8 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     import sqlite_utils
 
     db = sqlite_utils.Database(conn)
-    db["meta"].create({"key": str, "value": str}, pk="key")
-    db["alerts"].create(
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+    db.table("alerts").create(
         {
             "id": str,
             "rule_id": str,
@@ -311,8 +331,8 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         pk="id",
         not_null={"rule_id", "type", "severity", "title", "timestamp", "status"},
     )
-    db["events"].create({"id": int, "alert_id": str, "at": int, "kind": str, "detail": str}, pk="id")
-    db["notifications"].create(
+    db.table("events").create({"id": int, "alert_id": str, "at": int, "kind": str, "detail": str}, pk="id")
+    db.table("notifications").create(
         {
             "id": int,
             "alert_id": str,
@@ -329,7 +349,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         pk="id",
         not_null={"alert_id", "channel", "kind", "status"},
     )
-    db["rule_state"].create(
+    db.table("rule_state").create(
         {
             "rule_id": str,
             "last_fired_at": int,
@@ -339,17 +359,19 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         },
         pk="rule_id",
     )
-    db["runs"].create({"id": int, "started_at": int, "finished_at": int, "exit_code": int, "summary": str}, pk="id")
-    db["alerts"].create_index(["rule_id", "timestamp"])
-    db["alerts"].create_index(["timestamp"])
+    db.table("runs").create(
+        {"id": int, "started_at": int, "finished_at": int, "exit_code": int, "summary": str}, pk="id"
+    )
+    db.table("alerts").create_index(["rule_id", "timestamp"])
+    db.table("alerts").create_index(["timestamp"])
     conn.execute("CREATE INDEX idx_alerts_active ON alerts(timestamp) WHERE status != 'resolved'")
-    db["events"].create_index(["alert_id", "id"])
-    db["notifications"].create_index(["alert_id"])
+    db.table("events").create_index(["alert_id", "id"])
+    db.table("notifications").create_index(["alert_id"])
     conn.execute(
         "CREATE INDEX idx_notifications_due ON notifications(next_attempt_at) "
         "WHERE status IN ('pending', 'failed', 'deferred')"
     )
-    db["runs"].create_index(["started_at"])
+    db.table("runs").create_index(["started_at"])
 
 
 def _reporting_indexes(conn: sqlite3.Connection) -> None:
@@ -357,11 +379,11 @@ def _reporting_indexes(conn: sqlite3.Connection) -> None:
     import sqlite_utils
 
     db = sqlite_utils.Database(conn)
-    db["alerts"].create_index(
+    db.table("alerts").create_index(
         ["rule_id", "type", "severity", "timestamp", "resolved_at", "id"], index_name="idx_alerts_rollup"
     )
     conn.execute("CREATE INDEX idx_events_acknowledged ON events(at, alert_id) WHERE kind = 'acknowledged'")
-    db["notifications"].create_index(["alert_id", "status"], index_name="idx_notifications_alert_id_status")
+    db.table("notifications").create_index(["alert_id", "status"], index_name="idx_notifications_alert_id_status")
     conn.execute("DROP INDEX IF EXISTS idx_notifications_alert_id")  # a prefix of the one above
 
 
@@ -394,7 +416,12 @@ def _resolved_metrics(conn: sqlite3.Connection) -> None:
 
 
 # Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
-MIGRATIONS: dict[int, callable] = {0: _create_schema, 1: _reporting_indexes, 2: _silences, 3: _resolved_metrics}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    0: _create_schema,
+    1: _reporting_indexes,
+    2: _silences,
+    3: _resolved_metrics,
+}
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
@@ -492,7 +519,7 @@ def inspect(path: str | os.PathLike) -> bool:
         return False
     if _wal_has_frames(path):
         try:
-            peek = sqlite3.connect(readonly_uri(path), uri=True, timeout=5)
+            peek = connect_readonly(path, timeout=5)
             try:
                 version = peek.execute("PRAGMA user_version").fetchone()[0]
             finally:
@@ -514,7 +541,7 @@ def verify(path: str | os.PathLike) -> None:
     if _sealed(path):
         return
     try:
-        peek = sqlite3.connect(readonly_uri(path), uri=True, timeout=5)
+        peek = connect_readonly(path, timeout=5)
         try:
             _quick_check(peek, path)
         finally:
@@ -560,13 +587,7 @@ def connect(
     migrated = False
     try:
         if readonly:
-            conn = sqlite3.connect(
-                readonly_uri(path),
-                uri=True,
-                timeout=timeout_ms / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
+            conn = connect_readonly(path, timeout=timeout_ms / 1000)
         else:
             conn = sqlite3.connect(str(path), timeout=timeout_ms / 1000, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA foreign_keys = ON")

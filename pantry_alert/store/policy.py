@@ -10,22 +10,14 @@ timeline event), and a ``check`` keeps them right when a silence runs out.
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import StateError
 from ..model import Event
 from . import Store
 
 _SILENCE_COLUMNS = "id, rule_id, starts_at, ends_at, reason, created_by, expired_by"
-
-
-def _conn(store: Store) -> sqlite3.Connection:
-    if store.conn is None:
-        raise StateError(f"state database {store.path} does not exist yet")
-    return store.conn
 
 
 def _has_silences(store: Store) -> bool:
@@ -76,7 +68,7 @@ def active_silences(store: Store, now: int) -> dict[str, dict[str, Any]]:
 def add_silence(store: Store, rule_id: str, *, ends_at: int, reason: str | None, by: str, now: int) -> dict[str, Any]:
     """Record a silence and mark the rule's unresolved alerts silenced (inside the caller's transaction)."""
     silence_id = str(uuid.uuid4())
-    _conn(store).execute(
+    store.open_conn.execute(
         f"INSERT INTO silences ({_SILENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL)",
         (silence_id, rule_id, now, ends_at, reason, by),
     )
@@ -89,7 +81,7 @@ def add_silence(store: Store, rule_id: str, *, ends_at: int, reason: str | None,
 
 def expire_silence(store: Store, silence_id: str, *, by: str | None, now: int) -> dict[str, Any]:
     """End a silence now; the rule's alerts are unmuted unless another silence still covers it."""
-    _conn(store).execute("UPDATE silences SET ends_at = ?, expired_by = ? WHERE id = ?", (now, by, silence_id))
+    store.open_conn.execute("UPDATE silences SET ends_at = ?, expired_by = ? WHERE id = ?", (now, by, silence_id))
     silence = get_silence(store, silence_id, now)
     assert silence is not None
     if silence["ruleId"] not in active_silences(store, now):
@@ -103,7 +95,7 @@ def _mark(store: Store, rule_id: str, silenced: bool, detail: dict[str, Any], no
         (rule_id, int(not silenced)),
     )
     for (alert_id,) in rows:
-        _conn(store).execute("UPDATE alerts SET silenced = ? WHERE id = ?", (int(silenced), alert_id))
+        store.open_conn.execute("UPDATE alerts SET silenced = ? WHERE id = ?", (int(silenced), alert_id))
         store.add_event(Event(alert_id, now, "silenced" if silenced else "unsilenced", dict(detail)))
 
 
@@ -128,7 +120,7 @@ def capture_due(store: Store, now: int) -> list[tuple[str, str, str]]:
         (now,),
     )
     for row_id, *_ in rows:
-        _conn(store).execute(
+        store.open_conn.execute(
             "UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = ?, next_attempt_at = NULL "
             "WHERE id = ?",
             (now, row_id),

@@ -25,7 +25,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .db import _database_error, readonly_uri
+from .db import _database_error, connect_readonly
 
 __all__ = ["NOTIFICATION_STATUSES", "stats"]
 
@@ -101,7 +101,7 @@ def _mean(total: float, count: int) -> int:
 
 def _notification_counts(path: Path, cutoff: int) -> dict[str, int]:
     """Notifications of the alerts in the window, by status, on a read-only connection of its own."""
-    conn = sqlite3.connect(readonly_uri(path), uri=True, timeout=30, isolation_level=None)
+    conn = connect_readonly(path, timeout=30)
     try:
         packed = conn.execute(_GROUP_NOTIFICATIONS, (cutoff,)).fetchall()
     finally:
@@ -111,7 +111,7 @@ def _notification_counts(path: Path, cutoff: int) -> dict[str, int]:
 
 
 def stats(store, *, now: int, window: int) -> dict[str, Any]:
-    """The ``stats --json`` object (SPEC §6) over alerts with ``timestamp > now - window``.
+    """The ``stats --json`` object (docs/commands.md, ``stats``) over alerts with ``timestamp > now - window``.
 
     The notification counts (one index seek per alert in the window, the
     costliest part) run on a second read-only connection in a worker thread,
