@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -205,6 +204,8 @@ class Store:
         )
 
     def add_notification(self, intent: Intent, now: int) -> None:
+        import uuid  # here, not at the top: uuid imports platform (~2 ms) that a quiet run need not pay
+
         self.conn.execute(
             "INSERT INTO notifications (alert_id, channel, kind, status, attempts, error, created_at, "
             "next_attempt_at, sent_at, idempotency_key, batch) VALUES (?, ?, ?, ?, 0, ?, ?, ?, NULL, ?, ?)",
