@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .expressions import Condition, ExpressionError, compile_condition
-from .notify.registry import CHANNEL_NAMES, channel_module
+from .notify.registry import CHANNEL_NAMES, channel_module, unconfigured
 from .timeutil import parse_duration
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -627,8 +627,10 @@ def _check_channels(config: Config, env: Mapping[str, str], problems: _Problems)
     for name in CHANNEL_NAMES:
         if name in problems.channel_items:  # an unset ${VAR} or a malformed section: said already
             continue
-        module = channel_module(name)
         section = config.channels.get(name)
+        if unconfigured(name, section, env):  # nothing to check, and no need to import the channel
+            continue
+        module = channel_module(name)
         keys = ("channels", name)
         if section:
             for key in section:
