@@ -71,6 +71,49 @@ def alert_to_row(alert: Alert) -> tuple:
     return tuple(out)
 
 
+_INSERT_ALERT = f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) VALUES ({', '.join('?' * len(ALERT_COLUMNS))})"
+_UPDATE_ALERT = f"UPDATE alerts SET {', '.join(f'{c} = ?' for c in ALERT_COLUMNS[1:])} WHERE id = ?"
+_INSERT_EVENT = "INSERT INTO events (alert_id, at, kind, detail) VALUES (?, ?, ?, ?)"
+_INSERT_NOTIFICATION = (
+    "INSERT INTO notifications (alert_id, channel, kind, status, attempts, error, created_at, "
+    "next_attempt_at, sent_at, idempotency_key, batch) VALUES (?, ?, ?, ?, 0, ?, ?, ?, NULL, ?, ?)"
+)
+_SAVE_RULE_STATE = (
+    "INSERT INTO rule_state (rule_id, last_fired_at, pending_since, consecutive_breaches, last_error) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(rule_id) DO UPDATE SET last_fired_at = excluded.last_fired_at, "
+    "pending_since = excluded.pending_since, consecutive_breaches = excluded.consecutive_breaches, "
+    "last_error = excluded.last_error"
+)
+
+
+def _update_row(alert: Alert) -> tuple:
+    return alert_to_row(alert)[1:] + (alert.id,)
+
+
+def _event_row(event: Event) -> tuple:
+    return (event.alert_id, event.at, event.kind, json.dumps(event.detail, separators=(",", ":")))
+
+
+def _notification_row(intent: Intent, now: int) -> tuple:
+    import uuid  # here, not at the top: uuid imports platform (~2 ms) that a quiet run need not pay
+
+    return (
+        intent.alert_id,
+        intent.channel,
+        intent.kind,
+        intent.status,
+        intent.error,
+        now,
+        {"pending": now, "deferred": intent.not_before}.get(intent.status),
+        uuid.uuid4().hex,
+        intent.batch,
+    )
+
+
+def _rule_state_row(state: RuleState) -> tuple:
+    return (state.rule_id, state.last_fired_at, state.pending_since, state.consecutive_breaches, state.last_error)
+
+
 class Store:
     def __init__(self, conn: sqlite3.Connection | None, path: Path, *, readonly: bool = False):
         self.conn = conn  # None: the database does not exist yet (read commands)
@@ -190,64 +233,34 @@ class Store:
     # Callers wrap these in ``store.transaction()``.
 
     def insert_alert(self, alert: Alert) -> None:
-        marks = ", ".join("?" * len(ALERT_COLUMNS))
-        self.conn.execute(f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) VALUES ({marks})", alert_to_row(alert))
+        self.conn.execute(_INSERT_ALERT, alert_to_row(alert))
 
     def update_alert(self, alert: Alert) -> None:
-        sets = ", ".join(f"{c} = ?" for c in ALERT_COLUMNS[1:])
-        self.conn.execute(f"UPDATE alerts SET {sets} WHERE id = ?", alert_to_row(alert)[1:] + (alert.id,))
+        self.conn.execute(_UPDATE_ALERT, _update_row(alert))
 
     def add_event(self, event: Event) -> None:
-        self.conn.execute(
-            "INSERT INTO events (alert_id, at, kind, detail) VALUES (?, ?, ?, ?)",
-            (event.alert_id, event.at, event.kind, json.dumps(event.detail, separators=(",", ":"))),
-        )
+        self.conn.execute(_INSERT_EVENT, _event_row(event))
 
     def add_notification(self, intent: Intent, now: int) -> None:
-        import uuid  # here, not at the top: uuid imports platform (~2 ms) that a quiet run need not pay
-
-        self.conn.execute(
-            "INSERT INTO notifications (alert_id, channel, kind, status, attempts, error, created_at, "
-            "next_attempt_at, sent_at, idempotency_key, batch) VALUES (?, ?, ?, ?, 0, ?, ?, ?, NULL, ?, ?)",
-            (
-                intent.alert_id,
-                intent.channel,
-                intent.kind,
-                intent.status,
-                intent.error,
-                now,
-                {"pending": now, "deferred": intent.not_before}.get(intent.status),
-                uuid.uuid4().hex,
-                intent.batch,
-            ),
-        )
+        self.conn.execute(_INSERT_NOTIFICATION, _notification_row(intent, now))
 
     def save_rule_state(self, state: RuleState) -> None:
-        self.conn.execute(
-            "INSERT INTO rule_state (rule_id, last_fired_at, pending_since, consecutive_breaches, last_error) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(rule_id) DO UPDATE SET last_fired_at = excluded.last_fired_at, "
-            "pending_since = excluded.pending_since, consecutive_breaches = excluded.consecutive_breaches, "
-            "last_error = excluded.last_error",
-            (state.rule_id, state.last_fired_at, state.pending_since, state.consecutive_breaches, state.last_error),
-        )
+        self.conn.execute(_SAVE_RULE_STATE, _rule_state_row(state))
 
     def apply(self, plan, now: int) -> None:
-        """Store an engine plan (inside the caller's transaction)."""
-        for alert in plan.new_alerts:
-            self.insert_alert(alert)
-        for alert in plan.updated_alerts:
-            self.update_alert(alert)
-        for event in plan.events:
-            self.add_event(event)
-        for alert_id in plan.released:  # deferred notices that go now, in order, one by one
-            self.conn.execute(
-                "UPDATE notifications SET next_attempt_at = ?, batch = NULL WHERE alert_id = ? AND status = 'deferred'",
-                (now, alert_id),
-            )
-        for intent in plan.intents:
-            self.add_notification(intent, now)
-        for state in plan.rule_states:
-            self.save_rule_state(state)
+        """Store an engine plan (inside the caller's transaction): one statement per kind of row,
+        each row in the plan's order."""
+        conn = self.conn
+        conn.executemany(_INSERT_ALERT, [alert_to_row(alert) for alert in plan.new_alerts])
+        conn.executemany(_UPDATE_ALERT, [_update_row(alert) for alert in plan.updated_alerts])
+        conn.executemany(_INSERT_EVENT, [_event_row(event) for event in plan.events])
+        # deferred notices that go now (before this plan's own notices are recorded)
+        conn.executemany(
+            "UPDATE notifications SET next_attempt_at = ?, batch = NULL WHERE alert_id = ? AND status = 'deferred'",
+            [(now, alert_id) for alert_id in plan.released],
+        )
+        conn.executemany(_INSERT_NOTIFICATION, [_notification_row(intent, now) for intent in plan.intents])
+        conn.executemany(_SAVE_RULE_STATE, [_rule_state_row(state) for state in plan.rule_states])
 
     def log_run(self, started_at: int, finished_at: int, exit_code: int, summary: dict) -> None:
         self.conn.execute(
