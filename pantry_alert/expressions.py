@@ -753,10 +753,47 @@ def _text_and_names(tree) -> tuple[tuple[bool, str], ...] | None:
         for node in output.nodes:
             if isinstance(node, nodes.TemplateData):
                 parts.append((True, node.data))
-            elif isinstance(node, nodes.Name) and node.ctx == "load":
+            elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in _NOT_NAMES:
                 parts.append((False, node.name))
             else:
                 return None
+    return tuple(parts)
+
+
+# Names that the parser (constants, operators) or the compiled code (``self``, the template)
+# read as something other than a variable of the context.
+_NOT_NAMES = frozenset(
+    {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else", "self"}
+)
+_OUTPUT = None
+
+
+def _source_parts(source: str) -> tuple[tuple[bool, str], ...] | None:
+    """``_text_and_names`` of the parsed template, for a source that is plainly text and
+    ``{{ name }}`` outputs (no other ``{{``, no ``{%`` or ``{#``), read without Jinja's lexer
+    and parser the way they read it: line endings become ``\\n`` and one trailing newline
+    goes.  None for anything else (Jinja parses it)."""
+    import re
+
+    global _OUTPUT
+    if "{%" in source or "{#" in source:
+        return None
+    if _OUTPUT is None:
+        _OUTPUT = re.compile(r"\{\{[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*\}\}")
+    lines = re.split(r"\r\n|\r|\n", source)
+    if lines[-1] == "":
+        del lines[-1]
+    parts = []
+    pieces = _OUTPUT.split("\n".join(lines))
+    for index, piece in enumerate(pieces):
+        if index % 2:
+            if piece in _NOT_NAMES or piece.startswith("_"):
+                return None
+            parts.append((False, piece))
+        elif "{{" in piece or (piece.endswith("{") and index < len(pieces) - 1):  # "{{{ x }}": "{{" comes first
+            return None
+        elif piece:
+            parts.append((True, piece))
     return tuple(parts)
 
 
@@ -767,6 +804,9 @@ def _compiled(source: str):
     from jinja2 import nodes
 
     env = _environment()
+    parts = _source_parts(source)
+    if parts is not None:
+        return _TextAndNames(env, parts), frozenset(item for is_text, item in parts if not is_text)
     tree = _checked_tree(source)
     names = frozenset(node.name for node in tree.find_all(nodes.Name))
     parts = _text_and_names(tree)

@@ -135,7 +135,7 @@ def run_check(
                     on_planned(plan, _touched(plan))
                 result.report = deliver(store, config, channels, now)
                 result.sync = _sync(store, config, channels, now)
-                active = list(store.active_alerts().values())
+                active = list(store.active_alerts().values()) if fail_on else []  # read back for --fail-on only
                 _settle(result, active, fail_on)
                 with store.transaction():
                     store.log_run(now, now, exit_code(result) if exit_code else None, result.summary())

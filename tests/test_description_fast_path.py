@@ -4,6 +4,8 @@ or the error, must be exactly what the compiled template gives."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pantry_alert import expressions
 from pantry_alert.errors import ExpressionError
@@ -44,6 +46,8 @@ SOURCES = [
     "{# only a comment #}",
     "{{ _private }}",
     "{{ cpu }",
+    "{{ self }} {{ super }} {{ loop }} {{ caller }} {{ varargs }} {{ kwargs }}",
+    "{{ self }}",
 ]
 
 
@@ -78,3 +82,38 @@ def test_a_description_is_compiled_once_per_process():
         assert render_description("{{ '%.1f' | format(value) }}!", {}, RULE, value) == f"{value:.1f}!"
     info = expressions._compiled.cache_info()
     assert (info.misses, info.hits) == (1, 2)
+
+
+PIECES = st.sampled_from(
+    ["a", "b_1", " ", "\t", "\n", "\r", "\r\n", "{", "}", "{{", "}}", "%", "#", "-", "+", "é", ".", "(", ")"]
+    + ["{{ a }}", "{{b_1}}", "{{ _a }}", "{{ true }}", "{{ None }}", "{{ not }}", "{{ if }}", "{{ in }}", "{{ for }}"]
+    + [
+        "{{ class }}",
+        "{{ loop }}",
+        "{{ self }}",
+        "{{\ta\t}}",
+        "{{ a.b }}",
+        "{{- a -}}",
+        "{% raw %}",
+        "{% endraw %}",
+        "{# c #}",
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(PIECES, max_size=12).map("".join))
+def test_a_plain_source_is_read_as_jinja_reads_it(source):
+    """When the source is read without Jinja, the pieces are the ones Jinja's parser gives."""
+    parts = expressions._source_parts(source)
+    if parts is not None:
+        assert parts == expressions._text_and_names(expressions._checked_tree(source))
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["m0 is {{ m0 }}", "{{ databaseErrors }} database errors in the last hour", "a\r\nb {{x}}\n", "{{a}}{{b}}", ""],
+)
+def test_plain_sources_are_read_without_jinja(source):
+    parts = expressions._source_parts(source)
+    assert parts is not None and parts == expressions._text_and_names(expressions._checked_tree(source))

@@ -52,7 +52,9 @@ import queue
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Any
 
 from .. import __version__
@@ -66,6 +68,7 @@ GIVE_UP_AFTER_MS = 24 * 3_600_000
 GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting for a send
 COALESCED = "superseded by a later reminder of the same alert to this channel"
 ALERT_CACHE = 256  # alert JSON documents kept for the notices of other channels
+ALERT_PREFETCH = 64  # alerts read in one query: the one needed and those of the next groups waiting
 COMMIT_WINDOW_S = 0.05  # outcomes wait at most this long to be committed together
 COMMIT_BATCH = 200  # ... or until this many wait
 _STARTED, _DONE = "started", "done"
@@ -292,15 +295,30 @@ class _Run:
         self.pending_since = 0.0
 
     def alert_json(self, alert_id: str) -> dict | None:
-        """The alert as channels receive it, built once for all its notices."""
+        """The alert as channels receive it, built once for all its notices.  A miss reads the
+        alerts of the next groups waiting too, in the same query (a storm needs them next)."""
         if alert_id in self.alerts:
             self.alerts.move_to_end(alert_id)
             return self.alerts[alert_id]
-        alert = self.store.get_alert(alert_id)
-        self.alerts[alert_id] = doc = alert.to_json() if alert else None
-        if len(self.alerts) > ALERT_CACHE:
+        ids = [alert_id, *islice(self.upcoming(alert_id), ALERT_PREFETCH - 1)]
+        found = self.store.get_alerts(ids)
+        for one in reversed(ids):  # the one asked for ends up the most recently used
+            alert = found.get(one)
+            self.alerts[one] = alert.to_json() if alert else None
+        doc = self.alerts[alert_id]
+        while len(self.alerts) > ALERT_CACHE:
             self.alerts.popitem(last=False)
         return doc
+
+    def upcoming(self, exclude: str) -> Iterator[str]:
+        """The alerts of the groups waiting in the lanes, in order, that are not read yet."""
+        seen = {exclude}
+        for lane in self.lanes:
+            for group in lane.ready:
+                for notice in group if isinstance(group, _Digest) else group[:1]:
+                    if notice.alert_id not in seen and notice.alert_id not in self.alerts:
+                        seen.add(notice.alert_id)
+                        yield notice.alert_id
 
     def dispatch(self) -> None:
         """Hand each lane as many first notices of its groups as it has idle workers."""

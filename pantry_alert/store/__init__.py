@@ -177,6 +177,13 @@ class Store:
         rows = self._rows(_SELECT_ALERT + " WHERE id = ?", (alert_id,))
         return alert_from_row(rows[0]) if rows else None
 
+    def get_alerts(self, alert_ids: list[str]) -> dict[str, Alert]:
+        """id -> alert, for those of ``alert_ids`` that exist (one query; keep the list short)."""
+        if not alert_ids:
+            return {}
+        rows = self._rows(f"{_SELECT_ALERT} WHERE id IN ({', '.join('?' * len(alert_ids))})", alert_ids)
+        return {alert.id: alert for alert in map(alert_from_row, rows)}
+
     def list_alerts(
         self,
         *,
