@@ -53,8 +53,10 @@ def test_quiet_check_imports_no_heavy_module(cli):
 
 
 # Light, but loaded for nothing by a quiet run: the channels it does not use (only the
-# console is configured here), the thread pool with logging, uuid with platform.
+# console is configured here) and the message they send, the thread pool with logging, uuid
+# with platform, and typing (modules name their annotations' types under TYPE_CHECKING only).
 UNUSED_BY_A_QUIET_CHECK = (
+    "pantry_alert.notify.base",
     "pantry_alert.notify.email",
     "pantry_alert.notify.email_render",
     "pantry_alert.notify.slack",
@@ -64,6 +66,7 @@ UNUSED_BY_A_QUIET_CHECK = (
     "logging",
     "uuid",
     "platform",
+    "typing",
 )
 LOADED = f"""
 import sys
@@ -91,7 +94,7 @@ def test_quiet_check_loads_only_the_channels_it_can_use(cli):
         [sys.executable, "-c", LOADED, "check", "--metrics-file", str(path)], env=env, capture_output=True, text=True
     )
     loaded = [line for line in proc.stderr.splitlines() if line.startswith("LOADED=")][-1][7:]
-    assert (proc.returncode, loaded) == (0, "pantry_alert.notify.webhook")
+    assert (proc.returncode, loaded) == (0, "pantry_alert.notify.base,pantry_alert.notify.webhook,typing")
 
 
 def test_firing_check_to_console_imports_jinja2_only_for_templates(cli):

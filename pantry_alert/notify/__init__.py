@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from ..errors import ConfigError
 from .registry import CHANNEL_NAMES, channel_module, unconfigured
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CHANNEL_NAMES", "channel_module", "channel_settings", "channel_status", "configured_channels"]
 

@@ -55,12 +55,16 @@ from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Any
 
 from .. import __version__
 from ..errors import DeliveryError
 from ..store.outbox import Notice, Outcome
-from .base import DEFAULT_MAX_PARALLEL, Message, scrub
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .base import Message
 
 BACKOFF_START_MS = 60_000
 BACKOFF_MAX_MS = 3_600_000
@@ -93,6 +97,9 @@ def backoff_ms(attempts: int, retry_after_ms: int | None = None) -> int:
 
 
 def make_message(config, alert_json: dict, kind: str, key: str, now: int) -> Message:
+    # notify.base is imported where a message is made: a run that sends nothing need not load it
+    from .base import Message
+
     return Message(
         kind=kind,
         alert=alert_json,
@@ -135,6 +142,8 @@ class _Digest(list):
 def _outcome(notice: Notice, error: DeliveryError | None, now: int, secrets: list[str | None]) -> Outcome:
     if error is None:
         return Outcome(notice)
+    from .base import scrub
+
     text = scrub(error.message, secrets)
     final = not error.retryable or now - notice.created_at >= GIVE_UP_AFTER_MS
     retry_at = None if final else now + backoff_ms(notice.attempts + 1, error.retry_after_ms)
@@ -153,6 +162,8 @@ class _Lane:
         self.module = module
         self.settings = settings
         self.results = results
+        from .base import DEFAULT_MAX_PARALLEL
+
         limit = 1 if name == "console" else getattr(settings, "max_parallel", DEFAULT_MAX_PARALLEL)
         self.limit = max(1, int(limit))
         self.ready: deque[list[Notice]] = deque()  # a group is a short list (usually one notice)
