@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +50,8 @@ def get_globals(ctx) -> Globals:
 
 
 def json_text(data: Any) -> str:
+    import json  # here: a command that prints no JSON (``--help`` included) need not load it
+
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
