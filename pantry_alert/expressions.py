@@ -574,6 +574,12 @@ def _bounded_test(func):
     return wrapper
 
 
+def _finalize(value):
+    """The sandbox's ``finalize``: every value a template outputs passes here."""
+    _tick()
+    return _checked_str(value)
+
+
 def _environment():
     global _env
     if _env is None:
@@ -660,11 +666,7 @@ def _environment():
                     return _guard_str_method(obj, argument, value)
                 return value
 
-        def finalize(value):
-            _tick()
-            return _checked_str(value)
-
-        env = Bounded(autoescape=False, undefined=StrictUndefined, finalize=finalize)
+        env = Bounded(autoescape=False, undefined=StrictUndefined, finalize=_finalize)
         env.globals.pop("lipsum", None)  # lipsum(n) builds n paragraphs: no use in an alert
         checks = _filter_checks()
         env.filters = {name: _bounded_filter(name, f, checks.get(name)) for name, f in env.filters.items()}
@@ -675,7 +677,6 @@ def _environment():
 
 def _render_bounded(template, context: dict) -> str:
     """Render within the budget; only the first MAX_RENDERED characters (and one more) are kept."""
-    _environment()
     previous = _budget()
     _local.budget = _Budget()
     try:
@@ -724,24 +725,28 @@ _NOT_FOUND = object()
 class _TextAndNames:
     """A template that is only text and ``{{ name }}`` outputs (most descriptions), rendered
     without compiling it: exactly what Jinja's code for it does (the same look-ups, the
-    environment's ``finalize``, ``StrictUndefined``, budget tick and pieces), at a small
-    fraction of the cost of a compile, which a storm of distinct rules pays for each."""
+    sandbox's ``finalize``, ``StrictUndefined``, budget tick and pieces), at a small fraction
+    of the cost of a compile, which a storm of distinct rules pays for each.  Jinja itself is
+    loaded only for a name the context lacks (a global of the sandbox, or undefined)."""
 
-    __slots__ = ("env", "parts")
+    __slots__ = ("parts",)
 
-    def __init__(self, env, parts: tuple[tuple[bool, str], ...]):
-        self.env, self.parts = env, parts  # (is text, the text or the name), in order
+    def __init__(self, parts: tuple[tuple[bool, str], ...]):
+        self.parts = parts  # (is text, the text or the name), in order
 
     def generate(self, context: dict):
-        env = self.env
         values = {}
         for is_text, item in self.parts:
             if not is_text and item not in values:
-                value = context[item] if item in context else env.globals.get(item, _NOT_FOUND)
-                values[item] = env.undefined(name=item) if value is _NOT_FOUND else value
-        env.budget_tick()
+                if item in context:
+                    values[item] = context[item]
+                else:
+                    env = _environment()
+                    value = env.globals.get(item, _NOT_FOUND)
+                    values[item] = env.undefined(name=item) if value is _NOT_FOUND else value
+        _tick()  # the environment's budget_tick at the start of the template's body
         for is_text, item in self.parts:
-            yield item if is_text else str(env.finalize(values[item]))
+            yield item if is_text else str(_finalize(values[item]))
 
 
 def _text_and_names(tree) -> tuple[tuple[bool, str], ...] | None:
@@ -803,16 +808,16 @@ def _source_parts(source: str) -> tuple[tuple[bool, str], ...] | None:
 def _compiled(source: str):
     """(template, the names it reads) for a description: parsed, checked and compiled once per
     process and source (a failure is raised again each time: it is not kept)."""
+    parts = _source_parts(source)
+    if parts is not None:
+        return _TextAndNames(parts), frozenset(item for is_text, item in parts if not is_text)
     from jinja2 import nodes
 
     env = _environment()
-    parts = _source_parts(source)
-    if parts is not None:
-        return _TextAndNames(env, parts), frozenset(item for is_text, item in parts if not is_text)
     tree = _checked_tree(source)
     names = frozenset(node.name for node in tree.find_all(nodes.Name))
     parts = _text_and_names(tree)
-    return (_TextAndNames(env, parts) if parts is not None else env.from_string(tree)), names
+    return (_TextAndNames(parts) if parts is not None else env.from_string(tree)), names
 
 
 def render_description(source: str | None, metrics: dict, rule: dict, value) -> str:

@@ -104,6 +104,17 @@ def test_firing_check_to_console_imports_jinja2_only_for_templates(cli):
     assert (code, heavy) == (0, "jinja2")
 
 
+def test_a_firing_check_whose_descriptions_are_text_and_names_does_not_import_jinja2(cli):
+    cli.config.write_text(
+        "rules:\n"
+        "  - {id: cpu, name: CPU, type: performance, severity: high, when: cpu > 90,"
+        " channels: [console], description: 'CPU at {{ cpu }}% on {{ host }}'}\n"
+    )
+    cli("check", "--metrics-file", str(cli.metrics({"cpu": 1, "host": "db-1"}, "h.json")))
+    code, heavy, proc = probe(cli, "check", "--metrics-file", str(cli.metrics({"cpu": 95, "host": "db-1"})))
+    assert (code, heavy) == (0, "") and "CPU at 95% on db-1" in proc.stdout
+
+
 def test_unrecognised_check_arguments_fall_back_to_typer_usage_error(cli):
     result = cli("check", "--bogus")
     assert result.code == 2 and "No such option: --bogus" in result.err
