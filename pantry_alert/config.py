@@ -11,14 +11,17 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from .errors import ConfigError
 from .expressions import Condition, ExpressionError, compile_condition
 from .model import SEVERITIES
-from .notify.registry import CHANNEL_NAMES, channel_module
+from .notify.registry import CHANNEL_NAMES, channel_module, unconfigured
 from .timeutil import exact_duration, parse_duration
 from .urls import is_http_url
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 TYPES = ("performance", "error", "security", "business")
 RULE_ID = re.compile(r"^[a-z0-9_]+$")
@@ -629,8 +632,10 @@ def _check_channels(config: Config, env: Mapping[str, str], problems: _Problems)
     for name in CHANNEL_NAMES:
         if name in problems.channel_items:  # an unset ${VAR} or a malformed section: said already
             continue
-        module = channel_module(name)
         section = config.channels.get(name)
+        if unconfigured(name, section, env):  # nothing to check, and no need to import the channel
+            continue
+        module = channel_module(name)
         keys = ("channels", name)
         if section:
             for key in section:

@@ -32,6 +32,8 @@ class Plan:
     warnings: list[dict[str, str]] = field(default_factory=list)  # a description failed: exit 1, alert still fires
     skipped: list[str] = field(default_factory=list)  # channels not configured: no exit change
     released: list[str] = field(default_factory=list)  # alerts whose deferred notifications go now
+    # The ids of new_alerts, so that each new id is checked against them in constant time.
+    new_ids: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     @property
     def changed(self) -> bool:
@@ -84,9 +86,8 @@ def _fire(plan: Plan, ctx: Context, rule: Rule, state: RuleState, description: s
     now = ctx.now
     channels = sorted(ctx.configured) if rule.builtin else list(rule.channels)
     alert_id = base = f"{rule.id}_{now}"
-    taken = ctx.taken_ids | {a.id for a in plan.new_alerts}
     suffix = 2
-    while alert_id in taken:
+    while alert_id in ctx.taken_ids or alert_id in plan.new_ids:
         alert_id = f"{base}_{suffix}"
         suffix += 1
     alert = Alert(
@@ -107,6 +108,7 @@ def _fire(plan: Plan, ctx: Context, rule: Rule, state: RuleState, description: s
         last_notified_at=now,
     )
     plan.new_alerts.append(alert)
+    plan.new_ids.add(alert.id)
     plan.fired.append(alert.id)
     plan.events.append(
         Event(alert.id, now, "fired", {"severity": alert.severity, "description": description, "metrics": dict(read)})

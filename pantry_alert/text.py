@@ -14,7 +14,8 @@ import re
 
 # C0 controls, DEL, C1 controls, line/paragraph separators, bidirectional overrides and
 # isolates (which reorder what is shown), and lone surrogates (not encodable).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_CHARS = "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+_unsafe = None  # the compiled pattern, made at the first use (not every run prints)
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -28,11 +29,16 @@ def _escape(match: re.Match) -> str:
 
 def printable(text) -> str:
     """``text`` with every control character shown as an escape; safe to print on one line."""
+    global _unsafe
+    if _unsafe is None:
+        _unsafe = re.compile(_UNSAFE_CHARS)
     text = "" if text is None else str(text)
-    return _UNSAFE.sub(_escape, text)
+    return _unsafe.sub(_escape, text)
 
 
 def one_line(text) -> str:
     """``text`` for a subject, a title or an error line: each run of whitespace (line breaks and tabs
     included) becomes one space, and none is left at either end."""
+    import re
+
     return re.sub(r"\s+", " ", str(text)).strip()

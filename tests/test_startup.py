@@ -52,11 +52,67 @@ def test_quiet_check_imports_no_heavy_module(cli):
     assert (code, heavy, proc.stdout) == (0, "", "")
 
 
+# Light, but loaded for nothing by a quiet run: the channels it does not use (only the
+# console is configured here) and the message they send, the thread pool with logging, uuid
+# with platform, and typing (modules name their annotations' types under TYPE_CHECKING only).
+UNUSED_BY_A_QUIET_CHECK = (
+    "pantry_alert.notify.base",
+    "pantry_alert.notify.email",
+    "pantry_alert.notify.email_render",
+    "pantry_alert.notify.slack",
+    "pantry_alert.notify.webhook",
+    "pantry_alert.notify.alertmanager",
+    "concurrent.futures",
+    "logging",
+    "uuid",
+    "platform",
+    "typing",
+)
+LOADED = f"""
+import sys
+from pantry_alert.cli import main
+code = main(sys.argv[1:])
+sys.stderr.write('LOADED=' + ','.join(sorted(set(sys.modules) & set({UNUSED_BY_A_QUIET_CHECK!r}))) + '\\n')
+sys.exit(code)
+"""
+
+
+def test_quiet_check_loads_only_the_channels_it_can_use(cli):
+    path = cli.metrics(HEALTHY_METRICS)
+    cli("check", "--metrics-file", str(path))
+    env = dict(
+        cli.env, PANTRY_ALERT_CONFIG=str(cli.config), PANTRY_ALERT_DB=str(cli.db), PANTRY_ALERT_NOW="1764158400000"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED, "check", "--metrics-file", str(path)], env=env, capture_output=True, text=True
+    )
+    loaded = [line for line in proc.stderr.splitlines() if line.startswith("LOADED=")][-1][7:]
+    assert (proc.returncode, loaded, proc.stdout) == (0, "", "")
+    # A configured channel is loaded (and checked) as before.
+    env["ALERT_WEBHOOK_URL"] = "http://127.0.0.1:9/hook"
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED, "check", "--metrics-file", str(path)], env=env, capture_output=True, text=True
+    )
+    loaded = [line for line in proc.stderr.splitlines() if line.startswith("LOADED=")][-1][7:]
+    assert (proc.returncode, loaded) == (0, "pantry_alert.notify.base,pantry_alert.notify.webhook,typing")
+
+
 def test_firing_check_to_console_imports_jinja2_only_for_templates(cli):
     path = cli.metrics(SEED_METRICS)
     cli("check", "--metrics-file", str(cli.metrics(HEALTHY_METRICS, "h.json")))
     code, heavy, _ = probe(cli, "check", "--metrics-file", str(path))
     assert (code, heavy) == (0, "jinja2")
+
+
+def test_a_firing_check_whose_descriptions_are_text_and_names_does_not_import_jinja2(cli):
+    cli.config.write_text(
+        "rules:\n"
+        "  - {id: cpu, name: CPU, type: performance, severity: high, when: cpu > 90,"
+        " channels: [console], description: 'CPU at {{ cpu }}% on {{ host }}'}\n"
+    )
+    cli("check", "--metrics-file", str(cli.metrics({"cpu": 1, "host": "db-1"}, "h.json")))
+    code, heavy, proc = probe(cli, "check", "--metrics-file", str(cli.metrics({"cpu": 95, "host": "db-1"})))
+    assert (code, heavy) == (0, "") and "CPU at 95% on db-1" in proc.stdout
 
 
 def test_unrecognised_check_arguments_fall_back_to_typer_usage_error(cli):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 from typing import Annotated, Optional
@@ -15,6 +14,8 @@ from .common import get_globals
 
 
 def login_name() -> str:
+    import getpass
+
     try:
         return getpass.getuser()
     except Exception:

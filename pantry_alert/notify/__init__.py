@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from ..errors import ConfigError
-from .registry import CHANNEL_NAMES, channel_module
+from .registry import CHANNEL_NAMES, channel_module, unconfigured
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["CHANNEL_NAMES", "channel_module", "channel_settings", "channel_status", "configured_channels"]
 
@@ -58,7 +61,10 @@ def configured_channels(
         )
     out = {}
     for name in CHANNEL_NAMES:
-        settings = channel_module(name).settings(config.channels.get(name), env, **options.get(name, {}))
+        section = config.channels.get(name)
+        if unconfigured(name, section, env):
+            continue
+        settings = channel_module(name).settings(section, env, **options.get(name, {}))
         if settings is not None:
             out[name] = settings
     return out

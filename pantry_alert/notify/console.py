@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, TextIO
 
 from ..text import printable
 from ..timeutil import format_time
-from .base import Message, resolution_text
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+    from .base import Message
 
 SECTION_KEYS: tuple[str, ...] = ()  # nothing to configure: always on
 
@@ -45,6 +49,8 @@ def render(message: Message) -> str:
         f"  alert {printable(alert['id'])} · {message.kind} · count {alert['count']} · "
         f"{format_time(alert['timestamp'], message.timezone)}",
     ]
+    from .base import resolution_text
+
     resolution = resolution_text(alert) if message.kind == "resolved" else None
     if resolution:
         lines.insert(2, f"  value at resolution: {printable(resolution)}")

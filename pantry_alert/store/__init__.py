@@ -8,15 +8,17 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from ..errors import NotFoundError, StateError
 from ..model import Alert, Event, Intent, RuleState
 from .db import SCHEMA_VERSION, connect, connect_query_only, default_path, run_lock, seal, transaction, write_problem
 from .outbox import Outbox
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION"]
 
@@ -73,6 +75,49 @@ def alert_to_row(alert: Alert) -> tuple:
             value = int(value)
         out.append(value)
     return tuple(out)
+
+
+_INSERT_ALERT = f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) VALUES ({', '.join('?' * len(ALERT_COLUMNS))})"
+_UPDATE_ALERT = f"UPDATE alerts SET {', '.join(f'{c} = ?' for c in ALERT_COLUMNS[1:])} WHERE id = ?"
+_INSERT_EVENT = "INSERT INTO events (alert_id, at, kind, detail) VALUES (?, ?, ?, ?)"
+_INSERT_NOTIFICATION = (
+    "INSERT INTO notifications (alert_id, channel, kind, status, attempts, error, created_at, "
+    "next_attempt_at, sent_at, idempotency_key, batch) VALUES (?, ?, ?, ?, 0, ?, ?, ?, NULL, ?, ?)"
+)
+_SAVE_RULE_STATE = (
+    "INSERT INTO rule_state (rule_id, last_fired_at, pending_since, consecutive_breaches, last_error) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(rule_id) DO UPDATE SET last_fired_at = excluded.last_fired_at, "
+    "pending_since = excluded.pending_since, consecutive_breaches = excluded.consecutive_breaches, "
+    "last_error = excluded.last_error"
+)
+
+
+def _update_row(alert: Alert) -> tuple:
+    return alert_to_row(alert)[1:] + (alert.id,)
+
+
+def _event_row(event: Event) -> tuple:
+    return (event.alert_id, event.at, event.kind, json.dumps(event.detail, separators=(",", ":")))
+
+
+def _notification_row(intent: Intent, now: int) -> tuple:
+    import uuid  # here, not at the top: uuid imports platform (~2 ms) that a quiet run need not pay
+
+    return (
+        intent.alert_id,
+        intent.channel,
+        intent.kind,
+        intent.status,
+        intent.error,
+        now,
+        {"pending": now, "deferred": intent.not_before}.get(intent.status),
+        uuid.uuid4().hex,
+        intent.batch,
+    )
+
+
+def _rule_state_row(state: RuleState) -> tuple:
+    return (state.rule_id, state.last_fired_at, state.pending_since, state.consecutive_breaches, state.last_error)
 
 
 class Store:
@@ -149,6 +194,13 @@ class Store:
         rows = self._rows(_SELECT_ALERT + " WHERE id = ?", (alert_id,))
         return alert_from_row(rows[0]) if rows else None
 
+    def get_alerts(self, alert_ids: list[str]) -> dict[str, Alert]:
+        """id -> alert, for those of ``alert_ids`` that exist (one query; keep the list short)."""
+        if not alert_ids:
+            return {}
+        rows = self._rows(f"{_SELECT_ALERT} WHERE id IN ({', '.join('?' * len(alert_ids))})", alert_ids)
+        return {alert.id: alert for alert in map(alert_from_row, rows)}
+
     def list_alerts(
         self,
         *,
@@ -206,62 +258,34 @@ class Store:
     # Callers wrap these in ``store.transaction()``.
 
     def insert_alert(self, alert: Alert) -> None:
-        marks = ", ".join("?" * len(ALERT_COLUMNS))
-        self.open_conn.execute(f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) VALUES ({marks})", alert_to_row(alert))
+        self.open_conn.execute(_INSERT_ALERT, alert_to_row(alert))
 
     def update_alert(self, alert: Alert) -> None:
-        sets = ", ".join(f"{c} = ?" for c in ALERT_COLUMNS[1:])
-        self.open_conn.execute(f"UPDATE alerts SET {sets} WHERE id = ?", alert_to_row(alert)[1:] + (alert.id,))
+        self.open_conn.execute(_UPDATE_ALERT, _update_row(alert))
 
     def add_event(self, event: Event) -> None:
-        self.open_conn.execute(
-            "INSERT INTO events (alert_id, at, kind, detail) VALUES (?, ?, ?, ?)",
-            (event.alert_id, event.at, event.kind, json.dumps(event.detail, separators=(",", ":"))),
-        )
+        self.open_conn.execute(_INSERT_EVENT, _event_row(event))
 
     def add_notification(self, intent: Intent, now: int) -> None:
-        self.open_conn.execute(
-            "INSERT INTO notifications (alert_id, channel, kind, status, attempts, error, created_at, "
-            "next_attempt_at, sent_at, idempotency_key, batch) VALUES (?, ?, ?, ?, 0, ?, ?, ?, NULL, ?, ?)",
-            (
-                intent.alert_id,
-                intent.channel,
-                intent.kind,
-                intent.status,
-                intent.error,
-                now,
-                {"pending": now, "deferred": intent.not_before}.get(intent.status),
-                uuid.uuid4().hex,
-                intent.batch,
-            ),
-        )
+        self.open_conn.execute(_INSERT_NOTIFICATION, _notification_row(intent, now))
 
     def save_rule_state(self, state: RuleState) -> None:
-        self.open_conn.execute(
-            "INSERT INTO rule_state (rule_id, last_fired_at, pending_since, consecutive_breaches, last_error) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(rule_id) DO UPDATE SET last_fired_at = excluded.last_fired_at, "
-            "pending_since = excluded.pending_since, consecutive_breaches = excluded.consecutive_breaches, "
-            "last_error = excluded.last_error",
-            (state.rule_id, state.last_fired_at, state.pending_since, state.consecutive_breaches, state.last_error),
-        )
+        self.open_conn.execute(_SAVE_RULE_STATE, _rule_state_row(state))
 
     def apply(self, plan, now: int) -> None:
-        """Store an engine plan (inside the caller's transaction)."""
-        for alert in plan.new_alerts:
-            self.insert_alert(alert)
-        for alert in plan.updated_alerts:
-            self.update_alert(alert)
-        for event in plan.events:
-            self.add_event(event)
-        for alert_id in plan.released:  # deferred notices that go now, in order, one by one
-            self.open_conn.execute(
-                "UPDATE notifications SET next_attempt_at = ?, batch = NULL WHERE alert_id = ? AND status = 'deferred'",
-                (now, alert_id),
-            )
-        for intent in plan.intents:
-            self.add_notification(intent, now)
-        for state in plan.rule_states:
-            self.save_rule_state(state)
+        """Store an engine plan (inside the caller's transaction): one statement per kind of row,
+        each row in the plan's order."""
+        conn = self.open_conn
+        conn.executemany(_INSERT_ALERT, [alert_to_row(alert) for alert in plan.new_alerts])
+        conn.executemany(_UPDATE_ALERT, [_update_row(alert) for alert in plan.updated_alerts])
+        conn.executemany(_INSERT_EVENT, [_event_row(event) for event in plan.events])
+        # deferred notices that go now (before this plan's own notices are recorded)
+        conn.executemany(
+            "UPDATE notifications SET next_attempt_at = ?, batch = NULL WHERE alert_id = ? AND status = 'deferred'",
+            [(now, alert_id) for alert_id in plan.released],
+        )
+        conn.executemany(_INSERT_NOTIFICATION, [_notification_row(intent, now) for intent in plan.intents])
+        conn.executemany(_SAVE_RULE_STATE, [_rule_state_row(state) for state in plan.rule_states])
 
     def log_run(self, started_at: int, finished_at: int, exit_code: int | None, summary: dict) -> None:
         self.open_conn.execute(
