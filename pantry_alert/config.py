@@ -17,7 +17,7 @@ from .expressions import Condition, ExpressionError, compile_condition
 from .model import SEVERITIES
 from .notify.registry import CHANNEL_NAMES, channel_module, unconfigured
 from .timeutil import exact_duration, parse_duration
-from .urls import is_http_url
+from .urls import is_http_url, why_not
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -344,7 +344,7 @@ def _url(value, keys, problems, rule_id=None) -> str | None:
     if not is_http_url(value):
         written = problems.template(keys)  # as written: an interpolated secret is never shown
         shown = written if isinstance(written, str) else value
-        problems.add(keys, f"{shown!r} is not an absolute http(s) URL", rule_id)
+        problems.add(keys, f"{shown!r} is not a valid URL ({why_not(shown)})", rule_id)
         return None
     return value
 

@@ -27,3 +27,12 @@ def is_http_url(value: Any) -> bool:
     except ValueError:
         return False
     return port != 0
+
+
+def why_not(value: Any) -> str:
+    """What a refused URL lacks, for the message: the port range, or the absolute http(s) form."""
+    if isinstance(value, str) and _HTTP_URL.fullmatch(value.strip()):
+        port = re.match(r"https?://(?:[^/?#@]*@)?(?:\[[^\]]*\]|[^/?#:]*):([^/?#]*)", value.strip(), re.IGNORECASE)
+        if port is not None:
+            return f"the port {port.group(1)!r} is not a number from 1 to 65535"
+    return "absolute http(s) URL expected"

@@ -84,7 +84,10 @@ def test_every_problem_is_listed_with_file_line_and_rule(tmp_path):
         in problems
     )
     assert any(p.startswith(f"{path}:25: rule 'attr': rules.3.when:") and "'__class__'" in p for p in problems)
-    assert f"{path}:26: rule 'attr': rules.3.runbook_url: 'ftp://wiki' is not an absolute http(s) URL" in problems
+    assert (
+        f"{path}:26: rule 'attr': rules.3.runbook_url: 'ftp://wiki' is not a valid URL (absolute http(s) URL expected)"
+        in problems
+    )
     assert (
         f"{path}:27: rule 'attr': rules.3.channels: unknown channel 'pager' (channels: email, slack, webhook, alertmanager, console)"
         in problems

@@ -63,7 +63,7 @@ def test_control_character_in_a_webhook_header_is_refused_at_load(simple):
 def test_url_problems_show_the_template_not_the_secret(simple, snippet, key, template):
     result = validate(simple, rules() + snippet, env={"TOKEN": "tok-SECRET-77"})
     assert result.code == 2
-    assert f"{key}: '{template}' is not an absolute http(s) URL" in result.err
+    assert f"{key}: '{template}' is not a valid URL (absolute http(s) URL expected)" in result.err
     assert "SECRET" not in result.out + result.err
 
 
@@ -72,7 +72,10 @@ def test_runbook_url_problem_shows_the_template(simple):
     text = text.replace("channels: [console]", "channels: [console]\n    runbook_url: wiki/${TOKEN}")
     result = validate(simple, text, env={"TOKEN": "tok-SECRET-88"})
     assert result.code == 2
-    assert "rule 'cpu_high': rules.0.runbook_url: 'wiki/${TOKEN}' is not an absolute http(s) URL" in result.err
+    assert (
+        "rule 'cpu_high': rules.0.runbook_url: 'wiki/${TOKEN}' is not a valid URL (absolute http(s) URL expected)"
+        in result.err
+    )
     assert "SECRET" not in result.err
 
 

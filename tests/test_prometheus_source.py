@@ -260,7 +260,10 @@ RULE = "rules:\n  - {id: r, name: R, type: business, severity: low, when: a > 1}
             "source: give one of url, file or prometheus, not url and prometheus",
         ),
         ("{prometheus: {queries: {a: up}}}", "source.prometheus: needs the Prometheus server's url"),
-        ("{prometheus: {url: 'ftp://prom', queries: {a: up}}}", "'ftp://prom' is not an absolute http(s) URL"),
+        (
+            "{prometheus: {url: 'ftp://prom', queries: {a: up}}}",
+            "'ftp://prom' is not a valid URL (absolute http(s) URL expected)",
+        ),
         ("{prometheus: {url: 'http://prom:9090'}}", "needs queries: a mapping of metric paths"),
         (
             "{prometheus: {url: 'http://prom:9090', queries: {a-b: up}}}",

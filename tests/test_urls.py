@@ -53,4 +53,7 @@ def test_a_port_out_of_range_is_a_config_error(cli):
     cli.config.write_text(cli.config.read_text() + "dashboard_url: http://grafana.example:70000/d/x\n")
     result = cli("rules", "list")
     assert result.code == 2
-    assert "dashboard_url: 'http://grafana.example:70000/d/x' is not an absolute http(s) URL" in result.err
+    assert (
+        "dashboard_url: 'http://grafana.example:70000/d/x' is not a valid URL (the port '70000' is not a number from 1 "
+        "to 65535)" in result.err
+    )

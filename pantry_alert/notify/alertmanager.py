@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
-from ..urls import is_http_url
+from ..urls import is_http_url, why_not
 from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker, redact_url, scrub
 
 SYNC = True  # one state synchronisation per run, not a message per notification
@@ -111,9 +111,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
         if item == "":
             continue
         if not is_http_url(item):
-            raise ConfigError(
-                f"{where}: invalid Alertmanager URL {redact_url(str(item))!r} (absolute http(s) URL expected)"
-            )
+            raise ConfigError(f"{where}: invalid Alertmanager URL {redact_url(str(item))!r} ({why_not(item)})")
         url = item.rstrip("/")
         if not url.endswith(API_PATH):
             url += API_PATH

@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
 from ..text import one_line
-from ..urls import is_http_url
+from ..urls import is_http_url, why_not
 from .base import (
     DEFAULT_MAX_PARALLEL,
     DEFAULT_TIMEOUT,
@@ -112,7 +112,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     if url is None:
         return None
     if not isinstance(url, str) or not is_http_url(url.strip()):
-        raise ConfigError(f"{url_src}: invalid webhook URL {redact_url(str(url))!r} (absolute http(s) URL expected)")
+        raise ConfigError(f"{url_src}: invalid webhook URL {redact_url(str(url))!r} ({why_not(url)})")
     if token is not None and (not isinstance(token, str) or re.search(r"[\r\n]", token)):
         raise ConfigError(f"{token_src}: must be a single-line string")
     if token is not None and urlsplit(url.strip()).username is not None:
