@@ -47,7 +47,9 @@ def writing(ws: Workspace, *, create: bool = False) -> Iterator[Store]:
 
 def resolve(ws: Workspace, alert_id: str, *, by: str, note: str | None = None, now: int | None = None) -> Alert:
     """Resolve an alert by hand.  Its resolved notifications (when the rule has
-    ``notify_resolved``) are recorded for the next ``check`` to send.
+    ``notify_resolved``) are recorded for the next ``check`` to send, through the
+    same notification policy as a run's: none while a silence covers the rule,
+    deferred during quiet hours for a quiet severity.
 
     Raises ``NotFoundError`` when the alert does not exist or is already resolved."""
     now = ws.now() if now is None else now
@@ -56,10 +58,29 @@ def resolve(ws: Workspace, alert_id: str, *, by: str, note: str | None = None, n
         if store.conn is None:
             raise NotFoundError(RESOLVE_NOT_FOUND)
         alert = store.get_alert(alert_id)
-        rule = config.rule(alert.rule_id) if alert else None
-        return store.resolve_alert(
-            alert_id, by=by, note=note, now=now, notify_resolved=rule.notify_resolved if rule else True
-        )
+        if alert is None or alert.resolved:
+            raise NotFoundError(RESOLVE_NOT_FOUND)
+        rule = config.rule(alert.rule_id)
+        notify = rule.notify_resolved if rule else True
+        intents = _resolved_notices(config, store, alert, now) if notify else []
+        return store.resolve_alert(alert_id, by=by, note=note, now=now, notify_resolved=notify, intents=intents)
+
+
+def _resolved_notices(config, store, alert: Alert, now: int) -> list:
+    """The resolved notices of a hand-resolved alert, after the notification policy."""
+    from . import policy
+    from .engine import Plan
+    from .model import Intent
+    from .store.policy import active_silences
+
+    resolved = alert.copy()
+    resolved.status, resolved.resolved_at = "resolved", now
+    plan = Plan(updated_alerts=[resolved])
+    plan.intents = [Intent(alert.id, channel, "resolved") for channel in alert.notified_channels]
+    ctx = policy.Context.of(
+        config, now, frozenset(alert.notified_channels), active={}, silences=active_silences(store, now)
+    )
+    return policy.apply(plan, ctx).intents
 
 
 def acknowledge(

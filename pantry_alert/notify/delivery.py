@@ -71,6 +71,7 @@ BACKOFF_MAX_MS = 3_600_000
 GIVE_UP_AFTER_MS = 24 * 3_600_000
 GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting for a send
 COALESCED = "superseded by a later reminder of the same alert to this channel"
+SILENCED = "the rule is silenced: not notified"
 ALERT_CACHE = 256  # alert JSON documents kept for the notices of other channels
 ALERT_PREFETCH = 64  # alerts read in one query: the one needed and those of the next groups waiting
 COMMIT_WINDOW_S = 0.05  # outcomes wait at most this long to be committed together
@@ -339,10 +340,14 @@ class _Run:
                 group = lane.ready.popleft()
                 if isinstance(group, _Digest):
                     members = [(n, self.alert_json(n.alert_id)) for n in group]
-                    gone = [n for n, alert in members if alert is None]
-                    vanished.extend((n, "the alert no longer exists") for n in gone)
+                    for n, alert in members:
+                        if alert is None:
+                            vanished.append((n, "the alert no longer exists"))
+                        elif alert.get("silenced"):
+                            vanished.append((n, SILENCED))
+                    members = [(n, alert) for n, alert in members if alert is not None and not alert.get("silenced")]
                     kept = _Digest(group.batch)
-                    kept.extend(n for n, alert in members if alert is not None)
+                    kept.extend(n for n, _alert in members)
                     if not kept:
                         continue
                     group = kept
@@ -357,6 +362,9 @@ class _Run:
                 alert = self.alert_json(notice.alert_id)
                 if alert is None:  # cannot happen while prune keeps undelivered alerts; never leave it pending
                     vanished.extend((n, "the alert no longer exists") for n in group)
+                    continue
+                if alert.get("silenced"):  # a silence began after these were recorded (deferred, or waiting)
+                    vanished.extend((n, SILENCED) for n in group)
                     continue
                 message = make_message(self.config, alert, notice.kind, notice.idempotency_key, self.now)
                 self.groups[notice.id] = (lane, group)

@@ -293,8 +293,19 @@ class Store:
             (started_at, finished_at, exit_code, json.dumps(summary, separators=(",", ":"))),
         )
 
-    def resolve_alert(self, alert_id: str, *, by: str, note: str | None, now: int, notify_resolved: bool) -> Alert:
-        """Resolve by hand; the resolved notifications are recorded for the next ``check`` to send."""
+    def resolve_alert(
+        self,
+        alert_id: str,
+        *,
+        by: str,
+        note: str | None,
+        now: int,
+        notify_resolved: bool,
+        intents: list[Intent] | None = None,
+    ) -> Alert:
+        """Resolve by hand; the resolved notifications are recorded for the next ``check`` to send
+        (``intents`` when the caller passed them through the notification policy, else one per
+        channel the alert was notified on)."""
         with self.transaction():
             alert = self.get_alert(alert_id)
             if alert is None or alert.resolved:
@@ -307,7 +318,10 @@ class Store:
             if note:
                 detail["note"] = note
             self.add_event(Event(alert.id, now, "resolved", detail))
-            if notify_resolved:
+            if intents is not None:
+                for intent in intents:
+                    self.add_notification(intent, now)
+            elif notify_resolved:
                 for channel in alert.notified_channels:
                     self.add_notification(Intent(alert.id, channel, "resolved"), now)
         return alert
