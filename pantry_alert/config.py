@@ -788,7 +788,7 @@ def parse(
             problems.add(("rules", index, "id"), f"duplicate rule id '{rule.id}'", rule.id)
         seen.add(rule.id)
         if check_templates and rule.description:
-            from .expressions import check_template
+            from .templates import check_template
 
             try:
                 check_template(rule.description)

@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .config import Escalation, Rule, source_rule
-from .expressions import DEFAULT_DESCRIPTION, ExpressionError, Unevaluable, render_description
+from .errors import ExpressionError, Unevaluable
 from .model import NEXT_SEVERITY, Alert, Event, Intent, RuleState
 from .notify.registry import sync_channels
+from .templates import DEFAULT_DESCRIPTION, render_description
 
 
 @dataclass

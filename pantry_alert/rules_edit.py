@@ -188,7 +188,8 @@ def _reason(path: Path, rule_id: str, problem: str) -> str:
 
 
 def _check_template(path: Path, rule: Rule) -> None:
-    from .expressions import ExpressionError, check_template
+    from .errors import ExpressionError
+    from .templates import check_template
 
     try:
         check_template(rule.description or "")

@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pantry_alert import expressions
+from pantry_alert import templates
 from pantry_alert.errors import ExpressionError
-from pantry_alert.expressions import Unavailable, render_description
+from pantry_alert.expressions import Unavailable
+from pantry_alert.templates import render_description
 
 METRICS = {
     "cpu": 93.5,
@@ -21,7 +22,7 @@ METRICS = {
     "gone": Unavailable("query failed"),
     "dict": "a metric named like a global",
     "huge": "x" * 5000,
-    "enormous": "y" * (expressions.MAX_STRING + 1),
+    "enormous": "y" * (templates.MAX_STRING + 1),
     "big_list": list(range(300_000)),
 }
 RULE = {"id": "r1", "name": "Rule one", "severity": "high"}
@@ -60,27 +61,27 @@ def _render(source: str):
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_text_and_names_render_as_the_compiled_template_does(monkeypatch, source):
-    expressions._compiled.cache_clear()
+    templates._compiled.cache_clear()
     fast = _render(source)
-    expressions._compiled.cache_clear()
-    monkeypatch.setattr(expressions, "_text_and_names", lambda tree: None)  # always compile
+    templates._compiled.cache_clear()
+    monkeypatch.setattr(templates, "_text_and_names", lambda tree: None)  # always compile
     compiled = _render(source)
-    expressions._compiled.cache_clear()
+    templates._compiled.cache_clear()
     assert fast == compiled
 
 
 def test_the_simple_templates_take_the_fast_path_and_others_compile():
-    expressions._compiled.cache_clear()
-    assert isinstance(expressions._compiled("cpu is {{ cpu }}")[0], expressions._TextAndNames)
-    assert not isinstance(expressions._compiled("{{ '%.1f' | format(cpu) }}")[0], expressions._TextAndNames)
-    assert expressions._compiled("{{ cpu }} {{ rule.id }}")[1] == frozenset({"cpu", "rule"})
+    templates._compiled.cache_clear()
+    assert isinstance(templates._compiled("cpu is {{ cpu }}")[0], templates._TextAndNames)
+    assert not isinstance(templates._compiled("{{ '%.1f' | format(cpu) }}")[0], templates._TextAndNames)
+    assert templates._compiled("{{ cpu }} {{ rule.id }}")[1] == frozenset({"cpu", "rule"})
 
 
 def test_a_description_is_compiled_once_per_process():
-    expressions._compiled.cache_clear()
+    templates._compiled.cache_clear()
     for value in (1, 2, 3):
         assert render_description("{{ '%.1f' | format(value) }}!", {}, RULE, value) == f"{value:.1f}!"
-    info = expressions._compiled.cache_info()
+    info = templates._compiled.cache_info()
     assert (info.misses, info.hits) == (1, 2)
 
 
@@ -105,9 +106,9 @@ PIECES = st.sampled_from(
 @given(st.lists(PIECES, max_size=12).map("".join))
 def test_a_plain_source_is_read_as_jinja_reads_it(source):
     """When the source is read without Jinja, the pieces are the ones Jinja's parser gives."""
-    parts = expressions._source_parts(source)
+    parts = templates._source_parts(source)
     if parts is not None:
-        assert parts == expressions._text_and_names(expressions._checked_tree(source))
+        assert parts == templates._text_and_names(templates._checked_tree(source))
 
 
 @pytest.mark.parametrize(
@@ -115,5 +116,5 @@ def test_a_plain_source_is_read_as_jinja_reads_it(source):
     ["m0 is {{ m0 }}", "{{ databaseErrors }} database errors in the last hour", "a\r\nb {{x}}\n", "{{a}}{{b}}", ""],
 )
 def test_plain_sources_are_read_without_jinja(source):
-    parts = expressions._source_parts(source)
-    assert parts is not None and parts == expressions._text_and_names(expressions._checked_tree(source))
+    parts = templates._source_parts(source)
+    assert parts is not None and parts == templates._text_and_names(templates._checked_tree(source))

@@ -214,8 +214,13 @@ def test_relative_links_resolve(doc: Path):
     assert not broken, f"{doc.name}: broken links {broken}"
 
 
-# References to documents outside the repository, which a reader of it cannot look up.
-UNKNOWN_REFERENCES = (r"\bseed\b", r"\bSPEC\b", r"§", r"contract section", r"LIBRARY-NOTES")
+# Names of documents that live outside the repository (the product contract and its section sign,
+# the library notes, the design the project grew from), which a reader of it cannot look up.  The
+# patterns are spelled in pieces so that this file does not itself name them.
+UNKNOWN_REFERENCES = tuple(
+    "".join(parts)
+    for parts in ((r"\bse", r"ed\b"), (r"\bSP", r"EC\b"), ("\u00a7",), ("contract ", "section"), ("LIBRARY", "-NOTES"))
+)
 
 
 @pytest.mark.parametrize("doc", DOC_FILES, ids=[p.name for p in DOC_FILES])
@@ -230,7 +235,6 @@ def test_code_and_tests_cite_nothing_a_reader_cannot_look_up():
     found = [
         f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
         for path in sources
-        if path != Path(__file__).resolve()
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if any(re.search(w, line) for w in UNKNOWN_REFERENCES)
     ]

@@ -141,7 +141,8 @@ def test_lone_surrogate_in_a_metric_string_falls_back_and_other_rules_go_on(simp
 
 
 def test_rendering_in_a_worker_thread_is_bounded_too():
-    from pantry_alert.expressions import ExpressionError, render_description
+    from pantry_alert.errors import ExpressionError
+    from pantry_alert.templates import render_description
 
     outcome = {}
 
@@ -166,7 +167,7 @@ def test_rendering_in_a_worker_thread_is_bounded_too():
 def test_rendering_installs_no_signal_handler():
     import signal
 
-    from pantry_alert.expressions import render_description
+    from pantry_alert.templates import render_description
 
     before = signal.getsignal(signal.SIGALRM)
     assert render_description("{{ cpu }} {{ 'ab' * 3 }} {{ 'x'|center(5) }}", {"cpu": 1}, {}, 1) == "1 ababab   x  "

@@ -142,7 +142,8 @@ def test_rules(
         _run_cases(ctx, cases, as_json)
         return
     from .. import metrics as metrics_mod
-    from ..expressions import DEFAULT_DESCRIPTION, ExpressionError, Unevaluable, render_description
+    from ..errors import ExpressionError, Unevaluable
+    from ..templates import DEFAULT_DESCRIPTION, render_description
 
     config = get_globals(ctx).config()
     document = metrics_mod.read(file=metrics_file, url=metrics_url, source=config.source, base_dir=config.path.parent)
