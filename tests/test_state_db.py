@@ -129,7 +129,7 @@ def test_four_concurrent_checks_give_one_alert_and_one_notification_per_channel(
 
 
 def test_a_version_1_database_migrates_forward_keeping_its_alerts(simple):
-    from pantry_alert.store.db import APPLICATION_ID, _create_schema
+    from pantry_alert.store.schema import APPLICATION_ID, _create_schema
 
     conn = sqlite3.connect(simple.db, isolation_level=None)
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")

@@ -34,16 +34,12 @@ cron run that sends nothing does not pay for them.
 
 from __future__ import annotations
 
-import functools
 import re
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError, DeliveryError
-from ..text import one_line
+from ..errors import ConfigError
 from .base import (
     DEFAULT_MAX_PARALLEL,
     DEFAULT_TIMEOUT,
@@ -52,7 +48,6 @@ from .base import (
     parse_max_parallel,
     parse_timeout,
     picker,
-    scrub,
 )
 
 NAME = "email"
@@ -279,6 +274,8 @@ def _parse_recipients(value: Any, where: str) -> list[str]:
 from .email_render import _addr, build_email, format_value, render_html, render_text, subject  # noqa: E402,F401
 
 # ---------------------------------------------------------------- sending
+# The SMTP conversation itself (deadlines, TLS, login, reused connections,
+# error wording and scrubbing) is in ``notify.smtp``, loaded when mail is sent.
 
 
 def send(settings: Settings, message: Message) -> None:
@@ -293,254 +290,8 @@ def send(settings: Settings, message: Message) -> None:
         session.close()
 
 
-# The deadline of the send running in this thread: connect, TLS handshake and
-# greeting share it with the rest of the conversation.
-_clock = threading.local()
+def open_session(settings: Settings):
+    """SMTP connections reused for every message of a run (``notify.smtp.Session``)."""
+    from .smtp import Session
 
-
-@functools.cache
-def _smtp_classes():
-    import smtplib
-
-    class Deadline(smtplib.SMTP):
-        sent_auth: list[str]  # every AUTH response sent (a CRAM-MD5 one depends on the server's challenge)
-
-        def _get_socket(self, host, port, timeout):
-            left = _clock.deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("deadline passed")
-            sock = super()._get_socket(host, port, left)  # type: ignore[misc]  # private, so not in the stubs
-            left = _clock.deadline - time.monotonic()
-            if left <= 0:
-                sock.close()
-                raise TimeoutError("deadline passed")
-            sock.settimeout(left)  # what is left for the greeting
-            return sock
-
-        def auth(self, mechanism, authobject, *, initial_response_ok=True):
-            def recorded(challenge=None):
-                response = authobject(challenge)
-                if response is not None:
-                    self.__dict__.setdefault("sent_auth", []).append(response)
-                return response
-
-            return super().auth(mechanism, recorded, initial_response_ok=initial_response_ok)
-
-    class SMTP(Deadline):
-        pass
-
-    class SMTP_SSL(Deadline, smtplib.SMTP_SSL):
-        pass
-
-    return SMTP, SMTP_SSL
-
-
-def _tick(server) -> None:
-    left = _clock.deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("deadline passed")
-    if server.sock is not None:
-        server.sock.settimeout(left)
-
-
-class _InsecureLogin(Exception):
-    """Logging in would send the password without TLS, and the config does not allow it."""
-
-
-class _Connection:
-    """One SMTP connection: greeted, upgraded to TLS when offered, logged in."""
-
-    def __init__(self, settings: Settings):
-        self.tls = settings.secure
-        self.server: Any = None
-
-    @property
-    def sent_auth(self) -> list[str]:
-        return getattr(self.server, "sent_auth", []) if self.server is not None else []
-
-    def open(self, settings: Settings) -> None:
-        import ssl
-
-        SMTP, SMTP_SSL = _smtp_classes()
-        if settings.secure:
-            self.server = SMTP_SSL(
-                settings.host, settings.port, timeout=settings.timeout, context=ssl.create_default_context()
-            )
-        else:
-            self.server = SMTP(settings.host, settings.port, timeout=settings.timeout)
-        server = self.server
-        _tick(server)
-        server.ehlo_or_helo_if_needed()
-        if not settings.secure and server.has_extn("starttls"):
-            _tick(server)
-            server.starttls(context=ssl.create_default_context())
-            self.tls = True
-            _tick(server)
-            server.ehlo()
-        if settings.user:
-            if not self.tls and not settings.allow_insecure_auth:
-                raise _InsecureLogin()
-            _tick(server)
-            server.login(settings.user, settings.password or "")
-
-    def send(self, settings: Settings, msg) -> None:
-        _tick(self.server)
-        self.server.send_message(
-            msg, from_addr=_addr(settings.sender), to_addrs=[_addr(r) for r in settings.recipients]
-        )
-
-    def close(self) -> None:
-        if self.server is not None:
-            _close(self.server)
-
-
-class Session:
-    """SMTP connections reused for every message of a run.
-
-    Each connection is opened and authenticated once and then carries one
-    message after another; several threads may send at once, each on a
-    connection of its own (so at most as many connections as sends in
-    flight).  A connection that failed is closed, and the next message opens
-    a new one.  A kept connection the server has dropped meanwhile is
-    replaced once, within the same deadline."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._idle: list[_Connection] = []
-        self._lock = threading.Lock()
-
-    def send(self, message: Message) -> None:
-        import smtplib
-
-        settings = self.settings
-        msg = build_email(settings, message)
-        _clock.deadline = time.monotonic() + settings.timeout
-        with self._lock:
-            conn = self._idle.pop() if self._idle else None
-        state: dict[str, Any] = {"tls": settings.secure, "sent_auth": []}
-        try:
-            if conn is not None:
-                try:
-                    conn.send(settings, msg)
-                except (smtplib.SMTPServerDisconnected, ConnectionError) as exc:
-                    if isinstance(exc.__context__, TimeoutError) or str(exc).endswith("timed out"):
-                        raise
-                    conn.close()  # dropped while idle: once more on a fresh connection
-                    conn = None
-            if conn is None:
-                conn = _Connection(settings)
-                conn.open(settings)
-                conn.send(settings, msg)
-        except Exception as exc:
-            if conn is not None:
-                state["tls"], state["sent_auth"] = conn.tls, conn.sent_auth
-                conn.close()
-            error = _failure(settings, exc, state["tls"], state["sent_auth"])
-            if error is None:
-                raise
-            raise error from None
-        with self._lock:
-            self._idle.append(conn)
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-
-def open_session(settings: Settings) -> Session:
     return Session(settings)
-
-
-def _failure(settings: Settings, exc: BaseException, tls: bool, sent_auth: list[str]) -> DeliveryError | None:
-    """The ``DeliveryError`` (scrubbed) for what went wrong in an SMTP conversation,
-    or None for an exception that is not about the conversation (a bug)."""
-    import smtplib
-    import ssl
-
-    def fail(text: str, retryable: bool = True) -> DeliveryError:
-        secrets = list(settings.secrets())
-        for response in sent_auth:  # the AUTH lines as sent, in case the server echoes them
-            secrets += _base64_forms(response)
-            if response != settings.user:
-                secrets.append(response)
-        return DeliveryError(scrub(f"email {settings.peer}: {text}", _longest_first(secrets)), retryable=retryable)
-
-    if isinstance(exc, _InsecureLogin):
-        return fail(
-            f"the server offers no STARTTLS, so logging in as {settings.user} would send the password "
-            "in clear text; not sent. Use secure: true (SMTPS, port 465) or a server that offers STARTTLS; "
-            "for a trusted relay set channels.email.allow_insecure_auth: true (or SMTP_ALLOW_INSECURE_AUTH=true)",
-            retryable=False,
-        )
-
-    def timed_out() -> str:
-        hint = " (port 465 usually needs secure: true)" if settings.port == 465 and not settings.secure else ""
-        return f"timed out after {settings.timeout:g}s{hint}"
-
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        # 454 4.7.0 and other 4xx: a temporary failure on the server's side, retried like any 4xx.
-        return fail(
-            f"login as {settings.user} rejected: {_reply(exc.smtp_code, exc.smtp_error)}",
-            retryable=not 500 <= exc.smtp_code < 600,
-        )
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        hint = "" if tls else " (many servers offer AUTH only over TLS; check port and secure)"
-        return fail(f"{exc}{hint}", retryable=False)
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        refused = "; ".join(f"{rcpt}: {_reply(code, text)}" for rcpt, (code, text) in exc.recipients.items())
-        temporary = any(400 <= code < 500 for code, _ in exc.recipients.values())
-        return fail(f"all recipients refused: {refused}", retryable=temporary)
-    if isinstance(exc, smtplib.SMTPSenderRefused):
-        return fail(
-            f"sender {exc.sender} refused: {_reply(exc.smtp_code, exc.smtp_error)}",
-            retryable=not 500 <= exc.smtp_code < 600,
-        )
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return fail(
-            f"server answered {_reply(exc.smtp_code, exc.smtp_error)}", retryable=not 500 <= exc.smtp_code < 600
-        )
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        # smtplib turns a read timeout into "Connection unexpectedly closed: timed out".
-        if isinstance(exc.__context__, TimeoutError) or str(exc).endswith("timed out"):
-            return fail(timed_out())
-        return fail(f"server closed the connection ({exc or 'no reason given'})")
-    if isinstance(exc, smtplib.SMTPException):
-        return fail(f"SMTP error: {exc}")
-    if isinstance(exc, TimeoutError):
-        return fail(timed_out())
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return fail(
-            f"TLS certificate verification failed: {exc.verify_message or exc.reason} "
-            "(for a private CA set SSL_CERT_FILE to its bundle)"
-        )
-    if isinstance(exc, ssl.SSLError):
-        return fail(
-            f"TLS error: {exc.reason or exc}"
-            + ("" if not settings.secure else " (is the port really SMTP over TLS? try secure: false)")
-        )
-    if isinstance(exc, OSError):
-        return fail(f"cannot connect: {exc.strerror or exc}")
-    return None
-
-
-def _reply(code: int, text: bytes | str) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return f"{code} {one_line(text)}"
-
-
-def _close(server) -> None:
-    """QUIT politely, but never let the goodbye turn a delivered mail into a failure."""
-    try:
-        if server.sock is not None:
-            server.sock.settimeout(1.0)
-            server.quit()
-    except Exception:
-        pass
-    finally:
-        try:
-            server.close()
-        except Exception:
-            pass

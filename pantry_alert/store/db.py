@@ -1,10 +1,10 @@
-"""Opening the state database safely: identity checks, schema, migrations, locks.
+"""Opening the state database safely: identity checks, migrating it forward, locks.
 
 The file is checked *before* SQLite touches it: a file that is not SQLite,
 is another program's SQLite database, or comes from a newer pantry-alert is
-refused (``StateError``, exit 4) and left byte-for-byte as it was.  Schema
-creation and migrations use sqlite-utils, imported only when they run; the
-hot path of a cron run uses plain ``sqlite3``.
+refused (``StateError``, exit 4) and left byte-for-byte as it was.  The
+schema and its migrations are in ``store.schema``; they use sqlite-utils,
+imported only when they run; the hot path of a cron run uses plain ``sqlite3``.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import StateError, StateLocked
+from .schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
 
-APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 4
 _MAGIC = b"SQLite format 3\x00"
 
 
@@ -293,135 +292,6 @@ def _rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
-
-
-def _create_schema(conn: sqlite3.Connection) -> None:
-    import sqlite_utils
-
-    db = sqlite_utils.Database(conn)
-    db.table("meta").create({"key": str, "value": str}, pk="key")
-    db.table("alerts").create(
-        {
-            "id": str,
-            "rule_id": str,
-            "type": str,
-            "severity": str,
-            "title": str,
-            "description": str,
-            "timestamp": int,
-            "count": int,
-            "last_seen_at": int,
-            "status": str,
-            "acknowledged_at": int,
-            "acknowledged_by": str,
-            "ack_expires_at": int,
-            "ack_note": str,
-            "resolved_at": int,
-            "resolved_by": str,
-            "escalated": int,
-            "silenced": int,
-            "runbook_url": str,
-            "labels": str,
-            "metrics": str,
-            "channels": str,
-            "notified_channels": str,
-            "rounds_at_severity": int,
-            "last_notified_at": int,
-        },
-        pk="id",
-        not_null={"rule_id", "type", "severity", "title", "timestamp", "status"},
-    )
-    db.table("events").create({"id": int, "alert_id": str, "at": int, "kind": str, "detail": str}, pk="id")
-    db.table("notifications").create(
-        {
-            "id": int,
-            "alert_id": str,
-            "channel": str,
-            "kind": str,
-            "status": str,
-            "attempts": int,
-            "error": str,
-            "created_at": int,
-            "next_attempt_at": int,
-            "sent_at": int,
-            "idempotency_key": str,
-        },
-        pk="id",
-        not_null={"alert_id", "channel", "kind", "status"},
-    )
-    db.table("rule_state").create(
-        {
-            "rule_id": str,
-            "last_fired_at": int,
-            "pending_since": int,
-            "consecutive_breaches": int,
-            "last_error": str,
-        },
-        pk="rule_id",
-    )
-    db.table("runs").create(
-        {"id": int, "started_at": int, "finished_at": int, "exit_code": int, "summary": str}, pk="id"
-    )
-    db.table("alerts").create_index(["rule_id", "timestamp"])
-    db.table("alerts").create_index(["timestamp"])
-    conn.execute("CREATE INDEX idx_alerts_active ON alerts(timestamp) WHERE status != 'resolved'")
-    db.table("events").create_index(["alert_id", "id"])
-    db.table("notifications").create_index(["alert_id"])
-    conn.execute(
-        "CREATE INDEX idx_notifications_due ON notifications(next_attempt_at) "
-        "WHERE status IN ('pending', 'failed', 'deferred')"
-    )
-    db.table("runs").create_index(["started_at"])
-
-
-def _reporting_indexes(conn: sqlite3.Connection) -> None:
-    """v2: covering indexes for stats/history/prune at a million alerts (benchmarks/bench_lifecycle.py)."""
-    import sqlite_utils
-
-    db = sqlite_utils.Database(conn)
-    db.table("alerts").create_index(
-        ["rule_id", "type", "severity", "timestamp", "resolved_at", "id"], index_name="idx_alerts_rollup"
-    )
-    conn.execute("CREATE INDEX idx_events_acknowledged ON events(at, alert_id) WHERE kind = 'acknowledged'")
-    db.table("notifications").create_index(["alert_id", "status"], index_name="idx_notifications_alert_id_status")
-    conn.execute("DROP INDEX IF EXISTS idx_notifications_alert_id")  # a prefix of the one above
-
-
-def _silences(conn: sqlite3.Connection) -> None:
-    """v3: silences, and the batch key that groups notifications into one digest."""
-    import sqlite_utils
-
-    db = sqlite_utils.Database(conn)
-    db.table("silences").create(
-        {
-            "id": str,
-            "rule_id": str,
-            "starts_at": int,
-            "ends_at": int,
-            "reason": str,
-            "created_by": str,
-            "expired_by": str,
-        },
-        pk="id",
-        not_null={"rule_id", "starts_at", "ends_at"},
-    )
-    db.table("silences").create_index(["rule_id", "ends_at"])
-    db.table("silences").create_index(["ends_at"])
-    db.table("notifications").add_column("batch", str)
-
-
-def _resolved_metrics(conn: sqlite3.Connection) -> None:
-    """v4: the values a rule's condition read when its alert resolved (shown beside the firing ones)."""
-    conn.execute("ALTER TABLE alerts ADD COLUMN resolved_metrics TEXT")
-
-
-# Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
-    0: _create_schema,
-    1: _reporting_indexes,
-    2: _silences,
-    3: _resolved_metrics,
-}
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
