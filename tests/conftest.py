@@ -414,3 +414,19 @@ def world(tmp_path, servers):
     servers.reset()
     yield World(tmp_path, servers)
     servers.reset()
+
+
+def dump(cli: Cli) -> dict[str, list[tuple]]:
+    """Every row of the tables prune touches."""
+    return {t: rows(cli.db, f"SELECT * FROM {t} ORDER BY rowid") for t in ("alerts", "events", "notifications", "runs")}
+
+
+def ok(result, out: str | None = None) -> None:
+    """The command succeeded (its stderr shown otherwise), with exactly ``out`` on stdout when given."""
+    assert result.code == 0, result.err
+    if out is not None:
+        assert result.out == out
+
+
+def lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.splitlines()]
