@@ -47,7 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import BUILTIN_SOURCE_RULE, SEVERITIES, Config, _Problems
+from .config import BUILTIN_SOURCE_RULE, SEVERITIES, Config
+from .config_checks import Problems, unknown_keys
 from .errors import ConfigError
 from .timeutil import format_duration, parse_duration
 
@@ -121,11 +122,11 @@ def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
         mark = getattr(exc, "problem_mark", None)
         place = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError(f"{place}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from exc
-    problems = _Problems(path, text)
+    problems = Problems(path, text)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a cases file is a mapping with a 'tests' list")
     rule_ids = {rule.id for rule in config.rules} | {BUILTIN_SOURCE_RULE}
-    _unknown(data, TOP_KEYS, (), problems)
+    unknown_keys(data, TOP_KEYS, (), problems)
     start = _start(data.get("start", DEFAULT_START), problems)
     base = data.get("metrics")
     if base is not None and not isinstance(base, dict):
@@ -141,7 +142,7 @@ def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
         if not isinstance(raw, dict):
             problems.add(keys, "each test must be a mapping with name and steps")
             continue
-        _unknown(raw, TEST_KEYS, keys, problems)
+        unknown_keys(raw, TEST_KEYS, keys, problems)
         name = raw.get("name")
         if not isinstance(name, str):
             name = f"test {t + 1}"
@@ -155,7 +156,7 @@ def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
             if not isinstance(step, dict):
                 problems.add(where, "each step must be a mapping")
                 continue
-            _unknown(step, STEP_KEYS, where, problems)
+            unknown_keys(step, STEP_KEYS, where, problems)
             at = _duration(step.get("at"), where + ("at",), problems)
             if at is not None and at <= last:
                 problems.add(where + ("at",), "steps must move forward in time")
@@ -171,7 +172,7 @@ def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
             if not isinstance(expect, dict):
                 problems.add(where + ("expect",), "must be a mapping")
                 expect = {}
-            _unknown(expect, EXPECT_KEYS, where + ("expect",), problems)
+            unknown_keys(expect, EXPECT_KEYS, where + ("expect",), problems)
             for key in ("firing", "acknowledged", "resolved"):
                 if key in expect:
                     _rules(expect[key], where + ("expect", key), rule_ids, problems)
@@ -211,13 +212,7 @@ def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
     return start, cases
 
 
-def _unknown(section: dict, allowed: set[str], keys: tuple, problems: _Problems) -> None:
-    for key in section:
-        if key not in allowed:
-            problems.add(keys + (key,), f"unknown key '{key}' (allowed: {', '.join(sorted(allowed))})")
-
-
-def _start(value: Any, problems: _Problems) -> int:
+def _start(value: Any, problems: Problems) -> int:
     from datetime import datetime
 
     try:
@@ -233,7 +228,7 @@ def _start(value: Any, problems: _Problems) -> int:
         return 0
 
 
-def _duration(value: Any, keys: tuple, problems: _Problems) -> int | None:
+def _duration(value: Any, keys: tuple, problems: Problems) -> int | None:
     if value is None:
         problems.add(keys, "needs a duration such as 0m, 30s, 2h")
         return None
@@ -244,7 +239,7 @@ def _duration(value: Any, keys: tuple, problems: _Problems) -> int | None:
         return None
 
 
-def _rules(value: Any, keys: tuple, rule_ids: set[str], problems: _Problems) -> list[str]:
+def _rules(value: Any, keys: tuple, rule_ids: set[str], problems: Problems) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         problems.add(keys, "must be a list of rule ids")
         return []
@@ -254,7 +249,7 @@ def _rules(value: Any, keys: tuple, rule_ids: set[str], problems: _Problems) -> 
     return [v for v in value if v in rule_ids]
 
 
-def _notifications(value: Any, keys: tuple, rule_ids: set[str], problems: _Problems) -> None:
+def _notifications(value: Any, keys: tuple, rule_ids: set[str], problems: Problems) -> None:
     from .notify.base import KINDS
     from .notify.registry import CHANNEL_NAMES
 

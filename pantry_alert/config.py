@@ -12,12 +12,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config_checks import (
+    CONTROL_CHARS,
+    Problems,
+    bool_setting,
+    channel_list,
+    check_shape,
+    duration_setting,
+    header_settings,
+    interpolate,
+    mapping_setting,
+    unexpand,
+    unknown_keys,
+    url_setting,
+)
 from .errors import ConfigError
 from .expressions import Condition, ExpressionError, compile_condition
 from .model import SEVERITIES
 from .notify.registry import CHANNEL_NAMES, channel_module, unconfigured
-from .timeutil import exact_duration, parse_duration
-from .urls import is_http_url, why_not
+from .timeutil import exact_duration
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -75,12 +88,8 @@ RULE_KEYS = {
     "labels",
     "enabled",
 }
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Limits on rules.yaml: a config is a few KB; these stop hostile documents early.
 MAX_CONFIG_BYTES = 1024 * 1024  # file size
-MAX_CONFIG_NODES = 100_000  # mappings, lists and scalars, counting every use of an alias
-MAX_CONFIG_DEPTH = 32  # nesting of mappings and lists
 
 
 @dataclass
@@ -234,228 +243,23 @@ def source_rule() -> Rule:
     )
 
 
-# --------------------------------------------------------------------------
-
-
-class _Problems:
-    def __init__(self, path: Path, text: str):
-        self.path, self.text = path, text
-        self.items: list[str] = []
-        self._root: Any = None  # the composed YAML node tree, made on the first error
-        self.uninterpolated: set[tuple] = set()  # keys whose ${VAR} could not be filled: not checked further
-        self.rule_ids: list = []  # rule ids by index, to name the rule in a problem
-        self.channel_items: dict[str, list[str]] = {}  # problems under channels.<name>, by channel
-        self.raw: Any = None  # the document before ${VAR} interpolation
-        self.substitutions: dict[str, str] = {}  # value from the environment -> "${VAR}"
-
-    def template(self, keys: tuple) -> Any:
-        """The value at ``keys`` as written in the file (before interpolation)."""
-        node = self.raw
-        for key in keys:
-            try:
-                node = node[key]
-            except (KeyError, IndexError, TypeError):
-                return None
-        return node
-
-    def line(self, keys: tuple) -> int | None:
-        """Line (1-based) of the node at ``keys``; the YAML is composed only on error."""
-        import yaml
-
-        if self._root is None:
-            try:
-                self._root = yaml.compose(self.text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-            except yaml.YAMLError:
-                return None
-        node = self._root
-        for key in keys:
-            if isinstance(node, yaml.MappingNode):
-                found = None
-                for k, v in node.value:
-                    if k.value == key:
-                        found = (k, v)
-                        break
-                if found is None:
-                    break
-                node = found[1] if key != keys[-1] else found[0]
-            elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-                node = node.value[key]
-            else:
-                break
-        return node.start_mark.line + 1 if node is not None else None
-
-    def format(self, keys: tuple, message: str, rule_id: str | None = None) -> str:
-        line = self.line(keys)
-        where = f"{self.path}:{line}" if line else str(self.path)
-        rule = f" rule '{rule_id}':" if rule_id else ""
-        message = unexpand(message, self.substitutions)
-        dotted = ".".join(str(k) for k in keys)
-        return f"{where}:{rule} {dotted + ': ' if dotted else ''}{message}"
-
-    def add(self, keys: tuple, message: str, rule_id: str | None = None) -> None:
-        if len(keys) >= 2 and keys[0] == "channels" and keys[1] in CHANNEL_NAMES:
-            self.channel_items.setdefault(keys[1], []).append(self.format(keys, message))
-            return
-        self.items.append(self.format(keys, message, rule_id))
-
-
-def _interpolate(value, keys: tuple, env: Mapping[str, str], problems: _Problems):
-    if isinstance(value, dict):
-        return {k: _interpolate(v, keys + (k,), env, problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, keys + (i,), env, problems) for i, v in enumerate(value)]
-    if isinstance(value, str) and "${" in value:
-
-        def replace(match):
-            name, default = match.group(1), match.group(2)
-            got = env.get(name)
-            if got:
-                if len(got) >= 3:
-                    problems.substitutions[got] = f"${{{name}}}"
-                return got
-            if default is not None:
-                return default
-            rule_id = None
-            if len(keys) > 1 and keys[0] == "rules" and isinstance(keys[1], int) and keys[1] < len(problems.rule_ids):
-                rule_id = problems.rule_ids[keys[1]]
-            problems.add(
-                keys,
-                f"environment variable ${{{name}}} is not set (set it, or write ${{{name}:-default}})",
-                rule_id if isinstance(rule_id, str) else None,
-            )
-            problems.uninterpolated.add(keys)
-            return ""
-
-        return _VAR.sub(replace, value)
-    return value
-
-
-def unexpand(text: str, substitutions: Mapping[str, str]) -> str:
-    """Replace values that came from the environment by their ``${VAR}`` (longest first)."""
-    for value in sorted(substitutions, key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, substitutions[value])
-    return text
-
-
-def _url(value, keys, problems, rule_id=None) -> str | None:
-    if value in (None, ""):
-        return None
-    if not is_http_url(value):
-        written = problems.template(keys)  # as written: an interpolated secret is never shown
-        shown = written if isinstance(written, str) else value
-        problems.add(keys, f"{shown!r} is not a valid URL ({why_not(shown)})", rule_id)
-        return None
-    return value
-
-
-def _headers(value, keys, problems) -> dict[str, str]:
-    """Header names and values: text without control characters (CR, LF, ...), which no HTTP header may hold."""
-    headers = _mapping(value, keys, problems)
-    out = {}
-    for name, val in headers.items():
-        if isinstance(val, bool) or not isinstance(val, (str, int, float)):
-            problems.add(keys + (name,), "a header value must be a string")
-            continue
-        if _CONTROL.search(str(name)):
-            problems.add(keys, "a header name contains a control character")
-            continue
-        if _CONTROL.search(str(val)):
-            problems.add(
-                keys + (name,),
-                "the header value contains a control character (CR, LF or another; an env file with CRLF "
-                "line endings?); the value is not shown",
-            )
-            continue
-        out[str(name)] = str(val)
-    return out
-
-
-def _check_shape(data: Any, path: Path) -> None:
-    """Refuse documents that are too deep or too large once aliases are expanded (billion laughs)."""
-    nodes, stack = 0, [(data, 1)]
-    while stack:
-        node, depth = stack.pop()
-        nodes += 1
-        if nodes > MAX_CONFIG_NODES:
-            raise ConfigError(
-                f"{path}: the document has more than {MAX_CONFIG_NODES} values (counting every use of a YAML alias)",
-                hint="a rules.yaml is a few hundred values; look for aliases (*name) that repeat large parts",
-            )
-        if depth > MAX_CONFIG_DEPTH:
-            raise ConfigError(f"{path}: the document is nested more than {MAX_CONFIG_DEPTH} levels deep")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-            stack.extend((k, depth + 1) for k in node.keys())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
-
-
-def _unknown(section: dict, allowed: set, keys: tuple, problems: _Problems, rule_id=None) -> None:
-    for key in section:
-        if key not in allowed:
-            hint = ", ".join(sorted(allowed)) or "none"
-            problems.add(keys + (key,), f"unknown key '{key}' (allowed: {hint})", rule_id)
-
-
-def _duration(section, key, default, keys, problems, rule_id=None, bare_unit=None, positive=False) -> int:
-    if key not in section or section[key] is None:
-        return default
-    try:
-        value = parse_duration(section[key], bare_unit=bare_unit, what=key)
-    except ValueError as exc:
-        problems.add(keys + (key,), str(exc).split(": ", 1)[-1], rule_id)
-        return default
-    if positive and value <= 0:
-        problems.add(keys + (key,), f"must be more than 0, not {section[key]!r}", rule_id)
-        return default
-    return value
-
-
-def _mapping(value, keys, problems, rule_id=None) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        problems.add(keys, f"must be a mapping, not {type(value).__name__}", rule_id)
-        return {}
-    return value
-
-
-def _bool(section, key, default, keys, problems, rule_id=None) -> bool:
-    value = section.get(key, default)
-    if not isinstance(value, bool):
-        problems.add(keys + (key,), f"must be true or false, not {value!r}", rule_id)
-        return default
-    return value
-
-
-def _channels(value, keys, problems, rule_id=None) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
-        problems.add(keys, "must be a list of channel names", rule_id)
-        return []
-    for name in value:
-        if name not in CHANNEL_NAMES:
-            problems.add(keys, f"unknown channel '{name}' (channels: {', '.join(CHANNEL_NAMES)})", rule_id)
-    return [c for c in value if c in CHANNEL_NAMES]
-
-
 _METRIC_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 
 
-def _prometheus_source(src: dict, problems: _Problems, base_headers: dict, timeout_ms: int) -> PrometheusSource | None:
+def _prometheus_source(src: dict, problems: Problems, base_headers: dict, timeout_ms: int) -> PrometheusSource | None:
     """``source.prometheus: {url, queries: {<dotted path>: <PromQL>}, headers, timeout}``."""
     keys = ("source", "prometheus")
     if src.get("prometheus") is None:
         return None
-    prom = _mapping(src["prometheus"], keys, problems)
-    _unknown(prom, {"url", "queries", "headers", "timeout"}, keys, problems)
+    prom = mapping_setting(src["prometheus"], keys, problems)
+    unknown_keys(prom, {"url", "queries", "headers", "timeout"}, keys, problems)
     if src.get("path"):
         problems.add(("source", "path"), "applies to a JSON document (url or file), not to prometheus")
-    url = _url(prom.get("url"), keys + ("url",), problems)
+    url = url_setting(prom.get("url"), keys + ("url",), problems)
     if not prom.get("url") and keys + ("url",) not in problems.uninterpolated:
         problems.add(keys, "needs the Prometheus server's url, e.g. http://localhost:9090")
     queries: dict[str, str] = {}
-    raw = _mapping(prom.get("queries"), keys + ("queries",), problems)
+    raw = mapping_setting(prom.get("queries"), keys + ("queries",), problems)
     if not raw:
         problems.add(keys, "needs queries: a mapping of metric paths (as rules read them) to PromQL")
     for path, query in raw.items():
@@ -473,12 +277,12 @@ def _prometheus_source(src: dict, problems: _Problems, base_headers: dict, timeo
             if other.startswith(path + "."):
                 problems.add(keys + ("queries", other), f"'{other}' lies inside '{path}', which is a query of its own")
     headers = dict(base_headers)  # source.headers, then the prometheus section's own
-    headers.update(_mapping(prom.get("headers"), keys + ("headers",), problems))
+    headers.update(mapping_setting(prom.get("headers"), keys + ("headers",), problems))
     return PrometheusSource(
         url=url or "",
         queries=queries,
         headers={str(k): str(v) for k, v in headers.items()},
-        timeout_ms=_duration(prom, "timeout", timeout_ms, keys, problems, positive=True),
+        timeout_ms=duration_setting(prom, "timeout", timeout_ms, keys, problems, positive=True),
     )
 
 
@@ -494,14 +298,14 @@ def _clock(value, keys, problems) -> int | None:
     return int(match.group(1)) * 60 + int(match.group(2))
 
 
-def _quiet_hours(value, default_tz: str | None, problems: _Problems) -> QuietHours | None:
+def _quiet_hours(value, default_tz: str | None, problems: Problems) -> QuietHours | None:
     keys = ("quiet_hours",)
     if value is None:
         return None
-    section = _mapping(value, keys, problems)
+    section = mapping_setting(value, keys, problems)
     if not isinstance(value, dict):
         return None
-    _unknown(section, QUIET_HOURS_KEYS, keys, problems)
+    unknown_keys(section, QUIET_HOURS_KEYS, keys, problems)
     times: list[int | None] = []
     for key in ("start", "end"):
         if section.get(key) in (None, ""):
@@ -531,12 +335,12 @@ def _quiet_hours(value, default_tz: str | None, problems: _Problems) -> QuietHou
     return QuietHours(start=start, end=end, timezone=str(zone), severities=tuple(severities))
 
 
-def _batching(value, problems: _Problems) -> Batching | None:
+def _batching(value, problems: Problems) -> Batching | None:
     keys = ("batching",)
     if value is None:
         return None
-    section = _mapping(value, keys, problems)
-    _unknown(section, BATCHING_KEYS, keys, problems)
+    section = mapping_setting(value, keys, problems)
+    unknown_keys(section, BATCHING_KEYS, keys, problems)
     limit = section.get("max_per_run")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         problems.add(
@@ -547,25 +351,25 @@ def _batching(value, problems: _Problems) -> Batching | None:
     return Batching(max_per_run=limit)
 
 
-def _routes(value, problems: _Problems) -> dict[str, list[str]]:
+def _routes(value, problems: Problems) -> dict[str, list[str]]:
     keys = ("routes",)
     routes = {}
-    for severity, channels in _mapping(value, keys, problems).items():
+    for severity, channels in mapping_setting(value, keys, problems).items():
         if severity not in SEVERITIES:
             problems.add(keys + (severity,), f"unknown severity {severity!r} (severities: {', '.join(SEVERITIES)})")
             continue
-        routes[severity] = _channels(channels, keys + (severity,), problems)
+        routes[severity] = channel_list(channels, keys + (severity,), problems)
     return routes
 
 
-def _rule(raw, index: int, problems: _Problems) -> Rule | None:
+def _rule(raw, index: int, problems: Problems) -> Rule | None:
     keys = ("rules", index)
     if not isinstance(raw, dict):
         problems.add(keys, "each rule must be a mapping")
         return None
     rule_id = raw.get("id")
     label = rule_id if isinstance(rule_id, str) else f"#{index + 1}"
-    _unknown(raw, RULE_KEYS, keys, problems, label)
+    unknown_keys(raw, RULE_KEYS, keys, problems, label)
     if not isinstance(rule_id, str) or not RULE_ID.match(rule_id):
         problems.add(keys + ("id",), f"rule id {rule_id!r} must match [a-z0-9_]+", label)
     elif rule_id == BUILTIN_SOURCE_RULE:
@@ -599,7 +403,7 @@ def _rule(raw, index: int, problems: _Problems) -> Rule | None:
     if description is not None and not isinstance(description, str):
         problems.add(keys + ("description",), "must be a string (a Jinja2 template)", label)
         description = None
-    labels = _mapping(raw.get("labels"), keys + ("labels",), problems, label)
+    labels = mapping_setting(raw.get("labels"), keys + ("labels",), problems, label)
     for key, value in list(labels.items()):
         if isinstance(value, (dict, list)):
             problems.add(keys + ("labels", key), "a label value must be a string", label)
@@ -611,21 +415,21 @@ def _rule(raw, index: int, problems: _Problems) -> Rule | None:
         type=str(rule_type),
         severity=str(severity),
         when=when,
-        cooldown_ms=_duration(raw, "cooldown", DEFAULT_COOLDOWN_MS, keys, problems, label, bare_unit="m"),
-        channels=_channels(raw.get("channels", ["console"]), keys + ("channels",), problems, label),
+        cooldown_ms=duration_setting(raw, "cooldown", DEFAULT_COOLDOWN_MS, keys, problems, label, bare_unit="m"),
+        channels=channel_list(raw.get("channels", ["console"]), keys + ("channels",), problems, label),
         description=description,
-        runbook_url=_url(raw.get("runbook_url"), keys + ("runbook_url",), problems, label),
-        for_ms=_duration(raw, "for", 0, keys, problems, label),
+        runbook_url=url_setting(raw.get("runbook_url"), keys + ("runbook_url",), problems, label),
+        for_ms=duration_setting(raw, "for", 0, keys, problems, label),
         resolve_when=resolve_when,
-        auto_resolve=_bool(raw, "auto_resolve", True, keys, problems, label),
-        notify_resolved=_bool(raw, "notify_resolved", True, keys, problems, label),
+        auto_resolve=bool_setting(raw, "auto_resolve", True, keys, problems, label),
+        notify_resolved=bool_setting(raw, "notify_resolved", True, keys, problems, label),
         labels=labels,
-        enabled=_bool(raw, "enabled", True, keys, problems, label),
+        enabled=bool_setting(raw, "enabled", True, keys, problems, label),
     )
     return rule
 
 
-def _check_channels(config: Config, env: Mapping[str, str], problems: _Problems) -> None:
+def _check_channels(config: Config, env: Mapping[str, str], problems: Problems) -> None:
     """Build every channel's settings once, so that each problem is reported with its file and line."""
     from .errors import ConfigError
 
@@ -659,7 +463,7 @@ def parse(
     data: Any, path: Path, text: str, env: Mapping[str, str] | None = None, *, check_templates: bool = False
 ) -> Config:
     env = os.environ if env is None else env
-    problems = _Problems(path, text)
+    problems = Problems(path, text)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: the top level must be a mapping with a 'rules' list",
@@ -670,11 +474,11 @@ def parse(
         raw_rules = []
     problems.rule_ids = [r.get("id") if isinstance(r, dict) else None for r in raw_rules]
     problems.raw = data
-    data = _interpolate(data, (), env, problems)
+    data = interpolate(data, (), env, problems)
     for key in data:
         if key in NOT_YET:
             problems.add((key,), NOT_YET[key])
-    _unknown({k: v for k, v in data.items() if k not in NOT_YET}, TOP_KEYS, (), problems)
+    unknown_keys({k: v for k, v in data.items() if k not in NOT_YET}, TOP_KEYS, (), problems)
 
     config = Config(path=path)
     for key in ("service", "service_name"):
@@ -692,23 +496,23 @@ def parse(
         except Exception:
             problems.add(("timezone",), f"unknown time zone {data['timezone']!r} (use an IANA name like Europe/Berlin)")
     if "dashboard_url" in data:
-        config.dashboard_url = _url(data["dashboard_url"], ("dashboard_url",), problems)
+        config.dashboard_url = url_setting(data["dashboard_url"], ("dashboard_url",), problems)
     elif env.get("FRONTEND_URL"):
         config.dashboard_url = env["FRONTEND_URL"].rstrip("/") + "/dashboard/performance"
 
-    src = _mapping(data.get("source"), ("source",), problems)
-    _unknown(src, SOURCE_KEYS, ("source",), problems)
+    src = mapping_setting(data.get("source"), ("source",), problems)
+    unknown_keys(src, SOURCE_KEYS, ("source",), problems)
     given = [key for key in ("url", "file", "prometheus") if src.get(key)]
     if len(given) > 1:
         problems.add(("source",), f"give one of url, file or prometheus, not {' and '.join(given)}")
-    headers = _headers(src.get("headers"), ("source", "headers"), problems)
+    headers = header_settings(src.get("headers"), ("source", "headers"), problems)
     alert_after = src.get("alert_after", 3)
     if isinstance(alert_after, bool) or not isinstance(alert_after, int) or alert_after < 1:
         problems.add(("source", "alert_after"), f"must be a whole number ≥ 1, not {alert_after!r}")
         alert_after = 3
-    timeout_ms = _duration(src, "timeout", DEFAULT_SOURCE_TIMEOUT_MS, ("source",), problems, positive=True)
+    timeout_ms = duration_setting(src, "timeout", DEFAULT_SOURCE_TIMEOUT_MS, ("source",), problems, positive=True)
     config.source = Source(
-        url=_url(src.get("url"), ("source", "url"), problems),
+        url=url_setting(src.get("url"), ("source", "url"), problems),
         file=str(src["file"]) if src.get("file") else None,
         timeout_ms=timeout_ms,
         headers=headers,
@@ -717,27 +521,29 @@ def parse(
         prometheus=_prometheus_source(src, problems, headers, timeout_ms),
     )
 
-    st = _mapping(data.get("state"), ("state",), problems)
-    _unknown(st, STATE_KEYS, ("state",), problems)
+    st = mapping_setting(data.get("state"), ("state",), problems)
+    unknown_keys(st, STATE_KEYS, ("state",), problems)
     config.state = StateSettings(
         path=str(st["path"]) if st.get("path") else None,
-        retention_ms=_duration(st, "retention", DEFAULT_RETENTION_MS, ("state",), problems),
-        lock_timeout_ms=_duration(st, "lock_timeout", DEFAULT_LOCK_TIMEOUT_MS, ("state",), problems, positive=True),
-        delivery_budget_ms=_duration(
+        retention_ms=duration_setting(st, "retention", DEFAULT_RETENTION_MS, ("state",), problems),
+        lock_timeout_ms=duration_setting(
+            st, "lock_timeout", DEFAULT_LOCK_TIMEOUT_MS, ("state",), problems, positive=True
+        ),
+        delivery_budget_ms=duration_setting(
             st, "delivery_budget", DEFAULT_DELIVERY_BUDGET_MS, ("state",), problems, positive=True
         ),
     )
 
-    channels = _mapping(data.get("channels"), ("channels",), problems)
+    channels = mapping_setting(data.get("channels"), ("channels",), problems)
     for name, section in channels.items():
         if name not in CHANNEL_NAMES:
             problems.add(("channels", name), f"unknown channel '{name}' (channels: {', '.join(CHANNEL_NAMES)})")
             continue
-        section = _mapping(section, ("channels", name), problems)
+        section = mapping_setting(section, ("channels", name), problems)
         if "headers" in section:
-            _headers(section["headers"], ("channels", name, "headers"), problems)
+            header_settings(section["headers"], ("channels", name, "headers"), problems)
         for key in ("token", "password", "user"):
-            if isinstance(section.get(key), str) and _CONTROL.search(section[key]):
+            if isinstance(section.get(key), str) and CONTROL_CHARS.search(section[key]):
                 problems.add(
                     ("channels", name, key),
                     "contains a control character (CR, LF or another; an env file with CRLF line endings?); "
@@ -746,10 +552,10 @@ def parse(
         config.channels[name] = section
     _check_channels(config, env, problems)
 
-    esc = _mapping(data.get("escalation"), ("escalation",), problems)
-    _unknown(esc, ESCALATION_KEYS, ("escalation",), problems)
+    esc = mapping_setting(data.get("escalation"), ("escalation",), problems)
+    unknown_keys(esc, ESCALATION_KEYS, ("escalation",), problems)
     thresholds = dict(DEFAULT_THRESHOLDS)
-    for sev, count in _mapping(esc.get("thresholds"), ("escalation", "thresholds"), problems).items():
+    for sev, count in mapping_setting(esc.get("thresholds"), ("escalation", "thresholds"), problems).items():
         if sev not in SEVERITIES:
             problems.add(("escalation", "thresholds", sev), f"unknown severity '{sev}'")
         elif isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -758,21 +564,21 @@ def parse(
             thresholds[sev] = count
     config.escalation = Escalation(
         thresholds=thresholds,
-        add_channels=_channels(esc.get("add_channels", ["webhook"]), ("escalation", "add_channels"), problems),
+        add_channels=channel_list(esc.get("add_channels", ["webhook"]), ("escalation", "add_channels"), problems),
     )
 
     config.quiet_hours = _quiet_hours(data.get("quiet_hours"), config.timezone, problems)
     config.batching = _batching(data.get("batching"), problems)
     config.routes = _routes(data.get("routes"), problems)
-    api = _mapping(data.get("api"), ("api",), problems)
-    _unknown(api, API_KEYS, ("api",), problems)
+    api = mapping_setting(data.get("api"), ("api",), problems)
+    unknown_keys(api, API_KEYS, ("api",), problems)
     token = api.get("token")
     if token is not None and not isinstance(token, str):
         problems.add(("api", "token"), 'must be a string (write it through ${VAR}, e.g. "${PANTRY_ALERT_API_TOKEN}")')
         token = None
     config.api = ApiSettings(
         token=(token.strip() or None) if isinstance(token, str) else None,
-        stale_after_ms=_duration(api, "stale_after", DEFAULT_STALE_AFTER_MS, ("api",), problems, positive=True),
+        stale_after_ms=duration_setting(api, "stale_after", DEFAULT_STALE_AFTER_MS, ("api",), problems, positive=True),
     )
 
     raw_rules = data.get("rules")
@@ -836,7 +642,7 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check
         if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
             problem = "a tab character in the indentation (YAML indents with spaces only)"
         raise ConfigError(f"{where}: invalid YAML: {problem}", problems=[f"{where}: invalid YAML: {problem}"]) from None
-    _check_shape(data, path)
+    check_shape(data, path)
     return parse(data, path, text, env, check_templates=check_templates)
 
 
