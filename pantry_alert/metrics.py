@@ -149,7 +149,7 @@ def _check_headers(headers: Mapping[str, str], shown: str) -> dict[str, str]:
     return out
 
 
-def _fetch(url: str, headers: dict[str, str], transport, deadline: float, cancelled) -> bytes:
+def _fetch(url: str, headers: dict[str, str], deadline: float, cancelled) -> bytes:
     """GET ``url`` and return the decoded body; every step bounded by ``deadline`` (monotonic)."""
     import httpx
 
@@ -161,7 +161,7 @@ def _fetch(url: str, headers: dict[str, str], transport, deadline: float, cancel
 
     request_headers = dict(headers)
     request_headers.setdefault("Accept-Encoding", "gzip, deflate")
-    with httpx.Client(timeout=httpx.Timeout(left()), transport=transport, follow_redirects=False) as client:
+    with httpx.Client(timeout=httpx.Timeout(left()), follow_redirects=False) as client:
         with client.stream("GET", url, headers=request_headers) as response:
             if response.is_redirect or 300 <= response.status_code < 400:
                 raise _Redirect(response.status_code, response.reason_phrase, response.headers.get("location"))
@@ -195,7 +195,6 @@ def read_url(
     timeout_s: float = 10.0,
     headers: Mapping[str, str] | None = None,
     json_path: str | None = None,
-    transport=None,
 ) -> dict[str, Any]:
     """Fetch and parse the metrics document.
 
@@ -219,7 +218,7 @@ def read_url(
 
     def work() -> None:
         try:
-            outcome["body"] = _fetch(url, sent, transport, deadline, cancelled)
+            outcome["body"] = _fetch(url, sent, deadline, cancelled)
         except BaseException as exc:  # handed to the caller, which words it
             outcome["error"] = exc
 

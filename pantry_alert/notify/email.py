@@ -50,7 +50,6 @@ from .base import (
     picker,
 )
 
-NAME = "email"
 DEFAULT_PORT = 587
 DEFAULT_SECURE_PORT = 465
 SECTION_KEYS = (

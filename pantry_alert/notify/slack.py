@@ -51,7 +51,6 @@ from .base import (
     scrub,
 )
 
-NAME = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
 SECTION_KEYS = ("token", "channel", "webhook_url", "api_url", "timeout", "max_parallel")
 

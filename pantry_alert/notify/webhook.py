@@ -46,7 +46,6 @@ from .base import (
     scrub,
 )
 
-NAME = "webhook"
 SECTION_KEYS = ("url", "token", "headers", "timeout", "max_parallel")
 # Headers pantry-alert sets itself; a configured header may not replace them.
 RESERVED_HEADERS = {"content-type", "content-length", "idempotency-key", "host", "transfer-encoding"}
