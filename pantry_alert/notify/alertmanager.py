@@ -87,12 +87,12 @@ class Settings:
 def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     """Build the settings; ``None`` when no URL is configured."""
     from ..timeutil import parse_duration
-    from .webhook import _parse_headers
+    from .webhook import parse_headers
 
     sec = check_section(section, SECTION_KEYS)
     raw, where = picker(sec, env)("urls", "ALERTMANAGER_URLS")
     timeout = parse_timeout(sec.get("timeout"), "timeout")
-    headers = _parse_headers(sec.get("headers"), "headers")
+    headers = parse_headers(sec.get("headers"), "headers")
     interval_ms = DEFAULT_INTERVAL_MS
     if sec.get("interval") not in (None, ""):
         try:

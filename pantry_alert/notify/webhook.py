@@ -107,7 +107,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     url, url_src = pick("url", "ALERT_WEBHOOK_URL")
     token, token_src = pick("token", "ALERT_WEBHOOK_TOKEN")
     timeout = parse_timeout(sec.get("timeout"), "timeout")
-    headers = _parse_headers(sec.get("headers"), "headers")
+    headers = parse_headers(sec.get("headers"), "headers")
     max_parallel = parse_max_parallel(sec.get("max_parallel"), "max_parallel")
     if url is None:
         return None
@@ -129,7 +129,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     )
 
 
-def _parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+def parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     if value is None or value == "":
         return ()
     if not isinstance(value, dict):
