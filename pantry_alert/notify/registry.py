@@ -76,30 +76,39 @@ def capabilities(name: str) -> Capabilities:
 
 
 def _read_declaration(module_path: str) -> Capabilities:
-    """The module's ``CAPABILITIES = Capabilities(...)`` statement, evaluated from its source
-    (keyword arguments of literal values); the imported module's value when no source is at hand."""
-    import ast
+    """The module's ``CAPABILITIES = Capabilities(...)`` statement, evaluated from its source; the
+    imported module's value when no source is at hand.
+
+    The statement is the module's own code, exactly what importing it would run, evaluated with
+    nothing but ``Capabilities`` in scope; reading it costs ~0.05 ms where importing the module
+    (its settings classes, ``notify.base``) costs milliseconds."""
     import importlib.util
 
-    spec = importlib.util.find_spec(module_path)
-    loader = getattr(spec, "loader", None)
-    source = loader.get_source(module_path) if loader is not None and hasattr(loader, "get_source") else None
-    start = source.find(_DECLARATION) if source else -1
-    if source is None or start < 0:
+    if module_path.startswith(f"{__package__}."):  # a module of this package: no finder needed
+        origin = f"{__file__.rpartition('/')[0]}/{module_path[len(__package__) + 1 :].replace('.', '/')}.py"
+    else:
+        origin = str(getattr(importlib.util.find_spec(module_path), "origin", None))
+    try:
+        with open(origin, encoding="utf-8") as file:
+            source = file.read()
+    except (OSError, ValueError):
+        source = ""
+    begin = source.find(_DECLARATION) + len("\nCAPABILITIES = ")
+    if begin < len("\nCAPABILITIES = ") or not origin.endswith(".py"):
         return importlib.import_module(module_path).CAPABILITIES
-    text = ""
-    for line in source[start + 1 :].splitlines(keepends=True):
-        text += line
+    end = begin
+    while (end := source.find("\n", end) + 1) > 0:  # one line more until the call is complete
+        text = source[begin:end]
         if text.count("(") > text.count(")"):
             continue
         try:
-            call = ast.parse(text).body[0].value
+            found = eval(compile(text, origin, "eval"), {"__builtins__": {}, "Capabilities": Capabilities})
         except SyntaxError:
             continue
-        if call.args or any(kw.arg is None for kw in call.keywords):
-            break
-        return Capabilities(**{kw.arg: ast.literal_eval(kw.value) for kw in call.keywords})
-    raise ValueError(f"{module_path}: CAPABILITIES must be one Capabilities(...) call with literal keyword arguments")
+        if isinstance(found, Capabilities):
+            return found
+        break
+    raise ValueError(f"{module_path}: CAPABILITIES must be one Capabilities(...) call with literal arguments")
 
 
 def channel_facts() -> ChannelFacts:
