@@ -324,9 +324,8 @@ def _run_case(config: Config, case: Case, start: int) -> CaseResult:
                 )
                 plan = evaluate(config.rules, step.metrics, alerts=stored, rule_states=store.rule_states(), ctx=ctx)
                 silences = active_silences(store, now)
-                facts = channel_facts()
                 policy_ctx = policy.Context.of(
-                    config, now, everything, channels=facts, active=stored, silences=silences
+                    config, now, everything, channels=ctx.channels, active=stored, silences=silences
                 )
                 plan = policy.apply(plan, policy_ctx)
                 store.apply(plan, now)
