@@ -16,7 +16,7 @@ calls for; ``apply(plan, ctx)`` then decides how they go out, in four stages
    as one digest per channel that can show one (the webhook gets them one
    by one).  An alert that escalates out of a quiet severity goes at once,
    and its deferred notifications are released with it;
-4. **batch**: more than ``batching.max_per_run`` email or Slack
+4. **batch**: more than ``batching.max_per_run`` (for each batched channel: email, Slack)
    notifications in one run go to that channel as one digest.
 
 No I/O and no clock: ``now``, the active silences, the stored alerts and the
