@@ -62,12 +62,13 @@ def resolve(ws: Workspace, alert_id: str, *, by: str, note: str | None = None, n
             raise NotFoundError(RESOLVE_NOT_FOUND)
         rule = config.rule(alert.rule_id)
         notify = rule.notify_resolved if rule else True
-        intents = _resolved_notices(config, store, alert, now) if notify else []
+        intents = _resolved_notices(config, store, alert, now, everywhere=notify)
         return store.resolve_alert(alert_id, by=by, note=note, now=now, notify_resolved=notify, intents=intents)
 
 
-def _resolved_notices(config, store, alert: Alert, now: int) -> list:
-    """The resolved notices of a hand-resolved alert, after the notification policy."""
+def _resolved_notices(config, store, alert: Alert, now: int, *, everywhere: bool) -> list:
+    """The resolved notices of a hand-resolved alert, after the notification policy: on every
+    channel it was notified on (``everywhere``), else only on those that follow acknowledge/resolve."""
     from . import policy
     from .engine import Plan
     from .model import Intent
@@ -77,12 +78,14 @@ def _resolved_notices(config, store, alert: Alert, now: int) -> list:
     resolved = alert.copy()
     resolved.status, resolved.resolved_at = "resolved", now
     plan = Plan(updated_alerts=[resolved])
-    plan.intents = [Intent(alert.id, channel, "resolved") for channel in alert.notified_channels]
+    facts = channel_facts()
+    told = [c for c in alert.notified_channels if everywhere or c in facts.follows]
+    plan.intents = [Intent(alert.id, channel, "resolved") for channel in told]
     ctx = policy.Context.of(
         config,
         now,
         frozenset(alert.notified_channels),
-        channels=channel_facts(),
+        channels=facts,
         active={},
         silences=active_silences(store, now),
     )
@@ -99,7 +102,8 @@ def acknowledge(
     now: int | None = None,
 ) -> Alert:
     """Acknowledge a firing alert: no more reminders or escalation for it
-    (until ``now + for_ms`` when given).
+    (until ``now + for_ms`` when given).  The channels that follow acknowledge/resolve
+    (PagerDuty) it was notified on get an ``acknowledged`` notice, sent by the next ``check``.
 
     Raises ``NotFoundError`` for an unknown id and ``ConflictError`` when the
     alert is resolved or already acknowledged."""
@@ -109,7 +113,11 @@ def acknowledge(
         if store.conn is None:
             raise NotFoundError(f"Alert {alert_id} not found", hint=HISTORY_HINT)
         until = None if for_ms is None else now + for_ms
-        outcome, alert = store.acknowledge_alert(alert_id, by=by, note=note, until=until, now=now)
+        from .notify.registry import following_channels
+
+        outcome, alert = store.acknowledge_alert(
+            alert_id, by=by, note=note, until=until, now=now, tell=following_channels()
+        )
     if outcome == "missing" or alert is None:
         raise NotFoundError(f"Alert {alert_id} not found", hint=HISTORY_HINT)
     if outcome == "resolved":

@@ -28,6 +28,8 @@ from .config_checks import (
 )
 from .errors import ConfigError
 from .expressions import Condition, ExpressionError, compile_condition
+from .links import LinkSettings
+from .links import parse as parse_link_settings
 from .model import SEVERITIES
 from .notify.registry import CHANNEL_NAMES, channel_module, unconfigured
 from .timeutil import exact_duration
@@ -70,7 +72,7 @@ STATE_KEYS = {"path", "retention", "lock_timeout", "delivery_budget"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
 QUIET_HOURS_KEYS = {"start", "end", "timezone", "severities"}
 BATCHING_KEYS = {"max_per_run"}
-API_KEYS = {"token", "stale_after"}
+API_KEYS = {"token", "stale_after", "public_url", "link_secret", "link_ttl"}
 RULE_KEYS = {
     "id",
     "name",
@@ -193,6 +195,7 @@ class ApiSettings:
 
     token: str | None = field(default=None, repr=False)
     stale_after_ms: int = DEFAULT_STALE_AFTER_MS
+    links: LinkSettings = field(default_factory=LinkSettings)  # signed acknowledge links (pantry_alert.links)
 
 
 @dataclass
@@ -579,6 +582,7 @@ def parse(
     config.api = ApiSettings(
         token=(token.strip() or None) if isinstance(token, str) else None,
         stale_after_ms=duration_setting(api, "stale_after", DEFAULT_STALE_AFTER_MS, ("api",), problems, positive=True),
+        links=parse_link_settings(api, env, problems),
     )
 
     raw_rules = data.get("rules")

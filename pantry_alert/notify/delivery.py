@@ -323,8 +323,8 @@ class _Run:
         alert = self.alert_json(notice.alert_id)
         if alert is None:  # cannot happen while prune keeps undelivered alerts; never leave it pending
             vanished.extend((n, "the alert no longer exists") for n in group)
-        elif alert.get("silenced"):  # a silence began after these were recorded (deferred, or waiting)
-            vanished.extend((n, SILENCED) for n in group)
+        elif alert.get("silenced") and not _closes(notice, lane.name):
+            vanished.extend((n, SILENCED) for n in group)  # a silence began after these were recorded
         else:
             self._hand(lane, group, make_message(self.config, alert, notice.kind, notice.idempotency_key, self.now))
 
@@ -440,6 +440,12 @@ class _Run:
             group.pop(0)
             if outcome.ok and group:
                 lane.ready.appendleft(group)
+
+
+def _closes(notice: Notice, channel: str) -> bool:
+    """An acknowledgement or resolution to a channel that follows them goes even under a silence:
+    the incident it opened must not stay open."""
+    return notice.kind in ("acknowledged", "resolved") and capabilities(channel).follows_ack_resolve
 
 
 def _count(report: Report, outcome: Outcome) -> None:

@@ -327,7 +327,14 @@ class Store:
         return alert
 
     def acknowledge_alert(
-        self, alert_id: str, *, by: str, note: str | None, until: int | None, now: int
+        self,
+        alert_id: str,
+        *,
+        by: str,
+        note: str | None,
+        until: int | None,
+        now: int,
+        tell: frozenset[str] = frozenset(),
     ) -> tuple[str, Alert | None]:
         """Acknowledge a firing alert.
 
@@ -336,7 +343,8 @@ class Store:
         ``"already"`` (acknowledged, and that acknowledgement has not expired).
         An acknowledgement whose ``--for`` ran out before any ``check`` noticed
         counts as expired: it gets its ``ack_expired`` event (at the expiry time)
-        and the new acknowledgement replaces it.
+        and the new acknowledgement replaces it.  Each channel of ``tell`` the alert was
+        notified on gets an ``acknowledged`` notification (in the same transaction).
         """
         with self.transaction():
             alert = self.get_alert(alert_id)
@@ -354,6 +362,9 @@ class Store:
                 (now, by, note, until, alert.id),
             )
             self.add_event(Event(alert.id, now, "acknowledged", {"by": by, "note": note, "until": until}))
+            for channel in alert.notified_channels:
+                if channel in tell:
+                    self.add_notification(Intent(alert.id, channel, "acknowledged"), now)
             alert.status, alert.acknowledged_at, alert.acknowledged_by, alert.ack_expires_at = (
                 "acknowledged",
                 now,
