@@ -209,7 +209,7 @@ def fetch(
     if accept_encoding:
         sent.setdefault("Accept-Encoding", "gzip, deflate")
     hidden: list[str | None] = [v for k, v in sent.items() if k.lower() not in _PLAIN_HEADERS]
-    hidden += list(secrets) + url_secrets(url)
+    hidden += [*secrets, *url_secrets(url)]
     if json is not None:
         import json as json_module
 

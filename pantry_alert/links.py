@@ -48,7 +48,8 @@ def parse(api: Mapping[str, Any], env: Mapping[str, str], problems: Any) -> Link
     if public_url is not None and (not isinstance(public_url, str) or not is_http_url(public_url.strip())):
         problems.add(("api", "public_url"), f"must be an absolute http(s) URL ({why_not(public_url)})")
         public_url = None
-    secret, where = api.get("link_secret"), ("api", "link_secret")
+    secret = api.get("link_secret")
+    where: tuple[str, ...] = ("api", "link_secret")
     if secret in (None, ""):
         secret, where = env.get(SECRET_ENV) or None, ("api",)
     if secret is not None:

@@ -225,3 +225,22 @@ def _json(body: bytes) -> dict:
     except (ValueError, RecursionError):
         return {}
     return found if isinstance(found, dict) else {}
+
+
+def limits(section: Mapping[str, Any]) -> tuple[float, int]:
+    """(timeout in seconds, max_parallel) of a channel's section: ``timeout`` (default 10s)
+    and ``max_parallel`` (default 8)."""
+    from .base import parse_max_parallel, parse_timeout
+
+    return parse_timeout(section.get("timeout"), "timeout"), parse_max_parallel(
+        section.get("max_parallel"), "max_parallel"
+    )
+
+
+def send_alone(deliver: Callable[[Any, Any, Any], None], settings: Any, message: Any) -> None:
+    """One send outside a run (``test-notify``): a session of its own, closed after."""
+    session = Session(settings, deliver)
+    try:
+        session.send(message)
+    finally:
+        session.close()

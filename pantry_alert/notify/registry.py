@@ -47,6 +47,12 @@ CHANNELS: dict[str, str] = {
     "webhook": "pantry_alert.notify.webhook",
     "alertmanager": "pantry_alert.notify.alertmanager",
     "console": "pantry_alert.notify.console",
+    "pagerduty": "pantry_alert.notify.pagerduty",
+    "ntfy": "pantry_alert.notify.ntfy",
+    "teams": "pantry_alert.notify.teams",
+    "telegram": "pantry_alert.notify.telegram",
+    "discord": "pantry_alert.notify.discord",
+    "apprise": "pantry_alert.notify.apprise",
 }
 
 CHANNEL_NAMES: tuple[str, ...] = tuple(CHANNELS)
