@@ -34,7 +34,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
-CAPABILITIES = Capabilities(env=("PAGERDUTY_ROUTING_KEY",), follows_ack_resolve=True)
+CAPABILITIES = Capabilities(env=("PAGERDUTY_ROUTING_KEY", "PAGERDUTY_EVENTS_URL"), follows_ack_resolve=True)
 SECTION_KEYS = ("routing_key", "url", "timeout", "max_parallel")
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
 SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}

@@ -35,7 +35,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
-CAPABILITIES = Capabilities(env=("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID"))
+CAPABILITIES = Capabilities(env=("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_API_URL"))
 SECTION_KEYS = ("bot_token", "chat_id", "api_url", "timeout", "max_parallel")
 DEFAULT_URL = "https://api.telegram.org"
 MAX_TEXT = 4096  # Telegram's limit for a message's text (after entities are parsed)
