@@ -69,6 +69,7 @@ def validate(ctx: typer.Context) -> None:
     g = get_globals(ctx)
     config = g.config(check_templates=True)
     configured = configured_channels(config)
+    _check_rendering(config, configured, g.now())
     unrouted = [(rule.id, channel) for rule in config.rules for channel in rule.channels if channel not in configured]
     for channel in config.escalation.add_channels:
         if channel not in configured:  # a warning only: escalations still reach the alert's own channels
@@ -94,6 +95,32 @@ def validate(ctx: typer.Context) -> None:
         )
         raise typer.Exit(1)
     sys.stdout.write(f"{config.path}: valid ({len(config.rules)} rules)\n")
+
+
+def _check_rendering(config, configured: dict, now: int) -> None:
+    """Render each configured channel's templates (the webhook's ``body``) with a sample alert;
+    a failure is a configuration error at the setting's line."""
+    from ..config_checks import Problems
+    from ..errors import ConfigError
+    from ..notify import channel_module
+    from ..notify.messages import make_message
+    from .notify_test import test_alert
+
+    problems = []
+    for name, settings in configured.items():
+        check = getattr(channel_module(name), "check_settings", None)
+        problem = check(settings, make_message(config, test_alert(now), "firing", "validate", now)) if check else None
+        if problem:
+            key, _, text = problem.partition(": ")
+            problems.append(
+                Problems(config.path, config.path.read_text(encoding="utf-8")).format(("channels", name, key), text)
+            )
+    if problems:
+        raise ConfigError(
+            f"{config.path}: {len(problems)} channel template problem{'s' if len(problems) > 1 else ''}",
+            hint="fix them and check with: pantry-alert rules validate",
+            problems=problems,
+        )
 
 
 def _number(value) -> str:

@@ -6,13 +6,17 @@ key           env                   meaning
 url           ALERT_WEBHOOK_URL     absolute http(s) URL (required)
 token         ALERT_WEBHOOK_TOKEN   sent as ``Authorization: Bearer <token>``
 headers       -                     extra request headers (a mapping)
+body          -                     a Jinja template rendering the JSON body
 timeout       -                     default 10s
 max_parallel  -                     requests in flight at once (default 8)
 ============  ====================  ==========================================
 
 Keys left out of the ``channels.webhook`` section fall back to the
 environment.  The body is ``{"alert", "timestamp", "service", "version",
-"event"}``; every request carries an ``Idempotency-Key`` that stays the same
+"event"}`` (a resolved notice's ``metadata`` adds ``resolvedAfterMs``, how long
+the alert fired), or what the ``body`` template renders from ``alert``, ``event``,
+``service`` and ``timestamp`` (the bounded sandbox of descriptions; it must render
+valid JSON, which ``rules validate`` checks with a sample alert); every request carries an ``Idempotency-Key`` that stays the same
 across retries of one notification, so a receiver can drop a repeat.
 
 A run's delivery opens one session (``open_session``): one ``httpx.Client``
@@ -47,7 +51,8 @@ from .base import (
 from .capabilities import Capabilities
 
 CAPABILITIES = Capabilities(env=("ALERT_WEBHOOK_URL", "ALERT_WEBHOOK_TOKEN"))  # one POST per notification
-SECTION_KEYS = ("url", "token", "headers", "timeout", "max_parallel")
+SECTION_KEYS = ("url", "token", "headers", "timeout", "max_parallel", "body")
+MAX_TEMPLATE = 64 * 1024  # characters of a body template
 # Headers pantry-alert sets itself; a configured header may not replace them.
 RESERVED_HEADERS = {"content-type", "content-length", "idempotency-key", "host", "transfer-encoding"}
 # Configured headers whose values are treated as secrets (scrubbed from errors).
@@ -64,6 +69,7 @@ class Settings:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     timeout: float = DEFAULT_TIMEOUT
     max_parallel: int = DEFAULT_MAX_PARALLEL
+    body: str | None = field(default=None, repr=False)  # a Jinja template of the JSON body
 
     def secrets(self) -> list[str]:
         found = [self.token] if self.token else []
@@ -95,6 +101,8 @@ class Settings:
             extras.append("bearer token")
         if self.headers:
             extras.append("headers: " + ", ".join(name for name, _ in self.headers))
+        if self.body:
+            extras.append("body template")
         return f"POST {self.peer}" + (f" ({'; '.join(extras)})" if extras else "")
 
 
@@ -109,6 +117,11 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     timeout = parse_timeout(sec.get("timeout"), "timeout")
     headers = parse_headers(sec.get("headers"), "headers")
     max_parallel = parse_max_parallel(sec.get("max_parallel"), "max_parallel")
+    body = sec.get("body")
+    if body is not None and (not isinstance(body, str) or not body.strip()):
+        raise ConfigError("body: must be a template (a string) that renders the JSON body")
+    if body is not None and len(body) > MAX_TEMPLATE:
+        raise ConfigError(f"body: the template is longer than {MAX_TEMPLATE // 1024} KiB")
     if url is None:
         return None
     if not isinstance(url, str) or not is_http_url(url.strip()):
@@ -126,6 +139,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
         headers=headers,
         timeout=timeout,
         max_parallel=max_parallel,
+        body=body,
     )
 
 
@@ -154,12 +168,70 @@ def parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
 
 def build_body(message: Message) -> dict[str, Any]:
     return {
-        "alert": message.alert,
+        "alert": alert_shown(message),
         "timestamp": message.now_ms,
         "service": message.service,
         "version": message.version,
         "event": message.kind,
     }
+
+
+def alert_shown(message: Message) -> dict[str, Any]:
+    """The alert as the body carries it: a resolved notice's ``metadata`` adds
+    ``resolvedAfterMs``, how long the alert fired."""
+    from .base import fired_for_ms
+
+    alert = message.alert
+    fired = fired_for_ms(alert) if message.kind == "resolved" else None
+    if fired is None or not isinstance(alert.get("metadata"), dict):
+        return alert
+    return {**alert, "metadata": {**alert["metadata"], "resolvedAfterMs": fired}}
+
+
+def template_context(message: Message) -> dict[str, Any]:
+    """What a body template sees: ``alert`` (as the default body has it), ``event``, ``service``, ``timestamp``."""
+    return {
+        "alert": alert_shown(message),
+        "event": message.kind,
+        "service": message.service,
+        "timestamp": message.now_ms,
+    }
+
+
+def render_template(settings: Settings, message: Message) -> bytes:
+    """The body the ``body`` template renders; ``ExpressionError`` when it fails or is not JSON."""
+    from ..errors import ExpressionError
+    from ..templates import render_body
+
+    assert settings.body is not None
+    text = render_body(settings.body, template_context(message))
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        line = getattr(exc, "lineno", None)
+        where = f" (rendered line {line}: {getattr(exc, 'msg', exc)})" if line else f" ({exc})"
+        raise ExpressionError(f"the body template does not render valid JSON{where}") from None
+    except RecursionError:
+        raise ExpressionError("the body template renders JSON nested too deeply") from None
+    return text.encode("utf-8")
+
+
+def request_body(settings: Settings, message: Message) -> bytes:
+    """The bytes POSTed: the template's rendering when ``body`` is set, else the default body."""
+    return render_template(settings, message) if settings.body else encode_body(message)
+
+
+def check_settings(settings: Settings, message: Message) -> str | None:
+    """What is wrong with rendering the body template for ``message`` (``rules validate``), or None."""
+    from ..errors import ExpressionError
+
+    if not settings.body:
+        return None
+    try:
+        render_template(settings, message)
+    except ExpressionError as exc:
+        return f"body: {exc}"
+    return None
 
 
 def build_headers(settings: Settings, message: Message) -> dict[str, str]:
@@ -243,7 +315,12 @@ def _post(client, settings: Settings, message: Message) -> None:
             retry_after_ms=retry_after_ms,
         )
 
-    body = encode_body(message)
+    from ..errors import ExpressionError
+
+    try:
+        body = request_body(settings, message)
+    except ExpressionError as exc:  # the same template fails again on retry
+        raise fail(f"body template: {exc}", retryable=False) from None
     headers = build_headers(settings, message)
     try:
         response = client.post(settings.url, content=body, headers=headers)
