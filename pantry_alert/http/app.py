@@ -19,7 +19,7 @@ def create_app(ctx: ServerContext):
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
 
-    from . import health, routes, slack
+    from . import ack, health, routes, slack
     from .auth import BearerAuth
 
     async def http_error(request, exc: HttpError):
@@ -44,7 +44,7 @@ def create_app(ctx: ServerContext):
         Exception: internal_error,
     }
     app = Starlette(
-        routes=routes.routes() + slack.routes() + health.routes(),
+        routes=routes.routes() + slack.routes() + health.routes() + ack.routes(),
         middleware=[Middleware(BearerAuth, token=ctx.token)],
         exception_handlers=handlers,
     )
