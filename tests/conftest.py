@@ -420,3 +420,21 @@ def ok(result, out: str | None = None) -> None:
 
 def lines(text: str) -> list[str]:
     return [line.rstrip() for line in text.splitlines()]
+
+
+# Stand-ins for PagerDuty, ntfy, Teams, Telegram, Discord and Apprise's JSON endpoint
+# (tests/reach_world.py), for the session, reset around each test.
+@pytest.fixture(scope="session")
+def reach_services():
+    from reach_world import Receivers
+
+    receivers = Receivers()
+    yield receivers
+    receivers.stop()
+
+
+@pytest.fixture
+def reach(reach_services):
+    reach_services.reset()
+    yield reach_services
+    reach_services.reset()

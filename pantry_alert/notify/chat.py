@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .base import Message
 
 LABELS = {"reminder": "[REMINDER]", "escalated": "[ESCALATED]", "test": "[TEST]", "acknowledged": "[ACKNOWLEDGED]"}
-_MARKDOWN = re.compile(r"([\\`*_\[\]()<>#|~@])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~@])")
 _LINKISH = re.compile(r"(?i)(://|www\.)")
 ZWSP = "\u200b"  # a zero-width space: breaks an auto-link or a template expression, shows nothing
 
