@@ -71,6 +71,7 @@ MINUTE = 60_000
 CHANNEL_ENV = (
     *(var for name in CHANNEL_NAMES for var in capabilities(name).env),
     "FRONTEND_URL",
+    "PANTRY_ALERT_LINK_SECRET",
     "PANTRY_ALERT_CONFIG",
     "PANTRY_ALERT_DB",
     "PANTRY_ALERT_NOW",
