@@ -66,7 +66,12 @@ def test_pagerduty_trigger_acknowledge_resolve(reach):
             "component": "high_error_rate",
             "group": "kitchen-pantry-crm",
             "class": "error",
-            "custom_details": {"metrics": {"errorRate": 0.0734}, "count": 1, "escalated": True, "labels": {"team": "ops"}},
+            "custom_details": {
+                "metrics": {"errorRate": 0.0734},
+                "count": 1,
+                "escalated": True,
+                "labels": {"team": "ops"},
+            },
         },
         "links": [{"href": RUNBOOK, "text": "Runbook"}, {"href": DASHBOARD, "text": "Dashboard"}],
         "client": "pantry-alert",
@@ -403,6 +408,7 @@ def test_apprise_without_the_extra_names_the_pip_command(cli, monkeypatch):
     )
     result = cli("rules", "validate")
     assert result.code == 2
-    assert "channels.apprise.urls: the apprise channel needs the optional extra: pip install 'pantry-alert[apprise]'" in (
-        result.err
+    assert (
+        "channels.apprise.urls: the apprise channel needs the optional extra: pip install 'pantry-alert[apprise]'"
+        in (result.err)
     )

@@ -94,7 +94,9 @@ def test_a_failed_pagerduty_send_is_retried_after_its_retry_after(cli, reach):
     ((_, kind, status, error),) = kinds(cli)
     assert (kind, status) == ("firing", "failed")
     peer = reach["pagerduty"].url("/v2/enqueue")
-    assert error == f"pagerduty {peer}: HTTP 429 TOO MANY REQUESTS: Requests are arriving too quickly (retry after 300s)"
+    assert (
+        error == f"pagerduty {peer}: HTTP 429 TOO MANY REQUESTS: Requests are arriving too quickly (retry after 300s)"
+    )
     (retry_at,) = rows(cli.db, "SELECT next_attempt_at FROM notifications")[0]
     assert retry_at == T0 + 300_000
     assert cli("check", "--metrics-file", str(breach), now=T0 + 5 * MINUTE).code == 0
