@@ -52,35 +52,21 @@ def resolve(ws: Workspace, alert_id: str, *, by: str, note: str | None = None, n
     deferred during quiet hours for a quiet severity.
 
     Raises ``NotFoundError`` when the alert does not exist or is already resolved."""
+    from .planning import plan_resolve
+    from .store.policy import active_silences
+
     now = ws.now() if now is None else now
     config = ws.config()
     with writing(ws) as store:
         if store.conn is None:
             raise NotFoundError(RESOLVE_NOT_FOUND)
-        alert = store.get_alert(alert_id)
-        if alert is None or alert.resolved:
-            raise NotFoundError(RESOLVE_NOT_FOUND)
-        rule = config.rule(alert.rule_id)
-        notify = rule.notify_resolved if rule else True
-        intents = _resolved_notices(config, store, alert, now) if notify else []
-        return store.resolve_alert(alert_id, by=by, note=note, now=now, notify_resolved=notify, intents=intents)
-
-
-def _resolved_notices(config, store, alert: Alert, now: int) -> list:
-    """The resolved notices of a hand-resolved alert, after the notification policy."""
-    from . import policy
-    from .engine import Plan
-    from .model import Intent
-    from .store.policy import active_silences
-
-    resolved = alert.copy()
-    resolved.status, resolved.resolved_at = "resolved", now
-    plan = Plan(updated_alerts=[resolved])
-    plan.intents = [Intent(alert.id, channel, "resolved") for channel in alert.notified_channels]
-    ctx = policy.Context.of(
-        config, now, frozenset(alert.notified_channels), active={}, silences=active_silences(store, now)
-    )
-    return policy.apply(plan, ctx).intents
+        with store.transaction():
+            alert = store.get_alert(alert_id)
+            if alert is None or alert.resolved:
+                raise NotFoundError(RESOLVE_NOT_FOUND)
+            plan = plan_resolve(config, alert, by=by, note=note, now=now, silences=active_silences(store, now))
+            store.apply(plan, now)
+        return plan.updated_alerts[0]
 
 
 def acknowledge(

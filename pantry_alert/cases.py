@@ -280,56 +280,62 @@ def run(config: Config, path: str | Path) -> list[CaseResult]:
 def _run_case(config: Config, case: Case, start: int) -> CaseResult:
     import tempfile
 
-    from . import policy
-    from .engine import Context, evaluate
     from .notify.registry import CHANNEL_NAMES
+    from .planning import channel_facts, plan_step
     from .store import open_store
-    from .store.policy import active_silences, add_silence, capture_due
+    from .store.policy import active_silences, capture_due
 
     result = CaseResult(case.name)
-    everything = frozenset(CHANNEL_NAMES)  # every channel is captured, so every channel counts as configured
+    everything = channel_facts(CHANNEL_NAMES)  # every channel is captured, so every channel counts as configured
     with tempfile.TemporaryDirectory(prefix="pantry-alert-cases-") as tmp, open_store(Path(tmp) / "cases.db") as store:
         for step in case.steps:
             now = start + step.at_ms
             at = format_duration(step.at_ms) if step.at_ms else "0s"
-            resolved: list[str] = []
-            for rule_id in step.ack:
-                alert = store.active_alerts().get(rule_id)
-                if alert is None:
-                    result.failures.append(Failure(at, "ack", [rule_id], []))
-                    continue
-                store.acknowledge_alert(alert.id, by=CASE_ACTOR, note=None, until=None, now=now)
-            for rule_id in step.resolve:
-                alert = store.active_alerts().get(rule_id)
-                if alert is None:
-                    result.failures.append(Failure(at, "resolve", [rule_id], []))
-                    continue
-                rule = config.rule(rule_id)
-                store.resolve_alert(
-                    alert.id, by=CASE_ACTOR, note=None, now=now, notify_resolved=rule.notify_resolved if rule else True
-                )
-                resolved.append(rule_id)
-            if step.silence:
-                with store.transaction():
-                    for rule_id, ms in step.silence.items():
-                        add_silence(store, rule_id, ends_at=now + ms, reason=None, by=CASE_ACTOR, now=now)
+            resolved = _act(config, step, store, now, at, result)
             with store.transaction():
-                stored = store.active_alerts()
-                ctx = Context(
+                plan = plan_step(
+                    config,
+                    step.metrics,
                     now=now,
-                    escalation=config.escalation,
-                    configured=everything,
-                    alert_after=config.source.alert_after,
+                    alerts=store.active_alerts(),
+                    rule_states=store.rule_states(),
+                    silences=active_silences(store, now),
+                    channels=everything,
                 )
-                plan = evaluate(config.rules, step.metrics, alerts=stored, rule_states=store.rule_states(), ctx=ctx)
-                silences = active_silences(store, now)
-                plan = policy.apply(plan, policy.Context.of(config, now, everything, active=stored, silences=silences))
                 store.apply(plan, now)
                 sent = capture_due(store, now)
             touched = {a.id: a for a in plan.new_alerts + plan.updated_alerts}
             resolved += [touched[alert_id].rule_id for alert_id in plan.resolved]
             result.failures += _compare(step, at, store, resolved, sent)
     return result
+
+
+def _act(config: Config, step: Step, store, now: int, at: str, result: CaseResult) -> list[str]:
+    """A step's actions, done as a person would (acknowledge, resolve, silence); the rule ids resolved."""
+    from .planning import plan_resolve
+    from .store.policy import active_silences, add_silence
+
+    resolved: list[str] = []
+    for rule_id in step.ack:
+        alert = store.active_alerts().get(rule_id)
+        if alert is None:
+            result.failures.append(Failure(at, "ack", [rule_id], []))
+            continue
+        store.acknowledge_alert(alert.id, by=CASE_ACTOR, note=None, until=None, now=now)
+    for rule_id in step.resolve:
+        alert = store.active_alerts().get(rule_id)
+        if alert is None:
+            result.failures.append(Failure(at, "resolve", [rule_id], []))
+            continue
+        with store.transaction():
+            silences = active_silences(store, now)
+            store.apply(plan_resolve(config, alert, by=CASE_ACTOR, note=None, now=now, silences=silences), now)
+        resolved.append(rule_id)
+    if step.silence:
+        with store.transaction():
+            for rule_id, ms in step.silence.items():
+                add_silence(store, rule_id, ends_at=now + ms, reason=None, by=CASE_ACTOR, now=now)
+    return resolved
 
 
 def _compare(step: Step, at: str, store, resolved: list[str], sent) -> list[Failure]:

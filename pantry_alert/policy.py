@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .model import Alert, Event, Intent
-from .notify.registry import sync_channels
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -56,6 +55,7 @@ class Context:
     quiet_hours: QuietHours | None = None
     routes: Mapping[str, Sequence[str]] = field(default_factory=dict)  # severity -> extra channels
     batching: Batching | None = None
+    sync: frozenset[str] = frozenset()  # the channels that synchronise the alert state once per run
 
     @classmethod
     def of(
@@ -64,6 +64,7 @@ class Context:
         now: int,
         configured: frozenset[str],
         *,
+        sync: frozenset[str] = frozenset(),
         active: Mapping[str, Alert],
         silences: Mapping[str, dict[str, Any]],
     ) -> Context:
@@ -75,6 +76,7 @@ class Context:
             quiet_hours=config.quiet_hours,
             routes=config.routes,
             batching=config.batching,
+            sync=sync,
         )
 
 
@@ -144,7 +146,7 @@ def _route(plan: Plan, ctx: Context) -> None:
         for channel in ctx.routes.get(alert.severity, ()):
             if channel in channels:
                 continue
-            if channel in sync_channels() and channel in ctx.configured:
+            if channel in ctx.sync and channel in ctx.configured:
                 continue  # it synchronises state once per run (routes are read there), no notice of its own
             channels.append(channel)
             if channel in ctx.configured:
