@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import BUILTIN_SOURCE_RULE, SEVERITIES, Config
-from .config_checks import Problems, unknown_keys
+from .config.checks import Problems, unknown_keys
 from .errors import ConfigError
 from .timeutil import format_duration, parse_duration
 
