@@ -136,80 +136,93 @@ def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
     if not isinstance(raw_tests, list) or not raw_tests:
         problems.add(("tests",) if "tests" in data else (), "needs a non-empty 'tests' list")
         raw_tests = []
-    cases = []
-    for t, raw in enumerate(raw_tests):
-        keys = ("tests", t)
-        if not isinstance(raw, dict):
-            problems.add(keys, "each test must be a mapping with name and steps")
-            continue
-        unknown_keys(raw, TEST_KEYS, keys, problems)
-        name = raw.get("name")
-        if not isinstance(name, str):
-            name = f"test {t + 1}"
-        steps, metrics, last = [], base, -1
-        raw_steps = raw.get("steps")
-        if not isinstance(raw_steps, list) or not raw_steps:
-            problems.add(keys, "needs a non-empty 'steps' list")
-            raw_steps = []
-        for s, step in enumerate(raw_steps):
-            where = keys + ("steps", s)
-            if not isinstance(step, dict):
-                problems.add(where, "each step must be a mapping")
-                continue
-            unknown_keys(step, STEP_KEYS, where, problems)
-            at = _duration(step.get("at"), where + ("at",), problems)
-            if at is not None and at <= last:
-                problems.add(where + ("at",), "steps must move forward in time")
-            last = at if at is not None else last
-            if "metrics" in step:
-                if not isinstance(step["metrics"], dict):
-                    problems.add(where + ("metrics",), "must be a mapping (a metrics document)")
-                else:
-                    metrics = {**(metrics or {}), **step["metrics"]}
-            if metrics is None:
-                problems.add(where, "the first step needs metrics (or give the file a top-level metrics)")
-            expect = step.get("expect") or {}
-            if not isinstance(expect, dict):
-                problems.add(where + ("expect",), "must be a mapping")
-                expect = {}
-            unknown_keys(expect, EXPECT_KEYS, where + ("expect",), problems)
-            for key in ("firing", "acknowledged", "resolved"):
-                if key in expect:
-                    _rules(expect[key], where + ("expect", key), rule_ids, problems)
-            severity = expect.get("severity", {})
-            if not isinstance(severity, dict) or not all(v in SEVERITIES for v in severity.values()):
-                problems.add(where + ("expect", "severity"), f"must map rule ids to {', '.join(SEVERITIES)}")
-            else:
-                _rules(list(severity), where + ("expect", "severity"), rule_ids, problems)
-            if "notifications" in expect:
-                _notifications(expect["notifications"], where + ("expect", "notifications"), rule_ids, problems)
-            silence = step.get("silence") or {}
-            silences = {}
-            if not isinstance(silence, dict):
-                problems.add(where + ("silence",), "must map rule ids to durations")
-            else:
-                _rules(list(silence), where + ("silence",), rule_ids, problems)
-                for rule_id, duration in silence.items():
-                    ms = _duration(duration, where + ("silence", rule_id), problems)
-                    if ms:
-                        silences[rule_id] = ms
-            steps.append(
-                Step(
-                    at_ms=at or 0,
-                    metrics=dict(metrics or {}),
-                    expect=expect,
-                    ack=_rules(step.get("ack", []), where + ("ack",), rule_ids, problems),
-                    resolve=_rules(step.get("resolve", []), where + ("resolve",), rule_ids, problems),
-                    silence=silences,
-                )
-            )
-        cases.append(Case(name, steps))
+    cases = [case for t, raw in enumerate(raw_tests) if (case := _case(raw, t, base, rule_ids, problems))]
     if problems.items:
         count = len(problems.items)
         raise ConfigError(
             f"{path}: {count} problem{'s' if count > 1 else ''} in the cases file", problems=problems.items
         )
     return start, cases
+
+
+def _case(raw: Any, t: int, base: dict | None, rule_ids: set[str], problems: Problems) -> Case | None:
+    """One test: its name and steps, each step's metrics laid over the previous step's."""
+    keys = ("tests", t)
+    if not isinstance(raw, dict):
+        problems.add(keys, "each test must be a mapping with name and steps")
+        return None
+    unknown_keys(raw, TEST_KEYS, keys, problems)
+    name = raw.get("name")
+    if not isinstance(name, str):
+        name = f"test {t + 1}"
+    steps, metrics, last = [], base, -1
+    raw_steps = raw.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        problems.add(keys, "needs a non-empty 'steps' list")
+        raw_steps = []
+    for s, step in enumerate(raw_steps):
+        where = keys + ("steps", s)
+        if not isinstance(step, dict):
+            problems.add(where, "each step must be a mapping")
+            continue
+        unknown_keys(step, STEP_KEYS, where, problems)
+        at = _duration(step.get("at"), where + ("at",), problems)
+        if at is not None and at <= last:
+            problems.add(where + ("at",), "steps must move forward in time")
+        last = at if at is not None else last
+        if "metrics" in step:
+            if not isinstance(step["metrics"], dict):
+                problems.add(where + ("metrics",), "must be a mapping (a metrics document)")
+            else:
+                metrics = {**(metrics or {}), **step["metrics"]}
+        if metrics is None:
+            problems.add(where, "the first step needs metrics (or give the file a top-level metrics)")
+        expect = _expect(step, where, rule_ids, problems)
+        silences = _silences(step, where, rule_ids, problems)
+        steps.append(
+            Step(
+                at_ms=at or 0,
+                metrics=dict(metrics or {}),
+                expect=expect,
+                ack=_rules(step.get("ack", []), where + ("ack",), rule_ids, problems),
+                resolve=_rules(step.get("resolve", []), where + ("resolve",), rule_ids, problems),
+                silence=silences,
+            )
+        )
+    return Case(name, steps)
+
+
+def _expect(step: dict, where: tuple, rule_ids: set[str], problems: Problems) -> dict[str, Any]:
+    expect = step.get("expect") or {}
+    if not isinstance(expect, dict):
+        problems.add(where + ("expect",), "must be a mapping")
+        expect = {}
+    unknown_keys(expect, EXPECT_KEYS, where + ("expect",), problems)
+    for key in ("firing", "acknowledged", "resolved"):
+        if key in expect:
+            _rules(expect[key], where + ("expect", key), rule_ids, problems)
+    severity = expect.get("severity", {})
+    if not isinstance(severity, dict) or not all(v in SEVERITIES for v in severity.values()):
+        problems.add(where + ("expect", "severity"), f"must map rule ids to {', '.join(SEVERITIES)}")
+    else:
+        _rules(list(severity), where + ("expect", "severity"), rule_ids, problems)
+    if "notifications" in expect:
+        _notifications(expect["notifications"], where + ("expect", "notifications"), rule_ids, problems)
+    return expect
+
+
+def _silences(step: dict, where: tuple, rule_ids: set[str], problems: Problems) -> dict[str, int]:
+    silence = step.get("silence") or {}
+    silences: dict[str, int] = {}
+    if not isinstance(silence, dict):
+        problems.add(where + ("silence",), "must map rule ids to durations")
+        return silences
+    _rules(list(silence), where + ("silence",), rule_ids, problems)
+    for rule_id, duration in silence.items():
+        ms = _duration(duration, where + ("silence", rule_id), problems)
+        if ms:
+            silences[rule_id] = ms
+    return silences
 
 
 def _start(value: Any, problems: Problems) -> int:

@@ -22,7 +22,9 @@ def list_rules(
 
     config = get_globals(ctx).config()
     if as_json:
-        print_json([rule.to_json() for rule in config.rules])
+        from ..views import rules_json
+
+        print_json(rules_json(config))
         return
     status = channel_status(config)
     described = _channel_lines(config)
