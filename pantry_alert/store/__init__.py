@@ -165,9 +165,9 @@ class Store:
         try:
             return self.conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
-            from .db import _database_error
+            from .failures import database_error
 
-            raise _database_error(self.path, exc, untouched=self.conn.total_changes == 0) from None
+            raise database_error(self.path, exc, untouched=self.conn.total_changes == 0) from None
 
     def data_version(self) -> int:
         """SQLite's ``PRAGMA data_version``: it changes whenever another connection commits."""
