@@ -72,6 +72,7 @@ def resolve(
     deferred during quiet hours for a quiet severity.
 
     Raises ``NotFoundError`` when the alert does not exist or is already resolved."""
+    from .notify.registry import channel_facts
     from .planning import plan_resolve
     from .store.policy import active_silences
 
@@ -85,7 +86,8 @@ def resolve(
             alert = store.get_alert(alert_id)
             if alert is None or alert.resolved:
                 raise NotFoundError(RESOLVE_NOT_FOUND)
-            plan = plan_resolve(config, alert, by=by, note=note, now=now, silences=active_silences(store, now))
+            silences = active_silences(store, now)
+            plan = plan_resolve(config, alert, by=by, note=note, now=now, silences=silences, channels=channel_facts())
             store.apply(plan, now)
         return plan.updated_alerts[0]
 

@@ -293,13 +293,14 @@ def run(config: Config, path: str | Path) -> list[CaseResult]:
 def _run_case(config: Config, case: Case, start: int) -> CaseResult:
     import tempfile
 
-    from .notify.registry import CHANNEL_NAMES
-    from .planning import channel_facts, plan_step
+    from .notify.registry import CHANNEL_NAMES, channel_facts
+    from .planning import plan_step
     from .store import open_store
     from .store.policy import active_silences, capture_due
 
     result = CaseResult(case.name)
-    everything = channel_facts(CHANNEL_NAMES)  # every channel is captured, so every channel counts as configured
+    everything = frozenset(CHANNEL_NAMES)  # every channel is captured, so every channel counts as configured
+    facts = channel_facts()
     with tempfile.TemporaryDirectory(prefix="pantry-alert-cases-") as tmp, open_store(Path(tmp) / "cases.db") as store:
         for step in case.steps:
             now = start + step.at_ms
@@ -313,7 +314,8 @@ def _run_case(config: Config, case: Case, start: int) -> CaseResult:
                     alerts=store.active_alerts(),
                     rule_states=store.rule_states(),
                     silences=active_silences(store, now),
-                    channels=everything,
+                    configured=everything,
+                    channels=facts,
                 )
                 store.apply(plan, now)
                 sent = capture_due(store, now)
@@ -325,6 +327,7 @@ def _run_case(config: Config, case: Case, start: int) -> CaseResult:
 
 def _act(config: Config, step: Step, store, now: int, at: str, result: CaseResult) -> list[str]:
     """A step's actions, done as a person would (acknowledge, resolve, silence); the rule ids resolved."""
+    from .notify.registry import channel_facts
     from .planning import plan_resolve
     from .store.policy import active_silences, add_silence
 
@@ -342,7 +345,10 @@ def _act(config: Config, step: Step, store, now: int, at: str, result: CaseResul
             continue
         with store.transaction():
             silences = active_silences(store, now)
-            store.apply(plan_resolve(config, alert, by=CASE_ACTOR, note=None, now=now, silences=silences), now)
+            plan = plan_resolve(
+                config, alert, by=CASE_ACTOR, note=None, now=now, silences=silences, channels=channel_facts()
+            )
+            store.apply(plan, now)
         resolved.append(rule_id)
     if step.silence:
         with store.transaction():

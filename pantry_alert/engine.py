@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .config import Escalation, Rule, source_rule
 from .errors import ExpressionError, Unevaluable
-from .model import NEXT_SEVERITY, Alert, Event, Intent, RuleState
+from .model import NEXT_SEVERITY, Alert, ChannelFacts, Event, Intent, RuleState
 from .templates import DEFAULT_DESCRIPTION, render_description
 
 
@@ -45,9 +45,8 @@ class Context:
     now: int
     escalation: Escalation
     configured: frozenset[str]  # channels that are configured (console always)
+    channels: ChannelFacts  # what the channels can do (``notify.registry.channel_facts()``)
     alert_after: int = 3
-    # Configured or not, the channels that synchronise the alert state once per run (no notices).
-    sync: frozenset[str] = frozenset()
     # Ids of stored alerts fired at ``now`` (resolved ones included): a rule that fires again in the
     # same millisecond (a replay, a clock stepped back) gets ``<rule>_<ms>_2``, ``_3``... instead.
     taken_ids: frozenset[str] = frozenset()
@@ -57,7 +56,7 @@ def _intents(plan: Plan, ctx: Context, alert: Alert, channels: Iterable[str], ki
     """Record one notification per channel; return the channels actually sent to."""
     sent = []
     for channel in dict.fromkeys(channels):
-        if channel in ctx.sync and channel in ctx.configured:
+        if channel in ctx.channels.sync and channel in ctx.configured:
             continue  # its run-level sync sends the alert's state; no notification of its own
         if channel in ctx.configured:
             plan.intents.append(Intent(alert.id, channel, kind))

@@ -6,13 +6,15 @@ Every face that moves alerts plans through here, so each behaves alike: a
 the active silences, ``now`` and the channel facts come in as data; the
 store commits the plan that comes out (``Store.apply``).
 
-The channel facts are built by the caller from the channel registry
-(``channel_facts``), so that neither the engine nor the policy imports it.
+The channel facts (``model.ChannelFacts``: which channels synchronise, take
+digests, are batched) are built by the caller from the channel registry
+(``notify.registry.channel_facts()``), so that neither the engine, the
+policy nor this module imports a channel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from . import policy
@@ -24,22 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .config import Config
-    from .model import Alert, RuleState
-
-
-@dataclass(frozen=True)
-class ChannelFacts:
-    """What planning needs to know about the channels, as data."""
-
-    configured: frozenset[str]  # the channels that are configured (console always)
-    sync: frozenset[str] = frozenset()  # those that synchronise the alert state once per run: no notices
-
-
-def channel_facts(configured: Iterable[str]) -> ChannelFacts:
-    """The facts of the ``configured`` channels, from the channel registry."""
-    from .notify.registry import sync_channels
-
-    return ChannelFacts(configured=frozenset(configured), sync=frozenset(sync_channels()))
+    from .model import Alert, ChannelFacts, RuleState
 
 
 def plan_step(
@@ -50,6 +37,7 @@ def plan_step(
     alerts: Mapping[str, Alert],
     rule_states: Mapping[str, RuleState],
     silences: Mapping[str, dict[str, Any]],
+    configured: frozenset[str],
     channels: ChannelFacts,
     taken_ids: frozenset[str] = frozenset(),
     source_error: str | None = None,
@@ -57,20 +45,21 @@ def plan_step(
     """The rules evaluated on ``metrics`` against the stored state, then the notification policy.
 
     ``alerts`` maps rule id -> its stored unresolved alert, ``rule_states`` rule id -> its stored
-    state, ``silences`` rule id -> its active silence; ``taken_ids`` are the stored alert ids
-    fired at ``now``.  ``metrics`` is None when the source failed (``source_error`` says why)."""
+    state, ``silences`` rule id -> its active silence; ``configured`` names the configured
+    channels and ``channels`` says what the channels can do; ``taken_ids`` are the stored
+    alert ids fired at ``now``.  ``metrics`` is None when the source failed (``source_error`` says why)."""
     ctx = Context(
         now=now,
         escalation=config.escalation,
-        configured=channels.configured,
-        sync=channels.sync,
+        configured=configured,
+        channels=channels,
         alert_after=config.source.alert_after,
         taken_ids=taken_ids,
     )
     plan = evaluate(
         config.rules, metrics, alerts=dict(alerts), rule_states=dict(rule_states), ctx=ctx, source_error=source_error
     )
-    return policy.apply(plan, _policy_context(config, now, channels, alerts, silences))
+    return policy.apply(plan, _policy_context(config, now, configured, channels, alerts, silences))
 
 
 def plan_resolve(
@@ -81,6 +70,7 @@ def plan_resolve(
     note: str | None,
     now: int,
     silences: Mapping[str, dict[str, Any]],
+    channels: ChannelFacts,
 ) -> Plan:
     """A hand resolve of the unresolved ``alert``.  Its resolved notices (when the rule has
     ``notify_resolved``) go through the same notification policy as a run's: none while a
@@ -94,8 +84,8 @@ def plan_resolve(
     plan = Plan(updated_alerts=[resolved])
     if rule.notify_resolved if rule else True:
         plan.intents = [Intent(alert.id, channel, "resolved") for channel in alert.notified_channels]
-        channels = ChannelFacts(configured=frozenset(alert.notified_channels))
-        plan = policy.apply(plan, _policy_context(config, now, channels, {}, silences))
+        configured = frozenset(alert.notified_channels)
+        plan = policy.apply(plan, _policy_context(config, now, configured, channels, {}, silences))
     # Only the notices follow the policy: the stored alert changes by its resolve alone.
     return Plan(updated_alerts=[resolved], events=[Event(alert.id, now, "resolved", detail)], intents=plan.intents)
 
@@ -103,11 +93,12 @@ def plan_resolve(
 def _policy_context(
     config: Config,
     now: int,
+    configured: frozenset[str],
     channels: ChannelFacts,
     alerts: Mapping[str, Alert],
     silences: Mapping[str, dict[str, Any]],
 ) -> policy.Context:
-    return policy.Context.of(config, now, channels.configured, sync=channels.sync, active=alerts, silences=silences)
+    return policy.Context.of(config, now, configured, channels=channels, active=alerts, silences=silences)
 
 
 @dataclass

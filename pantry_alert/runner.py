@@ -17,7 +17,8 @@ from .errors import MetricsError
 from .model import SEVERITY_ORDER
 from .notify import configured_channels
 from .notify.delivery import Report, deliver
-from .planning import ChannelFacts, channel_facts, plan_step
+from .notify.registry import channel_facts
+from .planning import plan_step
 from .store import open_store, run_lock
 from .store.db import inspect
 
@@ -91,7 +92,7 @@ def run_check(
     channels = configured_channels(
         config, env, {"console": {"stream": console_stream}}
     )  # config errors: before any write
-    facts = channel_facts(channels)
+    configured = frozenset(channels)
     document, source_error = None, None
     try:
         document = metrics_mod.read(
@@ -102,7 +103,7 @@ def run_check(
 
     if dry_run:
         with open_store(db_path, readonly=True, timeout_ms=config.state.lock_timeout_ms) as store:
-            plan, stored = _plan(store, config, document, facts, now, source_error)
+            plan, stored = _plan(store, config, document, configured, now, source_error)
             result = CheckResult(plan=plan, source_error=source_error, dry_run=True)
             active = list(stored.values())
             if on_planned:
@@ -112,7 +113,7 @@ def run_check(
         with run_lock(db_path, config.state.lock_timeout_ms):
             with open_store(db_path, timeout_ms=config.state.lock_timeout_ms) as store:
                 with store.transaction():
-                    plan, _ = _plan(store, config, document, facts, now, source_error)
+                    plan, _ = _plan(store, config, document, configured, now, source_error)
                     store.apply(plan, now)
                 result = CheckResult(plan=plan, source_error=source_error)
                 if on_planned:
@@ -139,7 +140,7 @@ def _sync(store, config: Config, channels: dict[str, Any], now: int) -> list[Any
     ]
 
 
-def _plan(store, config: Config, document, facts: ChannelFacts, now: int, source_error: str | None):
+def _plan(store, config: Config, document, configured: frozenset[str], now: int, source_error: str | None):
     """The step planned on the stored state: ``(plan, stored alerts by rule id)``."""
     from .store.policy import active_silences
 
@@ -151,7 +152,8 @@ def _plan(store, config: Config, document, facts: ChannelFacts, now: int, source
         alerts=stored,
         rule_states=store.rule_states(),
         silences=active_silences(store, now),
-        channels=facts,
+        configured=configured,
+        channels=channel_facts(),
         taken_ids=store.alert_ids_at(now),
         source_error=source_error,
     )
