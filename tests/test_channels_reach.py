@@ -220,6 +220,7 @@ def test_discord_embed(reach):
     }
 
 
+@pytest.mark.slow  # the first import of apprise takes more than a second
 def test_apprise_posts_title_and_body(reach):
     send(reach, "apprise", message(ack_url=ACK))
     received = only(reach, "apprise")
@@ -412,3 +413,22 @@ def test_apprise_without_the_extra_names_the_pip_command(cli, monkeypatch):
         "channels.apprise.urls: the apprise channel needs the optional extra: pip install 'pantry-alert[apprise]'"
         in (result.err)
     )
+
+
+@pytest.mark.parametrize("name", NEW[:-1])
+def test_test_notify_sends_a_marked_test(cli, reach, name):
+    cli.config.write_text(
+        "rules:\n  - {id: a, name: A, type: error, severity: high, when: x > 1}\n"
+        f"channels: {json.dumps({name: reach.sections()[name]})}\n"
+    )
+    result = cli("test-notify", name)
+    assert result.code == 0, result.err
+    assert result.out == f"Test notification sent via {name} ({reach.settings(name).describe()})\n"
+    bodies = [r.body for r in reach[name].received]
+    text = json.dumps(bodies)
+    assert "Test notification" in text and not any(secret in result.out + result.err for secret in SECRETS)
+    if name == "pagerduty":
+        assert [b["event_action"] for b in bodies] == ["trigger", "resolve"]
+        assert bodies[0]["payload"]["summary"].startswith("[TEST] Test notification: ")
+    else:
+        assert len(bodies) == 1 and ("[TEST]" in text or "\\\\[TEST\\\\]" in text)

@@ -103,3 +103,12 @@ def test_a_failed_pagerduty_send_is_retried_after_its_retry_after(cli, reach):
     assert [(k, s) for _, k, s, _ in kinds(cli)] == [("firing", "sent")]
     shown = cli("show", ALERT_ID, "--json").json()
     assert shown["notifications"][0]["status"] == "sent"
+
+
+def test_a_silence_does_not_keep_a_pagerduty_incident_open(cli, reach):
+    config(cli, reach, ["pagerduty", "ntfy"])
+    assert cli("check", "--metrics-file", str(cli.metrics({"cpu": 95}))).code == 0
+    assert cli("silence", "add", "cpu_high", "--for", "2h", "--by", "dana", now=T0 + MINUTE).code == 0
+    assert cli("check", "--metrics-file", str(cli.metrics({"cpu": 10}, "h.json")), now=T0 + 2 * MINUTE).code == 0
+    assert [r.body["event_action"] for r in reach["pagerduty"].received] == ["trigger", "resolve"]
+    assert len(reach["ntfy"].received) == 1  # the silenced rule's resolved notice is muted there

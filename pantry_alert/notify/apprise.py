@@ -100,8 +100,11 @@ def render(message: Message) -> tuple[str, str]:
 
 def send(settings: Settings, message: Message) -> None:
     import logging
+    import warnings
 
-    import apprise
+    with warnings.catch_warnings():  # its import warns of standard modules it still uses
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
 
     secrets = settings.secrets()
     title, body = render(message)
