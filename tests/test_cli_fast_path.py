@@ -49,5 +49,8 @@ def test_shell_completion_is_offered_and_completes_commands(cli):
     assert shown.code == 0
     assert "_pantry_alert_completion()" in shown.out
     assert "complete -o default -F _pantry_alert_completion pantry-alert" in shown.out
+    # the shell named wins over the parent process (none under cron or CI, another one in a terminal)
+    zsh = cli("--show-completion=zsh")
+    assert zsh.code == 0 and zsh.out.startswith("#compdef pantry-alert\n")
     completed = cli(env={"_PANTRY_ALERT_COMPLETE": "complete_bash", "COMP_WORDS": "pantry-alert ru", "COMP_CWORD": "1"})
     assert (completed.code, completed.out.split()) == (0, ["rules"])

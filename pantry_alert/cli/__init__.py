@@ -118,12 +118,45 @@ def _silence_stdout() -> None:
         pass
 
 
+PROG = "pantry-alert"
+COMPLETION_SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def _explicit_shell(argv: list[str]) -> tuple[str, str] | None:
+    """``(option, shell)`` for ``--show-completion SHELL`` or ``--install-completion SHELL`` (or
+    ``OPTION=SHELL``) before the command.  typer reads these options as flags and guesses the shell
+    from the parent process, which fails without one (cron, CI, an IDE): a shell named wins."""
+    for i, arg in enumerate(argv):
+        option, _, value = arg.partition("=")
+        if option in ("--show-completion", "--install-completion"):
+            value = value or (argv[i + 1] if i + 1 < len(argv) else "")
+            return (option, value) if value in COMPLETION_SHELLS else None
+        if not arg.startswith("-"):
+            return None
+    return None
+
+
+def _completion(option: str, shell: str) -> int:
+    from typer._completion_shared import get_completion_script, install
+
+    complete_var = "_{}_COMPLETE".format(PROG.replace("-", "_").upper())
+    if option == "--show-completion":
+        print(get_completion_script(prog_name=PROG, complete_var=complete_var, shell=shell))
+        return 0
+    shell, path = install(shell=shell, prog_name=PROG, complete_var=complete_var)
+    print(f"{shell} completion installed in {path}\nCompletion will take effect once you restart the terminal")
+    return 0
+
+
 def _typer_main(argv: list[str]) -> int:
     """Run the typer application; usage errors are typer's own (printed, exit 2)."""
     import typer
 
     from .application import app
 
+    explicit = _explicit_shell(argv)
+    if explicit is not None:
+        return _completion(*explicit)
     misplaced = _misplaced_global(argv)
     if misplaced and "--help" not in argv:
         sys.stderr.write(
@@ -134,7 +167,7 @@ def _typer_main(argv: list[str]) -> int:
         return 2
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="pantry-alert", standalone_mode=True)
+        command.main(args=argv, prog_name=PROG, standalone_mode=True)
     except SystemExit as exc:  # standalone mode ends every command (and every usage error) this way
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
