@@ -350,6 +350,21 @@ def simple(tmp_path) -> Cli:
     return c
 
 
+def wait_for(condition, *, timeout: float = 10, what: str = "the condition", interval: float = 0.01):
+    """Wait until ``condition()`` is true (returning its value); fail the test after ``timeout`` seconds.
+
+    The one way the tests wait for something another thread or process does: polling an
+    observable result, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
 def free_port() -> int:
     """A loopback TCP port nothing listens on (yet)."""
     with socket.socket() as s:

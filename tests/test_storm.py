@@ -362,7 +362,7 @@ class Stuck:
         pass
 
 
-def test_a_send_that_ignores_its_timeout_records_only_that_notice(tmp_path):
+def test_a_send_that_ignores_its_timeout_records_only_that_notice(tmp_path, monkeypatch):
     from pantry_alert.config import load
     from pantry_alert.notify.console import ConsoleSettings
     from pantry_alert.notify.delivery import deliver
@@ -374,6 +374,7 @@ def test_a_send_that_ignores_its_timeout_records_only_that_notice(tmp_path):
     for rule in ("r000", "r001"):  # two resolved notices wait for the console
         assert cli("resolve", f"{rule}_{T0}", now=T0 + MINUTE).code == 0
     stream = Stuck()
+    monkeypatch.setenv("PANTRY_ALERT_GRACE_SECONDS", "0.2")  # the grace after the timeout: 2 s built in
     try:
         with open_store(cli.db) as store:
             report = deliver(

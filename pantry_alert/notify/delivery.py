@@ -59,6 +59,7 @@ from itertools import islice
 from .. import __version__
 from ..errors import DeliveryError
 from ..store.outbox import Notice, Outcome
+from ..timeutil import budget_seconds
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ BACKOFF_START_MS = 60_000
 BACKOFF_MAX_MS = 3_600_000
 GIVE_UP_AFTER_MS = 24 * 3_600_000
 GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting for a send
+GRACE_S_ENV = "PANTRY_ALERT_GRACE_SECONDS"  # overrides it (the tests shorten it)
 COALESCED = "superseded by a later reminder of the same alert to this channel"
 SILENCED = "the rule is silenced: not notified"
 ALERT_CACHE = 256  # alert JSON documents kept for the notices of other channels
@@ -420,7 +422,7 @@ class _Run:
                 break
         for tag, lane, notice, value in items:
             if tag == _STARTED:
-                self.in_flight[notice.id] = value + lane.settings.timeout + GRACE_S
+                self.in_flight[notice.id] = value + lane.settings.timeout + budget_seconds(GRACE_S, GRACE_S_ENV)
                 continue
             lane.outstanding -= 1
             self.in_flight.pop(notice.id, None)
