@@ -35,7 +35,7 @@ class Api:
 
     def __init__(self, cli: Cli, *, now: int | None = T0, env: dict | None = None, args: tuple = ()):
         with warnings.catch_warnings():  # starlette would have its TestClient on httpx2, which we do not use
-            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
             from starlette.testclient import TestClient
 
         from pantry_alert.cli.serve import server_context, warn_at_start

@@ -60,6 +60,7 @@ def tarpit():
     peer.close()
 
 
+@pytest.mark.slow
 def test_a_send_outlasting_its_timeout_is_cut_off_at_the_deadline_and_retried(world, tarpit):
     # The webhook alone: the run waits for the slowest channel's timeout (plus a grace period, shortened here).
     world.config(channels=("webhook",), sections="channels:\n  webhook:\n    timeout: 500ms\n")

@@ -97,6 +97,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("template, reason", HOSTILE, ids=[t for t, _ in HOSTILE])
 def test_template_over_budget_falls_back_fast(simple, template, reason):
     config(simple, template, "CPU at {{ cpu }}%")
