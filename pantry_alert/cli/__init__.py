@@ -2,9 +2,9 @@
 
 Errors are mapped to exit codes in one place (``report_error``).  The typer
 application lives in ``cli.application`` and is imported only when needed:
-the cron hot path ``pantry-alert [--config X] [--db X] check [options]`` is
-recognised by ``check.parse_fast`` and runs without importing typer (whose
-pydantic adapters cost ~80 ms per run).  Anything it does not recognise
+the cron hot path ``pantry-alert [--config X] [--db X] check [options]`` (and
+any command in ``fast.FAST_COMMANDS``) is recognised by ``fast.parse`` and runs
+without importing typer.  Anything it does not recognise
 exactly (``--help``, a typo, a bad value) goes to typer, which owns every
 usage message.
 """
@@ -69,14 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run a command, map every error to its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
-    from .check import parse_fast
+    from .fast import parse
 
-    fast = parse_fast(argv)
     try:
+        fast = parse(argv)
         if fast is not None:
-            from .check import execute
-
-            code = execute(fast[0], **fast[1])
+            execute, g, options = fast
+            code = execute(g, **options)
         else:
             code = _typer_main(argv)
     except Exception as exc:
