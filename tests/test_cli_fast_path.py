@@ -62,3 +62,13 @@ def test_shell_completion_is_offered_and_completes_commands(cli):
     assert zsh.code == 0 and zsh.out.startswith("#compdef pantry-alert\n")
     completed = cli(env={"_PANTRY_ALERT_COMPLETE": "complete_bash", "COMP_WORDS": "pantry-alert ru", "COMP_CWORD": "1"})
     assert (completed.code, completed.out.split()) == (0, ["rules"])
+
+
+def test_the_kept_top_level_help_is_what_typer_prints(cli):
+    from pantry_alert.cli.help_text import TEXT, render
+
+    assert TEXT == render(), "the kept help is stale: regenerate it with `python -m pantry_alert.cli.help_text`"
+    assert TEXT.startswith("Usage: pantry-alert [OPTIONS] COMMAND [ARGS]...\n") and "  check  " in TEXT
+    assert cli("--help").out == TEXT  # 120 columns: typer's width stops at 80
+    narrow = cli("--help", env={"COLUMNS": "60"})  # typer wraps for a narrow terminal itself
+    assert narrow.code == 0 and narrow.out != TEXT and narrow.out.startswith("Usage: pantry-alert")

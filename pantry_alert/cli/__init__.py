@@ -69,11 +69,15 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run a command, map every error to its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
-    from .fast import parse
+    from .fast import help_text, parse
 
     try:
         fast = parse(argv)
-        if fast is not None:
+        text = None if fast is not None else help_text(argv)
+        if text is not None:
+            sys.stdout.write(text)
+            code = 0
+        elif fast is not None:
             execute, g, options = fast
             code = execute(g, **options)
         else:

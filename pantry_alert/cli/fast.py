@@ -3,8 +3,9 @@
 ``pantry-alert [--config X] [--db X] [--debug] COMMAND [options]`` for a command in
 ``FAST_COMMANDS`` is parsed here from the command's option table; typer's import and its
 command tree cost more than a quiet run itself.  Anything the table does not describe exactly
-(``--help``, a typo, a missing value, a global option after the command) is left to typer,
-which owns every usage message.
+(a typo, a missing value, a global option after the command, a command's ``--help``) is left
+to typer, which owns every usage message.  A bare ``pantry-alert --help`` prints the text typer
+would print, kept in ``help_text`` (typer's import alone costs more than a quiet check).
 """
 
 from __future__ import annotations
@@ -31,6 +32,20 @@ def parse(argv: list[str]) -> tuple[Callable[..., int], Globals, dict] | None:
     module = import_module(f".{FAST_COMMANDS[argv[i]]}", __package__)
     options = _options(argv[i + 1 :], module.OPTIONS)
     return None if options is None else (module.execute, g, options)
+
+
+def help_text(argv: list[str]) -> str | None:
+    """The top-level help for a bare ``--help`` on a terminal of 80 columns or more (or none: typer's
+    width then), else None."""
+    if argv != ["--help"]:
+        return None
+    import shutil
+
+    if shutil.get_terminal_size().columns < 80:
+        return None
+    from .help_text import TEXT
+
+    return TEXT
 
 
 def _globals(argv: list[str]) -> tuple[Globals, int] | None:
