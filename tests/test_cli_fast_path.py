@@ -60,6 +60,11 @@ def test_shell_completion_is_offered_and_completes_commands(cli):
     # the shell named wins over the parent process (none under cron or CI, another one in a terminal)
     zsh = cli("--show-completion=zsh")
     assert zsh.code == 0 and zsh.out.startswith("#compdef pantry-alert\n")
+    installed = cli("--install-completion", "bash", env={"HOME": str(cli.tmp)})
+    script = cli.tmp / ".bash_completions" / "pantry-alert.sh"
+    assert (installed.code, installed.out.splitlines()[0]) == (0, f"bash completion installed in {script}")
+    assert "_pantry_alert_completion()" in script.read_text()
+    assert f"source '{script}'" in (cli.tmp / ".bashrc").read_text()
     completed = cli(env={"_PANTRY_ALERT_COMPLETE": "complete_bash", "COMP_WORDS": "pantry-alert ru", "COMP_CWORD": "1"})
     assert (completed.code, completed.out.split()) == (0, ["rules"])
 
