@@ -340,18 +340,24 @@ def simple(tmp_path) -> Cli:
     return c
 
 
-def wait_for(condition, *, timeout: float = 10, what: str = "the condition", interval: float = 0.01):
-    """Wait until ``condition()`` is true (returning its value); fail the test after ``timeout`` seconds.
+def wait_for(condition, what: str = "the condition", timeout: float = 10, *, interval: float = 0.02, retry_on=()):
+    """Wait until ``condition()`` returns something true, and return it; fail the test after ``timeout``
+    seconds, naming ``what`` and the last answer.  Exceptions of the classes in ``retry_on`` (a peer
+    not up yet) count as a false answer.
 
     The one way the tests wait for something another thread or process does: polling an
     observable result, never a fixed sleep."""
     deadline = time.monotonic() + timeout
+    last = None
     while True:
-        value = condition()
-        if value:
-            return value
+        try:
+            last = condition()
+            if last:
+                return last
+        except retry_on as exc:
+            last = exc
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
         time.sleep(interval)
 
 

@@ -42,10 +42,27 @@ def press(alert_id: str, response_url: str, *, username: str = "alice", text: st
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
+@pytest.fixture(scope="module")
+def peers():
+    """Two HTTP peers for the module (stopping one waits out its poll interval): Slack's API, and elsewhere."""
+    with HTTPServer(host="127.0.0.1") as slack_api, HTTPServer(host="127.0.0.1") as elsewhere:
+        yield slack_api, elsewhere
+
+
 @pytest.fixture
-def receiver():
-    with HTTPServer(host="127.0.0.1") as peer:
-        yield peer
+def receiver(peers):
+    """Slack's API (``SLACK_API_URL``), where the replacement of a pressed message goes; reset for each test."""
+    for peer in peers:
+        peer.clear()
+    yield peers[0]
+    for peer in peers:
+        peer.clear()
+
+
+@pytest.fixture
+def elsewhere(peers, receiver):
+    """Another server on the same host: not Slack's API."""
+    return peers[1]
 
 
 @pytest.fixture
@@ -152,14 +169,13 @@ def test_tampered_body_is_401(slack):
     assert cli("show", alert_id(cli, "failed_login_attempts"), "--json").json()["status"] == "firing"
 
 
-def test_response_url_elsewhere_is_never_called(slack):
+def test_response_url_elsewhere_is_never_called(slack, elsewhere):
     cli, server, receiver = slack
-    with HTTPServer(host="127.0.0.1") as elsewhere:  # same host, another port: not Slack's API
-        elsewhere.expect_request("/steal", method="POST").respond_with_data("ok")
-        target = alert_id(cli, "database_connection_issues")
-        body = press(target, elsewhere.url_for("/steal"))
-        assert server.anon.post("/slack/actions", content=body, headers=sign(body)).status_code == 200
-        assert elsewhere.log == [] and receiver.log == []  # the background task has ended
+    elsewhere.expect_request("/steal", method="POST").respond_with_data("ok")
+    target = alert_id(cli, "database_connection_issues")
+    body = press(target, elsewhere.url_for("/steal"))
+    assert server.anon.post("/slack/actions", content=body, headers=sign(body)).status_code == 200
+    assert elsewhere.log == [] and receiver.log == []  # the background task has ended
     # the request itself was genuine: the alert is acknowledged
     assert cli("show", target, "--json").json()["acknowledgedBy"] == "slack:alice"
     assert "not posting to response_url on 127.0.0.1" in server.log()
