@@ -58,7 +58,7 @@ def test_shell_completion_is_offered_and_completes_commands(cli):
     assert "_pantry_alert_completion()" in shown.out
     assert "complete -o default -F _pantry_alert_completion pantry-alert" in shown.out
     # the shell named wins over the parent process (none under cron or CI, another one in a terminal)
-    zsh = cli("--show-completion=zsh")
+    zsh = cli("--config", "other.yaml", "--show-completion=zsh")
     assert zsh.code == 0 and zsh.out.startswith("#compdef pantry-alert\n")
     installed = cli("--install-completion", "bash", env={"HOME": str(cli.tmp)})
     script = cli.tmp / ".bash_completions" / "pantry-alert.sh"

@@ -129,13 +129,13 @@ def _explicit_shell(argv: list[str]) -> tuple[str, str] | None:
     """``(option, shell)`` for ``--show-completion SHELL`` or ``--install-completion SHELL`` (or
     ``OPTION=SHELL``) before the command.  typer reads these options as flags and guesses the shell
     from the parent process, which fails without one (cron, CI, an IDE): a shell named wins."""
-    for i, arg in enumerate(argv):
-        option, _, value = arg.partition("=")
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        option, _, value = argv[i].partition("=")
         if option in ("--show-completion", "--install-completion"):
             value = value or (argv[i + 1] if i + 1 < len(argv) else "")
             return (option, value) if value in COMPLETION_SHELLS else None
-        if not arg.startswith("-"):
-            return None
+        i += 2 if argv[i] in ("--config", "--db") else 1
     return None
 
 
