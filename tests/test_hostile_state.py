@@ -35,17 +35,21 @@ WRITERS = [
 
 @pytest.fixture
 def bound_by_modes(monkeypatch):
-    """Run the installed command bound by file modes (drop root's capabilities when running as root)."""
+    """Run the command bound by file modes: as root, in one worker process without root's
+    capabilities (``setpriv``) for the whole test."""
     if os.geteuid() != 0:
-        return []
+        yield []
+        return
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         pytest.skip("running as root without setpriv(1): file modes do not bind root")
     prefix = [setpriv, "--bounding-set=-all"]
-    original = conftest._script
-    monkeypatch.setattr(conftest, "_script", lambda: [*prefix, *original()])
-    monkeypatch.setattr(conftest, "SPAWN", True)
-    return prefix
+    worker = conftest.BoundWorker(prefix)
+    monkeypatch.setattr(conftest, "BOUND", worker)
+    try:
+        yield prefix
+    finally:
+        worker.close()
 
 
 @pytest.fixture
