@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
 import pytest
-from api_server import ApiServer
+from api_server import Api, ApiServer
 from conftest import T0, rows
 
 from pantry_alert import links
@@ -144,12 +144,11 @@ def test_get_changes_nothing_the_form_post_acknowledges_and_bad_links_are_refuse
     assert reach["ntfy"].received == []
 
 
-@pytest.mark.slow
 def test_links_are_404_when_not_enabled_and_the_api_face_tells_pagerduty(cli, reach):
     config(cli, reach)
     assert cli("check", "--metrics-file", str(cli.metrics({"cpu": 95, "mem": 10}))).code == 0
     cli.config.write_text(re.sub(r"^api: .*$", "api: {}", cli.config.read_text(), flags=re.M))
-    with ApiServer(cli, now=T0 + MINUTE) as server:
+    with Api(cli, now=T0 + MINUTE) as server:
         exp = T0 + 24 * 60 * MINUTE
         assert server.anon.get(f"/ack/{CPU}?exp={exp}&sig={links.signature(SECRET, CPU, exp)}").status_code == 404
         assert server.client.post(f"/api/alerts/{CPU}/acknowledge", json={"by": "api-user"}).status_code == 200
