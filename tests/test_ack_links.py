@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 from api_server import Api, ApiServer
 from conftest import T0, rows
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pantry_alert import links
 
@@ -155,3 +157,19 @@ def test_links_are_404_when_not_enabled_and_the_api_face_tells_pagerduty(cli, re
     reach.reset()
     assert cli("check", "--metrics-file", str(cli.metrics({"cpu": 95, "mem": 10})), now=T0 + 2 * MINUTE).code == 0
     assert [r.body["event_action"] for r in reach["pagerduty"].received] == ["acknowledge"]
+
+
+ids = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=60)
+
+
+@given(alert_id=ids, exp=st.integers(min_value=T0 + 1, max_value=2**52), position=st.integers(0, 63))
+def test_a_signature_verifies_only_its_own_id_and_expiry(alert_id, exp, position):
+    sig = links.signature(SECRET, alert_id, exp)
+    assert links.verify(SECRET, alert_id, str(exp), sig, T0)
+    assert not links.verify(SECRET, alert_id, str(exp), sig, exp)  # expired at exp
+    flipped = sig[:position] + ("0" if sig[position] != "0" else "1") + sig[position + 1 :]
+    assert not links.verify(SECRET, alert_id, str(exp), flipped, T0)
+    assert not links.verify(SECRET, alert_id + "x", str(exp), sig, T0)
+    assert not links.verify(SECRET, alert_id, str(exp + 1), sig, T0)
+    assert not links.verify(SECRET + "x", alert_id, str(exp), sig, T0)
+    assert not links.verify(SECRET, alert_id, None, sig, T0) and not links.verify(SECRET, alert_id, str(exp), None, T0)
