@@ -102,9 +102,10 @@ def send(settings: Settings, message: Message) -> None:
     import logging
     import warnings
 
-    with warnings.catch_warnings():  # its import warns of standard modules it still uses
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import apprise
+    # Apprise warns of standard modules it still imports; a filter on its own modules only
+    # (catch_warnings would change the filters of every thread while sends run in parallel)
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"apprise(\.|$)")
+    import apprise
 
     secrets = settings.secrets()
     title, body = render(message)
