@@ -28,6 +28,7 @@ from .config_checks import (
 )
 from .errors import ConfigError
 from .expressions import Condition, ExpressionError, compile_condition
+from .history import HistorySettings
 from .model import SEVERITIES
 from .notify.registry import CHANNEL_NAMES, channel_module, unconfigured
 from .timeutil import exact_duration
@@ -61,6 +62,7 @@ TOP_KEYS = {
     "batching",
     "routes",
     "api",
+    "history",
     "rules",
 }
 # Keys of the contract that a later stage delivers: rejected plainly, not half-working.
@@ -214,6 +216,7 @@ class Config:
     batching: Batching | None = None
     routes: dict[str, list[str]] = field(default_factory=dict)  # severity -> extra channels
     api: ApiSettings = field(default_factory=ApiSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     rules: list[Rule] = field(default_factory=list)
     # value filled in from the environment -> the ${VAR} it came from, to keep values out of messages
     substitutions: dict[str, str] = field(default_factory=dict, repr=False)
@@ -601,6 +604,9 @@ def parse(
             except ExpressionError as exc:
                 problems.add(("rules", index, "description"), f"invalid description template: {exc}", rule.id)
         config.rules.append(rule)
+    from .history import settings as history_settings
+
+    config.history = history_settings(data.get("history"), config.rules, problems)
 
     config.channel_problems = problems.channel_items
     config.substitutions = dict(problems.substitutions)

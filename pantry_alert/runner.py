@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from . import history
 from . import metrics as metrics_mod
 from .config import SEVERITIES, Config
 from .engine import Context, Plan, evaluate
@@ -115,6 +116,7 @@ def run_check(
                 with store.transaction():
                     plan, _ = _plan(store, config, document, ctx, now, source_error)
                     store.apply(plan, now)
+                    history.record(store, config, document, now)
                 result = CheckResult(plan=plan, source_error=source_error)
                 if on_planned:
                     on_planned(plan, _touched(plan))
@@ -150,6 +152,7 @@ def _plan(store, config: Config, document, ctx, now: int, source_error: str | No
         rule_states=store.rule_states(),
         ctx=replace(ctx, taken_ids=store.alert_ids_at(now)),
         source_error=source_error,
+        history=history.for_run(store, config.rules, now) if document is not None else None,
     )
     return _policy(plan, store, config, ctx, stored), stored
 
