@@ -160,3 +160,21 @@ def unflatten(values: Mapping[str, float]) -> dict:
             node = child
         node[last] = value
     return document
+
+
+DEFAULT_SINCE_MS = 6 * 3_600_000  # `metrics` and the API show the last 6 hours unless told
+MAX_SAMPLES = 100_000  # one answer holds at most this many samples (the newest)
+
+
+def plain(value: float) -> float:
+    """A stored sample as JSON shows it: a whole number without its ``.0``."""
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+def samples(store, path: str, *, now: int, since_ms: int = DEFAULT_SINCE_MS) -> list[dict]:
+    """``[{"at": ms, "value": n}]``: the samples of ``path`` in ``(now - since, now]``, oldest first
+    (an unknown path: none)."""
+    from .store import history as store_history
+
+    rows = store_history.samples(store, path, now - since_ms + 1, now + 1)
+    return [{"at": at, "value": plain(value)} for at, value in rows[-MAX_SAMPLES:]]
