@@ -205,7 +205,9 @@ def _call(node: ast.Call, scope: _Scope) -> Evaluator:
     if name in WINDOW_FUNCTIONS:
         return _window_call(node, str(name), scope)
     if name not in _FUNCS:
-        raise ExpressionError(f"only the functions abs, min, max and {', '.join(WINDOW_FUNCTIONS)} may be called")
+        raise ExpressionError(
+            f"only the functions abs, min and max may be called (and the window functions {', '.join(WINDOW_FUNCTIONS)})"
+        )
     if node.keywords or any(isinstance(a, ast.Starred) for a in node.args) or not node.args:
         raise ExpressionError(f"call {name}() with plain positional arguments")
     func = _FUNCS[str(name)]

@@ -178,3 +178,19 @@ def samples(store, path: str, *, now: int, since_ms: int = DEFAULT_SINCE_MS) -> 
 
     rows = store_history.samples(store, path, now - since_ms + 1, now + 1)
     return [{"at": at, "value": plain(value)} for at, value in rows[-MAX_SAMPLES:]]
+
+
+HOUR_MS = 3_600_000
+
+
+def alert_trends(store, alert, config: Config | None, now: int) -> list[tuple[str, list[float]]]:
+    """``[(path, values)]`` for each value the alert's rule reads, from an hour before it fired to
+    its resolution (or ``now``); only the paths with at least 2 samples."""
+    from .store import history as store_history
+
+    rule = config.rule(alert.rule_id) if config is not None else None
+    paths = [p for c in (rule.when, rule.resolve_when) if c for p in c.paths] if rule else []
+    paths += [p for p in alert.metrics if "(" not in p]  # a window call's text is not a path
+    end = alert.resolved_at if alert.resolved_at is not None else now
+    found = store_history.load(store, dict.fromkeys(paths), alert.timestamp - HOUR_MS, end + 1)
+    return [(p, found[p].values) for p in dict.fromkeys(paths) if p in found and len(found[p].values) >= 2]

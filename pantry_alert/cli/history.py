@@ -127,3 +127,18 @@ def _report(result, tz: str | None) -> list[str]:
         lines.append(f"  actually fired: {len(r.actual)}")
         lines += [episode(e) for e in r.actual]
     return lines
+
+
+def trend_lines(trends: list[tuple[str, list[float]]]) -> str:
+    """``show``'s metric sparklines: one line per value, with its min, max and last (rich markup escaped)."""
+    from ..charts import number, sparkline
+    from .common import escape
+
+    width = max(len(printable(path)) for path, _ in trends)
+    lines = ["Metrics from 1h before firing to resolution:"]
+    for path, values in trends:
+        lines.append(
+            f"  {escape(printable(path).ljust(width))}  {sparkline(values, 40)}  "
+            f"min {number(min(values))}  max {number(max(values))}  last {number(values[-1])}"
+        )
+    return "\n".join(lines)
