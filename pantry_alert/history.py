@@ -172,11 +172,11 @@ def plain(value: float) -> float:
 
 
 def samples(store, path: str, *, now: int, since_ms: int = DEFAULT_SINCE_MS) -> list[dict]:
-    """``[{"at": ms, "value": n}]``: the samples of ``path`` in ``(now - since, now]``, oldest first
+    """``[{"at": ms, "value": n}]``: the samples of ``path`` in ``[now - since, now]``, oldest first
     (an unknown path: none)."""
     from .store import history as store_history
 
-    rows = store_history.samples(store, path, now - since_ms + 1, now + 1)
+    rows = store_history.samples(store, path, now - since_ms, now + 1)
     return [{"at": at, "value": plain(value)} for at, value in rows[-MAX_SAMPLES:]]
 
 
