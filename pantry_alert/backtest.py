@@ -50,7 +50,7 @@ class Episode:
     id: str | None = None  # a real alert's id
 
     def to_json(self, until: int) -> dict[str, Any]:
-        out = {} if self.id is None else {"id": self.id}
+        out: dict[str, Any] = {} if self.id is None else {"id": self.id}
         out.update(
             start=self.start,
             end=self.end,

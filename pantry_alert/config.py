@@ -28,7 +28,7 @@ from .config_checks import (
 )
 from .errors import ConfigError
 from .expressions import Condition, ExpressionError, compile_condition
-from .history import HistorySettings
+from .history import HISTORY_KEYS, HistorySettings  # noqa: F401  (HISTORY_KEYS: the key sets live here)
 from .model import SEVERITIES
 from .notify.registry import CHANNEL_NAMES, channel_module, unconfigured
 from .timeutil import exact_duration

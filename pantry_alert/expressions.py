@@ -150,7 +150,7 @@ def _path(node: ast.AST, scope: _Scope) -> Evaluator:
         # The common case in few steps (a storm of rules, a backtest of a month of runs):
         # plain dicts down to an int or a finite float; anything else goes the long way,
         # which says what is wrong.
-        node = m.get(first) if type(m) is dict else None
+        node: Any = m.get(first) if type(m) is dict else None
         for segment in rest:
             node = node.get(segment) if type(node) is dict else None
         kind = type(node)
@@ -309,6 +309,4 @@ def compile_condition(source: str) -> Condition:
     lhs = None
     if isinstance(tree.body, ast.Compare):
         lhs = _compile(tree.body.left, _Scope(text))
-    return Condition(
-        source=source, paths=list(dict.fromkeys(scope.paths)), _root=root, _lhs=lhs, windows=scope.windows
-    )
+    return Condition(source=source, paths=list(dict.fromkeys(scope.paths)), _root=root, _lhs=lhs, windows=scope.windows)

@@ -19,6 +19,7 @@ from .windows import History, Window
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import Any
 
     from .config import Config, Rule
     from .config_checks import Problems
@@ -101,7 +102,7 @@ def recorded_paths(config: Config) -> list[str]:
 
 def number_at(document: Mapping, path: str) -> float | None:
     """The finite number at a dotted path, else None."""
-    node = document
+    node: Any = document
     for segment in path.split("."):
         if not isinstance(node, dict):
             return None

@@ -34,7 +34,9 @@ WINDOW_RULES = "rules:" + SPIKE_RULE + CPU_RULE
 def stored(db) -> list[tuple[int, dict[str, float]]]:
     """Every stored run, decoded by hand from the table's documented encoding."""
     paths = dict(rows(db, "SELECT id, path FROM metric_paths"))
-    layouts = {i: [paths[int(p)] for p in key.split(",")] for i, key in rows(db, "SELECT id, path_ids FROM metric_layouts")}
+    layouts = {
+        i: [paths[int(p)] for p in key.split(",")] for i, key in rows(db, "SELECT id, path_ids FROM metric_layouts")
+    }
     out = []
     for at, layout, data in rows(db, "SELECT at, layout, data FROM metric_samples ORDER BY at"):
         values = struct.unpack(f"<{len(data) // 8}d", data)
@@ -62,9 +64,9 @@ def test_history_off_stores_nothing_and_a_window_function_is_then_a_config_error
     assert result.code == 2
     config = cli.config
     assert lines(result.err)[1:3] == [
-        f'  {config}:7: rule \'error_spike\': rules.0.when: avg_over(errorRate, "5m") reads the metric history, '
+        f"  {config}:7: rule 'error_spike': rules.0.when: avg_over(errorRate, \"5m\") reads the metric history, "
         "which is turned off (history: {enabled: false}); turn it on or use a plain condition",
-        f'  {config}:8: rule \'error_spike\': rules.0.resolve_when: max_over(errorRate, "3m") reads the metric '
+        f"  {config}:8: rule 'error_spike': rules.0.resolve_when: max_over(errorRate, \"3m\") reads the metric "
         "history, which is turned off (history: {enabled: false}); turn it on or use a plain condition",
     ]
     cli.config.write_text("history: {enabled: false}\nrules:" + CPU_RULE)

@@ -71,8 +71,8 @@ def test_pct_change_uses_the_sample_nearest_to_d_ago_within_half_of_d():
 @pytest.mark.parametrize(
     "source, samples, reason",
     [
-        ('avg_over(x, "15m") > 1', [], '1 sample in the last 15m'),
-        ('rate(x, "5m") > 1', [(6, 1.0)], '1 sample in the last 5m'),
+        ('avg_over(x, "15m") > 1', [], "1 sample in the last 15m"),
+        ('rate(x, "5m") > 1', [(6, 1.0)], "1 sample in the last 5m"),
         ('pct_change(x, "1h") > 1', [(20, 3.0), (100, 3.0)], "no stored sample within 30m of 1h ago"),
         ('pct_change(x, "1h") > 1', [(60, 0.0)], "the sample of 1h ago is 0"),
     ],

@@ -55,9 +55,7 @@ def _layouts(store, wanted: set[str] | None) -> dict[int, list[tuple[int, str]]]
 
 
 def _rows(store, start: int, end: int):
-    return store._rows(
-        "SELECT at, layout, data FROM metric_samples WHERE at >= ? AND at < ? ORDER BY at", (start, end)
-    )
+    return store._rows("SELECT at, layout, data FROM metric_samples WHERE at >= ? AND at < ? ORDER BY at", (start, end))
 
 
 def load(store, paths: Iterable[str], start: int, end: int) -> dict[str, Series]:
