@@ -131,15 +131,18 @@ class _Replay:
 
     def replay(self, config: Config, configured: frozenset[str]) -> dict[str, list[Episode]]:
         from . import policy
+        from .notify.registry import channel_facts
 
+        facts = channel_facts()
         alerts: dict[str, Alert] = {}
         states: dict = {}
         episodes: dict[str, list[Episode]] = {rule.id: [] for rule in self.rules}
         by_alert: dict[str, Episode] = {}
         for at, document in self.runs:
-            ctx = Context(now=at, escalation=config.escalation, configured=configured)
+            ctx = Context(now=at, escalation=config.escalation, configured=configured, channels=facts)
             plan = evaluate(self.rules, document, alerts=alerts, rule_states=states, ctx=ctx, history=self.history(at))
-            plan = policy.apply(plan, policy.Context.of(config, at, configured, active=alerts, silences={}))
+            policy_ctx = policy.Context.of(config, at, configured, channels=facts, active=alerts, silences={})
+            plan = policy.apply(plan, policy_ctx)
             for alert in plan.new_alerts:
                 by_alert[alert.id] = Episode(start=at)
                 episodes[alert.rule_id].append(by_alert[alert.id])
