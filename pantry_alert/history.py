@@ -152,6 +152,9 @@ def unflatten(values: Mapping[str, float]) -> dict:
     """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``: a run's samples as the metrics document they came from."""
     document: dict = {}
     for path, value in values.items():
+        if "." not in path and path not in document:  # most paths: a top-level name
+            document[path] = value
+            continue
         node = document
         *parents, last = path.split(".")
         for segment in parents:
