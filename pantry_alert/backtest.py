@@ -202,7 +202,7 @@ def backtest(
     lookback = max((w.lookback_ms for w in windows), default=0)
     state = _Replay(rules, store_history.runs(store, since - lookback, now + 1), since)
     episodes = state.replay(config, configured_names(config, os.environ if env is None else env))
-    recorded = store_history.known_paths(store) if store.conn is not None else set()
+    recorded = store_history.known_paths(store)
     out = []
     for rule in rules:
         replay = RuleReplay(rule.id, not_recorded=[p for p in _condition_paths(rule) if p not in recorded])

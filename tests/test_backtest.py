@@ -142,3 +142,22 @@ def test_a_window_rule_replays_over_the_stored_samples(simple):
         (T0 + 3 * MINUTE, T0 + 5 * MINUTE, 80.667)
     ]
     assert [(e["start"], e["end"]) for e in rule["actual"]] == [(T0 + 2 * MINUTE, T0 + 4 * MINUTE)]
+
+
+def test_a_database_from_before_the_history_replays_nothing_and_is_left_as_it_was(simple):
+    import sqlite3
+
+    cli = simple
+    cli.config.write_text("rules:\n  - {id: cpu_high, name: CPU, type: performance, severity: low, when: cpu > 90}\n")
+    ok(cli.check({"cpu": 95}, now=T0))
+    conn = sqlite3.connect(cli.db)
+    conn.execute("DROP TABLE metric_samples")  # as a database of the previous schema version has none
+    conn.execute("PRAGMA user_version = 4")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    before = cli.db.read_bytes()
+    result = cli("rules", "backtest", "--json", now=T0 + MINUTE)
+    ok(result)
+    (rule,) = result.json()["rules"]
+    assert (result.json()["runs"], rule["wouldFire"], len(rule["actual"])) == (0, [], 1)
+    assert cli.db.read_bytes() == before

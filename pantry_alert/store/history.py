@@ -58,10 +58,17 @@ def _rows(store, start: int, end: int):
     return store._rows("SELECT at, layout, data FROM metric_samples WHERE at >= ? AND at < ? ORDER BY at", (start, end))
 
 
+def _present(store) -> bool:
+    """Whether the database has the history's tables (one opened read-only may predate them)."""
+    if store.conn is None:
+        return False
+    return bool(store._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'metric_samples'"))
+
+
 def load(store, paths: Iterable[str], start: int, end: int) -> dict[str, Series]:
     """path -> its samples stored in ``[start, end)``, oldest first (paths without any are left out)."""
     wanted = set(paths)
-    if store.conn is None or not wanted:
+    if not wanted or not _present(store):
         return {}
     layouts = _layouts(store, wanted)
     out: dict[str, Series] = {}
@@ -77,7 +84,7 @@ def load(store, paths: Iterable[str], start: int, end: int) -> dict[str, Series]
 
 def runs(store, start: int, end: int) -> list[tuple[int, dict[str, float]]]:
     """Every run stored in ``[start, end)`` with all its samples: ``[(at, {path: value})]``, oldest first."""
-    if store.conn is None:
+    if not _present(store):
         return []
     layouts = _layouts(store, None)
     out = []
@@ -96,12 +103,14 @@ def samples(store, path: str, start: int, end: int) -> list[tuple[int, float]]:
 
 def known_paths(store) -> set[str]:
     """Every path ever recorded (still numbered, even when its samples were pruned)."""
+    if not _present(store):
+        return set()
     return {path for (path,) in store._rows("SELECT path FROM metric_paths")}
 
 
 def count_before(store, cutoff: int) -> int:
     """How many runs' samples are older than ``cutoff``."""
-    if store.conn is None:
+    if not _present(store):
         return 0
     ((count,),) = store._rows("SELECT COUNT(*) FROM metric_samples WHERE at < ?", (cutoff,))
     return count
