@@ -280,7 +280,7 @@ def run(config: Config, path: str | Path) -> list[CaseResult]:
 def _run_case(config: Config, case: Case, start: int) -> CaseResult:
     import tempfile
 
-    from . import policy
+    from . import history, policy
     from .engine import Context, evaluate
     from .notify.registry import CHANNEL_NAMES, channel_facts
     from .store import open_store
@@ -322,13 +322,21 @@ def _run_case(config: Config, case: Case, start: int) -> CaseResult:
                     channels=channel_facts(),
                     alert_after=config.source.alert_after,
                 )
-                plan = evaluate(config.rules, step.metrics, alerts=stored, rule_states=store.rule_states(), ctx=ctx)
+                plan = evaluate(
+                    config.rules,
+                    step.metrics,
+                    alerts=stored,
+                    rule_states=store.rule_states(),
+                    ctx=ctx,
+                    history=history.for_run(store, config.rules, now),  # the steps before: window functions
+                )
                 silences = active_silences(store, now)
                 policy_ctx = policy.Context.of(
                     config, now, everything, channels=ctx.channels, active=stored, silences=silences
                 )
                 plan = policy.apply(plan, policy_ctx)
                 store.apply(plan, now)
+                history.record(store, config, step.metrics, now)
                 sent = capture_due(store, now)
             touched = {a.id: a for a in plan.new_alerts + plan.updated_alerts}
             resolved += [touched[alert_id].rule_id for alert_id in plan.resolved]

@@ -215,3 +215,26 @@ def test_the_api_returns_the_samples_in_the_envelope(charted):
             assert anonymous.status_code == 401
 
     asyncio.run(requests())
+
+
+def test_rule_cases_feed_window_functions_from_their_earlier_steps(cli):
+    cli.config.write_text("rules:" + SPIKE_RULE)
+    cases = cli.tmp / "cases.yaml"
+    cases.write_text(
+        """
+metrics: {errorRate: 0.0, memory: {heap: 1}}
+tests:
+  - name: a spike averaged over 5 minutes fires, then resolves once 3 minutes stay low
+    steps:
+      - {at: 0m, metrics: {errorRate: 0.09}, expect: {firing: []}}
+      - {at: 1m, metrics: {errorRate: 0.03}, expect: {firing: [error_spike]}}
+      - {at: 3m, metrics: {errorRate: 0.001}, expect: {firing: [error_spike]}}
+      - {at: 5m, metrics: {errorRate: 0.001}, expect: {firing: [], resolved: [error_spike]}}
+"""
+    )
+    result = cli("rules", "test", "--cases", str(cases))
+    assert (result.code, result.out) == (
+        0,
+        "PASS  a spike averaged over 5 minutes fires, then resolves once 3 minutes stay low\n"
+        "1 test: 1 passed, 0 failed\n",
+    ), result.err
