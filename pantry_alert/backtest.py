@@ -23,7 +23,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import history
-from .engine import Context, evaluate
 from .errors import Unevaluable, UsageError
 from .windows import History, Series
 
@@ -130,19 +129,30 @@ class _Replay:
         return History(at, self.series) if self.windows else None
 
     def replay(self, config: Config, configured: frozenset[str]) -> dict[str, list[Episode]]:
-        from . import policy
+        """Each run planned as ``check`` plans it (``planning.plan_step``), on the replay's own state."""
+        from dataclasses import replace
+
         from .notify.registry import channel_facts
+        from .planning import plan_step
 
         facts = channel_facts()
+        candidate = replace(config, rules=self.rules)
         alerts: dict[str, Alert] = {}
         states: dict = {}
         episodes: dict[str, list[Episode]] = {rule.id: [] for rule in self.rules}
         by_alert: dict[str, Episode] = {}
         for at, document in self.runs:
-            ctx = Context(now=at, escalation=config.escalation, configured=configured, channels=facts)
-            plan = evaluate(self.rules, document, alerts=alerts, rule_states=states, ctx=ctx, history=self.history(at))
-            policy_ctx = policy.Context.of(config, at, configured, channels=facts, active=alerts, silences={})
-            plan = policy.apply(plan, policy_ctx)
+            plan = plan_step(
+                candidate,
+                document,
+                now=at,
+                alerts=alerts,
+                rule_states=states,
+                silences={},  # people's acts: not replayed
+                configured=configured,
+                channels=facts,
+                history=self.history(at),
+            )
             for alert in plan.new_alerts:
                 by_alert[alert.id] = Episode(start=at)
                 episodes[alert.rule_id].append(by_alert[alert.id])

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .config import Config, Rule
-    from .config_checks import Problems
+    from .config.checks import Problems
 
 DEFAULT_HISTORY_RETENTION_MS = 30 * 86_400_000
 HISTORY_KEYS = {"enabled", "retention"}
@@ -41,7 +41,7 @@ class HistorySettings:
 
 def settings(value, rules: list[Rule], problems: Problems) -> HistorySettings:
     """Parse the ``history`` section; a window function is an error when history is off or too short."""
-    from .config_checks import bool_setting, duration_setting, mapping_setting, unknown_keys
+    from .config.checks import bool_setting, duration_setting, mapping_setting, unknown_keys
 
     keys = ("history",)
     section = mapping_setting(value, keys, problems)

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from . import history as store_history
-from .db import _database_error
+from .failures import database_error
 
 __all__ = ["PruneResult", "prune", "vacuum"]
 
@@ -81,7 +81,7 @@ def prune(store, *, cutoff: int, dry_run: bool = False, history_cutoff: int | No
             if history_cutoff is not None:
                 result.history_runs = store_history.prune(conn, history_cutoff)
     except sqlite3.Error as exc:
-        raise _database_error(store.path, exc) from None
+        raise database_error(store.path, exc) from None
     finally:
         conn.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
     return result
@@ -123,4 +123,4 @@ def vacuum(store) -> None:
         store.conn.execute("VACUUM")
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in WAL mode the file shrinks at the checkpoint
     except sqlite3.Error as exc:  # locked, disk full...
-        raise _database_error(store.path, exc, untouched=store.conn.total_changes == 0) from None
+        raise database_error(store.path, exc, untouched=store.conn.total_changes == 0) from None
