@@ -14,16 +14,11 @@ from .rules import app as rules_app
 
 
 def _since(value: str | None, option: str = "--since") -> int | None:
-    from ..timeutil import cli_duration
+    from ..timeutil import cli_duration, positive_duration
 
     if value is None:
         return None
-    ms = cli_duration(value, option=option)
-    if ms <= 0:
-        from ..errors import UsageError
-
-        raise UsageError(f"{option} must be longer than 0")
-    return ms
+    return positive_duration(cli_duration(value, option=option), f"{option} must be longer than 0")
 
 
 @app.command()
