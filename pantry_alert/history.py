@@ -167,7 +167,7 @@ def unflatten(values: Mapping[str, float]) -> dict:
 
 
 DEFAULT_SINCE_MS = 6 * 3_600_000  # `metrics` and the API show the last 6 hours unless told
-MAX_SAMPLES = 100_000  # one answer holds at most this many samples (the newest)
+MAX_SAMPLES = 100_000  # one answer reads at most this many runs (the newest), so holds at most as many samples
 
 
 def plain(value: float) -> float:
@@ -180,8 +180,8 @@ def samples(store, path: str, *, now: int, since_ms: int = DEFAULT_SINCE_MS) -> 
     (an unknown path: none)."""
     from .store import history as store_history
 
-    rows = store_history.samples(store, path, now - since_ms, now + 1)
-    return [{"at": at, "value": plain(value)} for at, value in rows[-MAX_SAMPLES:]]
+    rows = store_history.samples(store, path, now - since_ms, now + 1, limit=MAX_SAMPLES)
+    return [{"at": at, "value": plain(value)} for at, value in rows]
 
 
 HOUR_MS = 3_600_000

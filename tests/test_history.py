@@ -238,3 +238,15 @@ tests:
         "PASS  a spike averaged over 5 minutes fires, then resolves once 3 minutes stay low\n"
         "1 test: 1 passed, 0 failed\n",
     ), result.err
+
+
+def test_an_answer_holds_the_newest_samples_up_to_the_limit(charted, monkeypatch):
+    from pantry_alert import history
+    from pantry_alert.store import open_store
+
+    monkeypatch.setattr(history, "MAX_SAMPLES", 2)
+    with open_store(charted.db, readonly=True) as store:
+        assert history.samples(store, "cpu", now=T0 + 5 * MINUTE) == [
+            {"at": T0 + 2 * MINUTE, "value": 2},
+            {"at": T0 + 3 * MINUTE, "value": 8.5},
+        ]

@@ -54,8 +54,12 @@ def _layouts(store, wanted: set[str] | None) -> dict[int, list[tuple[int, str]]]
     return out
 
 
-def _rows(store, start: int, end: int):
-    return store._rows("SELECT at, layout, data FROM metric_samples WHERE at >= ? AND at < ? ORDER BY at", (start, end))
+def _rows(store, start: int, end: int, limit: int | None = None):
+    """The runs' rows in ``[start, end)``, oldest first; with ``limit``, only the newest ``limit``."""
+    sql = "SELECT at, layout, data FROM metric_samples WHERE at >= ? AND at < ?"
+    if limit is None:
+        return store._rows(sql + " ORDER BY at", (start, end))
+    return store._rows(sql + " ORDER BY at DESC LIMIT ?", (start, end, limit))[::-1]
 
 
 def _present(store) -> bool:
@@ -65,15 +69,16 @@ def _present(store) -> bool:
     return bool(store._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'metric_samples'"))
 
 
-def load(store, paths: Iterable[str], start: int, end: int) -> dict[str, Series]:
-    """path -> its samples stored in ``[start, end)``, oldest first (paths without any are left out)."""
+def load(store, paths: Iterable[str], start: int, end: int, limit: int | None = None) -> dict[str, Series]:
+    """path -> its samples stored in ``[start, end)``, oldest first (paths without any are left out);
+    with ``limit``, from the newest ``limit`` runs only."""
     wanted = set(paths)
     if not wanted or not _present(store):
         return {}
     layouts = _layouts(store, wanted)
     out: dict[str, Series] = {}
     unpack = struct.unpack_from
-    for at, layout, data in _rows(store, start, end):
+    for at, layout, data in _rows(store, start, end, limit):
         for pos, path in layouts.get(layout, ()):
             series = out.get(path)
             if series is None:
@@ -95,9 +100,10 @@ def runs(store, start: int, end: int) -> list[tuple[int, dict[str, float]]]:
     return out
 
 
-def samples(store, path: str, start: int, end: int) -> list[tuple[int, float]]:
-    """One metric's samples in ``[start, end)``: ``[(at, value)]``, oldest first."""
-    series = load(store, [path], start, end).get(path)
+def samples(store, path: str, start: int, end: int, limit: int | None = None) -> list[tuple[int, float]]:
+    """One metric's samples in ``[start, end)``: ``[(at, value)]``, oldest first (with ``limit``:
+    those of the newest ``limit`` runs)."""
+    series = load(store, [path], start, end, limit).get(path)
     return list(zip(series.ats, series.values, strict=True)) if series else []
 
 
