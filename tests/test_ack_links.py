@@ -173,3 +173,23 @@ def test_a_signature_verifies_only_its_own_id_and_expiry(alert_id, exp, position
     assert not links.verify(SECRET, alert_id, str(exp + 1), sig, T0)
     assert not links.verify(SECRET + "x", alert_id, str(exp), sig, T0)
     assert not links.verify(SECRET, alert_id, None, sig, T0) and not links.verify(SECRET, alert_id, str(exp), None, T0)
+
+
+def test_slacks_button_tells_pagerduty(cli, reach):
+    from pytest_httpserver import HTTPServer
+    from test_api_slack import SECRET as SLACK_SECRET
+    from test_api_slack import press, sign
+
+    config(cli, reach)
+    assert cli("check", "--metrics-file", str(cli.metrics({"cpu": 95, "mem": 10}))).code == 0
+    with HTTPServer(host="127.0.0.1") as slack_api:
+        slack_api.expect_request("/api/chat.update").respond_with_json({"ok": True})
+        slack_api.expect_request("/actions/T1/1/x").respond_with_data("ok")
+        env = {"SLACK_SIGNING_SECRET": SLACK_SECRET, "SLACK_API_URL": slack_api.url_for("/api/")}
+        with Api(cli, env=env, now=T0 + MINUTE) as server:
+            body = press(CPU, slack_api.url_for("/actions/T1/1/x"))
+            assert server.anon.post("/slack/actions", content=body, headers=sign(body)).status_code == 200
+    assert rows(cli.db, "SELECT acknowledged_by FROM alerts WHERE id = ?", CPU) == [("slack:alice",)]
+    reach.reset()
+    assert cli("check", "--metrics-file", str(cli.metrics({"cpu": 95, "mem": 10})), now=T0 + 2 * MINUTE).code == 0
+    assert [r.body["event_action"] for r in reach["pagerduty"].received] == ["acknowledge"]
