@@ -57,3 +57,19 @@ def test_firing_messages_and_hand_resolved_alerts_carry_no_resolution_values(wor
     assert world.check(BREACH, now=T0 + 2 * MINUTE).code == 0
     resolved = [r for r in world.hook.received if r.body["event"] == "resolved"]
     assert len(resolved) == 1 and "resolvedMetrics" not in resolved[0].body["alert"]["metadata"]
+
+
+def test_alertmanager_gets_how_long_a_resolved_alert_fired():
+    from conftest import SAMPLE_ALERT
+
+    from pantry_alert.notify.alertmanager import postable
+
+    alert = {
+        **SAMPLE_ALERT,
+        "status": "resolved",
+        "resolved": True,
+        "resolvedAt": SAMPLE_ALERT["timestamp"] + 65 * MINUTE,
+    }
+    entry = postable(alert, now=alert["resolvedAt"], service="crm", dashboard_url=None, interval_ms=MINUTE)
+    assert entry["annotations"]["resolved_after"] == "resolved after 1h 5m"
+    assert entry["endsAt"] == "2025-11-26T13:31:40.000Z"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from ..redact import redact_url
 from ..text import one_line
@@ -75,9 +74,10 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
 
 
 def rfc3339(ms: Any) -> str:
-    if not isinstance(ms, int) or isinstance(ms, bool):
-        return ""
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """An alert's time as RFC 3339 (empty when it has none)."""
+    from ..timeutil import rfc3339 as as_rfc3339
+
+    return as_rfc3339(ms) if isinstance(ms, int) and not isinstance(ms, bool) else ""
 
 
 def build_event(settings: Settings, message: Message) -> dict[str, Any]:
