@@ -193,3 +193,18 @@ def test_slacks_button_tells_pagerduty(cli, reach):
     reach.reset()
     assert cli("check", "--metrics-file", str(cli.metrics({"cpu": 95, "mem": 10})), now=T0 + 2 * MINUTE).code == 0
     assert [r.body["event_action"] for r in reach["pagerduty"].received] == ["acknowledge"]
+
+
+def test_email_carries_the_link_as_a_button_and_slack_keeps_its_own(world):
+    from delivery_world import ALERT_ID, BREACH
+
+    api = f"api: {json.dumps({'public_url': PUBLIC, 'link_secret': SECRET})}"
+    world.config(channels=("email", "slack"), sections=api)
+    assert world.check(BREACH).code == 0
+    link = f"{PUBLIC}/ack/{ALERT_ID}?exp={T0 + 24 * 60 * MINUTE}&sig={links.signature(SECRET, ALERT_ID, T0 + 24 * 60 * MINUTE)}"
+    (mail,) = world.mailbox.messages
+    html = mail.get_body(("html",)).get_content()
+    assert f'<a class="ack-link" href="{link.replace("&", "&amp;")}"' in html
+    assert f"Acknowledge: {link}" in mail.get_body(("plain",)).get_content()
+    (post,) = world.slack.received
+    assert link not in json.dumps(post.body) and "acknowledge_alert" in json.dumps(post.body)
