@@ -36,6 +36,8 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
+    from .heartbeats import Heartbeat
+
 TYPES = ("performance", "error", "security", "business")
 RULE_ID = re.compile(r"^[a-z0-9_]+$")
 BUILTIN_SOURCE_RULE = "metrics_source_unavailable"
@@ -62,6 +64,7 @@ TOP_KEYS = {
     "routes",
     "api",
     "rules",
+    "heartbeats",
 }
 # Keys of the contract that a later stage delivers: rejected plainly, not half-working.
 NOT_YET: dict[str, str] = {}
@@ -70,7 +73,20 @@ STATE_KEYS = {"path", "retention", "lock_timeout", "delivery_budget"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
 QUIET_HOURS_KEYS = {"start", "end", "timezone", "severities"}
 BATCHING_KEYS = {"max_per_run"}
-API_KEYS = {"token", "stale_after"}
+API_KEYS = {"token", "stale_after", "ping_key"}
+HEARTBEATS_KEYS = {
+    "schedule",
+    "every",
+    "timezone",
+    "grace",
+    "max_runtime",
+    "severity",
+    "channels",
+    "description",
+    "runbook_url",
+    "cooldown",
+    "alert_if_never",
+}
 RULE_KEYS = {
     "id",
     "name",
@@ -188,11 +204,13 @@ class Batching:
 
 @dataclass
 class ApiSettings:
-    """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``) and when
-    ``/healthz`` calls the last check run stale."""
+    """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``), when
+    ``/healthz`` calls the last check run stale, and the key of the ``/ping/`` URLs (else
+    ``PANTRY_ALERT_PING_KEY``)."""
 
     token: str | None = field(default=None, repr=False)
     stale_after_ms: int = DEFAULT_STALE_AFTER_MS
+    ping_key: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -215,6 +233,7 @@ class Config:
     routes: dict[str, list[str]] = field(default_factory=dict)  # severity -> extra channels
     api: ApiSettings = field(default_factory=ApiSettings)
     rules: list[Rule] = field(default_factory=list)
+    heartbeats: list[Heartbeat] = field(default_factory=list)
     # value filled in from the environment -> the ${VAR} it came from, to keep values out of messages
     substitutions: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -223,9 +242,13 @@ class Config:
         return unexpand(text, self.substitutions)
 
     def rule(self, rule_id: str) -> Rule | None:
+        """The rule ``rule_id``: one of ``rules``, or the alert rule of a heartbeat."""
         for rule in self.rules:
             if rule.id == rule_id:
                 return rule
+        for hb in self.heartbeats:
+            if hb.rule.id == rule_id:
+                return hb.rule
         return None
 
 
@@ -580,9 +603,17 @@ def parse(
         token=(token.strip() or None) if isinstance(token, str) else None,
         stale_after_ms=duration_setting(api, "stale_after", DEFAULT_STALE_AFTER_MS, ("api",), problems, positive=True),
     )
+    if data.get("heartbeats") is not None or api.get("ping_key") is not None:
+        from . import config_heartbeats
+
+        config.heartbeats = config_heartbeats.heartbeats(data.get("heartbeats"), config.timezone, problems)
+        config_heartbeats.check_rule_ids(config.heartbeats, problems.rule_ids, problems)
+        config.api.ping_key = config_heartbeats.ping_key(api.get("ping_key"), problems)
 
     raw_rules = data.get("rules")
-    if not isinstance(raw_rules, list) or not raw_rules:
+    if config.heartbeats and raw_rules in (None, []):
+        raw_rules = []  # a config may watch heartbeats only
+    elif not isinstance(raw_rules, list) or not raw_rules:
         problems.add(("rules",) if "rules" in data else (), "the config needs a non-empty 'rules' list")
         raw_rules = []
     seen: set[str] = set()

@@ -2,9 +2,10 @@
 
 Errors are mapped to exit codes in one place (``report_error``).  The typer
 application lives in ``cli.application`` and is imported only when needed:
-the cron hot path ``pantry-alert [--config X] [--db X] check [options]`` is
-recognised by ``check.parse_fast`` and runs without importing typer (whose
-pydantic adapters cost ~80 ms per run).  Anything it does not recognise
+the cron hot paths ``pantry-alert [--config X] [--db X] check [options]`` and
+``... ping NAME [options]`` are recognised by ``check.parse_fast`` and
+``ping.parse_fast`` and run without importing typer (whose pydantic adapters
+cost ~80 ms per run).  Anything it does not recognise
 exactly (``--help``, a typo, a bad value) goes to typer, which owns every
 usage message.
 """
@@ -72,11 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     from .check import parse_fast
 
     fast = parse_fast(argv)
+    ping = _parse_ping(argv) if fast is None else None
     try:
         if fast is not None:
             from .check import execute
 
             code = execute(fast[0], **fast[1])
+        elif ping is not None:
+            from .ping import execute as execute_ping
+
+            code = execute_ping(ping[0], **ping[1])
         else:
             code = _typer_main(argv)
     except Exception as exc:
@@ -90,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError):
         _silence_stdout()
     return code if isinstance(code, int) else 0
+
+
+def _parse_ping(argv: list[str]):
+    """``ping``'s fast path (a job's cron line), as ``check``'s."""
+    if "ping" not in argv:
+        return None
+    from .ping import parse_fast
+
+    return parse_fast(argv)
 
 
 GLOBAL_OPTIONS = ("--config", "--db", "--debug")

@@ -59,6 +59,10 @@ from . import check  # noqa: E402
 
 check.register(app)
 from . import actions, alerts, notify_test, prune, rules, silence, stats  # noqa: E402,F401  (importing registers the commands)
+from . import heartbeats, ping  # noqa: E402
+
+ping.register(app)
+heartbeats.register(app)
 
 app.add_typer(rules.app, name="rules")
 app.add_typer(silence.app, name="silence")

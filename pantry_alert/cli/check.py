@@ -6,7 +6,7 @@
 
 import sys
 
-from .common import Globals, SafeOut, choice, json_text, warn
+from .common import Globals, SafeOut, choice, json_text, split_globals, warn
 
 # Exit codes of a run's outcomes (see the runner's CheckResult.outcome).
 OUTCOME_EXIT_CODES = {"ok": 0, "attention": 1, "source_failure": 3, "fail_on": 5}
@@ -31,24 +31,10 @@ def exit_code(result) -> int:
 def parse_fast(argv: list[str]) -> tuple[Globals, dict] | None:
     """(globals, options) when ``argv`` is a plain ``[--config X] [--db X] [--debug] check [options]``
     that ``OPTIONS`` describes exactly, else None (typer then parses it and owns every message)."""
-    import os
-
-    g = Globals(config_path=os.environ.get("PANTRY_ALERT_CONFIG") or None, db=os.environ.get("PANTRY_ALERT_DB") or None)
-    i = 0
-    while i < len(argv) and argv[i] != "check":
-        if argv[i] in ("--config", "--db") and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
-            if argv[i] == "--config":
-                g = Globals(config_path=argv[i + 1] or None, db=g.db, debug=g.debug)
-            else:
-                g = Globals(config_path=g.config_path, db=argv[i + 1] or None, debug=g.debug)
-            i += 2
-        elif argv[i] == "--debug":
-            g = Globals(config_path=g.config_path, db=g.db, debug=True)
-            i += 1
-        else:
-            return None
-    if i == len(argv):
+    found = split_globals(argv, "check")
+    if found is None:
         return None
+    g, i = found
     options: dict = {name: (None if takes_value else False) for name, takes_value in OPTIONS.values()}
     rest = argv[i + 1 :]
     j = 0

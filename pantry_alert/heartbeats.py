@@ -1,0 +1,298 @@
+"""Heartbeats: the other cron jobs report by pings, and a missing or failed one raises an alert.
+
+The first half is pure: a heartbeat's settings, what the store remembers of
+its pings (a ``PingRecord``) and ``now`` in; its ``Status`` out (new, up,
+running, late or failed, and when the next ping is due).  ``alert_inputs``
+turns the statuses into what the engine needs to treat each heartbeat as the
+rule ``heartbeat_<name>``, so that alerts of heartbeats live exactly as the
+alerts of rules do.
+
+The second half holds the two library calls that the command line and the
+HTTP server share: ``record_ping`` and ``statuses``.  A ping never takes the
+run lock: it is one short ``BEGIN IMMEDIATE`` transaction, which waits at
+most ``state.lock_timeout`` for the few short transactions of a running
+``check``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .config import Config, Rule
+    from .workspace import Workspace
+
+KINDS = ("success", "start", "fail")
+STATES = ("new", "up", "running", "late", "failed")
+OUTPUT_LINES = 10  # lines of a job's output kept with a ping
+OUTPUT_CHARS = 4000  # and at most this many characters of them (the last ones)
+MAX_EXIT_CODE = 255
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """One ``heartbeats:`` entry of rules.yaml.  Exactly one of ``schedule`` (cron, in ``timezone``)
+    and ``every_ms`` is set.  ``rule`` is the alert rule ``heartbeat_<name>`` (type ``heartbeat``)."""
+
+    name: str
+    rule: Rule
+    schedule: str | None = None
+    every_ms: int | None = None
+    timezone: str = "UTC"
+    grace_ms: int = 10 * 60_000
+    max_runtime_ms: int | None = None
+    alert_if_never: bool = False
+
+    @property
+    def rule_id(self) -> str:
+        return self.rule.id
+
+
+@dataclass
+class PingRecord:
+    """What the store keeps of a heartbeat's pings (its last ones of each kind), and when a
+    ``check`` first saw the heartbeat.  Times are epoch ms."""
+
+    name: str
+    first_seen_at: int | None = None  # the first check that saw it in rules.yaml
+    first_ping_at: int | None = None
+    last_ping_at: int | None = None
+    last_ping_kind: str | None = None
+    last_success_at: int | None = None
+    started_at: int | None = None  # a start not followed by an end yet
+    last_end_kind: str | None = None  # success | fail: how the last run ended
+    last_exit_code: int | None = None
+    last_output: str | None = None
+
+
+@dataclass(frozen=True)
+class Status:
+    """A heartbeat's state at ``now``.  ``expected_at`` is when the ping that is waited for was (or
+    is) due, without grace; for a late heartbeat, when the missed ping was due."""
+
+    name: str
+    state: str
+    last_ping_at: int | None
+    expected_at: int | None
+    last_exit_code: int | None = None
+    output: str | None = None
+
+    @property
+    def alerting(self) -> bool:
+        return self.state in ("late", "failed")
+
+    def to_json(self) -> dict[str, Any]:
+        """``heartbeats --json`` and ``GET /api/heartbeats``."""
+        return {
+            "name": self.name,
+            "state": self.state,
+            "lastPingAt": self.last_ping_at,
+            "nextExpectedAt": self.expected_at,
+            "lastExitCode": self.last_exit_code,
+        }
+
+    def alert_values(self) -> dict[str, Any]:
+        """The alert's ``metadata.metrics``: the last ping and when a ping was due; the exit code
+        and output of a failure."""
+        values: dict[str, Any] = {"lastPingAt": self.last_ping_at, "expectedAt": self.expected_at}
+        if self.state == "failed":
+            values["exitCode"] = self.last_exit_code
+            values["output"] = self.output
+        return values
+
+
+# ----------------------------------------------------------------- schedules
+
+
+def next_slot(expression: str, timezone: str, after_ms: int, *, inclusive: bool = False) -> int | None:
+    """The first time of the cron ``expression`` (in ``timezone``) after ``after_ms`` (or at it,
+    with ``inclusive``), in epoch ms; None when it never comes (within cronsim's 50 years).
+
+    cronsim evaluates wall-clock times the way Debian's cron does across DST changes: a time
+    that a spring-forward night skips runs right after the gap, and a time that a fall-back
+    night repeats runs once."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from cronsim import CronSim
+
+    zone = ZoneInfo(timezone)
+    # CronSim yields times strictly after its start, which it truncates to the second; slots fall
+    # on whole seconds, so "at or after" is "after the second before, rounded up".
+    start = -(-after_ms // 1000) * 1000 - 1000 if inclusive else after_ms
+    try:
+        slot = next(CronSim(expression, datetime.fromtimestamp(start / 1000, zone)))
+    except StopIteration:
+        return None
+    return int(slot.timestamp()) * 1000
+
+
+def check_schedule(expression: str) -> str | None:
+    """Why ``expression`` is not a five-field cron schedule, or None when it is one."""
+    from datetime import datetime
+
+    from cronsim import CronSim, CronSimError
+
+    if not isinstance(expression, str) or len(expression.split()) != 5:
+        return "must be a cron schedule of five fields (minute hour day-of-month month day-of-week), e.g. '30 2 * * *'"
+    try:
+        CronSim(expression, datetime(2000, 1, 1))
+    except CronSimError as exc:
+        return f"{expression!r} is not a valid cron schedule: {exc}"
+    return None
+
+
+def _due_after_success(hb: Heartbeat, success_at: int) -> int | None:
+    """When the next ping is due after a success ping at ``success_at``.
+
+    ``every`` counts from the success.  A cron schedule expects a ping at each slot, and a
+    success up to ``grace`` before a slot counts for it: the next slot that this success
+    does not cover is the first one later than ``success_at + grace``."""
+    if hb.every_ms is not None:
+        return success_at + hb.every_ms
+    assert hb.schedule is not None
+    return next_slot(hb.schedule, hb.timezone, success_at + hb.grace_ms)
+
+
+def _first_due(hb: Heartbeat, anchor: int) -> int | None:
+    """When the first ping is due for a heartbeat watched since ``anchor``: ``every`` after it,
+    or its first slot."""
+    if hb.every_ms is not None:
+        return anchor + hb.every_ms
+    assert hb.schedule is not None
+    return next_slot(hb.schedule, hb.timezone, anchor, inclusive=True)
+
+
+def status(hb: Heartbeat, record: PingRecord | None, now: int) -> Status:
+    """The heartbeat's state at ``now``: failed wins over late, late over running."""
+    if record is None or record.last_ping_at is None:
+        anchor = record.first_seen_at if record is not None else None
+        if hb.alert_if_never and anchor is not None:
+            due = _first_due(hb, anchor)
+            if due is not None and now > due + hb.grace_ms:
+                return Status(hb.name, "late", None, due)
+            return Status(hb.name, "new", None, due)
+        due = next_slot(hb.schedule, hb.timezone, now, inclusive=True) if hb.schedule else None
+        return Status(hb.name, "new", None, due)
+    if record.last_success_at is not None:
+        due = _due_after_success(hb, record.last_success_at)
+    else:  # pinged, but never a success: count from when it was first watched
+        anchor = min(t for t in (record.first_seen_at, record.first_ping_at) if t is not None)
+        due = _first_due(hb, anchor)
+    values = dict(name=hb.name, last_ping_at=record.last_ping_at, last_exit_code=record.last_exit_code)
+    if record.last_end_kind == "fail":
+        return Status(state="failed", expected_at=due, output=record.last_output, **values)
+    overdue = []
+    if due is not None and now > due + hb.grace_ms:
+        overdue.append(due)
+    if record.started_at is not None and hb.max_runtime_ms is not None:
+        end_due = record.started_at + hb.max_runtime_ms
+        if now > end_due:
+            overdue.append(end_due)
+    if overdue:
+        return Status(state="late", expected_at=min(overdue), **values)
+    return Status(state="running" if record.started_at is not None else "up", expected_at=due, **values)
+
+
+def alert_inputs(heartbeats: list[Heartbeat], records: dict[str, PingRecord], now: int) -> list[tuple]:
+    """``(rule, holds, values)`` per heartbeat, for ``engine.evaluate``: the rule
+    ``heartbeat_<name>`` holds while the heartbeat is late or failed."""
+    out = []
+    for hb in heartbeats:
+        current = status(hb, records.get(hb.name), now)
+        out.append((hb.rule, current.alerting, current.alert_values()))
+    return out
+
+
+def merge(record: PingRecord, kind: str, at: int, exit_code: int | None, output: str | None) -> PingRecord:
+    """``record`` after one more ping.  Of several pings at the same instant, the one recorded
+    last is the last ping; a ping older than the last one (a clock stepped back) only adds to
+    the history and to what it is the latest of."""
+    if record.first_ping_at is None or at < record.first_ping_at:
+        record.first_ping_at = at
+    latest = record.last_ping_at is None or at >= record.last_ping_at
+    if latest:
+        record.last_ping_at, record.last_ping_kind = at, kind
+    if kind == "success" and (record.last_success_at is None or at >= record.last_success_at):
+        record.last_success_at = at
+    if kind == "start":
+        if latest:
+            record.started_at = at
+    elif latest:
+        record.started_at = None
+        record.last_end_kind, record.last_exit_code, record.last_output = kind, exit_code, output
+    return record
+
+
+def tail(text: str, lines: int = OUTPUT_LINES, chars: int = OUTPUT_CHARS) -> str:
+    """The last ``lines`` lines of ``text``, at most ``chars`` characters of them."""
+    kept = "\n".join(text.rstrip("\n").splitlines()[-lines:])
+    return kept[-chars:]
+
+
+def clean_text(text: str) -> str:
+    """Text that can be stored and sent: lone surrogates (undecodable bytes in an argument)
+    become U+FFFD, and NUL characters are dropped."""
+    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
+
+
+# ----------------------------------------------------------------- library calls
+
+
+def find(config: Config, name: str) -> Heartbeat:
+    """The heartbeat ``name`` of rules.yaml; ``UnknownHeartbeat`` (a usage error) otherwise."""
+    from .errors import UnknownHeartbeat
+    from .text import printable
+
+    for hb in config.heartbeats:
+        if hb.name == name:
+            return hb
+    known = ", ".join(hb.name for hb in config.heartbeats) or "none"
+    raise UnknownHeartbeat(
+        f"unknown heartbeat '{printable(name)[:100]}' in {config.path}",
+        hint=f"heartbeats: {known} (add it under heartbeats: in rules.yaml)",
+    )
+
+
+def record_ping(
+    ws: Workspace,
+    name: str,
+    kind: str = "success",
+    *,
+    exit_code: int | None = None,
+    output: str | None = None,
+    now: int | None = None,
+) -> None:
+    """Record one ping of the heartbeat ``name``: ``success``, ``start`` or ``fail``.
+
+    Raises ``UnknownHeartbeat`` for a name that rules.yaml does not define (nothing is
+    recorded), ``UsageError`` for a bad kind or exit code, and ``StateError`` when the state
+    database cannot be written (``StateLocked`` past ``state.lock_timeout``)."""
+    from .errors import UsageError
+    from .store import open_store
+    from .store.pings import record
+
+    if kind not in KINDS:
+        raise UsageError(f"a ping is one of {', '.join(KINDS)}, not {kind!r}")
+    if exit_code is not None and (isinstance(exit_code, bool) or not 0 <= exit_code <= MAX_EXIT_CODE):
+        raise UsageError(f"an exit code is a whole number from 0 to {MAX_EXIT_CODE}, not {exit_code!r}")
+    config = ws.config()
+    find(config, name)
+    now = ws.now() if now is None else now
+    text = tail(clean_text(output)) if output else None
+    with open_store(ws.db_path(), timeout_ms=config.state.lock_timeout_ms) as store:
+        record(store, name, kind, now, exit_code, text or None)
+
+
+def statuses(ws: Workspace, *, now: int | None = None) -> list[Status]:
+    """Every heartbeat of rules.yaml with its state at ``now``, in rules.yaml's order."""
+    from .store.pings import records
+
+    config = ws.config()
+    now = ws.now() if now is None else now
+    with ws.store() as store:
+        found = records(store)
+    return [status(hb, found.get(hb.name), now) for hb in config.heartbeats]

@@ -1,0 +1,83 @@
+"""Heartbeat pings: recording one, reading what is known of each heartbeat, bounding and pruning.
+
+A ping is one short ``BEGIN IMMEDIATE`` transaction (its row, the heartbeat's
+summary, and the trim to the newest ``MAX_PINGS``); it never takes the run
+lock, so a running ``check`` delays it only by the length of one of its own
+short transactions.  The summary row in ``heartbeats`` is what a check reads:
+it survives ``prune``, which deletes old pings only.
+"""
+
+from __future__ import annotations
+
+from ..heartbeats import PingRecord, merge
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from . import Store
+
+MAX_PINGS = 1000  # kept per heartbeat, the newest ones
+
+_COLUMNS = (
+    "name",
+    "first_seen_at",
+    "first_ping_at",
+    "last_ping_at",
+    "last_ping_kind",
+    "last_success_at",
+    "started_at",
+    "last_end_kind",
+    "last_exit_code",
+    "last_output",
+)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM heartbeats"
+_SAVE = (
+    f"INSERT INTO heartbeats ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    f"ON CONFLICT(name) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _COLUMNS[1:])}"
+)
+_TRIM = (
+    "DELETE FROM pings WHERE heartbeat = ?1 AND id <= "
+    "(SELECT id FROM pings WHERE heartbeat = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)"
+)
+
+
+def record(store: Store, name: str, kind: str, at: int, exit_code: int | None, output: str | None) -> None:
+    """Store one ping and what it changes in the heartbeat's summary, in one transaction."""
+    with store.transaction() as conn:
+        rows = conn.execute(_SELECT + " WHERE name = ?", (name,)).fetchall()
+        current = PingRecord(*rows[0]) if rows else PingRecord(name)
+        merge(current, kind, at, exit_code, output)
+        conn.execute(_SAVE, tuple(getattr(current, column) for column in _COLUMNS))
+        conn.execute(
+            "INSERT INTO pings (heartbeat, at, kind, exit_code, output) VALUES (?, ?, ?, ?, ?)",
+            (name, at, kind, exit_code, output),
+        )
+        conn.execute(_TRIM, (name, MAX_PINGS))
+
+
+def records(store: Store) -> dict[str, PingRecord]:
+    """name -> what is known of that heartbeat's pings."""
+    return {row[0]: PingRecord(*row) for row in store._rows(_SELECT)}
+
+
+def mark_seen(store: Store, names: list[str], now: int) -> None:
+    """Remember when a check first saw each heartbeat (inside the caller's transaction)."""
+    store.open_conn.executemany(
+        "INSERT INTO heartbeats (name, first_seen_at) VALUES (?, ?) ON CONFLICT(name) "
+        "DO UPDATE SET first_seen_at = excluded.first_seen_at WHERE first_seen_at IS NULL",
+        [(name, now) for name in names],
+    )
+
+
+def last_successes(store: Store) -> dict[str, int]:
+    """name -> its last success ping (epoch ms), for the heartbeats that had one."""
+    return {
+        name: at for name, at in store._rows("SELECT name, last_success_at FROM heartbeats") if at is not None
+    }
+
+
+def prune(conn, cutoff: int, *, dry_run: bool = False) -> int:
+    """Delete (or, with ``dry_run``, count) the pings older than ``cutoff``; the heartbeats'
+    summaries stay, so their states do not change."""
+    if dry_run:
+        return conn.execute("SELECT COUNT(*) FROM pings WHERE at < ?", (cutoff,)).fetchone()[0]
+    return conn.execute("DELETE FROM pings WHERE at < ?", (cutoff,)).rowcount
