@@ -81,15 +81,15 @@ def _heartbeat(name, raw, default_tz: str | None, problems: Problems) -> Heartbe
         problems.add(keys + ("description",), "must be a non-empty string")
         description = None
     max_runtime = duration_setting(section, "max_runtime", None, keys, problems, positive=True)
+    grace = duration_setting(section, "grace", DEFAULT_GRACE_MS, keys, problems)
+    alert_if_never = bool_setting(section, "alert_if_never", False, keys, problems)
     rule = Rule(
         id=f"heartbeat_{name}",
         name=f"Heartbeat {name}",
         type=HEARTBEAT_TYPE,
         severity=str(severity),
         when=None,
-        cooldown_ms=duration_setting(
-            section, "cooldown", DEFAULT_HEARTBEAT_COOLDOWN_MS, keys, problems, bare_unit="m"
-        ),
+        cooldown_ms=duration_setting(section, "cooldown", DEFAULT_HEARTBEAT_COOLDOWN_MS, keys, problems, bare_unit="m"),
         channels=channel_list(section.get("channels", []), keys + ("channels",), problems),
         description=description or f"{name} has not reported",
         runbook_url=url_setting(section.get("runbook_url"), keys + ("runbook_url",), problems),
@@ -102,9 +102,9 @@ def _heartbeat(name, raw, default_tz: str | None, problems: Problems) -> Heartbe
         schedule=schedule,
         every_ms=every,
         timezone=str(zone),
-        grace_ms=duration_setting(section, "grace", DEFAULT_GRACE_MS, keys, problems),
+        grace_ms=grace,
         max_runtime_ms=max_runtime,
-        alert_if_never=bool_setting(section, "alert_if_never", False, keys, problems),
+        alert_if_never=alert_if_never,
     )
 
 
@@ -132,4 +132,3 @@ def ping_key(value, problems: Problems) -> str | None:
         )
         return None
     return value.strip()
-

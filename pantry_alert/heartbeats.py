@@ -182,9 +182,9 @@ def status(hb: Heartbeat, record: PingRecord | None, now: int) -> Status:
     else:  # pinged, but never a success: count from when it was first watched
         anchor = min(t for t in (record.first_seen_at, record.first_ping_at) if t is not None)
         due = _first_due(hb, anchor)
-    values = dict(name=hb.name, last_ping_at=record.last_ping_at, last_exit_code=record.last_exit_code)
+    last = record.last_ping_at
     if record.last_end_kind == "fail":
-        return Status(state="failed", expected_at=due, output=record.last_output, **values)
+        return Status(hb.name, "failed", last, due, record.last_exit_code, record.last_output)
     overdue = []
     if due is not None and now > due + hb.grace_ms:
         overdue.append(due)
@@ -193,8 +193,8 @@ def status(hb: Heartbeat, record: PingRecord | None, now: int) -> Status:
         if now > end_due:
             overdue.append(end_due)
     if overdue:
-        return Status(state="late", expected_at=min(overdue), **values)
-    return Status(state="running" if record.started_at is not None else "up", expected_at=due, **values)
+        return Status(hb.name, "late", last, min(overdue), record.last_exit_code)
+    return Status(hb.name, "running" if record.started_at is not None else "up", last, due, record.last_exit_code)
 
 
 def alert_inputs(heartbeats: list[Heartbeat], records: dict[str, PingRecord], now: int) -> list[tuple]:

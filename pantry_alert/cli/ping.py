@@ -181,7 +181,9 @@ def register(app) -> None:
         name: Annotated[str, typer.Argument(metavar="NAME", help="the heartbeat, as named under heartbeats:")],
         command: Annotated[
             Optional[list[str]],
-            typer.Argument(metavar="[-- CMD ARGS...]", help="run this command and ping its start and outcome"),
+            typer.Argument(
+                metavar="CMD", help="after --: run this command (with its arguments) and ping its start and outcome"
+            ),
         ] = None,
         start: Annotated[bool, typer.Option("--start", help="the job started")] = False,
         fail: Annotated[bool, typer.Option("--fail", help="the job failed")] = False,

@@ -61,10 +61,25 @@ def serve(
             "serve needs an API token: set PANTRY_ALERT_API_TOKEN or api.token in rules.yaml",
             hint='e.g. PANTRY_ALERT_API_TOKEN="$(openssl rand -hex 32)"; for a local test only: --no-auth',
         )
+    _check_ping_key(config)
     inspect(ws.db_path())  # a foreign, corrupt or newer database: exit 4 before listening
     server_ctx.token = token
     sock = _listen(host, port)
     _serve(server_ctx, sock, access_log=access_log)
+
+
+def _check_ping_key(config) -> None:
+    """A ``PANTRY_ALERT_PING_KEY`` too short to guard the ping URLs: exit 2 before listening."""
+    from ..config_heartbeats import MIN_PING_KEY
+    from ..errors import UsageError
+    from ..http.pings import PING_KEY_ENV, ping_key
+
+    key = ping_key(config, os.environ)
+    if key is not None and len(key) < MIN_PING_KEY:
+        raise UsageError(
+            f"{PING_KEY_ENV} must be at least {MIN_PING_KEY} characters (the value is not shown)",
+            hint=f'e.g. {PING_KEY_ENV}="$(openssl rand -hex 16)"',
+        )
 
 
 def _listen(host: str, port: int):
@@ -114,6 +129,9 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
         lifespan="off",
         timeout_graceful_shutdown=10,
     )
+    from ..http.pings import RedactPingKeys
+
+    logging.getLogger("uvicorn.access").addFilter(RedactPingKeys())  # after uvicorn.Config set up its logging
     server = uvicorn.Server(config)
     # uvicorn stops gracefully on SIGTERM, then re-raises the signal to the handler it found:
     # a no-op one here, so a systemd stop ends with exit 0 instead of death by signal.

@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from .db import _database_error
+from .pings import prune as prune_pings
 
 __all__ = ["PruneResult", "prune", "vacuum"]
 
@@ -29,13 +30,14 @@ class PruneResult:
     events: int = 0
     notifications: int = 0
     runs: int = 0
+    pings: int = 0  # heartbeat pings older than the cutoff
     kept: int = 0  # resolved alerts before the cutoff kept for their undelivered notifications
     dry_run: bool = False
 
 
 def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
     """Delete resolved alerts fired before ``cutoff`` with their events and
-    notifications, and the runs started before it, in one transaction.
+    notifications, and the runs and heartbeat pings before it, in one transaction.
     Unresolved alerts are never touched.  With ``dry_run``, count what would
     go and change nothing.
 
@@ -59,6 +61,7 @@ def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
             setattr(result, table, count)
         ((result.runs,),) = store._rows("SELECT COUNT(*) FROM runs WHERE started_at < ?", (cutoff,))
         ((result.kept,),) = store._rows(_KEPT, (cutoff,))
+        result.pings = prune_pings(store.conn, cutoff, dry_run=True)
         return result
     conn = store.conn
     ((secure_delete,),) = store._rows("PRAGMA secure_delete")
@@ -73,6 +76,7 @@ def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
             elif result.alerts:
                 _prune_rows(conn, cutoff, result)
             result.runs = conn.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount
+            result.pings = prune_pings(conn, cutoff)
     except sqlite3.Error as exc:
         raise _database_error(store.path, exc) from None
     finally:

@@ -70,9 +70,7 @@ def mark_seen(store: Store, names: list[str], now: int) -> None:
 
 def last_successes(store: Store) -> dict[str, int]:
     """name -> its last success ping (epoch ms), for the heartbeats that had one."""
-    return {
-        name: at for name, at in store._rows("SELECT name, last_success_at FROM heartbeats") if at is not None
-    }
+    return {name: at for name, at in store._rows("SELECT name, last_success_at FROM heartbeats") if at is not None}
 
 
 def prune(conn, cutoff: int, *, dry_run: bool = False) -> int:
