@@ -14,14 +14,16 @@ from pathlib import Path
 
 from .config_checks import (
     CONTROL_CHARS,
+    DEFAULT_LOCK_TIMEOUT_MS,
+    MAX_CONFIG_BYTES,
     Problems,
     bool_setting,
     channel_list,
-    check_shape,
     duration_setting,
     header_settings,
     interpolate,
     mapping_setting,
+    read_document,
     unexpand,
     unknown_keys,
     url_setting,
@@ -46,7 +48,6 @@ DEFAULT_THRESHOLDS = {"low": 5, "medium": 3, "high": 2, "critical": 1}
 DEFAULT_COOLDOWN_MS = 15 * 60_000
 DEFAULT_SOURCE_TIMEOUT_MS = 10_000
 DEFAULT_RETENTION_MS = 7 * 86_400_000
-DEFAULT_LOCK_TIMEOUT_MS = 30_000
 DEFAULT_DELIVERY_BUDGET_MS = 60_000  # a run starts no new send after this long
 DEFAULT_STALE_AFTER_MS = 5 * 60_000
 
@@ -104,8 +105,6 @@ RULE_KEYS = {
     "labels",
     "enabled",
 }
-# Limits on rules.yaml: a config is a few KB; these stop hostile documents early.
-MAX_CONFIG_BYTES = 1024 * 1024  # file size
 
 
 @dataclass
@@ -635,63 +634,12 @@ def parse(
 
     config.channel_problems = problems.channel_items
     config.substitutions = dict(problems.substitutions)
-    if problems.items:
-        every = problems.items + [p for name in CHANNEL_NAMES for p in problems.channel_items.get(name, [])]
-        count = len(every)
-        raise ConfigError(
-            f"{path}: {count} configuration problem{'s' if count > 1 else ''}",
-            hint="fix them and check with: pantry-alert rules validate",
-            problems=every,
-        )
+    problems.raise_any()
     return config
 
 
 def load(path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check_templates: bool = False) -> Config:
     """Read and validate a config file.  Raises ``ConfigError`` (exit 2)."""
-    import yaml
-
     path = Path(path)
-    try:
-        text = _read_limited(path)
-    except FileNotFoundError:
-        raise ConfigError(
-            f"config file {path} not found",
-            hint="point at one with --config PATH or PANTRY_ALERT_CONFIG=PATH "
-            "(an example with the five standard rules is rules.yaml at the root of pantry-alert's source tree)",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except RecursionError:
-        raise ConfigError(f"{path}: the document is nested too deeply") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        lines = text.splitlines()
-        if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
-            problem = "a tab character in the indentation (YAML indents with spaces only)"
-        raise ConfigError(f"{where}: invalid YAML: {problem}", problems=[f"{where}: invalid YAML: {problem}"]) from None
-    check_shape(data, path)
+    data, text = read_document(path, max_bytes=MAX_CONFIG_BYTES)
     return parse(data, path, text, env, check_templates=check_templates)
-
-
-def _read_limited(path: Path) -> str:
-    """The config's text; a FIFO or device is refused (not waited on), and so is a file over the size limit."""
-    import stat
-
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"config file {path} is not a regular file")
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb") as fh:
-            fd = -1
-            data = fh.read(MAX_CONFIG_BYTES + 1)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
-    return data.decode("utf-8")

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")  # never in a header, token or password
+DEFAULT_LOCK_TIMEOUT_MS = 30_000  # state.lock_timeout (here: ping reads it without the whole config)
+# Limits on rules.yaml: a config is a few KB; these stop hostile documents early.
+MAX_CONFIG_BYTES = 1024 * 1024  # file size
 MAX_CONFIG_DEPTH = 32  # nesting of mappings and lists
 MAX_CONFIG_NODES = 100_000  # mappings, lists and scalars, counting every use of an alias
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -83,6 +86,18 @@ class Problems:
         message = unexpand(message, self.substitutions)
         dotted = ".".join(str(k) for k in keys)
         return f"{where}:{rule} {dotted + ': ' if dotted else ''}{message}"
+
+    def raise_any(self) -> None:
+        """Raise the ``ConfigError`` listing every problem (those of channels after the rest), if any."""
+        if not self.items:
+            return
+        every = self.items + [p for name in CHANNEL_NAMES for p in self.channel_items.get(name, [])]
+        count = len(every)
+        raise ConfigError(
+            f"{self.path}: {count} configuration problem{'s' if count > 1 else ''}",
+            hint="fix them and check with: pantry-alert rules validate",
+            problems=every,
+        )
 
     def add(self, keys: tuple, message: str, rule_id: str | None = None) -> None:
         if len(keys) >= 2 and keys[0] == "channels" and keys[1] in CHANNEL_NAMES:
@@ -161,6 +176,58 @@ def header_settings(value, keys, problems) -> dict[str, str]:
             continue
         out[str(name)] = str(val)
     return out
+
+
+def read_document(path: Path, *, max_bytes: int = MAX_CONFIG_BYTES) -> tuple[Any, str]:
+    """rules.yaml's parsed document and its text.  Raises ``ConfigError`` (exit 2) for a
+    missing, unreadable, oversized, malformed or hostile (too deep, too large) file."""
+    import yaml
+
+    try:
+        text = _read_limited(path, max_bytes)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found",
+            hint="point at one with --config PATH or PANTRY_ALERT_CONFIG=PATH "
+            "(an example with the five standard rules is rules.yaml at the root of pantry-alert's source tree)",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except RecursionError:
+        raise ConfigError(f"{path}: the document is nested too deeply") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        lines = text.splitlines()
+        if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
+            problem = "a tab character in the indentation (YAML indents with spaces only)"
+        raise ConfigError(f"{where}: invalid YAML: {problem}", problems=[f"{where}: invalid YAML: {problem}"]) from None
+    check_shape(data, path)
+    return data, text
+
+
+def _read_limited(path: Path, max_bytes: int) -> str:
+    """The config's text; a FIFO or device is refused (not waited on), and so is a file over the size limit."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"config file {path} is not a regular file")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            data = fh.read(max_bytes + 1)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > max_bytes:
+        raise ConfigError(f"config file {path} is larger than {max_bytes // 1024} KiB")
+    return data.decode("utf-8")
 
 
 def check_shape(data: Any, path: Path) -> None:

@@ -7,11 +7,9 @@ turns the statuses into what the engine needs to treat each heartbeat as the
 rule ``heartbeat_<name>``, so that alerts of heartbeats live exactly as the
 alerts of rules do.
 
-The second half holds the two library calls that the command line and the
-HTTP server share: ``record_ping`` and ``statuses``.  A ping never takes the
-run lock: it is one short ``BEGIN IMMEDIATE`` transaction, which waits at
-most ``state.lock_timeout`` for the few short transactions of a running
-``check``.
+``statuses`` is the library call behind ``pantry-alert heartbeats`` and
+``GET /api/heartbeats``.  Recording a ping is in ``pings`` (kept light for
+the jobs' cron lines).
 """
 
 from __future__ import annotations
@@ -22,14 +20,10 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
-    from .config import Config, Rule
+    from .config import Rule
     from .workspace import Workspace
 
-KINDS = ("success", "start", "fail")
 STATES = ("new", "up", "running", "late", "failed")
-OUTPUT_LINES = 10  # lines of a job's output kept with a ping
-OUTPUT_CHARS = 4000  # and at most this many characters of them (the last ones)
-MAX_EXIT_CODE = 255
 
 
 @dataclass(frozen=True)
@@ -207,84 +201,7 @@ def alert_inputs(heartbeats: list[Heartbeat], records: dict[str, PingRecord], no
     return out
 
 
-def merge(record: PingRecord, kind: str, at: int, exit_code: int | None, output: str | None) -> PingRecord:
-    """``record`` after one more ping.  Of several pings at the same instant, the one recorded
-    last is the last ping; a ping older than the last one (a clock stepped back) only adds to
-    the history and to what it is the latest of."""
-    if record.first_ping_at is None or at < record.first_ping_at:
-        record.first_ping_at = at
-    latest = record.last_ping_at is None or at >= record.last_ping_at
-    if latest:
-        record.last_ping_at, record.last_ping_kind = at, kind
-    if kind == "success" and (record.last_success_at is None or at >= record.last_success_at):
-        record.last_success_at = at
-    if kind == "start":
-        if latest:
-            record.started_at = at
-    elif latest:
-        record.started_at = None
-        record.last_end_kind, record.last_exit_code, record.last_output = kind, exit_code, output
-    return record
-
-
-def tail(text: str, lines: int = OUTPUT_LINES, chars: int = OUTPUT_CHARS) -> str:
-    """The last ``lines`` lines of ``text``, at most ``chars`` characters of them."""
-    kept = "\n".join(text.rstrip("\n").splitlines()[-lines:])
-    return kept[-chars:]
-
-
-def clean_text(text: str) -> str:
-    """Text that can be stored and sent: lone surrogates (undecodable bytes in an argument)
-    become U+FFFD, and NUL characters are dropped."""
-    return text.encode("utf-8", "replace").decode("utf-8").replace("\x00", "")
-
-
 # ----------------------------------------------------------------- library calls
-
-
-def find(config: Config, name: str) -> Heartbeat:
-    """The heartbeat ``name`` of rules.yaml; ``UnknownHeartbeat`` (a usage error) otherwise."""
-    from .errors import UnknownHeartbeat
-    from .text import printable
-
-    for hb in config.heartbeats:
-        if hb.name == name:
-            return hb
-    known = ", ".join(hb.name for hb in config.heartbeats) or "none"
-    raise UnknownHeartbeat(
-        f"unknown heartbeat '{printable(name)[:100]}' in {config.path}",
-        hint=f"heartbeats: {known} (add it under heartbeats: in rules.yaml)",
-    )
-
-
-def record_ping(
-    ws: Workspace,
-    name: str,
-    kind: str = "success",
-    *,
-    exit_code: int | None = None,
-    output: str | None = None,
-    now: int | None = None,
-) -> None:
-    """Record one ping of the heartbeat ``name``: ``success``, ``start`` or ``fail``.
-
-    Raises ``UnknownHeartbeat`` for a name that rules.yaml does not define (nothing is
-    recorded), ``UsageError`` for a bad kind or exit code, and ``StateError`` when the state
-    database cannot be written (``StateLocked`` past ``state.lock_timeout``)."""
-    from .errors import UsageError
-    from .store import open_store
-    from .store.pings import record
-
-    if kind not in KINDS:
-        raise UsageError(f"a ping is one of {', '.join(KINDS)}, not {kind!r}")
-    if exit_code is not None and (isinstance(exit_code, bool) or not 0 <= exit_code <= MAX_EXIT_CODE):
-        raise UsageError(f"an exit code is a whole number from 0 to {MAX_EXIT_CODE}, not {exit_code!r}")
-    config = ws.config()
-    find(config, name)
-    now = ws.now() if now is None else now
-    text = tail(clean_text(output)) if output else None
-    with open_store(ws.db_path(), timeout_ms=config.state.lock_timeout_ms) as store:
-        record(store, name, kind, now, exit_code, text or None)
 
 
 def statuses(ws: Workspace, *, now: int | None = None) -> list[Status]:

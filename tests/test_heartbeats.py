@@ -12,8 +12,9 @@ from conftest import MINUTE, T0, Cli, Result, rows
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pantry_alert import pings as library
 from pantry_alert.config import load
-from pantry_alert.heartbeats import PingRecord, merge, status
+from pantry_alert.heartbeats import PingRecord, status
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOUR = 60 * MINUTE
@@ -32,6 +33,12 @@ def heartbeat(tmp_path: Path, settings: str, top: str = ""):
     path.write_text(f"{top}heartbeats:\n  job:\n    channels: [console]\n{settings}")
     (found,) = load(path, env={}).heartbeats
     return found
+
+
+def merge(record: PingRecord, kind: str, at: int, exit_code: int | None, output: str | None) -> PingRecord:
+    """``record`` after one more ping, as the store records it."""
+    library.merge(vars(record), kind, at, exit_code, output)
+    return record
 
 
 def after_success(at: int) -> PingRecord:

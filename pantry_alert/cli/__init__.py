@@ -70,19 +70,21 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run a command, map every error to its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
-    from .check import parse_fast
+    ping = _parse_ping(argv)  # before check's: ping's fast path must not load what check needs
+    fast = None
+    if ping is None:
+        from .check import parse_fast
 
-    fast = parse_fast(argv)
-    ping = _parse_ping(argv) if fast is None else None
+        fast = parse_fast(argv)
     try:
-        if fast is not None:
+        if ping is not None:
+            from .ping import execute as execute_ping
+
+            code = execute_ping(**ping)
+        elif fast is not None:
             from .check import execute
 
             code = execute(fast[0], **fast[1])
-        elif ping is not None:
-            from .ping import execute as execute_ping
-
-            code = execute_ping(ping[0], **ping[1])
         else:
             code = _typer_main(argv)
     except Exception as exc:
@@ -108,6 +110,28 @@ def _parse_ping(argv: list[str]):
 
 
 GLOBAL_OPTIONS = ("--config", "--db", "--debug")
+
+
+def split_globals(argv: list[str], command: str) -> tuple[str | None, str | None, bool, int] | None:
+    """For the fast paths that run without typer: the global options before ``command``
+    (``[--config X] [--db X] [--debug]``, defaulting to ``PANTRY_ALERT_CONFIG`` and
+    ``PANTRY_ALERT_DB``) as ``(config, db, debug, index of command)``; None when anything else
+    comes first (typer then parses it)."""
+    config, db, debug = os.environ.get("PANTRY_ALERT_CONFIG") or None, os.environ.get("PANTRY_ALERT_DB") or None, False
+    i = 0
+    while i < len(argv) and argv[i] != command:
+        if argv[i] in ("--config", "--db") and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            if argv[i] == "--config":
+                config = argv[i + 1] or None
+            else:
+                db = argv[i + 1] or None
+            i += 2
+        elif argv[i] == "--debug":
+            debug = True
+            i += 1
+        else:
+            return None
+    return (config, db, debug, i) if i < len(argv) else None
 
 
 def _misplaced_global(argv: list[str]) -> str | None:

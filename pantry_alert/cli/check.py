@@ -6,7 +6,7 @@
 
 import sys
 
-from .common import Globals, SafeOut, choice, json_text, split_globals, warn
+from .common import Globals, SafeOut, choice, json_text, warn
 
 # Exit codes of a run's outcomes (see the runner's CheckResult.outcome).
 OUTCOME_EXIT_CODES = {"ok": 0, "attention": 1, "source_failure": 3, "fail_on": 5}
@@ -31,10 +31,13 @@ def exit_code(result) -> int:
 def parse_fast(argv: list[str]) -> tuple[Globals, dict] | None:
     """(globals, options) when ``argv`` is a plain ``[--config X] [--db X] [--debug] check [options]``
     that ``OPTIONS`` describes exactly, else None (typer then parses it and owns every message)."""
+    from . import split_globals
+
     found = split_globals(argv, "check")
     if found is None:
         return None
-    g, i = found
+    config_path, db, debug, i = found
+    g = Globals(config_path=config_path, db=db, debug=debug)
     options: dict = {name: (None if takes_value else False) for name, takes_value in OPTIONS.values()}
     rest = argv[i + 1 :]
     j = 0

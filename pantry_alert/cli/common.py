@@ -43,29 +43,6 @@ class Globals:
         return self.workspace.store(create=create)
 
 
-def split_globals(argv: list[str], command: str) -> tuple[Globals, int] | None:
-    """For the fast paths that run without typer: the global options before ``command``
-    (``[--config X] [--db X] [--debug]``, with the environment's defaults) and the index of
-    ``command`` in ``argv``; None when anything else comes first (typer then parses it)."""
-    import os
-
-    g = Globals(config_path=os.environ.get("PANTRY_ALERT_CONFIG") or None, db=os.environ.get("PANTRY_ALERT_DB") or None)
-    i = 0
-    while i < len(argv) and argv[i] != command:
-        if argv[i] in ("--config", "--db") and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
-            if argv[i] == "--config":
-                g = Globals(config_path=argv[i + 1] or None, db=g.db, debug=g.debug)
-            else:
-                g = Globals(config_path=g.config_path, db=argv[i + 1] or None, debug=g.debug)
-            i += 2
-        elif argv[i] == "--debug":
-            g = Globals(config_path=g.config_path, db=g.db, debug=True)
-            i += 1
-        else:
-            return None
-    return (g, i) if i < len(argv) else None
-
-
 def get_globals(ctx) -> Globals:
     while ctx is not None and not isinstance(ctx.obj, Globals):
         ctx = ctx.parent

@@ -9,8 +9,6 @@ typo, a missing value) goes to typer, which owns every usage message.
 import os
 import sys
 
-from .common import Globals, split_globals, warn
-
 # option -> (parameter name, takes a value); a test compares this with the typer command.
 OPTIONS = {
     "--start": ("start", False),
@@ -22,15 +20,17 @@ CANNOT_RUN = 127  # the exit code (and the failure ping's) for a command that ca
 KEEP_BYTES = 64 * 1024  # of a wrapped command's output, kept to take its last lines from
 
 
-def parse_fast(argv: list[str]) -> tuple[Globals, dict] | None:
-    """(globals, options) when ``argv`` is a plain ``[globals] ping NAME [options] [-- CMD ARGS...]``
+def parse_fast(argv: list[str]) -> dict | None:
+    """``execute``'s arguments when ``argv`` is a plain ``[globals] ping NAME [options] [-- CMD ARGS...]``
     that ``OPTIONS`` describes exactly, else None."""
+    from . import split_globals
+
     found = split_globals(argv, "ping")
     if found is None:
         return None
-    g, i = found
+    config_path, db, _debug, i = found
     options: dict = {name: (None if takes_value else False) for name, takes_value in OPTIONS.values()}
-    options["name"], options["command"] = None, None
+    options.update(config_path=config_path, db=db, name=None, command=None)
     rest = argv[i + 1 :]
     j = 0
     while j < len(rest):
@@ -62,12 +62,13 @@ def parse_fast(argv: list[str]) -> tuple[Globals, dict] | None:
         if not options["exit_code"].isdigit():
             return None  # typer says what is wrong with it
         options["exit_code"] = int(options["exit_code"])
-    return g, options
+    return options
 
 
 def execute(
-    g: Globals,
     *,
+    config_path: str | None,
+    db: str | None,
     name: str,
     start: bool = False,
     fail: bool = False,
@@ -77,7 +78,6 @@ def execute(
 ) -> int:
     """Record one ping (exit 0), or run ``command`` between a start and its outcome's ping."""
     from ..errors import UsageError
-    from ..heartbeats import record_ping
 
     if start and fail:
         raise UsageError("give --start or --fail, not both")
@@ -86,13 +86,17 @@ def execute(
     if command:
         if start or fail:
             raise UsageError("a wrapped command (after --) pings its own start and outcome: drop --start and --fail")
-        return wrap(g, name, command)
+        return wrap(config_path, db, name, command)
+    from ..pings import read_target, record_ping
+    from ..timeutil import now_ms
+
     kind = "start" if start else "fail" if fail else "success"
-    record_ping(g.workspace, name, kind, exit_code=exit_code, output=message)
+    target = read_target(config_path, db, os.environ)
+    record_ping(target, name, kind, now=now_ms(), exit_code=exit_code, output=message)
     return 0
 
 
-def wrap(g: Globals, name: str, command: list[str]) -> int:
+def wrap(config_path: str | None, db: str | None, name: str, command: list[str]) -> int:
     """Run ``command``: its output still reaches the terminal; ping start, then success or
     failure with its exit code and its last lines of output; return its exit code.
 
@@ -101,17 +105,21 @@ def wrap(g: Globals, name: str, command: list[str]) -> int:
     import subprocess
 
     from ..errors import PantryAlertError, StateError
-    from ..heartbeats import record_ping
+    from ..pings import read_target, record_ping
+    from ..timeutil import now_ms
 
     broken: list[str] = []  # a config or name problem: said once, not tried again
+    targets: list = []
 
     def ping(kind: str, exit_code: int | None = None, output: str | None = None) -> None:
         if broken:
             return
         try:
-            record_ping(g.workspace, name, kind, exit_code=exit_code, output=output)
+            if not targets:
+                targets.append(read_target(config_path, db, os.environ))
+            record_ping(targets[0], name, kind, now=now_ms(), exit_code=exit_code, output=output)
         except PantryAlertError as exc:
-            warn(f"the {kind} ping of heartbeat '{name}' was not recorded: {exc.message}")
+            sys.stderr.write(f"warning: the {kind} ping of heartbeat '{name}' was not recorded: {exc.message}\n")
             if not isinstance(exc, StateError):
                 broken.append(exc.message)
 
@@ -196,8 +204,10 @@ def register(app) -> None:
         ] = None,
     ) -> None:
         """Report to a heartbeat: success (default), --start or --fail; or wrap a command."""
+        g = get_globals(ctx)
         code = execute(
-            get_globals(ctx),
+            config_path=g.config_path,
+            db=g.db,
             name=name,
             start=start,
             fail=fail,

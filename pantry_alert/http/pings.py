@@ -57,7 +57,7 @@ async def ping(request, kind: str):
     """Record a ping: 200 ``OK``; 404 ``Not found`` for a wrong key or an unknown heartbeat."""
     from ..config_heartbeats import MIN_PING_KEY
     from ..errors import UnknownHeartbeat
-    from ..heartbeats import record_ping
+    from ..pings import record_ping, target_of
 
     ctx = request.app.state.ctx
     ws = ctx.workspace()
@@ -77,7 +77,8 @@ async def ping(request, kind: str):
     if kind == "fail" and request.method == "POST":
         message = (await read_body(request)).decode("utf-8", "replace") or None
     try:
-        await run_in_threadpool(record_ping, ws, name, kind, exit_code=exit_code, output=message)
+        target = target_of(ws)
+        await run_in_threadpool(record_ping, target, name, kind, now=ws.now(), exit_code=exit_code, output=message)
     except UnknownHeartbeat:  # rules.yaml changed meanwhile
         return _not_found()
     return PlainTextResponse("OK\n")

@@ -9,10 +9,11 @@ it survives ``prune``, which deletes old pings only.
 
 from __future__ import annotations
 
-from ..heartbeats import PingRecord, merge
+from ..pings import merge
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
+    from ..heartbeats import PingRecord
     from . import Store
 
 MAX_PINGS = 1000  # kept per heartbeat, the newest ones
@@ -44,9 +45,10 @@ def record(store: Store, name: str, kind: str, at: int, exit_code: int | None, o
     """Store one ping and what it changes in the heartbeat's summary, in one transaction."""
     with store.transaction() as conn:
         rows = conn.execute(_SELECT + " WHERE name = ?", (name,)).fetchall()
-        current = PingRecord(*rows[0]) if rows else PingRecord(name)
-        merge(current, kind, at, exit_code, output)
-        conn.execute(_SAVE, tuple(getattr(current, column) for column in _COLUMNS))
+        summary = merge(
+            dict(zip(_COLUMNS, rows[0], strict=True)) if rows else {"name": name}, kind, at, exit_code, output
+        )
+        conn.execute(_SAVE, tuple(summary.get(column) for column in _COLUMNS))
         conn.execute(
             "INSERT INTO pings (heartbeat, at, kind, exit_code, output) VALUES (?, ?, ?, ?, ?)",
             (name, at, kind, exit_code, output),
@@ -56,6 +58,8 @@ def record(store: Store, name: str, kind: str, at: int, exit_code: int | None, o
 
 def records(store: Store) -> dict[str, PingRecord]:
     """name -> what is known of that heartbeat's pings."""
+    from ..heartbeats import PingRecord
+
     return {row[0]: PingRecord(*row) for row in store._rows(_SELECT)}
 
 
