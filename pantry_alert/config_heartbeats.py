@@ -122,8 +122,8 @@ def check_rule_ids(found: list[Heartbeat], rule_ids: list[str], problems: Proble
 
 def ping_key(value, problems: Problems) -> str | None:
     """``api.ping_key``: at least ``MIN_PING_KEY`` characters."""
-    if value is None:
-        return None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None  # absent, or "${PANTRY_ALERT_PING_KEY:-}" with the variable unset
     if not isinstance(value, str) or len(value.strip()) < MIN_PING_KEY:
         problems.add(
             ("api", "ping_key"),
