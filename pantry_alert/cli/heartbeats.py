@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .common import console, escape, get_globals, print_json
+from .common import console, escape, get_globals, print_json, timed_table
 
 STYLES = {"new": "dim", "up": "green", "running": "cyan", "late": "bold red", "failed": "bold red"}
 
@@ -33,19 +33,9 @@ def register(app) -> None:
 
 
 def _table(found, timezone: str | None):
-    from rich import box
-    from rich.table import Table
-
     from ..timeutil import format_time
 
-    zone = timezone or format_time(0).split(" ")[2]
-    table = Table(
-        title=f"Heartbeats · times in {zone}",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        collapse_padding=True,
-    )
+    table = timed_table("Heartbeats", timezone)
     for column in ("Heartbeat", "State", "Last ping", "Next expected", "Exit code"):
         table.add_column(column, overflow="fold", no_wrap=column != "Heartbeat")
 
