@@ -191,12 +191,13 @@ def status(hb: Heartbeat, record: PingRecord | None, now: int) -> Status:
     return Status(hb.name, "running" if record.started_at is not None else "up", last, due, record.last_exit_code)
 
 
-def alert_inputs(heartbeats: list[Heartbeat], records: dict[str, PingRecord], now: int) -> list[tuple]:
+def alert_inputs(heartbeats: list[Heartbeat], records: dict[str, dict], now: int) -> list[tuple]:
     """``(rule, holds, values)`` per heartbeat, for ``engine.evaluate``: the rule
-    ``heartbeat_<name>`` holds while the heartbeat is late or failed."""
+    ``heartbeat_<name>`` holds while the heartbeat is late or failed.  ``records`` maps a
+    name to its stored summary (``store.pings.records``)."""
     out = []
     for hb in heartbeats:
-        current = status(hb, records.get(hb.name), now)
+        current = status(hb, _record(records, hb.name), now)
         out.append((hb.rule, current.alerting, current.alert_values()))
     return out
 
@@ -212,4 +213,9 @@ def statuses(ws: Workspace, *, now: int | None = None) -> list[Status]:
     now = ws.now() if now is None else now
     with ws.store() as store:
         found = records(store)
-    return [status(hb, found.get(hb.name), now) for hb in config.heartbeats]
+    return [status(hb, _record(found, hb.name), now) for hb in config.heartbeats]
+
+
+def _record(records: dict[str, dict], name: str) -> PingRecord | None:
+    summary = records.get(name)
+    return PingRecord(**summary) if summary is not None else None

@@ -29,11 +29,12 @@ OUTPUT_CHARS = 4000  # and at most this many characters of them (the last ones)
 
 class Target:
     """Where pings go: the rules.yaml they are checked against, its heartbeat names, the state
-    database and how long a ping may wait for it."""
+    database and how long a ping may wait for it (None: ``state.lock_timeout``'s default, which
+    is the store's)."""
 
     __slots__ = ("config_path", "names", "db_path", "lock_timeout_ms")
 
-    def __init__(self, config_path: Path, names: list[str], db_path: Path, lock_timeout_ms: int):
+    def __init__(self, config_path: Path, names: list[str], db_path: Path, lock_timeout_ms: int | None):
         self.config_path = config_path
         self.names = names
         self.db_path = db_path
@@ -41,33 +42,55 @@ class Target:
 
 
 def read_target(config_path: str | None, db_option: str | None, env: Mapping[str, str]) -> Target:
-    """The ``Target`` from rules.yaml's ``heartbeats`` names and ``state`` section only.
-    Raises ``ConfigError`` (exit 2) when the file or those parts of it are invalid."""
-    from .config_checks import (
-        DEFAULT_LOCK_TIMEOUT_MS,
-        Problems,
-        duration_setting,
-        interpolate,
-        mapping_setting,
-        read_document,
-    )
+    """The ``Target`` of rules.yaml, from its heartbeat names and ``state`` section only, when
+    those are plain values; otherwise (a ``${VAR}`` to fill in, a value to report with its line)
+    through the whole loader.  Raises ``ConfigError`` (exit 2) for an invalid file."""
+    from .config_file import read_document
     from .paths import DEFAULT_CONFIG, db_path
 
     path = Path(config_path or DEFAULT_CONFIG)
-    data, text = read_document(path)
-    problems = Problems(path, text)
-    problems.raw = data
+    data, _text = read_document(path)
+    plain = _plain_settings(data)
+    if plain is None:
+        from .config import load
+        from .paths import resolve_db_path
+
+        config = load(path, env)
+        names = [hb.name for hb in config.heartbeats]
+        return Target(path, names, resolve_db_path(config, db_option, env), config.state.lock_timeout_ms)
+    names, state_path, lock_timeout_ms = plain
+    return Target(path, names, db_path(path, state_path, db_option, env), lock_timeout_ms)
+
+
+def _plain_settings(data) -> tuple[list[str], str | None, int | None] | None:
+    """(heartbeat names, ``state.path``, ``state.lock_timeout`` in ms) when each is absent or a
+    plain valid value; None otherwise."""
+    import re
+
+    from .timeutil import parse_duration
+
     if not isinstance(data, dict):
-        data = {}
-        problems.add((), "the top level must be a mapping")
-    state = mapping_setting(interpolate(data.get("state"), ("state",), env, problems), ("state",), problems)
-    heartbeats = mapping_setting(data.get("heartbeats"), ("heartbeats",), problems)
-    lock_timeout_ms = duration_setting(
-        state, "lock_timeout", DEFAULT_LOCK_TIMEOUT_MS, ("state",), problems, positive=True
-    )
-    problems.raise_any()
-    state_path = str(state["path"]) if state.get("path") else None
-    return Target(path, [str(name) for name in heartbeats], db_path(path, state_path, db_option, env), lock_timeout_ms)
+        return None
+    heartbeats, state = data.get("heartbeats"), data.get("state") or {}
+    if not isinstance(heartbeats, dict) or not isinstance(state, dict):
+        return None
+    names = list(heartbeats)
+    if not all(isinstance(name, str) and re.fullmatch(r"[a-z0-9_]+", name) for name in names):
+        return None
+    path, timeout = state.get("path"), state.get("lock_timeout")
+    if any(isinstance(value, str) and "${" in value for value in (path, timeout)):
+        return None
+    if path is not None and not isinstance(path, str):
+        return None
+    lock_timeout_ms = None
+    if timeout is not None:
+        try:
+            lock_timeout_ms = parse_duration(timeout, what="lock_timeout")
+        except ValueError:
+            return None
+        if lock_timeout_ms <= 0:
+            return None
+    return names, path or None, lock_timeout_ms
 
 
 def target_of(ws: Workspace) -> Target:
@@ -92,7 +115,7 @@ def record_ping(
     recorded), ``UsageError`` for a bad kind or exit code, and ``StateError`` when the state
     database cannot be written (``StateLocked`` past ``state.lock_timeout``)."""
     from .errors import UnknownHeartbeat, UsageError
-    from .store import open_store
+    from .store import DEFAULT_WAIT_MS, open_store
     from .store.pings import record
 
     if kind not in KINDS:
@@ -107,30 +130,8 @@ def record_ping(
             hint=f"heartbeats: {', '.join(target.names) or 'none'} (add it under heartbeats: in rules.yaml)",
         )
     text = tail(clean_text(output)) if output else None
-    with open_store(target.db_path, timeout_ms=target.lock_timeout_ms) as store:
+    with open_store(target.db_path, timeout_ms=target.lock_timeout_ms or DEFAULT_WAIT_MS) as store:
         record(store, name, kind, now, exit_code, text or None)
-
-
-def merge(summary: dict, kind: str, at: int, exit_code: int | None, output: str | None) -> dict:
-    """A heartbeat's summary (the columns of ``PingRecord``) after one more ping, changed in place.
-
-    Of several pings at the same instant, the one recorded last is the last ping; a ping
-    older than the last one (from a clock that was behind) only counts where it is the latest
-    of its kind."""
-    if summary.get("first_ping_at") is None or at < summary["first_ping_at"]:
-        summary["first_ping_at"] = at
-    latest = summary.get("last_ping_at") is None or at >= summary["last_ping_at"]
-    if latest:
-        summary["last_ping_at"], summary["last_ping_kind"] = at, kind
-    if kind == "success" and (summary.get("last_success_at") is None or at >= summary["last_success_at"]):
-        summary["last_success_at"] = at
-    if latest:
-        if kind == "start":
-            summary["started_at"] = at
-        else:  # the run ended: this is how
-            summary["started_at"] = None
-            summary["last_end_kind"], summary["last_exit_code"], summary["last_output"] = kind, exit_code, output
-    return summary
 
 
 def tail(text: str, lines: int = OUTPUT_LINES, chars: int = OUTPUT_CHARS) -> str:

@@ -12,9 +12,9 @@ from conftest import MINUTE, T0, Cli, Result, rows
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pantry_alert import pings as library
 from pantry_alert.config import load
 from pantry_alert.heartbeats import PingRecord, status
+from pantry_alert.store import pings as stored
 
 BERLIN = ZoneInfo("Europe/Berlin")
 HOUR = 60 * MINUTE
@@ -37,7 +37,7 @@ def heartbeat(tmp_path: Path, settings: str, top: str = ""):
 
 def merge(record: PingRecord, kind: str, at: int, exit_code: int | None, output: str | None) -> PingRecord:
     """``record`` after one more ping, as the store records it."""
-    library.merge(vars(record), kind, at, exit_code, output)
+    stored.merge(vars(record), kind, at, exit_code, output)
     return record
 
 
@@ -430,6 +430,8 @@ def test_heartbeat_settings_are_checked_with_their_lines(hb):
     path = hb.config
     assert (result.code, result.out) == (2, "")
     assert result.err.splitlines()[1:-1] == [
+        f"  {path}:2: api.ping_key: must be a string of at least 16 characters (e.g. ${{PANTRY_ALERT_PING_KEY}}, "
+        "made with `openssl rand -hex 16`); the value is not shown",
         f"  {path}:4: heartbeats.Bad-Name: heartbeat name 'Bad-Name' must match [a-z0-9_]+",
         f"  {path}:6: heartbeats.both: give schedule (cron) or every (a duration), not both",
         f"  {path}:11: heartbeats.cron.schedule: '61 * * * *' is not a valid cron schedule: Bad minute",
@@ -448,8 +450,6 @@ def test_heartbeat_settings_are_checked_with_their_lines(hb):
         f"  {path}:23: heartbeats.nochannels: needs channels: the channels its alert goes to, e.g. [email]",
         f"  {path}:26: rule 'heartbeat_nochannels': rules.0.id: rule id 'heartbeat_nochannels' is the alert rule "
         "of heartbeat 'nochannels'; choose another id",
-        f"  {path}:2: api.ping_key: must be a string of at least 16 characters (e.g. ${{PANTRY_ALERT_PING_KEY}}, "
-        "made with `openssl rand -hex 16`); the value is not shown",
     ]
 
 
@@ -465,3 +465,19 @@ def test_rules_validate_counts_heartbeats_and_warns_of_their_unconfigured_channe
         f"warning: {hb.config}: rule 'heartbeat_nightly_backup' routes to channel 'email', which is not configured "
         "(set its channels: section or its environment variables)\n",
     )
+
+
+def test_ping_reads_state_through_the_whole_loader_when_it_is_not_plain(hb, tmp_path):
+    from pantry_alert.config import DEFAULT_LOCK_TIMEOUT_MS
+    from pantry_alert.store import DEFAULT_WAIT_MS
+
+    assert DEFAULT_WAIT_MS == DEFAULT_LOCK_TIMEOUT_MS  # a ping without state.lock_timeout waits as long
+    hb.config.write_text(HEARTBEATS + "state:\n  path: ${STATE_DIR}/jobs.db\n  lock_timeout: 5s\n")
+    assert hb("ping", "worker", env={"PANTRY_ALERT_DB": "", "STATE_DIR": str(tmp_path)}).code == 0
+    assert rows(tmp_path / "jobs.db", "SELECT heartbeat, kind FROM pings") == [("worker", "success")]
+    unset = hb("ping", "worker", env={"PANTRY_ALERT_DB": ""})
+    assert unset.code == 2
+    assert f"{hb.config}:16: state.path: environment variable ${{STATE_DIR}} is not set" in unset.err
+    hb.config.write_text(HEARTBEATS + "state:\n  lock_timeout: soon\n")
+    bad = hb("ping", "worker")
+    assert bad.code == 2 and f"{hb.config}:16: state.lock_timeout: 'soon' is not a duration" in bad.err

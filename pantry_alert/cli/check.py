@@ -31,7 +31,7 @@ def exit_code(result) -> int:
 def parse_fast(argv: list[str]) -> tuple[Globals, dict] | None:
     """(globals, options) when ``argv`` is a plain ``[--config X] [--db X] [--debug] check [options]``
     that ``OPTIONS`` describes exactly, else None (typer then parses it and owns every message)."""
-    from . import split_globals
+    from .fastpath import split_globals
 
     found = split_globals(argv, "check")
     if found is None:

@@ -23,7 +23,7 @@ KEEP_BYTES = 64 * 1024  # of a wrapped command's output, kept to take its last l
 def parse_fast(argv: list[str]) -> dict | None:
     """``execute``'s arguments when ``argv`` is a plain ``[globals] ping NAME [options] [-- CMD ARGS...]``
     that ``OPTIONS`` describes exactly, else None."""
-    from . import split_globals
+    from .fastpath import split_globals
 
     found = split_globals(argv, "ping")
     if found is None:

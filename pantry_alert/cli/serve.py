@@ -70,7 +70,7 @@ def serve(
 
 def _check_ping_key(config) -> None:
     """A ``PANTRY_ALERT_PING_KEY`` too short to guard the ping URLs: exit 2 before listening."""
-    from ..config_heartbeats import MIN_PING_KEY
+    from ..config.heartbeats import MIN_PING_KEY
     from ..errors import UsageError
     from ..http.pings import PING_KEY_ENV, ping_key
 

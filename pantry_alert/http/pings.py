@@ -55,7 +55,7 @@ def _endpoint(kind: str):
 
 async def ping(request, kind: str):
     """Record a ping: 200 ``OK``; 404 ``Not found`` for a wrong key or an unknown heartbeat."""
-    from ..config_heartbeats import MIN_PING_KEY
+    from ..config.heartbeats import MIN_PING_KEY
     from ..errors import UnknownHeartbeat
     from ..pings import record_ping, target_of
 

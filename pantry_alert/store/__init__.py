@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import NotFoundError, StateError
+from ..errors import StateError
 from .db import SCHEMA_VERSION, connect, connect_query_only, default_path, run_lock, seal, transaction, write_problem
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 # own rows, does without them (and without ``dataclasses``, ~10 ms of every run that imports it).
 
 
-__all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION"]
+__all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION", "DEFAULT_WAIT_MS"]
+
+DEFAULT_WAIT_MS = 30_000  # how long a write waits for the database by default (state.lock_timeout's default)
 
 _JSON_FIELDS = ("labels", "metrics", "channels", "notified_channels", "resolved_metrics")
 _BOOL_FIELDS = ("escalated", "silenced")
@@ -174,9 +176,9 @@ class Store:
         try:
             return self.conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
-            from .db import _database_error
+            from .failures import database_error
 
-            raise _database_error(self.path, exc, untouched=self.conn.total_changes == 0) from None
+            raise database_error(self.path, exc, untouched=self.conn.total_changes == 0) from None
 
     def data_version(self) -> int:
         """SQLite's ``PRAGMA data_version``: it changes whenever another connection commits."""
@@ -304,41 +306,6 @@ class Store:
             (started_at, finished_at, exit_code, json.dumps(summary, separators=(",", ":"))),
         )
 
-    def resolve_alert(
-        self,
-        alert_id: str,
-        *,
-        by: str,
-        note: str | None,
-        now: int,
-        notify_resolved: bool,
-        intents: list[Intent] | None = None,
-    ) -> Alert:
-        """Resolve by hand; the resolved notifications are recorded for the next ``check`` to send
-        (``intents`` when the caller passed them through the notification policy, else one per
-        channel the alert was notified on)."""
-        from ..model import Event, Intent
-
-        with self.transaction():
-            alert = self.get_alert(alert_id)
-            if alert is None or alert.resolved:
-                raise NotFoundError("Alert not found or already resolved")
-            alert.status = "resolved"
-            alert.resolved_at = now
-            alert.resolved_by = by
-            self.update_alert(alert)
-            detail = {"by": by}
-            if note:
-                detail["note"] = note
-            self.add_event(Event(alert.id, now, "resolved", detail))
-            if intents is not None:
-                for intent in intents:
-                    self.add_notification(intent, now)
-            elif notify_resolved:
-                for channel in alert.notified_channels:
-                    self.add_notification(Intent(alert.id, channel, "resolved"), now)
-        return alert
-
     def acknowledge_alert(
         self, alert_id: str, *, by: str, note: str | None, until: int | None, now: int
     ) -> tuple[str, Alert | None]:
@@ -379,7 +346,7 @@ class Store:
 
 
 def open_store(
-    path: str | os.PathLike, *, create: bool = True, readonly: bool = False, timeout_ms: int = 30_000
+    path: str | os.PathLike, *, create: bool = True, readonly: bool = False, timeout_ms: int = DEFAULT_WAIT_MS
 ) -> Store:
     """Open the store at ``path``.
 

@@ -9,11 +9,8 @@ it survives ``prune``, which deletes old pings only.
 
 from __future__ import annotations
 
-from ..pings import merge
-
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
-    from ..heartbeats import PingRecord
     from . import Store
 
 MAX_PINGS = 1000  # kept per heartbeat, the newest ones
@@ -56,11 +53,31 @@ def record(store: Store, name: str, kind: str, at: int, exit_code: int | None, o
         conn.execute(_TRIM, (name, MAX_PINGS))
 
 
-def records(store: Store) -> dict[str, PingRecord]:
-    """name -> what is known of that heartbeat's pings."""
-    from ..heartbeats import PingRecord
+def merge(summary: dict, kind: str, at: int, exit_code: int | None, output: str | None) -> dict:
+    """A heartbeat's summary (the columns of ``PingRecord``) after one more ping, changed in place.
 
-    return {row[0]: PingRecord(*row) for row in store._rows(_SELECT)}
+    Of several pings at the same instant, the one recorded last is the last ping; a ping
+    older than the last one (from a clock that was behind) only counts where it is the latest
+    of its kind."""
+    if summary.get("first_ping_at") is None or at < summary["first_ping_at"]:
+        summary["first_ping_at"] = at
+    latest = summary.get("last_ping_at") is None or at >= summary["last_ping_at"]
+    if latest:
+        summary["last_ping_at"], summary["last_ping_kind"] = at, kind
+    if kind == "success" and (summary.get("last_success_at") is None or at >= summary["last_success_at"]):
+        summary["last_success_at"] = at
+    if latest:
+        if kind == "start":
+            summary["started_at"] = at
+        else:  # the run ended: this is how
+            summary["started_at"] = None
+            summary["last_end_kind"], summary["last_exit_code"], summary["last_output"] = kind, exit_code, output
+    return summary
+
+
+def records(store: Store) -> dict[str, dict]:
+    """name -> what is known of that heartbeat's pings (the fields of ``heartbeats.PingRecord``)."""
+    return {row[0]: dict(zip(_COLUMNS, row, strict=True)) for row in store._rows(_SELECT)}
 
 
 def mark_seen(store: Store, names: list[str], now: int) -> None:

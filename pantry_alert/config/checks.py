@@ -14,21 +14,16 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from .errors import ConfigError
-from .notify.registry import CHANNEL_NAMES
-from .timeutil import parse_duration
-from .urls import is_http_url, why_not
+from ..errors import ConfigProblem
+from ..notify.registry import CHANNEL_NAMES
+from ..timeutil import parse_duration
+from ..urls import is_http_url, why_not
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")  # never in a header, token or password
-DEFAULT_LOCK_TIMEOUT_MS = 30_000  # state.lock_timeout (here: ping reads it without the whole config)
-# Limits on rules.yaml: a config is a few KB; these stop hostile documents early.
-MAX_CONFIG_BYTES = 1024 * 1024  # file size
-MAX_CONFIG_DEPTH = 32  # nesting of mappings and lists
-MAX_CONFIG_NODES = 100_000  # mappings, lists and scalars, counting every use of an alias
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -36,6 +31,7 @@ class Problems:
     def __init__(self, path: Path, text: str):
         self.path, self.text = path, text
         self.items: list[str] = []
+        self.located: list[ConfigProblem] = []  # every problem with its key path and line, in order found
         self._root: Any = None  # the composed YAML node tree, made on the first error
         self.uninterpolated: set[tuple] = set()  # keys whose ${VAR} could not be filled: not checked further
         self.rule_ids: list = []  # rule ids by index, to name the rule in a problem
@@ -80,30 +76,24 @@ class Problems:
         return node.start_mark.line + 1 if node is not None else None
 
     def format(self, keys: tuple, message: str, rule_id: str | None = None) -> str:
+        return self._locate(keys, message, rule_id).text
+
+    def _locate(self, keys: tuple, message: str, rule_id: str | None = None) -> ConfigProblem:
         line = self.line(keys)
         where = f"{self.path}:{line}" if line else str(self.path)
         rule = f" rule '{rule_id}':" if rule_id else ""
         message = unexpand(message, self.substitutions)
         dotted = ".".join(str(k) for k in keys)
-        return f"{where}:{rule} {dotted + ': ' if dotted else ''}{message}"
-
-    def raise_any(self) -> None:
-        """Raise the ``ConfigError`` listing every problem (those of channels after the rest), if any."""
-        if not self.items:
-            return
-        every = self.items + [p for name in CHANNEL_NAMES for p in self.channel_items.get(name, [])]
-        count = len(every)
-        raise ConfigError(
-            f"{self.path}: {count} configuration problem{'s' if count > 1 else ''}",
-            hint="fix them and check with: pantry-alert rules validate",
-            problems=every,
-        )
+        return ConfigProblem(f"{where}:{rule} {dotted + ': ' if dotted else ''}{message}", keys, line)
 
     def add(self, keys: tuple, message: str, rule_id: str | None = None) -> None:
-        if len(keys) >= 2 and keys[0] == "channels" and keys[1] in CHANNEL_NAMES:
-            self.channel_items.setdefault(keys[1], []).append(self.format(keys, message))
+        channel = len(keys) >= 2 and keys[0] == "channels" and keys[1] in CHANNEL_NAMES
+        found = self._locate(keys, message, None if channel else rule_id)
+        self.located.append(found)
+        if channel:
+            self.channel_items.setdefault(keys[1], []).append(found.text)
             return
-        self.items.append(self.format(keys, message, rule_id))
+        self.items.append(found.text)
 
 
 def interpolate(value, keys: tuple, env: Mapping[str, str], problems: Problems):
@@ -176,78 +166,6 @@ def header_settings(value, keys, problems) -> dict[str, str]:
             continue
         out[str(name)] = str(val)
     return out
-
-
-def read_document(path: Path, *, max_bytes: int = MAX_CONFIG_BYTES) -> tuple[Any, str]:
-    """rules.yaml's parsed document and its text.  Raises ``ConfigError`` (exit 2) for a
-    missing, unreadable, oversized, malformed or hostile (too deep, too large) file."""
-    import yaml
-
-    try:
-        text = _read_limited(path, max_bytes)
-    except FileNotFoundError:
-        raise ConfigError(
-            f"config file {path} not found",
-            hint="point at one with --config PATH or PANTRY_ALERT_CONFIG=PATH "
-            "(an example with the five standard rules is rules.yaml at the root of pantry-alert's source tree)",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except RecursionError:
-        raise ConfigError(f"{path}: the document is nested too deeply") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        lines = text.splitlines()
-        if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
-            problem = "a tab character in the indentation (YAML indents with spaces only)"
-        raise ConfigError(f"{where}: invalid YAML: {problem}", problems=[f"{where}: invalid YAML: {problem}"]) from None
-    check_shape(data, path)
-    return data, text
-
-
-def _read_limited(path: Path, max_bytes: int) -> str:
-    """The config's text; a FIFO or device is refused (not waited on), and so is a file over the size limit."""
-    import os
-    import stat
-
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"config file {path} is not a regular file")
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb") as fh:
-            fd = -1
-            data = fh.read(max_bytes + 1)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    if len(data) > max_bytes:
-        raise ConfigError(f"config file {path} is larger than {max_bytes // 1024} KiB")
-    return data.decode("utf-8")
-
-
-def check_shape(data: Any, path: Path) -> None:
-    """Refuse documents that are too deep or too large once aliases are expanded (billion laughs)."""
-    nodes, stack = 0, [(data, 1)]
-    while stack:
-        node, depth = stack.pop()
-        nodes += 1
-        if nodes > MAX_CONFIG_NODES:
-            raise ConfigError(
-                f"{path}: the document has more than {MAX_CONFIG_NODES} values (counting every use of a YAML alias)",
-                hint="a rules.yaml is a few hundred values; look for aliases (*name) that repeat large parts",
-            )
-        if depth > MAX_CONFIG_DEPTH:
-            raise ConfigError(f"{path}: the document is nested more than {MAX_CONFIG_DEPTH} levels deep")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-            stack.extend((k, depth + 1) for k in node.keys())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
 
 
 def unknown_keys(section: dict, allowed: set, keys: tuple, problems: Problems, rule_id=None) -> None:

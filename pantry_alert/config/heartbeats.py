@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
-from .config import HEARTBEATS_KEYS, Rule
-from .config_checks import (
+from ..heartbeats import Heartbeat, check_schedule
+from ..model import SEVERITIES
+from .checks import (
     Problems,
     bool_setting,
     channel_list,
@@ -20,8 +21,11 @@ from .config_checks import (
     unknown_keys,
     url_setting,
 )
-from .heartbeats import Heartbeat, check_schedule
-from .model import SEVERITIES
+from .model import Rule
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from .sections import Parse
 
 DEFAULT_GRACE_MS = 10 * 60_000
 DEFAULT_HEARTBEAT_COOLDOWN_MS = 60 * 60_000
@@ -30,18 +34,20 @@ HEARTBEAT_TYPE = "heartbeat"
 NAME = re.compile(r"^[a-z0-9_]+$")
 
 
-def heartbeats(value, default_tz: str | None, problems: Problems) -> list[Heartbeat]:
+def heartbeats(value, p: Parse, allowed: set[str]) -> list[Heartbeat]:
     """``heartbeats: {<name>: {schedule | every, timezone, grace, max_runtime, severity, channels,
-    description, runbook_url, cooldown, alert_if_never}}``."""
+    description, runbook_url, cooldown, alert_if_never}}`` (``allowed`` keys).  Parsed after
+    ``rules``, whose ids may not take a heartbeat's alert rule id."""
     out: list[Heartbeat] = []
-    for name, raw in mapping_setting(value, ("heartbeats",), problems).items():
-        hb = _heartbeat(name, raw, default_tz, problems)
+    for name, raw in mapping_setting(value, ("heartbeats",), p.problems).items():
+        hb = _heartbeat(name, raw, allowed, p.config.timezone, p.problems)
         if hb is not None:
             out.append(hb)
+    _check_rule_ids(out, p.problems)
     return out
 
 
-def _heartbeat(name, raw, default_tz: str | None, problems: Problems) -> Heartbeat | None:
+def _heartbeat(name, raw, allowed: set[str], default_tz: str | None, problems: Problems) -> Heartbeat | None:
     keys = ("heartbeats", name)
     if not isinstance(name, str) or not NAME.match(name):
         problems.add(keys, f"heartbeat name {name!r} must match [a-z0-9_]+")
@@ -49,7 +55,7 @@ def _heartbeat(name, raw, default_tz: str | None, problems: Problems) -> Heartbe
     section = mapping_setting(raw, keys, problems)
     if not isinstance(raw, dict):
         return None
-    unknown_keys(section, HEARTBEATS_KEYS, keys, problems)
+    unknown_keys(section, allowed, keys, problems)
     schedule, every = section.get("schedule"), None
     if "every" in section and schedule is not None:
         problems.add(keys, "give schedule (cron) or every (a duration), not both")
@@ -108,10 +114,10 @@ def _heartbeat(name, raw, default_tz: str | None, problems: Problems) -> Heartbe
     )
 
 
-def check_rule_ids(found: list[Heartbeat], rule_ids: list[str], problems: Problems) -> None:
+def _check_rule_ids(found: list[Heartbeat], problems: Problems) -> None:
     """A rule may not take the id of a heartbeat's alert rule."""
     taken = {hb.rule_id: hb.name for hb in found}
-    for index, rule_id in enumerate(rule_ids):
+    for index, rule_id in enumerate(problems.rule_ids):
         if rule_id in taken:
             problems.add(
                 ("rules", index, "id"),
