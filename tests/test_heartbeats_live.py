@@ -130,17 +130,17 @@ def test_pings_over_http_through_a_real_server(hb):
     with ApiServer(hb, env={"PANTRY_ALERT_PING_KEY": PING_KEY}) as server:
         anon = server.anon
         success = anon.get(f"/ping/{PING_KEY}/worker")
-        assert (success.status_code, success.text) == (200, "OK\n")
+        assert (success.status_code, success.text) == (200, "OK")
         assert anon.post(f"/ping/{PING_KEY}/nightly_backup/start").status_code == 200
         failed = anon.post(f"/ping/{PING_KEY}/nightly_backup/fail?exit_code=2", content=b"pg_dump: error\n")
-        assert (failed.status_code, failed.text) == (200, "OK\n")
+        assert (failed.status_code, failed.text) == (200, "OK")
         wrong = [
             anon.get("/ping/wrong-key-0123456789abcdef/worker"),  # a wrong key
             anon.post(f"/ping/{PING_KEY[:-1]}/worker"),
             anon.get(f"/ping/{PING_KEY}/nightly_bakup"),  # an unknown heartbeat
             anon.get(f"/ping/{PING_KEY}/nightly_bakup/fail"),
         ]
-        assert [(r.status_code, r.text) for r in wrong] == [(404, "Not found\n")] * 4
+        assert [(r.status_code, r.text) for r in wrong] == [(404, "Not found")] * 4
         assert anon.get(f"/ping/{PING_KEY}/worker/finish").status_code == 404
         assert anon.get(f"/ping/{PING_KEY}/worker?exit_code=1").status_code == 400
         assert anon.get("/api/heartbeats").status_code == 401  # the API keeps its bearer token

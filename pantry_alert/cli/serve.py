@@ -80,6 +80,10 @@ def _check_ping_key(config) -> None:
             f"{PING_KEY_ENV} must be at least {MIN_PING_KEY} characters (the value is not shown)",
             hint=f'e.g. {PING_KEY_ENV}="$(openssl rand -hex 16)"',
         )
+    if key is None and config.heartbeats:
+        sys.stderr.write(
+            f"warning: no ping key ({PING_KEY_ENV} or api.ping_key): the /ping/ URLs answer 404 to every ping\n"
+        )
 
 
 def _listen(host: str, port: int):

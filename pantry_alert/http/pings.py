@@ -43,7 +43,7 @@ class RedactPingKeys(logging.Filter):
 
 
 def _not_found() -> PlainTextResponse:
-    return PlainTextResponse("Not found\n", status_code=404)
+    return PlainTextResponse("Not found", status_code=404)
 
 
 def _endpoint(kind: str):
@@ -81,7 +81,7 @@ async def ping(request, kind: str):
         await run_in_threadpool(record_ping, target, name, kind, now=ws.now(), exit_code=exit_code, output=message)
     except UnknownHeartbeat:  # rules.yaml changed meanwhile
         return _not_found()
-    return PlainTextResponse("OK\n")
+    return PlainTextResponse("OK")
 
 
 def heartbeats_list(request):
