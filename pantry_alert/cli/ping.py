@@ -23,9 +23,9 @@ KEEP_BYTES = 64 * 1024  # of a wrapped command's output, kept to take its last l
 def parse_fast(argv: list[str]) -> dict | None:
     """``execute``'s arguments when ``argv`` is a plain ``[globals] ping NAME [options] [-- CMD ARGS...]``
     that ``OPTIONS`` describes exactly, else None."""
-    from .fastpath import split_globals
+    from .fast import split_globals
 
-    found = split_globals(argv, "ping")
+    found = split_globals(argv, ("ping",))
     if found is None:
         return None
     config_path, db, _debug, i = found
