@@ -215,6 +215,7 @@ def evaluate(
     rule_states: dict[str, RuleState],
     ctx: Context,
     source_error: str | None = None,
+    history=None,
     heartbeats: Iterable[tuple[Rule, bool, dict]] = (),
 ) -> Plan:
     """Evaluate one run.
@@ -222,7 +223,8 @@ def evaluate(
     ``alerts`` maps rule id -> its unresolved alert; ``rule_states`` maps rule
     id -> stored state.  Neither is mutated: the plan carries copies.
     ``metrics`` is None when the source failed (``source_error`` says why):
-    then only the built-in source rule and the heartbeats move.
+    then only the built-in source rule and the heartbeats move.  ``history`` (a
+    ``windows.History``) holds the stored samples that the rules' window functions read.
     ``heartbeats`` holds ``(rule, holds, values)`` for each heartbeat's alert
     rule: it holds while the heartbeat is late or failed, whatever the metrics.
     """
@@ -270,10 +272,10 @@ def evaluate(
         if not rule.enabled or rule.when is None:
             continue
         try:
-            holds, read, value = rule.when.evaluate(metrics)
+            holds, read, value = rule.when.evaluate(metrics, history)
             clears = True
             if not holds and rule.resolve_when is not None and rule.id in alerts:
-                clears, _, _ = rule.resolve_when.evaluate(metrics)
+                clears, _, _ = rule.resolve_when.evaluate(metrics, history)
         except Unevaluable as exc:
             plan.errors.append({"rule": rule.id, "error": str(exc)})
             continue

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config_file import MAX_CONFIG_BYTES, read_document
 from ..errors import ConfigError
+from ..history import HISTORY_KEYS, HistorySettings
 from ..model import SEVERITIES
 from ..notify.registry import CHANNEL_NAMES
 from .checks import Problems, interpolate, unknown_keys
@@ -71,6 +72,8 @@ __all__ = [
     "DEFAULT_THRESHOLDS",
     "ESCALATION_KEYS",
     "HEARTBEATS_KEYS",
+    "HISTORY_KEYS",
+    "HistorySettings",
     "MAX_CONFIG_BYTES",
     "QUIET_HOURS_KEYS",
     "RULE_ID",
