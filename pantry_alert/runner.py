@@ -96,9 +96,12 @@ def run_check(
     configured = frozenset(channels)
     document, source_error = None, None
     try:
-        document = metrics_mod.read(
-            file=metrics_file, url=metrics_url, source=config.source, base_dir=config.path.parent, now=now
-        )
+        if config.rules or metrics_file or metrics_url or _has_source(config):
+            document = metrics_mod.read(
+                file=metrics_file, url=metrics_url, source=config.source, base_dir=config.path.parent, now=now
+            )
+        else:
+            document = {}  # heartbeats only: there are no metrics to read
     except MetricsError as exc:
         source_error = exc.message
 
@@ -117,6 +120,10 @@ def run_check(
                     plan, _ = _plan(store, config, document, configured, now, source_error)
                     store.apply(plan, now)
                     history.record(store, config, document, now)
+                    if config.heartbeats:
+                        from .store.pings import mark_seen
+
+                        mark_seen(store, [hb.name for hb in config.heartbeats], now)
                 result = CheckResult(plan=plan, source_error=source_error)
                 if on_planned:
                     on_planned(plan, _touched(plan))
@@ -130,6 +137,10 @@ def run_check(
     if dry_run:
         _settle(result, _merge(active, plan), fail_on)
     return result
+
+
+def _has_source(config: Config) -> bool:
+    return bool(config.source.url or config.source.file or config.source.prometheus)
 
 
 def _sync(store, config: Config, channels: dict[str, Any], now: int) -> list[Any]:
@@ -159,8 +170,19 @@ def _plan(store, config: Config, document, configured: frozenset[str], now: int,
         taken_ids=store.alert_ids_at(now),
         source_error=source_error,
         history=history.for_run(store, config.rules, now) if document is not None else None,
+        heartbeats=_heartbeats(store, config, now),
     )
     return plan, stored
+
+
+def _heartbeats(store, config: Config, now: int) -> list:
+    """Each heartbeat's alert rule, whether it holds (late or failed) and its values."""
+    if not config.heartbeats:
+        return []
+    from .heartbeats import alert_inputs
+    from .store.pings import records
+
+    return alert_inputs(config.heartbeats, records(store), now)
 
 
 def _touched(plan: Plan) -> dict[str, Any]:
