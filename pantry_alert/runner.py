@@ -107,7 +107,7 @@ def run_check(
 
     if dry_run:
         with open_store(db_path, readonly=True, timeout_ms=config.state.lock_timeout_ms) as store:
-            plan, stored = _plan(store, config, document, configured, now, source_error)
+            plan, stored = _plan(store, config, document, configured, now, source_error, _heartbeats(store, config, now))
             result = CheckResult(plan=plan, source_error=source_error, dry_run=True)
             active = list(stored.values())
             if on_planned:
@@ -117,9 +117,10 @@ def run_check(
         with run_lock(db_path, config.state.lock_timeout_ms):
             with open_store(db_path, timeout_ms=config.state.lock_timeout_ms) as store:
                 with store.transaction():
-                    plan, _ = _plan(store, config, document, configured, now, source_error)
+                    beats = _heartbeats(store, config, now)
+                    plan, _ = _plan(store, config, document, configured, now, source_error, beats)
                     store.apply(plan, now)
-                    history.record(store, config, document, now)
+                    history.record(store, config, document, now, extra=_heartbeat_facts(beats))
                     if config.heartbeats:
                         from .store.pings import mark_seen
 
@@ -153,7 +154,7 @@ def _sync(store, config: Config, channels: dict[str, Any], now: int) -> list[Any
     ]
 
 
-def _plan(store, config: Config, document, configured: frozenset[str], now: int, source_error: str | None):
+def _plan(store, config: Config, document, configured: frozenset[str], now: int, source_error: str | None, beats: list):
     """The step planned on the stored state: ``(plan, stored alerts by rule id)``."""
     from .store.policy import active_silences
 
@@ -170,7 +171,7 @@ def _plan(store, config: Config, document, configured: frozenset[str], now: int,
         taken_ids=store.alert_ids_at(now),
         source_error=source_error,
         history=history.for_run(store, config.rules, now) if document is not None else None,
-        heartbeats=_heartbeats(store, config, now),
+        heartbeats=beats,
     )
     return plan, stored
 
@@ -183,6 +184,19 @@ def _heartbeats(store, config: Config, now: int) -> list:
     from .store.pings import records
 
     return alert_inputs(config.heartbeats, records(store), now)
+
+
+def _heartbeat_facts(beats: list) -> dict[str, float]:
+    """The heartbeats' numbers kept in the metric history, as ``heartbeats.<name>.<fact>``
+    (``lastPingAt``, ``expectedAt`` and, after a failure, ``exitCode``)."""
+    facts: dict[str, float] = {}
+    for rule, _holds, values in beats:
+        name = rule.id.removeprefix("heartbeat_")
+        for key in ("lastPingAt", "expectedAt", "exitCode"):
+            value = values.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                facts[f"heartbeats.{name}.{key}"] = value
+    return facts
 
 
 def _touched(plan: Plan) -> dict[str, Any]:

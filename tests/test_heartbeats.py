@@ -481,3 +481,17 @@ def test_ping_reads_state_through_the_whole_loader_when_it_is_not_plain(hb, tmp_
     hb.config.write_text(HEARTBEATS + "state:\n  lock_timeout: soon\n")
     bad = hb("ping", "worker")
     assert bad.code == 2 and f"{hb.config}:16: state.lock_timeout: 'soon' is not a duration" in bad.err
+
+
+def test_each_check_keeps_the_heartbeat_facts_in_the_metric_history(hb):
+    assert hb("ping", "worker", now=T0).code == 0
+    assert hb("check", now=T0 + MINUTE).code == 0
+    assert hb("ping", "nightly_backup", "--fail", "--exit-code", "3", now=T0 + 2 * MINUTE).code == 0
+    assert hb("check", now=T0 + 3 * MINUTE).code == 0
+    since = ["--since", "1h"]
+    worker = hb("metrics", "heartbeats.worker.lastPingAt", *since, "--json", now=T0 + 4 * MINUTE)
+    assert worker.json() == [{"at": T0 + MINUTE, "value": T0}, {"at": T0 + 3 * MINUTE, "value": T0}]
+    expected = hb("metrics", "heartbeats.worker.expectedAt", *since, "--json", now=T0 + 4 * MINUTE)
+    assert [s["value"] for s in expected.json()] == [T0 + 10 * MINUTE, T0 + 10 * MINUTE]
+    failed = hb("metrics", "heartbeats.nightly_backup.exitCode", *since, "--json", now=T0 + 4 * MINUTE)
+    assert failed.json() == [{"at": T0 + 3 * MINUTE, "value": 3}]
