@@ -107,7 +107,9 @@ def run_check(
 
     if dry_run:
         with open_store(db_path, readonly=True, timeout_ms=config.state.lock_timeout_ms) as store:
-            plan, stored = _plan(store, config, document, configured, now, source_error, _heartbeats(store, config, now))
+            plan, stored = _plan(
+                store, config, document, configured, now, source_error, _heartbeats(store, config, now)
+            )
             result = CheckResult(plan=plan, source_error=source_error, dry_run=True)
             active = list(stored.values())
             if on_planned:
