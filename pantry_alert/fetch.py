@@ -345,3 +345,16 @@ def _read(response, url: str, left, max_bytes: int) -> Reply:
     left()
     headers = {k.lower(): v for k, v in response.headers.items()}
     return Reply(status, response.reason_phrase, headers, decoder.result())
+
+
+def channel_problem(error: FetchError, timeout: float) -> str:
+    """A channel's words for a ``FetchError`` (after ``"<channel> <peer>: "``)."""
+    if error.kind == "timeout":
+        return f"timed out after {timeout:g}s"
+    if error.kind == "connect":
+        return f"cannot connect: {error}"
+    if error.kind == "redirect":
+        return f"{error} (redirects are not followed; configure the final URL)"
+    if error.kind == "request":
+        return f"request failed: {error}"
+    return str(error)
