@@ -260,11 +260,14 @@ def _allowed_hosts(env, ws) -> str:
 
 
 def _post(url: str, message: dict[str, Any]) -> None:
-    from slack_sdk.webhook import WebhookClient
+    """Replace the original Slack message through ``response_url`` (the hardened ``fetch``:
+    a total deadline, a bounded answer, no redirects)."""
+    from ..fetch import FetchError, fetch, host_of
 
-    from ..notify.slack import _quiet_logger
-
-    client = WebhookClient(url, timeout=REPLACE_TIMEOUT, retry_handlers=[], logger=_quiet_logger())
-    response = client.send(**message)
-    if not 200 <= response.status_code < 300:
-        log.warning("Slack refused the replacement message: HTTP %s", response.status_code)
+    try:
+        reply = fetch("POST", url, timeout_s=REPLACE_TIMEOUT, json=message, secrets=[url], accept_encoding=False)
+    except FetchError as exc:
+        log.warning("Slack response_url %s: %s", host_of(url), exc)
+        return
+    if not reply.ok:
+        log.warning("Slack refused the replacement message: HTTP %s", reply.status)
