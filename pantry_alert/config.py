@@ -617,8 +617,6 @@ def parse(
 
 def load(path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check_templates: bool = False) -> Config:
     """Read and validate a config file.  Raises ``ConfigError`` (exit 2)."""
-    import yaml
-
     path = Path(path)
     try:
         text = _read_limited(path)
@@ -630,6 +628,20 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    return load_text(text, path, env, check_templates=check_templates)
+
+
+def load_text(
+    text: str, path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check_templates: bool = False
+) -> Config:
+    """Validate ``text`` as the config file ``path`` would hold it: the same size, alias and
+    depth limits, the same YAML version (1.1) and the same checks as ``load``.  Rule edits
+    run it on the exact text they are about to write."""
+    import yaml
+
+    path = Path(path)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} would be larger than {MAX_CONFIG_BYTES // 1024} KiB")
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except RecursionError:
