@@ -45,6 +45,15 @@ def writing(ws: Workspace, *, create: bool = False) -> Iterator[Store]:
         yield store
 
 
+def _texts(**fields: str | None) -> None:
+    """Every text a person hands in (CLI options, API bodies) passes the one input check:
+    ``UsageError`` (exit 2, HTTP 400) naming the field for a lone surrogate."""
+    from .text import check_input
+
+    for key, value in fields.items():
+        check_input(value, key.replace("_", " "))
+
+
 def resolve(ws: Workspace, alert_id: str, *, by: str, note: str | None = None, now: int | None = None) -> Alert:
     """Resolve an alert by hand.  Its resolved notifications (when the rule has
     ``notify_resolved``) are recorded for the next ``check`` to send, through the
@@ -52,6 +61,7 @@ def resolve(ws: Workspace, alert_id: str, *, by: str, note: str | None = None, n
     deferred during quiet hours for a quiet severity.
 
     Raises ``NotFoundError`` when the alert does not exist or is already resolved."""
+    _texts(alert_id=alert_id, by=by, note=note)
     now = ws.now() if now is None else now
     config = ws.config()
     with writing(ws) as store:
@@ -97,6 +107,7 @@ def acknowledge(
 
     Raises ``NotFoundError`` for an unknown id and ``ConflictError`` when the
     alert is resolved or already acknowledged."""
+    _texts(alert_id=alert_id, by=by, note=note)
     now = ws.now() if now is None else now
     tz = ws.config().timezone
     with writing(ws) as store:
@@ -141,6 +152,7 @@ def add_silence(
     from .errors import UnknownRule, UsageError
     from .store.policy import add_silence as store_add
 
+    _texts(rule=rule_id, reason=reason, by=by)
     now = ws.now() if now is None else now
     config = ws.config()
     if config.rule(rule_id) is None and rule_id != BUILTIN_SOURCE_RULE:
@@ -171,6 +183,7 @@ def expire_silence(ws: Workspace, silence_id: str, *, now: int | None = None, by
     from .store.policy import expire_silence as store_expire
     from .store.policy import get_silence
 
+    _texts(silence_id=silence_id, by=by)
     now = ws.now() if now is None else now
     tz = ws.config().timezone
     with writing(ws) as store:

@@ -208,8 +208,8 @@ def fetch(
     sent = check_headers(headers or {}, headers_key)
     if accept_encoding:
         sent.setdefault("Accept-Encoding", "gzip, deflate")
-    hidden = [v for k, v in sent.items() if k.lower() not in _PLAIN_HEADERS]
-    hidden += list(secrets) + url_secrets(url)
+    hidden: list[str | None] = [v for k, v in sent.items() if k.lower() not in _PLAIN_HEADERS]
+    hidden += [*secrets, *url_secrets(url)]
     if json is not None:
         import json as json_module
 

@@ -19,7 +19,6 @@ call anywhere else.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -33,7 +32,7 @@ from starlette.responses import Response
 from .. import actions
 from ..errors import ConflictError, NotFoundError, PantryAlertError, StateLocked
 from ..timeutil import format_time
-from .common import HttpError, fail, read_body
+from .common import HttpError, fail, parse_json, read_body
 
 log = logging.getLogger("pantry_alert.http")
 
@@ -95,9 +94,10 @@ def _signed(secret: str, body: bytes, headers) -> bool:
 def _payload(body: bytes) -> dict[str, Any]:
     try:
         fields = parse_qs(body.decode("utf-8"), strict_parsing=False)
-        payload = json.loads(fields["payload"][0])
+        raw = fields["payload"][0]
     except (UnicodeDecodeError, KeyError, IndexError, ValueError):
         raise HttpError(400, "expected a form field 'payload' holding Slack's JSON") from None
+    payload = parse_json(raw, "Slack payload")
     if not isinstance(payload, dict):
         raise HttpError(400, "Slack's payload must be a JSON object")
     return payload
@@ -106,7 +106,8 @@ def _payload(body: bytes) -> dict[str, Any]:
 def _acknowledge_action(payload: dict[str, Any]) -> dict[str, Any] | None:
     if payload.get("type") != "block_actions":
         return None
-    for action in payload.get("actions") or []:
+    actions = payload.get("actions")
+    for action in actions if isinstance(actions, list) else []:
         if isinstance(action, dict) and action.get("action_id") == ACTION_ID:
             return action
     return None
