@@ -129,3 +129,14 @@ def test_systemd_analyze_security_rates_2_or_lower(unit_copies, unit):
     match = re.search(rf"Overall exposure level for {re.escape(unit)}: (\d+\.\d+)", result.stdout)
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= MAX_EXPOSURE, result.stdout
+
+
+@pytest.mark.parametrize("unit, limit", [("pantry-alert.service", "10min"), ("pantry-alert-prune.service", "30min")])
+def test_oneshot_runs_have_a_start_timeout_beyond_their_own_budget(unit, limit):
+    """A hung oneshot run would block its timer for ever: systemd stops it after TimeoutStartSec."""
+    assert settings(unit)["Type"] == ["oneshot"]
+    assert settings(unit)["TimeoutStartSec"] == [limit]
+
+
+def test_api_service_raises_its_file_descriptor_limit():
+    assert settings("pantry-alert-api.service")["LimitNOFILE"] == ["8192"]

@@ -94,6 +94,7 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
     import uvicorn
 
     from ..http.app import create_app
+    from ..http.protocol import GuardedH11Protocol
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
@@ -113,6 +114,8 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
         server_header=False,
         lifespan="off",
         timeout_graceful_shutdown=10,
+        http=GuardedH11Protocol,  # a header-read timeout: half-sent requests are closed
+        timeout_keep_alive=5,
     )
     server = uvicorn.Server(config)
     # uvicorn stops gracefully on SIGTERM, then re-raises the signal to the handler it found:
