@@ -26,13 +26,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from .. import actions
 from ..errors import ConflictError, NotFoundError, PantryAlertError, StateLocked
 from ..timeutil import format_time
 from .common import HttpError, fail, parse_json, read_body
+from .writes import run_write
 
 log = logging.getLogger("pantry_alert.http")
 
@@ -68,7 +68,7 @@ async def slack_actions(request):
     alert_id = str(action.get("value") or "")
     user = _user(payload)
     ws = ctx.workspace()
-    outcome = await run_in_threadpool(_acknowledge, ws, alert_id, user, QUICK_LOCK_MS)
+    outcome = await run_write(_acknowledge, ws, alert_id, user, QUICK_LOCK_MS)
     task = BackgroundTask(_finish, ws, ctx.env, payload, alert_id, user, outcome)
     return Response(status_code=200, background=task)
 
