@@ -637,11 +637,18 @@ def load_text(
     """Validate ``text`` as the config file ``path`` would hold it: the same size, alias and
     depth limits, the same YAML version (1.1) and the same checks as ``load``.  Rule edits
     run it on the exact text they are about to write."""
-    import yaml
-
     path = Path(path)
     if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {path} would be larger than {MAX_CONFIG_BYTES // 1024} KiB")
+    data = parse_yaml(text, path)
+    return parse(data, path, text, env, check_templates=check_templates)
+
+
+def parse_yaml(text: str, path: str | os.PathLike) -> Any:
+    """YAML 1.1 text as the loader reads it, within the alias and depth limits; ``ConfigError``
+    naming the file and line otherwise.  Rule files and cases files are read with it too."""
+    import yaml
+
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except RecursionError:
@@ -654,18 +661,45 @@ def load_text(
         if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
             problem = "a tab character in the indentation (YAML indents with spaces only)"
         raise ConfigError(f"{where}: invalid YAML: {problem}", problems=[f"{where}: invalid YAML: {problem}"]) from None
-    check_shape(data, path)
-    return parse(data, path, text, env, check_templates=check_templates)
+    check_shape(data, Path(path))
+    return data
 
 
-def _read_limited(path: Path) -> str:
+def read_limited(path: str | os.PathLike, what: str = "config file") -> str:
+    """A small file's text (``-``: standard input), within the config's size limit; a FIFO or
+    device is refused, not waited on.  ``ConfigError`` naming ``what`` otherwise."""
+    import sys
+
+    if str(path) == "-":
+        data = sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"standard input is larger than {MAX_CONFIG_BYTES // 1024} KiB")
+        return _utf8(data, "standard input")
+    try:
+        return _read_limited(Path(path), what)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
+
+
+def _utf8(data: bytes, where: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where} is not UTF-8 text") from None
+
+
+def _read_limited(path: Path, what: str = "config file") -> str:
     """The config's text; a FIFO or device is refused (not waited on), and so is a file over the size limit."""
     import stat
 
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"config file {path} is not a regular file")
+            raise ConfigError(f"{what} {path} is not a regular file")
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb") as fh:
             fd = -1
@@ -674,5 +708,5 @@ def _read_limited(path: Path) -> str:
         if fd >= 0:
             os.close(fd)
     if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
+        raise ConfigError(f"{what} {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
     return data.decode("utf-8")

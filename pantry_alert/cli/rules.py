@@ -218,23 +218,14 @@ def _run_cases(ctx: typer.Context, path: str, as_json: bool) -> None:
 
 
 def _read_rule_file(path: str) -> dict:
-    """One rule from a YAML (or JSON) file: a mapping, or a list holding exactly one."""
-    import yaml
+    """One rule from a YAML (or JSON) file: a mapping, or a list holding exactly one.
 
+    Read as the config is: a regular file (or ``-``) within the size limit, the
+    same alias and depth limits."""
+    from ..config import parse_yaml, read_limited
     from ..errors import ConfigError
 
-    try:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read rule file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"rule file {path} is not UTF-8 text") from None
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else path
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    data = parse_yaml(read_limited(path, "rule file"), "standard input" if path == "-" else path)
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if isinstance(data, dict) and set(data) == {"rule"} and isinstance(data["rule"], dict):
