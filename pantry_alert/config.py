@@ -409,6 +409,10 @@ def _rule(raw, index: int, problems: Problems) -> Rule | None:
             problems.add(keys + ("labels", key), "a label value must be a string", label)
             del labels[key]
     labels = {str(k): str(v) for k, v in labels.items() if v is not None}
+    from .labels import label_problems
+
+    for key, problem in label_problems(labels):
+        problems.add(keys + ("labels", key), problem, label)
     rule = Rule(
         id=str(rule_id),
         name=str(name),

@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
+from ..labels import label_name
 from ..urls import is_http_url, why_not
 from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker, redact_url, scrub
 
@@ -46,7 +47,6 @@ SECTION_KEYS = ("urls", "headers", "timeout", "interval")
 API_PATH = "/api/v2/alerts"
 DEFAULT_INTERVAL_MS = 60_000
 RESOLVED_WINDOW_MS = 15 * 60_000  # resolved alerts are repeated this long, as Prometheus does
-_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_HEADER = re.compile(r"auth|token|key|secret|signature|cookie|password|session", re.IGNORECASE)
 
 
@@ -128,14 +128,6 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
 def rfc3339(ms: int) -> str:
     """Epoch ms as RFC 3339 in UTC with milliseconds: ``2025-11-26T12:00:00.000Z``."""
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def label_name(name: str) -> str:
-    """A rule label's name as Alertmanager accepts it (``[A-Za-z_][A-Za-z0-9_]*``)."""
-    if _LABEL_NAME.match(name):
-        return name
-    fixed = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    return fixed if fixed and not fixed[0].isdigit() else "_" + fixed
 
 
 def labels_of(alert: Mapping[str, Any], service: str, severity: str | None = None) -> dict[str, str]:
