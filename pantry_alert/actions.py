@@ -166,13 +166,17 @@ def add_silence(
         return store_add(store, rule_id, ends_at=now + for_ms, reason=reason or None, by=by.strip(), now=now)
 
 
-def list_silences(ws: Workspace, *, now: int | None = None) -> list[dict]:
-    """Every silence: the active ones first (ending soonest first), then the expired ones."""
+SILENCE_LIST_LIMIT = 100  # silences a listing shows unless told otherwise
+
+
+def list_silences(ws: Workspace, *, now: int | None = None, limit: int | None = SILENCE_LIST_LIMIT) -> list[dict]:
+    """The silences: the active ones first (ending soonest first), then the expired ones;
+    at most ``limit`` (None: all).  ``prune`` deletes silences that ended before its cutoff."""
     from .store.policy import list_silences as store_list
 
     now = ws.now() if now is None else now
     with ws.store() as store:
-        return store_list(store, now)
+        return store_list(store, now, limit)
 
 
 def expire_silence(ws: Workspace, silence_id: str, *, now: int | None = None, by: str | None = None) -> dict:

@@ -42,13 +42,14 @@ def add(
 def list_(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON array of silences")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="show at most this many (active ones first)")] = 100,
 ) -> None:
-    """The silences, active ones first."""
+    """The silences, active ones first (at most --limit; prune deletes long-expired ones)."""
     from .. import actions
     from ..timeutil import format_time
 
     ws = get_globals(ctx).workspace
-    silences = actions.list_silences(ws)
+    silences = actions.list_silences(ws, limit=limit)
     if as_json:
         print_json(silences)
         return

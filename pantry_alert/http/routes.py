@@ -140,7 +140,8 @@ def silences_list(request):
     """As ``silence list --json``."""
     from ..actions import list_silences
 
-    return ok(list_silences(_ctx(request).workspace()))
+    limit = int_param(request.query_params.get("limit"), "limit", default=100, low=1, high=MAX_HISTORY)
+    return ok(list_silences(_ctx(request).workspace(), limit=limit))
 
 
 async def silence_create(request):

@@ -29,13 +29,15 @@ class PruneResult:
     events: int = 0
     notifications: int = 0
     runs: int = 0
+    silences: int = 0  # silences that ended before the cutoff
     kept: int = 0  # resolved alerts before the cutoff kept for their undelivered notifications
     dry_run: bool = False
 
 
 def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
     """Delete resolved alerts fired before ``cutoff`` with their events and
-    notifications, and the runs started before it, in one transaction.
+    notifications, the runs started before it and the silences that ended
+    before it, in one transaction.
     Unresolved alerts are never touched.  With ``dry_run``, count what would
     go and change nothing.
 
@@ -58,6 +60,7 @@ def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
             )
             setattr(result, table, count)
         ((result.runs,),) = store._rows("SELECT COUNT(*) FROM runs WHERE started_at < ?", (cutoff,))
+        ((result.silences,),) = store._rows("SELECT COUNT(*) FROM silences WHERE ends_at < ?", (cutoff,))
         ((result.kept,),) = store._rows(_KEPT, (cutoff,))
         return result
     conn = store.conn
@@ -73,6 +76,7 @@ def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
             elif result.alerts:
                 _prune_rows(conn, cutoff, result)
             result.runs = conn.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount
+            result.silences = conn.execute("DELETE FROM silences WHERE ends_at < ?", (cutoff,)).rowcount
     except sqlite3.Error as exc:
         raise _database_error(store.path, exc) from None
     finally:
