@@ -86,14 +86,15 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
     everything = cli("prune", "--older-than", "0", "--vacuum", now=now)  # never an unresolved one
     ok(everything)
     out = lines(everything.out)
-    assert out[:5] == [
+    assert out[:6] == [
         "Deleted (cutoff 2025-12-04 12:00:00 UTC):",
         "  resolved alerts              1",
         "  their events                 6",
         "  their notifications          2",
         "  runs                         3",
+        "  ended silences               0",
     ]
-    assert out[5].startswith(f"Vacuumed {cli.db}: ") and out[5].endswith(" MiB")
+    assert out[6].startswith(f"Vacuumed {cli.db}: ") and out[6].endswith(" MiB")
     assert rows(cli.db, "SELECT id, status FROM alerts") == [(d1, "firing")]
     assert rows(cli.db, "SELECT DISTINCT alert_id FROM events") == [(d1,)]
     assert rows(cli.db, "SELECT started_at FROM runs") == [(now,)]  # started at the cutoff: not before it
