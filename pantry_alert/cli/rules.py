@@ -83,6 +83,7 @@ def validate(ctx: typer.Context) -> None:
                     f"warning: {config.path}: routes.{severity} names '{channel}', which is not configured; "
                     f"{severity} alerts will record it as skipped\n"
                 )
+    _say_database(g)
     if unrouted:
         for rule_id, channel in unrouted:
             sys.stderr.write(
@@ -94,6 +95,18 @@ def validate(ctx: typer.Context) -> None:
         )
         raise typer.Exit(1)
     sys.stdout.write(f"{config.path}: valid ({len(config.rules)} rules)\n")
+
+
+def _say_database(g) -> None:
+    """Which state database the other commands would use with this config (the usual
+    surprise on a server: root's ~/.local/state instead of /var/lib/pantry-alert)."""
+    from ..errors import PantryAlertError
+
+    try:
+        where = str(g.workspace.db_path())
+    except PantryAlertError as exc:
+        where = f"unusable ({exc.message})"
+    sys.stderr.write(f"state database: {where}\n")
 
 
 def _number(value) -> str:

@@ -64,7 +64,7 @@ def serve(
     inspect(ws.db_path())  # a foreign, corrupt or newer database: exit 4 before listening
     server_ctx.token = token
     sock = _listen(host, port)
-    _serve(server_ctx, sock, access_log=access_log)
+    _serve(server_ctx, sock, access_log=access_log, paths=(str(config.path), str(ws.db_path())))
 
 
 def _listen(host: str, port: int):
@@ -87,7 +87,7 @@ def _listen(host: str, port: int):
     return sock
 
 
-def _serve(server_ctx, sock, *, access_log: bool) -> None:
+def _serve(server_ctx, sock, *, access_log: bool, paths: tuple[str, str]) -> None:
     import logging
     import signal
 
@@ -102,6 +102,7 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    log.info("config %s, state database %s", *paths)  # which files this server uses, said once
     if not (os.environ.get("SLACK_SIGNING_SECRET") or "").strip():
         log.warning("SLACK_SIGNING_SECRET is not set: POST /slack/actions refuses every request")
     if server_ctx.token is None:

@@ -1,0 +1,30 @@
+"""A sysadmin's second week: the config alone picks the server's database, and every command says which."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from api_server import ApiServer
+from conftest import ROOT, SIMPLE_CONFIG, Cli
+
+
+def test_server_example_pins_the_timers_database():
+    data = yaml.safe_load((ROOT / "examples" / "server-rules.yaml").read_text())
+    assert data["state"]["path"] == "/var/lib/pantry-alert/state.db"
+
+
+def test_rules_validate_names_the_database_it_would_use(tmp_path):
+    cli = Cli(tmp_path)
+    cli.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="10m") + "state:\n  path: here.db\n")
+    result = cli("rules", "validate", env={"PANTRY_ALERT_DB": ""})
+    assert result.code == 0
+    assert result.out == f"{cli.config}: valid (1 rules)\n"
+    assert result.err.endswith(f"state database: {tmp_path / 'here.db'}\n")
+
+
+@pytest.mark.slow
+def test_serve_logs_its_config_and_database_at_start(tmp_path):
+    cli = Cli(tmp_path)
+    cli.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="10m"))
+    with ApiServer(cli) as server:
+        assert f"config {cli.config}, state database {cli.db}" in server.log()
