@@ -28,3 +28,12 @@ def test_serve_logs_its_config_and_database_at_start(tmp_path):
     cli.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="10m"))
     with ApiServer(cli) as server:
         assert f"config {cli.config}, state database {cli.db}" in server.log()
+
+
+def test_the_hint_after_an_invalid_config_keeps_its_config_option(tmp_path):
+    cli = Cli(tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - id: x\n")
+    result = cli("--config", str(bad), "rules", "validate")
+    assert result.code == 2
+    assert f"hint: fix them and check with: pantry-alert --config {bad} rules validate\n" in result.err
