@@ -336,9 +336,9 @@ def test_history_newest_first_with_limit_and_since(five):
     assert out[2] == " Alert                             Severity  Status    Count  Fired"
     assert out[4:8] == [
         " High Memory Usage                 medium    firing        1  2025-11-26",
-        f" memory_usage_high_{T0}                              12:00:00 UTC",
+        f" memory_usage_high_{T0}                              12:00:00",
         " High Response Time                high      resolved      1  2025-11-26",
-        f" high_response_time_{T0}                             12:00:00 UTC",
+        f" high_response_time_{T0}                             12:00:00",
     ]
 
 

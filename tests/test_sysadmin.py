@@ -37,3 +37,22 @@ def test_the_hint_after_an_invalid_config_keeps_its_config_option(tmp_path):
     result = cli("--config", str(bad), "rules", "validate")
     assert result.code == 2
     assert f"hint: fix them and check with: pantry-alert --config {bad} rules validate\n" in result.err
+
+
+def test_ids_never_wrap_at_80_columns_and_silenced_alerts_are_marked(tmp_path):
+    from conftest import SEED_METRICS, T0
+
+    cli = Cli(tmp_path)
+    cli.config.write_text((ROOT / "rules.yaml").read_text())
+    cli.env["COLUMNS"] = "80"
+    assert cli("silence", "add", "high_response_time", "--for", "2h", "--reason", "CDN migration").code == 0
+    assert cli.check(SEED_METRICS).code == 0
+    listed = cli("list").out
+    for alert in cli("list", "--json").json():
+        assert f" {alert['id']} " in listed  # whole, on one line
+    line = next(x for x in listed.splitlines() if x.startswith(f" high_response_time_{T0}"))
+    assert "silenced" in line.split()
+    silences = cli("silence", "list")
+    [silence] = cli("silence", "list", "--json").json()
+    assert silence["id"] in silences.out
+    assert all(len(x) <= 80 for x in listed.splitlines() + silences.out.splitlines())

@@ -61,7 +61,8 @@ def list_(
 
     tz = ws.config().timezone
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
-    for column in ("ID", "Rule", "Status", "Ends", "By", "Reason"):
+    table.add_column("ID", no_wrap=True)  # copied into `silence expire`: never wrapped
+    for column in ("Rule", "Status", "Ends", "By", "Reason"):
         table.add_column(column, overflow="fold")
     for s in silences:
         table.add_row(
