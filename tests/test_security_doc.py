@@ -36,3 +36,15 @@ def test_every_route_is_listed():
         for method in route.methods - {"HEAD"}
     )
     assert sorted(first_cells(section("HTTP routes"))) == served
+
+
+def test_the_caddyfile_example_is_indented_with_tabs():
+    api = (ROOT / "docs" / "api.md").read_text()
+    block = api.split("```caddyfile\n", 1)[1].split("```", 1)[0]
+    assert block == "alerts.example.com {\n\treverse_proxy 127.0.0.1:8080\n}\n"
+
+
+def test_operations_names_the_slack_response_url_and_the_api_variables():
+    ops = (ROOT / "docs" / "operations.md").read_text()
+    assert "IPAddressDeny=any" in ops and "response_url" in ops
+    assert "PANTRY_ALERT_API_TOKEN=" in ops and "SLACK_SIGNING_SECRET=" in ops
