@@ -56,3 +56,10 @@ def test_ids_never_wrap_at_80_columns_and_silenced_alerts_are_marked(tmp_path):
     [silence] = cli("silence", "list", "--json").json()
     assert silence["id"] in silences.out
     assert all(len(x) <= 80 for x in listed.splitlines() + silences.out.splitlines())
+
+
+def test_rules_test_help_explains_every_option(tmp_path):
+    result = Cli(tmp_path)("rules", "test", "--help")
+    assert result.code == 0
+    for text in ("read the metrics from a file", "fetch the metrics from this URL", "rule unit tests", "as JSON"):
+        assert text in " ".join(result.out.split())

@@ -138,13 +138,18 @@ def _json_value(value):
 @app.command("test")
 def test_rules(
     ctx: typer.Context,
-    metrics_file: Annotated[Optional[str], typer.Option("--metrics-file", metavar="PATH|-")] = None,
-    metrics_url: Annotated[Optional[str], typer.Option("--metrics-url", metavar="URL")] = None,
+    metrics_file: Annotated[
+        Optional[str],
+        typer.Option("--metrics-file", metavar="PATH|-", help="read the metrics from a file (- for stdin)"),
+    ] = None,
+    metrics_url: Annotated[
+        Optional[str], typer.Option("--metrics-url", metavar="URL", help="fetch the metrics from this URL")
+    ] = None,
     cases: Annotated[
         Optional[str],
         typer.Option("--cases", metavar="CASES.yaml", help="run rule unit tests (timed metrics and expectations)"),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the verdicts (or the case results) as JSON")] = False,
 ) -> None:
     """Evaluate every rule on one metrics snapshot, or run rule unit tests (--cases); touches no state, sends nothing."""
     if cases is not None:
