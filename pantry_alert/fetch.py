@@ -201,7 +201,7 @@ def fetch(
     raises ``FetchError`` for everything else (see the module docstring)."""
     import threading
 
-    from .notify.base import redact_url
+    from .redact import redact_url
 
     if deadline is None:
         deadline = time.monotonic() + timeout_s
@@ -251,7 +251,7 @@ def _close_quietly(thing: Any) -> None:
 def _worded(error: BaseException, url: str, timeout_s: float, max_bytes: int, hidden, redact_url) -> BaseException:
     import httpx
 
-    from .notify.base import scrub
+    from .redact import scrub
 
     if isinstance(error, FetchError):
         error.detail = scrub(error.detail, hidden)
@@ -319,7 +319,7 @@ def _exchange(client, owned, method, url, headers, content, form, deadline, canc
 def _read(response, url: str, left, max_bytes: int) -> Reply:
     from urllib.parse import urljoin
 
-    from .notify.base import redact_url
+    from .redact import redact_url
 
     status = response.status_code
     if 300 <= status < 400:

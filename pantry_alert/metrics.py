@@ -93,7 +93,7 @@ def read_url(
     exceed ``MAX_DOCUMENT`` bytes after decompression.
     """
     from .fetch import FetchError, fetch
-    from .notify.base import redact_url
+    from .redact import redact_url
 
     shown = redact_url(url)  # no credentials or query string in messages
     try:

@@ -57,7 +57,7 @@ def read(source, *, now_ms: int | None = None) -> dict[str, Any]:
 
     import httpx
 
-    from .notify.base import redact_url
+    from .redact import redact_url
     from .timeutil import now_ms as clock
 
     when = clock() if now_ms is None else now_ms

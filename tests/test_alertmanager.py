@@ -386,8 +386,8 @@ def test_bad_settings_are_configuration_errors(tmp_path, section, problem):
 @pytest.mark.parametrize(
     "labels, problem",
     [
-        ('{on-call: a, on_call: b}', "labels.on_call: becomes the Alertmanager label 'on_call', as 'on-call' does"),
-        ('{__name__: x}', "labels.__name__: label names beginning with '__' are reserved"),
+        ("{on-call: a, on_call: b}", "labels.on_call: becomes the Alertmanager label 'on_call', as 'on-call' does"),
+        ("{__name__: x}", "labels.__name__: label names beginning with '__' are reserved"),
         ('{"": x}', "labels.: a label name may not be empty"),
     ],
 )

@@ -20,7 +20,11 @@ DEEP = "[" * 10_000 + "]" * 10_000
     "body, status, message",
     [
         (DEEP, 400, "malformed JSON body: nested more than 32 levels deep"),
-        ('{"note": "\\ud800x"}', 400, "JSON body.note: holds a lone surrogate (\\ud800) at character 1, which is not text"),
+        (
+            '{"note": "\\ud800x"}',
+            400,
+            "JSON body.note: holds a lone surrogate (\\ud800) at character 1, which is not text",
+        ),
         ('{"a": "' + "x" * 70_000 + '"}', 413, "JSON body over the limit of 64 KiB"),
         ('{"a": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}', None, None),
     ],

@@ -161,10 +161,14 @@ async def silence_create(request):
 
 
 async def silence_expire(request):
-    """As ``silence expire``: 404 for an unknown silence, 409 when it has already ended."""
+    """As ``silence expire``: an optional body ``{"by"}``; 404 for an unknown silence, 409 when it has
+    already ended."""
     from ..actions import expire_silence
 
-    silence = await run_write(expire_silence, _ctx(request).workspace(), request.path_params["silence_id"])
+    body = await read_json(request, allowed={"by"})
+    by = text_field(body, "by") or DEFAULT_BY
+    silence_id = request.path_params["silence_id"]
+    silence = await run_write(lambda: expire_silence(_ctx(request).workspace(), silence_id, by=by))
     return ok(silence, message="Silence expired")
 
 
