@@ -63,3 +63,20 @@ def test_rules_test_help_explains_every_option(tmp_path):
     assert result.code == 0
     for text in ("read the metrics from a file", "fetch the metrics from this URL", "rule unit tests", "as JSON"):
         assert text in " ".join(result.out.split())
+
+
+@pytest.mark.parametrize(
+    "condition, message",
+    [
+        ("errorRate >> 2", "operator '>>' is not allowed (use + - * / %)"),
+        ("a is b", "comparison 'is' is not allowed (use < <= > >= == !=)"),
+        ("  cpu > 90 and mem <<< 2", "syntax error at column 22: invalid syntax"),
+    ],
+)
+def test_expression_errors_show_the_operator_as_written_and_the_right_column(condition, message):
+    from pantry_alert.errors import ExpressionError
+    from pantry_alert.expressions import compile_condition
+
+    with pytest.raises(ExpressionError) as info:
+        compile_condition(condition)
+    assert str(info.value) == message
