@@ -80,3 +80,19 @@ def test_expression_errors_show_the_operator_as_written_and_the_right_column(con
     with pytest.raises(ExpressionError) as info:
         compile_condition(condition)
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    "channel, variable, meant",
+    [
+        ("email", "SMTP_SERVER", "SMTP_HOST"),
+        ("slack", "SLACK_TOKEN", "SLACK_BOT_TOKEN"),
+        ("webhook", "WEBHOOK_URL", "ALERT_WEBHOOK_URL"),
+    ],
+)
+def test_an_unconfigured_channel_gets_a_did_you_mean_for_almost_right_variables(tmp_path, channel, variable, meant):
+    cli = Cli(tmp_path)
+    cli.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="10m").replace("[console]", f"[{channel}]"))
+    result = cli("rules", "validate", env={variable: "x"})
+    assert result.code == 1
+    assert f"{variable} is set: did you mean {meant}?" in result.err

@@ -90,13 +90,47 @@ def validate(ctx: typer.Context) -> None:
         for rule_id, channel in unrouted:
             sys.stderr.write(
                 f"warning: {config.path}: rule '{rule_id}' routes to channel '{channel}', "
-                "which is not configured (set its channels: section or its environment variables)\n"
+                "which is not configured (set its channels: section or its environment variables)"
+                f"{_near_misses(channel, g.workspace.env)}\n"
             )
         sys.stdout.write(
             f"{config.path}: valid ({len(config.rules)} rules), but {len(unrouted)} route(s) to unconfigured channels\n"
         )
         raise typer.Exit(1)
     sys.stdout.write(f"{config.path}: valid ({len(config.rules)} rules)\n")
+
+
+# Names people write for a channel's variables (what other tools call them).
+_USUAL_MISTAKES = {
+    "SMTP_SERVER": "SMTP_HOST",
+    "SMTP_HOSTNAME": "SMTP_HOST",
+    "SMTP_USERNAME": "SMTP_USER",
+    "SMTP_PASSWORD": "SMTP_PASS",
+    "SLACK_TOKEN": "SLACK_BOT_TOKEN",
+    "SLACK_CHANNEL": "SLACK_ALERT_CHANNEL",
+    "WEBHOOK_URL": "ALERT_WEBHOOK_URL",
+    "WEBHOOK_TOKEN": "ALERT_WEBHOOK_TOKEN",
+    "ALERTMANAGER_URL": "ALERTMANAGER_URLS",
+}
+
+
+def _near_misses(channel: str, env) -> str:
+    """A did-you-mean for set variables that are almost the channel's (``SMTP_SERVER`` for
+    ``SMTP_HOST``, ``SLACK_TOKEN`` for ``SLACK_BOT_TOKEN``, ``WEBHOOK_URL`` for ``ALERT_WEBHOOK_URL``)."""
+    import difflib
+
+    from ..notify.registry import capabilities
+
+    wanted = tuple(capabilities(channel).env)
+    found = []
+    for name in sorted(env):
+        if name in wanted or not env.get(name):
+            continue
+        usual = _USUAL_MISTAKES.get(name)
+        close = [usual] if usual in wanted else difflib.get_close_matches(name, wanted, n=1, cutoff=0.7)
+        if close:
+            found.append(f"{name} is set: did you mean {close[0]}?")
+    return ("; " + "; ".join(found)) if found else ""
 
 
 def _say_database(g) -> None:
