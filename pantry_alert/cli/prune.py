@@ -28,7 +28,8 @@ def prune(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
 ) -> None:
     """Delete old resolved alerts with their events and notifications (never an unresolved one),
-    old runs and silences that ended before the cutoff.  Prints nothing when nothing was deleted."""
+    old runs, silences that ended before the cutoff, and the metric samples older than
+    history.retention.  Prints nothing when nothing was deleted."""
     from ..store import maintenance
     from ..timeutil import cli_duration
 
@@ -37,14 +38,15 @@ def prune(
     config = g.config()
     cutoff = g.now() - (config.state.retention_ms if age is None else age)
     with g.store() as store:
-        result = maintenance.prune(store, cutoff=cutoff, dry_run=dry_run)
+        history_cutoff = g.now() - config.history.retention_ms  # whatever --older-than says for alerts
+        result = maintenance.prune(store, cutoff=cutoff, dry_run=dry_run, history_cutoff=history_cutoff)
         size_before = _file_size(store.path)
         if vacuum and not dry_run:
             maintenance.vacuum(store)
     if as_json:
         print_json({"deleted": result.alerts, "silences": result.silences, "cutoff": cutoff, "dryRun": dry_run})
         return
-    deleted = result.alerts + result.events + result.notifications + result.runs + result.silences
+    deleted = result.alerts + result.events + result.notifications + result.runs + result.silences + result.history_runs
     if not (deleted or dry_run or vacuum):
         return  # quiet, like check: the hourly timer mails only when something happened
     when = format_time(cutoff, config.timezone)
@@ -57,6 +59,9 @@ def prune(
         ("ended silences", result.silences),
     ):
         lines.append(f"  {label:<20}{count:>10}")
+    if result.history_runs:
+        when = format_time(history_cutoff, config.timezone)
+        lines.append(f"  metric samples of {result.history_runs} run(s) before {when} (history.retention)")
     if result.kept:
         lines.append(f"Kept {result.kept} resolved alert(s) with notifications not delivered yet.")
     if vacuum:

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -135,10 +135,18 @@ def _resolved_metrics(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE alerts ADD COLUMN resolved_metrics TEXT")
 
 
+def _metric_history(conn: sqlite3.Connection) -> None:
+    """v5: the metric history, one row per run (``store.history`` says how a row is encoded)."""
+    conn.execute("CREATE TABLE metric_paths (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE)")
+    conn.execute("CREATE TABLE metric_layouts (id INTEGER PRIMARY KEY, path_ids TEXT NOT NULL UNIQUE)")
+    conn.execute("CREATE TABLE metric_samples (at INTEGER PRIMARY KEY, layout INTEGER NOT NULL, data BLOB NOT NULL)")
+
+
 # Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _create_schema,
     1: _reporting_indexes,
     2: _silences,
     3: _resolved_metrics,
+    4: _metric_history,
 }
