@@ -463,7 +463,8 @@ def test_rules_validate_counts_heartbeats_and_warns_of_their_unconfigured_channe
     assert result == Result(
         1,
         f"{hb.config}: valid (0 rules, 2 heartbeats), but 1 route(s) to unconfigured channels\n",
-        database + f"warning: {hb.config}: rule 'heartbeat_nightly_backup' routes to channel 'email', which is not configured "
+        database
+        + f"warning: {hb.config}: rule 'heartbeat_nightly_backup' routes to channel 'email', which is not configured "
         "(set its channels: section or its environment variables)\n",
     )
 
