@@ -201,7 +201,7 @@ def fetch(
     raises ``FetchError`` for everything else (see the module docstring)."""
     import threading
 
-    from .notify.base import redact_url
+    from .redact import redact_url
 
     if deadline is None:
         deadline = time.monotonic() + timeout_s
@@ -232,8 +232,9 @@ def fetch(
     worker.join(max(0.0, deadline - time.monotonic()) + 0.05)
     if worker.is_alive():
         cancelled.set()  # the worker gives up at its next read; nobody waits for it
-        for own in owned:  # closing its connection ends a read that is waiting now
-            _close_quietly(own)
+        # Closing its connection ends a read that is waiting now; a close may itself wait for
+        # the connection pool's lock, so it happens in a thread nobody waits for.
+        threading.Thread(target=_close_all, args=(list(owned),), daemon=True).start()
         raise FetchError("timeout", f"no answer within {timeout_s:g}s")
     error = outcome.get("error")
     if error is None:
@@ -241,17 +242,18 @@ def fetch(
     raise _worded(error, url, timeout_s, max_bytes, hidden, redact_url) from None
 
 
-def _close_quietly(thing: Any) -> None:
-    try:
-        thing.close()
-    except Exception:  # noqa: S110 - the exchange is abandoned; its close may fail any way
-        pass
+def _close_all(things: list[Any]) -> None:
+    for thing in reversed(things):  # the response, then the client
+        try:
+            thing.close()
+        except Exception:  # noqa: S110 - the exchange is abandoned; its close may fail any way
+            pass
 
 
 def _worded(error: BaseException, url: str, timeout_s: float, max_bytes: int, hidden, redact_url) -> BaseException:
     import httpx
 
-    from .notify.base import scrub
+    from .redact import scrub
 
     if isinstance(error, FetchError):
         error.detail = scrub(error.detail, hidden)
@@ -319,7 +321,7 @@ def _exchange(client, owned, method, url, headers, content, form, deadline, canc
 def _read(response, url: str, left, max_bytes: int) -> Reply:
     from urllib.parse import urljoin
 
-    from .notify.base import redact_url
+    from .redact import redact_url
 
     status = response.status_code
     if 300 <= status < 400:

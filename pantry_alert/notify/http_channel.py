@@ -210,7 +210,7 @@ def peer_reason(body: bytes, secrets: Sequence[str | None] = ()) -> str:
             if value not in (None, "", [], {}):
                 pieces.append(str(value))
         words = "; ".join(dict.fromkeys(pieces))
-    if not words and not found:
+    if not words:  # no words of its own: the start of what it said
         words = body[:4096].decode("utf-8", "replace")
     return _cut(" ".join(scrub(words, secrets).split()))
 

@@ -27,7 +27,6 @@ every notification of the run.  httpx is imported only when a message is sent.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,7 +35,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
 from ..redact import redact_url, scrub
-from ..text import one_line
 from ..urls import is_http_url, why_not
 from .base import (
     DEFAULT_MAX_PARALLEL,
@@ -46,7 +44,6 @@ from .base import (
     parse_max_parallel,
     parse_timeout,
     picker,
-    retry_after_ms,
 )
 from .capabilities import Capabilities
 
@@ -248,107 +245,46 @@ def build_headers(settings: Settings, message: Message) -> dict[str, str]:
 
 def encode_body(message: Message) -> bytes:
     """Compact UTF-8 JSON; a non-finite float (NaN, Infinity) becomes null."""
-    body = build_body(message)
-    try:
-        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        text = json.dumps(_finite(body), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.encode("utf-8")
+    from .http_channel import encode
 
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+    return encode(build_body(message))
 
 
 def send(settings: Settings, message: Message) -> None:
     """POST one notification; raise ``DeliveryError`` (scrubbed) unless 2xx.
 
-    4xx other than 408 and 429 are not retryable; 429 carries Retry-After.
+    4xx other than 408 and 429 are not retryable; 408, 429 and 5xx carry Retry-After.
     Redirects are not followed (a 3xx is a failure naming the status)."""
-    session = open_session(settings)
-    try:
-        session.send(message)
-    finally:
-        session.close()
+    from .http_channel import send_alone
+
+    send_alone(deliver, settings, message)
 
 
-class Session:
-    """One ``httpx.Client`` for a run: keep-alive connections, at most ``max_parallel``.
+def open_session(settings: Settings):
+    """One ``httpx.Client`` for a run: keep-alive connections, at most ``max_parallel``."""
+    from .http_channel import Session
 
-    ``send`` may be called from several threads at once (httpx's pool is thread-safe)."""
-
-    def __init__(self, settings: Settings):
-        import httpx
-
-        self.settings = settings
-        self.client = httpx.Client(
-            timeout=httpx.Timeout(settings.timeout),
-            follow_redirects=False,
-            trust_env=True,
-            limits=httpx.Limits(max_connections=settings.max_parallel, max_keepalive_connections=settings.max_parallel),
-        )
-
-    def send(self, message: Message) -> None:
-        _post(self.client, self.settings, message)
-
-    def close(self) -> None:
-        self.client.close()
+    return Session(settings, deliver)
 
 
-def open_session(settings: Settings) -> Session:
-    return Session(settings)
-
-
-def _post(client, settings: Settings, message: Message) -> None:
-    import httpx
-
-    def fail(text: str, retryable: bool = True, retry_after_ms: int | None = None) -> DeliveryError:
-        return DeliveryError(
-            scrub(f"webhook {settings.peer}: {text}", settings.secrets()),
-            retryable=retryable,
-            retry_after_ms=retry_after_ms,
-        )
-
+def deliver(settings: Settings, message: Message, client: Any) -> None:
+    """One POST; the answer read by the rule every HTTP channel shares (``notify.http_channel``)."""
     from ..errors import ExpressionError
+    from .http_channel import post
 
     try:
         body = request_body(settings, message)
     except ExpressionError as exc:  # the same template fails again on retry
-        raise fail(f"body template: {exc}", retryable=False) from None
-    headers = build_headers(settings, message)
-    try:
-        response = client.post(settings.url, content=body, headers=headers)
-    except httpx.TimeoutException:
-        raise fail(f"timed out after {settings.timeout:g}s") from None
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        from ..neterrors import connect_problem
-
-        plain = connect_problem(exc)
-        if plain:
-            raise fail(f"cannot connect: {plain}") from None
-        reason = one_line(scrub(str(exc) or type(exc).__name__, settings.secrets()))
-        raise fail(f"request failed: {reason[:300]}") from None
-
-    status = response.status_code
-    if 200 <= status < 300:
-        return
-    # Scrub before cutting: a secret cut in half would no longer match.
-    snippet = one_line(scrub(response.text or "", settings.secrets()))
-    snippet = snippet if len(snippet) <= 200 else snippet[:199] + "…"
-    text = f"HTTP {status} {response.reason_phrase}".rstrip()
-    if snippet:
-        text += f": {snippet}"
-    if status == 429:
-        retry_after = retry_after_ms(response.headers.get("retry-after"))
-        if retry_after is not None:
-            text += f" (retry after {retry_after / 1000:g}s)"
-        raise fail(text, retryable=True, retry_after_ms=retry_after)
-    if 300 <= status < 400:
-        raise fail(text + " (redirects are not followed; configure the final URL)")
-    raise fail(text, retryable=not (400 <= status < 500) or status == 408)
+        text = scrub(f"webhook {settings.peer}: body template: {exc}", settings.secrets())
+        raise DeliveryError(text, retryable=False) from None
+    post(
+        "webhook",
+        settings.peer,
+        settings.url,
+        content=body,
+        headers=build_headers(settings, message),
+        timeout=settings.timeout,
+        secrets=settings.secrets(),
+        now_ms=message.now_ms,
+        client=client,
+    )
