@@ -13,7 +13,6 @@ from datetime import UTC
 
 from ..errors import ConfigError
 from ..model import SEVERITY_ORDER
-from ..redact import redact_url, scrub  # noqa: F401 - fetch.py (copied from the trust branch) imports them from here
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
