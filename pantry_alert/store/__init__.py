@@ -346,6 +346,8 @@ class Store:
             self.add_event(Event(alert.id, now, "acknowledged", {"by": by, "note": note, "until": until}))
             for channel in alert.notified_channels:
                 if channel in tell:
+                    from ..model import Intent
+
                     self.add_notification(Intent(alert.id, channel, "acknowledged"), now)
             alert.status, alert.acknowledged_at, alert.acknowledged_by, alert.ack_expires_at = (
                 "acknowledged",
