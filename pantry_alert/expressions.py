@@ -15,9 +15,9 @@ import math
 import operator
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from .errors import ExpressionError, Unevaluable
+from .record import Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -83,12 +83,21 @@ def lookup(doc: dict, path: str) -> float:
     return node
 
 
-@dataclass
-class Condition:
+class Condition(Record):
+    """A parsed rule condition and the metric paths it reads."""
+
     source: str
     paths: list[str]
-    _root: Evaluator = field(repr=False)
-    _lhs: Evaluator | None = field(repr=False, default=None)
+    _root: Evaluator
+    _lhs: Evaluator | None
+    _fields = ("source", "paths", "_root", "_lhs")
+    _shown = ("source", "paths")
+
+    def __init__(self, source: str, paths: list[str], _root: Evaluator, _lhs: Evaluator | None = None) -> None:
+        self.source = source
+        self.paths = paths
+        self._root = _root
+        self._lhs = _lhs
 
     def evaluate(self, metrics: dict) -> tuple[bool, dict[str, float], float | None]:
         """Return (holds, values read by path, value of the top-level comparison's left side)."""

@@ -59,10 +59,10 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
 from itertools import islice
 
 from ..errors import DeliveryError
+from ..record import Record
 from ..store.outbox import Notice, Outcome
 from ..timeutil import budget_seconds
 from . import retry
@@ -88,15 +88,36 @@ _STARTED, _DONE = "started", "done"
 __all__ = ["Outcome", "Report", "deliver"]
 
 
-@dataclass
-class Report:
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-    failures: list[Outcome] = field(default_factory=list)
-    waiting: dict[str, int] = field(default_factory=dict)  # channel not configured -> notices left waiting
-    left: int = 0  # due notices not started because the delivery budget was spent
-    budget_s: float = 0.0
+class Report(Record):
+    """What a delivery run sent, failed, skipped and left waiting."""
+
+    sent: int
+    failed: int
+    skipped: int
+    failures: list[Outcome]
+    waiting: dict[str, int]  # channel not configured -> notices left waiting
+    left: int  # due notices not started because the delivery budget was spent
+    budget_s: float
+    _fields = ("sent", "failed", "skipped", "failures", "waiting", "left", "budget_s")
+    _shown = _fields
+
+    def __init__(
+        self,
+        sent: int = 0,
+        failed: int = 0,
+        skipped: int = 0,
+        failures: list[Outcome] | None = None,
+        waiting: dict[str, int] | None = None,
+        left: int = 0,
+        budget_s: float = 0.0,
+    ) -> None:
+        self.sent = sent
+        self.failed = failed
+        self.skipped = skipped
+        self.failures = [] if failures is None else failures
+        self.waiting = {} if waiting is None else waiting
+        self.left = left
+        self.budget_s = budget_s
 
 
 class _Digest(list):
@@ -429,7 +450,7 @@ class _Run:
         for outcome in outcomes:  # a digest's outcome is each of its notices' outcome
             group = self.groups[outcome.notice.id][1]
             if isinstance(group, _Digest):
-                recorded.extend(replace(outcome, notice=notice) for notice in group)
+                recorded.extend(Outcome(notice, outcome.error, outcome.retry_at, outcome.attempted) for notice in group)
             else:
                 recorded.append(outcome)
         self.store.outbox.record(recorded, self.now)  # durable before the next notice of the group goes
