@@ -12,9 +12,8 @@ from collections.abc import Iterable
 
 from .config import Escalation, Rule, source_rule
 from .errors import ExpressionError, Unevaluable
-from .model import NEXT_SEVERITY, Alert, ChannelFacts, Event, Intent, RuleState
+from .model import DEFAULT_DESCRIPTION, NEXT_SEVERITY, Alert, ChannelFacts, Event, Intent, RuleState
 from .record import Record
-from .templates import DEFAULT_DESCRIPTION, render_description
 
 
 class Plan(Record):
@@ -141,6 +140,8 @@ def _intents(plan: Plan, ctx: Context, alert: Alert, channels: Iterable[str], ki
 def _describe(plan: Plan, rule: Rule, metrics: dict, value) -> str:
     if rule.builtin or not rule.description:
         return DEFAULT_DESCRIPTION
+    from .templates import render_description  # here: a run that fires nothing renders nothing
+
     try:
         return render_description(rule.description, metrics, rule.to_json(), value)
     except ExpressionError as exc:

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 SEVERITIES = ("low", "medium", "high", "critical")  # least to most severe
 SEVERITY_ORDER = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+DEFAULT_DESCRIPTION = "Alert condition met"  # a rule without a description, or whose template failed
 NEXT_SEVERITY = {"low": "medium", "medium": "high", "high": "critical", "critical": "critical"}
 
 

@@ -133,7 +133,8 @@ class Verdict(Record):
 def verdicts(config: Config, metrics: dict) -> list[Verdict]:
     """Each rule's condition and description on ``metrics``, as the engine evaluates them."""
     from .errors import ExpressionError, Unevaluable
-    from .templates import DEFAULT_DESCRIPTION, render_description
+    from .model import DEFAULT_DESCRIPTION
+    from .templates import render_description
 
     out = []
     for rule in config.rules:

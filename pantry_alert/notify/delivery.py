@@ -54,8 +54,6 @@ with ``send(message)`` (callable from several threads at once) and
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterator
@@ -71,6 +69,7 @@ from .registry import capabilities
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
+    import queue
     from typing import Any
 
     from .base import Message
@@ -145,7 +144,9 @@ class _Lane:
         limit = 1 if capabilities(name).serial else getattr(settings, "max_parallel", DEFAULT_MAX_PARALLEL)
         self.limit = max(1, int(limit))
         self.ready: deque[list[Notice]] = deque()  # a group is a short list (usually one notice)
-        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        from queue import SimpleQueue
+
+        self.jobs: queue.SimpleQueue = SimpleQueue()
         self.workers = 0
         self.outstanding = 0  # jobs handed to the workers whose result has not come back
         self.abandoned = 0  # of those, sends given up on as hung
@@ -161,6 +162,8 @@ class _Lane:
                 self.open_error = exc
             except Exception as exc:  # a channel bug must not lose the notifications
                 self.open_error = DeliveryError(f"{self.name}: {type(exc).__name__}: {exc}")
+        import threading
+
         self.workers = min(self.limit, len(self.ready))
         for _ in range(self.workers):
             threading.Thread(target=self._work, name=f"deliver-{self.name}", daemon=True).start()
@@ -228,9 +231,11 @@ def deliver(store, config, channels: dict[str, Any], now: int) -> Report:
     notices = outbox.due(now)
     if not notices:
         return report
+    from queue import SimpleQueue  # here, as threading: a run with nothing due starts no workers
+
     notices = _coalesce(outbox, notices, report)
     secrets: list[str | None] = [s for settings in channels.values() for s in settings.secrets()]
-    results: queue.SimpleQueue = queue.SimpleQueue()
+    results: queue.SimpleQueue = SimpleQueue()
     lanes: dict[str, _Lane] = {}
     groups: dict[tuple[str, str], list[Notice]] = {}
     expired: list[Outcome] = []
@@ -403,16 +408,18 @@ class _Run:
 
     def _results(self, timeout: float) -> list[tuple[str, _Lane, Notice, Any]]:
         """The workers' reports: waiting up to ``timeout`` for the first while sends are live."""
+        from queue import Empty
+
         items = []
         if self.live():
             try:
                 items.append(self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait())
-            except queue.Empty:
+            except Empty:
                 pass
         while True:
             try:
                 items.append(self.results.get_nowait())
-            except queue.Empty:
+            except Empty:
                 return items
 
     def _receive(self, tag: str, lane: _Lane, notice: Notice, value: Any) -> None:
