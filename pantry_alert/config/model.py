@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from ..expressions import Condition
+from ..history import HistorySettings
 from ..notify.registry import CHANNEL_NAMES
 from ..record import FrozenRecord, Record
 from ..timeutil import exact_duration
@@ -19,6 +20,8 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
+
+    from ..heartbeats import Heartbeat
 
 TYPES = ("performance", "error", "security", "business")
 RULE_ID = re.compile(r"^[a-z0-9_]+$")
@@ -34,8 +37,6 @@ DEFAULT_STALE_AFTER_MS = 5 * 60_000
 
 
 class Rule(Record):
-    """One alert rule from the configuration."""
-
     id: str
     name: str
     type: str
@@ -130,8 +131,6 @@ class Rule(Record):
 
 
 class Source(Record):
-    """Where the metrics come from (a URL or a file)."""
-
     url: str | None
     file: str | None
     timeout_ms: int
@@ -185,8 +184,6 @@ class PrometheusSource(Record):
 
 
 class StateSettings(Record):
-    """The state database, its retention and its time budgets."""
-
     path: str | None
     retention_ms: int
     lock_timeout_ms: int
@@ -208,8 +205,6 @@ class StateSettings(Record):
 
 
 class Escalation(Record):
-    """When an unacknowledged alert escalates, and to which channels."""
-
     thresholds: dict[str, int]
     add_channels: list[str]
     _fields = ("thresholds", "add_channels")
@@ -253,22 +248,25 @@ class Batching(FrozenRecord):
 
 
 class ApiSettings(Record):
-    """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``) and when
-    ``/healthz`` calls the last check run stale."""
+    """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``), when
+    ``/healthz`` calls the last check run stale, and the key of the ``/ping/`` URLs (else
+    ``PANTRY_ALERT_PING_KEY``)."""
 
     token: str | None
     stale_after_ms: int
-    _fields = ("token", "stale_after_ms")
+    ping_key: str | None
+    _fields = ("token", "stale_after_ms", "ping_key")
     _shown = ("stale_after_ms",)
 
-    def __init__(self, token: str | None = None, stale_after_ms: int = DEFAULT_STALE_AFTER_MS) -> None:
+    def __init__(
+        self, token: str | None = None, stale_after_ms: int = DEFAULT_STALE_AFTER_MS, ping_key: str | None = None
+    ) -> None:
         self.token = token
         self.stale_after_ms = stale_after_ms
+        self.ping_key = ping_key
 
 
 class Config(Record):
-    """The whole parsed configuration."""
-
     path: Path
     service: str
     service_name: str
@@ -287,6 +285,8 @@ class Config(Record):
     routes: dict[str, list[str]]  # severity -> extra channels
     api: ApiSettings
     rules: list[Rule]
+    heartbeats: list[Heartbeat]
+    history: HistorySettings
     # value filled in from the environment -> the ${VAR} it came from, to keep values out of messages
     substitutions: dict[str, str]
     # The settings of each configured and valid channel, built once when the config loaded (from
@@ -309,6 +309,8 @@ class Config(Record):
         "routes",
         "api",
         "rules",
+        "heartbeats",
+        "history",
         "substitutions",
         "channel_settings",
     )
@@ -328,6 +330,8 @@ class Config(Record):
         "routes",
         "api",
         "rules",
+        "heartbeats",
+        "history",
     )
 
     def __init__(
@@ -347,6 +351,8 @@ class Config(Record):
         routes: dict[str, list[str]] | None = None,
         api: ApiSettings | None = None,
         rules: list[Rule] | None = None,
+        heartbeats: list[Heartbeat] | None = None,
+        history: HistorySettings | None = None,
         substitutions: dict[str, str] | None = None,
         channel_settings: dict[str, Any] | None = None,
         settings_env: Mapping[str, str] | None = None,
@@ -366,6 +372,8 @@ class Config(Record):
         self.routes = {} if routes is None else routes
         self.api = ApiSettings() if api is None else api
         self.rules = [] if rules is None else rules
+        self.heartbeats = [] if heartbeats is None else heartbeats
+        self.history = HistorySettings() if history is None else history
         self.substitutions = {} if substitutions is None else substitutions
         self.channel_settings = {} if channel_settings is None else channel_settings
         self.settings_env = settings_env
@@ -375,9 +383,13 @@ class Config(Record):
         return unexpand(text, self.substitutions)
 
     def rule(self, rule_id: str) -> Rule | None:
+        """The rule ``rule_id``: one of ``rules``, or the alert rule of a heartbeat."""
         for rule in self.rules:
             if rule.id == rule_id:
                 return rule
+        for hb in self.heartbeats:
+            if hb.rule.id == rule_id:
+                return hb.rule
         return None
 
 

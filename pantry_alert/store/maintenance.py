@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from . import history as store_history
 from .failures import database_error
+from .pings import prune as prune_pings
 
 __all__ = ["PruneResult", "prune", "vacuum"]
 
@@ -31,13 +33,16 @@ class PruneResult:
     events: int = 0
     notifications: int = 0
     runs: int = 0
+    pings: int = 0  # heartbeat pings older than the cutoff
     kept: int = 0  # resolved alerts before the cutoff kept for their undelivered notifications
     dry_run: bool = False
+    history_runs: int = 0  # runs whose metric samples were older than the history's own cutoff
 
 
-def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
+def prune(store, *, cutoff: int, dry_run: bool = False, history_cutoff: int | None = None) -> PruneResult:
     """Delete resolved alerts fired before ``cutoff`` with their events and
-    notifications, and the runs started before it, in one transaction.
+    notifications, the runs and the heartbeat pings before it, in one transaction; and
+    the metric samples of the runs before ``history_cutoff`` (when given).
     Unresolved alerts are never touched.  With ``dry_run``, count what would
     go and change nothing.
 
@@ -61,6 +66,9 @@ def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
             setattr(result, table, count)
         ((result.runs,),) = store._rows("SELECT COUNT(*) FROM runs WHERE started_at < ?", (cutoff,))
         ((result.kept,),) = store._rows(_KEPT, (cutoff,))
+        result.pings = prune_pings(store.conn, cutoff, dry_run=True)
+        if history_cutoff is not None:
+            result.history_runs = store_history.count_before(store, history_cutoff)
         return result
     conn = store.conn
     ((secure_delete,),) = store._rows("PRAGMA secure_delete")
@@ -75,6 +83,9 @@ def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
             elif result.alerts:
                 _prune_rows(conn, cutoff, result)
             result.runs = conn.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount
+            result.pings = prune_pings(conn, cutoff)
+            if history_cutoff is not None:
+                result.history_runs = store_history.prune(conn, history_cutoff)
     except sqlite3.Error as exc:
         raise database_error(store.path, exc) from None
     finally:
