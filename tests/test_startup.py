@@ -240,3 +240,17 @@ def test_a_ping_imports_no_heavy_module_and_not_what_only_a_check_needs(cli):
         assert (proc.returncode, heavy, proc.stdout) == (0, "", ""), (args, proc.stderr)
     kinds = [row[0] for row in rows(cli.db, "SELECT kind FROM pings ORDER BY id")]
     assert kinds == ["success", "success", "start", "fail", "start", "success"]
+
+
+def test_a_quiet_check_with_a_heartbeat_loads_no_dataclasses(cli):
+    cli.config.write_text(cli.config.read_text() + "heartbeats:\n  worker: {every: 5m, channels: [console]}\n")
+    path = cli.metrics(HEALTHY_METRICS)
+    cli("check", "--metrics-file", str(path))
+    env = dict(
+        cli.env, PANTRY_ALERT_CONFIG=str(cli.config), PANTRY_ALERT_DB=str(cli.db), PANTRY_ALERT_NOW="1764158400000"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED, "check", "--metrics-file", str(path)], env=env, capture_output=True, text=True
+    )
+    loaded = [line for line in proc.stderr.splitlines() if line.startswith("LOADED=")][-1][7:]
+    assert (proc.returncode, loaded, proc.stdout) == (0, "", "")
