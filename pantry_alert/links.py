@@ -14,7 +14,7 @@ and does nothing else; ``serve`` checks it with ``verify`` (constant time).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from .record import FrozenRecord
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -27,13 +27,19 @@ DEFAULT_TTL_MS = 24 * 3_600_000
 KEYS = ("public_url", "link_secret", "link_ttl")
 
 
-@dataclass(frozen=True)
-class LinkSettings:
+class LinkSettings(FrozenRecord):
     """Where acknowledge links point and how they are signed (``enabled``: both are set)."""
 
-    public_url: str | None = None
-    secret: str | None = field(default=None, repr=False)
-    ttl_ms: int = DEFAULT_TTL_MS
+    public_url: str | None
+    secret: str | None
+    ttl_ms: int
+    _fields = ("public_url", "secret", "ttl_ms")
+    _shown = ("public_url", "ttl_ms")  # never the secret
+
+    def __init__(self, public_url: str | None = None, secret: str | None = None, ttl_ms: int = DEFAULT_TTL_MS):
+        object.__setattr__(self, "public_url", public_url)
+        object.__setattr__(self, "secret", secret)
+        object.__setattr__(self, "ttl_ms", ttl_ms)
 
     @property
     def enabled(self) -> bool:
