@@ -296,7 +296,7 @@ def _run_case(config: Config, case: Case, start: int) -> CaseResult:
     from .notify.registry import CHANNEL_NAMES, channel_facts
     from .planning import plan_step
     from .store import open_store
-    from .store.policy import active_silences, capture_due
+    from .store.policy import capture_due, plan_facts
 
     result = CaseResult(case.name)
     everything = frozenset(CHANNEL_NAMES)  # every channel is captured, so every channel counts as configured
@@ -312,8 +312,7 @@ def _run_case(config: Config, case: Case, start: int) -> CaseResult:
                     step.metrics,
                     now=now,
                     alerts=store.active_alerts(),
-                    rule_states=store.rule_states(),
-                    silences=active_silences(store, now),
+                    **plan_facts(store, config, now),
                     configured=everything,
                     channels=facts,
                 )

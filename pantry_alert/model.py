@@ -24,7 +24,7 @@ class Alert:
     timestamp: int
     count: int = 1
     last_seen_at: int = 0
-    status: str = "firing"  # firing | acknowledged | resolved
+    status: str = "firing"  # firing | acknowledged | flapping | resolved
     acknowledged_at: int | None = None
     acknowledged_by: str | None = None
     ack_expires_at: int | None = None
@@ -40,6 +40,11 @@ class Alert:
     rounds_at_severity: int = 0
     last_notified_at: int | None = None
     resolved_metrics: dict[str, Any] = field(default_factory=dict)  # what the condition read when it cleared
+    inhibited: bool = False  # held while another rule's alert (``inhibited_by``) is unresolved
+    policy_step: int = 0  # escalation policy: how many of its steps have run
+    step_at: int | None = None  # escalation policy: when its last step (or repeat) was sent
+    acked_ms: int = 0  # escalation policy: time spent acknowledged (it does not count toward a step's after)
+    held_by: str | None = None  # what holds its notices back now: "silence:<id>", "window:<name>", "inhibitor:<rule>"
 
     @property
     def resolved(self) -> bool:
@@ -73,6 +78,7 @@ class Alert:
             "resolvedBy": self.resolved_by,
             "escalated": self.escalated,
             "silenced": self.silenced,
+            "inhibited": self.inhibited,
             "runbookUrl": self.runbook_url,
             "labels": dict(self.labels),
         }
@@ -104,11 +110,12 @@ class Intent:
 
     alert_id: str
     channel: str
-    kind: str  # firing | reminder | escalated | resolved
+    kind: str  # firing | reminder | escalated | resolved | flapping
     status: str = "pending"  # pending | skipped | deferred (quiet hours: sent at not_before)
     error: str | None = None
     not_before: int | None = None  # a deferred notification's send time (epoch ms)
     batch: str | None = None  # notifications sharing a batch key go to their channel as one digest
+    step: int | None = None  # the escalation policy step (1-based) this notice is for
 
 
 class ChannelFacts:

@@ -14,7 +14,7 @@ policy nor this module imports a channel.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from . import policy
@@ -41,13 +41,15 @@ def plan_step(
     channels: ChannelFacts,
     taken_ids: frozenset[str] = frozenset(),
     source_error: str | None = None,
+    transitions: Mapping[str, Sequence[int]] | None = None,
 ) -> Plan:
     """The rules evaluated on ``metrics`` against the stored state, then the notification policy.
 
     ``alerts`` maps rule id -> its stored unresolved alert, ``rule_states`` rule id -> its stored
     state, ``silences`` rule id -> its active silence; ``configured`` names the configured
     channels and ``channels`` says what the channels can do; ``taken_ids`` are the stored
-    alert ids fired at ``now``.  ``metrics`` is None when the source failed (``source_error`` says why)."""
+    alert ids fired at ``now``; ``transitions`` rule id -> the times its verdict changed lately
+    (``policy.lookback_ms``).  ``metrics`` is None when the source failed (``source_error`` says why)."""
     ctx = Context(
         now=now,
         escalation=config.escalation,
@@ -59,7 +61,17 @@ def plan_step(
     plan = evaluate(
         config.rules, metrics, alerts=dict(alerts), rule_states=dict(rule_states), ctx=ctx, source_error=source_error
     )
-    return policy.apply(plan, _policy_context(config, now, configured, channels, alerts, silences))
+    facts = policy.Context.of(
+        config,
+        now,
+        configured,
+        channels=channels,
+        active=alerts,
+        silences=silences,
+        rule_states=rule_states,
+        transitions=transitions,
+    )
+    return policy.apply(plan, facts)
 
 
 def plan_resolve(

@@ -56,6 +56,7 @@ def test_shipped_rules_fire_on_the_breach_metrics_with_exact_lines(cli):
         "resolvedBy": None,
         "escalated": False,
         "silenced": False,
+        "inhibited": False,
         "runbookUrl": None,
         "labels": {},
     }
@@ -220,7 +221,7 @@ def test_database_created_0600_in_wal_mode(simple):
     simple.check({"cpu": 1})
     assert stat.S_IMODE(os.stat(simple.db).st_mode) == 0o600
     assert rows(simple.db, "PRAGMA journal_mode") == [("wal",)]
-    assert rows(simple.db, "PRAGMA user_version") == [(4,)]
+    assert rows(simple.db, "PRAGMA user_version") == [(5,)]
 
 
 def test_runs_are_logged(simple):

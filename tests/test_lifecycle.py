@@ -29,6 +29,7 @@ ALERT_KEYS = {
     "resolvedBy",
     "escalated",
     "silenced",
+    "inhibited",
     "runbookUrl",
     "labels",
 }
@@ -97,6 +98,7 @@ def test_incident_fire_remind_ack_resolve_read_back_with_show(simple):
         "resolvedBy": "auto",
         "escalated": False,
         "silenced": False,
+        "inhibited": False,
         "runbookUrl": None,
         "labels": {},
     }

@@ -51,6 +51,10 @@ class Rule:
     labels: dict[str, str] = field(default_factory=dict)
     enabled: bool = True
     builtin: bool = False
+    escalation_policy: str | None = None  # a name in ``escalation_policies``
+    inhibited_by: list[str] = field(default_factory=list)  # rule ids whose unresolved alerts hold this rule's
+    flapping: Flapping | bool | None = None  # None: the global setting; False: off for this rule
+    notify_resolved_when_silenced: bool | None = None  # None: the global setting
 
     def to_json(self) -> dict[str, Any]:
         """The rule with its rules.yaml keys (``rules list --json``)."""
@@ -70,7 +74,26 @@ class Rule:
             "notify_resolved": self.notify_resolved,
             "labels": dict(self.labels),
             "enabled": self.enabled,
+            **self._time_json(),
         }
+
+    def _time_json(self) -> dict[str, Any]:
+        """The escalation policy, inhibition and flapping keys, where the rule sets them."""
+        out: dict[str, Any] = {}
+        if self.escalation_policy:
+            out["escalation_policy"] = self.escalation_policy
+        if self.inhibited_by:
+            out["inhibited_by"] = list(self.inhibited_by)
+        if isinstance(self.flapping, Flapping):
+            out["flapping"] = {
+                "transitions": self.flapping.transitions,
+                "window": exact_duration(self.flapping.window_ms),
+            }
+        elif self.flapping is False:
+            out["flapping"] = False
+        if self.notify_resolved_when_silenced is not None:
+            out["notify_resolved_when_silenced"] = self.notify_resolved_when_silenced
+        return out
 
 
 @dataclass
@@ -127,6 +150,52 @@ class Batching:
     max_per_run: int
 
 
+@dataclass(frozen=True)
+class EscalationStep:
+    """One step of an escalation policy: after ``after_ms`` of firing unacknowledged, page
+    ``channels``; the last step may repeat every ``repeat_ms``."""
+
+    after_ms: int
+    channels: tuple[str, ...]
+    repeat_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Flapping:
+    """``flapping``: ``transitions`` changes of a rule's verdict within ``window_ms`` make it flap."""
+
+    transitions: int
+    window_ms: int
+
+
+@dataclass(frozen=True)
+class WeeklySpan:
+    """One weekly span of a maintenance window: it starts on each of ``days`` (0 = Monday) at
+    ``start`` and ends at ``end`` (minutes after midnight, local time; an end at or before the
+    start is on the next day)."""
+
+    days: tuple[int, ...]
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """A recurring maintenance window: the alerts it matches are held while it is open.
+
+    It matches by rule id or shell-style pattern (``rules``) and/or by ``match`` (``type``,
+    ``severity``, ``labels``: each a tuple of accepted values).  It opens by ``weekly`` spans or
+    by a ``cron`` expression, each opening lasting ``duration_ms``, in ``timezone``."""
+
+    name: str
+    timezone: str = "UTC"
+    rules: tuple[str, ...] = ()
+    match: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (key, accepted values); labels as "labels.<name>"
+    weekly: tuple[WeeklySpan, ...] = ()
+    cron: str | None = None
+    duration_ms: int = 0
+
+
 @dataclass
 class ApiSettings:
     """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``) and when
@@ -154,6 +223,11 @@ class Config:
     quiet_hours: QuietHours | None = None
     batching: Batching | None = None
     routes: dict[str, list[str]] = field(default_factory=dict)  # severity -> extra channels
+    route_policies: dict[str, str] = field(default_factory=dict)  # severity -> escalation policy name
+    escalation_policies: dict[str, tuple[EscalationStep, ...]] = field(default_factory=dict)
+    maintenance: list[Maintenance] = field(default_factory=list)
+    flapping: Flapping | None = None
+    notify_resolved_when_silenced: bool = False
     api: ApiSettings = field(default_factory=ApiSettings)
     rules: list[Rule] = field(default_factory=list)
     # value filled in from the environment -> the ${VAR} it came from, to keep values out of messages

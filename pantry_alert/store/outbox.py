@@ -37,6 +37,7 @@ class Notice:
     created_at: int
     idempotency_key: str
     batch: str | None = None  # the digest it goes in (a storm in one run, or quiet hours that ended)
+    step: int | None = None  # the escalation policy step it pages
 
 
 @dataclass(slots=True)
@@ -85,7 +86,7 @@ class Outbox:
         channel never overtake each other."""
         marks = ", ".join("?" * len(UNDELIVERED))
         rows = self.store._rows(
-            "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, batch, next_attempt_at "
+            "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, batch, step, next_attempt_at "
             f"FROM notifications WHERE status IN ({marks}) AND next_attempt_at IS NOT NULL ORDER BY id",
             UNDELIVERED,
         )
@@ -94,9 +95,9 @@ class Outbox:
         for row in rows:
             key = (row[1], row[2])
             if key not in first_due:
-                first_due[key] = row[8] <= now
+                first_due[key] = row[9] <= now
             if first_due[key]:
-                out.append(Notice(*row[:8]))
+                out.append(Notice(*row[:9]))
         return out
 
     def skip(self, skips: Iterable[tuple[Notice, str]]) -> None:

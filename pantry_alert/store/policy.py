@@ -130,3 +130,26 @@ def capture_due(store: Store, now: int) -> list[tuple[str, str, str]]:
             (now, row_id),
         )
     return [(alert_id, channel, kind) for _, alert_id, channel, kind in rows]
+
+
+def recent_transitions(store: Store, since: int) -> dict[str, list[int]]:
+    """rule id -> the times its verdict changed after ``since`` (oldest first); flap detection."""
+    if not store._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'transitions'"):
+        return {}
+    out: dict[str, list[int]] = {}
+    for rule_id, at in store._rows("SELECT rule_id, at FROM transitions WHERE at > ? ORDER BY at, id", (since,)):
+        out.setdefault(rule_id, []).append(at)
+    return out
+
+
+def plan_facts(store: Store, config, now: int) -> dict[str, Any]:
+    """What ``planning.plan_step`` reads from the store besides the alerts: the rules' stored
+    state, the active silences and the recent verdict changes."""
+    from ..policy import lookback_ms
+
+    lookback = lookback_ms(config)
+    return {
+        "rule_states": store.rule_states(),
+        "silences": active_silences(store, now),
+        "transitions": recent_transitions(store, now - lookback) if lookback else {},
+    }

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -135,10 +135,26 @@ def _resolved_metrics(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE alerts ADD COLUMN resolved_metrics TEXT")
 
 
+def _time_policy(conn: sqlite3.Connection) -> None:
+    """v5: escalation policy steps, inhibition and flapping: per alert the policy step reached, when it
+    was sent and the time spent acknowledged, whether it is inhibited; per notification its policy step;
+    and each rule's verdict changes (flap detection, ``stats``)."""
+    conn.execute("ALTER TABLE alerts ADD COLUMN inhibited INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE alerts ADD COLUMN policy_step INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE alerts ADD COLUMN step_at INTEGER")
+    conn.execute("ALTER TABLE alerts ADD COLUMN acked_ms INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE alerts ADD COLUMN held_by TEXT")
+    conn.execute("ALTER TABLE notifications ADD COLUMN step INTEGER")
+    conn.execute("CREATE TABLE transitions (id INTEGER PRIMARY KEY, rule_id TEXT NOT NULL, at INTEGER NOT NULL)")
+    conn.execute("CREATE INDEX idx_transitions_rule_at ON transitions(rule_id, at)")
+    conn.execute("CREATE INDEX idx_transitions_at ON transitions(at)")
+
+
 # Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _create_schema,
     1: _reporting_indexes,
     2: _silences,
     3: _resolved_metrics,
+    4: _time_policy,
 }
