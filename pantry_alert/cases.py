@@ -33,11 +33,18 @@ Expectations (each optional; a given one must match exactly):
 - ``firing`` / ``acknowledged``: the rule ids whose unresolved alert is in that state after the run;
 - ``resolved``: the rule ids whose alert was resolved in this step;
 - ``severity``: ``{rule id: severity}`` of the rule's current (or just resolved) alert;
-- ``notifications``: ``{channel: ["<rule id> <kind>", ...]}`` sent in this run; a channel not
-  listed must have received nothing (``notifications: {}``: no notification at all).
+- ``status``: ``{rule id: status}`` of the rule's open alert (``firing``, ``acknowledged``,
+  ``flapping``), or ``none`` when it has none;
+- ``step``: ``{rule id: n}``: how many steps of its escalation policy the rule's open alert has reached;
+- ``silenced`` / ``inhibited``: the rule ids whose open alert is held by a silence or window / by
+  an inhibiting rule;
+- ``notifications``: ``{channel: ["<rule id> <kind>", ...]}`` sent in this run (a notice of an
+  escalation policy's step reads ``"<rule id> <kind> step <n>"``); a channel not listed must have
+  received nothing (``notifications: {}``: no notification at all).
 
-Step actions, done before the run: ``ack: [rule ids]``, ``resolve: [rule ids]``,
-``silence: {rule id: duration}``.
+Step actions, done before the run: ``ack: [rule ids]`` (or ``{rule id: duration}`` for an
+acknowledgement that expires), ``resolve: [rule ids]``, ``silence: {rule id: duration}`` (or
+``{rule id: {start: offset, for: duration}}`` for a silence that starts later).
 """
 
 from __future__ import annotations
@@ -56,7 +63,18 @@ DEFAULT_START = "2025-11-26T12:00:00+00:00"
 TOP_KEYS = {"start", "metrics", "tests"}
 TEST_KEYS = {"name", "steps"}
 STEP_KEYS = {"at", "metrics", "ack", "resolve", "silence", "expect"}
-EXPECT_KEYS = {"firing", "acknowledged", "resolved", "severity", "notifications"}
+EXPECT_KEYS = {
+    "firing",
+    "acknowledged",
+    "resolved",
+    "severity",
+    "notifications",
+    "status",
+    "step",
+    "silenced",
+    "inhibited",
+}
+STATUSES = ("firing", "acknowledged", "flapping", "none")
 CASE_ACTOR = "rules test"
 
 
@@ -65,9 +83,9 @@ class Step:
     at_ms: int
     metrics: dict[str, Any]
     expect: dict[str, Any]
-    ack: list[str] = field(default_factory=list)
+    ack: dict[str, int | None] = field(default_factory=dict)  # rule id -> how long (None: until resolved)
     resolve: list[str] = field(default_factory=list)
-    silence: dict[str, int] = field(default_factory=dict)
+    silence: dict[str, tuple[int, int]] = field(default_factory=dict)  # rule id -> (start offset, duration)
 
 
 @dataclass
@@ -184,7 +202,7 @@ def _case(raw: Any, t: int, base: dict | None, rule_ids: set[str], problems: Pro
                 at_ms=at or 0,
                 metrics=dict(metrics or {}),
                 expect=expect,
-                ack=_rules(step.get("ack", []), where + ("ack",), rule_ids, problems),
+                ack=_acks(step.get("ack", []), where + ("ack",), rule_ids, problems),
                 resolve=_rules(step.get("resolve", []), where + ("resolve",), rule_ids, problems),
                 silence=silences,
             )
@@ -198,9 +216,19 @@ def _expect(step: dict, where: tuple, rule_ids: set[str], problems: Problems) ->
         problems.add(where + ("expect",), "must be a mapping")
         expect = {}
     unknown_keys(expect, EXPECT_KEYS, where + ("expect",), problems)
-    for key in ("firing", "acknowledged", "resolved"):
+    for key in ("firing", "acknowledged", "resolved", "silenced", "inhibited"):
         if key in expect:
             _rules(expect[key], where + ("expect", key), rule_ids, problems)
+    status = expect.get("status", {})
+    if not isinstance(status, dict) or not all(v in STATUSES for v in status.values()):
+        problems.add(where + ("expect", "status"), f"must map rule ids to {', '.join(STATUSES)}")
+    else:
+        _rules(list(status), where + ("expect", "status"), rule_ids, problems)
+    steps = expect.get("step", {})
+    if not isinstance(steps, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in steps.values()):
+        problems.add(where + ("expect", "step"), "must map rule ids to step numbers (0: no step yet)")
+    else:
+        _rules(list(steps), where + ("expect", "step"), rule_ids, problems)
     severity = expect.get("severity", {})
     if not isinstance(severity, dict) or not all(v in SEVERITIES for v in severity.values()):
         problems.add(where + ("expect", "severity"), f"must map rule ids to {', '.join(SEVERITIES)}")
@@ -211,18 +239,33 @@ def _expect(step: dict, where: tuple, rule_ids: set[str], problems: Problems) ->
     return expect
 
 
-def _silences(step: dict, where: tuple, rule_ids: set[str], problems: Problems) -> dict[str, int]:
+def _silences(step: dict, where: tuple, rule_ids: set[str], problems: Problems) -> dict[str, tuple[int, int]]:
     silence = step.get("silence") or {}
-    silences: dict[str, int] = {}
+    silences: dict[str, tuple[int, int]] = {}
     if not isinstance(silence, dict):
         problems.add(where + ("silence",), "must map rule ids to durations")
         return silences
     _rules(list(silence), where + ("silence",), rule_ids, problems)
-    for rule_id, duration in silence.items():
-        ms = _duration(duration, where + ("silence", rule_id), problems)
+    for rule_id, value in silence.items():
+        keys = where + ("silence", rule_id)
+        start = 0
+        if isinstance(value, dict):
+            unknown_keys(value, {"start", "for"}, keys, problems)
+            start = _duration(value.get("start", "0s"), keys + ("start",), problems) or 0
+            value = value.get("for")
+            keys = keys + ("for",)
+        ms = _duration(value, keys, problems)
         if ms:
-            silences[rule_id] = ms
+            silences[rule_id] = (start, ms)
     return silences
+
+
+def _acks(value: Any, keys: tuple, rule_ids: set[str], problems: Problems) -> dict[str, int | None]:
+    """``[rule ids]``, or ``{rule id: duration}`` for acknowledgements that expire."""
+    if isinstance(value, dict):
+        _rules(list(value), keys, rule_ids, problems)
+        return {rule_id: _duration(d, keys + (rule_id,), problems) for rule_id, d in value.items()}
+    return dict.fromkeys(_rules(value, keys, rule_ids, problems))
 
 
 def _start(value: Any, problems: Problems) -> int:
@@ -277,7 +320,10 @@ def _notifications(value: Any, keys: tuple, rule_ids: set[str], problems: Proble
             continue
         for item in items:
             parts = str(item).split()
-            if len(parts) != 2 or parts[0] not in rule_ids or parts[1] not in KINDS:
+            stepped = len(parts) == 4 and parts[2] == "step" and parts[3].isdigit()
+            if len(parts) not in (2, 4) or (len(parts) == 4 and not stepped):
+                parts = []
+            if not parts or parts[0] not in rule_ids or parts[1] not in KINDS:
                 problems.add(keys + (channel,), f'{item!r} is not "<rule id> <kind>" with a known rule and kind')
 
 
@@ -331,12 +377,13 @@ def _act(config: Config, step: Step, store, now: int, at: str, result: CaseResul
     from .store.policy import active_silences, add_silence
 
     resolved: list[str] = []
-    for rule_id in step.ack:
+    for rule_id, for_ms in step.ack.items():
         alert = store.active_alerts().get(rule_id)
         if alert is None:
             result.failures.append(Failure(at, "ack", [rule_id], []))
             continue
-        store.acknowledge_alert(alert.id, by=CASE_ACTOR, note=None, until=None, now=now)
+        until = now + for_ms if for_ms else None
+        store.acknowledge_alert(alert.id, by=CASE_ACTOR, note=None, until=until, now=now)
     for rule_id in step.resolve:
         alert = store.active_alerts().get(rule_id)
         if alert is None:
@@ -351,8 +398,10 @@ def _act(config: Config, step: Step, store, now: int, at: str, result: CaseResul
         resolved.append(rule_id)
     if step.silence:
         with store.transaction():
-            for rule_id, ms in step.silence.items():
-                add_silence(store, rule_id, ends_at=now + ms, reason=None, by=CASE_ACTOR, now=now)
+            for rule_id, (start, ms) in step.silence.items():
+                add_silence(
+                    store, rule_id, starts_at=now + start, ends_at=now + start + ms, reason=None, by=CASE_ACTOR, now=now
+                )
     return resolved
 
 
@@ -369,6 +418,13 @@ def _compare(step: Step, at: str, store, resolved: list[str], sent) -> list[Fail
     for state in ("firing", "acknowledged"):
         if state in expect:
             check(state, expect[state], [rule for rule, alert in active.items() if alert.status == state])
+    for flag in ("silenced", "inhibited"):
+        if flag in expect:
+            check(flag, expect[flag], [rule for rule, alert in active.items() if getattr(alert, flag)])
+    for rule_id, status in expect.get("status", {}).items():
+        check(f"status.{rule_id}", [status], [active[rule_id].status if rule_id in active else "none"])
+    for rule_id, number in expect.get("step", {}).items():
+        check(f"step.{rule_id}", [number], [active[rule_id].policy_step if rule_id in active else "(no open alert)"])
     if "resolved" in expect:
         check("resolved", expect["resolved"], resolved)
     if "severity" in expect:
@@ -377,9 +433,10 @@ def _compare(step: Step, at: str, store, resolved: list[str], sent) -> list[Fail
             check(f"severity.{rule_id}", [severity], [alert.severity] if alert else ["(no alert)"])
     if "notifications" in expect:
         by_channel: dict[str, list[str]] = {}
-        for alert_id, channel, kind in sent:
+        for alert_id, channel, kind, number in sent:
             alert = store.get_alert(alert_id)
-            by_channel.setdefault(channel, []).append(f"{alert.rule_id if alert else alert_id} {kind}")
+            item = f"{alert.rule_id if alert else alert_id} {kind}" + (f" step {number}" if number else "")
+            by_channel.setdefault(channel, []).append(item)
         wanted = expect["notifications"] or {}
         for channel in sorted(set(wanted) | set(by_channel)):
             check(f"notifications.{channel}", wanted.get(channel, []), by_channel.get(channel, []))

@@ -37,6 +37,7 @@ def test_a_silenced_rule_fires_unnotified_and_its_rounds_do_not_count_until_the_
     listed = world.cli("silence", "list", "--json", now=T0).json()
     assert listed == [
         {
+            "kind": "silence",
             "id": silence_id,
             "ruleId": "cpu_high",
             "startsAt": T0,

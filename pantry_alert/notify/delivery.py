@@ -87,6 +87,8 @@ def _resolved_passes(config, alert: dict, group: list[Notice]) -> bool:
     rule = config.rule(alert.get("ruleId"))
     own = getattr(rule, "notify_resolved_when_silenced", None)
     return bool(getattr(config, "notify_resolved_when_silenced", False) if own is None else own)
+
+
 ALERT_CACHE = 256  # alert JSON documents kept for the notices of other channels
 ALERT_PREFETCH = 64  # alerts read in one query: the one needed and those of the next groups waiting
 COMMIT_WINDOW_S = 0.05  # outcomes wait at most this long to be committed together
