@@ -60,8 +60,8 @@ from .errors import ConfigError
 from .timeutil import format_duration, parse_duration
 
 DEFAULT_START = "2025-11-26T12:00:00+00:00"
-TOP_KEYS = {"start", "metrics", "tests"}
-TEST_KEYS = {"name", "steps"}
+TOP_KEYS = {"start", "metrics", "tests", "escalation_policies"}
+TEST_KEYS = {"name", "steps", "escalation_policy"}
 STEP_KEYS = {"at", "metrics", "ack", "resolve", "silence", "expect"}
 EXPECT_KEYS = {
     "firing",
@@ -92,6 +92,7 @@ class Step:
 class Case:
     name: str
     steps: list[Step]
+    policies: dict[str, str] = field(default_factory=dict)  # rule id -> escalation policy, for this test
 
 
 @dataclass
@@ -125,8 +126,9 @@ class CaseResult:
 # ----------------------------------------------------------------- loading
 
 
-def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
-    """Read and check a cases file against the config; ``ConfigError`` lists every problem."""
+def load(path: str | Path, config: Config) -> tuple[int, list[Case], Config]:
+    """Read and check a cases file against the config; ``ConfigError`` lists every problem.
+    Returns the start, the tests, and the config with the cases file's own escalation policies."""
     import yaml
 
     path = Path(path)
@@ -154,13 +156,34 @@ def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
     if not isinstance(raw_tests, list) or not raw_tests:
         problems.add(("tests",) if "tests" in data else (), "needs a non-empty 'tests' list")
         raw_tests = []
+    policies = _policies(data.get("escalation_policies"), config, path, problems)
     cases = [case for t, raw in enumerate(raw_tests) if (case := _case(raw, t, base, rule_ids, problems))]
+    for t, case in enumerate(cases):
+        for rule_id, name in case.policies.items():
+            if name not in policies:
+                known = ", ".join(sorted(policies)) or "none declared"
+                problems.add(("tests", t, "escalation_policy", rule_id), f"unknown escalation policy {name!r} ({known})")
     if problems.items:
         count = len(problems.items)
         raise ConfigError(
             f"{path}: {count} problem{'s' if count > 1 else ''} in the cases file", problems=problems.items
         )
-    return start, cases
+    if policies != config.escalation_policies:
+        from dataclasses import replace
+
+        config = replace(config, escalation_policies=policies)
+    return start, cases, config
+
+
+def _policies(value: Any, config: Config, path: Path, problems: Problems) -> dict:
+    """The config's escalation policies, plus those the cases file declares (same shape)."""
+    if value is None:
+        return config.escalation_policies
+    from .config.model import Config as Blank
+    from .config.sections import Parse, escalation_policies
+
+    parsed = escalation_policies(value, Parse(data={}, config=Blank(path=path), env={}, problems=problems))
+    return {**config.escalation_policies, **parsed}
 
 
 def _case(raw: Any, t: int, base: dict | None, rule_ids: set[str], problems: Problems) -> Case | None:
@@ -207,7 +230,12 @@ def _case(raw: Any, t: int, base: dict | None, rule_ids: set[str], problems: Pro
                 silence=silences,
             )
         )
-    return Case(name, steps)
+    policies = raw.get("escalation_policy") or {}
+    if not isinstance(policies, dict) or not all(isinstance(v, str) for v in policies.values()):
+        problems.add(keys + ("escalation_policy",), "must map rule ids to escalation policy names")
+        policies = {}
+    _rules(list(policies), keys + ("escalation_policy",), rule_ids, problems)
+    return Case(name, steps, policies)
 
 
 def _expect(step: dict, where: tuple, rule_ids: set[str], problems: Problems) -> dict[str, Any]:
@@ -332,8 +360,18 @@ def _notifications(value: Any, keys: tuple, rule_ids: set[str], problems: Proble
 
 def run(config: Config, path: str | Path) -> list[CaseResult]:
     """Run every test of a cases file; each on its own throw-away database."""
-    start, cases = load(path, config)
-    return [_run_case(config, case, start) for case in cases]
+    start, cases, config = load(path, config)
+    return [_run_case(_with_policies(config, case.policies), case, start) for case in cases]
+
+
+def _with_policies(config: Config, policies: dict[str, str]) -> Config:
+    """The config as one test sees it: the rules it names paged by the escalation policies it gives."""
+    if not policies:
+        return config
+    from dataclasses import replace
+
+    rules = [replace(rule, escalation_policy=policies.get(rule.id, rule.escalation_policy)) for rule in config.rules]
+    return replace(config, rules=rules)
 
 
 def _run_case(config: Config, case: Case, start: int) -> CaseResult:
