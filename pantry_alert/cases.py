@@ -162,7 +162,9 @@ def load(path: str | Path, config: Config) -> tuple[int, list[Case], Config]:
         for rule_id, name in case.policies.items():
             if name not in policies:
                 known = ", ".join(sorted(policies)) or "none declared"
-                problems.add(("tests", t, "escalation_policy", rule_id), f"unknown escalation policy {name!r} ({known})")
+                problems.add(
+                    ("tests", t, "escalation_policy", rule_id), f"unknown escalation policy {name!r} ({known})"
+                )
     if problems.items:
         count = len(problems.items)
         raise ConfigError(
