@@ -283,7 +283,12 @@ def escalate(plan: Plan, ctx: Context, held: Mapping[str, list[Hold]]) -> None:
         before = stored_of(ctx, alert)
         _count_acknowledged(alert, before, now)
         engine_round = drop_rounds(plan, alert.id, now)
+        # an alert that has just escalated by count into a severity routed to a policy keeps that severity
+        entering = before is not None and policy_of(ctx, before) is None
+        severity, escalated, channels = alert.severity, alert.escalated, list(alert.channels)
         restore_round(alert, before)
+        if entering:
+            alert.severity, alert.escalated, alert.channels = severity, escalated, channels
         if alert.status != "firing":
             continue
         due = _due(alert, steps, now)

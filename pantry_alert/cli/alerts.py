@@ -120,6 +120,14 @@ def show(
     out.print(_notifications_table(alert, notifications, tz))
 
 
+def _held(alert) -> str:
+    """Why an alert's notices are held back, for its status line."""
+    if alert.silenced:
+        held = (alert.held_by or "").startswith("window:")
+        return " (notifications held by a maintenance window)" if held else " (notifications muted by a silence)"
+    return " (notifications held: an inhibiting rule's alert is unresolved)" if alert.inhibited else ""
+
+
 def _alert_panel(alert, events: list[dict], tz: str | None):
     from rich.panel import Panel
     from rich.table import Table
@@ -149,7 +157,7 @@ def _panel_rows(alert, events: list[dict], tz: str | None) -> list[tuple[str, st
         ("Alert", escape(alert.id)),
         ("Rule", f"{escape(alert.rule_id)} ({alert.type})"),
         ("Severity", severity),
-        ("Status", alert.status + (" (notifications muted by a silence)" if alert.silenced else "")),
+        ("Status", alert.status + _held(alert)),
         ("Description", escape(alert.description or "")),
         ("Fired", format_time(alert.timestamp, tz)),
         ("Last seen", seen),

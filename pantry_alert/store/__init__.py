@@ -323,6 +323,9 @@ class Store:
                 if alert.ack_expires_at is None or alert.ack_expires_at > now:
                     return "already", alert
                 self.add_event(Event(alert.id, alert.ack_expires_at, "ack_expired", {}))
+                if alert.acknowledged_at is not None:  # that acknowledged time does not count toward policy steps
+                    alert.acked_ms += max(0, alert.ack_expires_at - alert.acknowledged_at)
+                    self.open_conn.execute("UPDATE alerts SET acked_ms = ? WHERE id = ?", (alert.acked_ms, alert.id))
             self.open_conn.execute(
                 "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, ack_note = ?, "
                 "ack_expires_at = ? WHERE id = ?",
