@@ -88,7 +88,7 @@ RULE_KEYS = {
     "flapping",
     "notify_resolved_when_silenced",
 }
-STEP_KEYS = {"after", "channels", "repeat"}
+ESCALATION_POLICIES_KEYS = {"after", "channels", "repeat"}
 FLAPPING_KEYS = {"transitions", "window"}
 MAINTENANCE_KEYS = {"name", "rules", "match", "weekly", "cron", "duration", "timezone"}
 MATCH_KEYS = {"type", "severity", "labels"}
@@ -547,7 +547,7 @@ def _escalation_step(raw: Any, keys: tuple, last: bool, problems: Problems) -> E
     if not isinstance(raw, dict):
         problems.add(keys, "each step must be a mapping {after, channels}")
         return None
-    unknown_keys(raw, STEP_KEYS, keys, problems)
+    unknown_keys(raw, ESCALATION_POLICIES_KEYS, keys, problems)
     ok = True
     if raw.get("after") is None:
         problems.add(keys, "a step needs after (how long the alert fires unacknowledged first, e.g. 0m, 15m)")
