@@ -194,7 +194,7 @@ def list_silences(ws: Workspace, *, now: int | None = None) -> list[dict]:
 def list_holds(ws: Workspace, *, now: int | None = None) -> list[dict]:
     """``silence list``: the silences (``list_silences``), then each maintenance window's open or
     next opening, as ``{"kind": "maintenance", "name", "startsAt", "endsAt", "status", ...}``."""
-    from .windows import next_span, open_span
+    from .maintenance_windows import next_span, open_span
 
     now = ws.now() if now is None else now
     out = list_silences(ws, now=now)

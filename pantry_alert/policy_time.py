@@ -215,7 +215,7 @@ def unresolved_rules(plan: Plan, ctx: Context) -> set[str]:
 def holds(plan: Plan, ctx: Context) -> dict[str, list[Hold]]:
     """alert id -> what holds it now, silences and windows first, for every alert of the plan
     and every stored unresolved alert."""
-    from .windows import matches, open_span
+    from .maintenance_windows import matches, open_span
 
     open_windows = [(w, span) for w in ctx.maintenance if (span := open_span(w, ctx.now)) is not None]
     unresolved = unresolved_rules(plan, ctx)

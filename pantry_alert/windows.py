@@ -1,145 +1,147 @@
-"""Maintenance windows: when one is open, and which alerts it holds (pure: ``now`` comes in).
+"""Window functions over a metric's recent samples: pure arithmetic, no I/O and no clock.
 
-A window follows its zone's wall clock.  A weekly span starts on each of its
-days at its start time and ends at its end time (the next day when the end is
-at or before the start); each is turned into an instant through the zone's
-rules for that date, so a window stays 02:00-04:00 local across a DST change.
-A wall time inside a spring-forward gap is read as the first valid time after
-the gap (02:30 on that night in Europe/Berlin is 03:00 summer time); a wall time
-that occurs twice (autumn) is its first occurrence.  A cron window opens at each
-time the expression matches in the zone (cronsim, DST handled as cron does)
-and lasts its duration in real time.
+A condition such as ``avg_over(errorRate, "15m") > 0.05`` reads the samples
+of ``errorRate`` that earlier runs stored plus the one this run read, in the
+window ``(now - 15m, now]``.  The store loads the stored samples (the
+``History`` below) and the engine hands them to the condition as a value.
+
+- ``avg_over``, ``min_over``, ``max_over``: the mean, the least, the greatest;
+- ``delta``: the newest sample minus the oldest;
+- ``rate``: a counter's increase per second between the oldest and the
+  newest sample, where a drop counts as a reset (the counter restarted from
+  zero, so the new value is all increase), as Prometheus does, without
+  extrapolating to the window's edges;
+- ``pct_change``: ``100 * (now - old) / old``, where ``old`` is the stored
+  sample nearest to ``now - d`` and within ``d/2`` of it (the older one on a
+  tie).
+
+A window holding fewer than two samples (for ``pct_change``: no ``old``, or
+``old`` = 0) is "not enough history": the condition is unevaluable.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from fnmatch import fnmatchcase
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
 
-TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
-if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
-    from zoneinfo import ZoneInfo
+from .errors import Unevaluable
 
-    from .config.model import Maintenance
-    from .model import Alert
-
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_MAX_CRON_STEPS = 20_000  # openings looked at to find the one covering now (a minutely cron lasting two weeks)
+WINDOW_FUNCTIONS = ("avg_over", "min_over", "max_over", "delta", "rate", "pct_change")
 
 
-def _zone(name: str) -> ZoneInfo:
-    from zoneinfo import ZoneInfo
+@dataclass(frozen=True)
+class Window:
+    """One window-function call of a condition: ``func(path, "duration")``, written as ``text``."""
 
-    return ZoneInfo(name)
+    func: str
+    path: str
+    ms: int
+    text: str
 
-
-def wall_instant(day: date, minutes: int, zone: ZoneInfo) -> int:
-    """The instant (epoch ms) of the wall-clock time ``minutes`` after midnight of ``day`` in ``zone``.
-
-    Inside a spring-forward gap: the first valid time after the gap (the moment of the change).
-    A time that occurs twice: the first occurrence."""
-    wall = datetime.combine(day, time()) + timedelta(minutes=minutes)
-    first = wall.replace(tzinfo=zone, fold=0)
-    seconds = int(first.timestamp())
-    if datetime.fromtimestamp(seconds, zone).replace(tzinfo=None) == wall:
-        return seconds * 1000
-    # In a gap: fold=0 reads the wall time with the offset before the change (a later instant),
-    # fold=1 with the offset after (an earlier one); the change lies between the two.
-    low, high = int(wall.replace(tzinfo=zone, fold=1).timestamp()), seconds
-    if low > high:
-        low, high = high, low
-    after = datetime.fromtimestamp(high, zone).utcoffset()
-    while high - low > 1:
-        middle = (low + high) // 2
-        if datetime.fromtimestamp(middle, zone).utcoffset() == after:
-            high = middle
-        else:
-            low = middle
-    return high * 1000
+    @property
+    def lookback_ms(self) -> int:
+        """How far before ``now`` this call may read a stored sample."""
+        return self.ms + self.ms // 2 if self.func == "pct_change" else self.ms
 
 
-def _weekly_spans(window: Maintenance, now: int, days: range) -> Iterator[tuple[int, int]]:
-    zone = _zone(window.timezone)
-    today = datetime.fromtimestamp(now / 1000, zone).date()
-    for offset in days:
-        day = today + timedelta(days=offset)
-        for span in window.weekly:
-            if day.weekday() not in span.days:
-                continue
-            end_day = day + timedelta(days=1) if span.end <= span.start else day
-            yield wall_instant(day, span.start, zone), wall_instant(end_day, span.end, zone)
+class Series:
+    """One metric's stored samples, oldest first (two parallel lists, for bisecting)."""
+
+    __slots__ = ("ats", "values")
+
+    def __init__(self, ats: list[int] | None = None, values: list[float] | None = None):
+        self.ats = ats if ats is not None else []
+        self.values = values if values is not None else []
+
+    def append(self, at: int, value: float) -> None:
+        self.ats.append(at)
+        self.values.append(value)
 
 
-def _cron_starts(window: Maintenance, after: int) -> Iterator[int]:
-    """The cron openings after ``after`` (epoch ms), in order."""
-    from cronsim import CronSim
+class History:
+    """The stored samples that a run's window functions read, and the run's time.
 
-    assert window.cron is not None
-    start = datetime.fromtimestamp(after / 1000, _zone(window.timezone))
-    for opening in CronSim(window.cron, start):
-        yield int(opening.timestamp() * 1000)
+    Samples at or after ``now`` are ignored (a replay hands every run the same
+    series): the run's own value comes from its metrics document."""
 
+    __slots__ = ("now", "series")
 
-def open_span(window: Maintenance, now: int) -> tuple[int, int] | None:
-    """``(start, end)`` (epoch ms) of the opening of ``window`` that covers ``now``, or None.
-    When openings overlap, the one that ends last."""
-    found: tuple[int, int] | None = None
-    if window.cron:
-        for count, start in enumerate(_cron_starts(window, now - window.duration_ms - 1)):
-            if start > now or count > _MAX_CRON_STEPS:
-                break
-            if start + window.duration_ms > now:
-                found = (start, start + window.duration_ms)
-        return found
-    for start, end in _weekly_spans(window, now, range(-8, 1)):
-        if start <= now < end and (found is None or end > found[1]):
-            found = (start, end)
-    return found
+    def __init__(self, now: int, series: dict[str, Series]):
+        self.now = now
+        self.series = series
+
+    def window(self, path: str, start: int, *, closed: bool = False) -> tuple[list[int], list[float]]:
+        """The stored samples of ``path`` after ``start`` (from it, with ``closed``) and before now."""
+        series = self.series.get(path)
+        if series is None:
+            return [], []
+        ats = series.ats
+        lo = bisect_left(ats, start) if closed else bisect_right(ats, start)
+        hi = bisect_left(ats, self.now)
+        return ats[lo:hi], series.values[lo:hi]
 
 
-def next_span(window: Maintenance, now: int) -> tuple[int, int] | None:
-    """``(start, end)`` of the first opening of ``window`` that starts after ``now``."""
-    if window.cron:
-        start = next(_cron_starts(window, now), None)
-        return None if start is None else (start, start + window.duration_ms)
-    later = [span for span in _weekly_spans(window, now, range(0, 9)) if span[0] > now]
-    return min(later) if later else None
+def _not_enough(window: Window, detail: str) -> Unevaluable:
+    return Unevaluable(f"not enough history for {window.text}: {detail}")
 
 
-def matches(window: Maintenance, alert: Alert) -> bool:
-    """Whether ``window`` covers ``alert``: its rule id matches one of ``rules`` (ids or shell
-    patterns), and every ``match`` key accepts the alert's value."""
-    if window.rules and not any(fnmatchcase(alert.rule_id, pattern) for pattern in window.rules):
-        return False
-    for key, accepted in window.match:
-        if key.startswith("labels."):
-            value = alert.labels.get(key[len("labels.") :])
-        else:
-            value = getattr(alert, key, None)
-        if value is None or str(value) not in accepted:
-            return False
-    return True
+def _duration(ms: int) -> str:
+    from .timeutil import exact_duration
+
+    return exact_duration(ms)
 
 
-def holding(windows: Sequence[Maintenance], alert: Alert, now: int) -> tuple[Maintenance, int] | None:
-    """The open window that covers ``alert`` at ``now`` and closes last, with its close (epoch ms)."""
-    best: tuple[Maintenance, int] | None = None
-    for window in windows:
-        if not matches(window, alert):
-            continue
-        span = open_span(window, now)
-        if span is not None and (best is None or span[1] > best[1]):
-            best = (window, span[1])
-    return best
+def compute(window: Window, current: float, history: History | None) -> float:
+    """The call's value at ``history.now``, ``current`` being the value this run read."""
+    if history is None:
+        raise _not_enough(window, "no stored samples are available here")
+    if window.func == "pct_change":
+        return _pct_change(window, current, history)
+    ats, values = history.window(window.path, history.now - window.ms)
+    ats, values = ats + [history.now], values + [current]
+    if len(values) < 2:
+        return _raise_short(window)
+    func = window.func
+    if func == "avg_over":
+        return sum(values) / len(values)
+    if func == "min_over":
+        return min(values)
+    if func == "max_over":
+        return max(values)
+    if func == "delta":
+        return values[-1] - values[0]
+    return increase(values) / ((ats[-1] - ats[0]) / 1000)  # rate
 
 
-def cron_problem(expression: str) -> str | None:
-    """Why ``expression`` is not a cron expression cronsim can evaluate, or None."""
-    from cronsim import CronSim, CronSimError
+def _raise_short(window: Window) -> float:
+    raise _not_enough(window, f"1 sample in the last {_duration(window.ms)} (a window needs at least 2)")
 
-    try:
-        CronSim(expression, datetime(2025, 1, 1))
-    except CronSimError as exc:
-        return str(exc)
-    return None
+
+def increase(values: list[float]) -> float:
+    """A counter's increase over ``values``: a drop is a reset, after which the new value is all increase."""
+    total = 0.0
+    previous = values[0]
+    for value in values[1:]:
+        total += value - previous if value >= previous else value
+        previous = value
+    return total
+
+
+def _pct_change(window: Window, current: float, history: History) -> float:
+    target = history.now - window.ms
+    half = window.ms // 2
+    ats, values = history.window(window.path, target - half, closed=True)
+    best = None
+    for at, value in zip(ats, values, strict=True):
+        if at > target + half:
+            break
+        if best is None or abs(at - target) < abs(best[0] - target):
+            best = (at, value)
+    if best is None:
+        raise _not_enough(
+            window, f"no stored sample within {_duration(half)} of {_duration(window.ms)} ago (a change needs one)"
+        )
+    old = best[1]
+    if old == 0:
+        raise _not_enough(window, f"the sample of {_duration(window.ms)} ago is 0 (no percentage of zero)")
+    return 100 * (current - old) / old

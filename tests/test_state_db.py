@@ -8,7 +8,10 @@ import os
 import sqlite3
 import struct
 
+import pytest
 from conftest import SIMPLE_CONFIG, T0
+
+from pantry_alert.store.schema import SCHEMA_VERSION
 
 LOCKED_CONFIG = SIMPLE_CONFIG + "state: {{lock_timeout: 1s}}\n"
 
@@ -62,10 +65,14 @@ def test_newer_schema_exit_4_untouched(simple):
     before = simple.db.read_bytes()
     assert struct.unpack(">I", before[60:64])[0] == 99
     result = simple.check({"cpu": 95})
-    assert result.code == 4 and "schema version 99, newer than this pantry-alert understands (5)" in result.err
+    assert (
+        result.code == 4
+        and f"schema version 99, newer than this pantry-alert understands ({SCHEMA_VERSION})" in result.err
+    )
     assert simple.db.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_database_locked_past_lock_timeout_exit_4(simple):
     simple.config.write_text(LOCKED_CONFIG.format(severity="high", cooldown="10m"))
     simple.check({"cpu": 1})
@@ -86,6 +93,7 @@ def test_database_locked_past_lock_timeout_exit_4(simple):
     conn.close()
 
 
+@pytest.mark.slow
 def test_run_lock_held_past_timeout_exit_4(simple):
     simple.config.write_text(LOCKED_CONFIG.format(severity="high", cooldown="10m"))
     fd = os.open(str(simple.db) + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
@@ -98,6 +106,7 @@ def test_run_lock_held_past_timeout_exit_4(simple):
     assert not simple.db.exists()
 
 
+@pytest.mark.slow
 def test_four_concurrent_checks_give_one_alert_and_one_notification_per_channel(cli):
     path = cli.metrics(
         {
@@ -147,7 +156,7 @@ def test_a_version_1_database_migrates_forward_keeping_its_alerts(simple):
     result = simple("list", "--json")
     assert result.code == 0 and [(a["id"], a["count"]) for a in result.json()] == [(f"cpu_high_{T0}", 3)]
     conn = sqlite3.connect(simple.db)
-    assert conn.execute("PRAGMA user_version").fetchone() == (5,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"idx_alerts_rollup", "idx_events_acknowledged", "idx_notifications_alert_id_status"} <= names
     assert "idx_notifications_alert_id" not in names

@@ -9,7 +9,7 @@ import pytest
 from conftest import MINUTE, T0
 
 from pantry_alert.config.model import Maintenance, WeeklySpan
-from pantry_alert.windows import next_span, open_span, wall_instant
+from pantry_alert.maintenance_windows import next_span, open_span, wall_instant
 
 POLICY_RULES = """
 escalation_policies:

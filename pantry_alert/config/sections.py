@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..expressions import ExpressionError, compile_condition
+from ..history import HistorySettings
 from ..model import SEVERITIES
 from ..notify.registry import CHANNEL_NAMES, channel_module, unconfigured
 from .checks import (
@@ -685,7 +686,7 @@ def _accepted(value: Any, keys: tuple, problems: Problems) -> tuple[str, ...]:
 
 def _window_schedule(raw: dict, keys: tuple, problems: Problems) -> tuple[tuple[WeeklySpan, ...], str | None, int]:
     """``weekly: [{days, start, end}]``, or ``cron`` with ``duration``."""
-    from ..windows import cron_problem
+    from ..maintenance_windows import cron_problem
 
     if ("weekly" in raw) == ("cron" in raw):
         problems.add(keys, "give either weekly ([{days, start, end}]) or cron with duration")
@@ -714,7 +715,7 @@ def _window_schedule(raw: dict, keys: tuple, problems: Problems) -> tuple[tuple[
 
 
 def _weekly_span(span: Any, keys: tuple, problems: Problems) -> WeeklySpan | None:
-    from ..windows import DAYS
+    from ..maintenance_windows import DAYS
 
     if not isinstance(span, dict):
         problems.add(keys, "each span must be a mapping {days, start, end}")
@@ -823,6 +824,13 @@ def _labels(raw: dict, keys: tuple, problems: Problems, label: str) -> dict[str,
     return {str(k): str(v) for k, v in labels.items() if v is not None}
 
 
+def history_settings(value: Any, p: Parse) -> HistorySettings:
+    """``history``: parsed by the history module, which knows the window functions' limits."""
+    from ..history import settings
+
+    return settings(value, p.config.rules, p.problems)
+
+
 # Every section, in the order they are parsed: the config's attribute (and top-level key) and its parser.
 SECTIONS: tuple[tuple[str, Callable[[Any, Parse], Any]], ...] = (
     ("source", source),
@@ -838,5 +846,6 @@ SECTIONS: tuple[tuple[str, Callable[[Any, Parse], Any]], ...] = (
     ("notify_resolved_when_silenced", notify_resolved_when_silenced),
     ("api", api),
     ("rules", rules),
+    ("history", history_settings),  # after the rules: it checks their window functions
 )
 TOP_KEYS = HEADER_KEYS | {name for name, _parser in SECTIONS}
