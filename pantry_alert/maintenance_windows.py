@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from .model import Alert
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_MAX_CRON_STEPS = 20_000  # openings looked at to find the one covering now (a minutely cron lasting two weeks)
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -71,13 +70,15 @@ def _weekly_spans(window: Maintenance, now: int, days: range) -> Iterator[tuple[
             yield wall_instant(day, span.start, zone), wall_instant(end_day, span.end, zone)
 
 
-def _cron_starts(window: Maintenance, after: int) -> Iterator[int]:
-    """The cron openings after ``after`` (epoch ms), in order."""
+def _cron_starts(window: Maintenance, after: int, *, backwards: bool = False) -> Iterator[int]:
+    """The cron openings after ``after`` (epoch ms), in order; ``backwards``: those at or
+    before it, newest first."""
     from cronsim import CronSim
 
     assert window.cron is not None
-    start = datetime.fromtimestamp(after / 1000, _zone(window.timezone))
-    for opening in CronSim(window.cron, start):
+    seconds = after // 1000 + (1 if backwards else 0)  # cronsim steps strictly past its start
+    start = datetime.fromtimestamp(seconds, _zone(window.timezone))
+    for opening in CronSim(window.cron, start, reverse=backwards):
         yield int(opening.timestamp() * 1000)
 
 
@@ -86,11 +87,9 @@ def open_span(window: Maintenance, now: int) -> tuple[int, int] | None:
     When openings overlap, the one that ends last."""
     found: tuple[int, int] | None = None
     if window.cron:
-        for count, start in enumerate(_cron_starts(window, now - window.duration_ms - 1)):
-            if start > now or count > _MAX_CRON_STEPS:
-                break
-            if start + window.duration_ms > now:
-                found = (start, start + window.duration_ms)
+        start = next(_cron_starts(window, now, backwards=True), None)  # the latest opening; it ends last
+        if start is not None and start <= now < start + window.duration_ms:
+            found = (start, start + window.duration_ms)
         return found
     for start, end in _weekly_spans(window, now, range(-8, 1)):
         if start <= now < end and (found is None or end > found[1]):
