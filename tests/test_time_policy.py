@@ -487,3 +487,30 @@ def test_wall_instant_reads_a_gap_as_the_first_valid_time_after_it():
     assert wall_instant(date(2026, 3, 29), 150, berlin) == ms("2026-03-29T03:00:00+02:00")
     assert wall_instant(date(2026, 10, 25), 150, berlin) == ms("2026-10-25T02:30:00+02:00")
     assert datetime.fromtimestamp(wall_instant(date(2026, 6, 1), 0, berlin) / 1000, UTC).hour == 22
+
+
+def test_a_route_pages_a_severity_by_policy_and_a_rule_s_own_policy_wins(cli):
+    rules = POLICY_RULES.replace(
+        "rules:\n",
+        "  quick:\n    - {after: 0m, channels: [console]}\n"
+        "routes: {critical: {policy: quick}, high: {policy: quick, channels: [email]}}\nrules:\n",
+        1,
+    )
+    text = """
+tests:
+  - name: routed
+    steps:
+      - at: 0m
+        metrics: {errorRate: 0.09, p95: 2500}
+        expect:
+          step: {high_error_rate: 1, slow: 1}
+          notifications: {slack: [high_error_rate firing step 1], console: [slow firing step 1]}
+      - at: 10m
+        expect: {notifications: {slack: [high_error_rate reminder], console: [slow reminder]}}
+      - at: 20m
+        expect:
+          severity: {slow: high}
+          notifications: {email: [high_error_rate escalated step 2], console: [slow reminder]}
+"""
+    result = cases(cli, rules, text)
+    assert result.code == 0, result.out
