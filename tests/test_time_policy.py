@@ -493,7 +493,7 @@ def test_a_route_pages_a_severity_by_policy_and_a_rule_s_own_policy_wins(cli):
     rules = POLICY_RULES.replace(
         "rules:\n",
         "  quick:\n    - {after: 0m, channels: [console]}\n"
-        "routes: {critical: {policy: quick}, high: {policy: quick, channels: [email]}}\nrules:\n",
+        "routes: {critical: {policy: quick}, high: {policy: quick}}\nrules:\n",
         1,
     )
     text = """

@@ -94,7 +94,7 @@ FLAPPING_KEYS = {"transitions", "window"}
 MAINTENANCE_KEYS = {"name", "rules", "match", "weekly", "cron", "duration", "timezone"}
 MATCH_KEYS = {"type", "severity", "labels"}
 WEEKLY_KEYS = {"days", "start", "end"}
-ROUTE_KEYS = {"channels", "policy"}
+ROUTE_KEYS = {"policy"}
 
 
 @dataclass
@@ -487,8 +487,8 @@ def batching(value: Any, p: Parse) -> Batching | None:
 
 
 def routes(value: Any, p: Parse) -> dict[str, list[str]]:
-    """``routes: {severity: [channels]}``, or ``{severity: {policy: name, channels: [...]}}`` to page a
-    severity through an escalation policy (kept on ``Config.route_policies``)."""
+    """``routes: {severity: [channels]}``, or ``{severity: {policy: name}}`` to page a severity through
+    an escalation policy (kept on ``Config.route_policies``; its steps name the channels)."""
     problems = p.problems
     keys = ("routes",)
     routes = {}
@@ -502,7 +502,7 @@ def routes(value: Any, p: Parse) -> dict[str, list[str]]:
                 name = _policy_name(channels["policy"], keys + (severity, "policy"), p)
                 if name:
                     p.config.route_policies[severity] = name
-            channels = channels.get("channels", [])
+            continue
         routes[severity] = channel_list(channels, keys + (severity,), problems)
     return routes
 
