@@ -235,8 +235,8 @@ def holds(plan: Plan, ctx: Context) -> dict[str, list[Hold]]:
             until, name = max(covering)
             found.append(Hold("maintenance", f"window:{name}", {"window": name, "until": until}))
         rule = ctx.rules.get(alert.rule_id)
-        if alert.rule_id != SOURCE_RULE:
-            inhibitors = [SOURCE_RULE] + (list(rule.inhibited_by) if rule is not None else [])
+        if rule is not None:  # a rule of rules.yaml (a heartbeat's alert does not read the metrics)
+            inhibitors = [SOURCE_RULE] + list(rule.inhibited_by)
             inhibitor = next((r for r in inhibitors if r in unresolved and r != alert.rule_id), None)
             if inhibitor is not None:
                 found.append(Hold("inhibition", f"inhibitor:{inhibitor}", {"inhibitor": inhibitor}))
