@@ -183,3 +183,49 @@ def test_random_timelines_keep_the_hold_and_step_promises(timeline, resolved_thr
                     raise AssertionError(f"{mem.id} fired and is not held at {now}, yet was never notified")
             if notified:
                 owed_firing.pop("mem", None)
+
+
+# ----------------------------------------------------------------- windows on the wall clock
+
+YEAR_2026 = (1767222000000, 1767222000000 + 365 * 86_400_000)  # from 2026-01-01 00:00 in Berlin, a year
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None)
+@given(
+    now=st.integers(*YEAR_2026),
+    day=st.integers(0, 6),
+    start=st.integers(0, 1439),
+    length=st.integers(1, 1439),
+)
+def test_a_weekly_window_opens_and_closes_on_its_wall_clock(now, day, start, length):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from pantry_alert.config.model import Maintenance, WeeklySpan
+    from pantry_alert.maintenance_windows import next_span, open_span
+
+    zone = ZoneInfo("Europe/Berlin")
+    end = (start + length) % 1440
+    window = Maintenance(name="w", timezone="Europe/Berlin", rules=("*",), weekly=(WeeklySpan((day,), start, end),))
+
+    def wall(instant: int) -> datetime:
+        return datetime.fromtimestamp(instant / 1000, zone)
+
+    def on_the_clock(instant: int, minutes: int) -> bool:
+        """Local time ``minutes`` after midnight, or the first valid time after a gap it fell in."""
+        local = wall(instant)
+        at = local.hour * 60 + local.minute
+        return at == minutes or (at > minutes and at - minutes <= 60 and local.dst() == timedelta(hours=1))
+
+    span = open_span(window, now)
+    if span is not None:
+        opened, closed = span
+        assert opened <= now < closed
+        assert wall(opened).weekday() == day and on_the_clock(opened, start)
+        assert on_the_clock(closed, end)
+        assert closed - opened <= (length + 60) * MINUTE  # a DST night adds or removes one hour at most
+    upcoming = next_span(window, now)
+    assert upcoming is not None and upcoming[0] > now
+    assert wall(upcoming[0]).weekday() == day and on_the_clock(upcoming[0], start)
+    assert open_span(window, upcoming[0]) is not None
