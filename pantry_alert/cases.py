@@ -354,7 +354,10 @@ def _notifications(value: Any, keys: tuple, rule_ids: set[str], problems: Proble
             if len(parts) not in (2, 4) or (len(parts) == 4 and not stepped):
                 parts = []
             if not parts or parts[0] not in rule_ids or parts[1] not in KINDS:
-                problems.add(keys + (channel,), f'{item!r} is not "<rule id> <kind>" with a known rule and kind')
+                problems.add(
+                    keys + (channel,),
+                    f'{item!r} is not "<rule id> <kind>" (or "<rule id> <kind> step <n>") with a known rule and kind',
+                )
 
 
 # ----------------------------------------------------------------- running

@@ -9,6 +9,9 @@ in-memory state:
 3. no notice goes out while an open window or silence covers the alert, except resolved
    notices under ``notify_resolved_when_silenced``.
 
+A fourth property: a weekly window opens on its day at its start and closes at its end, on its
+zone's wall clock (a start in a spring-forward gap: the first valid time after it).
+
 The window and the silences are judged here from their own definitions (a cron window
 ``*/20 * * * *`` lasting 6 minutes is open in the first 6 minutes of every 20), not through
 the code under test.
