@@ -276,10 +276,11 @@ def policy_of(ctx: Context, alert: Alert) -> tuple[EscalationStep, ...] | None:
 def escalate(plan: Plan, ctx: Context, held: Mapping[str, list[Hold]]) -> None:
     """Page the alerts of rules with an escalation policy by time (see the module docstring)."""
     now = ctx.now
+    flap_notices = {e.alert_id for e in plan.events if e.at == now and e.kind in ("flapping", "stable")}
     for alert in list(plan_alerts(plan).values()):
         steps = policy_of(ctx, alert)
-        if steps is None or alert.resolved:
-            continue
+        if steps is None or alert.resolved or alert.status == "flapping" or alert.id in flap_notices:
+            continue  # a flapping alert's notices are the flap stage's
         before = stored_of(ctx, alert)
         _count_acknowledged(alert, before, now)
         engine_round = drop_rounds(plan, alert.id, now)

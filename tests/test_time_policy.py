@@ -514,3 +514,22 @@ tests:
 """
     result = cases(cli, rules, text)
     assert result.code == 0, result.out
+
+
+def test_a_policy_rule_that_flaps_gets_its_flapping_notice(cli):
+    rules = POLICY_RULES.replace("rules:\n", "flapping: {transitions: 3, window: 30m}\nrules:\n", 1).replace(
+        "    cooldown: 10m\n    channels: [slack]\n", "    cooldown: 0m\n    channels: [slack]\n", 1
+    )
+    text = """
+tests:
+  - name: flaps
+    steps:
+      - {at: 0m, metrics: {errorRate: 0.09, p95: 1}, expect: {notifications: {slack: [high_error_rate firing step 1]}}}
+      - {at: 1m, metrics: {errorRate: 0.01}, expect: {notifications: {slack: [high_error_rate resolved]}}}
+      - at: 2m
+        metrics: {errorRate: 0.09}
+        expect: {status: {high_error_rate: flapping}, notifications: {slack: [high_error_rate flapping]}}
+      - {at: 20m, expect: {status: {high_error_rate: flapping}, notifications: {}}}
+"""
+    result = cases(cli, rules, text)
+    assert result.code == 0, result.out
