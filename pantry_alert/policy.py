@@ -200,28 +200,28 @@ def _route(plan: Plan, ctx: Context) -> None:
 
 
 def _mute(plan: Plan, ctx: Context, held: Mapping[str, list[policy_time.Hold]]) -> None:
-    """Held alerts: keep the alerts, drop their notifications, undo the round's bookkeeping."""
+    """Held alerts: keep the alerts, drop their notifications (a resolved one passes, or is recorded
+    ``skipped``), and undo the round's bookkeeping so that the round does not count."""
     in_plan = _alerts(plan)
-    for alert in list(in_plan.values()):
+    muted: dict[str, Alert] = {}
+    for alert in in_plan.values():
         found = held.get(alert.id, [])
         _flag(plan, ctx, alert, found)
-        if not found:
+        if found:
+            muted[alert.id] = alert
+        else:
             alert.held_by = None
-            continue
-        _mute_round(plan, ctx, alert, found)
-    _mark_untouched(plan, ctx, in_plan, held)
-
-
-def _mute_round(plan: Plan, ctx: Context, alert: Alert, found: list[policy_time.Hold]) -> None:
-    """A held alert of this plan: its notices dropped (a resolved one passes, or is recorded
-    ``skipped``), and its round does not count."""
-    resolved_passes = policy_time.resolved_passes(ctx, alert, found)
     for intent in plan.intents:
-        if intent.alert_id == alert.id and intent.kind == "resolved" and not resolved_passes:
-            intent.status, intent.error = "skipped", _held_reason(found[0])
-    if policy_time.drop_rounds(plan, alert.id, ctx.now):
-        policy_time.held_event(plan, alert, found[0], ctx.now)
-    policy_time.restore_round(alert, policy_time.stored_of(ctx, alert))
+        if intent.kind == "resolved" and intent.alert_id in muted:
+            alert = muted[intent.alert_id]
+            if not policy_time.resolved_passes(ctx, alert, held[alert.id]):
+                intent.status, intent.error = "skipped", _held_reason(held[alert.id][0])
+    had_notices = policy_time.drop_rounds(plan, set(muted), ctx.now)
+    for alert_id, alert in muted.items():
+        if alert_id in had_notices:
+            policy_time.held_event(plan, alert, held[alert_id][0], ctx.now)
+        policy_time.restore_round(alert, policy_time.stored_of(ctx, alert))
+    _mark_untouched(plan, ctx, in_plan, held)
 
 
 def _held_reason(hold: policy_time.Hold) -> str:

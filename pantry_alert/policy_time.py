@@ -50,23 +50,25 @@ def stored_of(ctx: Context, alert: Alert) -> Alert | None:
     return stored if stored is not None and stored.id == alert.id else None
 
 
-def drop_rounds(plan: Plan, alert_id: str, now: int, *, resolved_too: bool = False) -> bool:
-    """Remove this run's notification round of one alert (its notices, round events and listing);
-    True when it had notices."""
-    had = any(i.alert_id == alert_id and (resolved_too or i.kind != "resolved") for i in plan.intents)
-    plan.intents = [i for i in plan.intents if not (i.alert_id == alert_id and (resolved_too or i.kind != "resolved"))]
+def drop_rounds(plan: Plan, alert_ids: str | set[str], now: int, *, resolved_too: bool = False) -> set[str]:
+    """Remove this run's notification round of the given alerts (their notices, round events and
+    listing), in one pass; return the ids of those that had notices."""
+    ids = {alert_ids} if isinstance(alert_ids, str) else alert_ids
+    if not ids:
+        return set()
+
+    def in_round(alert_id: str, kind: str | None) -> bool:
+        return alert_id in ids and (resolved_too or kind != "resolved")
+
+    had = {i.alert_id for i in plan.intents if in_round(i.alert_id, i.kind)}
+    plan.intents = [i for i in plan.intents if not in_round(i.alert_id, i.kind)]
     plan.events = [
         e
         for e in plan.events
-        if not (
-            e.alert_id == alert_id
-            and e.at == now
-            and e.kind in _ROUND_EVENTS
-            and (resolved_too or e.detail.get("kind") != "resolved")
-        )
+        if not (e.at == now and e.kind in _ROUND_EVENTS and in_round(e.alert_id, e.detail.get("kind")))
     ]
-    plan.reminded = [a for a in plan.reminded if a != alert_id]
-    plan.escalated = [a for a in plan.escalated if a != alert_id]
+    plan.reminded = [a for a in plan.reminded if a not in ids]
+    plan.escalated = [a for a in plan.escalated if a not in ids]
     return had
 
 
@@ -277,13 +279,17 @@ def escalate(plan: Plan, ctx: Context, held: Mapping[str, list[Hold]]) -> None:
     """Page the alerts of rules with an escalation policy by time (see the module docstring)."""
     now = ctx.now
     flap_notices = {e.alert_id for e in plan.events if e.at == now and e.kind in ("flapping", "stable")}
-    for alert in list(plan_alerts(plan).values()):
+    paged = []
+    for alert in plan_alerts(plan).values():
         steps = policy_of(ctx, alert)
         if steps is None or alert.resolved or alert.status == "flapping" or alert.id in flap_notices:
             continue  # a flapping alert's notices are the flap stage's
+        paged.append((alert, steps))
+    engine_rounds = drop_rounds(plan, {alert.id for alert, _ in paged}, now)  # the engine's count-based rounds
+    for alert, steps in paged:
         before = stored_of(ctx, alert)
         _count_acknowledged(alert, before, now)
-        engine_round = drop_rounds(plan, alert.id, now)
+        engine_round = alert.id in engine_rounds
         # an alert that has just escalated by count into a severity routed to a policy keeps that severity
         entering = before is not None and policy_of(ctx, before) is None
         severity, escalated, channels = alert.severity, alert.escalated, list(alert.channels)
