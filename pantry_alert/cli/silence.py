@@ -68,13 +68,17 @@ def _start_time(text: str) -> int:
 def list_(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON array of silences and windows")] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="show at most this many silences (active ones first)")
+    ] = 100,
 ) -> None:
-    """The silences (active, upcoming, then expired) and each maintenance window's open or next opening."""
+    """The silences (active, upcoming, then expired; at most --limit) and each maintenance window's
+    open or next opening."""
     from .. import actions
     from ..timeutil import format_time
 
     ws = get_globals(ctx).workspace
-    holds = actions.list_holds(ws)
+    holds = actions.list_holds(ws, limit=limit)
     if as_json:
         print_json(holds)
         return
@@ -86,7 +90,8 @@ def list_(
 
     tz = ws.config().timezone
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
-    for column in ("ID", "Rule", "Status", "Starts", "Ends", "By", "Reason"):
+    table.add_column("ID", no_wrap=True)  # copied into `silence expire`: never wrapped
+    for column in ("Rule", "Status", "Starts", "Ends", "By", "Reason"):
         table.add_column(column, overflow="fold")
     for s in holds:
         window = s["kind"] == "maintenance"
