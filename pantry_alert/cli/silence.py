@@ -26,14 +26,14 @@ def add(
 ) -> None:
     """Silence a rule (now, or from --start): its alerts are still recorded and shown, but notified on no channel."""
     from .. import actions
-    from ..timeutil import cli_duration, format_duration, format_time, positive_duration
+    from ..timeutil import cli_duration, format_duration, format_time, iso_instant, positive_duration
     from .actions import login_name
 
     duration = positive_duration(
         cli_duration(for_, option="--for"), "--for: give a duration longer than 0, such as 30m or 2h"
     )
     ws = get_globals(ctx).workspace
-    starts_at = _start_time(start) if start is not None else None
+    starts_at = iso_instant(start, "--start") if start is not None else None
     silence = actions.add_silence(
         ws, rule_id, for_ms=duration, reason=reason, by=by or login_name(), starts_at=starts_at
     )
@@ -44,24 +44,6 @@ def add(
         f"rule '{rule_id}' silenced {since}for {format_duration(duration)} "
         f"(until {format_time(silence['endsAt'], tz)})\n"
     )
-
-
-def _start_time(text: str) -> int:
-    """``--start``: an ISO 8601 time with an offset (or Z), as epoch ms."""
-    from datetime import datetime
-
-    from ..errors import UsageError
-
-    try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise UsageError(
-            f"--start: {text!r} is not an ISO 8601 time with an offset",
-            hint="e.g. --start 2025-11-30T02:00:00+01:00",
-        )
-    return int(parsed.timestamp() * 1000)
 
 
 @app.command("list")
