@@ -177,6 +177,11 @@ def _panel_rows(alert, events: list[dict], tz: str | None) -> list[tuple[str, st
     channels = ", ".join(alert.channels) or "-"
     notified = ", ".join(alert.notified_channels) or "none yet"
     rows.append(("Channels", f"{escape(channels)} (notified: {escape(notified)})"))
+    if alert.policy_step:
+        from ..timeutil import format_duration
+
+        paused = f"; {format_duration(alert.acked_ms)} acknowledged, not counted" if alert.acked_ms else ""
+        rows.append(("Escalation", f"policy step {alert.policy_step} reached{paused}"))
     return rows
 
 
