@@ -30,9 +30,9 @@ RESOLVED_COLOR = "#28a745"
 # Notification kinds.  The webhook's "event" field uses the same words; a "digest"
 # carries several alerts at once (quiet hours ended, or a storm batched); an
 # "acknowledged" notice goes only to the channels that follow acknowledge/resolve.
-KINDS = ("firing", "reminder", "escalated", "resolved", "test", "digest", "acknowledged")
+KINDS = ("firing", "reminder", "escalated", "resolved", "flapping", "test", "digest", "acknowledged")
 # The kinds of a notice about an alert that still fires: they carry the acknowledge link.
-FIRING_KINDS = ("firing", "reminder", "escalated")
+FIRING_KINDS = ("firing", "reminder", "escalated", "flapping")
 # Why a digest was sent.
 DIGEST_REASONS = ("quiet_hours", "batching")
 
@@ -60,6 +60,7 @@ class Message:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     reason: str | None = None  # a digest's reason: one of DIGEST_REASONS
+    step: int | None = None  # the escalation policy step this notice pages (1-based)
     ack_url: str | None = None  # the alert's signed acknowledge link (firing notices, links enabled)
 
     def __post_init__(self) -> None:

@@ -23,7 +23,13 @@ if TYPE_CHECKING:
 
     from .base import Message
 
-LABELS = {"reminder": "[REMINDER]", "escalated": "[ESCALATED]", "test": "[TEST]", "acknowledged": "[ACKNOWLEDGED]"}
+LABELS = {
+    "reminder": "[REMINDER]",
+    "escalated": "[ESCALATED]",
+    "flapping": "[FLAPPING]",
+    "test": "[TEST]",
+    "acknowledged": "[ACKNOWLEDGED]",
+}
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~@])")
 _LINKISH = re.compile(r"(?i)(://|www\.)")
 ZWSP = "\u200b"  # a zero-width space: breaks an auto-link or a template expression, shows nothing

@@ -38,9 +38,10 @@ class Notice(FrozenRecord):
     created_at: int
     idempotency_key: str
     batch: str | None  # the digest it goes in (a storm in one run, or quiet hours that ended)
+    step: int | None  # the escalation policy step it pages
 
-    __slots__ = ("id", "alert_id", "channel", "kind", "attempts", "created_at", "idempotency_key", "batch")
-    _fields = ("id", "alert_id", "channel", "kind", "attempts", "created_at", "idempotency_key", "batch")
+    __slots__ = ("id", "alert_id", "channel", "kind", "attempts", "created_at", "idempotency_key", "batch", "step")
+    _fields = ("id", "alert_id", "channel", "kind", "attempts", "created_at", "idempotency_key", "batch", "step")
     _shown = _fields
 
     def __init__(
@@ -53,6 +54,7 @@ class Notice(FrozenRecord):
         created_at: int,
         idempotency_key: str,
         batch: str | None = None,
+        step: int | None = None,
     ) -> None:
         object.__setattr__(self, "id", id)
         object.__setattr__(self, "alert_id", alert_id)
@@ -62,6 +64,7 @@ class Notice(FrozenRecord):
         object.__setattr__(self, "created_at", created_at)
         object.__setattr__(self, "idempotency_key", idempotency_key)
         object.__setattr__(self, "batch", batch)
+        object.__setattr__(self, "step", step)
 
 
 class Outcome(Record):
@@ -125,7 +128,7 @@ class Outbox:
         # it (the ORDER BY id would otherwise tempt it into a scan in rowid order), and
         # makes the statement fail rather than silently scan should the two ever disagree.
         rows = self.store._rows(
-            "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, batch, next_attempt_at "
+            "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, batch, step, next_attempt_at "
             "FROM notifications INDEXED BY idx_notifications_due "
             f"WHERE status IN ({_UNDELIVERED_SQL}) AND next_attempt_at IS NOT NULL ORDER BY id",
         )
@@ -134,9 +137,9 @@ class Outbox:
         for row in rows:
             key = (row[1], row[2])
             if key not in first_due:
-                first_due[key] = row[8] <= now
+                first_due[key] = row[9] <= now
             if first_due[key]:
-                out.append(Notice(*row[:8]))
+                out.append(Notice(*row[:9]))
         return out
 
     def skip(self, skips: Iterable[tuple[Notice, str]]) -> None:
