@@ -47,6 +47,7 @@ DEFAULT_RETENTION_MS = 7 * 86_400_000
 DEFAULT_LOCK_TIMEOUT_MS = 30_000
 DEFAULT_DELIVERY_BUDGET_MS = 60_000  # a run starts no new send after this long
 DEFAULT_STALE_AFTER_MS = 5 * 60_000
+DEFAULT_SESSION_TTL_MS = 12 * 3_600_000
 
 TOP_KEYS = {
     "service",
@@ -70,7 +71,7 @@ STATE_KEYS = {"path", "retention", "lock_timeout", "delivery_budget"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
 QUIET_HOURS_KEYS = {"start", "end", "timezone", "severities"}
 BATCHING_KEYS = {"max_per_run"}
-API_KEYS = {"token", "stale_after"}
+API_KEYS = {"token", "stale_after", "session_ttl", "public_url"}
 RULE_KEYS = {
     "id",
     "name",
@@ -188,11 +189,14 @@ class Batching:
 
 @dataclass
 class ApiSettings:
-    """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``) and when
-    ``/healthz`` calls the last check run stale."""
+    """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``), when
+    ``/healthz`` calls the last check run stale, how long a console sign-in lasts, and the
+    address people reach the server at (an https one makes the session cookie Secure)."""
 
     token: str | None = field(default=None, repr=False)
     stale_after_ms: int = DEFAULT_STALE_AFTER_MS
+    session_ttl_ms: int = DEFAULT_SESSION_TTL_MS
+    public_url: str | None = None
 
 
 @dataclass
@@ -579,6 +583,8 @@ def parse(
     config.api = ApiSettings(
         token=(token.strip() or None) if isinstance(token, str) else None,
         stale_after_ms=duration_setting(api, "stale_after", DEFAULT_STALE_AFTER_MS, ("api",), problems, positive=True),
+        session_ttl_ms=duration_setting(api, "session_ttl", DEFAULT_SESSION_TTL_MS, ("api",), problems, positive=True),
+        public_url=url_setting(api.get("public_url"), ("api", "public_url"), problems),
     )
 
     raw_rules = data.get("rules")

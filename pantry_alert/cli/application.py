@@ -58,10 +58,11 @@ def _global(
 from . import check  # noqa: E402
 
 check.register(app)
-from . import actions, alerts, notify_test, prune, rules, silence, stats  # noqa: E402,F401  (importing registers the commands)
+from . import actions, alerts, notify_test, prune, rules, silence, stats, token  # noqa: E402,F401  (importing registers the commands)
 
 app.add_typer(rules.app, name="rules")
 app.add_typer(silence.app, name="silence")
+app.add_typer(token.app, name="token")
 
 from . import serve  # noqa: E402,F401  (the HTTP API; starlette and uvicorn load only when it runs)
 

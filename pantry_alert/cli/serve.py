@@ -38,7 +38,7 @@ def serve(
         bool, typer.Option("--access-log/--no-access-log", help="log one line per request to stderr")
     ] = True,
 ) -> None:
-    """Run the HTTP API and Slack's Acknowledge button over the same state and rules.yaml."""
+    """Run the HTTP API, the web console and Slack's Acknowledge button over the same state and rules.yaml."""
     from ..errors import UsageError
     from ..http.context import ServerContext
     from ..store.db import inspect
@@ -56,15 +56,22 @@ def serve(
                 hint="set PANTRY_ALERT_API_TOKEN (or api.token in rules.yaml), or use --host 127.0.0.1",
             )
         token = None
-    elif token is None:
+    inspect(ws.db_path())  # a foreign, corrupt or newer database: exit 4 before listening
+    if not no_auth and token is None and not _stored_tokens(ws):
         raise UsageError(
             "serve needs an API token: set PANTRY_ALERT_API_TOKEN or api.token in rules.yaml",
-            hint='e.g. PANTRY_ALERT_API_TOKEN="$(openssl rand -hex 32)"; for a local test only: --no-auth',
+            hint='e.g. PANTRY_ALERT_API_TOKEN="$(openssl rand -hex 32)", or `pantry-alert token add NAME --scope '
+            "admin`; for a local test only: --no-auth",
         )
-    inspect(ws.db_path())  # a foreign, corrupt or newer database: exit 4 before listening
-    server_ctx.token = token
+    server_ctx.token, server_ctx.no_auth = token, no_auth
     sock = _listen(host, port)
     _serve(server_ctx, sock, access_log=access_log)
+
+
+def _stored_tokens(ws) -> bool:
+    from ..tokens import list_tokens
+
+    return bool(list_tokens(ws))
 
 
 def _listen(host: str, port: int):
@@ -103,7 +110,7 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
     log.propagate = False
     if not (os.environ.get("SLACK_SIGNING_SECRET") or "").strip():
         log.warning("SLACK_SIGNING_SECRET is not set: POST /slack/actions refuses every request")
-    if server_ctx.token is None:
+    if server_ctx.no_auth:
         log.warning("no authentication (--no-auth): anyone who can reach this address can use the API")
 
     config = uvicorn.Config(

@@ -14,13 +14,13 @@ log = logging.getLogger("pantry_alert.http")
 
 
 def create_app(ctx: ServerContext):
-    """The Starlette application over ``ctx`` (``ctx.token`` None: no authentication)."""
+    """The Starlette application over ``ctx`` (``ctx.no_auth``: no authentication)."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
 
     from . import health, routes, slack
-    from .auth import BearerAuth
+    from .auth import BearerAuth, Credentials
 
     async def http_error(request, exc: HttpError):
         return fail(exc.status, exc.message, headers=exc.headers)
@@ -43,10 +43,12 @@ def create_app(ctx: ServerContext):
         HTTPException: starlette_error,
         Exception: internal_error,
     }
+    credentials = Credentials(ctx)
     app = Starlette(
         routes=routes.routes() + slack.routes() + health.routes(),
-        middleware=[Middleware(BearerAuth, token=ctx.token)],
+        middleware=[Middleware(BearerAuth, credentials=credentials)],
         exception_handlers=handlers,
     )
     app.state.ctx = ctx
+    app.state.credentials = credentials
     return app

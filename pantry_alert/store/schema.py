@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -135,10 +135,25 @@ def _resolved_metrics(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE alerts ADD COLUMN resolved_metrics TEXT")
 
 
+def _tokens(conn: sqlite3.Connection) -> None:
+    """v5: scoped API tokens (only their SHA-256 is stored) and the console's sign-in sessions."""
+    conn.execute(
+        "CREATE TABLE tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, scopes TEXT NOT NULL, "
+        "created_at INTEGER NOT NULL, expires_at INTEGER, last_used_at INTEGER)"
+    )
+    conn.execute(
+        "CREATE TABLE sessions (id_hash TEXT PRIMARY KEY, token_name TEXT NOT NULL, token_hash TEXT NOT NULL, "
+        "csrf TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)"
+    )
+    conn.execute("CREATE INDEX idx_sessions_token ON sessions(token_name)")
+    conn.execute("CREATE INDEX idx_sessions_expires ON sessions(expires_at)")
+
+
 # Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _create_schema,
     1: _reporting_indexes,
     2: _silences,
     3: _resolved_metrics,
+    4: _tokens,
 }
