@@ -19,8 +19,9 @@ def create_app(ctx: ServerContext):
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
 
-    from . import health, routes, slack
+    from . import console, health, routes, slack
     from .auth import BearerAuth, Credentials
+    from .security import SecurityHeaders
 
     async def http_error(request, exc: HttpError):
         return fail(exc.status, exc.message, headers=exc.headers)
@@ -45,8 +46,8 @@ def create_app(ctx: ServerContext):
     }
     credentials = Credentials(ctx)
     app = Starlette(
-        routes=routes.routes() + slack.routes() + health.routes(),
-        middleware=[Middleware(BearerAuth, credentials=credentials)],
+        routes=routes.routes() + slack.routes() + health.routes() + console.routes(),
+        middleware=[Middleware(SecurityHeaders), Middleware(BearerAuth, credentials=credentials)],
         exception_handlers=handlers,
     )
     app.state.ctx = ctx

@@ -133,9 +133,12 @@ class BearerAuth:
             if credentials.ctx.no_auth:
                 principal = NO_AUTH
             elif given := bearer_token(scope):
-                known = credentials.fresh() or await run_in_threadpool(credentials.current)
-                principal = known[0].find(given, credentials.ctx.workspace().now())
-                if principal is not None and credentials.use_due(principal, known[0]):
+                known = credentials.fresh()
+                if known is None:
+                    known = await run_in_threadpool(credentials.current)
+                table = known[0]
+                principal = table.find(given, credentials.ctx.workspace().now())
+                if principal is not None and credentials.use_due(principal, table):
                     await run_in_threadpool(credentials.record_use, principal)
             if principal is None:
                 message = "missing or invalid API token (send Authorization: Bearer <token>)"

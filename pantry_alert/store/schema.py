@@ -136,7 +136,9 @@ def _resolved_metrics(conn: sqlite3.Connection) -> None:
 
 
 def _tokens(conn: sqlite3.Connection) -> None:
-    """v5: scoped API tokens (only their SHA-256 is stored) and the console's sign-in sessions."""
+    """v5: scoped API tokens (only their SHA-256 is stored), the console's sign-in sessions, and an
+    index for the console's history filtered by severity (benchmarks/bench_api.py --pages)."""
+    conn.execute("CREATE INDEX idx_alerts_severity_timestamp ON alerts(severity, timestamp)")
     conn.execute(
         "CREATE TABLE tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, scopes TEXT NOT NULL, "
         "created_at INTEGER NOT NULL, expires_at INTEGER, last_used_at INTEGER)"
