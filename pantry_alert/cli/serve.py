@@ -32,7 +32,9 @@ def serve(
     port: Annotated[int, typer.Option("--port", metavar="PORT", min=1, max=65535, help="TCP port")] = 8080,
     no_auth: Annotated[
         bool,
-        typer.Option("--no-auth", help="serve /api/, /metrics and the console without a token (only on a loopback address)"),
+        typer.Option(
+            "--no-auth", help="serve /api/, /metrics and the console without a token (only on a loopback address)"
+        ),
     ] = False,
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="log one line per request to stderr")

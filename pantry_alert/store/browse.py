@@ -120,6 +120,31 @@ GROUP BY rule_id
 """
 
 
-def acknowledge_times(store: Store, *, since: int) -> dict[str, int]:
-    """Rule id -> mean time to acknowledge (ms) of its alerts fired after ``since`` that were acknowledged."""
-    return {rule: round(total / count) for rule, count, total in store._rows(_ACKNOWLEDGE_BY_RULE, (since,)) if count}
+def rule_summary(store: Store, *, since: int) -> dict[str, dict[str, Any]]:
+    """Rule id -> ``{"count", "active", "resolved", "resolution", "acked", "acknowledge"}`` for the alerts
+    fired after ``since`` (``resolution`` and ``acknowledge``: total ms, for means), from the indexes
+    ``stats`` uses (its group walk), without the notification counts."""
+    import json
+
+    from .reports import _ACTIVE, _GROUPS
+
+    out: dict[str, dict[str, Any]] = {}
+
+    def entry(rule: str) -> dict[str, Any]:
+        return out.setdefault(
+            rule, {"count": 0, "active": 0, "resolved": 0, "resolution": 0.0, "acked": 0, "acknowledge": 0.0}
+        )
+
+    for rule, _type, _severity, packed in store._rows(_GROUPS, (since,)):
+        count, resolved, resolution = json.loads(packed)
+        if count:
+            e = entry(rule)
+            e["count"] += count
+            e["resolved"] += resolved
+            e["resolution"] += resolution
+    for rule, active in store._rows(_ACTIVE):
+        entry(rule)["active"] = active
+    for rule, count, total in store._rows(_ACKNOWLEDGE_BY_RULE, (since,)):
+        e = entry(rule)
+        e["acked"], e["acknowledge"] = count, total
+    return dict(sorted(out.items()))

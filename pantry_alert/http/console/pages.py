@@ -7,6 +7,7 @@ functions as the command line and the API.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC
 from urllib.parse import urlencode
 
@@ -17,12 +18,13 @@ from . import charts, peers
 from .render import html
 from .session import view
 
+MINUTE = 60_000
 DAY = 86_400_000
 HOUR = 3_600_000
 PAGE_SIZE = 50
 REFRESH_MS = 10_000  # how often the active alerts refresh themselves
 CHART_DAYS = 14  # days in the alerts-per-day chart
-STATS_WINDOWS = {"24h": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
+STATS_WINDOWS = {"24h": DAY, "7d": 7 * DAY}
 MESSAGES = {  # what the page says after an action (the query names one of these; nothing else is shown)
     "acknowledged": "Alert acknowledged.",
     "resolved": "Alert resolved.",
@@ -211,11 +213,40 @@ def _offset(ms: int, tz: str | None) -> int:
     return int(offset.total_seconds() * 1000) if offset else 0
 
 
+PAST_DAYS_TTL = 600.0  # seconds: how long the alerts-per-day counts of days before today are reused
+LONG_WINDOW_TTL = 300.0  # seconds: how long the statistics of a window longer than a day are reused
+
+
+def _reuse(request, name: str, key: tuple, ttl: float, compute):
+    """``compute()``, or its answer for the same ``key`` when it is younger than ``ttl`` seconds."""
+    import time
+
+    state = request.app.state
+    found = getattr(state, name, None)
+    if found is not None and found[0] == key and time.monotonic() - found[1] < ttl:
+        return found[2]
+    value = compute()
+    setattr(state, name, (key, time.monotonic(), value))
+    return value
+
+
+def _past_days(request, first_day: int, last_day: int, offset: int) -> dict[int, int]:
+    """Alerts per day for days before today, reused for ``PAST_DAYS_TTL``: new alerts land on today,
+    so these change only when ``prune`` removes old ones (shown within ten minutes)."""
+    from ...store import browse
+
+    def count() -> dict[int, int]:
+        with _ws(request).store() as store:
+            return browse.alerts_per_day(store, first_day=first_day, last_day=last_day, offset_ms=offset)
+
+    return _reuse(request, "console_past_days", (first_day, last_day, offset), PAST_DAYS_TTL, count)
+
+
 @view()
 def stats(request, session):
-    from datetime import UTC, datetime
+    from datetime import datetime
 
-    from ...store import browse, reports
+    from ...store import browse
 
     ws = _ws(request)
     config = ws.config()
@@ -226,24 +257,51 @@ def stats(request, session):
     window = STATS_WINDOWS[window_name]
     offset = _offset(now, config.timezone)  # days in the zone's offset of now
     today = (now + offset) // DAY
-    with ws.store() as store:
-        data = reports.stats(store, now=now, window=window)
-        ack = browse.acknowledge_times(store, since=now - window)
-        per_day = browse.alerts_per_day(store, first_day=today - CHART_DAYS + 1, last_day=today, offset_ms=offset)
+
+    def compute(ws) -> bytes:
+        with ws.store() as store:
+            rules = browse.rule_summary(store, since=now - window)
+            today_count = browse.alerts_per_day(store, first_day=today, last_day=today, offset_ms=offset)
+        return json.dumps({"rules": rules, "today": today_count.get(today, 0)}).encode()
+
+    # The aggregates over a million alerts are the costly part.  A day's are kept until the database
+    # changes (a check, an action) or the minute turns, like the API's answers; a longer window's
+    # for five minutes, since a check every minute would otherwise recompute them on every view.
+    if window <= DAY:
+        cached = json.loads(request.app.state.ctx.cached(("console-stats", window, now // MINUTE, offset), compute))
+    else:
+        key = (window, now // (5 * MINUTE), offset)
+        cached = json.loads(_reuse(request, "console_long_stats", key, LONG_WINDOW_TTL, lambda: compute(ws)))
+    summary = cached["rules"]
+    per_day = {**_past_days(request, today - CHART_DAYS + 1, today - 1, offset), today: cached["today"]}
     days = []
     for day in range(today - CHART_DAYS + 1, today + 1):
         label = datetime.fromtimestamp(day * DAY / 1000, UTC).strftime("%b %d")
         days.append((day, label, per_day.get(day, 0)))
+
+    def mean(total: float, count: int) -> int | None:
+        return round(total / count) if count else None
+
     rows = [
         {
             "rule": rule,
             "count": r["count"],
             "active": r["active"],
-            "mttr": r["averageResolutionTime"],
-            "mtta": ack.get(rule),
+            "mtta": mean(r["acknowledge"], r["acked"]),
+            "mttr": mean(r["resolution"], r["resolved"]),
         }
-        for rule, r in data["byRule"].items()
+        for rule, r in summary.items()
     ]
+    totals = {
+        key: sum(r[key] for r in summary.values())
+        for key in ("count", "active", "resolved", "resolution", "acked", "acknowledge")
+    }
+    data = {
+        "total": totals["count"],
+        "active": totals["active"],
+        "mtta": mean(totals["acknowledge"], totals["acked"]),
+        "mttr": mean(totals["resolution"], totals["resolved"]),
+    }
     return html(
         request,
         "stats.html",
