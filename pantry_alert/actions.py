@@ -27,60 +27,69 @@ RESOLVE_NOT_FOUND = "Alert not found or already resolved"
 
 
 @contextmanager
-def writing(ws: Workspace, *, create: bool = False) -> Iterator[Store]:
+def writing(ws: Workspace, *, create: bool = False, lock_timeout_ms: int | None = None) -> Iterator[Store]:
     """The state database opened for a short write under the run lock (created when
-    ``create``; otherwise a missing database gives a store without a connection)."""
+    ``create``; otherwise a missing database gives a store without a connection).
+    ``lock_timeout_ms`` waits less than ``state.lock_timeout`` for the lock (a face that
+    must answer quickly); past it, ``StateLocked``."""
     from .store import Store, open_store, run_lock
     from .store.db import inspect
 
     config = ws.config()
+    timeout_ms = config.state.lock_timeout_ms
+    if lock_timeout_ms is not None:
+        timeout_ms = min(lock_timeout_ms, timeout_ms)
     path = ws.db_path()
     if not inspect(path) and not create:  # no database yet (nothing to act on); a foreign or newer file is refused
         yield Store(None, path)
         return
-    with (
-        run_lock(path, config.state.lock_timeout_ms),
-        open_store(path, create=create, timeout_ms=config.state.lock_timeout_ms) as store,
-    ):
+    with run_lock(path, timeout_ms), open_store(path, create=create, timeout_ms=timeout_ms) as store:
         yield store
 
 
-def resolve(ws: Workspace, alert_id: str, *, by: str, note: str | None = None, now: int | None = None) -> Alert:
+def actor(by: object, problem: str) -> str:
+    """Who does an action, as every face records it: the name given, without surrounding blanks
+    (``UsageError(problem)`` when there is none)."""
+    from .errors import UsageError
+
+    if not isinstance(by, str) or not by.strip():
+        raise UsageError(problem)
+    return by.strip()
+
+
+def resolve(
+    ws: Workspace,
+    alert_id: str,
+    *,
+    by: str,
+    note: str | None = None,
+    now: int | None = None,
+    lock_timeout_ms: int | None = None,
+) -> Alert:
     """Resolve an alert by hand.  Its resolved notifications (when the rule has
     ``notify_resolved``) are recorded for the next ``check`` to send, through the
     same notification policy as a run's: none while a silence covers the rule,
     deferred during quiet hours for a quiet severity.
 
     Raises ``NotFoundError`` when the alert does not exist or is already resolved."""
-    now = ws.now() if now is None else now
-    config = ws.config()
-    with writing(ws) as store:
-        if store.conn is None:
-            raise NotFoundError(RESOLVE_NOT_FOUND)
-        alert = store.get_alert(alert_id)
-        if alert is None or alert.resolved:
-            raise NotFoundError(RESOLVE_NOT_FOUND)
-        rule = config.rule(alert.rule_id)
-        notify = rule.notify_resolved if rule else True
-        intents = _resolved_notices(config, store, alert, now) if notify else []
-        return store.resolve_alert(alert_id, by=by, note=note, now=now, notify_resolved=notify, intents=intents)
-
-
-def _resolved_notices(config, store, alert: Alert, now: int) -> list:
-    """The resolved notices of a hand-resolved alert, after the notification policy."""
-    from . import policy
-    from .engine import Plan
-    from .model import Intent
+    from .notify.registry import channel_facts
+    from .planning import plan_resolve
     from .store.policy import active_silences
 
-    resolved = alert.copy()
-    resolved.status, resolved.resolved_at = "resolved", now
-    plan = Plan(updated_alerts=[resolved])
-    plan.intents = [Intent(alert.id, channel, "resolved") for channel in alert.notified_channels]
-    ctx = policy.Context.of(
-        config, now, frozenset(alert.notified_channels), active={}, silences=active_silences(store, now)
-    )
-    return policy.apply(plan, ctx).intents
+    by = actor(by, "a resolve needs the name of who does it (--by)")
+    now = ws.now() if now is None else now
+    config = ws.config()
+    with writing(ws, lock_timeout_ms=lock_timeout_ms) as store:
+        if store.conn is None:
+            raise NotFoundError(RESOLVE_NOT_FOUND)
+        with store.transaction():
+            alert = store.get_alert(alert_id)
+            if alert is None or alert.resolved:
+                raise NotFoundError(RESOLVE_NOT_FOUND)
+            silences = active_silences(store, now)
+            plan = plan_resolve(config, alert, by=by, note=note, now=now, silences=silences, channels=channel_facts())
+            store.apply(plan, now)
+        return plan.updated_alerts[0]
 
 
 def acknowledge(
@@ -91,15 +100,22 @@ def acknowledge(
     note: str | None = None,
     for_ms: int | None = None,
     now: int | None = None,
+    lock_timeout_ms: int | None = None,
 ) -> Alert:
     """Acknowledge a firing alert: no more reminders or escalation for it
     (until ``now + for_ms`` when given).
 
-    Raises ``NotFoundError`` for an unknown id and ``ConflictError`` when the
-    alert is resolved or already acknowledged."""
+    Raises ``NotFoundError`` for an unknown id, ``ConflictError`` when the
+    alert is resolved or already acknowledged, and ``UsageError`` for a
+    duration that is not positive."""
+    from .timeutil import positive_duration
+
+    by = actor(by, "an acknowledgement needs the name of who does it (--by)")
+    if for_ms is not None:
+        positive_duration(for_ms, "an acknowledgement needs a positive duration, not {value!r}")
     now = ws.now() if now is None else now
     tz = ws.config().timezone
-    with writing(ws) as store:
+    with writing(ws, lock_timeout_ms=lock_timeout_ms) as store:
         if store.conn is None:
             raise NotFoundError(f"Alert {alert_id} not found", hint=HISTORY_HINT)
         until = None if for_ms is None else now + for_ms
@@ -127,7 +143,14 @@ SILENCE_HINT = "`pantry-alert silence list` shows the silences with their ids"
 
 
 def add_silence(
-    ws: Workspace, rule_id: str, *, for_ms: int, reason: str | None = None, by: str, now: int | None = None
+    ws: Workspace,
+    rule_id: str,
+    *,
+    for_ms: int,
+    reason: str | None = None,
+    by: str,
+    now: int | None = None,
+    lock_timeout_ms: int | None = None,
 ) -> dict:
     """Mute a rule's notifications on every channel for ``for_ms`` milliseconds.
 
@@ -138,20 +161,19 @@ def add_silence(
     rules.yaml does not define and ``UsageError`` for a duration that is not
     positive."""
     from .config import BUILTIN_SOURCE_RULE
-    from .errors import UnknownRule, UsageError
+    from .errors import UnknownRule
     from .store.policy import add_silence as store_add
+    from .timeutil import positive_duration
 
     now = ws.now() if now is None else now
     config = ws.config()
     if config.rule(rule_id) is None and rule_id != BUILTIN_SOURCE_RULE:
         known = ", ".join(rule.id for rule in config.rules)
         raise UnknownRule(f"unknown rule '{rule_id}' in {config.path}", hint=f"rules: {known}")
-    if isinstance(for_ms, bool) or not isinstance(for_ms, int) or for_ms <= 0:
-        raise UsageError(f"a silence needs a positive duration, not {for_ms!r}")
-    if not isinstance(by, str) or not by.strip():
-        raise UsageError("a silence needs the name of who adds it (--by)")
-    with writing(ws, create=True) as store, store.transaction():
-        return store_add(store, rule_id, ends_at=now + for_ms, reason=reason or None, by=by.strip(), now=now)
+    positive_duration(for_ms, "a silence needs a positive duration, not {value!r}")
+    by = actor(by, "a silence needs the name of who adds it (--by)")
+    with writing(ws, create=True, lock_timeout_ms=lock_timeout_ms) as store, store.transaction():
+        return store_add(store, rule_id, ends_at=now + for_ms, reason=reason or None, by=by, now=now)
 
 
 def list_silences(ws: Workspace, *, now: int | None = None) -> list[dict]:
@@ -163,17 +185,20 @@ def list_silences(ws: Workspace, *, now: int | None = None) -> list[dict]:
         return store_list(store, now)
 
 
-def expire_silence(ws: Workspace, silence_id: str, *, now: int | None = None, by: str | None = None) -> dict:
-    """End a silence now; the next ``check`` notifies the rule's alerts that still fire.
+def expire_silence(
+    ws: Workspace, silence_id: str, *, by: str, now: int | None = None, lock_timeout_ms: int | None = None
+) -> dict:
+    """End a silence now (``by`` is recorded); the next ``check`` notifies the rule's alerts that still fire.
 
     Raises ``NotFoundError`` for an unknown id and ``ConflictError`` for a
     silence that has already ended."""
     from .store.policy import expire_silence as store_expire
     from .store.policy import get_silence
 
+    by = actor(by, "expiring a silence needs the name of who does it (--by)")
     now = ws.now() if now is None else now
     tz = ws.config().timezone
-    with writing(ws) as store:
+    with writing(ws, lock_timeout_ms=lock_timeout_ms) as store:
         silence = get_silence(store, silence_id, now) if store.conn is not None else None
         if silence is None:
             raise NotFoundError(f"Silence {silence_id} not found", hint=SILENCE_HINT)

@@ -16,7 +16,7 @@ calls for; ``apply(plan, ctx)`` then decides how they go out, in four stages
    as one digest per channel that can show one (the webhook gets them one
    by one).  An alert that escalates out of a quiet severity goes at once,
    and its deferred notifications are released with it;
-4. **batch**: more than ``batching.max_per_run`` email or Slack
+4. **batch**: more than ``batching.max_per_run`` (for each batched channel: email, Slack)
    notifications in one run go to that channel as one digest.
 
 No I/O and no clock: ``now``, the active silences, the stored alerts and the
@@ -29,8 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .model import Alert, Event, Intent
-from .notify.registry import sync_channels
+from .model import Alert, ChannelFacts, Event, Intent
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -39,10 +38,6 @@ if TYPE_CHECKING:
     from .config import Batching, Config, QuietHours
     from .engine import Plan
 
-# Channels whose many notifications can go as one digest message.
-DIGEST_CHANNELS = ("email", "slack", "console")
-# Channels that ``batching`` applies to (a storm in one run); the webhook always gets one POST each.
-BATCHED_CHANNELS = ("email", "slack")
 # The events that stand for "this round notified the alert" (removed when the round is muted).
 _ROUND_EVENTS = ("notified", "reminded", "escalated")
 
@@ -51,6 +46,7 @@ _ROUND_EVENTS = ("notified", "reminded", "escalated")
 class Context:
     now: int
     configured: frozenset[str]
+    channels: ChannelFacts  # which channels synchronise, take digests, are batched
     active: Mapping[str, Alert] = field(default_factory=dict)  # rule id -> stored unresolved alert
     silences: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # rule id -> its active silence
     quiet_hours: QuietHours | None = None
@@ -64,12 +60,14 @@ class Context:
         now: int,
         configured: frozenset[str],
         *,
+        channels: ChannelFacts,
         active: Mapping[str, Alert],
         silences: Mapping[str, dict[str, Any]],
     ) -> Context:
         return cls(
             now=now,
             configured=configured,
+            channels=channels,
             active=active,
             silences=silences,
             quiet_hours=config.quiet_hours,
@@ -144,7 +142,7 @@ def _route(plan: Plan, ctx: Context) -> None:
         for channel in ctx.routes.get(alert.severity, ()):
             if channel in channels:
                 continue
-            if channel in sync_channels() and channel in ctx.configured:
+            if channel in ctx.channels.sync and channel in ctx.configured:
                 continue  # it synchronises state once per run (routes are read there), no notice of its own
             channels.append(channel)
             if channel in ctx.configured:
@@ -168,37 +166,44 @@ def _mute(plan: Plan, ctx: Context) -> None:
     muted: set[str] = set()
     for alert in list(in_plan.values()):
         silence = ctx.silences.get(alert.rule_id)
-        before = ctx.active.get(alert.rule_id)
-        before = before if before is not None and before.id == alert.id else None
         if silence is None:
             if alert.silenced:
                 alert.silenced = False
                 plan.events.append(Event(alert.id, ctx.now, "unsilenced", {"reason": "the silence ended"}))
             continue
         muted.add(alert.id)
-        if not alert.silenced:
-            plan.events.append(
-                Event(alert.id, ctx.now, "silenced", {"silence": silence["id"], "until": silence["endsAt"]})
-            )
-        alert.silenced = True
-        if before is None:  # fired in this run: never notified
-            alert.rounds_at_severity = 0
-            alert.last_notified_at = None
-            alert.notified_channels = []
-        else:  # the round does not count: back to where it was
-            alert.severity = before.severity
-            alert.escalated = before.escalated
-            alert.channels = list(before.channels)
-            alert.rounds_at_severity = before.rounds_at_severity
-            alert.last_notified_at = before.last_notified_at
-            alert.notified_channels = list(before.notified_channels)
+        _mute_round(plan, ctx, alert, silence)
     if muted:
         plan.intents = [i for i in plan.intents if i.alert_id not in muted]
         plan.events = [e for e in plan.events if not (e.alert_id in muted and e.kind in _ROUND_EVENTS)]
         plan.reminded = [a for a in plan.reminded if a not in muted]
         plan.escalated = [a for a in plan.escalated if a not in muted]
-    # Alerts this run did not touch (a rule that did not breach, an unevaluable one) still show
-    # whether a silence covers them now.
+    _mark_untouched(plan, ctx, in_plan)
+
+
+def _mute_round(plan: Plan, ctx: Context, alert: Alert, silence: Mapping[str, Any]) -> None:
+    """A silenced alert of this plan: marked silenced, and its round does not count."""
+    before = ctx.active.get(alert.rule_id)
+    before = before if before is not None and before.id == alert.id else None
+    if not alert.silenced:
+        plan.events.append(Event(alert.id, ctx.now, "silenced", {"silence": silence["id"], "until": silence["endsAt"]}))
+    alert.silenced = True
+    if before is None:  # fired in this run: never notified
+        alert.rounds_at_severity = 0
+        alert.last_notified_at = None
+        alert.notified_channels = []
+    else:  # the round does not count: back to where it was
+        alert.severity = before.severity
+        alert.escalated = before.escalated
+        alert.channels = list(before.channels)
+        alert.rounds_at_severity = before.rounds_at_severity
+        alert.last_notified_at = before.last_notified_at
+        alert.notified_channels = list(before.notified_channels)
+
+
+def _mark_untouched(plan: Plan, ctx: Context, in_plan: Mapping[str, Alert]) -> None:
+    """Alerts this run did not touch (a rule that did not breach, an unevaluable one) still show
+    whether a silence covers them now."""
     for rule_id, stored in ctx.active.items():
         if stored.id in in_plan or stored.silenced == (rule_id in ctx.silences):
             continue
@@ -228,7 +233,7 @@ def _time_mute(plan: Plan, ctx: Context) -> None:
                 continue
             intent.status = "deferred"
             intent.not_before = until
-            intent.batch = f"quiet:{until}" if intent.channel in DIGEST_CHANNELS else None
+            intent.batch = f"quiet:{until}" if intent.channel in ctx.channels.digest else None
     # An alert that escalated out of a quiet severity goes at once, and what it had deferred goes with it.
     for event in plan.events:
         if (
@@ -243,13 +248,8 @@ def _batch(plan: Plan, ctx: Context) -> None:
     """More than ``max_per_run`` pending notifications for a batched channel: one digest."""
     if ctx.batching is None:
         return
-    for channel in BATCHED_CHANNELS:
+    for channel in sorted(ctx.channels.batched):
         pending = [i for i in plan.intents if i.channel == channel and i.status == "pending" and i.batch is None]
         if len(pending) > ctx.batching.max_per_run:
             for intent in pending:
                 intent.batch = f"run:{ctx.now}"
-
-
-def digest_reason(batch: str) -> str:
-    """``quiet_hours`` or ``batching``, from a batch key."""
-    return "quiet_hours" if batch.startswith("quiet:") else "batching"

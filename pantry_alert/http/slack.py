@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -122,13 +122,9 @@ def _user(payload: dict[str, Any]) -> str:
 
 def _acknowledge(ws, alert_id: str, user: str, lock_ms: int | None) -> Outcome:
     """Acknowledge; a lock wait beyond ``lock_ms`` gives ``busy`` (the background then waits longer)."""
-    if lock_ms is not None:
-        config = ws.config()
-        quick = replace(config, state=replace(config.state, lock_timeout_ms=min(lock_ms, config.state.lock_timeout_ms)))
-        ws = replace(ws, _config=quick)
     now = ws.now()
     try:
-        alert = actions.acknowledge(ws, alert_id, by=f"slack:{user}", now=now)
+        alert = actions.acknowledge(ws, alert_id, by=f"slack:{user}", now=now, lock_timeout_ms=lock_ms)
         return Outcome("acknowledged", alert, user, now)
     except StateLocked:
         if lock_ms is None:
@@ -165,8 +161,8 @@ def _finish(ws, env, payload: dict[str, Any], alert_id: str, user: str, outcome:
 
 def replacement(config, payload: dict[str, Any], alert_id: str, outcome: Outcome) -> dict[str, Any]:
     """The message that replaces the original: its content, no Acknowledge button, and what happened."""
-    from ..notify import slack
-    from ..notify.base import Message
+    from ..notify import slack_render as slack
+    from ..notify.messages import make_message
 
     tz = config.timezone
     alert = outcome.alert
@@ -182,16 +178,7 @@ def replacement(config, payload: dict[str, Any], alert_id: str, outcome: Outcome
         note = f"Already resolved by {alert.resolved_by or '?'} at {format_time(alert.resolved_at, tz)}"
     else:
         note = f"Already acknowledged by {alert.acknowledged_by or '?'} at {format_time(alert.acknowledged_at, tz)}"
-    message = Message(
-        kind=_original_kind(payload),
-        alert=alert.to_json(),
-        idempotency_key="",
-        now_ms=outcome.at,
-        service=config.service,
-        service_name=config.service_name,
-        dashboard_url=config.dashboard_url,
-        timezone=tz,
-    )
+    message = make_message(config, alert.to_json(), _original_kind(payload), "", outcome.at)
     built = slack.build_payload(message)
     blocks = []
     for block in built["blocks"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from .db import _database_error
+from .failures import database_error
 
 __all__ = ["PruneResult", "prune", "vacuum"]
 
@@ -74,7 +74,7 @@ def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
                 _prune_rows(conn, cutoff, result)
             result.runs = conn.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount
     except sqlite3.Error as exc:
-        raise _database_error(store.path, exc) from None
+        raise database_error(store.path, exc) from None
     finally:
         conn.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
     return result
@@ -116,4 +116,4 @@ def vacuum(store) -> None:
         store.conn.execute("VACUUM")
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in WAL mode the file shrinks at the checkpoint
     except sqlite3.Error as exc:  # locked, disk full...
-        raise _database_error(store.path, exc, untouched=store.conn.total_changes == 0) from None
+        raise database_error(store.path, exc, untouched=store.conn.total_changes == 0) from None
