@@ -14,11 +14,12 @@ its name as ``request.state.actor``.
 
 from __future__ import annotations
 
+import hmac
 import re
 import threading
 import time
 
-from ..tokens import NO_AUTH, Principal, Session, TokenTable, load_sessions, load_table, record_use
+from ..tokens import NO_AUTH, Principal, Session, TokenTable, env_principal, load_sessions, load_table, record_use
 
 USE_RECORD_INTERVAL = 60.0  # seconds between two "last used" writes for one token
 
@@ -57,6 +58,8 @@ class Credentials:
         self._table: TokenTable | None = None
         self._sessions: dict[str, Session] = {}
         self._used: dict[str, float] = {}
+        token = ctx.token
+        self._env = (token.encode("utf-8", "surrogatepass"), env_principal(token)) if token else None
 
     def fresh(self) -> tuple[TokenTable, dict[str, Session]] | None:
         """The tokens and sessions when nothing changed since they were read (cheap: for the event loop)."""
@@ -91,6 +94,15 @@ class Credentials:
         if session is None or now >= session.expires_at or not session.principal.live(now):
             return None
         return session
+
+    def env_token(self, presented: str) -> Principal | None:
+        """The admin token ``env`` when ``presented`` (a header value, decoded as Latin-1) is the
+        server's own token, compared as bytes in constant time."""
+        if self._env is None:
+            return None
+        if hmac.compare_digest(presented.encode("latin-1"), self._env[0]):
+            return self._env[1]
+        return None
 
     def use_due(self, principal: Principal, table: TokenTable) -> bool:
         """Whether to record "last used" for a stored token now (at most once a minute per token)."""
@@ -130,9 +142,12 @@ class BearerAuth:
 
             credentials = self.credentials
             principal: Principal | None = None
+            given = ""
             if credentials.ctx.no_auth:
                 principal = NO_AUTH
             elif given := bearer_token(scope):
+                principal = credentials.env_token(given)  # the server's own token: no table to read
+            if principal is None and given:
                 known = credentials.fresh()
                 if known is None:
                     known = await run_in_threadpool(credentials.current)
