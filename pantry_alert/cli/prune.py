@@ -27,7 +27,8 @@ def prune(
     vacuum: Annotated[bool, typer.Option("--vacuum", help="compact the database file afterwards")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
 ) -> None:
-    """Delete old resolved alerts with their events and notifications (never an unresolved one)."""
+    """Delete old resolved alerts with their events and notifications (never an unresolved one),
+    and the metric samples older than history.retention."""
     from ..store import maintenance
     from ..timeutil import cli_duration
 
@@ -36,7 +37,8 @@ def prune(
     config = g.config()
     cutoff = g.now() - (config.state.retention_ms if age is None else age)
     with g.store() as store:
-        result = maintenance.prune(store, cutoff=cutoff, dry_run=dry_run)
+        history_cutoff = g.now() - config.history.retention_ms  # whatever --older-than says for alerts
+        result = maintenance.prune(store, cutoff=cutoff, dry_run=dry_run, history_cutoff=history_cutoff)
         size_before = _file_size(store.path)
         if vacuum and not dry_run:
             maintenance.vacuum(store)
@@ -52,6 +54,9 @@ def prune(
         ("runs", result.runs),
     ):
         lines.append(f"  {label:<20}{count:>10}")
+    if result.history_runs:
+        when = format_time(history_cutoff, config.timezone)
+        lines.append(f"  metric samples of {result.history_runs} run(s) before {when} (history.retention)")
     if result.kept:
         lines.append(f"Kept {result.kept} resolved alert(s) with notifications not delivered yet.")
     if vacuum:

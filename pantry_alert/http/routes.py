@@ -176,6 +176,8 @@ async def silence_expire(request):
 def routes() -> list:
     from starlette.routing import Route
 
+    from .history import metric_history
+
     return [
         Route("/api/alerts", active_alerts, methods=["GET"]),
         Route("/api/alerts/history", alert_history, methods=["GET"]),
@@ -186,6 +188,7 @@ def routes() -> list:
         Route("/api/alerts/{alert_id}/resolve", alert_resolve, methods=["POST"]),
         Route("/api/alerts/{alert_id}/acknowledge", alert_acknowledge, methods=["POST"]),
         Route("/api/rules", rules_list, methods=["GET"]),
+        Route("/api/metrics/history", metric_history, methods=["GET"]),
         Route("/api/silences", silences_list, methods=["GET"]),
         Route("/api/silences", silence_create, methods=["POST"]),
         Route("/api/silences/{silence_id}", silence_expire, methods=["DELETE"]),

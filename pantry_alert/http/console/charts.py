@@ -18,10 +18,13 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
-def line_chart(samples: list[dict[str, Any]], *, label: str, format_time) -> dict[str, Any] | None:
-    """A polyline of ``[{"at", "value"}]`` (at least 2 numeric samples, else None)."""
-    points = [(s["at"], float(s["value"])) for s in samples if isinstance(s.get("value"), int | float)]
-    points = [(at, value) for at, value in points if value == value and abs(value) != float("inf")]
+def line_chart(ats: list[int], values: list[float], *, label: str, format_time) -> dict[str, Any] | None:
+    """A polyline of the samples ``values`` taken at ``ats`` (at least 2 finite ones, else None)."""
+    import math
+
+    points = [
+        (at, float(v)) for at, v in zip(ats, values, strict=True) if isinstance(v, int | float) and math.isfinite(v)
+    ]
     if len(points) < 2:
         return None
     if len(points) > MAX_POINTS:

@@ -7,6 +7,7 @@ functions as the command line and the API.
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC
 from urllib.parse import urlencode
@@ -68,24 +69,18 @@ def active_rows(request, session):
 
 @view()
 def alert(request, session):
-    ws = _ws(request)
-    alert_id = request.path_params["alert_id"]
-    with ws.store() as store:
-        detail = views.alert_detail(store, alert_id)
-    a = detail.alert
-    config = ws.config()
-    now = ws.now()
-    tz = config.timezone
+    from ...history import alert_series
     from ...timeutil import format_time
 
-    chart_list = []
-    until = a.resolved_at or now
-    for path in sorted(a.metrics):
-        samples = peers.metric_series(ws, path, a.timestamp - HOUR, until)
-        if samples:
-            chart = charts.line_chart(samples, label=path, format_time=lambda ms: format_time(ms, tz))
-            if chart is not None:
-                chart_list.append(chart)
+    ws = _ws(request)
+    alert_id = request.path_params["alert_id"]
+    config = ws.config()
+    with ws.store() as store:
+        detail = views.alert_detail(store, alert_id)
+        a = detail.alert
+        series = alert_series(store, a, config, ws.now())  # the values its rule reads, from the history
+    fmt = functools.partial(format_time, tz=config.timezone)
+    chart_list = [c for path, s in series if (c := charts.line_chart(s.ats, s.values, label=path, format_time=fmt))]
     rule = config.rule(a.rule_id)
     return html(
         request,

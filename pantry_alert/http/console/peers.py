@@ -1,4 +1,4 @@
-"""What other parts of pantry-alert may provide to the console: metric history, heartbeats, notes.
+"""What other parts of pantry-alert may provide to the console: heartbeats and notes.
 
 Each is looked up when a page needs it; a part that is not there (an older
 database, a feature not built into this version) gives ``None`` and the page
@@ -16,14 +16,6 @@ def _find(module: str, name: str):
         return getattr(importlib.import_module(module, __package__), name, None)
     except ImportError:
         return None
-
-
-def metric_series(ws, path: str, since: int, until: int) -> list[dict[str, Any]] | None:
-    """The stored samples ``[{"at", "value"}]`` of one metric path, or None without a metric history."""
-    series = _find("pantry_alert.history", "series")
-    if series is None:
-        return None
-    return list(series(ws, path, since=since, until=until))
 
 
 def heartbeats(ws) -> list[dict[str, Any]] | None:
