@@ -1,5 +1,6 @@
-"""The web console over HTTP (a real ``serve``): sign-in, the session cookie, CSRF, scopes, headers,
-escaping and every page.  The same flows in a real browser: test_console_browser.py."""
+"""The web console over HTTP, in process (the application ``serve`` runs): sign-in, the session cookie,
+CSRF, scopes, headers, escaping and every page.  The same flows in a real browser against a real
+``serve``: test_console_browser.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 
 import httpx
 import pytest
-from api_server import ApiServer
+from api_server import TOKEN, Api
 from conftest import ROOT, SEED_METRICS, T0, rows
 
 HOUR = 3_600_000
@@ -18,8 +19,6 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
 }
 PAGES = ["/", "/fragments/active", "/history", "/silences", "/heartbeats", "/stats", "/rules"]
-
-pytestmark = pytest.mark.slow  # a real server per test
 
 
 @pytest.fixture
@@ -35,9 +34,12 @@ def add_token(cli, name: str, scope: str, *args: str, now: int = T0) -> str:
     return result.out.strip()
 
 
-def browser(server) -> httpx.Client:
-    """A client that keeps cookies and does not follow redirects (each is asserted)."""
-    return httpx.Client(base_url=server.base, timeout=30)
+def browser(api: Api) -> httpx.Client:
+    """A client of the in-process application that keeps cookies and does not follow redirects
+    (each is asserted)."""
+    from starlette.testclient import TestClient
+
+    return TestClient(api.anon.app, base_url="http://127.0.0.1", follow_redirects=False)
 
 
 def sign_in(client: httpx.Client, token: str, *, next_: str = "/") -> httpx.Response:
@@ -60,7 +62,7 @@ def status_of(cli, alert: str) -> str:
 
 def test_sign_in_session_cookie_and_every_page(fired):
     token = add_token(fired, "oncall", "ack")
-    with ApiServer(fired) as s, browser(s) as c:
+    with Api(fired) as s, browser(s) as c:
         first = c.get("/history?rule=high_error_rate")
         assert (
             first.status_code == 303 and first.headers["location"] == "/login?next=%2Fhistory%3Frule%3Dhigh_error_rate"
@@ -89,19 +91,19 @@ def test_sign_in_session_cookie_and_every_page(fired):
 
 
 def test_a_bad_token_and_a_forged_sign_in_are_refused(fired):
-    with ApiServer(fired) as s, browser(s) as c:
+    with Api(fired) as s, browser(s) as c:
         wrong = sign_in(c, "pa_not-a-token")
         assert wrong.status_code == 401 and "That token is not valid" in wrong.text
-        forged = c.post("/login", data={"login_csrf": "made-up", "token": "test-token-0123456789abcdef"})
+        forged = c.post("/login", data={"login_csrf": "made-up", "token": TOKEN})
         assert forged.status_code == 403 and "pantry_session" not in forged.headers.get("set-cookie", "")
-        outside = sign_in(c, "test-token-0123456789abcdef", next_="//evil.example/x")
+        outside = sign_in(c, TOKEN, next_="//evil.example/x")
         assert outside.status_code == 303 and outside.headers["location"] == "/"  # never another origin
 
 
 def test_csrf_is_checked_on_every_form(fired):
     token = add_token(fired, "admin", "admin")
     target = alert_id(fired, "high_error_rate")
-    with ApiServer(fired) as s, browser(s) as c:
+    with Api(fired) as s, browser(s) as c:
         sign_in(c, token)
         page = c.get(f"/alerts/{target}")
         good = csrf_of(page)
@@ -130,7 +132,7 @@ def test_csrf_is_checked_on_every_form(fired):
 def test_read_only_tokens_cannot_act(fired):
     token = add_token(fired, "wall", "read")
     target = alert_id(fired, "high_error_rate")
-    with ApiServer(fired) as s, browser(s) as c:
+    with Api(fired) as s, browser(s) as c:
         sign_in(c, token)
         page = c.get(f"/alerts/{target}")
         assert not re.search(r"action=\"/alerts/[^\"]+/(acknowledge|resolve|silence)", page.text)
@@ -150,18 +152,18 @@ def test_read_only_tokens_cannot_act(fired):
 
 def test_without_a_session_forms_are_401_and_pages_go_to_sign_in(fired):
     target = alert_id(fired, "high_error_rate")
-    with ApiServer(fired) as s, browser(s) as c:
+    with Api(fired) as s, browser(s) as c:
         response = c.post(f"/alerts/{target}/resolve", data={"csrf": "x"})
         assert response.status_code == 401
         assert c.get(f"/alerts/{target}").headers["location"].startswith("/login?next=")
-        stolen = httpx.get(f"{s.base}/", headers={"Cookie": "pantry_session=guessed"})
+        stolen = browser(s).get("/", headers={"Cookie": "pantry_session=guessed"})
         assert stolen.status_code == 303
     assert status_of(fired, target) == "firing"
 
 
 def test_revoking_the_token_or_signing_out_ends_the_session(fired):
     token = add_token(fired, "ops", "ack")
-    with ApiServer(fired) as s, browser(s) as c, browser(s) as other:
+    with Api(fired) as s, browser(s) as c, browser(s) as other:
         sign_in(c, token)
         sign_in(other, token)
         assert c.get("/").status_code == 200 and other.get("/").status_code == 200
@@ -177,29 +179,30 @@ def test_revoking_the_token_or_signing_out_ends_the_session(fired):
 def test_sessions_expire_after_the_ttl_and_with_their_token(fired):
     fired.config.write_text(fired.config.read_text() + "api: {session_ttl: 1h}\n")
     token = add_token(fired, "ops", "read", "--expires", "3h")
-    with ApiServer(fired) as s, browser(s) as c:
+    with Api(fired) as s, browser(s) as c:
         signed = sign_in(c, token)
         assert "max-age=3600" in signed.headers["set-cookie"].lower()
-        cookie = c.cookies["pantry_session"]
-    with ApiServer(fired, now=T0 + 30 * 60_000) as s:
-        assert httpx.get(f"{s.base}/", headers={"Cookie": f"pantry_session={cookie}"}).status_code == 200
-    with ApiServer(fired, now=T0 + HOUR + 1) as s:
-        assert httpx.get(f"{s.base}/", headers={"Cookie": f"pantry_session={cookie}"}).status_code == 303
-    # a sign-in shortly before the token expires ends with the token
-    with ApiServer(fired, now=T0 + 150 * 60_000) as s, browser(s) as c:
+        s.set_now(T0 + 30 * 60_000)
+        assert c.get("/").status_code == 200
+        s.set_now(T0 + HOUR + 1)
+        assert c.get("/").status_code == 303
+        # a sign-in shortly before the token expires ends with the token
+        s.set_now(T0 + 150 * 60_000)
         signed = sign_in(c, token)
         assert "max-age=1800" in signed.headers["set-cookie"].lower()
+        s.set_now(T0 + 3 * HOUR)
+        assert c.get("/").status_code == 303
 
 
 def test_secure_cookie_behind_https(fired):
     fired.config.write_text(fired.config.read_text() + "api: {public_url: 'https://alerts.example.com'}\n")
-    with ApiServer(fired) as s, browser(s) as c:
+    with Api(fired) as s, browser(s) as c:
         form = c.get("/login")
         assert "; secure" in form.headers["set-cookie"].lower()  # so this plain-HTTP client does not send it back
         login_csrf = re.search(r'name="login_csrf" value="([^"]+)"', form.text).group(1)
-        signed = httpx.post(
-            f"{s.base}/login",
-            data={"login_csrf": login_csrf, "token": "test-token-0123456789abcdef"},
+        signed = browser(s).post(
+            "/login",
+            data={"login_csrf": login_csrf, "token": TOKEN},
             headers={"Cookie": f"pantry_login={login_csrf}"},
         )
         assert signed.status_code == 303
@@ -219,8 +222,8 @@ def test_hostile_text_is_escaped(cli):
     )
     assert cli.check({"errorRate": 0.1}).code == 0
     target = alert_id(cli, "hostile")
-    with ApiServer(cli) as s, browser(s) as c:
-        sign_in(c, "test-token-0123456789abcdef")
+    with Api(cli) as s, browser(s) as c:
+        sign_in(c, TOKEN)
         for path in ("/", f"/alerts/{target}", "/history", "/rules", "/fragments/active"):
             page = c.get(path)
             assert "<img src=x" not in page.text and "<script>alert" not in page.text and "<b>ops" not in page.text
@@ -233,7 +236,7 @@ def test_hostile_text_is_escaped(cli):
 def test_console_actions_go_through_the_library(fired):
     token = add_token(fired, "admin", "admin")
     target = alert_id(fired, "database_connection_issues")
-    with ApiServer(fired) as s, browser(s) as c:
+    with Api(fired) as s, browser(s) as c:
         sign_in(c, token)
         csrf = csrf_of(c.get("/"))
         assert c.post(f"/alerts/{target}/resolve", data={"csrf": csrf, "note": "fixed"}).status_code == 303
@@ -266,8 +269,8 @@ def test_history_pages_by_key_and_filters(fired):
         assert fired.check(SEED_METRICS, now=at).code == 0
     total = len(fired("history", "--json", "--limit", "1000").json())
     assert total == 20
-    with ApiServer(fired) as s, browser(s) as c:
-        sign_in(c, "test-token-0123456789abcdef")
+    with Api(fired) as s, browser(s) as c:
+        sign_in(c, TOKEN)
         seen, url = [], "/history?limit=7"
         while url:
             page = c.get(url)
@@ -286,7 +289,7 @@ def test_history_pages_by_key_and_filters(fired):
 
 
 def test_no_auth_console(fired):
-    with ApiServer(fired, env={"PANTRY_ALERT_API_TOKEN": ""}, args=("--no-auth",)) as s, browser(s) as c:
+    with Api(fired, env={"PANTRY_ALERT_API_TOKEN": ""}, args=("--no-auth",)) as s, browser(s) as c:
         page = c.get("/login")
         assert "runs without authentication" in page.text
         assert sign_in(c, "").status_code == 303

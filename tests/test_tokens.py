@@ -1,11 +1,12 @@
-"""Scoped tokens: ``token add | list | revoke`` and their scopes, expiry and revocation on a real ``serve``."""
+"""Scoped tokens: ``token add | list | revoke`` and their scopes, expiry and revocation on the API
+(the application ``serve`` runs, in process; one real ``serve`` for a start with stored tokens only)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from api_server import ApiServer
+from api_server import Api, ApiServer
 from conftest import SEED_METRICS, T0, rows
 
 STATE_TABLES = ("alerts", "events", "notifications", "silences", "tokens", "sessions")
@@ -108,11 +109,10 @@ WRITES = [
 ]
 
 
-@pytest.mark.slow
 def test_each_scope_allows_its_own_writes_and_nothing_else(fired):
     tokens = {scope: add(fired, f"t-{scope}", scope) for scope in ("read", "ack", "silence", "rules", "admin")}
     target = alert_id(fired, "high_response_time")
-    with ApiServer(fired) as s:
+    with Api(fired) as s:
         for scope, token in tokens.items():
             headers = {"Authorization": f"Bearer {token}"}
             assert s.anon.get("/api/alerts", headers=headers).status_code == 200  # every scope reads
@@ -149,10 +149,9 @@ def test_each_scope_allows_its_own_writes_and_nothing_else(fired):
     assert used["t-read"] == T0 and used["t-ack"] == T0
 
 
-@pytest.mark.slow
 def test_revocation_and_new_tokens_count_at_once_on_a_running_server(fired):
     first = add(fired, "ops", "read")
-    with ApiServer(fired, env={"PANTRY_ALERT_API_TOKEN": ""}) as s:
+    with Api(fired, env={"PANTRY_ALERT_API_TOKEN": ""}) as s:
         headers = {"Authorization": f"Bearer {first}"}
         assert s.anon.get("/api/alerts", headers=headers).status_code == 200
         assert fired("token", "revoke", "ops").code == 0
@@ -162,11 +161,10 @@ def test_revocation_and_new_tokens_count_at_once_on_a_running_server(fired):
         assert s.anon.get("/api/alerts", headers={"Authorization": f"Bearer {second}"}).status_code == 200
 
 
-@pytest.mark.slow
 def test_an_expired_token_is_refused(fired):
     old = add(fired, "old", "admin", "--expires", "1h", now=T0 - 2 * HOUR)
     fresh = add(fired, "fresh", "read", "--expires", "1h")
-    with ApiServer(fired) as s:
+    with Api(fired) as s:
         assert s.anon.get("/api/alerts", headers={"Authorization": f"Bearer {old}"}).status_code == 401
         assert s.anon.get("/api/alerts", headers={"Authorization": f"Bearer {fresh}"}).status_code == 200
 
