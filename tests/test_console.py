@@ -294,3 +294,16 @@ def test_no_auth_console(fired):
         assert "runs without authentication" in page.text
         assert sign_in(c, "").status_code == 303
         assert "Signed in as <strong>anonymous</strong>" in c.get("/").text
+
+
+def test_an_alert_page_charts_the_values_its_rule_reads(fired):
+    target = alert_id(fired, "high_error_rate")
+    with Api(fired) as s, browser(s) as c:
+        sign_in(c, TOKEN)
+        assert "<polyline" not in c.get(f"/alerts/{target}").text  # one sample: no chart yet
+        breach = dict(SEED_METRICS, errorRate=0.09)
+        assert fired.check(breach, now=T0 + 60_000).code == 0
+        s.set_now(T0 + 60_000)
+        page = c.get(f"/alerts/{target}").text
+        assert page.count("<polyline") == 1 and "errorRate: 2 samples, last 0.09" in page
+        assert "<svg" in page and " style=" not in page
