@@ -307,3 +307,16 @@ def test_an_alert_page_charts_the_values_its_rule_reads(fired):
         page = c.get(f"/alerts/{target}").text
         assert page.count("<polyline") == 1 and "errorRate: 2 samples, last 0.09" in page
         assert "<svg" in page and " style=" not in page
+
+
+def test_the_heartbeats_page_shows_each_heartbeat(fired):
+    with Api(fired) as s, browser(s) as c:
+        sign_in(c, TOKEN)
+        assert "No heartbeats are configured" in c.get("/heartbeats").text
+    fired.config.write_text(
+        fired.config.read_text() + "heartbeats:\n  nightly_backup: {every: 1d, channels: [console]}\n"
+    )
+    with Api(fired) as s, browser(s) as c:
+        sign_in(c, TOKEN)
+        page = c.get("/heartbeats").text
+        assert "<td>nightly_backup</td><td>new</td>" in page

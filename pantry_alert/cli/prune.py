@@ -52,6 +52,7 @@ def prune(
         ("their events", result.events),
         ("their notifications", result.notifications),
         ("runs", result.runs),
+        *((("heartbeat pings", result.pings),) if config.heartbeats or result.pings else ()),
     ):
         lines.append(f"  {label:<20}{count:>10}")
     if result.history_runs:

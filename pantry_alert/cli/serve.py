@@ -66,6 +66,7 @@ def server_context(config_path: str | None, db: str | None, env: Mapping[str, st
                 hint="set PANTRY_ALERT_API_TOKEN (or api.token in rules.yaml), or use --host 127.0.0.1",
             )
         token = None
+    _check_ping_key(config)
     inspect(ws.db_path())  # a foreign, corrupt or newer database: exit 4 before listening
     if not no_auth and token is None and not _stored_tokens(ws):
         raise UsageError(
@@ -92,6 +93,24 @@ def warn_at_start(server_ctx) -> None:
         log.warning("SLACK_SIGNING_SECRET is not set: POST /slack/actions refuses every request")
     if server_ctx.no_auth:
         log.warning("no authentication (--no-auth): anyone who can reach this address can use the API")
+
+
+def _check_ping_key(config) -> None:
+    """A ``PANTRY_ALERT_PING_KEY`` too short to guard the ping URLs: exit 2 before listening."""
+    from ..config.heartbeats import MIN_PING_KEY
+    from ..errors import UsageError
+    from ..http.pings import PING_KEY_ENV, ping_key
+
+    key = ping_key(config, os.environ)
+    if key is not None and len(key) < MIN_PING_KEY:
+        raise UsageError(
+            f"{PING_KEY_ENV} must be at least {MIN_PING_KEY} characters (the value is not shown)",
+            hint=f'e.g. {PING_KEY_ENV}="$(openssl rand -hex 16)"',
+        )
+    if key is None and config.heartbeats:
+        sys.stderr.write(
+            f"warning: no ping key ({PING_KEY_ENV} or api.ping_key): the /ping/ URLs answer 404 to every ping\n"
+        )
 
 
 def _listen(host: str, port: int):
@@ -138,6 +157,9 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
         lifespan="off",
         timeout_graceful_shutdown=10,
     )
+    from ..http.pings import RedactPingKeys
+
+    logging.getLogger("uvicorn.access").addFilter(RedactPingKeys())  # after uvicorn.Config set up its logging
     server = uvicorn.Server(config)
     # uvicorn stops gracefully on SIGTERM, then re-raises the signal to the handler it found:
     # a no-op one here, so a systemd stop ends with exit 0 instead of death by signal.

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    from ..heartbeats import Heartbeat
+
 TYPES = ("performance", "error", "security", "business")
 RULE_ID = re.compile(r"^[a-z0-9_]+$")
 BUILTIN_SOURCE_RULE = "metrics_source_unavailable"
@@ -132,11 +134,13 @@ class Batching:
 @dataclass
 class ApiSettings:
     """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``), when
-    ``/healthz`` calls the last check run stale, how long a console sign-in lasts, and the
-    address people reach the server at (an https one makes the session cookie Secure)."""
+    ``/healthz`` calls the last check run stale, the key of the ``/ping/`` URLs (else
+    ``PANTRY_ALERT_PING_KEY``), how long a console sign-in lasts, and the address people reach
+    the server at (an https one makes the session cookie Secure)."""
 
     token: str | None = field(default=None, repr=False)
     stale_after_ms: int = DEFAULT_STALE_AFTER_MS
+    ping_key: str | None = field(default=None, repr=False)
     session_ttl_ms: int = DEFAULT_SESSION_TTL_MS
     public_url: str | None = None
 
@@ -161,6 +165,7 @@ class Config:
     routes: dict[str, list[str]] = field(default_factory=dict)  # severity -> extra channels
     api: ApiSettings = field(default_factory=ApiSettings)
     rules: list[Rule] = field(default_factory=list)
+    heartbeats: list[Heartbeat] = field(default_factory=list)
     history: HistorySettings = field(default_factory=HistorySettings)
     # value filled in from the environment -> the ${VAR} it came from, to keep values out of messages
     substitutions: dict[str, str] = field(default_factory=dict, repr=False)
@@ -174,9 +179,13 @@ class Config:
         return unexpand(text, self.substitutions)
 
     def rule(self, rule_id: str) -> Rule | None:
+        """The rule ``rule_id``: one of ``rules``, or the alert rule of a heartbeat."""
         for rule in self.rules:
             if rule.id == rule_id:
                 return rule
+        for hb in self.heartbeats:
+            if hb.rule.id == rule_id:
+                return hb.rule
         return None
 
 

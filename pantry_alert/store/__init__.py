@@ -12,15 +12,22 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import StateError
-from ..model import Alert, Event, Intent, RuleState
 from .db import SCHEMA_VERSION, connect, connect_query_only, default_path, run_lock, seal, transaction, write_problem
-from .outbox import Outbox
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION"]
+    from ..model import Alert, Event, Intent, RuleState
+    from .outbox import Outbox
+
+# The model's dataclasses and the outbox load where they are used: a ping, which only writes its
+# own rows, does without them (and without ``dataclasses``, ~10 ms of every run that imports it).
+
+
+__all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION", "DEFAULT_WAIT_MS"]
+
+DEFAULT_WAIT_MS = 30_000  # how long a write waits for the database by default (state.lock_timeout's default)
 
 _JSON_FIELDS = ("labels", "metrics", "channels", "notified_channels", "resolved_metrics")
 _BOOL_FIELDS = ("escalated", "silenced")
@@ -55,6 +62,8 @@ _SELECT_ALERT = "SELECT " + ", ".join(ALERT_COLUMNS) + " FROM alerts"
 
 
 def alert_from_row(row: Iterable[Any]) -> Alert:
+    from ..model import Alert
+
     values = dict(zip(ALERT_COLUMNS, row, strict=True))
     for key in _JSON_FIELDS:
         values[key] = (
@@ -157,6 +166,8 @@ class Store:
     @property
     def outbox(self) -> Outbox:
         """The notifications waiting to be sent, and the recording of what became of them."""
+        from .outbox import Outbox
+
         return Outbox(self)
 
     def _rows(self, sql: str, params: Iterable = ()) -> list[tuple]:
@@ -181,6 +192,8 @@ class Store:
         return {alert.rule_id: alert for alert in map(alert_from_row, rows)}
 
     def rule_states(self) -> dict[str, RuleState]:
+        from ..model import RuleState
+
         rows = self._rows(
             "SELECT rule_id, last_fired_at, pending_since, consecutive_breaches, last_error FROM rule_state"
         )
@@ -305,6 +318,8 @@ class Store:
         counts as expired: it gets its ``ack_expired`` event (at the expiry time)
         and the new acknowledgement replaces it.
         """
+        from ..model import Event
+
         with self.transaction():
             alert = self.get_alert(alert_id)
             if alert is None:
@@ -331,7 +346,7 @@ class Store:
 
 
 def open_store(
-    path: str | os.PathLike, *, create: bool = True, readonly: bool = False, timeout_ms: int = 30_000
+    path: str | os.PathLike, *, create: bool = True, readonly: bool = False, timeout_ms: int = DEFAULT_WAIT_MS
 ) -> Store:
     """Open the store at ``path``.
 

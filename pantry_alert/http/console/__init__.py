@@ -12,8 +12,7 @@ library calls as the command line and the API (``pantry_alert.actions``).
 - ``pages``: the pages (GET);
 - ``forms``: the actions (POST);
 - ``charts``: SVG geometry for the value and per-day charts;
-- ``peers``: what other parts of the package may provide (metric history,
-  heartbeats, notes), shown when present.
+- ``peers``: notes on alerts, shown when this version keeps them.
 """
 
 from __future__ import annotations

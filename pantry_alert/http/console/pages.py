@@ -190,7 +190,10 @@ def silences(request, session):
 
 @view()
 def heartbeats(request, session):
-    return html(request, "heartbeats.html", session=session, heartbeats=peers.heartbeats(_ws(request)))
+    from ... import heartbeats as library
+
+    found = [status.to_json() for status in library.statuses(_ws(request))]
+    return html(request, "heartbeats.html", session=session, heartbeats=found)
 
 
 def _offset(ms: int, tz: str | None) -> int:

@@ -1,4 +1,4 @@
-"""What other parts of pantry-alert may provide to the console: heartbeats and notes.
+"""What another part of pantry-alert may provide to the console: notes on alerts.
 
 Each is looked up when a page needs it; a part that is not there (an older
 database, a feature not built into this version) gives ``None`` and the page
@@ -16,12 +16,6 @@ def _find(module: str, name: str):
         return getattr(importlib.import_module(module, __package__), name, None)
     except ImportError:
         return None
-
-
-def heartbeats(ws) -> list[dict[str, Any]] | None:
-    """``heartbeats --json``'s array, or None when this version has no heartbeats."""
-    listing = _find("pantry_alert.heartbeats", "list_heartbeats")
-    return None if listing is None else list(listing(ws))
 
 
 def notes(ws, alert_id: str) -> list[dict[str, Any]] | None:
