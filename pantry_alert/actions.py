@@ -47,6 +47,15 @@ def writing(ws: Workspace, *, create: bool = False, lock_timeout_ms: int | None 
         yield store
 
 
+def _texts(**fields: str | None) -> None:
+    """Every text a person hands in (CLI options, API bodies) passes the one input check:
+    ``UsageError`` (exit 2, HTTP 400) naming the field for a lone surrogate."""
+    from .text import check_input
+
+    for key, value in fields.items():
+        check_input(value, key.replace("_", " "))
+
+
 def actor(by: object, problem: str) -> str:
     """Who does an action, as every face records it: the name given, without surrounding blanks
     (``UsageError(problem)`` when there is none)."""
@@ -72,6 +81,7 @@ def resolve(
     deferred during quiet hours for a quiet severity.
 
     Raises ``NotFoundError`` when the alert does not exist or is already resolved."""
+    _texts(alert_id=alert_id, by=by, note=note)
     from .notify.registry import channel_facts
     from .planning import plan_resolve
     from .store.policy import active_silences
@@ -113,6 +123,7 @@ def acknowledge(
     by = actor(by, "an acknowledgement needs the name of who does it (--by)")
     if for_ms is not None:
         positive_duration(for_ms, "an acknowledgement needs a positive duration, not {value!r}")
+    _texts(alert_id=alert_id, by=by, note=note)
     now = ws.now() if now is None else now
     tz = ws.config().timezone
     with writing(ws, lock_timeout_ms=lock_timeout_ms) as store:
@@ -165,6 +176,7 @@ def add_silence(
     from .store.policy import add_silence as store_add
     from .timeutil import positive_duration
 
+    _texts(rule=rule_id, reason=reason, by=by)
     now = ws.now() if now is None else now
     config = ws.config()
     if config.rule(rule_id) is None and rule_id != BUILTIN_SOURCE_RULE:
@@ -176,13 +188,17 @@ def add_silence(
         return store_add(store, rule_id, ends_at=now + for_ms, reason=reason or None, by=by, now=now)
 
 
-def list_silences(ws: Workspace, *, now: int | None = None) -> list[dict]:
-    """Every silence: the active ones first (ending soonest first), then the expired ones."""
+SILENCE_LIST_LIMIT = 100  # silences a listing shows unless told otherwise
+
+
+def list_silences(ws: Workspace, *, now: int | None = None, limit: int | None = SILENCE_LIST_LIMIT) -> list[dict]:
+    """The silences: the active ones first (ending soonest first), then the expired ones;
+    at most ``limit`` (None: all).  ``prune`` deletes silences that ended before its cutoff."""
     from .store.policy import list_silences as store_list
 
     now = ws.now() if now is None else now
     with ws.store() as store:
-        return store_list(store, now)
+        return store_list(store, now, limit)
 
 
 def expire_silence(
@@ -195,6 +211,7 @@ def expire_silence(
     from .store.policy import expire_silence as store_expire
     from .store.policy import get_silence
 
+    _texts(silence_id=silence_id, by=by)
     by = actor(by, "expiring a silence needs the name of who does it (--by)")
     now = ws.now() if now is None else now
     tz = ws.config().timezone

@@ -109,19 +109,14 @@ class CaseResult:
 
 def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
     """Read and check a cases file against the config; ``ConfigError`` lists every problem."""
-    import yaml
+    from .config import parse_yaml, read_limited
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read cases file {path}: {exc}") from exc
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        place = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{place}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from exc
+        text = read_limited(path, "cases file")  # a regular file within the size limit: no FIFO, no /dev/zero
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read cases file {path}: {exc}") from None
+    data = parse_yaml(text, path)  # the loader's alias and depth limits
     problems = Problems(path, text)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a cases file is a mapping with a 'tests' list")

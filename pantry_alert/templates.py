@@ -505,9 +505,12 @@ def _checked_tree(source: str):
     env = _environment()
     try:
         tree = env.parse(source)
+        found = list(tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)))
     except TemplateSyntaxError as exc:
         raise ExpressionError(f"template syntax error on template line {exc.lineno}: {exc.message}") from None
-    for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)):
+    except RecursionError:
+        raise ExpressionError("the template is nested too deeply (brackets or blocks inside one another)") from None
+    for node in found:
         name = getattr(node, "name", None) or getattr(node, "attr", None)
         if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
             name = node.arg.value

@@ -336,9 +336,9 @@ def test_history_newest_first_with_limit_and_since(five):
     assert out[2] == " Alert                             Severity  Status    Count  Fired"
     assert out[4:8] == [
         " High Memory Usage                 medium    firing        1  2025-11-26",
-        f" memory_usage_high_{T0}                              12:00:00 UTC",
+        f" memory_usage_high_{T0}                              12:00:00",
         " High Response Time                high      resolved      1  2025-11-26",
-        f" high_response_time_{T0}                             12:00:00 UTC",
+        f" high_response_time_{T0}                             12:00:00",
     ]
 
 
@@ -416,7 +416,7 @@ def test_without_a_database_reads_are_empty_and_lookups_fail(simple):
         "byRule": {},
         "notifications": NO_NOTIFICATIONS,
     }
-    assert simple("prune", "--json").json() == {"deleted": 0, "cutoff": T0 - 7 * DAY, "dryRun": False}
+    assert simple("prune", "--json").json() == {"deleted": 0, "silences": 0, "cutoff": T0 - 7 * DAY, "dryRun": False}
     for args in (["show", "cpu_high_1"], ["ack", "cpu_high_1"]):
         result = simple(*args)
         assert (result.code, result.err) == (1, "error: Alert cpu_high_1 not found\n" + HINT)

@@ -28,7 +28,8 @@ def prune(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
 ) -> None:
     """Delete old resolved alerts with their events and notifications (never an unresolved one),
-    and the metric samples older than history.retention."""
+    old runs, silences that ended before the cutoff, and the metric samples older than
+    history.retention.  Prints nothing when nothing was deleted."""
     from ..store import maintenance
     from ..timeutil import cli_duration
 
@@ -43,8 +44,13 @@ def prune(
         if vacuum and not dry_run:
             maintenance.vacuum(store)
     if as_json:
-        print_json({"deleted": result.alerts, "cutoff": cutoff, "dryRun": dry_run})
+        print_json({"deleted": result.alerts, "silences": result.silences, "cutoff": cutoff, "dryRun": dry_run})
         return
+    deleted = (
+        result.alerts + result.events + result.notifications + result.runs + result.silences + result.pings
+    ) + result.history_runs
+    if not (deleted or dry_run or vacuum):
+        return  # quiet, like check: the hourly timer mails only when something happened
     when = format_time(cutoff, config.timezone)
     lines = [f"Would delete (cutoff {when}; dry run: nothing was deleted):" if dry_run else f"Deleted (cutoff {when}):"]
     for label, count in (
@@ -53,6 +59,7 @@ def prune(
         ("their notifications", result.notifications),
         ("runs", result.runs),
         *((("heartbeat pings", result.pings),) if config.heartbeats or result.pings else ()),
+        ("ended silences", result.silences),
     ):
         lines.append(f"  {label:<20}{count:>10}")
     if result.history_runs:

@@ -85,10 +85,12 @@ def _stored_tokens(ws) -> bool:
 
 
 def warn_at_start(server_ctx) -> None:
-    """The start-up warnings, on the server's log."""
+    """The files the server uses and the start-up warnings, on the server's log."""
     import logging
 
     log = logging.getLogger("pantry_alert.http")
+    ws = server_ctx.workspace()
+    log.info("config %s, state database %s", ws.config().path, ws.db_path())  # which files it uses, said once
     if not (server_ctx.env.get("SLACK_SIGNING_SECRET") or "").strip():
         log.warning("SLACK_SIGNING_SECRET is not set: POST /slack/actions refuses every request")
     if server_ctx.no_auth:
@@ -140,6 +142,7 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
     import uvicorn
 
     from ..http.app import create_app
+    from ..http.protocol import GuardedH11Protocol
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
@@ -156,6 +159,8 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
         server_header=False,
         lifespan="off",
         timeout_graceful_shutdown=10,
+        http=GuardedH11Protocol,  # a header-read timeout: half-sent requests are closed
+        timeout_keep_alive=5,
     )
     from ..http.pings import RedactPingKeys
 

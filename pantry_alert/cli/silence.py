@@ -41,13 +41,14 @@ def add(
 def list_(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON array of silences")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="show at most this many (active ones first)")] = 100,
 ) -> None:
-    """The silences, active ones first."""
+    """The silences, active ones first (at most --limit; prune deletes long-expired ones)."""
     from .. import actions
     from ..timeutil import format_time
 
     ws = get_globals(ctx).workspace
-    silences = actions.list_silences(ws)
+    silences = actions.list_silences(ws, limit=limit)
     if as_json:
         print_json(silences)
         return
@@ -59,7 +60,8 @@ def list_(
 
     tz = ws.config().timezone
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
-    for column in ("ID", "Rule", "Status", "Ends", "By", "Reason"):
+    table.add_column("ID", no_wrap=True)  # copied into `silence expire`: never wrapped
+    for column in ("Rule", "Status", "Ends", "By", "Reason"):
         table.add_column(column, overflow="fold")
     for s in silences:
         table.add_row(

@@ -537,7 +537,12 @@ def _labels(raw: dict, keys: tuple, problems: Problems, label: str) -> dict[str,
         if isinstance(value, (dict, list)):
             problems.add(keys + ("labels", key), "a label value must be a string", label)
             del labels[key]
-    return {str(k): str(v) for k, v in labels.items() if v is not None}
+    labels = {str(k): str(v) for k, v in labels.items() if v is not None}
+    from ..labels import label_problems
+
+    for key, problem in label_problems(labels):
+        problems.add(keys + ("labels", key), problem, label)
+    return labels
 
 
 def history_settings(value: Any, p: Parse) -> HistorySettings:

@@ -51,6 +51,8 @@ def create_app(ctx: ServerContext):
         middleware=[Middleware(SecurityHeaders), Middleware(BearerAuth, credentials=credentials)],
         exception_handlers=handlers,
     )
+    # No trailing-slash redirect: its Location would echo the request's Host header.
+    app.router.redirect_slashes = False
     app.state.ctx = ctx
     app.state.credentials = credentials
     return app

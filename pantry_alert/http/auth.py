@@ -154,7 +154,9 @@ class BearerAuth:
                 table = known[0]
                 principal = table.find(given, credentials.ctx.workspace().now())
                 if principal is not None and credentials.use_due(principal, table):
-                    await run_in_threadpool(credentials.record_use, principal)
+                    from .writes import run_write
+
+                    await run_write(credentials.record_use, principal)
             if principal is None:
                 message = "missing or invalid API token (send Authorization: Bearer <token>)"
                 response = fail(401, message, headers={"WWW-Authenticate": 'Bearer realm="pantry-alert"'})

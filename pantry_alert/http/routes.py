@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from .. import actions, views
 from ..config import SEVERITIES, TYPES
 from .common import HttpError, choice_param, duration_field, int_param, ok, read_json, text_field
+from .writes import run_write
 
 DAY = 86_400_000
 MAX_HISTORY = 10_000  # alerts per history page: bounds the memory of one response
@@ -91,7 +91,7 @@ async def alert_resolve(request):
     body = await read_json(request, allowed={"by", "note"})
     by, note = text_field(body, "by") or DEFAULT_BY, text_field(body, "note")
     ws = _ctx(request).workspace()
-    await run_in_threadpool(actions.resolve, ws, alert_id, by=by, note=note)
+    await run_write(actions.resolve, ws, alert_id, by=by, note=note)
     return ok(message="Alert resolved")
 
 
@@ -102,7 +102,7 @@ async def alert_acknowledge(request):
     by, note = text_field(body, "by") or DEFAULT_BY, text_field(body, "note")
     for_ms = duration_field(body.get("for"), "for", positive=True)
     ws = _ctx(request).workspace()
-    alert = await run_in_threadpool(actions.acknowledge, ws, alert_id, by=by, note=note, for_ms=for_ms)
+    alert = await run_write(actions.acknowledge, ws, alert_id, by=by, note=note, for_ms=for_ms)
     return ok(alert.to_json(), message="Alert acknowledged")
 
 
@@ -119,7 +119,7 @@ async def rule_create(request):
     from ..rules_edit import add_rule
 
     rule = await _rule_body(request)
-    created = await run_in_threadpool(add_rule, _ctx(request).workspace(), rule)
+    created = await run_write(add_rule, _ctx(request).workspace(), rule)
     return ok(created.to_json(), message="Alert rule created")
 
 
@@ -129,7 +129,7 @@ async def rule_update(request):
 
     rule_id = request.path_params["rule_id"]
     rule = await _rule_body(request)
-    updated = await run_in_threadpool(update_rule, _ctx(request).workspace(), rule_id, rule)
+    updated = await run_write(update_rule, _ctx(request).workspace(), rule_id, rule)
     return ok(updated.to_json(), message="Alert rule updated")
 
 
@@ -140,7 +140,8 @@ def silences_list(request):
     """As ``silence list --json``."""
     from ..actions import list_silences
 
-    return ok(list_silences(_ctx(request).workspace()))
+    limit = int_param(request.query_params.get("limit"), "limit", default=100, low=1, high=MAX_HISTORY)
+    return ok(list_silences(_ctx(request).workspace(), limit=limit))
 
 
 async def silence_create(request):
@@ -155,9 +156,7 @@ async def silence_create(request):
     if for_ms is None:
         raise HttpError(400, "'for' (how long, e.g. 2h) is required")
     reason, by = text_field(body, "reason"), text_field(body, "by") or DEFAULT_BY
-    silence = await run_in_threadpool(
-        lambda: add_silence(_ctx(request).workspace(), rule, for_ms=for_ms, reason=reason, by=by)
-    )
+    silence = await run_write(lambda: add_silence(_ctx(request).workspace(), rule, for_ms=for_ms, reason=reason, by=by))
     return ok(silence, message="Silence created")
 
 
@@ -169,7 +168,7 @@ async def silence_expire(request):
     body = await read_json(request, allowed={"by"})
     by = text_field(body, "by") or DEFAULT_BY
     silence_id = request.path_params["silence_id"]
-    silence = await run_in_threadpool(lambda: expire_silence(_ctx(request).workspace(), silence_id, by=by))
+    silence = await run_write(lambda: expire_silence(_ctx(request).workspace(), silence_id, by=by))
     return ok(silence, message="Silence expired")
 
 

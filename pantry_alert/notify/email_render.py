@@ -249,8 +249,12 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+_URL_ESCAPES = {'"': "%22", "'": "%27", "<": "%3C", ">": "%3E"}
+
+
 def _safe_url(url: Any) -> str | None:
-    """Only absolute http(s) URLs become links (no ``javascript:``), and none with a quote or an angle bracket."""
-    if isinstance(url, str) and is_http_url(url.strip()) and not re.search(r"[\"'<>]", url):
-        return url.strip()
+    """Only absolute http(s) URLs become links (no ``javascript:``); a quote or an angle bracket
+    in one is percent-encoded (the link still works, and cannot end an attribute or a tag)."""
+    if isinstance(url, str) and is_http_url(url.strip()):
+        return re.sub(r"[\"'<>]", lambda m: _URL_ESCAPES[m.group()], url.strip())
     return None

@@ -91,7 +91,7 @@ def build_payload(message: Message) -> dict[str, Any]:
         context += f" | Resolved: {iso_time(alert.get('resolvedAt'))}"
 
     buttons = _link_buttons(message.dashboard_url, alert.get("runbookUrl"))
-    if kind != "resolved":
+    if kind not in ("resolved", "test"):  # a test alert is in no database: nothing to acknowledge
         buttons.append(
             {
                 "type": "button",

@@ -32,6 +32,7 @@ class PruneResult:
     notifications: int = 0
     runs: int = 0
     pings: int = 0  # heartbeat pings older than the cutoff
+    silences: int = 0  # silences that ended before the cutoff
     kept: int = 0  # resolved alerts before the cutoff kept for their undelivered notifications
     dry_run: bool = False
     history_runs: int = 0  # runs whose metric samples were older than the history's own cutoff
@@ -39,8 +40,9 @@ class PruneResult:
 
 def prune(store, *, cutoff: int, dry_run: bool = False, history_cutoff: int | None = None) -> PruneResult:
     """Delete resolved alerts fired before ``cutoff`` with their events and
-    notifications, the runs and the heartbeat pings before it, in one transaction; and
-    the metric samples of the runs before ``history_cutoff`` (when given).
+    notifications, the runs and the heartbeat pings before it and the silences
+    that ended before it, in one transaction; and the metric samples of the
+    runs before ``history_cutoff`` (when given).
     Unresolved alerts are never touched.  With ``dry_run``, count what would
     go and change nothing.
 
@@ -63,6 +65,7 @@ def prune(store, *, cutoff: int, dry_run: bool = False, history_cutoff: int | No
             )
             setattr(result, table, count)
         ((result.runs,),) = store._rows("SELECT COUNT(*) FROM runs WHERE started_at < ?", (cutoff,))
+        ((result.silences,),) = store._rows("SELECT COUNT(*) FROM silences WHERE ends_at < ?", (cutoff,))
         ((result.kept,),) = store._rows(_KEPT, (cutoff,))
         result.pings = prune_pings(store.conn, cutoff, dry_run=True)
         if history_cutoff is not None:
@@ -82,6 +85,7 @@ def prune(store, *, cutoff: int, dry_run: bool = False, history_cutoff: int | No
                 _prune_rows(conn, cutoff, result)
             result.runs = conn.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount
             result.pings = prune_pings(conn, cutoff)
+            result.silences = conn.execute("DELETE FROM silences WHERE ends_at < ?", (cutoff,)).rowcount
             if history_cutoff is not None:
                 result.history_runs = store_history.prune(conn, history_cutoff)
     except sqlite3.Error as exc:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # Statuses of a notification that may still be sent (the partial index
 # idx_notifications_due covers exactly these, so the query below uses it).
 UNDELIVERED = ("pending", "failed", "deferred")
+_UNDELIVERED_SQL = ", ".join(f"'{status}'" for status in UNDELIVERED)  # as idx_notifications_due writes them
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +84,15 @@ class Outbox:
         channel) whose oldest undelivered notice is due.  A group whose oldest notice
         waits for its retry time waits as a whole, so one alert's notices to one
         channel never overtake each other."""
-        marks = ", ".join("?" * len(UNDELIVERED))
+        # The statuses are written as literals: only then does SQLite see that the query
+        # implies the partial index idx_notifications_due's WHERE (bound parameters would
+        # make it scan every notification ever recorded).  INDEXED BY holds the planner to
+        # it (the ORDER BY id would otherwise tempt it into a scan in rowid order), and
+        # makes the statement fail rather than silently scan should the two ever disagree.
         rows = self.store._rows(
             "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, batch, next_attempt_at "
-            f"FROM notifications WHERE status IN ({marks}) AND next_attempt_at IS NOT NULL ORDER BY id",
-            UNDELIVERED,
+            "FROM notifications INDEXED BY idx_notifications_due "
+            f"WHERE status IN ({_UNDELIVERED_SQL}) AND next_attempt_at IS NOT NULL ORDER BY id",
         )
         first_due: dict[tuple[str, str], bool] = {}
         out = []

@@ -47,11 +47,15 @@ def get_silence(store: Store, silence_id: str, now: int) -> dict[str, Any] | Non
     return silence_json(rows[0], now) if rows else None
 
 
-def list_silences(store: Store, now: int) -> list[dict[str, Any]]:
-    """Every silence, the active ones first (ending soonest first), then the expired (latest first)."""
+def list_silences(store: Store, now: int, limit: int | None = None) -> list[dict[str, Any]]:
+    """The silences, the active ones first (ending soonest first), then the expired (latest
+    first); at most ``limit`` of them (every active one comes before any expired one)."""
     if not _has_silences(store):
         return []
-    rows = store._rows(f"SELECT {_SILENCE_COLUMNS} FROM silences ORDER BY ends_at DESC, id")
+    rows = store._rows(
+        f"SELECT {_SILENCE_COLUMNS} FROM silences ORDER BY ends_at DESC, id LIMIT ?",
+        (-1 if limit is None else limit,),
+    )
     silences = [silence_json(row, now) for row in rows]
     active = sorted((s for s in silences if s["status"] == "active"), key=lambda s: (s["endsAt"], s["id"]))
     return active + [s for s in silences if s["status"] != "active"]

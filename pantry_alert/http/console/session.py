@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, quote
 from ...errors import PantryAlertError
 from ...tokens import NO_AUTH, Principal, Session, end_session, start_session
 from ..common import HttpError, read_body, status_of
+from ..writes import run_write
 from .render import html
 
 SESSION_COOKIE = "pantry_session"
@@ -130,7 +131,7 @@ def action(needed: str):
                 session = await run_in_threadpool(require, request, needed)
                 form = await read_form(request)
                 check_csrf(session, form)
-                return await run_in_threadpool(handler, request, session, form)
+                return await run_write(handler, request, session, form)  # a write: in a write thread
             except SignInNeeded:
                 return _error_page(
                     request, 401, "You are not signed in (or your session ended): nothing was changed.", None
@@ -210,9 +211,7 @@ async def login(request):
     if principal is None:
         return _login_form(request, status=401, message="That token is not valid: wrong, revoked or expired.")
     ws = ctx.workspace()
-    cookie_value, session = await run_in_threadpool(
-        lambda: start_session(ws, principal, ttl_ms=ws.config().api.session_ttl_ms)
-    )
+    cookie_value, session = await run_write(start_session, ws, principal, ttl_ms=ws.config().api.session_ttl_ms)
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
