@@ -1,6 +1,6 @@
 """The web console in a real browser: Playwright driving Debian's Chromium against a real ``serve``.
 
-One browser for the whole session; a fresh server (and database) per test.
+One browser for the module's tests; a fresh server (and database) per test.
 Every test also checks that no request left the server's origin, that no
 dialog opened and that the browser reported no error (a Content-Security-
 Policy violation is one).  ``PANTRY_ALERT_SCREENSHOTS=DIR`` saves the
@@ -33,8 +33,10 @@ SCREENSHOTS = os.environ.get("PANTRY_ALERT_SCREENSHOTS")
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
+    """One browser for this module's tests.  Not for the session: Playwright's sync API keeps an event
+    loop running in this thread while it is open, and other modules' tests call ``asyncio.run``."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
