@@ -10,7 +10,7 @@ from contextlib import closing
 
 import pytest
 from conftest import MINUTE, T0
-from delivery_world import ALERT_ID, BREACH, FIRED_LINE, HEALTHY, notifications, sent, status
+from delivery_world import ALERT_ID, BREACH, FIRED_LINE, HEALTHY, notifications, rows, sent, status
 
 
 class Tarpit:
@@ -70,6 +70,8 @@ def test_a_send_outlasting_its_timeout_is_cut_off_at_the_deadline_and_retried(wo
     assert (result.code, result.out) == (1, FIRED_LINE)
     assert result.err == f"warning: alert {ALERT_ID}: firing notification to webhook failed (will retry): {error}\n"
     assert notifications(world.db) == [("webhook", "firing", "failed", 1, error, None, T0 + MINUTE)]
+    # no answer came back: it may have arrived, so it keeps the mark of its hand-off
+    assert rows(world.db, "SELECT handed_at FROM notifications") == [(T0,)]
     tarpit.close()
 
     # The receiver answers again: the next run sends it, once.
@@ -79,6 +81,7 @@ def test_a_send_outlasting_its_timeout_is_cut_off_at_the_deadline_and_retried(wo
     assert (post.body["event"], post.body["alert"]["id"]) == ("firing", ALERT_ID)
     assert post.headers["Idempotency-Key"] == world.keys("webhook")[0]
     assert notifications(world.db) == [("webhook", "firing") + sent(T0 + MINUTE, attempts=2)]
+    assert rows(world.db, "SELECT handed_at FROM notifications") == [(None,)]
     assert world.mailbox.messages == [] and world.slack.received == []
 
 

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -158,6 +158,12 @@ def _heartbeats(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_pings_at ON pings(at)")
 
 
+def _handed_marker(conn: sqlite3.Connection) -> None:
+    """v7: when a notice was handed to a channel's worker, kept until its answer is recorded, so
+    that a notice whose send may have arrived is never said to be unsent."""
+    conn.execute("ALTER TABLE notifications ADD COLUMN handed_at INTEGER")
+
+
 # Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _create_schema,
@@ -166,4 +172,5 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     3: _resolved_metrics,
     4: _metric_history,
     5: _heartbeats,
+    6: _handed_marker,
 }
