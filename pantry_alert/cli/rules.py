@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .common import console, escape, get_globals, print_json
+from .completion import rule_ids
 
 app = typer.Typer(help="Inspect, validate, try out and edit the rules.", no_args_is_help=True)
 
@@ -306,7 +307,7 @@ def add(
 @app.command("update")
 def update(
     ctx: typer.Context,
-    rule_id: Annotated[str, typer.Argument(metavar="RULE_ID")],
+    rule_id: Annotated[str, typer.Argument(metavar="RULE_ID", autocompletion=rule_ids)],
     file: Annotated[
         str,
         typer.Option(
