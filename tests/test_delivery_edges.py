@@ -85,6 +85,24 @@ def test_a_send_outlasting_its_timeout_is_cut_off_at_the_deadline_and_retried(wo
     assert world.mailbox.messages == [] and world.slack.received == []
 
 
+@pytest.mark.slow
+def test_a_send_cut_off_at_its_deadline_then_silenced_is_recorded_as_outcome_unknown(world, tarpit):
+    world.config(channels=("webhook",), sections="channels:\n  webhook:\n    timeout: 500ms\n")
+    env = {"ALERT_WEBHOOK_URL": tarpit.url(), "PANTRY_ALERT_GRACE_SECONDS": "0.2"}
+    assert world.check(env=env).code == 1  # the request went out; its answer never came
+    assert rows(world.db, "SELECT status, attempts, handed_at FROM notifications") == [("failed", 1, T0)]
+    tarpit.close()
+    assert world.cli("silence", "add", "cpu_high", "--for", "1h").code == 0
+    result = world.check(now=T0 + MINUTE)
+    assert (result.code, result.err) == (0, "")
+    reason = (
+        "outcome unknown: it may have arrived (handed to the channel, but the run was stopped or the answer came "
+        "too late); not sent again: the rule is silenced: not notified"
+    )
+    assert notifications(world.db) == [("webhook", "firing", "unknown", 1, reason, None, None)]
+    assert world.hook.received == []
+
+
 def test_a_bug_inside_a_channel_keeps_its_notice_for_retry_and_the_others_still_go(world, monkeypatch):
     """No peer makes the webhook channel crash, so a bug is planted in the HTTP call it uses."""
     from pantry_alert.notify import webhook
