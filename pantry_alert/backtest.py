@@ -130,13 +130,14 @@ class _Replay:
 
     def replay(self, config: Config, configured: frozenset[str]) -> dict[str, list[Episode]]:
         """Each run planned as ``check`` plans it (``planning.plan_step``), on the replay's own state."""
-        from dataclasses import replace
+        from copy import copy
 
         from .notify.registry import channel_facts
         from .planning import plan_step
 
         facts = channel_facts()
-        candidate = replace(config, rules=self.rules)
+        candidate = copy(config)  # the same config with the candidate rules
+        candidate.rules = self.rules
         alerts: dict[str, Alert] = {}
         states: dict = {}
         episodes: dict[str, list[Episode]] = {rule.id: [] for rule in self.rules}

@@ -62,6 +62,8 @@ CASE_ACTOR = "rules test"
 
 @dataclass
 class Step:
+    """One step of a rule test case: metrics at a time and what to expect."""
+
     at_ms: int
     metrics: dict[str, Any]
     expect: dict[str, Any]
@@ -72,12 +74,16 @@ class Step:
 
 @dataclass
 class Case:
+    """A named rule test case and its steps."""
+
     name: str
     steps: list[Step]
 
 
 @dataclass
 class Failure:
+    """One expectation of a case step that did not hold."""
+
     at: str  # the step's offset, e.g. "10m"
     what: str  # "firing", "notifications.email", "ack", ...
     expected: list[str]
@@ -93,6 +99,8 @@ class Failure:
 
 @dataclass
 class CaseResult:
+    """A case's name and its failures (none when it passed)."""
+
     name: str
     failures: list[Failure] = field(default_factory=list)
 

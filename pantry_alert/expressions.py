@@ -16,9 +16,9 @@ import math
 import operator
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from .errors import ExpressionError, Unevaluable
+from .record import Record
 from .windows import WINDOW_FUNCTIONS, History, Window, compute
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
@@ -85,13 +85,28 @@ def lookup(doc: dict, path: str) -> float:
     return node
 
 
-@dataclass
-class Condition:
+class Condition(Record):
     source: str
     paths: list[str]
-    _root: Evaluator = field(repr=False)
-    _lhs: Evaluator | None = field(repr=False, default=None)
-    windows: list[Window] = field(default_factory=list)  # the window-function calls, in order
+    _root: Evaluator
+    _lhs: Evaluator | None
+    windows: list[Window]  # the window-function calls, in order
+    _fields = ("source", "paths", "_root", "_lhs", "windows")
+    _shown = ("source", "paths", "windows")
+
+    def __init__(
+        self,
+        source: str,
+        paths: list[str],
+        _root: Evaluator,
+        _lhs: Evaluator | None = None,
+        windows: list[Window] | None = None,
+    ) -> None:
+        self.source = source
+        self.paths = paths
+        self._root = _root
+        self._lhs = _lhs
+        self.windows = [] if windows is None else windows
 
     def evaluate(self, metrics: dict, history: History | None = None) -> tuple[bool, dict[str, float], float | None]:
         """Return (holds, values read by path, value of the top-level comparison's left side).

@@ -15,11 +15,11 @@ policy nor this module imports a channel.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from . import policy
 from .engine import Context, Plan, evaluate
 from .model import Event, Intent
+from .record import Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -114,22 +114,40 @@ def _policy_context(
     return policy.Context.of(config, now, configured, channels=channels, active=alerts, silences=silences)
 
 
-@dataclass
-class Verdict:
+class Verdict(Record):
     """One rule judged on one metrics snapshot, without state (``rules test``)."""
 
     rule_id: str
     enabled: bool
     outcome: str  # fires | ok | unevaluable
-    value: Any = None
-    description: str | None = None
-    error: str | None = None  # why it is unevaluable, or why its description fell back
+    value: Any
+    description: str | None
+    error: str | None  # why it is unevaluable, or why its description fell back
+    _fields = ("rule_id", "enabled", "outcome", "value", "description", "error")
+    _shown = _fields
+
+    def __init__(
+        self,
+        rule_id: str,
+        enabled: bool,
+        outcome: str,
+        value: Any = None,
+        description: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.rule_id = rule_id
+        self.enabled = enabled
+        self.outcome = outcome
+        self.value = value
+        self.description = description
+        self.error = error
 
 
 def verdicts(config: Config, metrics: dict) -> list[Verdict]:
     """Each rule's condition and description on ``metrics``, as the engine evaluates them."""
     from .errors import ExpressionError, Unevaluable
-    from .templates import DEFAULT_DESCRIPTION, render_description
+    from .model import DEFAULT_DESCRIPTION
+    from .templates import render_description
 
     out = []
     for rule in config.rules:

@@ -26,10 +26,10 @@ settings come in the ``Context``.  The plan is changed in place and returned.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .model import Alert, ChannelFacts, Event, Intent
+from .record import Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -42,16 +42,39 @@ if TYPE_CHECKING:
 _ROUND_EVENTS = ("notified", "reminded", "escalated")
 
 
-@dataclass
-class Context:
+class Context(Record):
+    """The facts the notification policy decides with (time, channels, stored alerts)."""
+
     now: int
     configured: frozenset[str]
     channels: ChannelFacts  # which channels synchronise, take digests, are batched
-    active: Mapping[str, Alert] = field(default_factory=dict)  # rule id -> stored unresolved alert
-    silences: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # rule id -> its active silence
-    quiet_hours: QuietHours | None = None
-    routes: Mapping[str, Sequence[str]] = field(default_factory=dict)  # severity -> extra channels
-    batching: Batching | None = None
+    active: Mapping[str, Alert]  # rule id -> stored unresolved alert
+    silences: Mapping[str, dict[str, Any]]  # rule id -> its active silence
+    quiet_hours: QuietHours | None
+    routes: Mapping[str, Sequence[str]]  # severity -> extra channels
+    batching: Batching | None
+    _fields = ("now", "configured", "channels", "active", "silences", "quiet_hours", "routes", "batching")
+    _shown = _fields
+
+    def __init__(
+        self,
+        now: int,
+        configured: frozenset[str],
+        channels: ChannelFacts,
+        active: Mapping[str, Alert] | None = None,
+        silences: Mapping[str, dict[str, Any]] | None = None,
+        quiet_hours: QuietHours | None = None,
+        routes: Mapping[str, Sequence[str]] | None = None,
+        batching: Batching | None = None,
+    ) -> None:
+        self.now = now
+        self.configured = configured
+        self.channels = channels
+        self.active = {} if active is None else active
+        self.silences = {} if silences is None else silences
+        self.quiet_hours = quiet_hours
+        self.routes = {} if routes is None else routes
+        self.batching = batching
 
     @classmethod
     def of(

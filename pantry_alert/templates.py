@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 
 from .errors import ExpressionError
+from .model import DEFAULT_DESCRIPTION
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 # A template over budget fails to render: the rule falls back to the default
 # description with a warning.
 
-DEFAULT_DESCRIPTION = "Alert condition met"
 MAX_RENDERED = 4000  # a longer description is cut (with "…")
 MAX_POWER = 1000  # `x ** y` with a larger exponent is refused
 MAX_REPEAT = 10_000  # `'x' * n` / `[..] * n` with a larger result is refused

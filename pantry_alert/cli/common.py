@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
+from ..record import Record
 from ..text import printable
 from ..workspace import Workspace
 
@@ -18,14 +18,21 @@ if TYPE_CHECKING:
     from ..store import Store
 
 
-@dataclass
-class Globals:
+class Globals(Record):
     """The global options, and the library ``Workspace`` they describe."""
 
-    config_path: str | None = None
-    db: str | None = None
-    debug: bool = False
-    workspace: Workspace = field(init=False, repr=False)
+    config_path: str | None
+    db: str | None
+    debug: bool
+    workspace: Workspace
+    _fields = ("config_path", "db", "debug", "workspace")
+    _shown = ("config_path", "db", "debug")
+
+    def __init__(self, config_path: str | None = None, db: str | None = None, debug: bool = False) -> None:
+        self.config_path = config_path
+        self.db = db
+        self.debug = debug
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         self.workspace = Workspace(config_path=self.config_path, db=self.db)

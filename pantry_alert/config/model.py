@@ -7,12 +7,12 @@ Plain dataclasses and their defaults; the parsers (one per section) live in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..expressions import Condition
 from ..history import HistorySettings
 from ..notify.registry import CHANNEL_NAMES
+from ..record import FrozenRecord, Record
 from ..timeutil import exact_duration
 from .checks import unexpand
 
@@ -36,24 +36,78 @@ DEFAULT_DELIVERY_BUDGET_MS = 60_000  # a run starts no new send after this long
 DEFAULT_STALE_AFTER_MS = 5 * 60_000
 
 
-@dataclass
-class Rule:
+class Rule(Record):
     id: str
     name: str
     type: str
     severity: str
     when: Condition | None
-    cooldown_ms: int = DEFAULT_COOLDOWN_MS
-    channels: list[str] = field(default_factory=lambda: ["console"])
-    description: str | None = None
-    runbook_url: str | None = None
-    for_ms: int = 0
-    resolve_when: Condition | None = None
-    auto_resolve: bool = True
-    notify_resolved: bool = True
-    labels: dict[str, str] = field(default_factory=dict)
-    enabled: bool = True
-    builtin: bool = False
+    cooldown_ms: int
+    channels: list[str]
+    description: str | None
+    runbook_url: str | None
+    for_ms: int
+    resolve_when: Condition | None
+    auto_resolve: bool
+    notify_resolved: bool
+    labels: dict[str, str]
+    enabled: bool
+    builtin: bool
+    _fields = (
+        "id",
+        "name",
+        "type",
+        "severity",
+        "when",
+        "cooldown_ms",
+        "channels",
+        "description",
+        "runbook_url",
+        "for_ms",
+        "resolve_when",
+        "auto_resolve",
+        "notify_resolved",
+        "labels",
+        "enabled",
+        "builtin",
+    )
+    _shown = _fields
+
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        type: str,
+        severity: str,
+        when: Condition | None,
+        cooldown_ms: int = DEFAULT_COOLDOWN_MS,
+        channels: list[str] | None = None,
+        description: str | None = None,
+        runbook_url: str | None = None,
+        for_ms: int = 0,
+        resolve_when: Condition | None = None,
+        auto_resolve: bool = True,
+        notify_resolved: bool = True,
+        labels: dict[str, str] | None = None,
+        enabled: bool = True,
+        builtin: bool = False,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.type = type
+        self.severity = severity
+        self.when = when
+        self.cooldown_ms = cooldown_ms
+        self.channels = ["console"] if channels is None else channels
+        self.description = description
+        self.runbook_url = runbook_url
+        self.for_ms = for_ms
+        self.resolve_when = resolve_when
+        self.auto_resolve = auto_resolve
+        self.notify_resolved = notify_resolved
+        self.labels = {} if labels is None else labels
+        self.enabled = enabled
+        self.builtin = builtin
 
     def to_json(self) -> dict[str, Any]:
         """The rule with its rules.yaml keys (``rules list --json``)."""
@@ -76,99 +130,253 @@ class Rule:
         }
 
 
-@dataclass
-class Source:
-    url: str | None = None
-    file: str | None = None
-    timeout_ms: int = DEFAULT_SOURCE_TIMEOUT_MS
-    headers: dict[str, str] = field(default_factory=dict)
-    path: str | None = None
-    alert_after: int = 3
-    prometheus: PrometheusSource | None = None
+class Source(Record):
+    url: str | None
+    file: str | None
+    timeout_ms: int
+    headers: dict[str, str]
+    path: str | None
+    alert_after: int
+    prometheus: PrometheusSource | None
+    _fields = ("url", "file", "timeout_ms", "headers", "path", "alert_after", "prometheus")
+    _shown = _fields
+
+    def __init__(
+        self,
+        url: str | None = None,
+        file: str | None = None,
+        timeout_ms: int = DEFAULT_SOURCE_TIMEOUT_MS,
+        headers: dict[str, str] | None = None,
+        path: str | None = None,
+        alert_after: int = 3,
+        prometheus: PrometheusSource | None = None,
+    ) -> None:
+        self.url = url
+        self.file = file
+        self.timeout_ms = timeout_ms
+        self.headers = {} if headers is None else headers
+        self.path = path
+        self.alert_after = alert_after
+        self.prometheus = prometheus
 
 
-@dataclass
-class PrometheusSource:
+class PrometheusSource(Record):
     """``source.prometheus``: instant queries whose results build the metrics document."""
 
     url: str
     queries: dict[str, str]  # dotted metric path -> PromQL
-    headers: dict[str, str] = field(default_factory=dict)
-    timeout_ms: int = DEFAULT_SOURCE_TIMEOUT_MS
+    headers: dict[str, str]
+    timeout_ms: int
+    _fields = ("url", "queries", "headers", "timeout_ms")
+    _shown = _fields
+
+    def __init__(
+        self,
+        url: str,
+        queries: dict[str, str],
+        headers: dict[str, str] | None = None,
+        timeout_ms: int = DEFAULT_SOURCE_TIMEOUT_MS,
+    ) -> None:
+        self.url = url
+        self.queries = queries
+        self.headers = {} if headers is None else headers
+        self.timeout_ms = timeout_ms
 
 
-@dataclass
-class StateSettings:
-    path: str | None = None
-    retention_ms: int = DEFAULT_RETENTION_MS
-    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
-    delivery_budget_ms: int = DEFAULT_DELIVERY_BUDGET_MS
+class StateSettings(Record):
+    path: str | None
+    retention_ms: int
+    lock_timeout_ms: int
+    delivery_budget_ms: int
+    _fields = ("path", "retention_ms", "lock_timeout_ms", "delivery_budget_ms")
+    _shown = _fields
+
+    def __init__(
+        self,
+        path: str | None = None,
+        retention_ms: int = DEFAULT_RETENTION_MS,
+        lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+        delivery_budget_ms: int = DEFAULT_DELIVERY_BUDGET_MS,
+    ) -> None:
+        self.path = path
+        self.retention_ms = retention_ms
+        self.lock_timeout_ms = lock_timeout_ms
+        self.delivery_budget_ms = delivery_budget_ms
 
 
-@dataclass
-class Escalation:
-    thresholds: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    add_channels: list[str] = field(default_factory=lambda: ["webhook"])
+class Escalation(Record):
+    thresholds: dict[str, int]
+    add_channels: list[str]
+    _fields = ("thresholds", "add_channels")
+    _shown = _fields
+
+    def __init__(self, thresholds: dict[str, int] | None = None, add_channels: list[str] | None = None) -> None:
+        self.thresholds = dict(DEFAULT_THRESHOLDS) if thresholds is None else thresholds
+        self.add_channels = ["webhook"] if add_channels is None else add_channels
 
 
-@dataclass(frozen=True)
-class QuietHours:
+class QuietHours(FrozenRecord):
     """``quiet_hours``: a daily window of local time (it may cross midnight) in which
     notifications of ``severities`` are deferred.  Times are minutes after midnight."""
 
     start: int
     end: int
-    timezone: str = "UTC"
-    severities: tuple[str, ...] = ("low", "medium")
+    timezone: str
+    severities: tuple[str, ...]
+    _fields = ("start", "end", "timezone", "severities")
+    _shown = _fields
+
+    def __init__(
+        self, start: int, end: int, timezone: str = "UTC", severities: tuple[str, ...] = ("low", "medium")
+    ) -> None:
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "timezone", timezone)
+        object.__setattr__(self, "severities", severities)
 
 
-@dataclass(frozen=True)
-class Batching:
+class Batching(FrozenRecord):
     """``batching``: more than ``max_per_run`` email or Slack notifications in one run
     go to that channel as one digest."""
 
     max_per_run: int
+    _fields = ("max_per_run",)
+    _shown = _fields
+
+    def __init__(self, max_per_run: int) -> None:
+        object.__setattr__(self, "max_per_run", max_per_run)
 
 
-@dataclass
-class ApiSettings:
+class ApiSettings(Record):
     """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``), when
     ``/healthz`` calls the last check run stale, and the key of the ``/ping/`` URLs (else
     ``PANTRY_ALERT_PING_KEY``)."""
 
-    token: str | None = field(default=None, repr=False)
-    stale_after_ms: int = DEFAULT_STALE_AFTER_MS
-    ping_key: str | None = field(default=None, repr=False)
+    token: str | None
+    stale_after_ms: int
+    ping_key: str | None
+    _fields = ("token", "stale_after_ms", "ping_key")
+    _shown = ("stale_after_ms",)
+
+    def __init__(
+        self, token: str | None = None, stale_after_ms: int = DEFAULT_STALE_AFTER_MS, ping_key: str | None = None
+    ) -> None:
+        self.token = token
+        self.stale_after_ms = stale_after_ms
+        self.ping_key = ping_key
 
 
-@dataclass
-class Config:
+class Config(Record):
     path: Path
-    service: str = "kitchen-pantry-crm"
-    service_name: str = "Kitchen Pantry CRM"
-    timezone: str | None = None
-    dashboard_url: str | None = None
-    source: Source = field(default_factory=Source)
-    state: StateSettings = field(default_factory=StateSettings)
-    channels: dict[str, dict | None] = field(default_factory=dict)
+    service: str
+    service_name: str
+    timezone: str | None
+    dashboard_url: str | None
+    source: Source
+    state: StateSettings
+    channels: dict[str, dict | None]
     # Problems of a channel's settings (file:line messages), by channel.  They stop only what
     # sends through that channel (check, test-notify) and `rules validate`, not the commands
     # that read state or record human actions, which need no channel secrets.
-    channel_problems: dict[str, list[str]] = field(default_factory=dict)
-    escalation: Escalation = field(default_factory=Escalation)
-    quiet_hours: QuietHours | None = None
-    batching: Batching | None = None
-    routes: dict[str, list[str]] = field(default_factory=dict)  # severity -> extra channels
-    api: ApiSettings = field(default_factory=ApiSettings)
-    rules: list[Rule] = field(default_factory=list)
-    heartbeats: list[Heartbeat] = field(default_factory=list)
-    history: HistorySettings = field(default_factory=HistorySettings)
+    channel_problems: dict[str, list[str]]
+    escalation: Escalation
+    quiet_hours: QuietHours | None
+    batching: Batching | None
+    routes: dict[str, list[str]]  # severity -> extra channels
+    api: ApiSettings
+    rules: list[Rule]
+    heartbeats: list[Heartbeat]
+    history: HistorySettings
     # value filled in from the environment -> the ${VAR} it came from, to keep values out of messages
-    substitutions: dict[str, str] = field(default_factory=dict, repr=False)
+    substitutions: dict[str, str]
     # The settings of each configured and valid channel, built once when the config loaded (from
     # ``settings_env``): ``notify.configured_channels`` reuses them for that same environment.
-    channel_settings: dict[str, Any] = field(default_factory=dict, repr=False)
-    settings_env: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    channel_settings: dict[str, Any]
+    settings_env: Mapping[str, str] | None
+    _fields = (
+        "path",
+        "service",
+        "service_name",
+        "timezone",
+        "dashboard_url",
+        "source",
+        "state",
+        "channels",
+        "channel_problems",
+        "escalation",
+        "quiet_hours",
+        "batching",
+        "routes",
+        "api",
+        "rules",
+        "heartbeats",
+        "history",
+        "substitutions",
+        "channel_settings",
+    )
+    _shown = (
+        "path",
+        "service",
+        "service_name",
+        "timezone",
+        "dashboard_url",
+        "source",
+        "state",
+        "channels",
+        "channel_problems",
+        "escalation",
+        "quiet_hours",
+        "batching",
+        "routes",
+        "api",
+        "rules",
+        "heartbeats",
+        "history",
+    )
+
+    def __init__(
+        self,
+        path: Path,
+        service: str = "kitchen-pantry-crm",
+        service_name: str = "Kitchen Pantry CRM",
+        timezone: str | None = None,
+        dashboard_url: str | None = None,
+        source: Source | None = None,
+        state: StateSettings | None = None,
+        channels: dict[str, dict | None] | None = None,
+        channel_problems: dict[str, list[str]] | None = None,
+        escalation: Escalation | None = None,
+        quiet_hours: QuietHours | None = None,
+        batching: Batching | None = None,
+        routes: dict[str, list[str]] | None = None,
+        api: ApiSettings | None = None,
+        rules: list[Rule] | None = None,
+        heartbeats: list[Heartbeat] | None = None,
+        history: HistorySettings | None = None,
+        substitutions: dict[str, str] | None = None,
+        channel_settings: dict[str, Any] | None = None,
+        settings_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.path = path
+        self.service = service
+        self.service_name = service_name
+        self.timezone = timezone
+        self.dashboard_url = dashboard_url
+        self.source = Source() if source is None else source
+        self.state = StateSettings() if state is None else state
+        self.channels = {} if channels is None else channels
+        self.channel_problems = {} if channel_problems is None else channel_problems
+        self.escalation = Escalation() if escalation is None else escalation
+        self.quiet_hours = quiet_hours
+        self.batching = batching
+        self.routes = {} if routes is None else routes
+        self.api = ApiSettings() if api is None else api
+        self.rules = [] if rules is None else rules
+        self.heartbeats = [] if heartbeats is None else heartbeats
+        self.history = HistorySettings() if history is None else history
+        self.substitutions = {} if substitutions is None else substitutions
+        self.channel_settings = {} if channel_settings is None else channel_settings
+        self.settings_env = settings_env
 
     def unexpand(self, text: str) -> str:
         """``text`` with every value filled in from a ${VAR} shown as that ${VAR} again."""

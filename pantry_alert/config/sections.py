@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..expressions import ExpressionError, compile_condition
 from ..history import HistorySettings
 from ..model import SEVERITIES
 from ..notify.registry import CHANNEL_NAMES, channel_module, unconfigured
+from ..record import Record
 from .checks import (
     CONTROL_CHARS,
     Problems,
@@ -96,15 +96,25 @@ RULE_KEYS = {
 }
 
 
-@dataclass
-class Parse:
+class Parse(Record):
     """What every section parser may read: the document, the config parsed so far, the environment."""
 
     data: dict
     config: Config
     env: Mapping[str, str]
     problems: Problems
-    check_templates: bool = False
+    check_templates: bool
+    _fields = ("data", "config", "env", "problems", "check_templates")
+    _shown = _fields
+
+    def __init__(
+        self, data: dict, config: Config, env: Mapping[str, str], problems: Problems, check_templates: bool = False
+    ) -> None:
+        self.data = data
+        self.config = config
+        self.env = env
+        self.problems = problems
+        self.check_templates = check_templates
 
 
 # ----------------------------------------------------------------- top-level values

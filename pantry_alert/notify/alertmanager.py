@@ -58,6 +58,8 @@ _SECRET_HEADER = re.compile(r"auth|token|key|secret|signature|cookie|password|se
 
 @dataclass(frozen=True)
 class Settings:
+    """The Alertmanager channel's settings."""
+
     urls: tuple[str, ...] = field(repr=False)
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     timeout: float = DEFAULT_TIMEOUT
@@ -211,6 +213,8 @@ def state_payload(
 
 @dataclass
 class PeerResult:
+    """The outcome of one Alertmanager peer."""
+
     url: str  # shown without credentials or query
     ok: bool
     error: str | None = None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 
+from ..record import FrozenRecord
 from ..text import printable
 from ..timeutil import format_time
 from .capabilities import Capabilities
@@ -23,10 +23,17 @@ SECTION_KEYS: tuple[str, ...] = ()  # nothing to configure: always on
 LABELS = {"firing": "", "reminder": " [REMINDER]", "escalated": " [ESCALATED]", "resolved": "", "test": " [TEST]"}
 
 
-@dataclass(frozen=True)
-class ConsoleSettings:
-    stream: Any = field(default=None)
-    timeout: float = 10.0
+class ConsoleSettings(FrozenRecord):
+    """The console channel's settings."""
+
+    stream: Any
+    timeout: float
+    _fields = ("stream", "timeout")
+    _shown = _fields
+
+    def __init__(self, stream: Any = None, timeout: float = 10.0) -> None:
+        object.__setattr__(self, "stream", stream)
+        object.__setattr__(self, "timeout", timeout)
 
     def secrets(self) -> list[str]:
         return []

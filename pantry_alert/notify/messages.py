@@ -9,8 +9,6 @@ messages here.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from .. import __version__
 from ..model import digest_reason
 
@@ -57,6 +55,8 @@ def make_digest(config, members: list[tuple[Notice, dict]], batch: str, now: int
     key = members[0][0].idempotency_key
     if len(alerts) == 1:  # one alert: its own message, of its newest kind
         return make_message(config, alerts[0], events[0], key, now)
+    from dataclasses import replace  # here, as ``Message``: a quiet run builds no digest
+
     return replace(
         make_message(config, alerts[0], "digest", key, now), alerts=alerts, events=events, reason=digest_reason(batch)
     )

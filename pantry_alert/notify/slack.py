@@ -72,6 +72,8 @@ TRANSIENT_ERRORS = {
 
 @dataclass(frozen=True)
 class Settings:
+    """The Slack channel's settings."""
+
     mode: str  # "api" (chat.postMessage) or "webhook"
     token: str | None = field(repr=False)
     channel: str | None

@@ -60,6 +60,8 @@ _SECRET_HEADER = re.compile(r"auth|token|key|secret|signature|cookie|password|se
 
 @dataclass(frozen=True)
 class Settings:
+    """The webhook channel's settings."""
+
     url: str = field(repr=False)
     token: str | None = field(repr=False)
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)

@@ -26,6 +26,8 @@ _KEPT = f"SELECT COUNT(*) FROM alerts WHERE status = 'resolved' AND timestamp < 
 
 @dataclass
 class PruneResult:
+    """What a prune removed, and its cutoff."""
+
     cutoff: int
     alerts: int = 0
     events: int = 0

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from ..record import FrozenRecord, Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -26,8 +27,7 @@ UNDELIVERED = ("pending", "failed", "deferred")
 _UNDELIVERED_SQL = ", ".join(f"'{status}'" for status in UNDELIVERED)  # as idx_notifications_due writes them
 
 
-@dataclass(frozen=True, slots=True)
-class Notice:
+class Notice(FrozenRecord):
     """One undelivered notification."""
 
     id: int
@@ -37,12 +37,37 @@ class Notice:
     attempts: int
     created_at: int
     idempotency_key: str
-    batch: str | None = None  # the digest it goes in (a storm in one run, or quiet hours that ended)
-    handed_at: int | None = None  # handed to a channel's worker then, and no answer recorded since
+    batch: str | None  # the digest it goes in (a storm in one run, or quiet hours that ended)
+    handed_at: int | None  # handed to a channel's worker then, and no answer recorded since
+
+    __slots__ = ("id", "alert_id", "channel", "kind", "attempts", "created_at", "idempotency_key", "batch", "handed_at")
+    _fields = ("id", "alert_id", "channel", "kind", "attempts", "created_at", "idempotency_key", "batch", "handed_at")
+    _shown = _fields
+
+    def __init__(
+        self,
+        id: int,
+        alert_id: str,
+        channel: str,
+        kind: str,
+        attempts: int,
+        created_at: int,
+        idempotency_key: str,
+        batch: str | None = None,
+        handed_at: int | None = None,
+    ) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "alert_id", alert_id)
+        object.__setattr__(self, "channel", channel)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "attempts", attempts)
+        object.__setattr__(self, "created_at", created_at)
+        object.__setattr__(self, "idempotency_key", idempotency_key)
+        object.__setattr__(self, "batch", batch)
+        object.__setattr__(self, "handed_at", handed_at)
 
 
-@dataclass(slots=True)
-class Outcome:
+class Outcome(Record):
     """What became of one notice in this run.
 
     ``error`` None: the channel accepted it.  Otherwise it failed, with
@@ -53,10 +78,28 @@ class Outcome:
     the notice keeps its handed marker."""
 
     notice: Notice
-    error: str | None = None
-    retry_at: int | None = None
-    attempted: bool = True
-    answered: bool = True
+    error: str | None
+    retry_at: int | None
+    attempted: bool
+    answered: bool
+
+    __slots__ = ("notice", "error", "retry_at", "attempted", "answered")
+    _fields = ("notice", "error", "retry_at", "attempted", "answered")
+    _shown = _fields
+
+    def __init__(
+        self,
+        notice: Notice,
+        error: str | None = None,
+        retry_at: int | None = None,
+        attempted: bool = True,
+        answered: bool = True,
+    ) -> None:
+        self.notice = notice
+        self.error = error
+        self.retry_at = retry_at
+        self.attempted = attempted
+        self.answered = answered
 
     @property
     def ok(self) -> bool:
