@@ -183,7 +183,7 @@ def _sync(store, config: Config, channels: dict[str, Any], now: int) -> list[Any
 
 def _plan(store, config: Config, document, configured: frozenset[str], now: int, source_error: str | None, beats: list):
     """The step planned on the stored state: ``(plan, stored alerts by rule id)``."""
-    from .store.policy import active_silences
+    from .store.policy import plan_facts
 
     stored = store.active_alerts()
     plan = plan_step(
@@ -191,8 +191,7 @@ def _plan(store, config: Config, document, configured: frozenset[str], now: int,
         document,
         now=now,
         alerts=stored,
-        rule_states=store.rule_states(),
-        silences=active_silences(store, now),
+        **plan_facts(store, config, now),
         configured=configured,
         channels=channel_facts(),
         taken_ids=store.alert_ids_at(now),

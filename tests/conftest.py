@@ -62,6 +62,7 @@ SAMPLE_ALERT = {
     "resolvedBy": None,
     "escalated": False,
     "silenced": False,
+    "inhibited": False,
     "runbookUrl": None,
     "labels": {},
 }

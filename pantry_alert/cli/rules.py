@@ -89,6 +89,14 @@ def validate(ctx: typer.Context) -> None:
                     f"warning: {config.path}: routes.{severity} names '{channel}', which is not configured; "
                     f"{severity} alerts will record it as skipped\n"
                 )
+    for name, steps in config.escalation_policies.items():
+        for number, step in enumerate(steps, 1):
+            for channel in step.channels:
+                if channel not in configured:  # a warning only, as for routes
+                    sys.stderr.write(
+                        f"warning: {config.path}: escalation_policies.{name} step {number} names '{channel}', "
+                        "which is not configured; that step will record it as skipped\n"
+                    )
     _say_database(g)
     for rule_id, channel in unrouted:
         sys.stderr.write(

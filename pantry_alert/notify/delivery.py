@@ -88,6 +88,18 @@ UNKNOWN = (
     "too late); not sent again: {reason}"
 )
 SILENCED = "the rule is silenced: not notified"
+
+
+def _resolved_passes(config, alert: dict, group: list[Notice]) -> bool:
+    """Resolved notices of a silenced alert go when ``notify_resolved_when_silenced`` says so
+    (the rule's own setting wins over the global one)."""
+    if any(notice.kind != "resolved" for notice in group):
+        return False
+    rule = config.rule(alert.get("ruleId"))
+    own = getattr(rule, "notify_resolved_when_silenced", None)
+    return bool(getattr(config, "notify_resolved_when_silenced", False) if own is None else own)
+
+
 ALERT_CACHE = 256  # alert JSON documents kept for the notices of other channels
 ALERT_PREFETCH = 64  # alerts read in one query: the one needed and those of the next groups waiting
 COMMIT_WINDOW_S = 0.05  # outcomes wait at most this long to be committed together
@@ -382,10 +394,15 @@ class _Run:
         alert = self.alert_json(notice.alert_id)
         if alert is None:  # cannot happen while prune keeps undelivered alerts; never leave it pending
             vanished.extend((n, "the alert no longer exists") for n in group)
-        elif alert.get("silenced"):  # a silence began after these were recorded (deferred, or waiting)
+        elif alert.get("silenced") and not _resolved_passes(self.config, alert, group):
+            # a silence or window began after these were recorded (deferred, or waiting)
             vanished.extend((n, SILENCED) for n in group)
         else:
-            self._hand(lane, group, make_message(self.config, alert, notice.kind, notice.idempotency_key, self.now))
+            self._hand(
+                lane,
+                group,
+                make_message(self.config, alert, notice.kind, notice.idempotency_key, self.now, notice.step),
+            )
 
     def _hand(self, lane: _Lane, group: list[Notice], message: Message) -> None:
         """Take the group's send for this round (``dispatch`` marks the round's notices, then starts them)."""

@@ -156,13 +156,16 @@ def parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
 
 
 def build_body(message: Message) -> dict[str, Any]:
-    return {
+    body = {
         "alert": message.alert,
         "timestamp": message.now_ms,
         "service": message.service,
         "version": message.version,
         "event": message.kind,
     }
+    if message.step is not None:  # a notice of an escalation policy's step
+        body["step"] = message.step
+    return body
 
 
 def build_headers(settings: Settings, message: Message) -> dict[str, str]:

@@ -38,10 +38,22 @@ class Notice(FrozenRecord):
     created_at: int
     idempotency_key: str
     batch: str | None  # the digest it goes in (a storm in one run, or quiet hours that ended)
+    step: int | None  # the escalation policy step it pages
     handed_at: int | None  # handed to a channel's worker then, and no answer recorded since
 
-    __slots__ = ("id", "alert_id", "channel", "kind", "attempts", "created_at", "idempotency_key", "batch", "handed_at")
-    _fields = ("id", "alert_id", "channel", "kind", "attempts", "created_at", "idempotency_key", "batch", "handed_at")
+    __slots__ = (
+        "id",
+        "alert_id",
+        "channel",
+        "kind",
+        "attempts",
+        "created_at",
+        "idempotency_key",
+        "batch",
+        "step",
+        "handed_at",
+    )
+    _fields = __slots__
     _shown = _fields
 
     def __init__(
@@ -54,6 +66,7 @@ class Notice(FrozenRecord):
         created_at: int,
         idempotency_key: str,
         batch: str | None = None,
+        step: int | None = None,
         handed_at: int | None = None,
     ) -> None:
         object.__setattr__(self, "id", id)
@@ -64,6 +77,7 @@ class Notice(FrozenRecord):
         object.__setattr__(self, "created_at", created_at)
         object.__setattr__(self, "idempotency_key", idempotency_key)
         object.__setattr__(self, "batch", batch)
+        object.__setattr__(self, "step", step)
         object.__setattr__(self, "handed_at", handed_at)
 
 
@@ -137,7 +151,7 @@ class Outbox:
         # it (the ORDER BY id would otherwise tempt it into a scan in rowid order), and
         # makes the statement fail rather than silently scan should the two ever disagree.
         rows = self.store._rows(
-            "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, batch, handed_at, "
+            "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, batch, step, handed_at, "
             "next_attempt_at "
             "FROM notifications INDEXED BY idx_notifications_due "
             f"WHERE status IN ({_UNDELIVERED_SQL}) AND next_attempt_at IS NOT NULL ORDER BY id",
@@ -147,9 +161,9 @@ class Outbox:
         for row in rows:
             key = (row[1], row[2])
             if key not in first_due:
-                first_due[key] = row[9] <= now
+                first_due[key] = row[10] <= now
             if first_due[key]:
-                out.append(Notice(*row[:9]))
+                out.append(Notice(*row[:10]))
         return out
 
     def hand_out(self, notices: Iterable[Notice], now: int) -> None:
