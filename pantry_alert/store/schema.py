@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -173,6 +173,12 @@ def _time_policy(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_transitions_at ON transitions(at)")
 
 
+def _handed_marker(conn: sqlite3.Connection) -> None:
+    """v8: when a notice was handed to a channel's worker, kept until its answer is recorded, so
+    that a notice whose send may have arrived is never said to be unsent."""
+    conn.execute("ALTER TABLE notifications ADD COLUMN handed_at INTEGER")
+
+
 # Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _create_schema,
@@ -182,4 +188,5 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     4: _metric_history,
     5: _heartbeats,
     6: _time_policy,
+    7: _handed_marker,
 }
