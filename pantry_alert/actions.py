@@ -162,8 +162,10 @@ def add_silence(
     by: str,
     now: int | None = None,
     lock_timeout_ms: int | None = None,
+    starts_at: int | None = None,
 ) -> dict:
-    """Mute a rule's notifications on every channel for ``for_ms`` milliseconds.
+    """Mute a rule's notifications on every channel for ``for_ms`` milliseconds, from now or from
+    ``starts_at`` (a scheduled silence; it must end in the future).
 
     Its alerts are still recorded and shown (``silenced: true``); once the
     silence ends, the next ``check`` notifies an alert that still fires.
@@ -172,7 +174,7 @@ def add_silence(
     rules.yaml does not define and ``UsageError`` for a duration that is not
     positive."""
     from .config import BUILTIN_SOURCE_RULE
-    from .errors import UnknownRule
+    from .errors import UnknownRule, UsageError
     from .store.policy import add_silence as store_add
     from .timeutil import positive_duration
 
@@ -184,21 +186,56 @@ def add_silence(
         raise UnknownRule(f"unknown rule '{rule_id}' in {config.path}", hint=f"rules: {known}")
     positive_duration(for_ms, "a silence needs a positive duration, not {value!r}")
     by = actor(by, "a silence needs the name of who adds it (--by)")
+    start = now if starts_at is None else starts_at
+    if start + for_ms <= now:
+        raise UsageError("the silence would end before now", hint="give a --start in the future, or a longer --for")
     with writing(ws, create=True, lock_timeout_ms=lock_timeout_ms) as store, store.transaction():
-        return store_add(store, rule_id, ends_at=now + for_ms, reason=reason or None, by=by, now=now)
+        return store_add(store, rule_id, starts_at=start, ends_at=start + for_ms, reason=reason or None, by=by, now=now)
 
 
 SILENCE_LIST_LIMIT = 100  # silences a listing shows unless told otherwise
 
 
 def list_silences(ws: Workspace, *, now: int | None = None, limit: int | None = SILENCE_LIST_LIMIT) -> list[dict]:
-    """The silences: the active ones first (ending soonest first), then the expired ones;
-    at most ``limit`` (None: all).  ``prune`` deletes silences that ended before its cutoff."""
+    """The silences: the active ones first (ending soonest first), then the upcoming ones, then
+    the expired ones; at most ``limit`` (None: all).  ``prune`` deletes silences that ended before its cutoff."""
     from .store.policy import list_silences as store_list
 
     now = ws.now() if now is None else now
     with ws.store() as store:
         return store_list(store, now, limit)
+
+
+def list_holds(ws: Workspace, *, now: int | None = None, limit: int | None = SILENCE_LIST_LIMIT) -> list[dict]:
+    """``silence list``: the active and upcoming silences, each maintenance window's open or next
+    opening (``{"kind": "maintenance", "name", "startsAt", "endsAt", "status", ...}``), then the
+    expired silences; at most ``limit`` silences (``list_silences``)."""
+    from .maintenance_windows import next_span, open_span
+
+    now = ws.now() if now is None else now
+    out = list_silences(ws, now=now, limit=limit)
+    windows = []
+    for window in ws.config().maintenance:
+        span = open_span(window, now)
+        status = "open" if span is not None else "upcoming"
+        span = span or next_span(window, now)
+        if span is None:
+            continue
+        windows.append(
+            {
+                "kind": "maintenance",
+                "name": window.name,
+                "startsAt": span[0],
+                "endsAt": span[1],
+                "status": status,
+                "rules": list(window.rules),
+                "match": {key: list(values) for key, values in window.match},
+                "timezone": window.timezone,
+            }
+        )
+    windows.sort(key=lambda w: (w["status"] != "open", w["startsAt"], w["name"]))
+    live = [s for s in out if s["status"] != "expired"]
+    return live + windows + [s for s in out if s["status"] == "expired"]
 
 
 def expire_silence(
@@ -219,7 +256,7 @@ def expire_silence(
         silence = get_silence(store, silence_id, now) if store.conn is not None else None
         if silence is None:
             raise NotFoundError(f"Silence {silence_id} not found", hint=SILENCE_HINT)
-        if silence["status"] != "active":
+        if silence["status"] == "expired":
             raise ConflictError(f"Silence {silence_id} already expired at {format_time(silence['endsAt'], tz)}")
         with store.transaction():
             return store_expire(store, silence_id, by=by, now=now)

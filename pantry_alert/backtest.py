@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from .config import Config, Rule
     from .model import Alert
 
-# Notifications that go (or went, or were tried): a "skipped" one was never meant to.
-_NOTICES = ("pending", "deferred", "sent", "failed")
+# Notifications that go (or went, or were tried, "unknown" ones too): a "skipped" one was never meant to.
+_NOTICES = ("pending", "deferred", "sent", "failed", "unknown")
 
 
 @dataclass
@@ -140,6 +140,7 @@ class _Replay:
         candidate.rules = self.rules
         alerts: dict[str, Alert] = {}
         states: dict = {}
+        transitions: dict[str, list[int]] = {}  # flap detection reads each rule's recent verdict changes
         episodes: dict[str, list[Episode]] = {rule.id: [] for rule in self.rules}
         by_alert: dict[str, Episode] = {}
         for at, document in self.runs:
@@ -153,7 +154,10 @@ class _Replay:
                 configured=configured,
                 channels=facts,
                 history=self.history(at),
+                transitions=transitions,
             )
+            for rule_id, changed_at in plan.transitions:
+                transitions.setdefault(rule_id, []).append(changed_at)
             for alert in plan.new_alerts:
                 by_alert[alert.id] = Episode(start=at)
                 episodes[alert.rule_id].append(by_alert[alert.id])

@@ -15,6 +15,14 @@ from .errors import ExpressionError, Unevaluable
 from .model import DEFAULT_DESCRIPTION, NEXT_SEVERITY, Alert, ChannelFacts, Event, Intent, RuleState
 from .record import Record
 
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class PolicyFacts(Protocol):
+        configured: frozenset[str]
+        channels: ChannelFacts
+
 
 class Plan(Record):
     """What a run decided: alerts to add and update, events, notification intents."""
@@ -32,6 +40,7 @@ class Plan(Record):
     warnings: list[dict[str, str]]  # a description failed: exit 1, alert still fires
     skipped: list[str]  # channels not configured: no exit change
     released: list[str]  # alerts whose deferred notifications go now
+    transitions: list[tuple[str, int]]  # (rule id, at): its verdict changed
     # The ids of new_alerts, so that each new id is checked against them in constant time.
     new_ids: set[str]
     _fields = (
@@ -48,6 +57,7 @@ class Plan(Record):
         "warnings",
         "skipped",
         "released",
+        "transitions",
     )
     _shown = _fields
 
@@ -66,6 +76,7 @@ class Plan(Record):
         warnings: list[dict[str, str]] | None = None,
         skipped: list[str] | None = None,
         released: list[str] | None = None,
+        transitions: list[tuple[str, int]] | None = None,
     ) -> None:
         self.new_alerts = [] if new_alerts is None else new_alerts
         self.updated_alerts = [] if updated_alerts is None else updated_alerts
@@ -80,6 +91,7 @@ class Plan(Record):
         self.warnings = [] if warnings is None else warnings
         self.skipped = [] if skipped is None else skipped
         self.released = [] if released is None else released
+        self.transitions = [] if transitions is None else transitions
         self.new_ids = set()
 
     @property
@@ -118,18 +130,21 @@ class Context(Record):
         self.taken_ids = taken_ids
 
 
-def _intents(plan: Plan, ctx: Context, alert: Alert, channels: Iterable[str], kind: str) -> list[str]:
-    """Record one notification per channel; return the channels actually sent to."""
+def record_intents(
+    plan: Plan, ctx: Context | PolicyFacts, alert: Alert, channels: Iterable[str], kind: str, step: int | None = None
+) -> list[str]:
+    """Record one notification per channel (of escalation policy ``step``, when given); return the
+    channels actually sent to.  ``ctx`` is the engine's or the policy's context."""
     sent = []
     for channel in dict.fromkeys(channels):
         if channel in ctx.channels.sync and channel in ctx.configured:
             continue  # its run-level sync sends the alert's state; no notification of its own
         if channel in ctx.configured:
-            plan.intents.append(Intent(alert.id, channel, kind))
+            plan.intents.append(Intent(alert.id, channel, kind, step=step))
             sent.append(channel)
         else:
             reason = f"channel '{channel}' is not configured"
-            plan.intents.append(Intent(alert.id, channel, kind, status="skipped", error=reason))
+            plan.intents.append(Intent(alert.id, channel, kind, status="skipped", error=reason, step=step))
             plan.skipped.append(channel)
     for channel in sent:
         if channel not in alert.notified_channels:
@@ -182,7 +197,7 @@ def _fire(plan: Plan, ctx: Context, rule: Rule, state: RuleState, description: s
     plan.events.append(
         Event(alert.id, now, "fired", {"severity": alert.severity, "description": description, "metrics": dict(read)})
     )
-    sent = _intents(plan, ctx, alert, channels, "firing")
+    sent = record_intents(plan, ctx, alert, channels, "firing")
     plan.events.append(Event(alert.id, now, "notified", {"kind": "firing", "channels": sent}))
     state.last_fired_at = now
     return alert
@@ -225,7 +240,7 @@ def _breach(plan: Plan, ctx: Context, rule: Rule, alert: Alert, describe, read: 
     alert.metrics = dict(read)
     alert.description = describe()
     plan.reminded.append(alert.id)
-    sent = _intents(plan, ctx, alert, alert.channels, kind)
+    sent = record_intents(plan, ctx, alert, alert.channels, kind)
     plan.events.append(Event(alert.id, now, "reminded", {"kind": kind, "count": alert.count, "channels": sent}))
 
 
@@ -237,7 +252,7 @@ def _resolve(plan: Plan, ctx: Context, rule: Rule, alert: Alert, read: dict | No
     plan.resolved.append(alert.id)
     plan.events.append(Event(alert.id, ctx.now, "resolved", {"by": "auto"}))
     if rule.notify_resolved and alert.notified_channels:
-        sent = _intents(plan, ctx, alert, list(alert.notified_channels), "resolved")
+        sent = record_intents(plan, ctx, alert, list(alert.notified_channels), "resolved")
         plan.events.append(Event(alert.id, ctx.now, "notified", {"kind": "resolved", "channels": sent}))
 
 

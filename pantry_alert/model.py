@@ -26,7 +26,7 @@ class Alert(Record):
     timestamp: int
     count: int
     last_seen_at: int
-    status: str  # firing | acknowledged | resolved
+    status: str  # firing | acknowledged | flapping | resolved
     acknowledged_at: int | None
     acknowledged_by: str | None
     ack_expires_at: int | None
@@ -42,6 +42,11 @@ class Alert(Record):
     rounds_at_severity: int
     last_notified_at: int | None
     resolved_metrics: dict[str, Any]  # what the condition read when it cleared
+    inhibited: bool  # held while another rule's alert (``inhibited_by``) is unresolved
+    policy_step: int  # escalation policy: how many of its steps have run
+    step_at: int | None  # escalation policy: when its last step (or repeat) was sent
+    acked_ms: int  # escalation policy: time spent acknowledged (it does not count toward a step's after)
+    held_by: str | None  # what holds its notices back now: "silence:<id>", "window:<name>", "inhibitor:<rule>"
     _fields = (
         "id",
         "rule_id",
@@ -68,6 +73,11 @@ class Alert(Record):
         "rounds_at_severity",
         "last_notified_at",
         "resolved_metrics",
+        "inhibited",
+        "policy_step",
+        "step_at",
+        "acked_ms",
+        "held_by",
     )
     _shown = _fields
 
@@ -98,6 +108,11 @@ class Alert(Record):
         rounds_at_severity: int = 0,
         last_notified_at: int | None = None,
         resolved_metrics: dict[str, Any] | None = None,
+        inhibited: bool = False,
+        policy_step: int = 0,
+        step_at: int | None = None,
+        acked_ms: int = 0,
+        held_by: str | None = None,
     ) -> None:
         self.id = id
         self.rule_id = rule_id
@@ -124,6 +139,11 @@ class Alert(Record):
         self.rounds_at_severity = rounds_at_severity
         self.last_notified_at = last_notified_at
         self.resolved_metrics = {} if resolved_metrics is None else resolved_metrics
+        self.inhibited = inhibited
+        self.policy_step = policy_step
+        self.step_at = step_at
+        self.acked_ms = acked_ms
+        self.held_by = held_by
 
     @property
     def resolved(self) -> bool:
@@ -157,6 +177,7 @@ class Alert(Record):
             "resolvedBy": self.resolved_by,
             "escalated": self.escalated,
             "silenced": self.silenced,
+            "inhibited": self.inhibited,
             "runbookUrl": self.runbook_url,
             "labels": dict(self.labels),
         }
@@ -215,12 +236,13 @@ class Intent(Record):
 
     alert_id: str
     channel: str
-    kind: str  # firing | reminder | escalated | resolved
+    kind: str  # firing | reminder | escalated | resolved | flapping
     status: str  # pending | skipped | deferred (quiet hours: sent at not_before)
     error: str | None
     not_before: int | None  # a deferred notification's send time (epoch ms)
     batch: str | None  # notifications sharing a batch key go to their channel as one digest
-    _fields = ("alert_id", "channel", "kind", "status", "error", "not_before", "batch")
+    step: int | None  # the escalation policy step (1-based) this notice is for
+    _fields = ("alert_id", "channel", "kind", "status", "error", "not_before", "batch", "step")
     _shown = _fields
 
     def __init__(
@@ -232,6 +254,7 @@ class Intent(Record):
         error: str | None = None,
         not_before: int | None = None,
         batch: str | None = None,
+        step: int | None = None,
     ) -> None:
         self.alert_id = alert_id
         self.channel = channel
@@ -240,6 +263,7 @@ class Intent(Record):
         self.error = error
         self.not_before = not_before
         self.batch = batch
+        self.step = step
 
 
 class ChannelFacts:

@@ -14,7 +14,7 @@ policy nor this module imports a channel.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from . import policy
 from .engine import Context, Plan, evaluate
@@ -42,6 +42,7 @@ def plan_step(
     channels: ChannelFacts,
     taken_ids: frozenset[str] = frozenset(),
     source_error: str | None = None,
+    transitions: Mapping[str, Sequence[int]] | None = None,
     history: History | None = None,
     heartbeats: Iterable[tuple[Rule, bool, dict]] = (),
 ) -> Plan:
@@ -51,7 +52,8 @@ def plan_step(
     ``alerts`` maps rule id -> its stored unresolved alert, ``rule_states`` rule id -> its stored
     state, ``silences`` rule id -> its active silence; ``configured`` names the configured
     channels and ``channels`` says what the channels can do; ``taken_ids`` are the stored
-    alert ids fired at ``now``.  ``metrics`` is None when the source failed (``source_error`` says why).
+    alert ids fired at ``now``; ``transitions`` rule id -> the times its verdict changed lately
+    (``policy.lookback_ms``).  ``metrics`` is None when the source failed (``source_error`` says why).
     ``history`` holds the stored samples that the rules' window functions read.
     ``heartbeats`` holds ``(rule, holds, values)`` for each heartbeat (``heartbeats.alert_inputs``)."""
     ctx = Context(
@@ -72,7 +74,17 @@ def plan_step(
         history=history,
         heartbeats=heartbeats,
     )
-    return policy.apply(plan, _policy_context(config, now, configured, channels, alerts, silences))
+    facts = policy.Context.of(
+        config,
+        now,
+        configured,
+        channels=channels,
+        active=alerts,
+        silences=silences,
+        rule_states=rule_states,
+        transitions=transitions,
+    )
+    return policy.apply(plan, facts)
 
 
 def plan_resolve(

@@ -85,6 +85,8 @@ class CheckResult(Record):
         }
         if self.sync:
             out["sync"] = [outcome.to_json() for outcome in self.sync]
+        if self.report.unknown:  # settled without a send, though an earlier send of theirs may have arrived
+            out["notifications"]["unknown"] = self.report.unknown
         if self.report.left:  # the delivery budget ran out: these wait for the next run
             out["notifications"]["leftPending"] = self.report.left
         if self.source_error:
@@ -181,7 +183,7 @@ def _sync(store, config: Config, channels: dict[str, Any], now: int) -> list[Any
 
 def _plan(store, config: Config, document, configured: frozenset[str], now: int, source_error: str | None, beats: list):
     """The step planned on the stored state: ``(plan, stored alerts by rule id)``."""
-    from .store.policy import active_silences
+    from .store.policy import plan_facts
 
     stored = store.active_alerts()
     plan = plan_step(
@@ -189,8 +191,7 @@ def _plan(store, config: Config, document, configured: frozenset[str], now: int,
         document,
         now=now,
         alerts=stored,
-        rule_states=store.rule_states(),
-        silences=active_silences(store, now),
+        **plan_facts(store, config, now),
         configured=configured,
         channels=channel_facts(),
         taken_ids=store.alert_ids_at(now),

@@ -41,6 +41,7 @@ ALERT = {
     "resolvedBy": None,
     "escalated": False,
     "silenced": False,
+    "inhibited": False,
     "runbookUrl": "https://wiki.example.com/runbooks/latency?a=1&b=2",
     "labels": {"team": "backend"},
 }

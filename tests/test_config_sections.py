@@ -66,9 +66,13 @@ def test_the_top_level_keys_are_the_plain_values_and_the_sections():
         "state",
         "channels",
         "escalation",
+        "escalation_policies",
         "quiet_hours",
         "batching",
         "routes",
+        "maintenance",
+        "flapping",
+        "notify_resolved_when_silenced",
         "api",
         "rules",
         "history",  # after the rules: it checks their window functions

@@ -320,3 +320,15 @@ def test_the_heartbeats_page_shows_each_heartbeat(fired):
         sign_in(c, TOKEN)
         page = c.get("/heartbeats").text
         assert "<td>nightly_backup</td><td>new</td>" in page
+
+
+def test_the_silences_page_shows_the_maintenance_windows(fired):
+    fired.config.write_text(
+        fired.config.read_text()
+        + "maintenance:\n  - name: weekly-backup\n    rules: [high_error_rate]\n"
+        + "    weekly: [{days: [sun], start: '02:00', end: '04:00'}]\n    timezone: UTC\n"
+    )
+    with Api(fired) as s, browser(s) as c:
+        sign_in(c, TOKEN)
+        page = c.get("/silences").text
+        assert "<td>weekly-backup</td><td>upcoming</td><td>2025-11-30 02:00:00 UTC</td>" in page

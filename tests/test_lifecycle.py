@@ -29,6 +29,7 @@ ALERT_KEYS = {
     "resolvedBy",
     "escalated",
     "silenced",
+    "inhibited",
     "runbookUrl",
     "labels",
 }
@@ -44,7 +45,7 @@ STATS_KEYS = {
     "byRule",
     "notifications",
 }
-NO_NOTIFICATIONS = {"pending": 0, "sent": 0, "failed": 0, "skipped": 0, "deferred": 0}
+NO_NOTIFICATIONS = {"pending": 0, "sent": 0, "failed": 0, "skipped": 0, "deferred": 0, "unknown": 0}
 HINT = "hint: `pantry-alert history` lists recent alerts with their ids\n"
 
 
@@ -97,6 +98,7 @@ def test_incident_fire_remind_ack_resolve_read_back_with_show(simple):
         "resolvedBy": "auto",
         "escalated": False,
         "silenced": False,
+        "inhibited": False,
         "runbookUrl": None,
         "labels": {},
     }
@@ -241,15 +243,15 @@ FIVE_IN_WINDOW = {
     "averageResolutionTime": 15 * MINUTE,  # (10m + 20m) / 2
     "averageAcknowledgeTime": 5 * MINUTE,  # (4m + 6m) / 2
     "byRule": {
-        "high_response_time": {"count": 1, "active": 0, "averageResolutionTime": 10 * MINUTE},
-        "high_error_rate": {"count": 1, "active": 1, "averageResolutionTime": 0},
-        "memory_usage_high": {"count": 1, "active": 1, "averageResolutionTime": 0},
-        "database_connection_issues": {"count": 1, "active": 0, "averageResolutionTime": 20 * MINUTE},
-        "failed_login_attempts": {"count": 1, "active": 1, "averageResolutionTime": 0},
+        "high_response_time": {"count": 1, "active": 0, "averageResolutionTime": 10 * MINUTE, "transitions": 1},
+        "high_error_rate": {"count": 1, "active": 1, "averageResolutionTime": 0, "transitions": 1},
+        "memory_usage_high": {"count": 1, "active": 1, "averageResolutionTime": 0, "transitions": 1},
+        "database_connection_issues": {"count": 1, "active": 0, "averageResolutionTime": 20 * MINUTE, "transitions": 1},
+        "failed_login_attempts": {"count": 1, "active": 1, "averageResolutionTime": 0, "transitions": 1},
     },
     # console sent for each; email/slack/webhook not configured: 2+3+1+3+2 skipped;
     # the two hand resolutions recorded console 'resolved' notifications for the next check.
-    "notifications": {"pending": 2, "sent": 5, "failed": 0, "skipped": 11, "deferred": 0},
+    "notifications": {"pending": 2, "sent": 5, "failed": 0, "skipped": 11, "deferred": 0, "unknown": 0},
 }
 FIVE_OUT_OF_WINDOW = {
     "total": 0,
@@ -259,7 +261,7 @@ FIVE_OUT_OF_WINDOW = {
     "averageResolutionTime": 0,
     "averageAcknowledgeTime": 0,
     "byRule": {
-        rule: {"count": 0, "active": 1, "averageResolutionTime": 0}
+        rule: {"count": 0, "active": 1, "averageResolutionTime": 0, "transitions": 0}
         for rule in ("high_error_rate", "memory_usage_high", "failed_login_attempts")
     },
     "notifications": NO_NOTIFICATIONS,

@@ -14,6 +14,7 @@ import typer
 from ..timeutil import format_time
 from . import app
 from .common import alerts_table, choice, console, escape, get_globals, print_json, warn
+from .completion import rule_ids
 
 MAX_LIMIT = 1_000_000
 
@@ -31,7 +32,7 @@ def list_alerts(
     ctx: typer.Context,
     severity: Annotated[Optional[str], typer.Option("--severity", help="low, medium, high or critical")] = None,
     type_: Annotated[Optional[str], typer.Option("--type", help="performance, error, security or business")] = None,
-    rule: Annotated[Optional[str], typer.Option("--rule", help="a rule id")] = None,
+    rule: Annotated[Optional[str], typer.Option("--rule", help="a rule id", autocompletion=rule_ids)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON array")] = False,
 ) -> None:
     """Active (unresolved) alerts, newest first."""
@@ -125,6 +126,14 @@ def show(
     out.print(_notifications_table(alert, notifications, tz))
 
 
+def _held(alert) -> str:
+    """Why an alert's notices are held back, for its status line."""
+    if alert.silenced:
+        held = (alert.held_by or "").startswith("window:")
+        return " (notifications held by a maintenance window)" if held else " (notifications muted by a silence)"
+    return " (notifications held: an inhibiting rule's alert is unresolved)" if alert.inhibited else ""
+
+
 def _alert_panel(alert, events: list[dict], tz: str | None):
     from rich.panel import Panel
     from rich.table import Table
@@ -154,7 +163,7 @@ def _panel_rows(alert, events: list[dict], tz: str | None) -> list[tuple[str, st
         ("Alert", escape(alert.id)),
         ("Rule", f"{escape(alert.rule_id)} ({alert.type})"),
         ("Severity", severity),
-        ("Status", alert.status + (" (notifications muted by a silence)" if alert.silenced else "")),
+        ("Status", alert.status + _held(alert)),
         ("Description", escape(alert.description or "")),
         ("Fired", format_time(alert.timestamp, tz)),
         ("Last seen", seen),
@@ -169,6 +178,11 @@ def _panel_rows(alert, events: list[dict], tz: str | None) -> list[tuple[str, st
     channels = ", ".join(alert.channels) or "-"
     notified = ", ".join(alert.notified_channels) or "none yet"
     rows.append(("Channels", f"{escape(channels)} (notified: {escape(notified)})"))
+    if alert.policy_step:
+        from ..timeutil import format_duration
+
+        paused = f"; {format_duration(alert.acked_ms)} acknowledged, not counted" if alert.acked_ms else ""
+        rows.append(("Escalation", f"policy step {alert.policy_step} reached{paused}"))
     return rows
 
 
@@ -204,11 +218,20 @@ def _event_text(kind: str, d: dict[str, Any], tz: str | None) -> str:
     if kind == "fired":
         return f"{d.get('severity', '?')}: {d.get('description', '')}"
     if kind == "notified":
-        return f"{d.get('kind', '?')} to {channels()}"
+        step = f" (step {d['step']})" if d.get("step") else ""
+        return f"{d.get('kind', '?')}{step} to {channels()}"
     if kind == "reminded":
         return f"{d.get('kind', 'reminder')} to {channels()} (seen {d.get('count', '?')} times)"
+    if kind == "escalated" and d.get("step"):
+        return f"step {d['step']} of its escalation policy to {channels()}"
     if kind == "escalated":
         return f"{d.get('from', '?')} -> {d.get('to', '?')}; channels now {channels()}"
+    if kind in ("held", "silenced", "inhibited"):
+        return _hold_text(d, tz)
+    if kind == "flapping":
+        return f"{d.get('transitions', '?')} changes within {_duration(d.get('window'))}: notices held until stable"
+    if kind == "stable":
+        return f"no change for the flapping window; now {d.get('state', '?')}"
     if kind == "acknowledged":
         text = f"by {d.get('by') or '?'}"
         if d.get("until") is not None:
@@ -226,6 +249,23 @@ def _event_text(kind: str, d: dict[str, Any], tz: str | None) -> str:
         retry = f"; retry at {_clock(d['retryAt'], tz)[0]}" if d.get("retryAt") else "; gave up"
         return f"{d.get('kind', '?')} via {d.get('channel', '?')}: {d.get('error', '?')}{retry}"
     return json.dumps(d, separators=(", ", ": ")) if d else ""
+
+
+def _hold_text(d: dict[str, Any], tz: str | None) -> str:
+    """What holds an alert's notices: a silence (id, reason), a maintenance window, or an inhibitor."""
+    if d.get("inhibitor"):
+        return f"while {d['inhibitor']} has an unresolved alert"
+    until = f" until {_clock(d['until'], tz)[0]}" if d.get("until") is not None else ""
+    if d.get("window"):
+        return f"maintenance window {d['window']}{until}"
+    reason = f": {d['reason']}" if d.get("reason") else ""
+    return f"silence {d.get('silence', '?')}{until}{reason}"
+
+
+def _duration(ms: Any) -> str:
+    from ..timeutil import format_duration
+
+    return format_duration(ms) if isinstance(ms, int) else "?"
 
 
 def _short(ms: int | None, tz: str | None, day: str, zone: str) -> str:

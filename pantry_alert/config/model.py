@@ -1,6 +1,6 @@
 """The typed configuration: what ``rules.yaml`` becomes once parsed (``config.load``).
 
-Plain dataclasses and their defaults; the parsers (one per section) live in
+Plain records (``record.Record``) and their defaults; the parsers (one per section) live in
 ``config.sections``.
 """
 
@@ -54,6 +54,10 @@ class Rule(Record):
     labels: dict[str, str]
     enabled: bool
     builtin: bool
+    escalation_policy: str | None  # a name in ``escalation_policies``
+    inhibited_by: list[str]  # rule ids whose unresolved alerts hold this rule's
+    flapping: Flapping | bool | None  # None: the global setting; False: off for this rule
+    notify_resolved_when_silenced: bool | None  # None: the global setting
     _fields = (
         "id",
         "name",
@@ -71,6 +75,10 @@ class Rule(Record):
         "labels",
         "enabled",
         "builtin",
+        "escalation_policy",
+        "inhibited_by",
+        "flapping",
+        "notify_resolved_when_silenced",
     )
     _shown = _fields
 
@@ -92,6 +100,10 @@ class Rule(Record):
         labels: dict[str, str] | None = None,
         enabled: bool = True,
         builtin: bool = False,
+        escalation_policy: str | None = None,
+        inhibited_by: list[str] | None = None,
+        flapping: Flapping | bool | None = None,
+        notify_resolved_when_silenced: bool | None = None,
     ) -> None:
         self.id = id
         self.name = name
@@ -109,6 +121,10 @@ class Rule(Record):
         self.labels = {} if labels is None else labels
         self.enabled = enabled
         self.builtin = builtin
+        self.escalation_policy = escalation_policy
+        self.inhibited_by = [] if inhibited_by is None else inhibited_by
+        self.flapping = flapping
+        self.notify_resolved_when_silenced = notify_resolved_when_silenced
 
     def to_json(self) -> dict[str, Any]:
         """The rule with its rules.yaml keys (``rules list --json``)."""
@@ -128,7 +144,26 @@ class Rule(Record):
             "notify_resolved": self.notify_resolved,
             "labels": dict(self.labels),
             "enabled": self.enabled,
+            **self._time_json(),
         }
+
+    def _time_json(self) -> dict[str, Any]:
+        """The escalation policy, inhibition and flapping keys, where the rule sets them."""
+        out: dict[str, Any] = {}
+        if self.escalation_policy:
+            out["escalation_policy"] = self.escalation_policy
+        if self.inhibited_by:
+            out["inhibited_by"] = list(self.inhibited_by)
+        if isinstance(self.flapping, Flapping):
+            out["flapping"] = {
+                "transitions": self.flapping.transitions,
+                "window": exact_duration(self.flapping.window_ms),
+            }
+        elif self.flapping is False:
+            out["flapping"] = False
+        if self.notify_resolved_when_silenced is not None:
+            out["notify_resolved_when_silenced"] = self.notify_resolved_when_silenced
+        return out
 
 
 class Source(Record):
@@ -248,6 +283,92 @@ class Batching(FrozenRecord):
         object.__setattr__(self, "max_per_run", max_per_run)
 
 
+class EscalationStep(FrozenRecord):
+    """One step of an escalation policy: after ``after_ms`` of firing unacknowledged, page
+    ``channels``; the last step may repeat every ``repeat_ms``."""
+
+    after_ms: int
+    channels: tuple[str, ...]
+    repeat_ms: int | None
+    __slots__ = ("after_ms", "channels", "repeat_ms")
+    _fields = __slots__
+    _shown = _fields
+
+    def __init__(self, after_ms: int, channels: tuple[str, ...], repeat_ms: int | None = None) -> None:
+        object.__setattr__(self, "after_ms", after_ms)
+        object.__setattr__(self, "channels", channels)
+        object.__setattr__(self, "repeat_ms", repeat_ms)
+
+
+class Flapping(FrozenRecord):
+    """``flapping``: ``transitions`` changes of a rule's verdict within ``window_ms`` make it flap."""
+
+    transitions: int
+    window_ms: int
+    __slots__ = ("transitions", "window_ms")
+    _fields = __slots__
+    _shown = _fields
+
+    def __init__(self, transitions: int, window_ms: int) -> None:
+        object.__setattr__(self, "transitions", transitions)
+        object.__setattr__(self, "window_ms", window_ms)
+
+
+class WeeklySpan(FrozenRecord):
+    """One weekly span of a maintenance window: it starts on each of ``days`` (0 = Monday) at
+    ``start`` and ends at ``end`` (minutes after midnight, local time; an end at or before the
+    start is on the next day)."""
+
+    days: tuple[int, ...]
+    start: int
+    end: int
+    __slots__ = ("days", "start", "end")
+    _fields = __slots__
+    _shown = _fields
+
+    def __init__(self, days: tuple[int, ...], start: int, end: int) -> None:
+        object.__setattr__(self, "days", days)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+
+
+class Maintenance(FrozenRecord):
+    """A recurring maintenance window: the alerts it matches are held while it is open.
+
+    It matches by rule id or shell-style pattern (``rules``) and/or by ``match`` (``type``,
+    ``severity``, ``labels``: each a tuple of accepted values).  It opens by ``weekly`` spans or
+    by a ``cron`` expression, each opening lasting ``duration_ms``, in ``timezone``."""
+
+    name: str
+    timezone: str
+    rules: tuple[str, ...]
+    match: tuple[tuple[str, tuple[str, ...]], ...]  # (key, accepted values); labels as "labels.<name>"
+    weekly: tuple[WeeklySpan, ...]
+    cron: str | None
+    duration_ms: int
+    __slots__ = ("name", "timezone", "rules", "match", "weekly", "cron", "duration_ms")
+    _fields = __slots__
+    _shown = _fields
+
+    def __init__(
+        self,
+        name: str,
+        timezone: str = "UTC",
+        rules: tuple[str, ...] = (),
+        match: tuple[tuple[str, tuple[str, ...]], ...] = (),
+        weekly: tuple[WeeklySpan, ...] = (),
+        cron: str | None = None,
+        duration_ms: int = 0,
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "timezone", timezone)
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "match", match)
+        object.__setattr__(self, "weekly", weekly)
+        object.__setattr__(self, "cron", cron)
+        object.__setattr__(self, "duration_ms", duration_ms)
+
+
 class ApiSettings(Record):
     """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``), when
     ``/healthz`` calls the last check run stale, the key of the ``/ping/`` URLs (else
@@ -294,6 +415,11 @@ class Config(Record):
     quiet_hours: QuietHours | None
     batching: Batching | None
     routes: dict[str, list[str]]  # severity -> extra channels
+    route_policies: dict[str, str]  # severity -> escalation policy name
+    escalation_policies: dict[str, tuple[EscalationStep, ...]]
+    maintenance: list[Maintenance]
+    flapping: Flapping | None
+    notify_resolved_when_silenced: bool
     api: ApiSettings
     rules: list[Rule]
     heartbeats: list[Heartbeat]
@@ -318,6 +444,11 @@ class Config(Record):
         "quiet_hours",
         "batching",
         "routes",
+        "route_policies",
+        "escalation_policies",
+        "maintenance",
+        "flapping",
+        "notify_resolved_when_silenced",
         "api",
         "rules",
         "heartbeats",
@@ -339,6 +470,11 @@ class Config(Record):
         "quiet_hours",
         "batching",
         "routes",
+        "route_policies",
+        "escalation_policies",
+        "maintenance",
+        "flapping",
+        "notify_resolved_when_silenced",
         "api",
         "rules",
         "heartbeats",
@@ -360,6 +496,11 @@ class Config(Record):
         quiet_hours: QuietHours | None = None,
         batching: Batching | None = None,
         routes: dict[str, list[str]] | None = None,
+        route_policies: dict[str, str] | None = None,
+        escalation_policies: dict[str, tuple[EscalationStep, ...]] | None = None,
+        maintenance: list[Maintenance] | None = None,
+        flapping: Flapping | None = None,
+        notify_resolved_when_silenced: bool = False,
         api: ApiSettings | None = None,
         rules: list[Rule] | None = None,
         heartbeats: list[Heartbeat] | None = None,
@@ -381,6 +522,11 @@ class Config(Record):
         self.quiet_hours = quiet_hours
         self.batching = batching
         self.routes = {} if routes is None else routes
+        self.route_policies = {} if route_policies is None else route_policies
+        self.escalation_policies = {} if escalation_policies is None else escalation_policies
+        self.maintenance = [] if maintenance is None else maintenance
+        self.flapping = flapping
+        self.notify_resolved_when_silenced = notify_resolved_when_silenced
         self.api = ApiSettings() if api is None else api
         self.rules = [] if rules is None else rules
         self.heartbeats = [] if heartbeats is None else heartbeats

@@ -145,10 +145,12 @@ def silences_list(request):
 
 
 async def silence_create(request):
-    """As ``silence add``: body ``{"rule", "for", "reason", "by"}``; 404 for an unknown rule."""
+    """As ``silence add``: body ``{"rule", "for", "start", "reason", "by"}`` (``start``: ISO 8601 with
+    an offset, for a silence that starts later); 404 for an unknown rule."""
     from ..actions import add_silence
+    from ..timeutil import iso_instant
 
-    body = await read_json(request, allowed={"rule", "for", "reason", "by"}, required=True)
+    body = await read_json(request, allowed={"rule", "for", "start", "reason", "by"}, required=True)
     rule = body.get("rule")
     if not isinstance(rule, str) or not rule:
         raise HttpError(400, "'rule' (the id of the rule to silence) is required")
@@ -156,7 +158,11 @@ async def silence_create(request):
     if for_ms is None:
         raise HttpError(400, "'for' (how long, e.g. 2h) is required")
     reason, by = text_field(body, "reason"), text_field(body, "by") or DEFAULT_BY
-    silence = await run_write(lambda: add_silence(_ctx(request).workspace(), rule, for_ms=for_ms, reason=reason, by=by))
+    start = text_field(body, "start", max_length=64)
+    starts_at = iso_instant(start, "'start'") if start else None
+    silence = await run_write(
+        lambda: add_silence(_ctx(request).workspace(), rule, for_ms=for_ms, reason=reason, by=by, starts_at=starts_at)
+    )
     return ok(silence, message="Silence created")
 
 

@@ -312,8 +312,9 @@ class SyncOutcome:
 
 def routed(alert, config) -> bool:
     """Whether an alert goes to Alertmanager: its channels (the rule's, plus escalation's),
-    or a severity route of the config naming the channel."""
-    if alert.silenced:
+    or a severity route of the config naming the channel.  Held alerts (a silence, an open
+    maintenance window, an inhibiting rule's unresolved alert) are not."""
+    if alert.silenced or getattr(alert, "inhibited", False):
         return False
     routes = getattr(config, "routes", None) or {}
     return NAME in alert.channels or NAME in (routes.get(alert.severity) or ())

@@ -20,7 +20,14 @@ if TYPE_CHECKING:
 CAPABILITIES = Capabilities(always=True, digest=True, serial=True)
 SECTION_KEYS: tuple[str, ...] = ()  # nothing to configure: always on
 
-LABELS = {"firing": "", "reminder": " [REMINDER]", "escalated": " [ESCALATED]", "resolved": "", "test": " [TEST]"}
+LABELS = {
+    "firing": "",
+    "reminder": " [REMINDER]",
+    "escalated": " [ESCALATED]",
+    "resolved": "",
+    "flapping": " [FLAPPING]",
+    "test": " [TEST]",
+}
 
 
 class ConsoleSettings(FrozenRecord):
@@ -46,6 +53,10 @@ def settings(section: dict | None, env, stream: TextIO | None = None) -> Console
     return ConsoleSettings(stream=stream)
 
 
+def _step(message: Message) -> str:
+    return f" · step {message.step}" if message.step is not None else ""
+
+
 def render(message: Message) -> str:
     if message.digest:
         return render_digest(message)
@@ -54,7 +65,7 @@ def render(message: Message) -> str:
     lines = [
         f"[{head}]{LABELS.get(message.kind, '')} {printable(message.service_name)} Alert: {printable(alert['title'])}",
         f"  {printable(alert['description'])}",
-        f"  alert {printable(alert['id'])} · {message.kind} · count {alert['count']} · "
+        f"  alert {printable(alert['id'])} · {message.kind}{_step(message)} · count {alert['count']} · "
         f"{format_time(alert['timestamp'], message.timezone)}",
     ]
     from .base import resolution_text

@@ -26,8 +26,9 @@ def digest_reason_text(message: Message) -> str:
     return DIGEST_REASON_TEXT.get(message.reason or "", "")
 
 
-def make_message(config, alert_json: dict, kind: str, key: str, now: int) -> Message:
-    """One notification of ``kind`` about one alert (in its JSON shape), as the config presents it."""
+def make_message(config, alert_json: dict, kind: str, key: str, now: int, step: int | None = None) -> Message:
+    """One notification of ``kind`` about one alert (in its JSON shape), as the config presents it;
+    ``step``: the escalation policy step it pages."""
     # notify.base is imported where a message is made: a run that sends nothing need not load it
     from .base import Message
 
@@ -41,6 +42,7 @@ def make_message(config, alert_json: dict, kind: str, key: str, now: int) -> Mes
         dashboard_url=config.dashboard_url,
         timezone=config.timezone,
         version=__version__,
+        step=step,
     )
 
 

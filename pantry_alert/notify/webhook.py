@@ -156,13 +156,16 @@ def parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
 
 
 def build_body(message: Message) -> dict[str, Any]:
-    return {
+    body = {
         "alert": message.alert,
         "timestamp": message.now_ms,
         "service": message.service,
         "version": message.version,
         "event": message.kind,
     }
+    if message.step is not None:  # a notice of an escalation policy's step
+        body["step"] = message.step
+    return body
 
 
 def build_headers(settings: Settings, message: Message) -> dict[str, str]:
@@ -258,7 +261,9 @@ def _post(client, settings: Settings, message: Message) -> None:
             accept_encoding=False,
         )
     except FetchError as exc:
-        raise fail(channel_problem(exc, settings.timeout)) from None
+        error = fail(channel_problem(exc, settings.timeout))
+        error.answered = exc.kind != "timeout"  # timed out: it may have arrived all the same
+        raise error from None
 
     status = response.status
     if 200 <= status < 300:

@@ -176,14 +176,14 @@ def silences(request, session):
     from ... import actions
 
     ws = _ws(request)
-    config = ws.config()
+    holds = actions.list_holds(ws)
     return html(
         request,
         "silences.html",
         session=session,
-        silences=actions.list_silences(ws),
-        maintenance=list(getattr(config, "maintenance", None) or []),
-        rules=[r.id for r in config.rules],
+        silences=[h for h in holds if h.get("kind") != "maintenance"],
+        maintenance=[h for h in holds if h.get("kind") == "maintenance"],
+        rules=[r.id for r in ws.config().rules],
         message=_message(request),
     )
 
