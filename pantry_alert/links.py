@@ -46,14 +46,9 @@ class LinkSettings(FrozenRecord):
         return bool(self.public_url and self.secret)
 
 
-def parse(api: Mapping[str, Any], env: Mapping[str, str], problems: Any) -> LinkSettings:
-    """The link settings of the ``api`` section (``problems``: the config's problem list)."""
-    from .urls import is_http_url, why_not
-
-    public_url = api.get("public_url")
-    if public_url is not None and (not isinstance(public_url, str) or not is_http_url(public_url.strip())):
-        problems.add(("api", "public_url"), f"must be an absolute http(s) URL ({why_not(public_url)})")
-        public_url = None
+def parse(api: Mapping[str, Any], env: Mapping[str, str], problems: Any, public_url: str | None) -> LinkSettings:
+    """The link settings of the ``api`` section (``problems``: the config's problem list);
+    ``public_url`` is ``api.public_url`` as the section parser checked it."""
     secret = api.get("link_secret")
     where: tuple[str, ...] = ("api", "link_secret")
     if secret in (None, ""):
@@ -66,9 +61,7 @@ def parse(api: Mapping[str, Any], env: Mapping[str, str], problems: Any) -> Link
         else:
             secret = secret.strip()
     ttl = _ttl(api.get("link_ttl"), problems)
-    return LinkSettings(
-        public_url=public_url.strip().rstrip("/") if isinstance(public_url, str) else None, secret=secret, ttl_ms=ttl
-    )
+    return LinkSettings(public_url=public_url.rstrip("/") if public_url else None, secret=secret, ttl_ms=ttl)
 
 
 def _ttl(value: Any, problems: Any) -> int:

@@ -9,6 +9,7 @@ import typer
 
 from . import app
 from .common import get_globals
+from .completion import channel_names
 
 
 def test_alert(now: int) -> dict:
@@ -30,7 +31,12 @@ def test_alert(now: int) -> dict:
 @app.command("test-notify")
 def test_notify(
     ctx: typer.Context,
-    channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="a channel name (docs/channels.md), e.g. webhook")],
+    channel: Annotated[
+        str,
+        typer.Argument(
+            metavar="CHANNEL", help="a channel name (docs/channels.md), e.g. webhook", autocompletion=channel_names
+        ),
+    ],
     render: Annotated[
         bool, typer.Option("--render", help="print the request body the channel would send, and send nothing")
     ] = False,
