@@ -154,7 +154,9 @@ def post(
             accept_encoding=False,
         )
     except FetchError as exc:
-        raise DeliveryError(scrub(f"{channel} {peer}: {channel_problem(exc, timeout)}", secrets)) from None
+        # timed out: the request went out and may have arrived all the same
+        text = scrub(f"{channel} {peer}: {channel_problem(exc, timeout)}", secrets)
+        raise DeliveryError(text, answered=exc.kind != "timeout") from None
     check_answer(channel, peer, reply, now_ms=now_ms, secrets=secrets)
     return reply
 
