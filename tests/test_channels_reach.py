@@ -432,3 +432,26 @@ def test_test_notify_sends_a_marked_test(cli, reach, name):
         assert bodies[0]["payload"]["summary"].startswith("[TEST] Test notification: ")
     else:
         assert len(bodies) == 1 and ("[TEST]" in text or "\\\\[TEST\\\\]" in text)
+
+
+def test_a_timed_out_send_may_have_arrived_and_a_refused_one_did_not(reach):
+    import threading
+
+    from hostile_peers import RawServer
+
+    release = threading.Event()
+    silent = RawServer(lambda conn, server: release.wait(5))  # reads the request, never answers
+    try:
+        module = registry.channel_module("ntfy")
+        settings = module.settings({"url": silent.url(""), "topic": "t", "timeout": "300ms"}, {})
+        with pytest.raises(DeliveryError) as timed_out:
+            module.send(settings, message())
+    finally:
+        release.set()
+        silent.stop()
+    assert (timed_out.value.retryable, timed_out.value.answered) == (True, False)
+    assert timed_out.value.message.endswith("timed out after 0.3s")
+    reach["ntfy"].then(json_answer(503, {"error": "down"}))
+    with pytest.raises(DeliveryError) as refused:
+        send(reach, "ntfy", message())
+    assert (refused.value.retryable, refused.value.answered) == (True, True)
