@@ -1,10 +1,15 @@
-"""What a person does to alerts, as library calls: resolve, acknowledge, silence.
+"""What a person does to alerts, as library calls: resolve, acknowledge, note, silence.
 
-The command line (``ack``, ``resolve``) and the HTTP API call these same
-functions, so both behave alike: same checks, same events, same
-notifications.  Each write takes the run lock briefly (the lock a ``check``
-holds while it evaluates and sends), so a human action never interleaves
-with a run; past ``state.lock_timeout`` it fails with ``StateError``.
+The command line (``ack``, ``resolve``, ``note``...), the HTTP API and
+Slack's button call these same functions, so all behave alike: same checks,
+same events, same notifications.  Each write takes the run lock briefly (the
+lock a ``check`` holds while it evaluates and sends), so a human action
+never interleaves with a run; past ``state.lock_timeout`` it fails with
+``StateError``.
+
+Each takes an ``actor`` (``audit.Actor``: who acts, and from which client
+address over HTTP; ``Actor.local()``, the user running the process, when
+not given) and writes its audit entry in the same transaction as the action.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from .errors import ConflictError, NotFoundError
+from . import audit
+from .audit import Actor, by_details
+from .errors import ConflictError, NotFoundError, UsageError
 from .timeutil import format_time
 
 if TYPE_CHECKING:
@@ -24,6 +31,7 @@ if TYPE_CHECKING:
 
 HISTORY_HINT = "`pantry-alert history` lists recent alerts with their ids"
 RESOLVE_NOT_FOUND = "Alert not found or already resolved"
+MAX_NOTE = 4000  # characters of a note
 
 
 @contextmanager
@@ -45,7 +53,15 @@ def writing(ws: Workspace, *, create: bool = False) -> Iterator[Store]:
         yield store
 
 
-def resolve(ws: Workspace, alert_id: str, *, by: str, note: str | None = None, now: int | None = None) -> Alert:
+def resolve(
+    ws: Workspace,
+    alert_id: str,
+    *,
+    by: str,
+    note: str | None = None,
+    now: int | None = None,
+    actor: Actor | None = None,
+) -> Alert:
     """Resolve an alert by hand.  Its resolved notifications (when the rule has
     ``notify_resolved``) are recorded for the next ``check`` to send, through the
     same notification policy as a run's: none while a silence covers the rule,
@@ -63,7 +79,11 @@ def resolve(ws: Workspace, alert_id: str, *, by: str, note: str | None = None, n
         rule = config.rule(alert.rule_id)
         notify = rule.notify_resolved if rule else True
         intents = _resolved_notices(config, store, alert, now) if notify else []
-        return store.resolve_alert(alert_id, by=by, note=note, now=now, notify_resolved=notify, intents=intents)
+        actor = actor or Actor.local()
+        entry = actor.entry(audit.RESOLVE, alert_id, now, {**by_details(actor, by), "note": note or None})
+        return store.resolve_alert(
+            alert_id, by=by, note=note, now=now, notify_resolved=notify, intents=intents, audit=entry
+        )
 
 
 def _resolved_notices(config, store, alert: Alert, now: int) -> list:
@@ -91,6 +111,7 @@ def acknowledge(
     note: str | None = None,
     for_ms: int | None = None,
     now: int | None = None,
+    actor: Actor | None = None,
 ) -> Alert:
     """Acknowledge a firing alert: no more reminders or escalation for it
     (until ``now + for_ms`` when given).
@@ -103,7 +124,11 @@ def acknowledge(
         if store.conn is None:
             raise NotFoundError(f"Alert {alert_id} not found", hint=HISTORY_HINT)
         until = None if for_ms is None else now + for_ms
-        outcome, alert = store.acknowledge_alert(alert_id, by=by, note=note, until=until, now=now)
+        actor = actor or Actor.local()
+        entry = actor.entry(
+            audit.ACKNOWLEDGE, alert_id, now, {**by_details(actor, by), "note": note or None, "until": until}
+        )
+        outcome, alert = store.acknowledge_alert(alert_id, by=by, note=note, until=until, now=now, audit=entry)
     if outcome == "missing" or alert is None:
         raise NotFoundError(f"Alert {alert_id} not found", hint=HISTORY_HINT)
     if outcome == "resolved":
@@ -121,13 +146,51 @@ def acknowledge(
     return alert
 
 
+def add_note(
+    ws: Workspace,
+    alert_id: str,
+    text: str,
+    *,
+    by: str | None = None,
+    now: int | None = None,
+    actor: Actor | None = None,
+) -> Alert:
+    """Add a note to an alert's timeline (a resolved alert's too), signed ``by`` (the actor's
+    name when not given).
+
+    Raises ``NotFoundError`` for an unknown alert and ``UsageError`` for an empty
+    note or one longer than 4,000 characters."""
+    if not isinstance(text, str) or not text.strip():
+        raise UsageError("a note needs some text")
+    if len(text) > MAX_NOTE:
+        raise UsageError(f"a note is at most {MAX_NOTE} characters, not {len(text)}")
+    now = ws.now() if now is None else now
+    actor = actor or Actor.local()
+    signed = by or actor.name
+    with writing(ws) as store:
+        alert = None
+        if store.conn is not None:
+            entry = actor.entry(audit.NOTE, alert_id, now, {**by_details(actor, signed), "text": text})
+            alert = store.add_note(alert_id, by=signed, text=text, now=now, audit=entry)
+    if alert is None:
+        raise NotFoundError(f"Alert {alert_id} not found", hint=HISTORY_HINT)
+    return alert
+
+
 # ----------------------------------------------------------------- silences
 
 SILENCE_HINT = "`pantry-alert silence list` shows the silences with their ids"
 
 
 def add_silence(
-    ws: Workspace, rule_id: str, *, for_ms: int, reason: str | None = None, by: str, now: int | None = None
+    ws: Workspace,
+    rule_id: str,
+    *,
+    for_ms: int,
+    reason: str | None = None,
+    by: str,
+    now: int | None = None,
+    actor: Actor | None = None,
 ) -> dict:
     """Mute a rule's notifications on every channel for ``for_ms`` milliseconds.
 
@@ -138,7 +201,8 @@ def add_silence(
     rules.yaml does not define and ``UsageError`` for a duration that is not
     positive."""
     from .config import BUILTIN_SOURCE_RULE
-    from .errors import UnknownRule, UsageError
+    from .errors import UnknownRule
+    from .store.audit import record
     from .store.policy import add_silence as store_add
 
     now = ws.now() if now is None else now
@@ -150,8 +214,17 @@ def add_silence(
         raise UsageError(f"a silence needs a positive duration, not {for_ms!r}")
     if not isinstance(by, str) or not by.strip():
         raise UsageError("a silence needs the name of who adds it (--by)")
+    actor = actor or Actor.local()
     with writing(ws, create=True) as store, store.transaction():
-        return store_add(store, rule_id, ends_at=now + for_ms, reason=reason or None, by=by.strip(), now=now)
+        silence = store_add(store, rule_id, ends_at=now + for_ms, reason=reason or None, by=by.strip(), now=now)
+        details = {
+            "rule": rule_id,
+            "until": silence["endsAt"],
+            "reason": reason or None,
+            **by_details(actor, by.strip()),
+        }
+        record(store, actor.entry(audit.SILENCE_ADD, silence["id"], now, details))
+        return silence
 
 
 def list_silences(ws: Workspace, *, now: int | None = None) -> list[dict]:
@@ -163,11 +236,14 @@ def list_silences(ws: Workspace, *, now: int | None = None) -> list[dict]:
         return store_list(store, now)
 
 
-def expire_silence(ws: Workspace, silence_id: str, *, now: int | None = None, by: str | None = None) -> dict:
+def expire_silence(
+    ws: Workspace, silence_id: str, *, now: int | None = None, by: str | None = None, actor: Actor | None = None
+) -> dict:
     """End a silence now; the next ``check`` notifies the rule's alerts that still fire.
 
     Raises ``NotFoundError`` for an unknown id and ``ConflictError`` for a
     silence that has already ended."""
+    from .store.audit import record
     from .store.policy import expire_silence as store_expire
     from .store.policy import get_silence
 
@@ -179,5 +255,9 @@ def expire_silence(ws: Workspace, silence_id: str, *, now: int | None = None, by
             raise NotFoundError(f"Silence {silence_id} not found", hint=SILENCE_HINT)
         if silence["status"] != "active":
             raise ConflictError(f"Silence {silence_id} already expired at {format_time(silence['endsAt'], tz)}")
+        actor = actor or Actor.local()
         with store.transaction():
-            return store_expire(store, silence_id, by=by, now=now)
+            expired = store_expire(store, silence_id, by=by or actor.name, now=now)
+            details = {"rule": expired["ruleId"], **by_details(actor, by)}
+            record(store, actor.entry(audit.SILENCE_EXPIRE, silence_id, now, details))
+            return expired

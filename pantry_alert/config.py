@@ -61,6 +61,7 @@ TOP_KEYS = {
     "batching",
     "routes",
     "api",
+    "audit",
     "rules",
 }
 # Keys of the contract that a later stage delivers: rejected plainly, not half-working.
@@ -71,6 +72,7 @@ ESCALATION_KEYS = {"thresholds", "add_channels"}
 QUIET_HOURS_KEYS = {"start", "end", "timezone", "severities"}
 BATCHING_KEYS = {"max_per_run"}
 API_KEYS = {"token", "stale_after"}
+AUDIT_KEYS = {"retention"}
 RULE_KEYS = {
     "id",
     "name",
@@ -196,6 +198,13 @@ class ApiSettings:
 
 
 @dataclass
+class AuditSettings:
+    """``audit``: how long ``prune`` keeps the audit log's entries."""
+
+    retention_ms: int = 365 * 86_400_000
+
+
+@dataclass
 class Config:
     path: Path
     service: str = "kitchen-pantry-crm"
@@ -214,6 +223,7 @@ class Config:
     batching: Batching | None = None
     routes: dict[str, list[str]] = field(default_factory=dict)  # severity -> extra channels
     api: ApiSettings = field(default_factory=ApiSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     rules: list[Rule] = field(default_factory=list)
     # value filled in from the environment -> the ${VAR} it came from, to keep values out of messages
     substitutions: dict[str, str] = field(default_factory=dict, repr=False)
@@ -579,6 +589,14 @@ def parse(
     config.api = ApiSettings(
         token=(token.strip() or None) if isinstance(token, str) else None,
         stale_after_ms=duration_setting(api, "stale_after", DEFAULT_STALE_AFTER_MS, ("api",), problems, positive=True),
+    )
+
+    audit = mapping_setting(data.get("audit"), ("audit",), problems)
+    unknown_keys(audit, AUDIT_KEYS, ("audit",), problems)
+    config.audit = AuditSettings(
+        retention_ms=duration_setting(
+            audit, "retention", AuditSettings.retention_ms, ("audit",), problems, positive=True
+        )
     )
 
     raw_rules = data.get("rules")

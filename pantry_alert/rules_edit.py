@@ -11,6 +11,14 @@ rule leaves the file byte-for-byte as it was.  The new file is written to a
 temporary file in the same directory (same mode) and renamed over the old
 one, under the run lock, so a ``check`` never reads half a file.
 
+Each edit writes its audit entry (``audit.RULE_ADD`` / ``RULE_UPDATE``) into
+the state database right after the file was replaced, still under the run
+lock.  It is the one human action whose entry is not in the same
+transaction as the action: the action is a file rename, which SQLite cannot
+take part in.  The order makes the only possible gap (the process dies
+between the rename and the insert) a missing entry for a change that the
+file itself shows, never an entry for a change that did not happen.
+
 ruamel.yaml is imported only here, inside the functions.
 """
 
@@ -25,6 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .audit import RULE_ADD, RULE_UPDATE, Actor
 from .errors import ConfigError, ConfigNotWritable, UnknownRule
 
 if TYPE_CHECKING:
@@ -36,7 +45,7 @@ __all__ = ["add_rule", "update_rule"]
 _SCALARS = (str, int, float, bool)
 
 
-def add_rule(target: Workspace | str | os.PathLike, rule: dict[str, Any]) -> Rule:
+def add_rule(target: Workspace | str | os.PathLike, rule: dict[str, Any], *, actor: Actor | None = None) -> Rule:
     """Append ``rule`` (a mapping with the rules.yaml keys) to the config's ``rules`` list.
 
     Raises ``ConfigError`` with the reason when the rule is invalid or its id
@@ -55,10 +64,12 @@ def add_rule(target: Workspace | str | os.PathLike, rule: dict[str, Any]) -> Rul
         _append_rule(rules, rule, lines)
         return rule_id
 
-    return _edit(target, change)
+    return _edit(target, change, actor, RULE_ADD, rule)
 
 
-def update_rule(target: Workspace | str | os.PathLike, rule_id: str, rule: dict[str, Any]) -> Rule:
+def update_rule(
+    target: Workspace | str | os.PathLike, rule_id: str, rule: dict[str, Any], *, actor: Actor | None = None
+) -> Rule:
     """Change the rule ``rule_id``: each key given replaces the rule's value, a key given as
     null (``None``) is removed, keys not given stay as they are.
 
@@ -80,7 +91,7 @@ def update_rule(target: Workspace | str | os.PathLike, rule_id: str, rule: dict[
             f"no rule with id '{rule_id}' in the config", hint="`pantry-alert rules list` shows the rules and their ids"
         )
 
-    return _edit(target, change)
+    return _edit(target, change, actor, RULE_UPDATE, rule)
 
 
 # ------------------------------------------------------------------ the edit
@@ -115,7 +126,9 @@ def _yaml(text: str):
     return yaml
 
 
-def _edit(target, change: Callable[[Any, list[str]], str]) -> Rule:
+def _edit(
+    target, change: Callable[[Any, list[str]], str], actor: Actor | None, action: str, given: dict[str, Any]
+) -> Rule:
     from .config import load
     from .store import run_lock
     from .workspace import DEFAULT_CONFIG, resolve_db_path
@@ -123,7 +136,8 @@ def _edit(target, change: Callable[[Any, list[str]], str]) -> Rule:
     ws = _workspace(target)
     path = Path(os.path.realpath(ws.config_path or DEFAULT_CONFIG))
     current = load(path, ws.env)  # the file must be valid before it is edited
-    with run_lock(resolve_db_path(current, ws.db, ws.env), current.state.lock_timeout_ms):
+    db_path = resolve_db_path(current, ws.db, ws.env)
+    with run_lock(db_path, current.state.lock_timeout_ms):
         try:
             original = path.read_text(encoding="utf-8")
         except OSError as exc:
@@ -133,9 +147,25 @@ def _edit(target, change: Callable[[Any, list[str]], str]) -> Rule:
         if rule is not None and rule.description:
             _check_template(path, rule)
         _write_atomic(path, text)
+        _audit(db_path, config, (actor or Actor.local()).entry(action, rule_id, ws.now(), {"rule": given}))
     ws._config = config
     assert rule is not None
     return rule
+
+
+def _audit(db_path: Path, config: Config, entry) -> None:
+    """Write the edit's audit entry (the rename is done: see the module's docstring)."""
+    from .errors import StateError
+    from .store import audit, open_store
+
+    try:
+        with open_store(db_path, create=True, timeout_ms=config.state.lock_timeout_ms) as store, store.transaction():
+            audit.record(store, entry)
+    except StateError as exc:
+        raise StateError(
+            f"rule '{entry.target}' was written to {config.path}, but its audit entry was not: {exc.message}",
+            hint=exc.hint,
+        ) from None
 
 
 def _apply(path: Path, original: str, change, env) -> tuple[str, Config, str]:

@@ -54,3 +54,44 @@ def alerts_json(alerts: list[Alert]) -> list[dict[str, Any]]:
 def rules_json(config: Config) -> list[dict[str, Any]]:
     """``rules list --json``: the rules with their rules.yaml keys."""
     return [rule.to_json() for rule in config.rules]
+
+
+def event_text(kind: str, d: dict[str, Any], tz: str | None) -> str:
+    """One timeline event's details, in words (``show``'s timeline, the review's)."""
+    import json
+
+    from .timeutil import format_time
+
+    def clock(ms) -> str:
+        return " ".join(format_time(ms, tz).split(" ")[:2])
+
+    def channels() -> str:
+        return ", ".join(d.get("channels") or []) or "no configured channel"
+
+    if kind == "fired":
+        return f"{d.get('severity', '?')}: {d.get('description', '')}"
+    if kind == "notified":
+        return f"{d.get('kind', '?')} to {channels()}"
+    if kind == "reminded":
+        return f"{d.get('kind', 'reminder')} to {channels()} (seen {d.get('count', '?')} times)"
+    if kind == "escalated":
+        return f"{d.get('from', '?')} -> {d.get('to', '?')}; channels now {channels()}"
+    if kind == "acknowledged":
+        text = f"by {d.get('by') or '?'}"
+        if d.get("until") is not None:
+            text += f" until {clock(d['until'])}"
+        if d.get("note"):
+            text += f": {d['note']}"
+        return text
+    if kind == "note":
+        return f"{d.get('by') or '?'}: {d.get('text', '')}"
+    if kind == "ack_expired":
+        return "acknowledgement expired; reminders resume"
+    if kind == "resolved":
+        return f"by {d.get('by') or '?'}" + (f": {d['note']}" if d.get("note") else "")
+    if kind == "delivered":
+        return f"{d.get('kind', '?')} via {d.get('channel', '?')}"
+    if kind == "delivery_failed":
+        retry = f"; retry at {clock(d['retryAt'])}" if d.get("retryAt") else "; gave up"
+        return f"{d.get('kind', '?')} via {d.get('channel', '?')}: {d.get('error', '?')}{retry}"
+    return json.dumps(d, separators=(", ", ": ")) if d else ""

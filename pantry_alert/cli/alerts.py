@@ -7,11 +7,12 @@ config's time zone; ``--json`` keeps epoch milliseconds.
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..timeutil import format_time
+from ..views import event_text
 from . import app
 from .common import alerts_table, choice, console, escape, get_globals, print_json, warn
 
@@ -173,40 +174,6 @@ def _alert_panel(alert, events: list[dict], tz: str | None):
     )
 
 
-def _event_text(kind: str, d: dict[str, Any], tz: str | None) -> str:
-    """One timeline line's details, in words."""
-    import json
-
-    def channels() -> str:
-        return ", ".join(d.get("channels") or []) or "no configured channel"
-
-    if kind == "fired":
-        return f"{d.get('severity', '?')}: {d.get('description', '')}"
-    if kind == "notified":
-        return f"{d.get('kind', '?')} to {channels()}"
-    if kind == "reminded":
-        return f"{d.get('kind', 'reminder')} to {channels()} (seen {d.get('count', '?')} times)"
-    if kind == "escalated":
-        return f"{d.get('from', '?')} -> {d.get('to', '?')}; channels now {channels()}"
-    if kind == "acknowledged":
-        text = f"by {d.get('by') or '?'}"
-        if d.get("until") is not None:
-            text += f" until {_clock(d['until'], tz)[0]}"
-        if d.get("note"):
-            text += f": {d['note']}"
-        return text
-    if kind == "ack_expired":
-        return "acknowledgement expired; reminders resume"
-    if kind == "resolved":
-        return f"by {d.get('by') or '?'}" + (f": {d['note']}" if d.get("note") else "")
-    if kind == "delivered":
-        return f"{d.get('kind', '?')} via {d.get('channel', '?')}"
-    if kind == "delivery_failed":
-        retry = f"; retry at {_clock(d['retryAt'], tz)[0]}" if d.get("retryAt") else "; gave up"
-        return f"{d.get('kind', '?')} via {d.get('channel', '?')}: {d.get('error', '?')}{retry}"
-    return json.dumps(d, separators=(", ", ": ")) if d else ""
-
-
 def _short(ms: int | None, tz: str | None, day: str, zone: str) -> str:
     """The time alone on the alert's day; with the date on other days; with the zone if it differs."""
     text, event_zone = _clock(ms, tz)
@@ -234,7 +201,7 @@ def _timeline_table(alert, events: list[dict], tz: str | None):
             _short(event["at"], tz, day, zone),
             ("-" if offset < 0 else "") + format_duration(abs(offset)),
             event["kind"],
-            escape(_event_text(event["kind"], event["detail"] or {}, tz)),
+            escape(event_text(event["kind"], event["detail"] or {}, tz)),
         )
     return table
 

@@ -27,21 +27,23 @@ def prune(
     vacuum: Annotated[bool, typer.Option("--vacuum", help="compact the database file afterwards")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
 ) -> None:
-    """Delete old resolved alerts with their events and notifications (never an unresolved one)."""
+    """Delete old resolved alerts with their events and notifications (never an unresolved one),
+    and audit entries older than audit.retention (365d)."""
     from ..store import maintenance
     from ..timeutil import cli_duration
 
     age = cli_duration(older_than, option="--older-than") if older_than is not None else None
     g = get_globals(ctx)
     config = g.config()
-    cutoff = g.now() - (config.state.retention_ms if age is None else age)
+    now = g.now()
+    cutoff = now - (config.state.retention_ms if age is None else age)
     with g.store() as store:
-        result = maintenance.prune(store, cutoff=cutoff, dry_run=dry_run)
+        result = maintenance.prune(store, cutoff=cutoff, dry_run=dry_run, audit_cutoff=now - config.audit.retention_ms)
         size_before = _file_size(store.path)
         if vacuum and not dry_run:
             maintenance.vacuum(store)
     if as_json:
-        print_json({"deleted": result.alerts, "cutoff": cutoff, "dryRun": dry_run})
+        print_json({"deleted": result.alerts, "cutoff": cutoff, "dryRun": dry_run, "auditDeleted": result.audit})
         return
     when = format_time(cutoff, config.timezone)
     lines = [f"Would delete (cutoff {when}; dry run: nothing was deleted):" if dry_run else f"Deleted (cutoff {when}):"]
@@ -50,6 +52,7 @@ def prune(
         ("their events", result.events),
         ("their notifications", result.notifications),
         ("runs", result.runs),
+        ("audit entries", result.audit),
     ):
         lines.append(f"  {label:<20}{count:>10}")
     if result.kept:

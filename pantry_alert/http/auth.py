@@ -2,12 +2,18 @@
 
 The check runs before the route and before any body is read, so a request
 without the token changes nothing and costs little.  The comparison is
-constant-time (``hmac.compare_digest``).
+constant-time (``hmac.compare_digest``).  An authenticated request carries
+the token's name in ``scope["state"]["token_name"]`` (``env``: the token of
+``PANTRY_ALERT_API_TOKEN`` or ``api.token``), which is the actor of the
+actions it takes (``common.actor_of``).
 """
 
 from __future__ import annotations
 
 import hmac
+
+ENV_TOKEN_NAME = "env"  # the token from PANTRY_ALERT_API_TOKEN (or api.token)
+NO_AUTH_NAME = "anonymous"  # serve --no-auth
 
 
 def protected(path: str) -> bool:
@@ -36,4 +42,6 @@ class BearerAuth:
                 response = fail(401, message, headers={"WWW-Authenticate": 'Bearer realm="pantry-alert"'})
                 await response(scope, receive, send)
                 return
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["token_name"] = ENV_TOKEN_NAME if self.token is not None else NO_AUTH_NAME
         await self.app(scope, receive, send)

@@ -15,10 +15,12 @@ from starlette.responses import Response
 
 from .. import actions, views
 from ..config import SEVERITIES, TYPES
-from .common import HttpError, choice_param, duration_field, int_param, ok, read_json, text_field
+from .common import HttpError, actor_of, choice_param, duration_field, int_param, ok, read_json, text_field
 
 DAY = 86_400_000
 MAX_HISTORY = 10_000  # alerts per history page: bounds the memory of one response
+MAX_AUDIT = 10_000  # audit entries per answer
+DEFAULT_AUDIT_SINCE = 30 * DAY
 DEFAULT_BY = "api"
 
 
@@ -91,7 +93,7 @@ async def alert_resolve(request):
     body = await read_json(request, allowed={"by", "note"})
     by, note = text_field(body, "by") or DEFAULT_BY, text_field(body, "note")
     ws = _ctx(request).workspace()
-    await run_in_threadpool(actions.resolve, ws, alert_id, by=by, note=note)
+    await run_in_threadpool(lambda: actions.resolve(ws, alert_id, by=by, note=note, actor=actor_of(request)))
     return ok(message="Alert resolved")
 
 
@@ -102,8 +104,36 @@ async def alert_acknowledge(request):
     by, note = text_field(body, "by") or DEFAULT_BY, text_field(body, "note")
     for_ms = duration_field(body.get("for"), "for", positive=True)
     ws = _ctx(request).workspace()
-    alert = await run_in_threadpool(actions.acknowledge, ws, alert_id, by=by, note=note, for_ms=for_ms)
+    alert = await run_in_threadpool(
+        lambda: actions.acknowledge(ws, alert_id, by=by, note=note, for_ms=for_ms, actor=actor_of(request))
+    )
     return ok(alert.to_json(), message="Alert acknowledged")
+
+
+async def alert_note(request):
+    """As ``note``: body ``{"text": ...}`` (optional ``by``); 404 for an unknown alert."""
+    alert_id = request.path_params["alert_id"]
+    body = await read_json(request, allowed={"text", "by"}, required=True)
+    text = text_field(body, "text", max_length=actions.MAX_NOTE)
+    if text is None or not text.strip():
+        raise HttpError(400, "'text' (the note) is required")
+    by = text_field(body, "by")
+    ws = _ctx(request).workspace()
+    await run_in_threadpool(lambda: actions.add_note(ws, alert_id, text, by=by, actor=actor_of(request)))
+    return ok(message="Note added", status=201)
+
+
+def audit_log(request):
+    """As ``audit --json``; query ``since`` (default 30d), ``actor``, ``limit`` (default 1000)."""
+    from ..audit import entries
+
+    q = request.query_params
+    since = duration_field(q.get("since") or None, "since")
+    limit = int_param(q.get("limit"), "limit", default=1000, low=1, high=MAX_AUDIT)
+    ws = _ctx(request).workspace()
+    cutoff = ws.now() - (DEFAULT_AUDIT_SINCE if since is None else since)
+    found = entries(ws, since=cutoff, actor=q.get("actor") or None, limit=limit)
+    return ok([entry.to_json() for entry in found])
 
 
 async def _rule_body(request) -> dict[str, Any]:
@@ -119,7 +149,7 @@ async def rule_create(request):
     from ..rules_edit import add_rule
 
     rule = await _rule_body(request)
-    created = await run_in_threadpool(add_rule, _ctx(request).workspace(), rule)
+    created = await run_in_threadpool(lambda: add_rule(_ctx(request).workspace(), rule, actor=actor_of(request)))
     return ok(created.to_json(), message="Alert rule created")
 
 
@@ -129,7 +159,9 @@ async def rule_update(request):
 
     rule_id = request.path_params["rule_id"]
     rule = await _rule_body(request)
-    updated = await run_in_threadpool(update_rule, _ctx(request).workspace(), rule_id, rule)
+    updated = await run_in_threadpool(
+        lambda: update_rule(_ctx(request).workspace(), rule_id, rule, actor=actor_of(request))
+    )
     return ok(updated.to_json(), message="Alert rule updated")
 
 
@@ -156,7 +188,9 @@ async def silence_create(request):
         raise HttpError(400, "'for' (how long, e.g. 2h) is required")
     reason, by = text_field(body, "reason"), text_field(body, "by") or DEFAULT_BY
     silence = await run_in_threadpool(
-        lambda: add_silence(_ctx(request).workspace(), rule, for_ms=for_ms, reason=reason, by=by)
+        lambda: add_silence(
+            _ctx(request).workspace(), rule, for_ms=for_ms, reason=reason, by=by, actor=actor_of(request)
+        )
     )
     return ok(silence, message="Silence created")
 
@@ -165,7 +199,7 @@ def silence_expire(request):
     """As ``silence expire``: 404 for an unknown silence, 409 when it has already ended."""
     from ..actions import expire_silence
 
-    silence = expire_silence(_ctx(request).workspace(), request.path_params["silence_id"])
+    silence = expire_silence(_ctx(request).workspace(), request.path_params["silence_id"], actor=actor_of(request))
     return ok(silence, message="Silence expired")
 
 
@@ -181,6 +215,8 @@ def routes() -> list:
         Route("/api/alerts/{alert_id}", alert_show, methods=["GET"]),
         Route("/api/alerts/{alert_id}/resolve", alert_resolve, methods=["POST"]),
         Route("/api/alerts/{alert_id}/acknowledge", alert_acknowledge, methods=["POST"]),
+        Route("/api/alerts/{alert_id}/notes", alert_note, methods=["POST"]),
+        Route("/api/audit", audit_log, methods=["GET"]),
         Route("/api/rules", rules_list, methods=["GET"]),
         Route("/api/silences", silences_list, methods=["GET"]),
         Route("/api/silences", silence_create, methods=["POST"]),

@@ -20,6 +20,15 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..audit import Entry
+
+
+def record_audit(store: Store, entry: Entry) -> None:
+    from .audit import record
+
+    record(store, entry)
+
+
 __all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION"]
 
 _JSON_FIELDS = ("labels", "metrics", "channels", "notified_channels", "resolved_metrics")
@@ -302,10 +311,11 @@ class Store:
         now: int,
         notify_resolved: bool,
         intents: list[Intent] | None = None,
+        audit: Entry | None = None,
     ) -> Alert:
         """Resolve by hand; the resolved notifications are recorded for the next ``check`` to send
         (``intents`` when the caller passed them through the notification policy, else one per
-        channel the alert was notified on)."""
+        channel the alert was notified on).  ``audit`` is written in the same transaction."""
         with self.transaction():
             alert = self.get_alert(alert_id)
             if alert is None or alert.resolved:
@@ -324,10 +334,12 @@ class Store:
             elif notify_resolved:
                 for channel in alert.notified_channels:
                     self.add_notification(Intent(alert.id, channel, "resolved"), now)
+            if audit is not None:
+                record_audit(self, audit)
         return alert
 
     def acknowledge_alert(
-        self, alert_id: str, *, by: str, note: str | None, until: int | None, now: int
+        self, alert_id: str, *, by: str, note: str | None, until: int | None, now: int, audit: Entry | None = None
     ) -> tuple[str, Alert | None]:
         """Acknowledge a firing alert.
 
@@ -336,7 +348,8 @@ class Store:
         ``"already"`` (acknowledged, and that acknowledgement has not expired).
         An acknowledgement whose ``--for`` ran out before any ``check`` noticed
         counts as expired: it gets its ``ack_expired`` event (at the expiry time)
-        and the new acknowledgement replaces it.
+        and the new acknowledgement replaces it.  ``audit`` is written in the same
+        transaction, when the acknowledgement is done.
         """
         with self.transaction():
             alert = self.get_alert(alert_id)
@@ -354,6 +367,8 @@ class Store:
                 (now, by, note, until, alert.id),
             )
             self.add_event(Event(alert.id, now, "acknowledged", {"by": by, "note": note, "until": until}))
+            if audit is not None:
+                record_audit(self, audit)
             alert.status, alert.acknowledged_at, alert.acknowledged_by, alert.ack_expires_at = (
                 "acknowledged",
                 now,
@@ -361,6 +376,18 @@ class Store:
                 until,
             )
         return "acknowledged", alert
+
+    def add_note(self, alert_id: str, *, by: str, text: str, now: int, audit: Entry | None = None) -> Alert | None:
+        """Add a note to an alert's timeline (resolved alerts included), with ``audit`` in the same
+        transaction; None (and nothing written) when the alert does not exist."""
+        with self.transaction():
+            alert = self.get_alert(alert_id)
+            if alert is None:
+                return None
+            self.add_event(Event(alert.id, now, "note", {"by": by, "text": text}))
+            if audit is not None:
+                record_audit(self, audit)
+        return alert
 
 
 def open_store(

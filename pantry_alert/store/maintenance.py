@@ -29,13 +29,15 @@ class PruneResult:
     events: int = 0
     notifications: int = 0
     runs: int = 0
+    audit: int = 0  # audit log entries older than their own cutoff (audit.retention)
     kept: int = 0  # resolved alerts before the cutoff kept for their undelivered notifications
     dry_run: bool = False
 
 
-def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
+def prune(store, *, cutoff: int, dry_run: bool = False, audit_cutoff: int | None = None) -> PruneResult:
     """Delete resolved alerts fired before ``cutoff`` with their events and
-    notifications, and the runs started before it, in one transaction.
+    notifications, the runs started before it, and the audit entries older
+    than ``audit_cutoff`` (when given), in one transaction.
     Unresolved alerts are never touched.  With ``dry_run``, count what would
     go and change nothing.
 
@@ -47,10 +49,14 @@ def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
     ``secure_delete`` is FAST meanwhile: freed pages are not overwritten
     with zeros one by one (``--vacuum`` drops them from the file).
     """
+    from . import audit
+
     result = PruneResult(cutoff=cutoff, dry_run=dry_run)
     if store.conn is None:
         return result
     if dry_run:
+        if audit_cutoff is not None:
+            result.audit = audit.prune(store, cutoff=audit_cutoff, dry_run=True)
         ((result.alerts,),) = store._rows(f"SELECT COUNT(*) FROM alerts WHERE {_PRUNABLE}", (cutoff,))
         for table in ("events", "notifications"):
             ((count,),) = store._rows(
@@ -73,6 +79,8 @@ def prune(store, *, cutoff: int, dry_run: bool = False) -> PruneResult:
             elif result.alerts:
                 _prune_rows(conn, cutoff, result)
             result.runs = conn.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount
+            if audit_cutoff is not None:
+                result.audit = audit.prune(store, cutoff=audit_cutoff)
     except sqlite3.Error as exc:
         raise _database_error(store.path, exc) from None
     finally:

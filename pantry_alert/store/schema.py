@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -135,10 +135,21 @@ def _resolved_metrics(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE alerts ADD COLUMN resolved_metrics TEXT")
 
 
+def _audit(conn: sqlite3.Connection) -> None:
+    """v5: the audit log (who did what, when, from where)."""
+    conn.execute(
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, "
+        "action TEXT NOT NULL, target TEXT NOT NULL, details TEXT, client TEXT)"
+    )
+    conn.execute("CREATE INDEX idx_audit_at ON audit(at)")
+    conn.execute("CREATE INDEX idx_audit_actor_at ON audit(actor, at)")
+
+
 # Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _create_schema,
     1: _reporting_indexes,
     2: _silences,
     3: _resolved_metrics,
+    4: _audit,
 }
