@@ -200,7 +200,7 @@ NOTES = (
     "Over the alerts fired in the window. After hours: notices sent {hours}. "
     "TTA and TTR: time from firing to the first acknowledgement and to the resolution. "
     "Flapping: 4 transitions (fire or resolve) within an hour. "
-    "Candidate: rules whose alerts resolved within 5 minutes of firing, for a longer `for`."
+    "Candidate: a rule whose alerts resolved within 5 minutes of firing, for a longer for."
 )
 
 

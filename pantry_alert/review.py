@@ -370,7 +370,8 @@ def html(review: Review) -> str:
 
 
 def render_template(name: str, view: dict[str, Any]) -> str:
-    """A template shipped in ``pantry_alert/review_templates``, rendered with autoescape."""
+    """A template shipped in ``pantry_alert/review_templates``, rendered with autoescape (and
+    control characters shown as escapes, as on a terminal)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -378,6 +379,7 @@ def render_template(name: str, view: dict[str, Any]) -> str:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        finalize=lambda value: printable(value) if isinstance(value, str) else value,  # control characters shown
         trim_blocks=True,
         lstrip_blocks=True,
     )

@@ -50,12 +50,13 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
 
     dry = cli("prune", "--dry-run", "--json", now=now)
     ok(dry)
-    assert dry.json() == {"deleted": 2, "cutoff": cutoff, "dryRun": True}
+    assert dry.json() == {"deleted": 2, "cutoff": cutoff, "dryRun": True, "auditDeleted": 0}
     counts = [
         "  resolved alerts              2",
         "  their events                12",
         "  their notifications          4",
         "  runs                         3",
+        "  audit entries                0",  # the resolve's entry is kept for audit.retention (365d)
         "Kept 1 resolved alert(s) with notifications not delivered yet.",
     ]
     dry_human = cli("prune", "--dry-run", "--vacuum", now=now)
@@ -79,20 +80,21 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
     ok(cli.check(metrics(50, 50), now=now))  # sends M1's resolved notification
     again = cli("prune", "--json", now=now)
     ok(again)
-    assert again.json() == {"deleted": 1, "cutoff": cutoff, "dryRun": False}
+    assert again.json() == {"deleted": 1, "cutoff": cutoff, "dryRun": False, "auditDeleted": 0}
     assert sorted(r[0] for r in rows(cli.db, "SELECT id FROM alerts")) == sorted([d1, c3])
 
     everything = cli("prune", "--older-than", "0", "--vacuum", now=now)  # never an unresolved one
     ok(everything)
     out = lines(everything.out)
-    assert out[:5] == [
+    assert out[:6] == [
         "Deleted (cutoff 2025-12-04 12:00:00 UTC):",
         "  resolved alerts              1",
         "  their events                 6",
         "  their notifications          2",
         "  runs                         3",
+        "  audit entries                0",  # --older-than is for alerts; the audit log keeps audit.retention
     ]
-    assert out[5].startswith(f"Vacuumed {cli.db}: ") and out[5].endswith(" MiB")
+    assert out[6].startswith(f"Vacuumed {cli.db}: ") and out[6].endswith(" MiB")
     assert rows(cli.db, "SELECT id, status FROM alerts") == [(d1, "firing")]
     assert rows(cli.db, "SELECT DISTINCT alert_id FROM events") == [(d1,)]
     assert rows(cli.db, "SELECT started_at FROM runs") == [(now,)]  # started at the cutoff: not before it
