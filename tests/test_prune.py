@@ -110,7 +110,7 @@ def test_prune_most_of_the_database_keeps_survivors_intact(cli):
     before = dump(cli)
     pruned = cli("prune", "--older-than", "0", "--json", now=T0 + 10 * MINUTE)
     ok(pruned)
-    assert pruned.json() == {"deleted": 4, "cutoff": T0 + 10 * MINUTE, "dryRun": False}
+    assert pruned.json() == {"deleted": 4, "cutoff": T0 + 10 * MINUTE, "dryRun": False, "auditDeleted": 0}
     # The survivor was put back (a new rowid: this is the copy path, not row-by-row deletion).
     assert rows(cli.db, "SELECT rowid, id FROM alerts") == [(1, survivor)]
     after = dump(cli)
