@@ -112,6 +112,18 @@ def by_details(actor: Actor, by: str | None) -> dict[str, Any]:
     return {"by": by} if by and by not in (actor.name, actor.name.removeprefix("cli:")) else {}
 
 
+def record(store, actor: Actor, action: str, target: str, at: int, details: dict[str, Any] | None = None) -> Entry:
+    """Write ``actor`` doing ``action`` to ``target`` into the audit log, inside the caller's open
+    transaction (``with store.transaction(): ...`` around the change itself), and return the entry.
+    What token commands and any other new face call: ``record(store, actor, TOKEN_ADD, name, now,
+    {"scopes": [...], "expiresAt": ...})``."""
+    from .store import audit as store_audit
+
+    entry = actor.entry(action, target, at, details)
+    store_audit.record(store, entry)
+    return entry
+
+
 def entries(ws, *, since: int | None = None, actor: str | None = None, limit: int | None = None) -> list[Entry]:
     """The audit log, newest first: entries at or after ``since`` (epoch ms), of ``actor`` when given."""
     from .store import audit as store_audit

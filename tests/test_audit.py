@@ -224,3 +224,16 @@ def test_api_and_slack_actions_write_entries_with_the_client_address(fired, tmp_
     assert audit(fired) == answer["data"]
     timeline = fired("show", err, "--json").json()["events"]
     assert [e["detail"] for e in timeline if e["kind"] == "note"] == [{"by": "ann", "text": "from the API"}]
+
+
+def test_token_changes_record_through_the_same_call(fired):
+    """The hook token commands use: ``audit.record`` inside the transaction that writes the token."""
+    from pantry_alert import audit as log
+    from pantry_alert.store import open_store
+
+    with open_store(fired.db) as store, store.transaction():
+        log.record(store, log.Actor.local(), log.TOKEN_ADD, "wall", T0, {"scopes": ["read"], "expiresAt": None})
+    with pytest.raises(RuntimeError), open_store(fired.db) as store, store.transaction():
+        log.record(store, log.Actor("env"), log.TOKEN_REVOKE, "wall", T0 + MINUTE)
+        raise RuntimeError("the token's own write failed")  # the entry goes with it
+    assert audit(fired) == [entry(T0, f"cli:{log.login_name()}", "token_add", "wall", {"scopes": ["read"]})]
