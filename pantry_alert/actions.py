@@ -91,6 +91,7 @@ def _resolved_notices(config, store, alert: Alert, now: int) -> list:
     from . import policy
     from .engine import Plan
     from .model import Intent
+    from .notify.registry import channel_facts
     from .store.policy import active_silences
 
     resolved = alert.copy()
@@ -98,7 +99,12 @@ def _resolved_notices(config, store, alert: Alert, now: int) -> list:
     plan = Plan(updated_alerts=[resolved])
     plan.intents = [Intent(alert.id, channel, "resolved") for channel in alert.notified_channels]
     ctx = policy.Context.of(
-        config, now, frozenset(alert.notified_channels), active={}, silences=active_silences(store, now)
+        config,
+        now,
+        frozenset(alert.notified_channels),
+        channels=channel_facts(),
+        active={},
+        silences=active_silences(store, now),
     )
     return policy.apply(plan, ctx).intents
 

@@ -282,7 +282,7 @@ def _run_case(config: Config, case: Case, start: int) -> CaseResult:
 
     from . import policy
     from .engine import Context, evaluate
-    from .notify.registry import CHANNEL_NAMES
+    from .notify.registry import CHANNEL_NAMES, channel_facts
     from .store import open_store
     from .store.policy import active_silences, add_silence, capture_due
 
@@ -319,11 +319,15 @@ def _run_case(config: Config, case: Case, start: int) -> CaseResult:
                     now=now,
                     escalation=config.escalation,
                     configured=everything,
+                    channels=channel_facts(),
                     alert_after=config.source.alert_after,
                 )
                 plan = evaluate(config.rules, step.metrics, alerts=stored, rule_states=store.rule_states(), ctx=ctx)
                 silences = active_silences(store, now)
-                plan = policy.apply(plan, policy.Context.of(config, now, everything, active=stored, silences=silences))
+                policy_ctx = policy.Context.of(
+                    config, now, everything, channels=ctx.channels, active=stored, silences=silences
+                )
+                plan = policy.apply(plan, policy_ctx)
                 store.apply(plan, now)
                 sent = capture_due(store, now)
             touched = {a.id: a for a in plan.new_alerts + plan.updated_alerts}

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 
 from .config import Escalation, Rule, source_rule
 from .errors import ExpressionError, Unevaluable
-from .model import NEXT_SEVERITY, Alert, Event, Intent, RuleState
-from .notify.registry import sync_channels
+from .model import NEXT_SEVERITY, Alert, ChannelFacts, Event, Intent, RuleState
 from .templates import DEFAULT_DESCRIPTION, render_description
 
 
@@ -46,6 +45,7 @@ class Context:
     now: int
     escalation: Escalation
     configured: frozenset[str]  # channels that are configured (console always)
+    channels: ChannelFacts  # what the channels can do (``notify.registry.channel_facts()``)
     alert_after: int = 3
     # Ids of stored alerts fired at ``now`` (resolved ones included): a rule that fires again in the
     # same millisecond (a replay, a clock stepped back) gets ``<rule>_<ms>_2``, ``_3``... instead.
@@ -56,7 +56,7 @@ def _intents(plan: Plan, ctx: Context, alert: Alert, channels: Iterable[str], ki
     """Record one notification per channel; return the channels actually sent to."""
     sent = []
     for channel in dict.fromkeys(channels):
-        if channel in sync_channels() and channel in ctx.configured:
+        if channel in ctx.channels.sync and channel in ctx.configured:
             continue  # its run-level sync sends the alert's state; no notification of its own
         if channel in ctx.configured:
             plan.intents.append(Intent(alert.id, channel, kind))

@@ -81,7 +81,7 @@ class DeliveryError(ChannelError):
     """One send failed.  ``retryable`` False means a retry cannot help
     (e.g. a webhook 4xx other than 408/429); ``retry_after_ms`` is a hint from
     the peer (Slack's Retry-After).  The message must never contain a secret:
-    channels pass it through ``notify.base.scrub`` before raising."""
+    channels pass it through ``redact.scrub`` before raising."""
 
     def __init__(self, message: str, retryable: bool = True, retry_after_ms: int | None = None):
         super().__init__(message)

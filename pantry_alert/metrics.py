@@ -206,7 +206,7 @@ def read_url(
     import threading
     from urllib.parse import urljoin
 
-    from .notify.base import redact_url, scrub
+    from .redact import redact_url, scrub
 
     shown = redact_url(url)  # no credentials or query string in messages
     sent = _check_headers(headers or {}, shown)

@@ -109,3 +109,39 @@ class Intent:
     error: str | None = None
     not_before: int | None = None  # a deferred notification's send time (epoch ms)
     batch: str | None = None  # notifications sharing a batch key go to their channel as one digest
+
+
+class ChannelFacts:
+    """What the engine and the policy need to know about the channels, as data: the
+    synchronising channels (no notifications of their own), the digest-capable ones and
+    the batched ones.  ``notify.registry.channel_facts()`` builds it from the channels'
+    declared capabilities; the pure steps never import the channels."""
+
+    __slots__ = ("sync", "digest", "batched")
+
+    def __init__(
+        self,
+        sync: frozenset[str] = frozenset(),
+        digest: frozenset[str] = frozenset(),
+        batched: frozenset[str] = frozenset(),
+    ) -> None:
+        self.sync, self.digest, self.batched = frozenset(sync), frozenset(digest), frozenset(batched)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ChannelFacts) and (self.sync, self.digest, self.batched) == (
+            other.sync,
+            other.digest,
+            other.batched,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.sync, self.digest, self.batched))
+
+    def __repr__(self) -> str:
+        return f"ChannelFacts(sync={sorted(self.sync)}, digest={sorted(self.digest)}, batched={sorted(self.batched)})"
+
+
+def digest_reason(batch: str) -> str:
+    """Why a digest goes, from the batch key the policy gave its notices: ``quiet_hours``
+    (``quiet:<end of the window>``) or ``batching`` (``run:<now>``)."""
+    return "quiet_hours" if batch.startswith("quiet:") else "batching"

@@ -16,7 +16,7 @@ calls for; ``apply(plan, ctx)`` then decides how they go out, in four stages
    as one digest per channel that can show one (the webhook gets them one
    by one).  An alert that escalates out of a quiet severity goes at once,
    and its deferred notifications are released with it;
-4. **batch**: more than ``batching.max_per_run`` email or Slack
+4. **batch**: more than ``batching.max_per_run`` (for each batched channel: email, Slack)
    notifications in one run go to that channel as one digest.
 
 No I/O and no clock: ``now``, the active silences, the stored alerts and the
@@ -29,8 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .model import Alert, Event, Intent
-from .notify.registry import sync_channels
+from .model import Alert, ChannelFacts, Event, Intent
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -39,10 +38,6 @@ if TYPE_CHECKING:
     from .config import Batching, Config, QuietHours
     from .engine import Plan
 
-# Channels whose many notifications can go as one digest message.
-DIGEST_CHANNELS = ("email", "slack", "console")
-# Channels that ``batching`` applies to (a storm in one run); the webhook always gets one POST each.
-BATCHED_CHANNELS = ("email", "slack")
 # The events that stand for "this round notified the alert" (removed when the round is muted).
 _ROUND_EVENTS = ("notified", "reminded", "escalated")
 
@@ -51,6 +46,7 @@ _ROUND_EVENTS = ("notified", "reminded", "escalated")
 class Context:
     now: int
     configured: frozenset[str]
+    channels: ChannelFacts  # which channels synchronise, take digests, are batched
     active: Mapping[str, Alert] = field(default_factory=dict)  # rule id -> stored unresolved alert
     silences: Mapping[str, dict[str, Any]] = field(default_factory=dict)  # rule id -> its active silence
     quiet_hours: QuietHours | None = None
@@ -64,12 +60,14 @@ class Context:
         now: int,
         configured: frozenset[str],
         *,
+        channels: ChannelFacts,
         active: Mapping[str, Alert],
         silences: Mapping[str, dict[str, Any]],
     ) -> Context:
         return cls(
             now=now,
             configured=configured,
+            channels=channels,
             active=active,
             silences=silences,
             quiet_hours=config.quiet_hours,
@@ -144,7 +142,7 @@ def _route(plan: Plan, ctx: Context) -> None:
         for channel in ctx.routes.get(alert.severity, ()):
             if channel in channels:
                 continue
-            if channel in sync_channels() and channel in ctx.configured:
+            if channel in ctx.channels.sync and channel in ctx.configured:
                 continue  # it synchronises state once per run (routes are read there), no notice of its own
             channels.append(channel)
             if channel in ctx.configured:
@@ -228,7 +226,7 @@ def _time_mute(plan: Plan, ctx: Context) -> None:
                 continue
             intent.status = "deferred"
             intent.not_before = until
-            intent.batch = f"quiet:{until}" if intent.channel in DIGEST_CHANNELS else None
+            intent.batch = f"quiet:{until}" if intent.channel in ctx.channels.digest else None
     # An alert that escalated out of a quiet severity goes at once, and what it had deferred goes with it.
     for event in plan.events:
         if (
@@ -243,13 +241,8 @@ def _batch(plan: Plan, ctx: Context) -> None:
     """More than ``max_per_run`` pending notifications for a batched channel: one digest."""
     if ctx.batching is None:
         return
-    for channel in BATCHED_CHANNELS:
+    for channel in sorted(ctx.channels.batched):
         pending = [i for i in plan.intents if i.channel == channel and i.status == "pending" and i.batch is None]
         if len(pending) > ctx.batching.max_per_run:
             for intent in pending:
                 intent.batch = f"run:{ctx.now}"
-
-
-def digest_reason(batch: str) -> str:
-    """``quiet_hours`` or ``batching``, from a batch key."""
-    return "quiet_hours" if batch.startswith("quiet:") else "batching"

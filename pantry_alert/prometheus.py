@@ -50,7 +50,7 @@ def read(source, *, now_ms: int | None = None, transport=None) -> dict[str, Any]
     """The metrics document from ``source`` (a ``config.PrometheusSource``) at ``now_ms``."""
     import httpx
 
-    from .notify.base import redact_url
+    from .redact import redact_url
     from .timeutil import now_ms as clock
 
     when = clock() if now_ms is None else now_ms

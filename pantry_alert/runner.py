@@ -17,6 +17,7 @@ from .errors import MetricsError
 from .model import SEVERITY_ORDER
 from .notify import configured_channels
 from .notify.delivery import Report, deliver
+from .notify.registry import channel_facts
 from .store import open_store, run_lock
 from .store.db import inspect
 
@@ -91,7 +92,11 @@ def run_check(
         config, env, {"console": {"stream": console_stream}}
     )  # config errors: before any write
     ctx = Context(
-        now=now, escalation=config.escalation, configured=frozenset(channels), alert_after=config.source.alert_after
+        now=now,
+        escalation=config.escalation,
+        configured=frozenset(channels),
+        channels=channel_facts(),
+        alert_after=config.source.alert_after,
     )
     document, source_error = None, None
     try:
@@ -160,7 +165,10 @@ def _policy(plan: Plan, store, config: Config, ctx: Context, stored) -> Plan:
     from .store.policy import active_silences
 
     silences = active_silences(store, ctx.now)
-    return policy.apply(plan, policy.Context.of(config, ctx.now, ctx.configured, active=stored, silences=silences))
+    policy_ctx = policy.Context.of(
+        config, ctx.now, ctx.configured, channels=ctx.channels, active=stored, silences=silences
+    )
+    return policy.apply(plan, policy_ctx)
 
 
 def _touched(plan: Plan) -> dict[str, Any]:

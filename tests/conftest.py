@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from pantry_alert.notify.registry import CHANNEL_NAMES, capabilities
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED_METRICS = {
     "p95ResponseTime": 2500,
@@ -64,22 +66,10 @@ SAMPLE_ALERT = {
     "labels": {},
 }
 MINUTE = 60_000
-# The channels' environment variables: never inherited from the developer's shell.
+# The channels' environment variables (as each channel declares them) and the program's own:
+# never inherited from the developer's shell.
 CHANNEL_ENV = (
-    "SMTP_HOST",
-    "SMTP_PORT",
-    "SMTP_SECURE",
-    "SMTP_USER",
-    "SMTP_PASS",
-    "SMTP_ALLOW_INSECURE_AUTH",
-    "ALERT_FROM_EMAIL",
-    "ALERT_TO_EMAILS",
-    "SLACK_BOT_TOKEN",
-    "SLACK_ALERT_CHANNEL",
-    "SLACK_WEBHOOK_URL",
-    "SLACK_API_URL",
-    "ALERT_WEBHOOK_URL",
-    "ALERT_WEBHOOK_TOKEN",
+    *(var for name in CHANNEL_NAMES for var in capabilities(name).env),
     "FRONTEND_URL",
     "PANTRY_ALERT_CONFIG",
     "PANTRY_ALERT_DB",

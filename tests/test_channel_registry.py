@@ -1,5 +1,5 @@
 """The registry knows, without importing a channel, when it is not configured and whether it synchronises:
-``CHANNEL_ENV`` and ``SYNC_CHANNELS`` must say what the channel modules themselves do."""
+each channel's declared ``CAPABILITIES`` must say what the channel module itself does."""
 
 from __future__ import annotations
 
@@ -7,14 +7,10 @@ import os
 
 import pytest
 
-from pantry_alert.notify.registry import (
-    CHANNEL_ENV,
-    CHANNEL_NAMES,
-    SYNC_CHANNELS,
-    channel_module,
-    sync_channels,
-    unconfigured,
-)
+from pantry_alert.notify.registry import CHANNEL_NAMES, capabilities, channel_module, sync_channels, unconfigured
+
+# name -> the environment variables it declares, for the channels configured by them (the console is always on)
+CHANNEL_ENV = {name: capabilities(name).env for name in CHANNEL_NAMES if not capabilities(name).always}
 
 
 class RecordingEnv(dict):
@@ -68,5 +64,6 @@ def test_every_channel_but_the_console_has_its_variables_listed():
 
 
 def test_sync_channels_are_the_modules_that_say_so():
-    assert sync_channels() == SYNC_CHANNELS
-    assert SYNC_CHANNELS == tuple(name for name in CHANNEL_NAMES if getattr(channel_module(name), "SYNC", False))
+    assert sync_channels() == ("alertmanager",)
+    assert sync_channels() == tuple(name for name in CHANNEL_NAMES if channel_module(name).CAPABILITIES.sync)
+    assert all(hasattr(channel_module(name), "sync") for name in sync_channels())

@@ -8,6 +8,7 @@ import pytest
 
 from pantry_alert.config import Escalation, parse
 from pantry_alert.engine import Context, evaluate
+from pantry_alert.notify.registry import channel_facts
 
 T0 = 1_764_158_400_000
 MIN = 60_000
@@ -40,7 +41,13 @@ class World:
         self.alert_after = alert_after
 
     def run(self, metrics, now, source_error=None):
-        ctx = Context(now=now, escalation=self.escalation, configured=self.configured, alert_after=self.alert_after)
+        ctx = Context(
+            now=now,
+            escalation=self.escalation,
+            configured=self.configured,
+            channels=channel_facts(),
+            alert_after=self.alert_after,
+        )
         plan = evaluate(
             self.rules, metrics, alerts=self.alerts, rule_states=self.states, ctx=ctx, source_error=source_error
         )
@@ -251,7 +258,7 @@ def test_evaluate_does_not_mutate_its_inputs():
     world = World(make_rules())
     world.run({"cpu": 95}, T0)
     before = world.alerts["cpu_high"].count
-    ctx = Context(now=T0 + MIN, escalation=Escalation(), configured=frozenset({"console"}))
+    ctx = Context(now=T0 + MIN, escalation=Escalation(), configured=frozenset({"console"}), channels=channel_facts())
     evaluate(world.rules, {"cpu": 95}, alerts=world.alerts, rule_states=world.states, ctx=ctx)
     assert world.alerts["cpu_high"].count == before
 

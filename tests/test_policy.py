@@ -12,6 +12,7 @@ from pantry_alert.config import Batching, Escalation, QuietHours, Rule
 from pantry_alert.engine import Context as EngineContext
 from pantry_alert.engine import evaluate
 from pantry_alert.expressions import compile_condition
+from pantry_alert.notify.registry import channel_facts
 
 ALL = frozenset({"email", "slack", "webhook", "console"})
 SILENCE = {"id": "s1", "endsAt": T0 + 60 * MINUTE}
@@ -32,9 +33,16 @@ def rule(rule_id="cpu_high", severity="high", channels=("email", "webhook")) -> 
 def run(rules, metrics, now, stored=None, **policy_kw):
     """One engine evaluation and the policy step on it; returns (plan, alerts by rule)."""
     stored = stored or {}
-    ctx = EngineContext(now=now, escalation=Escalation(thresholds={"low": 1, "medium": 1, "high": 2}), configured=ALL)
+    ctx = EngineContext(
+        now=now,
+        escalation=Escalation(thresholds={"low": 1, "medium": 1, "high": 2}),
+        configured=ALL,
+        channels=channel_facts(),
+    )
     plan = evaluate(rules, metrics, alerts=stored, rule_states={}, ctx=ctx)
-    plan = policy.apply(plan, policy.Context(now=now, configured=ALL, active=stored, **policy_kw))
+    plan = policy.apply(
+        plan, policy.Context(now=now, configured=ALL, channels=channel_facts(), active=stored, **policy_kw)
+    )
     alerts = {a.rule_id: a for a in plan.new_alerts + plan.updated_alerts}
     return plan, alerts
 
@@ -106,9 +114,12 @@ def test_routes_add_channels_of_the_current_severity_once():
 def test_a_route_to_an_unconfigured_channel_is_skipped():
     rules = [rule(channels=("console",))]
     stored = {}
-    ctx = EngineContext(now=T0, escalation=Escalation(), configured=frozenset({"console"}))
+    ctx = EngineContext(now=T0, escalation=Escalation(), configured=frozenset({"console"}), channels=channel_facts())
     plan = evaluate(rules, {"cpu": 95}, alerts=stored, rule_states={}, ctx=ctx)
-    plan = policy.apply(plan, policy.Context(now=T0, configured=frozenset({"console"}), routes={"high": ["email"]}))
+    plan = policy.apply(
+        plan,
+        policy.Context(now=T0, configured=frozenset({"console"}), channels=channel_facts(), routes={"high": ["email"]}),
+    )
     assert intents(plan)[1] == ("cpu_high", "email", "firing", "skipped", None)
     assert plan.skipped == ["email"]
 

@@ -35,8 +35,8 @@ def test_notify(
     """Send a clearly marked test notification through one channel and report the outcome."""
     from ..errors import ChannelNotConfigured, DeliveryError
     from ..notify import channel_module, channel_settings
-    from ..notify.base import scrub
-    from ..notify.delivery import make_message
+    from ..notify.messages import make_message
+    from ..redact import scrub
 
     g = get_globals(ctx)
     config = g.config()

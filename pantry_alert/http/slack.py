@@ -167,8 +167,8 @@ def _finish(ws, env, payload: dict[str, Any], alert_id: str, actor: Actor, outco
 
 def replacement(config, payload: dict[str, Any], alert_id: str, outcome: Outcome) -> dict[str, Any]:
     """The message that replaces the original: its content, no Acknowledge button, and what happened."""
-    from ..notify import slack
-    from ..notify.base import Message
+    from ..notify import slack_render as slack
+    from ..notify.messages import make_message
 
     tz = config.timezone
     alert = outcome.alert
@@ -184,16 +184,7 @@ def replacement(config, payload: dict[str, Any], alert_id: str, outcome: Outcome
         note = f"Already resolved by {alert.resolved_by or '?'} at {format_time(alert.resolved_at, tz)}"
     else:
         note = f"Already acknowledged by {alert.acknowledged_by or '?'} at {format_time(alert.acknowledged_at, tz)}"
-    message = Message(
-        kind=_original_kind(payload),
-        alert=alert.to_json(),
-        idempotency_key="",
-        now_ms=outcome.at,
-        service=config.service,
-        service_name=config.service_name,
-        dashboard_url=config.dashboard_url,
-        timezone=tz,
-    )
+    message = make_message(config, alert.to_json(), _original_kind(payload), "", outcome.at)
     built = slack.build_payload(message)
     blocks = []
     for block in built["blocks"]:

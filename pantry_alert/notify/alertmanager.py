@@ -37,11 +37,14 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
+from ..redact import redact_url, scrub
 from ..urls import is_http_url, why_not
-from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker, redact_url, scrub
+from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker
+from .capabilities import Capabilities
 
-SYNC = True  # one state synchronisation per run, not a message per notification
 NAME = "alertmanager"
+# one state synchronisation per run, not a message per notification
+CAPABILITIES = Capabilities(env=("ALERTMANAGER_URLS",), sync=True)
 SECTION_KEYS = ("urls", "headers", "timeout", "interval")
 API_PATH = "/api/v2/alerts"
 DEFAULT_INTERVAL_MS = 60_000
@@ -84,12 +87,12 @@ class Settings:
 def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     """Build the settings; ``None`` when no URL is configured."""
     from ..timeutil import parse_duration
-    from .webhook import _parse_headers
+    from .webhook import parse_headers
 
     sec = check_section(section, SECTION_KEYS)
     raw, where = picker(sec, env)("urls", "ALERTMANAGER_URLS")
     timeout = parse_timeout(sec.get("timeout"), "timeout")
-    headers = _parse_headers(sec.get("headers"), "headers")
+    headers = parse_headers(sec.get("headers"), "headers")
     interval_ms = DEFAULT_INTERVAL_MS
     if sec.get("interval") not in (None, ""):
         try:

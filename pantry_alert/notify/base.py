@@ -1,4 +1,4 @@
-"""What channels share: the message they render, secret scrubbing, setting helpers.
+"""What channels share: the message they render and setting helpers (secrets: ``pantry_alert.redact``).
 
 The protocol a channel module implements is described in ``notify.registry``.
 """
@@ -6,7 +6,6 @@ The protocol a channel module implements is described in ``notify.registry``.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,14 +84,6 @@ class Message:
         return RESOLVED_COLOR if self.kind == "resolved" else SEVERITY_COLORS.get(self.severity, "#6c757d")
 
 
-def scrub(text: str, secrets: Sequence[str | None]) -> str:
-    """Replace every secret in ``text`` with ``***``."""
-    for secret in secrets:
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, "***")
-    return text
-
-
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -164,15 +155,6 @@ def retry_after_ms(value: str | None) -> int | None:
     if not math.isfinite(seconds):
         return None
     return max(0, int(round(seconds * 1000)))
-
-
-def redact_url(url: str) -> str:
-    """``https://user:pw@host/p?token=x#f`` -> ``https://host/p?…`` (no userinfo,
-    query or fragment); works on malformed URLs too."""
-    text = str(url).strip().split("#", 1)[0]
-    if "?" in text:
-        text = text.split("?", 1)[0] + "?…"
-    return re.sub(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?@]*@", r"\1", text)
 
 
 DEFAULT_MAX_PARALLEL = 8

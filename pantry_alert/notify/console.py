@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from ..text import printable
 from ..timeutil import format_time
+from .capabilities import Capabilities
+from .messages import digest_reason_text
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
 
     from .base import Message
 
+# always configured; one line at a time, so that lines never interleave
+CAPABILITIES = Capabilities(always=True, digest=True, serial=True)
 SECTION_KEYS: tuple[str, ...] = ()  # nothing to configure: always on
 
 LABELS = {"firing": "", "reminder": " [REMINDER]", "escalated": " [ESCALATED]", "resolved": "", "test": " [TEST]"}
@@ -33,9 +37,6 @@ class ConsoleSettings:
 
 def settings(section: dict | None, env, stream: TextIO | None = None) -> ConsoleSettings:
     return ConsoleSettings(stream=stream)
-
-
-_DIGEST_REASON = {"quiet_hours": "held back during quiet hours", "batching": "batched: many alerts in one run"}
 
 
 def render(message: Message) -> str:
@@ -63,7 +64,7 @@ def render(message: Message) -> str:
 
 def render_digest(message: Message) -> str:
     """One line per alert (with its runbook), then the dashboard."""
-    reason = _DIGEST_REASON.get(message.reason or "", "")
+    reason = digest_reason_text(message)
     lines = [
         f"[{message.severity.upper()}] [DIGEST] {message.service_name}: {len(message.alerts)} alerts"
         + (f" ({reason})" if reason else "")

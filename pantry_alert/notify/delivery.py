@@ -6,8 +6,9 @@ in the same transaction as the alert changes that call for them.
 it is known, several per transaction.
 
 - Each channel has a small pool of worker threads: at most ``max_parallel``
-  sends of one channel are in flight at once (default 8; the console sends
-  one at a time, so its lines never interleave).  The workers share one
+  sends of one channel are in flight at once (default 8; a channel declared
+  ``serial``, the console, sends one at a time, so its lines never
+  interleave).  The workers share one
   session per channel and run (one HTTP client with keep-alive for the
   webhook, one Slack client, reused SMTP connections), so a storm of a
   thousand notices opens a handful of connections, not a thousand.
@@ -25,7 +26,8 @@ it is known, several per transaction.
 - A failed send is retried in later runs with backoff (1 min doubling to 1 h,
   or the peer's Retry-After when longer) for 24 h, then marked ``failed`` for
   good; a send that cannot succeed on retry (``DeliveryError.retryable``
-  false) fails at once.  Only the failed channel is retried.
+  false) fails at once (``notify.retry`` decides).  Only the failed channel is
+  retried.
 - A send that does not come back within its channel's timeout (plus a short
   grace) is recorded as failed; only that notice, the ones behind it wait.
 - A run starts no new send after ``state.delivery_budget`` (default 60 s);
@@ -40,6 +42,10 @@ it is known, several per transaction.
 - Notices waiting for a channel that is not configured in this run (an
   environment variable missing once) are left as they are, and counted,
   until they expire 24 h after they were recorded; then they fail for good.
+
+The stages: ``notify.messages`` builds each message (and digest),
+``notify.retry`` decides backoff and give-up, and this module keeps the
+lanes and the run loop.
 
 A channel module may offer ``open_session(settings)``, returning an object
 with ``send(message)`` (callable from several threads at once) and
@@ -56,9 +62,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
 
-from .. import __version__
 from ..errors import DeliveryError
 from ..store.outbox import Notice, Outcome
+from . import retry
+from .messages import make_digest, make_message
+from .registry import capabilities
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -66,9 +74,6 @@ if TYPE_CHECKING:
 
     from .base import Message
 
-BACKOFF_START_MS = 60_000
-BACKOFF_MAX_MS = 3_600_000
-GIVE_UP_AFTER_MS = 24 * 3_600_000
 GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting for a send
 COALESCED = "superseded by a later reminder of the same alert to this channel"
 SILENCED = "the rule is silenced: not notified"
@@ -78,7 +83,7 @@ COMMIT_WINDOW_S = 0.05  # outcomes wait at most this long to be committed togeth
 COMMIT_BATCH = 200  # ... or until this many wait
 _STARTED, _DONE = "started", "done"
 
-__all__ = ["Outcome", "Report", "backoff_ms", "deliver", "make_digest", "make_message"]
+__all__ = ["Outcome", "Report", "deliver"]
 
 
 @dataclass
@@ -92,63 +97,12 @@ class Report:
     budget_s: float = 0.0
 
 
-def backoff_ms(attempts: int, retry_after_ms: int | None = None) -> int:
-    delay = min(BACKOFF_START_MS * 2 ** max(attempts - 1, 0), BACKOFF_MAX_MS)
-    return max(delay, retry_after_ms or 0)
-
-
-def make_message(config, alert_json: dict, kind: str, key: str, now: int) -> Message:
-    # notify.base is imported where a message is made: a run that sends nothing need not load it
-    from .base import Message
-
-    return Message(
-        kind=kind,
-        alert=alert_json,
-        idempotency_key=key,
-        now_ms=now,
-        service=config.service,
-        service_name=config.service_name,
-        dashboard_url=config.dashboard_url,
-        timezone=config.timezone,
-        version=__version__,
-    )
-
-
-def make_digest(config, members: list[tuple[Notice, dict]], batch: str, now: int) -> Message:
-    """One message for several notices: each alert once, with the kind of its newest notice
-    (so an alert that resolved meanwhile shows as resolved)."""
-    from ..policy import digest_reason
-
-    latest: dict[str, tuple[str, dict]] = {}
-    for notice, alert_json in members:
-        latest[notice.alert_id] = (notice.kind, alert_json)
-    events = [kind for kind, _ in latest.values()]
-    alerts = [alert_json for _, alert_json in latest.values()]
-    key = members[0][0].idempotency_key
-    if len(alerts) == 1:  # one alert: its own message, of its newest kind
-        return make_message(config, alerts[0], events[0], key, now)
-    return replace(
-        make_message(config, alerts[0], "digest", key, now), alerts=alerts, events=events, reason=digest_reason(batch)
-    )
-
-
 class _Digest(list):
     """The notices of one channel that go as one digest message (a group of its own)."""
 
     def __init__(self, batch: str):
         super().__init__()
         self.batch = batch
-
-
-def _outcome(notice: Notice, error: DeliveryError | None, now: int, secrets: list[str | None]) -> Outcome:
-    if error is None:
-        return Outcome(notice)
-    from .base import scrub
-
-    text = scrub(error.message, secrets)
-    final = not error.retryable or now - notice.created_at >= GIVE_UP_AFTER_MS
-    retry_at = None if final else now + backoff_ms(notice.attempts + 1, error.retry_after_ms)
-    return Outcome(notice, text, retry_at)
 
 
 class _Lane:
@@ -165,7 +119,7 @@ class _Lane:
         self.results = results
         from .base import DEFAULT_MAX_PARALLEL
 
-        limit = 1 if name == "console" else getattr(settings, "max_parallel", DEFAULT_MAX_PARALLEL)
+        limit = 1 if capabilities(name).serial else getattr(settings, "max_parallel", DEFAULT_MAX_PARALLEL)
         self.limit = max(1, int(limit))
         self.ready: deque[list[Notice]] = deque()  # a group is a short list (usually one notice)
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -261,7 +215,7 @@ def deliver(store, config, channels: dict[str, Any], now: int) -> Report:
     digest_of = {(n.alert_id, n.channel): n.batch for n in notices if n.batch}
     for notice in notices:
         if notice.channel not in channels:  # configured when it was recorded, not in this run
-            if now - notice.created_at >= GIVE_UP_AFTER_MS:
+            if retry.expired(notice, now):
                 error = f"channel '{notice.channel}' was not configured until the notification expired"
                 expired.append(Outcome(notice, error, None, attempted=False))
             else:
@@ -339,40 +293,45 @@ class _Run:
             while lane.can_send():
                 group = lane.ready.popleft()
                 if isinstance(group, _Digest):
-                    members = [(n, self.alert_json(n.alert_id)) for n in group]
-                    for n, alert in members:
-                        if alert is None:
-                            vanished.append((n, "the alert no longer exists"))
-                        elif alert.get("silenced"):
-                            vanished.append((n, SILENCED))
-                    members = [(n, alert) for n, alert in members if alert is not None and not alert.get("silenced")]
-                    kept = _Digest(group.batch)
-                    kept.extend(n for n, _alert in members)
-                    if not kept:
-                        continue
-                    group = kept
-                    message = make_digest(
-                        self.config, [(n, alert) for n, alert in members if alert is not None], group.batch, self.now
-                    )
-                    self.groups[group[0].id] = (lane, group)
-                    lane.outstanding += 1
-                    lane.jobs.put((group[0], message))
-                    continue
-                notice = group[0]
-                alert = self.alert_json(notice.alert_id)
-                if alert is None:  # cannot happen while prune keeps undelivered alerts; never leave it pending
-                    vanished.extend((n, "the alert no longer exists") for n in group)
-                    continue
-                if alert.get("silenced"):  # a silence began after these were recorded (deferred, or waiting)
-                    vanished.extend((n, SILENCED) for n in group)
-                    continue
-                message = make_message(self.config, alert, notice.kind, notice.idempotency_key, self.now)
-                self.groups[notice.id] = (lane, group)
-                lane.outstanding += 1
-                lane.jobs.put((notice, message))
+                    self._hand_digest(lane, group, vanished)
+                else:
+                    self._hand_first(lane, group, vanished)
         if vanished:
             self.store.outbox.skip(vanished)
             self.report.skipped += len(vanished)
+
+    def _hand_digest(self, lane: _Lane, group: _Digest, vanished: list[tuple[Notice, str]]) -> None:
+        """Send a digest of the group's notices whose alerts still exist and are not silenced."""
+        members = []
+        for n in group:
+            alert = self.alert_json(n.alert_id)
+            if alert is None:
+                vanished.append((n, "the alert no longer exists"))
+            elif alert.get("silenced"):
+                vanished.append((n, SILENCED))
+            else:
+                members.append((n, alert))
+        if not members:
+            return
+        kept = _Digest(group.batch)
+        kept.extend(n for n, _alert in members)
+        self._hand(lane, kept, make_digest(self.config, members, kept.batch, self.now))
+
+    def _hand_first(self, lane: _Lane, group: list[Notice], vanished: list[tuple[Notice, str]]) -> None:
+        """Send the group's first notice (the rest wait for its outcome)."""
+        notice = group[0]
+        alert = self.alert_json(notice.alert_id)
+        if alert is None:  # cannot happen while prune keeps undelivered alerts; never leave it pending
+            vanished.extend((n, "the alert no longer exists") for n in group)
+        elif alert.get("silenced"):  # a silence began after these were recorded (deferred, or waiting)
+            vanished.extend((n, SILENCED) for n in group)
+        else:
+            self._hand(lane, group, make_message(self.config, alert, notice.kind, notice.idempotency_key, self.now))
+
+    def _hand(self, lane: _Lane, group: list[Notice], message: Message) -> None:
+        self.groups[group[0].id] = (lane, group)
+        lane.outstanding += 1
+        lane.jobs.put((group[0], message))
 
     def live(self) -> int:
         """Sends handed to a worker whose result has not come back (hung ones aside)."""
@@ -397,6 +356,17 @@ class _Run:
 
     def step(self, stop_at: float) -> None:
         """Wait for results (or a deadline), note them, and commit when a batch is due."""
+        for item in self._results(self._timeout(stop_at)):
+            self._receive(*item)
+        now_s = time.monotonic()
+        self._give_up_on_hung(now_s)
+        if self.pending and (
+            self.live() == 0 or now_s - self.pending_since >= COMMIT_WINDOW_S or len(self.pending) >= COMMIT_BATCH
+        ):
+            self.flush()
+
+    def _timeout(self, stop_at: float) -> float:
+        """How long to wait for a result: until the next send deadline, the budget's end or a due commit."""
         now_s = time.monotonic()
         live = self.live()
         wake = [deadline for nid, deadline in self.in_flight.items() if nid not in self.abandoned]
@@ -406,9 +376,12 @@ class _Run:
             wake.append(stop_at)
         if self.pending:
             wake.append(self.pending_since + COMMIT_WINDOW_S if live else now_s)
-        timeout = min(max(min(wake, default=now_s + 1.0) - now_s, 0.0), 1.0)
+        return min(max(min(wake, default=now_s + 1.0) - now_s, 0.0), 1.0)
+
+    def _results(self, timeout: float) -> list[tuple[str, _Lane, Notice, Any]]:
+        """The workers' reports: waiting up to ``timeout`` for the first while sends are live."""
         items = []
-        if live:
+        if self.live():
             try:
                 items.append(self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait())
             except queue.Empty:
@@ -417,35 +390,35 @@ class _Run:
             try:
                 items.append(self.results.get_nowait())
             except queue.Empty:
-                break
-        for tag, lane, notice, value in items:
-            if tag == _STARTED:
-                self.in_flight[notice.id] = value + lane.settings.timeout + GRACE_S
-                continue
-            lane.outstanding -= 1
-            self.in_flight.pop(notice.id, None)
-            if notice.id in self.abandoned:  # recorded as hung already; the late answer changes nothing
-                self.abandoned.discard(notice.id)
-                lane.abandoned -= 1
-                continue
-            self.note(_outcome(notice, value, self.now, self.secrets))
-        now_s = time.monotonic()
+                return items
+
+    def _receive(self, tag: str, lane: _Lane, notice: Notice, value: Any) -> None:
+        """A send started (its deadline is set) or finished (its outcome is noted)."""
+        if tag == _STARTED:
+            self.in_flight[notice.id] = value + lane.settings.timeout + GRACE_S
+            return
+        lane.outstanding -= 1
+        self.in_flight.pop(notice.id, None)
+        if notice.id in self.abandoned:  # recorded as hung already; the late answer changes nothing
+            self.abandoned.discard(notice.id)
+            lane.abandoned -= 1
+            return
+        self.note(retry.outcome(notice, value, self.now, self.secrets))
+
+    def _give_up_on_hung(self, now_s: float) -> None:
+        """Record as failed every send past its deadline (its worker may still come back)."""
         for nid, deadline in self.in_flight.items():
             if deadline <= now_s and nid not in self.abandoned:
                 lane, group = self.groups[nid]
                 self.abandoned.add(nid)
                 lane.abandoned += 1
                 error = DeliveryError(f"{lane.name}: no answer within its timeout")
-                self.note(_outcome(group[0], error, self.now, self.secrets))
-        if self.pending and (
-            self.live() == 0 or now_s - self.pending_since >= COMMIT_WINDOW_S or len(self.pending) >= COMMIT_BATCH
-        ):
-            self.flush()
+                self.note(retry.outcome(group[0], error, self.now, self.secrets))
 
-    def note(self, outcome: Outcome) -> None:
+    def note(self, result: Outcome) -> None:
         if not self.pending:
             self.pending_since = time.monotonic()
-        self.pending.append(outcome)
+        self.pending.append(result)
 
     def flush(self) -> None:
         """Commit the waiting outcomes in one transaction, then release what may go next."""

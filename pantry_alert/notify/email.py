@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..redact import base64_forms, longest_first
 from .base import (
     DEFAULT_MAX_PARALLEL,
     DEFAULT_TIMEOUT,
@@ -49,9 +50,24 @@ from .base import (
     parse_timeout,
     picker,
 )
+from .capabilities import Capabilities
 
 DEFAULT_PORT = 587
 DEFAULT_SECURE_PORT = 465
+CAPABILITIES = Capabilities(
+    env=(
+        "SMTP_HOST",
+        "ALERT_TO_EMAILS",
+        "SMTP_SECURE",
+        "SMTP_PORT",
+        "SMTP_USER",
+        "SMTP_PASS",
+        "ALERT_FROM_EMAIL",
+        "SMTP_ALLOW_INSECURE_AUTH",
+    ),
+    digest=True,
+    batched=True,
+)
 SECTION_KEYS = (
     "host",
     "port",
@@ -89,8 +105,8 @@ class Settings:
         user = self.user or ""
         found = [self.password]
         for plain in (f"\0{user}\0{self.password}", self.password, user):  # PLAIN's line; LOGIN's two lines
-            found += _base64_forms(plain)
-        return _longest_first(found)
+            found += base64_forms(plain)
+        return longest_first(found)
 
     @property
     def peer(self) -> str:
@@ -100,7 +116,7 @@ class Settings:
 
     def describe(self) -> str:
         """One secret-free line for ``rules list``: ``smtp://host:587 -> a@x, b@y``."""
-        return f"{self.peer} -> {', '.join(_addr(r) for r in self.recipients)}"
+        return f"{self.peer} -> {', '.join(bare_address(r) for r in self.recipients)}"
 
 
 def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
@@ -109,9 +125,34 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     Raises ``ConfigError`` for an invalid value (unknown key, bad port, bad
     address, bad timeout...)."""
     sec = check_section(section, SECTION_KEYS)
-
     pick = picker(sec, env)
+    server = _server(pick)
+    if server is None:
+        return None
+    host, recipients = server
+    secure_v, secure_src = pick("secure", "SMTP_SECURE")
+    secure = _parse_bool(secure_v, secure_src) if secure_v is not None else False
+    port_v, port_src = pick("port", "SMTP_PORT")
+    port = _parse_port(port_v, port_src) if port_v is not None else (DEFAULT_SECURE_PORT if secure else DEFAULT_PORT)
+    user = _string(*pick("user", "SMTP_USER"))
+    password = _string(*pick("password", "SMTP_PASS"))
+    insecure_v, insecure_src = pick("allow_insecure_auth", "SMTP_ALLOW_INSECURE_AUTH")
+    return Settings(
+        host=host,
+        port=port,
+        secure=secure,
+        user=user or None,
+        password=password or None,
+        sender=_sender(*pick("from", "ALERT_FROM_EMAIL")),
+        recipients=tuple(recipients),
+        timeout=parse_timeout(sec.get("timeout"), "timeout"),
+        allow_insecure_auth=_parse_bool(insecure_v, insecure_src) if insecure_v is not None else False,
+        max_parallel=parse_max_parallel(sec.get("max_parallel"), "max_parallel"),
+    )
 
+
+def _server(pick) -> tuple[str, list[str]] | None:
+    """The SMTP host and the recipients; None when neither is set (the channel is not configured)."""
     host, host_src = pick("host", "SMTP_HOST")
     to, to_src = pick("to", "ALERT_TO_EMAILS")
     if host is None and to is None:
@@ -127,63 +168,25 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
         )
     if not isinstance(host, str) or not host.strip() or re.search(r"[\s/@]", host.strip()):
         raise ConfigError(f"{host_src}: invalid SMTP host {host!r}")
-    host = host.strip()
     recipients = _parse_recipients(to, to_src)
     if not recipients:
         raise ConfigError(f"{to_src}: no recipient address (set channels.email.to or ALERT_TO_EMAILS)")
-
-    secure_v, secure_src = pick("secure", "SMTP_SECURE")
-    secure = _parse_bool(secure_v, secure_src) if secure_v is not None else False
-    port_v, port_src = pick("port", "SMTP_PORT")
-    port = _parse_port(port_v, port_src) if port_v is not None else (DEFAULT_SECURE_PORT if secure else DEFAULT_PORT)
-
-    user, user_src = pick("user", "SMTP_USER")
-    if user is not None and not isinstance(user, str):
-        raise ConfigError(f"{user_src}: must be a string (quote it in YAML)")
-    password, pw_src = pick("password", "SMTP_PASS")
-    if password is not None and not isinstance(password, str):
-        raise ConfigError(f"{pw_src}: must be a string (quote it in YAML)")
-
-    sender_v, sender_src = pick("from", "ALERT_FROM_EMAIL")
-    if sender_v is None:
-        sender = default_sender()
-    else:
-        parsed = _parse_addresses(sender_v, sender_src)
-        if len(parsed) != 1:
-            raise ConfigError(f"{sender_src}: exactly one sender address expected, got {sender_v!r}")
-        sender = parsed[0]
-
-    timeout = parse_timeout(sec.get("timeout"), "timeout")
-    insecure_v, insecure_src = pick("allow_insecure_auth", "SMTP_ALLOW_INSECURE_AUTH")
-    allow_insecure_auth = _parse_bool(insecure_v, insecure_src) if insecure_v is not None else False
-    max_parallel = parse_max_parallel(sec.get("max_parallel"), "max_parallel")
-    return Settings(
-        host=host,
-        port=port,
-        secure=secure,
-        user=user or None,
-        password=password or None,
-        sender=sender,
-        recipients=tuple(recipients),
-        timeout=timeout,
-        allow_insecure_auth=allow_insecure_auth,
-        max_parallel=max_parallel,
-    )
+    return host.strip(), recipients
 
 
-def _base64_forms(text: str) -> list[str]:
-    """``text`` base64-encoded as an AUTH line carries it, with and without its ``=`` padding."""
-    import base64
-
-    if not text:
-        return []
-    encoded = base64.b64encode(text.encode("utf-8")).decode("ascii")
-    return [encoded, encoded.rstrip("=")]
+def _string(value: Any, where: str | None) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{where}: must be a string (quote it in YAML)")
+    return value
 
 
-def _longest_first(secrets: list[str]) -> list[str]:
-    """Longest first, so that no secret is cut by scrubbing a shorter one inside it first."""
-    return sorted(dict.fromkeys(s for s in secrets if s), key=len, reverse=True)
+def _sender(value: Any, where: str | None) -> str:
+    if value is None:
+        return default_sender()
+    parsed = _parse_addresses(value, str(where))
+    if len(parsed) != 1:
+        raise ConfigError(f"{where}: exactly one sender address expected, got {value!r}")
+    return parsed[0]
 
 
 def default_sender() -> str:
@@ -263,14 +266,14 @@ def _split_commas(text: str) -> list[str]:
 def _parse_recipients(value: Any, where: str) -> list[str]:
     seen, result = set(), []
     for addr in _parse_addresses(value, where):
-        key = _addr(addr).lower()
+        key = bare_address(addr).lower()
         if key not in seen:
             seen.add(key)
             result.append(addr)
     return result
 
 
-from .email_render import _addr, build_email, format_value, render_html, render_text, subject  # noqa: E402,F401
+from .email_render import bare_address, build_email, format_value, render_html, render_text, subject  # noqa: E402,F401
 
 # ---------------------------------------------------------------- sending
 # The SMTP conversation itself (deadlines, TLS, login, reused connections,

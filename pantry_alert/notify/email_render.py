@@ -11,10 +11,10 @@ from ..text import one_line
 from ..timeutil import format_time
 from ..urls import is_http_url
 from .base import RESOLVED_COLOR, SEVERITY_COLORS, Message, resolution_text
+from .messages import digest_reason_text
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "email.html"
 DIGEST_TEMPLATE_PATH = Path(__file__).with_name("templates") / "digest.html"
-_DIGEST_REASON = {"quiet_hours": "held back during quiet hours", "batching": "batched: many alerts in one run"}
 
 # What each notification kind adds to the subject and shows in the header.
 _SUBJECT_TAG = {"reminder": "[REMINDER] ", "escalated": "[ESCALATED] "}
@@ -29,7 +29,8 @@ _BANNER = {
 _DARK_TEXT_ON = {"#ffc107"}
 
 
-def _addr(address: str) -> str:
+def bare_address(address: str) -> str:
+    """``a@x`` from ``Name <a@x>``."""
     from email.utils import parseaddr
 
     return parseaddr(address)[1] or address
@@ -112,7 +113,7 @@ def _digest_view(message: Message) -> dict[str, Any]:
         "subject": subject(message),
         "service_name": str(message.service_name),
         "count": len(rows),
-        "reason": _DIGEST_REASON.get(message.reason or "", ""),
+        "reason": digest_reason_text(message),
         "severity_upper": message.severity.upper(),
         "color": color,
         "header_text_color": "#212529" if color in _DARK_TEXT_ON else "#ffffff",
@@ -154,7 +155,7 @@ def build_email(settings, message: Message):
     msg["Date"] = formatdate(localtime=True)
     # Stable across retries of one notification, so a mail system can drop a repeat.
     key = re.sub(r"[^A-Za-z0-9._-]", "-", message.idempotency_key)[:200] or "notification"
-    domain = _addr(settings.sender).rpartition("@")[2] or "pantry-alert"
+    domain = bare_address(settings.sender).rpartition("@")[2] or "pantry-alert"
     msg["Message-ID"] = f"<pantry-alert.{key}@{domain}>"
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Pantry-Alert-Id"] = one_line(str(message.alert.get("id", "")))[:200]
@@ -179,38 +180,9 @@ _TEMPLATES: dict[Path, Any] = {}
 def _view(message: Message) -> dict[str, Any]:
     """Everything the text and HTML parts show, as plain strings."""
     alert = message.alert
-    meta = alert.get("metadata")
-    if not isinstance(meta, dict):
-        meta = {}
+    meta = _mapping(alert.get("metadata"))
     severity = str(alert.get("severity", ""))
     color = RESOLVED_COLOR if message.kind == "resolved" else SEVERITY_COLORS.get(severity, "#6c757d")
-
-    details = [
-        ("Severity", severity.upper()),
-        ("Type", str(alert.get("type", ""))),
-        ("Time", format_time(alert.get("timestamp"), message.timezone)),
-        ("Status", str(alert.get("status") or ("resolved" if alert.get("resolved") else "firing"))),
-    ]
-    if message.kind == "escalated" or alert.get("escalated"):
-        details.append(("Escalated", f"yes, severity raised to {severity.upper()}"))
-    if alert.get("lastSeenAt") and alert.get("lastSeenAt") != alert.get("timestamp"):
-        details.append(("Last seen", format_time(alert.get("lastSeenAt"), message.timezone)))
-    if alert.get("acknowledgedAt"):
-        by = f" by {alert['acknowledgedBy']}" if alert.get("acknowledgedBy") else ""
-        details.append(("Acknowledged", format_time(alert["acknowledgedAt"], message.timezone) + by))
-    if alert.get("resolvedAt"):
-        by = f" ({alert['resolvedBy']})" if alert.get("resolvedBy") else ""
-        details.append(("Resolved", format_time(alert["resolvedAt"], message.timezone) + by))
-    resolution = resolution_text(alert) if message.kind == "resolved" else None
-    if resolution:
-        details.append(("Value at resolution", resolution))
-
-    metrics = meta.get("metrics")
-    if not isinstance(metrics, dict):
-        metrics = {}
-    labels = alert.get("labels")
-    if not isinstance(labels, dict):
-        labels = {}
     count = alert.get("count", meta.get("alertCount", 1))
     return {
         "subject": subject(message),
@@ -220,16 +192,45 @@ def _view(message: Message) -> dict[str, Any]:
         "severity_upper": severity.upper(),
         "color": color,
         "header_text_color": "#212529" if color in _DARK_TEXT_ON else "#ffffff",
-        "details": [(label, value) for label, value in details],
+        "details": _details(message, severity),
         "description": str(alert.get("description", "")),
-        "metrics": [(str(k), format_value(v)) for k, v in metrics.items()],
+        "metrics": [(str(k), format_value(v)) for k, v in _mapping(meta.get("metrics")).items()],
         "count": format_value(count),
-        "labels": [(str(k), format_value(v)) for k, v in labels.items()],
+        "labels": [(str(k), format_value(v)) for k, v in _mapping(alert.get("labels")).items()],
         "runbook_url": _safe_url(alert.get("runbookUrl")),
         "dashboard_url": _safe_url(message.dashboard_url),
         "alert_id": str(alert.get("id", "")),
         "version": str(message.version or ""),
     }
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _details(message: Message, severity: str) -> list[tuple[str, str]]:
+    """The label/value rows of the details table, in order."""
+    alert, tz = message.alert, message.timezone
+    details = [
+        ("Severity", severity.upper()),
+        ("Type", str(alert.get("type", ""))),
+        ("Time", format_time(alert.get("timestamp"), tz)),
+        ("Status", str(alert.get("status") or ("resolved" if alert.get("resolved") else "firing"))),
+    ]
+    if message.kind == "escalated" or alert.get("escalated"):
+        details.append(("Escalated", f"yes, severity raised to {severity.upper()}"))
+    if alert.get("lastSeenAt") and alert.get("lastSeenAt") != alert.get("timestamp"):
+        details.append(("Last seen", format_time(alert.get("lastSeenAt"), tz)))
+    if alert.get("acknowledgedAt"):
+        by = f" by {alert['acknowledgedBy']}" if alert.get("acknowledgedBy") else ""
+        details.append(("Acknowledged", format_time(alert["acknowledgedAt"], tz) + by))
+    if alert.get("resolvedAt"):
+        by = f" ({alert['resolvedBy']})" if alert.get("resolvedBy") else ""
+        details.append(("Resolved", format_time(alert["resolvedAt"], tz) + by))
+    resolution = resolution_text(alert) if message.kind == "resolved" else None
+    if resolution:
+        details.append(("Value at resolution", resolution))
+    return details
 
 
 def format_value(value: Any) -> str:

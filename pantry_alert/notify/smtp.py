@@ -11,17 +11,17 @@ import threading
 import time
 
 from ..errors import DeliveryError
+from ..redact import base64_forms, longest_first, scrub
 from ..text import one_line
-from .base import scrub
-from .email import _base64_forms, _longest_first
-from .email_render import _addr, build_email
+from .email_render import bare_address, build_email
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
     from .base import Message
-    from .email import Settings
+
+    Settings = Any  # the email channel's settings (``notify.email.Settings``); not imported: no cycle
 
 
 # The deadline of the send running in this thread: connect, TLS handshake and
@@ -117,7 +117,7 @@ class _Connection:
     def send(self, settings: Settings, msg) -> None:
         _tick(self.server)
         self.server.send_message(
-            msg, from_addr=_addr(settings.sender), to_addrs=[_addr(r) for r in settings.recipients]
+            msg, from_addr=bare_address(settings.sender), to_addrs=[bare_address(r) for r in settings.recipients]
         )
 
     def close(self) -> None:
@@ -183,72 +183,80 @@ class Session:
 def _failure(settings: Settings, exc: BaseException, tls: bool, sent_auth: list[str]) -> DeliveryError | None:
     """The ``DeliveryError`` (scrubbed) for what went wrong in an SMTP conversation,
     or None for an exception that is not about the conversation (a bug)."""
-    import smtplib
-    import ssl
-
-    def fail(text: str, retryable: bool = True) -> DeliveryError:
-        secrets = list(settings.secrets())
-        for response in sent_auth:  # the AUTH lines as sent, in case the server echoes them
-            secrets += _base64_forms(response)
-            if response != settings.user:
-                secrets.append(response)
-        return DeliveryError(scrub(f"email {settings.peer}: {text}", _longest_first(secrets)), retryable=retryable)
-
     if isinstance(exc, _InsecureLogin):
-        return fail(
+        problem: tuple[str, bool] | None = (
             f"the server offers no STARTTLS, so logging in as {settings.user} would send the password "
             "in clear text; not sent. Use secure: true (SMTPS, port 465) or a server that offers STARTTLS; "
             "for a trusted relay set channels.email.allow_insecure_auth: true (or SMTP_ALLOW_INSECURE_AUTH=true)",
-            retryable=False,
+            False,
         )
+    else:
+        problem = _smtp_problem(settings, exc, tls) or _network_problem(settings, exc)
+    if problem is None:
+        return None
+    text, retryable = problem
+    secrets = list(settings.secrets())
+    for response in sent_auth:  # the AUTH lines as sent, in case the server echoes them
+        secrets += base64_forms(response)
+        if response != settings.user:
+            secrets.append(response)
+    return DeliveryError(scrub(f"email {settings.peer}: {text}", longest_first(secrets)), retryable=retryable)
 
-    def timed_out() -> str:
-        hint = " (port 465 usually needs secure: true)" if settings.port == 465 and not settings.secure else ""
-        return f"timed out after {settings.timeout:g}s{hint}"
+
+def _timed_out(settings: Settings) -> str:
+    hint = " (port 465 usually needs secure: true)" if settings.port == 465 and not settings.secure else ""
+    return f"timed out after {settings.timeout:g}s{hint}"
+
+
+def _smtp_problem(settings: Settings, exc: BaseException, tls: bool) -> tuple[str, bool] | None:
+    """What an SMTP exception says, and whether a retry may help (4xx yes, 5xx no)."""
+    import smtplib
 
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         # 454 4.7.0 and other 4xx: a temporary failure on the server's side, retried like any 4xx.
-        return fail(
-            f"login as {settings.user} rejected: {_reply(exc.smtp_code, exc.smtp_error)}",
-            retryable=not 500 <= exc.smtp_code < 600,
-        )
+        return f"login as {settings.user} rejected: {_reply(exc.smtp_code, exc.smtp_error)}", _temporary(exc.smtp_code)
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         hint = "" if tls else " (many servers offer AUTH only over TLS; check port and secure)"
-        return fail(f"{exc}{hint}", retryable=False)
+        return f"{exc}{hint}", False
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refused = "; ".join(f"{rcpt}: {_reply(code, text)}" for rcpt, (code, text) in exc.recipients.items())
         temporary = any(400 <= code < 500 for code, _ in exc.recipients.values())
-        return fail(f"all recipients refused: {refused}", retryable=temporary)
+        return f"all recipients refused: {refused}", temporary
     if isinstance(exc, smtplib.SMTPSenderRefused):
-        return fail(
-            f"sender {exc.sender} refused: {_reply(exc.smtp_code, exc.smtp_error)}",
-            retryable=not 500 <= exc.smtp_code < 600,
-        )
+        return f"sender {exc.sender} refused: {_reply(exc.smtp_code, exc.smtp_error)}", _temporary(exc.smtp_code)
     if isinstance(exc, smtplib.SMTPResponseException):
-        return fail(
-            f"server answered {_reply(exc.smtp_code, exc.smtp_error)}", retryable=not 500 <= exc.smtp_code < 600
-        )
+        return f"server answered {_reply(exc.smtp_code, exc.smtp_error)}", _temporary(exc.smtp_code)
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         # smtplib turns a read timeout into "Connection unexpectedly closed: timed out".
         if isinstance(exc.__context__, TimeoutError) or str(exc).endswith("timed out"):
-            return fail(timed_out())
-        return fail(f"server closed the connection ({exc or 'no reason given'})")
+            return _timed_out(settings), True
+        return f"server closed the connection ({exc or 'no reason given'})", True
     if isinstance(exc, smtplib.SMTPException):
-        return fail(f"SMTP error: {exc}")
+        return f"SMTP error: {exc}", True
+    return None
+
+
+def _temporary(code: int) -> bool:
+    return not 500 <= code < 600
+
+
+def _network_problem(settings: Settings, exc: BaseException) -> tuple[str, bool] | None:
+    """What a timeout, TLS or socket error says (all worth a retry)."""
+    import ssl
+
     if isinstance(exc, TimeoutError):
-        return fail(timed_out())
+        return _timed_out(settings), True
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return fail(
+        return (
             f"TLS certificate verification failed: {exc.verify_message or exc.reason} "
-            "(for a private CA set SSL_CERT_FILE to its bundle)"
+            "(for a private CA set SSL_CERT_FILE to its bundle)",
+            True,
         )
     if isinstance(exc, ssl.SSLError):
-        return fail(
-            f"TLS error: {exc.reason or exc}"
-            + ("" if not settings.secure else " (is the port really SMTP over TLS? try secure: false)")
-        )
+        hint = "" if not settings.secure else " (is the port really SMTP over TLS? try secure: false)"
+        return f"TLS error: {exc.reason or exc}{hint}", True
     if isinstance(exc, OSError):
-        return fail(f"cannot connect: {exc.strerror or exc}")
+        return f"cannot connect: {exc.strerror or exc}", True
     return None
 
 

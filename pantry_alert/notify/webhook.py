@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
+from ..redact import redact_url, scrub
 from ..text import one_line
 from ..urls import is_http_url, why_not
 from .base import (
@@ -41,11 +42,11 @@ from .base import (
     parse_max_parallel,
     parse_timeout,
     picker,
-    redact_url,
     retry_after_ms,
-    scrub,
 )
+from .capabilities import Capabilities
 
+CAPABILITIES = Capabilities(env=("ALERT_WEBHOOK_URL", "ALERT_WEBHOOK_TOKEN"))  # one POST per notification
 SECTION_KEYS = ("url", "token", "headers", "timeout", "max_parallel")
 # Headers pantry-alert sets itself; a configured header may not replace them.
 RESERVED_HEADERS = {"content-type", "content-length", "idempotency-key", "host", "transfer-encoding"}
@@ -106,7 +107,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     url, url_src = pick("url", "ALERT_WEBHOOK_URL")
     token, token_src = pick("token", "ALERT_WEBHOOK_TOKEN")
     timeout = parse_timeout(sec.get("timeout"), "timeout")
-    headers = _parse_headers(sec.get("headers"), "headers")
+    headers = parse_headers(sec.get("headers"), "headers")
     max_parallel = parse_max_parallel(sec.get("max_parallel"), "max_parallel")
     if url is None:
         return None
@@ -128,7 +129,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     )
 
 
-def _parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+def parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
     if value is None or value == "":
         return ()
     if not isinstance(value, dict):
