@@ -129,4 +129,5 @@ def entries(ws, *, since: int | None = None, actor: str | None = None, limit: in
     from .store import audit as store_audit
 
     with ws.store() as store:
-        return store_audit.entries(store, since=since, actor=actor, limit=limit)
+        rows = store_audit.entries(store, since=since, actor=actor, limit=limit)
+    return [Entry(*row) for row in rows]

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import hmac
 
-ENV_TOKEN_NAME = "env"  # the token from PANTRY_ALERT_API_TOKEN (or api.token)
-NO_AUTH_NAME = "anonymous"  # serve --no-auth
+from .common import ENV_TOKEN_NAME, NO_AUTH_NAME, fail
 
 
 def protected(path: str) -> bool:
@@ -36,8 +35,6 @@ class BearerAuth:
             # compare_digest on the whole token even when the scheme is wrong: no early exit to time
             valid = hmac.compare_digest(credentials.strip(), self.token)
             if not valid or scheme.lower() != b"bearer":
-                from .common import fail
-
                 message = "missing or invalid API token (send Authorization: Bearer <token>)"
                 response = fail(401, message, headers={"WWW-Authenticate": 'Bearer realm="pantry-alert"'})
                 await response(scope, receive, send)

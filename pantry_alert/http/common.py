@@ -12,6 +12,8 @@ log = logging.getLogger("pantry_alert.http")
 
 MAX_BODY = 64 * 1024  # bytes; larger bodies get 413 before they are read in full
 RETRY_AFTER = 5  # seconds a client should wait when a check holds the state lock
+ENV_TOKEN_NAME = "env"  # the actor name of the token from PANTRY_ALERT_API_TOKEN (or api.token)
+NO_AUTH_NAME = "anonymous"  # the actor name of requests to serve --no-auth
 
 
 class HttpError(Exception):
@@ -28,7 +30,6 @@ def actor_of(request, name: str | None = None):
     """The ``audit.Actor`` of a request: the authenticating token's name (or ``name``), and the
     client's address."""
     from ..audit import Actor
-    from .auth import NO_AUTH_NAME
 
     client = request.client.host if request.client is not None else None
     return Actor(name or request.scope.get("state", {}).get("token_name") or NO_AUTH_NAME, client)

@@ -1,10 +1,12 @@
-"""The audit log's rows: one per human action, written inside the action's own transaction."""
+"""The audit log's rows: one per human action, written inside the action's own transaction.
+
+Rows go in and come out as ``(at, actor, action, target, details, client)``;
+``audit.Entry`` is the library's view of one.
+"""
 
 from __future__ import annotations
 
 import json
-
-from ..audit import Entry
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -20,8 +22,9 @@ def _has_audit(store: Store) -> bool:
     return bool(store._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'"))
 
 
-def record(store: Store, entry: Entry) -> None:
-    """Write ``entry`` (inside the caller's transaction: it commits or rolls back with the action)."""
+def record(store: Store, entry) -> None:
+    """Write ``entry`` (an ``audit.Entry``) inside the caller's transaction: it commits or rolls
+    back with the action."""
     store.open_conn.execute(
         f"INSERT INTO audit ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
         (
@@ -37,8 +40,8 @@ def record(store: Store, entry: Entry) -> None:
 
 def entries(
     store: Store, *, since: int | None = None, actor: str | None = None, limit: int | None = None
-) -> list[Entry]:
-    """Entries at or after ``since``, of ``actor`` when given, newest first (at most ``limit``)."""
+) -> list[tuple[int, str, str, str, dict[str, Any], str | None]]:
+    """``(at, actor, action, target, details, client)`` of the entries at or after ``since``, of ``actor`` when given, newest first (at most ``limit``)."""
     if not _has_audit(store):
         return []
     where: list[str] = []
@@ -55,14 +58,7 @@ def entries(
         sql += " LIMIT ?"
         params.append(limit)
     return [
-        Entry(
-            at=at,
-            actor=who,
-            action=action,
-            target=target,
-            details=json.loads(details) if details else {},
-            client=client,
-        )
+        (at, who, action, target, json.loads(details) if details else {}, client)
         for at, who, action, target, details, client in store._rows(sql, params)
     ]
 
