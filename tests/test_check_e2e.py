@@ -220,7 +220,7 @@ def test_database_created_0600_in_wal_mode(simple):
     simple.check({"cpu": 1})
     assert stat.S_IMODE(os.stat(simple.db).st_mode) == 0o600
     assert rows(simple.db, "PRAGMA journal_mode") == [("wal",)]
-    assert rows(simple.db, "PRAGMA user_version") == [(4,)]
+    assert rows(simple.db, "PRAGMA user_version") == [(5,)]
 
 
 def test_runs_are_logged(simple):
