@@ -10,6 +10,8 @@ never interleaves with a run; past ``state.lock_timeout`` it fails with
 Each takes an ``actor`` (``audit.Actor``: who acts, and from which client
 address over HTTP; ``Actor.local()``, the user running the process, when
 not given) and writes its audit entry in the same transaction as the action.
+``by`` is the name the alert's timeline shows; when it names someone other
+than the actor, the audit entry's details keep it.
 """
 
 from __future__ import annotations
@@ -35,22 +37,32 @@ MAX_NOTE = 4000  # characters of a note
 
 
 @contextmanager
-def writing(ws: Workspace, *, create: bool = False) -> Iterator[Store]:
+def writing(ws: Workspace, *, create: bool = False, lock_timeout_ms: int | None = None) -> Iterator[Store]:
     """The state database opened for a short write under the run lock (created when
-    ``create``; otherwise a missing database gives a store without a connection)."""
+    ``create``; otherwise a missing database gives a store without a connection).
+    ``lock_timeout_ms`` waits less than ``state.lock_timeout`` for the lock (a face that
+    must answer quickly); past it, ``StateLocked``."""
     from .store import Store, open_store, run_lock
     from .store.db import inspect
 
     config = ws.config()
+    timeout_ms = config.state.lock_timeout_ms
+    if lock_timeout_ms is not None:
+        timeout_ms = min(lock_timeout_ms, timeout_ms)
     path = ws.db_path()
     if not inspect(path) and not create:  # no database yet (nothing to act on); a foreign or newer file is refused
         yield Store(None, path)
         return
-    with (
-        run_lock(path, config.state.lock_timeout_ms),
-        open_store(path, create=create, timeout_ms=config.state.lock_timeout_ms) as store,
-    ):
+    with run_lock(path, timeout_ms), open_store(path, create=create, timeout_ms=timeout_ms) as store:
         yield store
+
+
+def by_name(by: object, problem: str) -> str:
+    """Who does an action, as every face records it on the timeline: the name given, without
+    surrounding blanks (``UsageError(problem)`` when there is none)."""
+    if not isinstance(by, str) or not by.strip():
+        raise UsageError(problem)
+    return by.strip()
 
 
 def resolve(
@@ -60,6 +72,7 @@ def resolve(
     by: str,
     note: str | None = None,
     now: int | None = None,
+    lock_timeout_ms: int | None = None,
     actor: Actor | None = None,
 ) -> Alert:
     """Resolve an alert by hand.  Its resolved notifications (when the rule has
@@ -68,45 +81,27 @@ def resolve(
     deferred during quiet hours for a quiet severity.
 
     Raises ``NotFoundError`` when the alert does not exist or is already resolved."""
-    now = ws.now() if now is None else now
-    config = ws.config()
-    with writing(ws) as store:
-        if store.conn is None:
-            raise NotFoundError(RESOLVE_NOT_FOUND)
-        alert = store.get_alert(alert_id)
-        if alert is None or alert.resolved:
-            raise NotFoundError(RESOLVE_NOT_FOUND)
-        rule = config.rule(alert.rule_id)
-        notify = rule.notify_resolved if rule else True
-        intents = _resolved_notices(config, store, alert, now) if notify else []
-        actor = actor or Actor.local()
-        entry = actor.entry(audit.RESOLVE, alert_id, now, {**by_details(actor, by), "note": note or None})
-        return store.resolve_alert(
-            alert_id, by=by, note=note, now=now, notify_resolved=notify, intents=intents, audit=entry
-        )
-
-
-def _resolved_notices(config, store, alert: Alert, now: int) -> list:
-    """The resolved notices of a hand-resolved alert, after the notification policy."""
-    from . import policy
-    from .engine import Plan
-    from .model import Intent
     from .notify.registry import channel_facts
+    from .planning import plan_resolve
     from .store.policy import active_silences
 
-    resolved = alert.copy()
-    resolved.status, resolved.resolved_at = "resolved", now
-    plan = Plan(updated_alerts=[resolved])
-    plan.intents = [Intent(alert.id, channel, "resolved") for channel in alert.notified_channels]
-    ctx = policy.Context.of(
-        config,
-        now,
-        frozenset(alert.notified_channels),
-        channels=channel_facts(),
-        active={},
-        silences=active_silences(store, now),
-    )
-    return policy.apply(plan, ctx).intents
+    by = by_name(by, "a resolve needs the name of who does it (--by)")
+    now = ws.now() if now is None else now
+    config = ws.config()
+    with writing(ws, lock_timeout_ms=lock_timeout_ms) as store:
+        if store.conn is None:
+            raise NotFoundError(RESOLVE_NOT_FOUND)
+        with store.transaction():
+            alert = store.get_alert(alert_id)
+            if alert is None or alert.resolved:
+                raise NotFoundError(RESOLVE_NOT_FOUND)
+            silences = active_silences(store, now)
+            plan = plan_resolve(config, alert, by=by, note=note, now=now, silences=silences, channels=channel_facts())
+            store.apply(plan, now)
+            actor = actor or Actor.local()
+            details = {**by_details(actor, by), "note": note or None}
+            audit.record(store, actor, audit.RESOLVE, alert_id, now, details)
+        return plan.updated_alerts[0]
 
 
 def acknowledge(
@@ -117,23 +112,29 @@ def acknowledge(
     note: str | None = None,
     for_ms: int | None = None,
     now: int | None = None,
+    lock_timeout_ms: int | None = None,
     actor: Actor | None = None,
 ) -> Alert:
     """Acknowledge a firing alert: no more reminders or escalation for it
     (until ``now + for_ms`` when given).
 
-    Raises ``NotFoundError`` for an unknown id and ``ConflictError`` when the
-    alert is resolved or already acknowledged."""
+    Raises ``NotFoundError`` for an unknown id, ``ConflictError`` when the
+    alert is resolved or already acknowledged, and ``UsageError`` for a
+    duration that is not positive."""
+    from .timeutil import positive_duration
+
+    by = by_name(by, "an acknowledgement needs the name of who does it (--by)")
+    if for_ms is not None:
+        positive_duration(for_ms, "an acknowledgement needs a positive duration, not {value!r}")
     now = ws.now() if now is None else now
     tz = ws.config().timezone
-    with writing(ws) as store:
+    with writing(ws, lock_timeout_ms=lock_timeout_ms) as store:
         if store.conn is None:
             raise NotFoundError(f"Alert {alert_id} not found", hint=HISTORY_HINT)
         until = None if for_ms is None else now + for_ms
         actor = actor or Actor.local()
-        entry = actor.entry(
-            audit.ACKNOWLEDGE, alert_id, now, {**by_details(actor, by), "note": note or None, "until": until}
-        )
+        details = {**by_details(actor, by), "note": note or None, "until": until}
+        entry = actor.entry(audit.ACKNOWLEDGE, alert_id, now, details)
         outcome, alert = store.acknowledge_alert(alert_id, by=by, note=note, until=until, now=now, audit=entry)
     if outcome == "missing" or alert is None:
         raise NotFoundError(f"Alert {alert_id} not found", hint=HISTORY_HINT)
@@ -159,6 +160,7 @@ def add_note(
     *,
     by: str | None = None,
     now: int | None = None,
+    lock_timeout_ms: int | None = None,
     actor: Actor | None = None,
 ) -> Alert:
     """Add a note to an alert's timeline (a resolved alert's too), signed ``by`` (the actor's
@@ -172,8 +174,8 @@ def add_note(
         raise UsageError(f"a note is at most {MAX_NOTE} characters, not {len(text)}")
     now = ws.now() if now is None else now
     actor = actor or Actor.local()
-    signed = by or actor.name
-    with writing(ws) as store:
+    signed = by.strip() if isinstance(by, str) and by.strip() else actor.name
+    with writing(ws, lock_timeout_ms=lock_timeout_ms) as store:
         alert = None
         if store.conn is not None:
             entry = actor.entry(audit.NOTE, alert_id, now, {**by_details(actor, signed), "text": text})
@@ -196,6 +198,7 @@ def add_silence(
     reason: str | None = None,
     by: str,
     now: int | None = None,
+    lock_timeout_ms: int | None = None,
     actor: Actor | None = None,
 ) -> dict:
     """Mute a rule's notifications on every channel for ``for_ms`` milliseconds.
@@ -208,28 +211,21 @@ def add_silence(
     positive."""
     from .config import BUILTIN_SOURCE_RULE
     from .errors import UnknownRule
-    from .store.audit import record
     from .store.policy import add_silence as store_add
+    from .timeutil import positive_duration
 
     now = ws.now() if now is None else now
     config = ws.config()
     if config.rule(rule_id) is None and rule_id != BUILTIN_SOURCE_RULE:
         known = ", ".join(rule.id for rule in config.rules)
         raise UnknownRule(f"unknown rule '{rule_id}' in {config.path}", hint=f"rules: {known}")
-    if isinstance(for_ms, bool) or not isinstance(for_ms, int) or for_ms <= 0:
-        raise UsageError(f"a silence needs a positive duration, not {for_ms!r}")
-    if not isinstance(by, str) or not by.strip():
-        raise UsageError("a silence needs the name of who adds it (--by)")
+    positive_duration(for_ms, "a silence needs a positive duration, not {value!r}")
+    by = by_name(by, "a silence needs the name of who adds it (--by)")
     actor = actor or Actor.local()
-    with writing(ws, create=True) as store, store.transaction():
-        silence = store_add(store, rule_id, ends_at=now + for_ms, reason=reason or None, by=by.strip(), now=now)
-        details = {
-            "rule": rule_id,
-            "until": silence["endsAt"],
-            "reason": reason or None,
-            **by_details(actor, by.strip()),
-        }
-        record(store, actor.entry(audit.SILENCE_ADD, silence["id"], now, details))
+    with writing(ws, create=True, lock_timeout_ms=lock_timeout_ms) as store, store.transaction():
+        silence = store_add(store, rule_id, ends_at=now + for_ms, reason=reason or None, by=by, now=now)
+        details = {"rule": rule_id, "until": silence["endsAt"], "reason": reason or None, **by_details(actor, by)}
+        audit.record(store, actor, audit.SILENCE_ADD, silence["id"], now, details)
         return silence
 
 
@@ -243,19 +239,25 @@ def list_silences(ws: Workspace, *, now: int | None = None) -> list[dict]:
 
 
 def expire_silence(
-    ws: Workspace, silence_id: str, *, now: int | None = None, by: str | None = None, actor: Actor | None = None
+    ws: Workspace,
+    silence_id: str,
+    *,
+    by: str,
+    now: int | None = None,
+    lock_timeout_ms: int | None = None,
+    actor: Actor | None = None,
 ) -> dict:
-    """End a silence now; the next ``check`` notifies the rule's alerts that still fire.
+    """End a silence now (``by`` is recorded); the next ``check`` notifies the rule's alerts that still fire.
 
     Raises ``NotFoundError`` for an unknown id and ``ConflictError`` for a
     silence that has already ended."""
-    from .store.audit import record
     from .store.policy import expire_silence as store_expire
     from .store.policy import get_silence
 
+    by = by_name(by, "expiring a silence needs the name of who does it (--by)")
     now = ws.now() if now is None else now
     tz = ws.config().timezone
-    with writing(ws) as store:
+    with writing(ws, lock_timeout_ms=lock_timeout_ms) as store:
         silence = get_silence(store, silence_id, now) if store.conn is not None else None
         if silence is None:
             raise NotFoundError(f"Silence {silence_id} not found", hint=SILENCE_HINT)
@@ -263,7 +265,7 @@ def expire_silence(
             raise ConflictError(f"Silence {silence_id} already expired at {format_time(silence['endsAt'], tz)}")
         actor = actor or Actor.local()
         with store.transaction():
-            expired = store_expire(store, silence_id, by=by or actor.name, now=now)
+            expired = store_expire(store, silence_id, by=by, now=now)
             details = {"rule": expired["ruleId"], **by_details(actor, by)}
-            record(store, actor.entry(audit.SILENCE_EXPIRE, silence_id, now, details))
+            audit.record(store, actor, audit.SILENCE_EXPIRE, silence_id, now, details)
             return expired

@@ -34,7 +34,6 @@ TOKEN_ADD, TOKEN_REVOKE = "token_add", "token_revoke"
 ACTIONS = (ACKNOWLEDGE, RESOLVE, NOTE, SILENCE_ADD, SILENCE_EXPIRE, RULE_ADD, RULE_UPDATE, TOKEN_ADD, TOKEN_REVOKE)
 
 MAX_NAME = 200  # characters of an actor name or a client address kept
-DEFAULT_RETENTION_MS = 365 * 86_400_000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import BUILTIN_SOURCE_RULE, SEVERITIES, Config
-from .config_checks import Problems, unknown_keys
+from .config.checks import Problems, unknown_keys
 from .errors import ConfigError
 from .timeutil import format_duration, parse_duration
 
@@ -136,80 +136,93 @@ def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
     if not isinstance(raw_tests, list) or not raw_tests:
         problems.add(("tests",) if "tests" in data else (), "needs a non-empty 'tests' list")
         raw_tests = []
-    cases = []
-    for t, raw in enumerate(raw_tests):
-        keys = ("tests", t)
-        if not isinstance(raw, dict):
-            problems.add(keys, "each test must be a mapping with name and steps")
-            continue
-        unknown_keys(raw, TEST_KEYS, keys, problems)
-        name = raw.get("name")
-        if not isinstance(name, str):
-            name = f"test {t + 1}"
-        steps, metrics, last = [], base, -1
-        raw_steps = raw.get("steps")
-        if not isinstance(raw_steps, list) or not raw_steps:
-            problems.add(keys, "needs a non-empty 'steps' list")
-            raw_steps = []
-        for s, step in enumerate(raw_steps):
-            where = keys + ("steps", s)
-            if not isinstance(step, dict):
-                problems.add(where, "each step must be a mapping")
-                continue
-            unknown_keys(step, STEP_KEYS, where, problems)
-            at = _duration(step.get("at"), where + ("at",), problems)
-            if at is not None and at <= last:
-                problems.add(where + ("at",), "steps must move forward in time")
-            last = at if at is not None else last
-            if "metrics" in step:
-                if not isinstance(step["metrics"], dict):
-                    problems.add(where + ("metrics",), "must be a mapping (a metrics document)")
-                else:
-                    metrics = {**(metrics or {}), **step["metrics"]}
-            if metrics is None:
-                problems.add(where, "the first step needs metrics (or give the file a top-level metrics)")
-            expect = step.get("expect") or {}
-            if not isinstance(expect, dict):
-                problems.add(where + ("expect",), "must be a mapping")
-                expect = {}
-            unknown_keys(expect, EXPECT_KEYS, where + ("expect",), problems)
-            for key in ("firing", "acknowledged", "resolved"):
-                if key in expect:
-                    _rules(expect[key], where + ("expect", key), rule_ids, problems)
-            severity = expect.get("severity", {})
-            if not isinstance(severity, dict) or not all(v in SEVERITIES for v in severity.values()):
-                problems.add(where + ("expect", "severity"), f"must map rule ids to {', '.join(SEVERITIES)}")
-            else:
-                _rules(list(severity), where + ("expect", "severity"), rule_ids, problems)
-            if "notifications" in expect:
-                _notifications(expect["notifications"], where + ("expect", "notifications"), rule_ids, problems)
-            silence = step.get("silence") or {}
-            silences = {}
-            if not isinstance(silence, dict):
-                problems.add(where + ("silence",), "must map rule ids to durations")
-            else:
-                _rules(list(silence), where + ("silence",), rule_ids, problems)
-                for rule_id, duration in silence.items():
-                    ms = _duration(duration, where + ("silence", rule_id), problems)
-                    if ms:
-                        silences[rule_id] = ms
-            steps.append(
-                Step(
-                    at_ms=at or 0,
-                    metrics=dict(metrics or {}),
-                    expect=expect,
-                    ack=_rules(step.get("ack", []), where + ("ack",), rule_ids, problems),
-                    resolve=_rules(step.get("resolve", []), where + ("resolve",), rule_ids, problems),
-                    silence=silences,
-                )
-            )
-        cases.append(Case(name, steps))
+    cases = [case for t, raw in enumerate(raw_tests) if (case := _case(raw, t, base, rule_ids, problems))]
     if problems.items:
         count = len(problems.items)
         raise ConfigError(
             f"{path}: {count} problem{'s' if count > 1 else ''} in the cases file", problems=problems.items
         )
     return start, cases
+
+
+def _case(raw: Any, t: int, base: dict | None, rule_ids: set[str], problems: Problems) -> Case | None:
+    """One test: its name and steps, each step's metrics laid over the previous step's."""
+    keys = ("tests", t)
+    if not isinstance(raw, dict):
+        problems.add(keys, "each test must be a mapping with name and steps")
+        return None
+    unknown_keys(raw, TEST_KEYS, keys, problems)
+    name = raw.get("name")
+    if not isinstance(name, str):
+        name = f"test {t + 1}"
+    steps, metrics, last = [], base, -1
+    raw_steps = raw.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        problems.add(keys, "needs a non-empty 'steps' list")
+        raw_steps = []
+    for s, step in enumerate(raw_steps):
+        where = keys + ("steps", s)
+        if not isinstance(step, dict):
+            problems.add(where, "each step must be a mapping")
+            continue
+        unknown_keys(step, STEP_KEYS, where, problems)
+        at = _duration(step.get("at"), where + ("at",), problems)
+        if at is not None and at <= last:
+            problems.add(where + ("at",), "steps must move forward in time")
+        last = at if at is not None else last
+        if "metrics" in step:
+            if not isinstance(step["metrics"], dict):
+                problems.add(where + ("metrics",), "must be a mapping (a metrics document)")
+            else:
+                metrics = {**(metrics or {}), **step["metrics"]}
+        if metrics is None:
+            problems.add(where, "the first step needs metrics (or give the file a top-level metrics)")
+        expect = _expect(step, where, rule_ids, problems)
+        silences = _silences(step, where, rule_ids, problems)
+        steps.append(
+            Step(
+                at_ms=at or 0,
+                metrics=dict(metrics or {}),
+                expect=expect,
+                ack=_rules(step.get("ack", []), where + ("ack",), rule_ids, problems),
+                resolve=_rules(step.get("resolve", []), where + ("resolve",), rule_ids, problems),
+                silence=silences,
+            )
+        )
+    return Case(name, steps)
+
+
+def _expect(step: dict, where: tuple, rule_ids: set[str], problems: Problems) -> dict[str, Any]:
+    expect = step.get("expect") or {}
+    if not isinstance(expect, dict):
+        problems.add(where + ("expect",), "must be a mapping")
+        expect = {}
+    unknown_keys(expect, EXPECT_KEYS, where + ("expect",), problems)
+    for key in ("firing", "acknowledged", "resolved"):
+        if key in expect:
+            _rules(expect[key], where + ("expect", key), rule_ids, problems)
+    severity = expect.get("severity", {})
+    if not isinstance(severity, dict) or not all(v in SEVERITIES for v in severity.values()):
+        problems.add(where + ("expect", "severity"), f"must map rule ids to {', '.join(SEVERITIES)}")
+    else:
+        _rules(list(severity), where + ("expect", "severity"), rule_ids, problems)
+    if "notifications" in expect:
+        _notifications(expect["notifications"], where + ("expect", "notifications"), rule_ids, problems)
+    return expect
+
+
+def _silences(step: dict, where: tuple, rule_ids: set[str], problems: Problems) -> dict[str, int]:
+    silence = step.get("silence") or {}
+    silences: dict[str, int] = {}
+    if not isinstance(silence, dict):
+        problems.add(where + ("silence",), "must map rule ids to durations")
+        return silences
+    _rules(list(silence), where + ("silence",), rule_ids, problems)
+    for rule_id, duration in silence.items():
+        ms = _duration(duration, where + ("silence", rule_id), problems)
+        if ms:
+            silences[rule_id] = ms
+    return silences
 
 
 def _start(value: Any, problems: Problems) -> int:
@@ -280,60 +293,68 @@ def run(config: Config, path: str | Path) -> list[CaseResult]:
 def _run_case(config: Config, case: Case, start: int) -> CaseResult:
     import tempfile
 
-    from . import policy
-    from .engine import Context, evaluate
     from .notify.registry import CHANNEL_NAMES, channel_facts
+    from .planning import plan_step
     from .store import open_store
-    from .store.policy import active_silences, add_silence, capture_due
+    from .store.policy import active_silences, capture_due
 
     result = CaseResult(case.name)
     everything = frozenset(CHANNEL_NAMES)  # every channel is captured, so every channel counts as configured
+    facts = channel_facts()
     with tempfile.TemporaryDirectory(prefix="pantry-alert-cases-") as tmp, open_store(Path(tmp) / "cases.db") as store:
         for step in case.steps:
             now = start + step.at_ms
             at = format_duration(step.at_ms) if step.at_ms else "0s"
-            resolved: list[str] = []
-            for rule_id in step.ack:
-                alert = store.active_alerts().get(rule_id)
-                if alert is None:
-                    result.failures.append(Failure(at, "ack", [rule_id], []))
-                    continue
-                store.acknowledge_alert(alert.id, by=CASE_ACTOR, note=None, until=None, now=now)
-            for rule_id in step.resolve:
-                alert = store.active_alerts().get(rule_id)
-                if alert is None:
-                    result.failures.append(Failure(at, "resolve", [rule_id], []))
-                    continue
-                rule = config.rule(rule_id)
-                store.resolve_alert(
-                    alert.id, by=CASE_ACTOR, note=None, now=now, notify_resolved=rule.notify_resolved if rule else True
-                )
-                resolved.append(rule_id)
-            if step.silence:
-                with store.transaction():
-                    for rule_id, ms in step.silence.items():
-                        add_silence(store, rule_id, ends_at=now + ms, reason=None, by=CASE_ACTOR, now=now)
+            resolved = _act(config, step, store, now, at, result)
             with store.transaction():
-                stored = store.active_alerts()
-                ctx = Context(
+                plan = plan_step(
+                    config,
+                    step.metrics,
                     now=now,
-                    escalation=config.escalation,
+                    alerts=store.active_alerts(),
+                    rule_states=store.rule_states(),
+                    silences=active_silences(store, now),
                     configured=everything,
-                    channels=channel_facts(),
-                    alert_after=config.source.alert_after,
+                    channels=facts,
                 )
-                plan = evaluate(config.rules, step.metrics, alerts=stored, rule_states=store.rule_states(), ctx=ctx)
-                silences = active_silences(store, now)
-                policy_ctx = policy.Context.of(
-                    config, now, everything, channels=ctx.channels, active=stored, silences=silences
-                )
-                plan = policy.apply(plan, policy_ctx)
                 store.apply(plan, now)
                 sent = capture_due(store, now)
             touched = {a.id: a for a in plan.new_alerts + plan.updated_alerts}
             resolved += [touched[alert_id].rule_id for alert_id in plan.resolved]
             result.failures += _compare(step, at, store, resolved, sent)
     return result
+
+
+def _act(config: Config, step: Step, store, now: int, at: str, result: CaseResult) -> list[str]:
+    """A step's actions, done as a person would (acknowledge, resolve, silence); the rule ids resolved."""
+    from .notify.registry import channel_facts
+    from .planning import plan_resolve
+    from .store.policy import active_silences, add_silence
+
+    resolved: list[str] = []
+    for rule_id in step.ack:
+        alert = store.active_alerts().get(rule_id)
+        if alert is None:
+            result.failures.append(Failure(at, "ack", [rule_id], []))
+            continue
+        store.acknowledge_alert(alert.id, by=CASE_ACTOR, note=None, until=None, now=now)
+    for rule_id in step.resolve:
+        alert = store.active_alerts().get(rule_id)
+        if alert is None:
+            result.failures.append(Failure(at, "resolve", [rule_id], []))
+            continue
+        with store.transaction():
+            silences = active_silences(store, now)
+            plan = plan_resolve(
+                config, alert, by=CASE_ACTOR, note=None, now=now, silences=silences, channels=channel_facts()
+            )
+            store.apply(plan, now)
+        resolved.append(rule_id)
+    if step.silence:
+        with store.transaction():
+            for rule_id, ms in step.silence.items():
+                add_silence(store, rule_id, ends_at=now + ms, reason=None, by=CASE_ACTOR, now=now)
+    return resolved
 
 
 def _compare(step: Step, at: str, store, resolved: list[str], sent) -> list[Failure]:

@@ -28,12 +28,39 @@ class UnknownRule(UsageError):
     """A rule id that rules.yaml does not define (``silence add``, ``rules update``)."""
 
 
-class ConfigError(PantryAlertError):
-    """rules.yaml is missing or invalid.  ``problems`` lists every problem found."""
+class ConfigProblem:
+    """One problem of a config file: its message (``file:line: key.path: what``), key path and line."""
 
-    def __init__(self, message: str, hint: str | None = None, problems: list[str] | None = None):
+    __slots__ = ("text", "keys", "line")
+
+    def __init__(self, text: str, keys: tuple = (), line: int | None = None):
+        self.text, self.keys, self.line = text, tuple(keys), line
+
+    def __repr__(self) -> str:
+        return f"ConfigProblem({self.text!r}, keys={self.keys!r}, line={self.line!r})"
+
+
+class ConfigError(PantryAlertError):
+    """rules.yaml is missing or invalid.  ``problems`` lists every problem found (as text);
+    ``located`` the same problems with their key path and line, when they were found in a
+    parsed document.  ``keys`` and ``line`` say where a single problem is (a channel's
+    ``settings`` names the key under its section this way)."""
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        problems: list[str] | None = None,
+        *,
+        keys: tuple = (),
+        line: int | None = None,
+        located: list[ConfigProblem] | None = None,
+    ):
         super().__init__(message, hint)
         self.problems = problems or []
+        self.keys = tuple(keys)
+        self.line = line
+        self.located = located or []
 
 
 class ConfigNotWritable(ConfigError):

@@ -166,37 +166,44 @@ def _mute(plan: Plan, ctx: Context) -> None:
     muted: set[str] = set()
     for alert in list(in_plan.values()):
         silence = ctx.silences.get(alert.rule_id)
-        before = ctx.active.get(alert.rule_id)
-        before = before if before is not None and before.id == alert.id else None
         if silence is None:
             if alert.silenced:
                 alert.silenced = False
                 plan.events.append(Event(alert.id, ctx.now, "unsilenced", {"reason": "the silence ended"}))
             continue
         muted.add(alert.id)
-        if not alert.silenced:
-            plan.events.append(
-                Event(alert.id, ctx.now, "silenced", {"silence": silence["id"], "until": silence["endsAt"]})
-            )
-        alert.silenced = True
-        if before is None:  # fired in this run: never notified
-            alert.rounds_at_severity = 0
-            alert.last_notified_at = None
-            alert.notified_channels = []
-        else:  # the round does not count: back to where it was
-            alert.severity = before.severity
-            alert.escalated = before.escalated
-            alert.channels = list(before.channels)
-            alert.rounds_at_severity = before.rounds_at_severity
-            alert.last_notified_at = before.last_notified_at
-            alert.notified_channels = list(before.notified_channels)
+        _mute_round(plan, ctx, alert, silence)
     if muted:
         plan.intents = [i for i in plan.intents if i.alert_id not in muted]
         plan.events = [e for e in plan.events if not (e.alert_id in muted and e.kind in _ROUND_EVENTS)]
         plan.reminded = [a for a in plan.reminded if a not in muted]
         plan.escalated = [a for a in plan.escalated if a not in muted]
-    # Alerts this run did not touch (a rule that did not breach, an unevaluable one) still show
-    # whether a silence covers them now.
+    _mark_untouched(plan, ctx, in_plan)
+
+
+def _mute_round(plan: Plan, ctx: Context, alert: Alert, silence: Mapping[str, Any]) -> None:
+    """A silenced alert of this plan: marked silenced, and its round does not count."""
+    before = ctx.active.get(alert.rule_id)
+    before = before if before is not None and before.id == alert.id else None
+    if not alert.silenced:
+        plan.events.append(Event(alert.id, ctx.now, "silenced", {"silence": silence["id"], "until": silence["endsAt"]}))
+    alert.silenced = True
+    if before is None:  # fired in this run: never notified
+        alert.rounds_at_severity = 0
+        alert.last_notified_at = None
+        alert.notified_channels = []
+    else:  # the round does not count: back to where it was
+        alert.severity = before.severity
+        alert.escalated = before.escalated
+        alert.channels = list(before.channels)
+        alert.rounds_at_severity = before.rounds_at_severity
+        alert.last_notified_at = before.last_notified_at
+        alert.notified_channels = list(before.notified_channels)
+
+
+def _mark_untouched(plan: Plan, ctx: Context, in_plan: Mapping[str, Alert]) -> None:
+    """Alerts this run did not touch (a rule that did not breach, an unevaluable one) still show
+    whether a silence covers them now."""
     for rule_id, stored in ctx.active.items():
         if stored.id in in_plan or stored.silenced == (rule_id in ctx.silences):
             continue

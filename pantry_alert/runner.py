@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import metrics as metrics_mod
 from .config import SEVERITIES, Config
-from .engine import Context, Plan, evaluate
+from .engine import Plan
 from .errors import MetricsError
 from .model import SEVERITY_ORDER
 from .notify import configured_channels
 from .notify.delivery import Report, deliver
 from .notify.registry import channel_facts
+from .planning import plan_step
 from .store import open_store, run_lock
 from .store.db import inspect
 
@@ -91,13 +92,7 @@ def run_check(
     channels = configured_channels(
         config, env, {"console": {"stream": console_stream}}
     )  # config errors: before any write
-    ctx = Context(
-        now=now,
-        escalation=config.escalation,
-        configured=frozenset(channels),
-        channels=channel_facts(),
-        alert_after=config.source.alert_after,
-    )
+    configured = frozenset(channels)
     document, source_error = None, None
     try:
         document = metrics_mod.read(
@@ -108,7 +103,7 @@ def run_check(
 
     if dry_run:
         with open_store(db_path, readonly=True, timeout_ms=config.state.lock_timeout_ms) as store:
-            plan, stored = _plan(store, config, document, ctx, now, source_error)
+            plan, stored = _plan(store, config, document, configured, now, source_error)
             result = CheckResult(plan=plan, source_error=source_error, dry_run=True)
             active = list(stored.values())
             if on_planned:
@@ -118,7 +113,7 @@ def run_check(
         with run_lock(db_path, config.state.lock_timeout_ms):
             with open_store(db_path, timeout_ms=config.state.lock_timeout_ms) as store:
                 with store.transaction():
-                    plan, _ = _plan(store, config, document, ctx, now, source_error)
+                    plan, _ = _plan(store, config, document, configured, now, source_error)
                     store.apply(plan, now)
                 result = CheckResult(plan=plan, source_error=source_error)
                 if on_planned:
@@ -145,30 +140,24 @@ def _sync(store, config: Config, channels: dict[str, Any], now: int) -> list[Any
     ]
 
 
-def _plan(store, config: Config, document, ctx, now: int, source_error: str | None):
-    """The rules evaluated against the stored state, then the policy step: ``(plan, stored alerts by rule id)``."""
-    stored = store.active_alerts()
-    plan = evaluate(
-        config.rules,
-        document,
-        alerts=stored,
-        rule_states=store.rule_states(),
-        ctx=replace(ctx, taken_ids=store.alert_ids_at(now)),
-        source_error=source_error,
-    )
-    return _policy(plan, store, config, ctx, stored), stored
-
-
-def _policy(plan: Plan, store, config: Config, ctx: Context, stored) -> Plan:
-    """The notification policy (silences, quiet hours, routes, batching) on the engine's plan."""
-    from . import policy
+def _plan(store, config: Config, document, configured: frozenset[str], now: int, source_error: str | None):
+    """The step planned on the stored state: ``(plan, stored alerts by rule id)``."""
     from .store.policy import active_silences
 
-    silences = active_silences(store, ctx.now)
-    policy_ctx = policy.Context.of(
-        config, ctx.now, ctx.configured, channels=ctx.channels, active=stored, silences=silences
+    stored = store.active_alerts()
+    plan = plan_step(
+        config,
+        document,
+        now=now,
+        alerts=stored,
+        rule_states=store.rule_states(),
+        silences=active_silences(store, now),
+        configured=configured,
+        channels=channel_facts(),
+        taken_ids=store.alert_ids_at(now),
+        source_error=source_error,
     )
-    return policy.apply(plan, policy_ctx)
+    return plan, stored
 
 
 def _touched(plan: Plan) -> dict[str, Any]:

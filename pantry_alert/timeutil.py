@@ -69,6 +69,14 @@ def cli_duration(value: str, *, bare_unit: str | None = None, option: str) -> in
         raise UsageError(str(exc)) from None
 
 
+def positive_duration(ms: object, problem: str) -> int:
+    """``ms`` when it is a duration longer than 0 (whole milliseconds), else ``UsageError(problem)``;
+    ``{value!r}`` in ``problem`` shows what was given.  Every face checks its durations through this."""
+    if isinstance(ms, bool) or not isinstance(ms, int) or ms <= 0:
+        raise UsageError(problem.format(value=ms))
+    return ms
+
+
 def exact_duration(ms: int) -> str:
     """``ms`` as rules.yaml writes a duration, exactly: in the largest unit that divides it
     (``15m``, ``90s``, ``1500ms``, ``0``); ``parse_duration`` reads it back."""

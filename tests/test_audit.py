@@ -208,7 +208,7 @@ def test_api_and_slack_actions_write_entries_with_the_client_address(fired, tmp_
         entry(T0, "slack:bob", "acknowledge", db_alert, {}, local),
         entry(T0, "env", "rule_update", "queue_depth", {"rule": {"severity": "high"}}, local),
         entry(T0, "env", "rule_add", "queue_depth", {"rule": rule}, local),
-        entry(T0, "env", "silence_expire", created["id"], {"rule": "high_error_rate"}, local),
+        entry(T0, "env", "silence_expire", created["id"], {"rule": "high_error_rate", "by": "api"}, local),
         entry(
             T0,
             "env",

@@ -39,12 +39,14 @@ def ack(
 ) -> None:
     """Acknowledge an alert: no more reminders or escalation for it (for a while, with --for)."""
     from .. import actions
-    from ..errors import UsageError
-    from ..timeutil import cli_duration, format_duration
+    from ..timeutil import cli_duration, format_duration, positive_duration
 
-    duration = cli_duration(for_, option="--for") if for_ is not None else None
-    if duration == 0:
-        raise UsageError("--for: 0 would expire the acknowledgement at once; give a duration such as 30m or 2h")
+    duration = None
+    if for_ is not None:
+        duration = positive_duration(
+            cli_duration(for_, option="--for"),
+            "--for: 0 would expire the acknowledgement at once; give a duration such as 30m or 2h",
+        )
     ws = get_globals(ctx).workspace
     now = ws.now()
     actions.acknowledge(ws, alert_id, by=by or login_name(), note=note, for_ms=duration, now=now)

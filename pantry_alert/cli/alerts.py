@@ -46,7 +46,9 @@ def list_alerts(
     with g.store() as store:
         alerts = store.list_alerts(active=True, severity=severity, type=type_, rule=rule)
     if as_json:
-        print_json([a.to_json() for a in alerts])
+        from ..views import alerts_json
+
+        print_json(alerts_json(alerts))
         return
     if not alerts:
         sys.stdout.write("No active alerts\n")
@@ -79,7 +81,9 @@ def history(
     with g.store() as store:
         alerts = store.list_alerts(active=False, since=None if since_ms is None else now - since_ms, limit=limit)
     if as_json:
-        print_json([a.to_json() for a in alerts])
+        from ..views import alerts_json
+
+        print_json(alerts_json(alerts))
         return
     scope = f" fired in the last {format_duration(since_ms)}" if since_ms is not None else ""
     if not alerts:
@@ -121,17 +125,18 @@ def _alert_panel(alert, events: list[dict], tz: str | None):
     from rich.panel import Panel
     from rich.table import Table
 
-    from ..timeutil import format_duration
-
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
-
-    def row(label: str, value: str) -> None:
+    for label, value in _panel_rows(alert, events, tz):
         grid.add_row(label, value)
+    return Panel(
+        grid, title=f"[bold]{escape(alert.title)}[/] {escape(f'[{alert.severity}]')}", title_align="left", expand=False
+    )
 
-    row("Alert", escape(alert.id))
-    row("Rule", f"{escape(alert.rule_id)} ({alert.type})")
+
+def _panel_rows(alert, events: list[dict], tz: str | None) -> list[tuple[str, str]]:
+    """The ``show`` panel's rows: (label, rich markup)."""
     fired_severity = next((e["detail"].get("severity") for e in events if e["kind"] == "fired"), None)
     severity = alert.severity
     if alert.escalated:
@@ -140,38 +145,49 @@ def _alert_panel(alert, events: list[dict], tz: str | None):
             if fired_severity and fired_severity != alert.severity
             else " (escalated)"
         )
-    row("Severity", severity)
-    status = alert.status + (" (notifications muted by a silence)" if alert.silenced else "")
-    row("Status", status)
-    row("Description", escape(alert.description or ""))
-    row("Fired", format_time(alert.timestamp, tz))
-    row(
-        "Last seen", f"{format_time(alert.last_seen_at, tz)} (seen {alert.count} time{'s' if alert.count != 1 else ''})"
-    )
+    seen = f"{format_time(alert.last_seen_at, tz)} (seen {alert.count} time{'s' if alert.count != 1 else ''})"
+    rows = [
+        ("Alert", escape(alert.id)),
+        ("Rule", f"{escape(alert.rule_id)} ({alert.type})"),
+        ("Severity", severity),
+        ("Status", alert.status + (" (notifications muted by a silence)" if alert.silenced else "")),
+        ("Description", escape(alert.description or "")),
+        ("Fired", format_time(alert.timestamp, tz)),
+        ("Last seen", seen),
+    ]
+    rows += _handled_rows(alert, tz)
+    if alert.metrics:
+        rows.append(("Metrics", escape(", ".join(f"{k} = {v}" for k, v in alert.metrics.items()))))
+    if alert.labels:
+        rows.append(("Labels", escape(", ".join(f"{k}={v}" for k, v in alert.labels.items()))))
+    if alert.runbook_url:
+        rows.append(("Runbook", escape(alert.runbook_url)))
+    channels = ", ".join(alert.channels) or "-"
+    notified = ", ".join(alert.notified_channels) or "none yet"
+    rows.append(("Channels", f"{escape(channels)} (notified: {escape(notified)})"))
+    return rows
+
+
+def _handled_rows(alert, tz: str | None) -> list[tuple[str, str]]:
+    """The Acknowledged and Resolved rows, when the alert was."""
+    from ..timeutil import format_duration
+
+    rows = []
     if alert.acknowledged_at is not None:
         text = f"{format_time(alert.acknowledged_at, tz)} by {escape(alert.acknowledged_by or '?')}"
         text += f", {format_duration(alert.acknowledged_at - alert.timestamp)} after firing"
         if alert.ack_expires_at is not None:
             text += f"; until {format_time(alert.ack_expires_at, tz)}"
-        row("Acknowledged", text)
+        rows.append(("Acknowledged", text))
     if alert.resolved_at is not None:
-        row(
-            "Resolved",
-            f"{format_time(alert.resolved_at, tz)} by {escape(alert.resolved_by or '?')}, "
-            f"{format_duration(alert.resolved_at - alert.timestamp)} after firing",
+        rows.append(
+            (
+                "Resolved",
+                f"{format_time(alert.resolved_at, tz)} by {escape(alert.resolved_by or '?')}, "
+                f"{format_duration(alert.resolved_at - alert.timestamp)} after firing",
+            )
         )
-    if alert.metrics:
-        row("Metrics", escape(", ".join(f"{k} = {v}" for k, v in alert.metrics.items())))
-    if alert.labels:
-        row("Labels", escape(", ".join(f"{k}={v}" for k, v in alert.labels.items())))
-    if alert.runbook_url:
-        row("Runbook", escape(alert.runbook_url))
-    channels = ", ".join(alert.channels) or "-"
-    notified = ", ".join(alert.notified_channels) or "none yet"
-    row("Channels", f"{escape(channels)} (notified: {escape(notified)})")
-    return Panel(
-        grid, title=f"[bold]{escape(alert.title)}[/] {escape(f'[{alert.severity}]')}", title_align="left", expand=False
-    )
+    return rows
 
 
 def _short(ms: int | None, tz: str | None, day: str, zone: str) -> str:

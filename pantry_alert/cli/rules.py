@@ -22,7 +22,9 @@ def list_rules(
 
     config = get_globals(ctx).config()
     if as_json:
-        print_json([rule.to_json() for rule in config.rules])
+        from ..views import rules_json
+
+        print_json(rules_json(config))
         return
     status = channel_status(config)
     described = _channel_lines(config)
@@ -142,32 +144,22 @@ def test_rules(
         _run_cases(ctx, cases, as_json)
         return
     from .. import metrics as metrics_mod
-    from ..errors import ExpressionError, Unevaluable
-    from ..templates import DEFAULT_DESCRIPTION, render_description
+    from ..planning import verdicts
 
     config = get_globals(ctx).config()
     document = metrics_mod.read(file=metrics_file, url=metrics_url, source=config.source, base_dir=config.path.parent)
-    results, code = [], 0
-    for rule in config.rules:
-        entry: dict[str, Any] = {"rule": rule.id, "verdict": None, "value": None, "description": None, "error": None}
-        assert rule.when is not None  # only the built-in source rule has no condition, and it is not listed
-        try:
-            holds, _read, value = rule.when.evaluate(document)
-            entry["verdict"] = "fires" if holds else "ok"
-            entry["value"] = _json_value(value)
-            try:
-                entry["description"] = render_description(rule.description, document, rule.to_json(), value)
-            except ExpressionError as exc:
-                entry["description"] = DEFAULT_DESCRIPTION
-                entry["error"] = f"description template failed: {exc}"
-                code = 1
-        except Unevaluable as exc:
-            entry["verdict"] = "unevaluable"
-            entry["error"] = str(exc)
-            code = 1
-        if not rule.enabled:
-            entry["verdict"] += " (disabled)"
-        results.append(entry)
+    results: list[dict[str, Any]] = []
+    for verdict in verdicts(config, document):
+        results.append(
+            {
+                "rule": verdict.rule_id,
+                "verdict": verdict.outcome + ("" if verdict.enabled else " (disabled)"),
+                "value": _json_value(verdict.value),
+                "description": verdict.description,
+                "error": verdict.error,
+            }
+        )
+    code = 1 if any(entry["error"] for entry in results) else 0
     if as_json:
         print_json({"results": results})
     else:

@@ -22,13 +22,12 @@ def add(
 ) -> None:
     """Silence a rule: its alerts are still recorded and shown, but notified on no channel."""
     from .. import actions
-    from ..errors import UsageError
-    from ..timeutil import cli_duration, format_duration, format_time
+    from ..timeutil import cli_duration, format_duration, format_time, positive_duration
     from .actions import login_name
 
-    duration = cli_duration(for_, option="--for")
-    if duration <= 0:
-        raise UsageError("--for: give a duration longer than 0, such as 30m or 2h")
+    duration = positive_duration(
+        cli_duration(for_, option="--for"), "--for: give a duration longer than 0, such as 30m or 2h"
+    )
     ws = get_globals(ctx).workspace
     silence = actions.add_silence(ws, rule_id, for_ms=duration, reason=reason, by=by or login_name())
     sys.stdout.write(f"{silence['id']}\n")

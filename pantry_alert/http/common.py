@@ -134,7 +134,7 @@ def text_field(data: dict[str, Any], key: str, *, max_length: int = 1000) -> str
 
 def duration_field(value: Any, name: str, *, bare_unit: str | None = None, positive: bool = False) -> int | None:
     """A duration (``30s``, ``2h``...) from a query parameter or a body field, in milliseconds."""
-    from ..timeutil import parse_duration
+    from ..timeutil import parse_duration, positive_duration
 
     if value is None:
         return None
@@ -144,8 +144,8 @@ def duration_field(value: Any, name: str, *, bare_unit: str | None = None, posit
         ms = parse_duration(value, bare_unit=bare_unit, what=name)
     except ValueError as exc:
         raise HttpError(400, str(exc)) from None
-    if positive and ms <= 0:
-        raise HttpError(400, f"'{name}' must be more than 0")
+    if positive:
+        positive_duration(ms, f"'{name}' must be more than 0")
     return ms
 
 

@@ -202,11 +202,16 @@ async def silence_create(request):
     return ok(silence, message="Silence created")
 
 
-def silence_expire(request):
-    """As ``silence expire``: 404 for an unknown silence, 409 when it has already ended."""
+async def silence_expire(request):
+    """As ``silence expire``: an optional body ``{"by"}``; 404 for an unknown silence, 409 when it has
+    already ended."""
     from ..actions import expire_silence
 
-    silence = expire_silence(_ctx(request).workspace(), request.path_params["silence_id"], actor=actor_of(request))
+    body = await read_json(request, allowed={"by"})
+    by = text_field(body, "by") or DEFAULT_BY
+    silence_id = request.path_params["silence_id"]
+    actor = actor_of(request)
+    silence = await run_in_threadpool(lambda: expire_silence(_ctx(request).workspace(), silence_id, by=by, actor=actor))
     return ok(silence, message="Silence expired")
 
 

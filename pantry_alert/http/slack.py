@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -124,13 +124,9 @@ def _user(payload: dict[str, Any]) -> str:
 
 def _acknowledge(ws, alert_id: str, actor: Actor, lock_ms: int | None) -> Outcome:
     """Acknowledge; a lock wait beyond ``lock_ms`` gives ``busy`` (the background then waits longer)."""
-    if lock_ms is not None:
-        config = ws.config()
-        quick = replace(config, state=replace(config.state, lock_timeout_ms=min(lock_ms, config.state.lock_timeout_ms)))
-        ws = replace(ws, _config=quick)
     now = ws.now()
     try:
-        alert = actions.acknowledge(ws, alert_id, by=actor.name, now=now, actor=actor)
+        alert = actions.acknowledge(ws, alert_id, by=actor.name, now=now, lock_timeout_ms=lock_ms, actor=actor)
         return Outcome("acknowledged", alert, actor.name.removeprefix("slack:"), now)
     except StateLocked:
         if lock_ms is None:

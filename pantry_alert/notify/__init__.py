@@ -59,8 +59,14 @@ def configured_channels(
             hint="fix them and check with: pantry-alert rules validate",
             problems=problems,
         )
+    # Built once when the config loaded, for the environment it loaded with: reused for that one.
+    built = config.channel_settings if getattr(config, "settings_env", None) is env else None
     out = {}
     for name in CHANNEL_NAMES:
+        if built is not None and name not in options:
+            if name in built:
+                out[name] = built[name]
+            continue
         section = config.channels.get(name)
         if unconfigured(name, section, env):
             continue

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import NotFoundError, StateError
+from ..errors import StateError
 from ..model import Alert, Event, Intent, RuleState
 from .db import SCHEMA_VERSION, connect, connect_query_only, default_path, run_lock, seal, transaction, write_problem
 from .outbox import Outbox
@@ -174,9 +174,9 @@ class Store:
         try:
             return self.conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
-            from .db import _database_error
+            from .failures import database_error
 
-            raise _database_error(self.path, exc, untouched=self.conn.total_changes == 0) from None
+            raise database_error(self.path, exc, untouched=self.conn.total_changes == 0) from None
 
     def data_version(self) -> int:
         """SQLite's ``PRAGMA data_version``: it changes whenever another connection commits."""
@@ -301,42 +301,6 @@ class Store:
             "INSERT INTO runs (started_at, finished_at, exit_code, summary) VALUES (?, ?, ?, ?)",
             (started_at, finished_at, exit_code, json.dumps(summary, separators=(",", ":"))),
         )
-
-    def resolve_alert(
-        self,
-        alert_id: str,
-        *,
-        by: str,
-        note: str | None,
-        now: int,
-        notify_resolved: bool,
-        intents: list[Intent] | None = None,
-        audit: Entry | None = None,
-    ) -> Alert:
-        """Resolve by hand; the resolved notifications are recorded for the next ``check`` to send
-        (``intents`` when the caller passed them through the notification policy, else one per
-        channel the alert was notified on).  ``audit`` is written in the same transaction."""
-        with self.transaction():
-            alert = self.get_alert(alert_id)
-            if alert is None or alert.resolved:
-                raise NotFoundError("Alert not found or already resolved")
-            alert.status = "resolved"
-            alert.resolved_at = now
-            alert.resolved_by = by
-            self.update_alert(alert)
-            detail = {"by": by}
-            if note:
-                detail["note"] = note
-            self.add_event(Event(alert.id, now, "resolved", detail))
-            if intents is not None:
-                for intent in intents:
-                    self.add_notification(intent, now)
-            elif notify_resolved:
-                for channel in alert.notified_channels:
-                    self.add_notification(Intent(alert.id, channel, "resolved"), now)
-            if audit is not None:
-                record_audit(self, audit)
-        return alert
 
     def acknowledge_alert(
         self, alert_id: str, *, by: str, note: str | None, until: int | None, now: int, audit: Entry | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from .db import _database_error
+from .failures import database_error
 
 __all__ = ["PruneResult", "prune", "vacuum"]
 
@@ -82,7 +82,7 @@ def prune(store, *, cutoff: int, dry_run: bool = False, audit_cutoff: int | None
             if audit_cutoff is not None:
                 result.audit = audit.prune(store, cutoff=audit_cutoff)
     except sqlite3.Error as exc:
-        raise _database_error(store.path, exc) from None
+        raise database_error(store.path, exc) from None
     finally:
         conn.execute(f"PRAGMA secure_delete = {int(secure_delete)}")
     return result
@@ -124,4 +124,4 @@ def vacuum(store) -> None:
         store.conn.execute("VACUUM")
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in WAL mode the file shrinks at the checkpoint
     except sqlite3.Error as exc:  # locked, disk full...
-        raise _database_error(store.path, exc, untouched=store.conn.total_changes == 0) from None
+        raise database_error(store.path, exc, untouched=store.conn.total_changes == 0) from None

@@ -83,7 +83,7 @@ def add_silence(store: Store, rule_id: str, *, ends_at: int, reason: str | None,
     return silence_json((silence_id, rule_id, now, ends_at, reason, by, None), now)
 
 
-def expire_silence(store: Store, silence_id: str, *, by: str | None, now: int) -> dict[str, Any]:
+def expire_silence(store: Store, silence_id: str, *, by: str, now: int) -> dict[str, Any]:
     """End a silence now; the rule's alerts are unmuted unless another silence still covers it."""
     store.open_conn.execute("UPDATE silences SET ends_at = ?, expired_by = ? WHERE id = ?", (now, by, silence_id))
     silence = get_silence(store, silence_id, now)

@@ -25,7 +25,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .db import _database_error, connect_readonly
+from .failures import database_error
+from .identity import connect_readonly
 
 __all__ = ["NOTIFICATION_STATUSES", "stats"]
 
@@ -137,7 +138,7 @@ def stats(store, *, now: int, window: int) -> dict[str, Any]:
             try:
                 notifications = counting.result()
             except sqlite3.Error as exc:
-                raise _database_error(store.path, exc) from None
+                raise database_error(store.path, exc) from None
 
     by_type: dict[str, int] = {}
     by_severity: dict[str, int] = {}

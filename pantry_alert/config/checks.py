@@ -14,10 +14,10 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from .errors import ConfigError
-from .notify.registry import CHANNEL_NAMES
-from .timeutil import parse_duration
-from .urls import is_http_url, why_not
+from ..errors import ConfigError, ConfigProblem
+from ..notify.registry import CHANNEL_NAMES
+from ..timeutil import parse_duration
+from ..urls import is_http_url, why_not
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ class Problems:
     def __init__(self, path: Path, text: str):
         self.path, self.text = path, text
         self.items: list[str] = []
+        self.located: list[ConfigProblem] = []  # every problem with its key path and line, in order found
         self._root: Any = None  # the composed YAML node tree, made on the first error
         self.uninterpolated: set[tuple] = set()  # keys whose ${VAR} could not be filled: not checked further
         self.rule_ids: list = []  # rule ids by index, to name the rule in a problem
@@ -77,18 +78,24 @@ class Problems:
         return node.start_mark.line + 1 if node is not None else None
 
     def format(self, keys: tuple, message: str, rule_id: str | None = None) -> str:
+        return self._locate(keys, message, rule_id).text
+
+    def _locate(self, keys: tuple, message: str, rule_id: str | None = None) -> ConfigProblem:
         line = self.line(keys)
         where = f"{self.path}:{line}" if line else str(self.path)
         rule = f" rule '{rule_id}':" if rule_id else ""
         message = unexpand(message, self.substitutions)
         dotted = ".".join(str(k) for k in keys)
-        return f"{where}:{rule} {dotted + ': ' if dotted else ''}{message}"
+        return ConfigProblem(f"{where}:{rule} {dotted + ': ' if dotted else ''}{message}", keys, line)
 
     def add(self, keys: tuple, message: str, rule_id: str | None = None) -> None:
-        if len(keys) >= 2 and keys[0] == "channels" and keys[1] in CHANNEL_NAMES:
-            self.channel_items.setdefault(keys[1], []).append(self.format(keys, message))
+        channel = len(keys) >= 2 and keys[0] == "channels" and keys[1] in CHANNEL_NAMES
+        found = self._locate(keys, message, None if channel else rule_id)
+        self.located.append(found)
+        if channel:
+            self.channel_items.setdefault(keys[1], []).append(found.text)
             return
-        self.items.append(self.format(keys, message, rule_id))
+        self.items.append(found.text)
 
 
 def interpolate(value, keys: tuple, env: Mapping[str, str], problems: Problems):
