@@ -70,5 +70,6 @@ def test_the_top_level_keys_are_the_plain_values_and_the_sections():
         "batching",
         "routes",
         "api",
+        "audit",
         "rules",
     ]
