@@ -45,6 +45,7 @@ MAX_ALLOCATED = 8_000_000  # characters built in all during one render
 MAX_ITEMS = 100_000  # items in a list a filter builds
 MAX_WIDTH = 1000  # a field width or precision in format strings
 RENDER_SECONDS = 1.0  # wall-clock budget of one render (a run holds the database lock meanwhile)
+RENDER_SECONDS_ENV = "PANTRY_ALERT_RENDER_SECONDS"  # overrides it (the tests shorten it)
 _env = None
 _local = threading.local()  # the budget of the render running in this thread
 
@@ -54,12 +55,15 @@ class RenderTimeout(Exception):
 
 
 class _Budget:
-    __slots__ = ("deadline", "allocated")
+    __slots__ = ("seconds", "deadline", "allocated")
 
     def __init__(self) -> None:
         import time
 
-        self.deadline = time.monotonic() + RENDER_SECONDS
+        from .timeutil import budget_seconds
+
+        self.seconds = budget_seconds(RENDER_SECONDS, RENDER_SECONDS_ENV)
+        self.deadline = time.monotonic() + self.seconds
         self.allocated = 0
 
 
@@ -73,7 +77,7 @@ def _tick() -> None:
         import time
 
         if time.monotonic() > budget.deadline:
-            raise RenderTimeout(f"rendering took longer than {RENDER_SECONDS:g}s")
+            raise RenderTimeout(f"rendering took longer than {budget.seconds:g}s")
 
 
 def _too_big(what: str):

@@ -162,3 +162,15 @@ def format_time(ms, tz: str | None = None) -> str:
     if tz and tz != abbr:
         text += f" ({tz})"
     return text
+
+
+def budget_seconds(default: float, variable: str) -> float:
+    """A built-in time budget: ``default`` seconds, or the positive number of seconds in the
+    environment variable ``variable`` (read at each use, so a test can shorten a budget it waits
+    out; unset in production).  Anything else in the variable leaves the default."""
+    raw = (os.environ.get(variable) or "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        return default
+    return value if 0 < value < math.inf else default

@@ -100,6 +100,51 @@ def pytest_sessionstart(session) -> None:
 # True while a test wraps the console script (``_script``) in something that only a real
 # process can carry (dropped capabilities): ``Cli.__call__`` then spawns it.
 SPAWN = False
+# Set by a test to a ``BoundWorker`` (a process started under e.g. ``setpriv``): ``Cli.__call__``
+# then runs each command line in that process, in-process there, instead of one process per call.
+BOUND = None
+
+_WORKER = """
+import json, os, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from conftest import run_in_process
+requests, replies = os.fdopen(os.dup(0), "r"), os.fdopen(os.dup(1), "w")
+for line in requests:
+    argv, env, cwd, stdin = json.loads(line)
+    result = run_in_process(argv, env, cwd=Path(cwd), input=stdin)
+    replies.write(json.dumps([result.code, result.out, result.err]) + "\\n")
+    replies.flush()
+"""
+
+
+class BoundWorker:
+    """One process started under ``prefix`` (e.g. ``setpriv --bounding-set=-all``) that runs
+    ``run_in_process`` for each command line it is sent: what the prefix binds holds for every
+    run, without starting a process per run."""
+
+    def __init__(self, prefix: list[str]):
+        self.proc = subprocess.Popen(
+            [*prefix, sys.executable, "-c", _WORKER, str(Path(__file__).parent)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, argv: list[str], env: dict[str, str], cwd: Path, input: str | None) -> Result:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps([argv, env, str(cwd), input]) + "\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline()
+        assert reply, f"the bound worker exited with {self.proc.wait()}"
+        return Result(*json.loads(reply))
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+        if self.proc.stdout:
+            self.proc.stdout.close()
 
 
 def _script() -> list[str]:
@@ -168,9 +213,12 @@ class Cli:
 
         With ``timeout`` (tests of hostile input that must stay bounded in time and memory),
         or while a test runs the command bound by something around it (``SPAWN`` set, e.g.
-        under ``setpriv``), it runs the installed console script in a subprocess instead."""
+        under ``setpriv``), it runs the installed console script in a subprocess instead; with
+        ``BOUND`` set, in that worker process."""
         if timeout is not None or SPAWN:
             return self.spawn(*args, now=now, env=env, input=input, timeout=timeout or 60)
+        if BOUND is not None:
+            return BOUND.run(list(args), self.environment(now, env), self.tmp, input)
         return run_in_process(list(args), self.environment(now, env), cwd=self.tmp, input=input)
 
     def spawn(
@@ -338,6 +386,27 @@ def simple(tmp_path) -> Cli:
     c = Cli(tmp_path)
     c.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="10m"))
     return c
+
+
+def wait_for(condition, what: str = "the condition", timeout: float = 10, *, interval: float = 0.02, retry_on=()):
+    """Wait until ``condition()`` returns something true, and return it; fail the test after ``timeout``
+    seconds, naming ``what`` and the last answer.  Exceptions of the classes in ``retry_on`` (a peer
+    not up yet) count as a false answer.
+
+    The one way the tests wait for something another thread or process does: polling an
+    observable result, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = condition()
+            if last:
+                return last
+        except retry_on as exc:
+            last = exc
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
 
 
 def free_port() -> int:

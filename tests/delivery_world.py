@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from conftest import T0, Cli, Mailbox, free_port, rows, smtp_authenticator
+from conftest import T0, Cli, Mailbox, free_port, rows, smtp_authenticator, wait_for  # noqa: F401  (wait_for: the delivery tests import it from here)
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -51,13 +50,6 @@ def notifications(db: Path) -> list[tuple]:
     return rows(
         db, "SELECT channel, kind, status, attempts, error, sent_at, next_attempt_at FROM notifications ORDER BY id"
     )
-
-
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 # ---------------------------------------------------------------- peers

@@ -13,11 +13,11 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import conftest
 import pytest
 from conftest import free_port
 
@@ -41,19 +41,9 @@ def http_json(url: str, data=None, timeout: float = 5.0):
         return json.loads(response.read() or b"null")
 
 
-def wait_for(predicate, what: str, timeout: float = 20.0, step: float = 0.1):
-    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Exception as exc:  # not up yet
-            last = exc
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
+def wait_for(condition, what: str, timeout: float = 10):
+    """``conftest.wait_for``, where an error from a peer that is still starting or settling counts as not yet."""
+    return conftest.wait_for(condition, what, timeout, retry_on=(Exception,))
 
 
 class Server:

@@ -14,6 +14,8 @@ import pytest
 from conftest import Cli, free_port
 from promstack import Alertmanager, Recorder, start_alertmanagers, wait_for
 
+pytestmark = pytest.mark.slow  # real servers and processes
+
 DASHBOARD = "https://crm.example.com/dashboard/performance"
 RUNBOOK = "https://wiki.example.com/runbooks/cpu"
 CONFIG = """

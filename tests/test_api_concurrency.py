@@ -7,9 +7,12 @@ import sqlite3
 import threading
 from collections import Counter
 
+import pytest
 from api_server import ApiServer
 from conftest import MINUTE, T0
 from pytest_httpserver import HTTPServer
+
+pytestmark = pytest.mark.slow  # real servers and processes
 
 CONFIG = """
 rules:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from api_server import ApiServer
+from api_server import Api
 from conftest import SEED_METRICS, T0
 
 HOUR = 3_600_000
@@ -12,7 +12,7 @@ HOUR = 3_600_000
 @pytest.fixture
 def server(cli):
     assert cli.check(SEED_METRICS).code == 0
-    with ApiServer(cli) as s:
+    with Api(cli) as s:
         yield s
 
 

@@ -1,15 +1,20 @@
-"""The cron fast path parses `check` without typer: its option table must match the typer command."""
+"""The cron fast path parses `check` (each command of `cli.fast.FAST_COMMANDS`) without typer: each option
+table must match its typer command."""
 
 from __future__ import annotations
 
+from importlib import import_module
+
+import pytest
 import typer
 
 from pantry_alert.cli.application import app
-from pantry_alert.cli.check import OPTIONS, parse_fast
+from pantry_alert.cli.check import execute
+from pantry_alert.cli.fast import FAST_COMMANDS, parse
 
 
-def _typer_check_options() -> dict[str, tuple[str, bool]]:
-    command = typer.main.get_command(app).commands["check"]
+def _typer_options(name: str) -> dict[str, tuple[str, bool]]:
+    command = typer.main.get_command(app).commands[name]
     out = {}
     for param in command.params:
         if param.param_type_name != "option":
@@ -19,18 +24,21 @@ def _typer_check_options() -> dict[str, tuple[str, bool]]:
     return out
 
 
-def test_fast_path_options_match_the_typer_command():
-    assert _typer_check_options() == OPTIONS
+@pytest.mark.parametrize("name", sorted(FAST_COMMANDS))
+def test_fast_path_options_match_the_typer_command(name):
+    assert _typer_options(name) == import_module(f"pantry_alert.cli.{FAST_COMMANDS[name]}").OPTIONS
 
 
 def test_fast_path_takes_plain_cron_lines_and_leaves_the_rest_to_typer():
-    g, options = parse_fast(["--config", "r.yaml", "--db", "s.db", "check", "--metrics-file", "-", "--json"])
-    assert (g.config_path, g.db, g.debug) == ("r.yaml", "s.db", False)
+    run, g, options = parse(["--config", "r.yaml", "--db", "s.db", "check", "--metrics-file", "-", "--json"])
+    assert (run, g.config_path, g.db, g.debug) == (execute, "r.yaml", "s.db", False)
     assert options == {"metrics_file": "-", "metrics_url": None, "fail_on": None, "dry_run": False, "as_json": True}
-    assert parse_fast(["check", "--help"]) is None
-    assert parse_fast(["check", "--config", "x"]) is None  # a global option after the command: typer explains
-    assert parse_fast(["check", "--fail-on"]) is None  # value missing: typer's usage error
-    assert parse_fast(["list"]) is None
+    assert parse(["check", "--help"]) is None
+    assert parse(["check", "--config", "x"]) is None  # a global option after the command: typer explains
+    assert parse(["check", "--fail-on"]) is None  # value missing: typer's usage error
+    assert parse(["list"]) is None
+    assert parse(["--debug", "check", "--dry-run"])[1].debug is True
+    assert parse(["--verbose", "check"]) is None
 
 
 def test_a_global_option_after_the_command_says_where_it_goes(cli):
@@ -49,5 +57,23 @@ def test_shell_completion_is_offered_and_completes_commands(cli):
     assert shown.code == 0
     assert "_pantry_alert_completion()" in shown.out
     assert "complete -o default -F _pantry_alert_completion pantry-alert" in shown.out
+    # the shell named wins over the parent process (none under cron or CI, another one in a terminal)
+    zsh = cli("--config", "other.yaml", "--show-completion=zsh")
+    assert zsh.code == 0 and zsh.out.startswith("#compdef pantry-alert\n")
+    installed = cli("--install-completion", "bash", env={"HOME": str(cli.tmp)})
+    script = cli.tmp / ".bash_completions" / "pantry-alert.sh"
+    assert (installed.code, installed.out.splitlines()[0]) == (0, f"bash completion installed in {script}")
+    assert "_pantry_alert_completion()" in script.read_text()
+    assert f"source '{script}'" in (cli.tmp / ".bashrc").read_text()
     completed = cli(env={"_PANTRY_ALERT_COMPLETE": "complete_bash", "COMP_WORDS": "pantry-alert ru", "COMP_CWORD": "1"})
     assert (completed.code, completed.out.split()) == (0, ["rules"])
+
+
+def test_the_kept_top_level_help_is_what_typer_prints(cli):
+    from pantry_alert.cli.help_text import TEXT, render
+
+    assert TEXT == render(), "the kept help is stale: regenerate it with `python -m pantry_alert.cli.help_text`"
+    assert TEXT.startswith("Usage: pantry-alert [OPTIONS] COMMAND [ARGS]...\n") and "  check  " in TEXT
+    assert cli("--help").out == TEXT  # 120 columns: typer's width stops at 80
+    narrow = cli("--help", env={"COLUMNS": "60"})  # typer wraps for a narrow terminal itself
+    assert narrow.code == 0 and narrow.out != TEXT and narrow.out.startswith("Usage: pantry-alert")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from conftest import MINUTE, T0, free_port
 from delivery_world import (
     ALERT_ID,
@@ -183,6 +184,7 @@ def test_webhook_404_is_not_retried(world):
 # ---------------------------------------------------------------- 4. a hanging channel
 
 
+@pytest.mark.slow
 def test_hanging_webhook_does_not_hold_back_email_and_slack(world):
     world.config(sections="channels:\n  webhook:\n    timeout: 1s\n")
     world.hook.answer = world.hook.hang

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import MINUTE, T0
 from delivery_world import (
     ALERT_ID,
@@ -25,6 +26,7 @@ from werkzeug import Request, Response
 # ---------------------------------------------------------------- 8. secrets
 
 
+@pytest.mark.slow
 def test_secrets_never_reach_the_database_or_the_output(world):
     world.cli.env["SMTP_USER"] = "alerts"
     world.cli.env["SMTP_PASS"] = SMTP_PASSWORD
@@ -162,6 +164,7 @@ def test_escalation_adds_the_webhook(world):
 # ---------------------------------------------------------------- more faults
 
 
+@pytest.mark.slow
 def test_a_live_run_sending_holds_the_lock_so_nothing_is_sent_twice(world):
     world.config(sections="state:\n  lock_timeout: 1s\n")
     world.hook.answer = world.hook.hang

@@ -102,6 +102,7 @@ PIECES = st.sampled_from(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=600, deadline=None)
 @given(st.lists(PIECES, max_size=12).map("".join))
 def test_a_plain_source_is_read_as_jinja_reads_it(source):

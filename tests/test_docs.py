@@ -179,7 +179,7 @@ def test_readme_commands_are_what_ci_runs():
         assert words[:4] == ["python3", "-m", "venv", ".venv"]
         assert "-e" not in words and "--editable" not in words
     assert run[-6:] == ["pip", "install", ".", "&&", "pantry-alert", "check"]
-    assert test[-5:] == ["pip", "install", ".[test]", "&&", "pytest"]
+    assert test[-7:] == ["pip", "install", ".[test]", "&&", "pytest", "-n", "2"]  # both cores (pytest-xdist)
 
 
 def test_ci_installs_the_debian_tools_only_when_missing():

@@ -91,6 +91,7 @@ def gzip_bomb(decompressed_mib: int) -> bytes:
     return b"".join(parts)
 
 
+@pytest.mark.slow
 def test_gzip_bomb_stops_at_the_limit_in_decompressed_bytes(simple, servers):
     body = gzip_bomb(1024)  # 1 GiB once inflated, about 1 MB on the wire
     assert len(body) < 2 * MIB
@@ -122,6 +123,7 @@ def endless_chunks(conn, _server):
         conn.sendall(frame)
 
 
+@pytest.mark.slow
 def test_endless_chunked_body_stops_at_the_limit(simple, servers):
     server = servers(endless_chunks)
     url_config(simple, server.url(), timeout="20s")
@@ -156,6 +158,7 @@ def trickle(conn, _server):
         time.sleep(2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("timeout", ["3s"])
 def test_trickling_server_is_cut_off_at_source_timeout(simple, servers, timeout):
     server = servers(trickle)
@@ -177,6 +180,7 @@ def test_trickling_server_is_cut_off_at_source_timeout(simple, servers, timeout)
         ("http://\u2603\u2603.example/m", "InvalidURL: Invalid IDNA hostname"),
     ],
 )
+@pytest.mark.slow
 def test_bad_host_names_are_source_failures(simple, url, reason):
     results = [simple("check", "--metrics-url", url, now=T0 + i) for i in range(3)]
     assert [r.code for r in results] == [3, 3, 3]
@@ -200,6 +204,7 @@ def test_non_ascii_header_value_is_a_source_failure(simple, servers):
 # ------------------------------------------------------------------ non-regular files
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_fifo_as_metrics_file_is_refused_not_waited_on(simple):
     fifo = simple.tmp / "metrics.fifo"
@@ -223,6 +228,7 @@ def test_stdin_dash_still_reads_standard_input(simple):
     assert "CPU at 96%" in result.out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 @pytest.mark.parametrize("command", [("check", "--metrics-file", "-"), ("list",), ("history",), ("stats",)])
 def test_fifo_as_database_is_refused_not_waited_on(simple, command):

@@ -56,6 +56,7 @@ def test_malformed_json_from_url_is_exit_3(simple, httpserver):
     assert f"error: metrics URL {url}: malformed JSON at line 1, column 9: Expecting value" in result.err
 
 
+@pytest.mark.slow
 def test_timeout_is_exit_3(simple, httpserver):
     release = threading.Event()
 

@@ -15,6 +15,8 @@ import yaml
 from conftest import ROOT, Cli, free_port
 from promstack import Exporter, Prometheus, wait_for
 
+pytestmark = pytest.mark.slow  # real servers and processes
+
 EXAMPLE = ROOT / "examples" / "prometheus-rules.yaml"
 SHIPPED_IDS = [
     "high_response_time",

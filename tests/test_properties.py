@@ -71,6 +71,7 @@ def run(world: Path, *args: str) -> int:
     return main(["--config", str(world / "rules.yaml"), "--db", str(world / "state.db"), *args])
 
 
+@pytest.mark.slow
 @FAST
 @given(doc=documents)
 def test_any_json_document_gives_exit_0_1_or_3(world, capsys, doc):

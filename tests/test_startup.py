@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from conftest import HEALTHY_METRICS, SEED_METRICS, Result
 
 from pantry_alert import __version__
@@ -77,6 +78,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.slow
 def test_quiet_check_loads_only_the_channels_it_can_use(cli):
     path = cli.metrics(HEALTHY_METRICS)
     cli("check", "--metrics-file", str(path))
@@ -120,6 +122,7 @@ def test_unrecognised_check_arguments_fall_back_to_typer_usage_error(cli):
     assert result.code == 2 and "No such option: --bogus" in result.err
 
 
+@pytest.mark.slow
 def test_global_options_before_check_use_fast_path(cli, tmp_path):
     other = tmp_path / "other.db"
     path = cli.metrics(SEED_METRICS)
@@ -138,6 +141,7 @@ def test_check_help_still_works(cli):
     assert result.code == 0 and "--metrics-file" in result.out and "--fail-on" in result.out
 
 
+@pytest.mark.slow
 def test_other_commands_do_not_load_the_http_server(cli):
     path = cli.metrics(HEALTHY_METRICS)
     cli("check", "--metrics-file", str(path))
@@ -147,6 +151,7 @@ def test_other_commands_do_not_load_the_http_server(cli):
         assert SERVER.isdisjoint(heavy.split(",")), (args, heavy)
 
 
+@pytest.mark.slow
 def test_installed_console_script_runs_as_the_in_process_cli_does(cli):
     """The entry point itself, and the in-process runs of the other tests: same code, output and state."""
     path = cli.metrics(SEED_METRICS)

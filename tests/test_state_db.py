@@ -8,6 +8,7 @@ import os
 import sqlite3
 import struct
 
+import pytest
 from conftest import SIMPLE_CONFIG, T0
 
 LOCKED_CONFIG = SIMPLE_CONFIG + "state: {{lock_timeout: 1s}}\n"
@@ -66,6 +67,7 @@ def test_newer_schema_exit_4_untouched(simple):
     assert simple.db.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_database_locked_past_lock_timeout_exit_4(simple):
     simple.config.write_text(LOCKED_CONFIG.format(severity="high", cooldown="10m"))
     simple.check({"cpu": 1})
@@ -86,6 +88,7 @@ def test_database_locked_past_lock_timeout_exit_4(simple):
     conn.close()
 
 
+@pytest.mark.slow
 def test_run_lock_held_past_timeout_exit_4(simple):
     simple.config.write_text(LOCKED_CONFIG.format(severity="high", cooldown="10m"))
     fd = os.open(str(simple.db) + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
@@ -98,6 +101,7 @@ def test_run_lock_held_past_timeout_exit_4(simple):
     assert not simple.db.exists()
 
 
+@pytest.mark.slow
 def test_four_concurrent_checks_give_one_alert_and_one_notification_per_channel(cli):
     path = cli.metrics(
         {

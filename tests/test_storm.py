@@ -150,6 +150,7 @@ def limit_section(limit: int = LIMIT) -> str:
     return f"channels:\n  webhook:\n    max_parallel: {limit}\n"
 
 
+@pytest.mark.slow
 def test_a_storm_keeps_to_the_limit_and_delivers_each_notice_once_in_order(tmp_path, receiver):
     # Run 1: the receiver is down, so every firing notice fails and is due again at +1 min.
     cli = storm(tmp_path, f"http://127.0.0.1:{free_port()}/hook", limit_section())
@@ -173,6 +174,7 @@ def test_a_storm_keeps_to_the_limit_and_delivers_each_notice_once_in_order(tmp_p
     assert all(events == ["firing", "resolved"] for events in sent_events.values())
 
 
+@pytest.mark.slow
 def test_retries_after_a_failing_start_keep_each_alerts_order(tmp_path, receiver):
     receiver.fail_first = 50
     cli = storm(tmp_path, receiver.url, limit_section())
@@ -202,6 +204,7 @@ def test_retries_after_a_failing_start_keep_each_alerts_order(tmp_path, receiver
     ]
 
 
+@pytest.mark.slow
 def test_sigkill_in_a_storm_repeats_only_the_sends_whose_outcome_was_not_recorded(tmp_path, receiver):
     receiver.hold_after = 60  # the 61st request on hangs until released
     cli = storm(tmp_path, receiver.url, limit_section())
@@ -245,6 +248,7 @@ def test_sigkill_in_a_storm_repeats_only_the_sends_whose_outcome_was_not_recorde
     assert rows(cli.db, "SELECT status, COUNT(*) FROM notifications GROUP BY status") == [("sent", ALERTS)]
 
 
+@pytest.mark.slow
 def test_what_the_delivery_budget_leaves_waits_in_order_for_the_next_run(tmp_path, receiver):
     receiver.delay = 0.3
     count = 12
@@ -362,7 +366,8 @@ class Stuck:
         pass
 
 
-def test_a_send_that_ignores_its_timeout_records_only_that_notice(tmp_path):
+@pytest.mark.slow
+def test_a_send_that_ignores_its_timeout_records_only_that_notice(tmp_path, monkeypatch):
     from pantry_alert.config import load
     from pantry_alert.notify.console import ConsoleSettings
     from pantry_alert.notify.delivery import deliver
@@ -374,6 +379,7 @@ def test_a_send_that_ignores_its_timeout_records_only_that_notice(tmp_path):
     for rule in ("r000", "r001"):  # two resolved notices wait for the console
         assert cli("resolve", f"{rule}_{T0}", now=T0 + MINUTE).code == 0
     stream = Stuck()
+    monkeypatch.setenv("PANTRY_ALERT_GRACE_SECONDS", "0.2")  # the grace after the timeout: 2 s built in
     try:
         with open_store(cli.db) as store:
             report = deliver(

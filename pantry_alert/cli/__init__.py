@@ -2,9 +2,9 @@
 
 Errors are mapped to exit codes in one place (``report_error``).  The typer
 application lives in ``cli.application`` and is imported only when needed:
-the cron hot path ``pantry-alert [--config X] [--db X] check [options]`` is
-recognised by ``check.parse_fast`` and runs without importing typer (whose
-pydantic adapters cost ~80 ms per run).  Anything it does not recognise
+the cron hot path ``pantry-alert [--config X] [--db X] check [options]`` (and
+any command in ``fast.FAST_COMMANDS``) is recognised by ``fast.parse`` and runs
+without importing typer.  Anything it does not recognise
 exactly (``--help``, a typo, a bad value) goes to typer, which owns every
 usage message.
 """
@@ -69,14 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run a command, map every error to its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
-    from .check import parse_fast
+    from .fast import help_text, parse
 
-    fast = parse_fast(argv)
     try:
-        if fast is not None:
-            from .check import execute
-
-            code = execute(fast[0], **fast[1])
+        fast = parse(argv)
+        text = None if fast is not None else help_text(argv)
+        if text is not None:
+            sys.stdout.write(text)
+            code = 0
+        elif fast is not None:
+            execute, g, options = fast
+            code = execute(g, **options)
         else:
             code = _typer_main(argv)
     except Exception as exc:
@@ -118,12 +121,45 @@ def _silence_stdout() -> None:
         pass
 
 
+PROG = "pantry-alert"
+COMPLETION_SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+
+
+def _explicit_shell(argv: list[str]) -> tuple[str, str] | None:
+    """``(option, shell)`` for ``--show-completion SHELL`` or ``--install-completion SHELL`` (or
+    ``OPTION=SHELL``) before the command.  typer reads these options as flags and guesses the shell
+    from the parent process, which fails without one (cron, CI, an IDE): a shell named wins."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        option, _, value = argv[i].partition("=")
+        if option in ("--show-completion", "--install-completion"):
+            value = value or (argv[i + 1] if i + 1 < len(argv) else "")
+            return (option, value) if value in COMPLETION_SHELLS else None
+        i += 2 if argv[i] in ("--config", "--db") else 1
+    return None
+
+
+def _completion(option: str, shell: str) -> int:
+    from typer._completion_shared import get_completion_script, install
+
+    complete_var = "_{}_COMPLETE".format(PROG.replace("-", "_").upper())
+    if option == "--show-completion":
+        print(get_completion_script(prog_name=PROG, complete_var=complete_var, shell=shell))
+        return 0
+    shell, path = install(shell=shell, prog_name=PROG, complete_var=complete_var)
+    print(f"{shell} completion installed in {path}\nCompletion will take effect once you restart the terminal")
+    return 0
+
+
 def _typer_main(argv: list[str]) -> int:
     """Run the typer application; usage errors are typer's own (printed, exit 2)."""
     import typer
 
     from .application import app
 
+    explicit = _explicit_shell(argv)
+    if explicit is not None:
+        return _completion(*explicit)
     misplaced = _misplaced_global(argv)
     if misplaced and "--help" not in argv:
         sys.stderr.write(
@@ -134,7 +170,7 @@ def _typer_main(argv: list[str]) -> int:
         return 2
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="pantry-alert", standalone_mode=True)
+        command.main(args=argv, prog_name=PROG, standalone_mode=True)
     except SystemExit as exc:  # standalone mode ends every command (and every usage error) this way
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from typing import Annotated
 
 import typer
@@ -39,16 +40,23 @@ def serve(
     ] = True,
 ) -> None:
     """Run the HTTP API and Slack's Acknowledge button over the same state and rules.yaml."""
+    g = get_globals(ctx)
+    server_ctx = server_context(g.config_path, g.db, os.environ, host=host, no_auth=no_auth)
+    sock = _listen(host, port)
+    _serve(server_ctx, sock, access_log=access_log)
+
+
+def server_context(config_path: str | None, db: str | None, env: Mapping[str, str], *, host: str, no_auth: bool):
+    """The server's context after every check ``serve`` makes before it listens (the tests serve it in-process)."""
     from ..errors import UsageError
     from ..http.context import ServerContext
     from ..store.db import inspect
 
-    g = get_globals(ctx)
-    server_ctx = ServerContext(config_path=g.config_path, db=g.db, env=os.environ)
+    server_ctx = ServerContext(config_path=config_path, db=db, env=env)
     ws = server_ctx.load()  # an invalid rules.yaml: exit 2 before listening
     ws.now()  # a malformed PANTRY_ALERT_NOW: exit 2
     config = ws.config()
-    token = config.api.token or (os.environ.get("PANTRY_ALERT_API_TOKEN") or "").strip() or None
+    token = config.api.token or (env.get("PANTRY_ALERT_API_TOKEN") or "").strip() or None
     if no_auth:
         if not is_loopback(host):
             raise UsageError(
@@ -63,8 +71,18 @@ def serve(
         )
     inspect(ws.db_path())  # a foreign, corrupt or newer database: exit 4 before listening
     server_ctx.token = token
-    sock = _listen(host, port)
-    _serve(server_ctx, sock, access_log=access_log)
+    return server_ctx
+
+
+def warn_at_start(server_ctx) -> None:
+    """The start-up warnings, on the server's log."""
+    import logging
+
+    log = logging.getLogger("pantry_alert.http")
+    if not (server_ctx.env.get("SLACK_SIGNING_SECRET") or "").strip():
+        log.warning("SLACK_SIGNING_SECRET is not set: POST /slack/actions refuses every request")
+    if server_ctx.token is None:
+        log.warning("no authentication (--no-auth): anyone who can reach this address can use the API")
 
 
 def _listen(host: str, port: int):
@@ -101,10 +119,7 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    if not (os.environ.get("SLACK_SIGNING_SECRET") or "").strip():
-        log.warning("SLACK_SIGNING_SECRET is not set: POST /slack/actions refuses every request")
-    if server_ctx.token is None:
-        log.warning("no authentication (--no-auth): anyone who can reach this address can use the API")
+    warn_at_start(server_ctx)
 
     config = uvicorn.Config(
         create_app(server_ctx),

@@ -64,6 +64,7 @@ from itertools import islice
 
 from ..errors import DeliveryError
 from ..store.outbox import Notice, Outcome
+from ..timeutil import budget_seconds
 from . import retry
 from .messages import make_digest, make_message
 from .registry import capabilities
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
     from .base import Message
 
 GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting for a send
+GRACE_S_ENV = "PANTRY_ALERT_GRACE_SECONDS"  # overrides it (the tests shorten it)
 COALESCED = "superseded by a later reminder of the same alert to this channel"
 SILENCED = "the rule is silenced: not notified"
 ALERT_CACHE = 256  # alert JSON documents kept for the notices of other channels
@@ -395,7 +397,7 @@ class _Run:
     def _receive(self, tag: str, lane: _Lane, notice: Notice, value: Any) -> None:
         """A send started (its deadline is set) or finished (its outcome is noted)."""
         if tag == _STARTED:
-            self.in_flight[notice.id] = value + lane.settings.timeout + GRACE_S
+            self.in_flight[notice.id] = value + lane.settings.timeout + budget_seconds(GRACE_S, GRACE_S_ENV)
             return
         lane.outstanding -= 1
         self.in_flight.pop(notice.id, None)
