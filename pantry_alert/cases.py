@@ -293,6 +293,7 @@ def run(config: Config, path: str | Path) -> list[CaseResult]:
 def _run_case(config: Config, case: Case, start: int) -> CaseResult:
     import tempfile
 
+    from . import history
     from .notify.registry import CHANNEL_NAMES, channel_facts
     from .planning import plan_step
     from .store import open_store
@@ -316,8 +317,10 @@ def _run_case(config: Config, case: Case, start: int) -> CaseResult:
                     silences=active_silences(store, now),
                     configured=everything,
                     channels=facts,
+                    history=history.for_run(store, config.rules, now),  # the steps before: window functions
                 )
                 store.apply(plan, now)
+                history.record(store, config, step.metrics, now)
                 sent = capture_due(store, now)
             touched = {a.id: a for a in plan.new_alerts + plan.updated_alerts}
             resolved += [touched[alert_id].rule_id for alert_id in plan.resolved]

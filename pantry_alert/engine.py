@@ -216,13 +216,15 @@ def evaluate(
     rule_states: dict[str, RuleState],
     ctx: Context,
     source_error: str | None = None,
+    history=None,
 ) -> Plan:
     """Evaluate one run.
 
     ``alerts`` maps rule id -> its unresolved alert; ``rule_states`` maps rule
     id -> stored state.  Neither is mutated: the plan carries copies.
     ``metrics`` is None when the source failed (``source_error`` says why):
-    then only the built-in source rule moves.
+    then only the built-in source rule moves.  ``history`` (a ``windows.History``)
+    holds the stored samples that the rules' window functions read.
     """
     plan = Plan()
 
@@ -261,10 +263,10 @@ def evaluate(
         if not rule.enabled or rule.when is None:
             continue
         try:
-            holds, read, value = rule.when.evaluate(metrics)
+            holds, read, value = rule.when.evaluate(metrics, history)
             clears = True
             if not holds and rule.resolve_when is not None and rule.id in alerts:
-                clears, _, _ = rule.resolve_when.evaluate(metrics)
+                clears, _, _ = rule.resolve_when.evaluate(metrics, history)
         except Unevaluable as exc:
             plan.errors.append({"rule": rule.id, "error": str(exc)})
             continue

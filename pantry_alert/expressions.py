@@ -2,7 +2,8 @@
 
 Conditions are parsed with :mod:`ast` and compiled once into closures over a
 whitelist of node types: numbers, dotted metric paths, ``+ - * / %``,
-comparisons, ``and or not`` and the calls ``abs min max``.  Nothing is ever
+comparisons, ``and or not``, the calls ``abs min max`` and the window
+functions of ``windows`` (a bare metric path and a quoted duration only).  Nothing is ever
 passed to ``eval``.  Evaluation is strict: every operand is evaluated (no
 short-circuit rescue), and a missing or non-numeric metric or a division by
 zero makes the whole condition unevaluable.
@@ -18,12 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import ExpressionError, Unevaluable
+from .windows import WINDOW_FUNCTIONS, History, Window, compute
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
-    Evaluator = Callable[[dict, dict], Any]  # (metrics, read-values) -> value
+    Evaluator = Callable[[dict, dict, History | None], Any]  # (metrics, read-values, history) -> value
 
 _BINOPS = {
     ast.Add: operator.add,
@@ -89,13 +91,16 @@ class Condition:
     paths: list[str]
     _root: Evaluator = field(repr=False)
     _lhs: Evaluator | None = field(repr=False, default=None)
+    windows: list[Window] = field(default_factory=list)  # the window-function calls, in order
 
-    def evaluate(self, metrics: dict) -> tuple[bool, dict[str, float], float | None]:
-        """Return (holds, values read by path, value of the top-level comparison's left side)."""
+    def evaluate(self, metrics: dict, history: History | None = None) -> tuple[bool, dict[str, float], float | None]:
+        """Return (holds, values read by path, value of the top-level comparison's left side).
+
+        ``history`` holds the stored samples that the window functions read (``windows``)."""
         read: dict[str, float] = {}
         try:
-            result = self._root(metrics, read)
-            value = self._lhs(metrics, read) if self._lhs is not None else None
+            result = self._root(metrics, read, history)
+            value = self._lhs(metrics, read, history) if self._lhs is not None else None
         except ZeroDivisionError:
             raise Unevaluable(f"division by zero in '{self.source}'") from None
         except (TypeError, OverflowError) as exc:
@@ -118,76 +123,160 @@ def _dotted(node: ast.AST) -> str:
     return path
 
 
-def _compile(node: ast.AST, paths: list[str]) -> Evaluator:
-    if isinstance(node, ast.Constant):
-        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise ExpressionError(f"only numbers are allowed as constants, not {node.value!r}")
-        const = node.value
-        return lambda m, r: const
-    if isinstance(node, (ast.Name, ast.Attribute)):
-        path = _dotted(node)
-        if path in _FUNCS:
-            raise ExpressionError(f"'{path}' is a function; call it like {path}(a, b)")
-        paths.append(path)
+class _Scope:
+    """What compiling one condition collects: the paths it reads and its window-function calls."""
 
-        def read(m, r, path=path):
-            value = lookup(m, path)
-            r[path] = value
-            return value
+    def __init__(self, source: str):
+        self.source = source
+        self.paths: list[str] = []
+        self.windows: list[Window] = []
 
-        return read
-    if isinstance(node, ast.BinOp):
-        op = _BINOPS.get(type(node.op))
-        if op is None:
-            raise ExpressionError(f"operator '{type(node.op).__name__}' is not allowed (use + - * / %)")
-        left, right = _compile(node.left, paths), _compile(node.right, paths)
-        return lambda m, r: op(left(m, r), right(m, r))
-    if isinstance(node, ast.UnaryOp):
-        operand = _compile(node.operand, paths)
-        if isinstance(node.op, ast.Not):
-            return lambda m, r: not operand(m, r)
-        if isinstance(node.op, ast.USub):
-            return lambda m, r: -operand(m, r)
-        if isinstance(node.op, ast.UAdd):
-            return operand
-        raise ExpressionError(f"operator '{type(node.op).__name__}' is not allowed")
-    if isinstance(node, ast.BoolOp):
-        values = [_compile(v, paths) for v in node.values]
-        if isinstance(node.op, ast.And):
-            return lambda m, r: all([v(m, r) for v in values])  # strict: evaluate all
-        return lambda m, r: any([v(m, r) for v in values])
-    if isinstance(node, ast.Compare):
-        left = _compile(node.left, paths)
-        ops = []
-        for op_node, comparator in zip(node.ops, node.comparators, strict=True):
-            cmp_op = _CMPOPS.get(type(op_node))
-            if cmp_op is None:
-                raise ExpressionError(f"comparison '{type(op_node).__name__}' is not allowed (use < <= > >= == !=)")
-            ops.append((cmp_op, _compile(comparator, paths)))
 
-        def compare(m, r):
-            current = left(m, r)
-            operands = [(op, right(m, r)) for op, right in ops]
-            result = True
-            for op, value in operands:
-                result = result and op(current, value)
-                current = value
-            return result
+def _constant(node: ast.Constant, scope: _Scope) -> Evaluator:
+    if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+        raise ExpressionError(f"only numbers are allowed as constants, not {node.value!r}")
+    const = node.value
+    return lambda m, r, h: const
 
-        return compare
-    if isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS:
-            raise ExpressionError("only the functions abs, min and max may be called")
-        if node.keywords or any(isinstance(a, ast.Starred) for a in node.args) or not node.args:
-            raise ExpressionError(f"call {node.func.id}() with plain positional arguments")
-        func = _FUNCS[node.func.id]
-        if func is abs and len(node.args) != 1:
-            raise ExpressionError("abs() takes exactly one argument")
-        if func is not abs and len(node.args) < 2:
-            raise ExpressionError(f"{node.func.id}() takes at least two arguments")
-        args = [_compile(a, paths) for a in node.args]
-        return lambda m, r: func(*[a(m, r) for a in args])
-    raise ExpressionError(f"'{ast.unparse(node) if hasattr(ast, 'unparse') else node}' is not allowed in a condition")
+
+def _path(node: ast.AST, scope: _Scope) -> Evaluator:
+    path = _dotted(node)
+    if path in _FUNCS or path in WINDOW_FUNCTIONS:
+        raise ExpressionError(f"'{path}' is a function; call it like {path}(...)")
+    scope.paths.append(path)
+    first, *rest = path.split(".")
+
+    def read(m, r, h):
+        # The common case in few steps (a storm of rules, a backtest of a month of runs):
+        # plain dicts down to an int or a finite float; anything else goes the long way,
+        # which says what is wrong.
+        node: Any = m.get(first) if type(m) is dict else None
+        for segment in rest:
+            node = node.get(segment) if type(node) is dict else None
+        kind = type(node)
+        if kind is int or (kind is float and node - node == 0):
+            r[path] = node
+            return node
+        value = lookup(m, path)
+        r[path] = value
+        return value
+
+    return read
+
+
+def _binop(node: ast.BinOp, scope: _Scope) -> Evaluator:
+    op = _BINOPS.get(type(node.op))
+    if op is None:
+        raise ExpressionError(f"operator '{type(node.op).__name__}' is not allowed (use + - * / %)")
+    left, right = _compile(node.left, scope), _compile(node.right, scope)
+    return lambda m, r, h: op(left(m, r, h), right(m, r, h))
+
+
+def _unaryop(node: ast.UnaryOp, scope: _Scope) -> Evaluator:
+    operand = _compile(node.operand, scope)
+    if isinstance(node.op, ast.Not):
+        return lambda m, r, h: not operand(m, r, h)
+    if isinstance(node.op, ast.USub):
+        return lambda m, r, h: -operand(m, r, h)
+    if isinstance(node.op, ast.UAdd):
+        return operand
+    raise ExpressionError(f"operator '{type(node.op).__name__}' is not allowed")
+
+
+def _boolop(node: ast.BoolOp, scope: _Scope) -> Evaluator:
+    values = [_compile(v, scope) for v in node.values]
+    if isinstance(node.op, ast.And):
+        return lambda m, r, h: all([v(m, r, h) for v in values])  # strict: evaluate all
+    return lambda m, r, h: any([v(m, r, h) for v in values])
+
+
+def _compare(node: ast.Compare, scope: _Scope) -> Evaluator:
+    left = _compile(node.left, scope)
+    ops = []
+    for op_node, comparator in zip(node.ops, node.comparators, strict=True):
+        cmp_op = _CMPOPS.get(type(op_node))
+        if cmp_op is None:
+            raise ExpressionError(f"comparison '{type(op_node).__name__}' is not allowed (use < <= > >= == !=)")
+        ops.append((cmp_op, _compile(comparator, scope)))
+
+    def compare(m, r, h):
+        current = left(m, r, h)
+        operands = [(op, right(m, r, h)) for op, right in ops]
+        result = True
+        for op, value in operands:
+            result = result and op(current, value)
+            current = value
+        return result
+
+    return compare
+
+
+def _call(node: ast.Call, scope: _Scope) -> Evaluator:
+    name = node.func.id if isinstance(node.func, ast.Name) else None
+    if name in WINDOW_FUNCTIONS:
+        return _window_call(node, str(name), scope)
+    if name not in _FUNCS:
+        raise ExpressionError(
+            f"only the functions abs, min and max may be called (and the window functions {', '.join(WINDOW_FUNCTIONS)})"
+        )
+    if node.keywords or any(isinstance(a, ast.Starred) for a in node.args) or not node.args:
+        raise ExpressionError(f"call {name}() with plain positional arguments")
+    func = _FUNCS[str(name)]
+    if func is abs and len(node.args) != 1:
+        raise ExpressionError("abs() takes exactly one argument")
+    if func is not abs and len(node.args) < 2:
+        raise ExpressionError(f"{name}() takes at least two arguments")
+    args = [_compile(a, scope) for a in node.args]
+    return lambda m, r, h: func(*[a(m, r, h) for a in args])
+
+
+def _window_call(node: ast.Call, name: str, scope: _Scope) -> Evaluator:
+    """``name(path, "duration")``: a bare metric path and a quoted duration, nothing else."""
+    usage = f'{name}() takes a metric path and a quoted duration, e.g. {name}(errorRate, "15m")'
+    if node.keywords or len(node.args) != 2 or not isinstance(node.args[0], (ast.Name, ast.Attribute)):
+        raise ExpressionError(usage)
+    duration = node.args[1]
+    if not isinstance(duration, ast.Constant) or not isinstance(duration.value, str):
+        raise ExpressionError(usage)
+    from .timeutil import parse_duration
+
+    try:
+        ms = parse_duration(duration.value, what=f"the window of {name}()")
+    except ValueError as exc:
+        raise ExpressionError(str(exc)) from None
+    if ms <= 0:
+        raise ExpressionError(f"the window of {name}() must be longer than 0")
+    path = _dotted(node.args[0])
+    scope.paths.append(path)
+    text = ast.get_source_segment(scope.source, node) or ast.unparse(node)
+    window = Window(name, path, ms, text)
+    scope.windows.append(window)
+
+    def call(m, r, h):
+        value = compute(window, lookup(m, path), h)
+        r[text] = value
+        return value
+
+    return call
+
+
+_COMPILERS: dict[type, Callable[[Any, _Scope], Evaluator]] = {
+    ast.Constant: _constant,
+    ast.Name: _path,
+    ast.Attribute: _path,
+    ast.BinOp: _binop,
+    ast.UnaryOp: _unaryop,
+    ast.BoolOp: _boolop,
+    ast.Compare: _compare,
+    ast.Call: _call,
+}
+
+
+def _compile(node: ast.AST, scope: _Scope) -> Evaluator:
+    compiler = _COMPILERS.get(type(node))
+    if compiler is None:
+        raise ExpressionError(f"'{ast.unparse(node)}' is not allowed in a condition")
+    return compiler(node, scope)
 
 
 def _check_depth(tree: ast.AST) -> None:
@@ -208,15 +297,16 @@ def compile_condition(source: str) -> Condition:
     try:
         with warnings.catch_warnings():  # "invalid decimal literal" and the like: the error says it
             warnings.simplefilter("ignore", SyntaxWarning)
-            tree = ast.parse(source.strip(), mode="eval")
+            text = source.strip()
+            tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"syntax error at column {exc.offset}: {exc.msg}") from None
     except (RecursionError, MemoryError):
         raise ExpressionError(f"the condition is nested too deeply (at most {MAX_EXPRESSION_DEPTH} levels)") from None
     _check_depth(tree)
-    paths: list[str] = []
-    root = _compile(tree.body, paths)
+    scope = _Scope(text)
+    root = _compile(tree.body, scope)
     lhs = None
     if isinstance(tree.body, ast.Compare):
-        lhs = _compile(tree.body.left, [])
-    return Condition(source=source, paths=list(dict.fromkeys(paths)), _root=root, _lhs=lhs)
+        lhs = _compile(tree.body.left, _Scope(text))
+    return Condition(source=source, paths=list(dict.fromkeys(scope.paths)), _root=root, _lhs=lhs, windows=scope.windows)

@@ -2,7 +2,7 @@
 
 Every face that moves alerts plans through here, so each behaves alike: a
 ``check`` run (``runner``), a rule unit test (``cases``), a hand resolve
-(``actions``) and, later, a backtest.  Planning is pure: the stored state,
+(``actions``) and a replay of the metric history (``backtest``).  Planning is pure: the stored state,
 the active silences, ``now`` and the channel facts come in as data; the
 store commits the plan that comes out (``Store.apply``).
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from .config import Config
     from .model import Alert, ChannelFacts, RuleState
+    from .windows import History
 
 
 def plan_step(
@@ -41,13 +42,15 @@ def plan_step(
     channels: ChannelFacts,
     taken_ids: frozenset[str] = frozenset(),
     source_error: str | None = None,
+    history: History | None = None,
 ) -> Plan:
     """The rules evaluated on ``metrics`` against the stored state, then the notification policy.
 
     ``alerts`` maps rule id -> its stored unresolved alert, ``rule_states`` rule id -> its stored
     state, ``silences`` rule id -> its active silence; ``configured`` names the configured
     channels and ``channels`` says what the channels can do; ``taken_ids`` are the stored
-    alert ids fired at ``now``.  ``metrics`` is None when the source failed (``source_error`` says why)."""
+    alert ids fired at ``now``.  ``metrics`` is None when the source failed (``source_error`` says why).
+    ``history`` holds the stored samples that the rules' window functions read."""
     ctx = Context(
         now=now,
         escalation=config.escalation,
@@ -57,7 +60,13 @@ def plan_step(
         taken_ids=taken_ids,
     )
     plan = evaluate(
-        config.rules, metrics, alerts=dict(alerts), rule_states=dict(rule_states), ctx=ctx, source_error=source_error
+        config.rules,
+        metrics,
+        alerts=dict(alerts),
+        rule_states=dict(rule_states),
+        ctx=ctx,
+        source_error=source_error,
+        history=history,
     )
     return policy.apply(plan, _policy_context(config, now, configured, channels, alerts, silences))
 

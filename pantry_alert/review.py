@@ -8,8 +8,10 @@ timeline, the notifications and what became of them, the notes, the values
 the rule read, and the other alerts that were open meanwhile.  ``markdown``
 and ``html`` render it; times are shown in the config's ``timezone``.
 
-The values come from what the alert itself recorded: the metrics it fired
-with, those of its last notice, and those it resolved with
+The chart and the peak come from the metric history (every value the rule
+reads, from an hour before the alert fired to its resolution) when it holds
+at least 2 samples; otherwise from what the alert itself recorded: the
+metrics it fired with, those of its last notice, and those it resolved with
 (``recorded_series``).  HTML escapes every value (Jinja's autoescape, the
 template ships in the package); Markdown backslash-escapes the characters
 Markdown would read (``md``).  Jinja is imported only when HTML is asked for.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .charts import number, sparkline
 from .text import one_line, printable
 from .timeutil import format_duration, format_time
 
@@ -30,7 +33,8 @@ if TYPE_CHECKING:
     from .model import Alert
     from .store import Store
 
-SPARKS = "▁▂▃▄▅▆▇█"
+RECORDED = "the alert's recorded values"
+HISTORY = "the metric history"
 # What Markdown (CommonMark with tables) reads inside a line: emphasis, code, links, HTML, table
 # cells, strike-through, entities.  Untrusted text never starts a line here, so list and heading
 # markers need no escape.
@@ -62,7 +66,7 @@ class Review:
     overlapping: list[Alert]
     now: int
     timezone: str | None
-    generated_from: str = "the alert's recorded values"
+    generated_from: str = RECORDED
     peaks: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     @property
@@ -77,6 +81,7 @@ class Review:
 
 def build(store: Store, config: Config, alert_id: str, *, now: int) -> Review:
     """The review of ``alert_id``.  Raises ``NotFoundError`` for an unknown alert."""
+    from .history import alert_series
     from .store.reviews import overlapping
     from .views import alert_detail
 
@@ -115,7 +120,13 @@ def build(store: Store, config: Config, alert_id: str, *, now: int) -> Review:
         now=now,
         timezone=config.timezone,
     )
-    review.peaks = {path: max(points, key=lambda p: (p[1], -p[0])) for path, points in review.series.items() if points}
+    history = alert_series(store, alert, config, now)
+    if history:
+        review.series, review.generated_from = history, HISTORY
+    review.peaks = {}
+    for path, points in review.series.items():
+        during = [p for p in points if first_breach <= p[0] <= review.end] or points  # the peak of the incident
+        review.peaks[path] = max(during, key=lambda p: (p[1], -p[0]))
     return review
 
 
@@ -157,19 +168,6 @@ def md(text: Any) -> str:
 
 def _inside_word(text: str, i: int) -> bool:
     return 0 < i < len(text) - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
-
-
-def number(value: float) -> str:
-    return f"{value:g}"
-
-
-def sparkline(values: list[float]) -> str:
-    """One character per value, ``▁`` (the lowest) to ``█`` (the highest)."""
-    if not values:
-        return ""
-    low, high = min(values), max(values)
-    span = high - low
-    return "".join(SPARKS[0 if span == 0 else round((v - low) / span * (len(SPARKS) - 1))] for v in values)
 
 
 def chart_points(points: list[tuple[int, float]], start: int, end: int) -> list[tuple[float, float]]:
@@ -293,7 +291,7 @@ def _view(review: Review) -> dict[str, Any]:
         charts.append(
             {
                 "path": path,
-                "sparkline": sparkline(values),
+                "sparkline": sparkline(values, 40),
                 "low": number(min(values)),
                 "high": number(max(values)),
                 "count": len(values),

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import history
 from . import metrics as metrics_mod
 from .config import SEVERITIES, Config
 from .engine import Plan
@@ -115,6 +116,7 @@ def run_check(
                 with store.transaction():
                     plan, _ = _plan(store, config, document, configured, now, source_error)
                     store.apply(plan, now)
+                    history.record(store, config, document, now)
                 result = CheckResult(plan=plan, source_error=source_error)
                 if on_planned:
                     on_planned(plan, _touched(plan))
@@ -156,6 +158,7 @@ def _plan(store, config: Config, document, configured: frozenset[str], now: int,
         channels=channel_facts(),
         taken_ids=store.alert_ids_at(now),
         source_error=source_error,
+        history=history.for_run(store, config.rules, now) if document is not None else None,
     )
     return plan, stored
 

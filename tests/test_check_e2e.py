@@ -8,6 +8,8 @@ import stat
 
 from conftest import HEALTHY_METRICS, MINUTE, SEED_METRICS, SIMPLE_CONFIG, T0, rows
 
+from pantry_alert.store.schema import SCHEMA_VERSION
+
 SEED_IDS = [
     f"{rule}_{T0}"
     for rule in (
@@ -220,7 +222,7 @@ def test_database_created_0600_in_wal_mode(simple):
     simple.check({"cpu": 1})
     assert stat.S_IMODE(os.stat(simple.db).st_mode) == 0o600
     assert rows(simple.db, "PRAGMA journal_mode") == [("wal",)]
-    assert rows(simple.db, "PRAGMA user_version") == [(5,)]
+    assert rows(simple.db, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
 
 
 def test_runs_are_logged(simple):

@@ -40,7 +40,7 @@ def test_the_review_in_markdown(incident):
         "| Severity | high |",
         "| Status | resolved |",
         "| Description | Error rate is 0.0734 |",
-        "| Peak value | errorRate = 0.0734 at 13:00:00 |",
+        "| Peak value | errorRate = 0.092 at 13:05:00 |",  # from the metric history: 0.092 while acknowledged
         "| Duration | 12m |",
         "",
         "## Key times",
@@ -59,9 +59,9 @@ def test_the_review_in_markdown(incident):
         "",
         "## Chart",
         "",
-        "From the alert's recorded values, 13:00:00 to 13:12:00:",
+        "From the metric history, 12:58:00 to 13:12:00:",
         "",
-        "- errorRate: █▁ (min 0.01, max 0.0734, 2 values)",
+        "- errorRate: ▅▆█▇▁ (min 0.01, max 0.092, 5 values)",
         "",
         "## Timeline",
         "",
@@ -117,7 +117,8 @@ def test_the_review_in_html_escapes_everything(incident, tmp_path):
     ) in page
     assert "<tr><td>First breach</td><td>2025-11-26 12:58:00 CET (Europe/Berlin)</td><td>-2m</td></tr>" in page
     assert "<li>Time to acknowledge: <strong>4m</strong></li>" in page
-    assert '<polyline points="8.0,8.0 632.0,152.0"/>' in page  # 0.0734 at firing, 0.01 at the resolution
+    # 0.061, 0.0734, 0.092, 0.081 and 0.01 from 11:58 to 12:12, the highest at the top (y = 8)
+    assert '<polyline points="8.0,62.4 97.1,40.7 320.0,8.0 453.7,27.3 632.0,152.0"/>' in page
     assert f"<tr><td>{CHECKOUT_ALERT}</td><td>slow_checkout</td><td>medium</td>" in page
     for heading in ("What went well", "What to improve", "Actions"):
         assert f"<h2>{heading}</h2>\n<p></p>" in page
@@ -169,7 +170,11 @@ def test_the_noise_report(incident):
                 "transitions": 4,
                 "flapping": False,
                 "resolvedWithin5m": 1,
-                "longerFor": {"for": "5m", "backtest": None},
+                # with for: 5m neither breach (3 minutes at 12:05, one run at 23:00) would have fired
+                "longerFor": {
+                    "for": "5m",
+                    "backtest": {"alerts": 0, "notifications": 0, "actualAlerts": 2, "actualNotifications": 4},
+                },
             },
             {
                 "rule": "high_error_rate",
@@ -192,13 +197,14 @@ def test_the_noise_report(incident):
         "| Rule | Alerts | Notices | After hours | TTA mean / median | TTR mean / median | Never acknowledged "
         "| Transitions | Resolved within 5m | Candidate |",
         "|---|---|---|---|---|---|---|---|---|---|",
-        "| slow_checkout | 2 | 4 | 2 | - / - | 11m 30s / 11m 30s | 2 | 4 | 1 | for: 5m |",
+        "| slow_checkout | 2 | 4 | 2 | - / - | 11m 30s / 11m 30s | 2 | 4 | 1 | for: 5m (backtest: 0 alert(s), "
+        "0 notice(s) instead of 2, 4) |",
         "| high_error_rate | 1 | 2 | 0 | 4m / 4m | 12m / 12m | 0 | 2 | 0 |  |",
         "",
         "Over the alerts fired in the window. After hours: notices sent from 22:00 to 07:00 Europe/Berlin. "
         "TTA and TTR: time from firing to the first acknowledgement and to the resolution. Flapping: 4 "
         "transitions (fire or resolve) within an hour. Candidate: a rule whose alerts resolved within 5 "
-        "minutes of firing, for a longer for.",
+        "minutes of firing, for a longer for, with what the metric history says that would have given.",
     ]
     page = run(incident, "report", "--format", "html")
     assert "<tr><td>slow_checkout</td><td>2</td><td>4</td><td>2</td><td>- / -</td>" in page
@@ -218,4 +224,12 @@ def test_flapping_counts_transitions_within_an_hour(simple):
         assert simple.check({"cpu": 10}, now=T0 + (minute + 5) * MINUTE).code == 0
     (row,) = json.loads(run(simple, "report", "--format", "json", now=T0 + 60 * MINUTE))["rules"]
     assert (row["alerts"], row["transitions"], row["flapping"], row["resolvedWithin5m"]) == (4, 8, True, 4)
+    # 95 at :00, :10, :20, :30 and 10 five minutes later: with for: 5m, no breach would have fired
+    assert row["longerFor"] == {
+        "for": "5m",
+        "backtest": {"alerts": 0, "notifications": 0, "actualAlerts": 4, "actualNotifications": 8},
+    }
+    simple.config.write_text(simple.config.read_text() + "history:\n  enabled: false\n")
+    (row,) = json.loads(run(simple, "report", "--format", "json", now=T0 + 60 * MINUTE))["rules"]
+    assert row["longerFor"] == {"for": "5m", "backtest": None}  # no history: no answer
     assert NIGHT_ALERT  # the incident's night alert is covered by test_the_noise_report

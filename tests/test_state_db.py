@@ -11,6 +11,8 @@ import struct
 import pytest
 from conftest import SIMPLE_CONFIG, T0
 
+from pantry_alert.store.schema import SCHEMA_VERSION
+
 LOCKED_CONFIG = SIMPLE_CONFIG + "state: {{lock_timeout: 1s}}\n"
 
 
@@ -63,7 +65,10 @@ def test_newer_schema_exit_4_untouched(simple):
     before = simple.db.read_bytes()
     assert struct.unpack(">I", before[60:64])[0] == 99
     result = simple.check({"cpu": 95})
-    assert result.code == 4 and "schema version 99, newer than this pantry-alert understands (5)" in result.err
+    assert (
+        result.code == 4
+        and f"schema version 99, newer than this pantry-alert understands ({SCHEMA_VERSION})" in result.err
+    )
     assert simple.db.read_bytes() == before
 
 
@@ -151,7 +156,7 @@ def test_a_version_1_database_migrates_forward_keeping_its_alerts(simple):
     result = simple("list", "--json")
     assert result.code == 0 and [(a["id"], a["count"]) for a in result.json()] == [(f"cpu_high_{T0}", 3)]
     conn = sqlite3.connect(simple.db)
-    assert conn.execute("PRAGMA user_version").fetchone() == (5,)
+    assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"idx_alerts_rollup", "idx_events_acknowledged", "idx_notifications_alert_id_status"} <= names
     assert "idx_notifications_alert_id" not in names

@@ -105,18 +105,23 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
 ) -> None:
     """One alert with its timeline of events and its notification attempts."""
+    from ..history import alert_trends
     from ..views import alert_detail
+    from .history import trend_lines
 
     g = get_globals(ctx)
     with g.store() as store:
         detail = alert_detail(store, alert_id)
-    if as_json:
-        print_json(detail.to_json())
-        return
+        if as_json:
+            print_json(detail.to_json())
+            return
+        trends = alert_trends(store, detail.alert, g.config(), g.now())
     alert, events, notifications = detail.alert, detail.events, detail.notifications
     tz = g.config().timezone
     out = console()
     out.print(_alert_panel(alert, events, tz))
+    if trends:
+        out.print(trend_lines(trends), soft_wrap=True)
     out.print(_timeline_table(alert, events, tz))
     out.print(_notifications_table(alert, notifications, tz))
 

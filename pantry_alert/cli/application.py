@@ -58,7 +58,7 @@ def _global(
 from . import check  # noqa: E402
 
 check.register(app)
-from . import actions, alerts, audit, notify_test, prune, reviews, rules, silence, stats  # noqa: E402,F401  (importing registers the commands)
+from . import actions, alerts, audit, history, notify_test, prune, reviews, rules, silence, stats  # noqa: E402,F401  (importing registers the commands)
 
 app.add_typer(rules.app, name="rules")
 app.add_typer(silence.app, name="silence")

@@ -28,7 +28,7 @@ def prune(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
 ) -> None:
     """Delete old resolved alerts with their events and notifications (never an unresolved one),
-    and audit entries older than audit.retention (365d)."""
+    the metric samples older than history.retention, and audit entries older than audit.retention (365d)."""
     from ..store import maintenance
     from ..timeutil import cli_duration
 
@@ -38,7 +38,11 @@ def prune(
     now = g.now()
     cutoff = now - (config.state.retention_ms if age is None else age)
     with g.store() as store:
-        result = maintenance.prune(store, cutoff=cutoff, dry_run=dry_run, audit_cutoff=now - config.audit.retention_ms)
+        history_cutoff = now - config.history.retention_ms  # whatever --older-than says for alerts
+        audit_cutoff = now - config.audit.retention_ms
+        result = maintenance.prune(
+            store, cutoff=cutoff, dry_run=dry_run, history_cutoff=history_cutoff, audit_cutoff=audit_cutoff
+        )
         size_before = _file_size(store.path)
         if vacuum and not dry_run:
             maintenance.vacuum(store)
@@ -55,6 +59,9 @@ def prune(
         ("audit entries", result.audit),
     ):
         lines.append(f"  {label:<20}{count:>10}")
+    if result.history_runs:
+        when = format_time(history_cutoff, config.timezone)
+        lines.append(f"  metric samples of {result.history_runs} run(s) before {when} (history.retention)")
     if result.kept:
         lines.append(f"Kept {result.kept} resolved alert(s) with notifications not delivered yet.")
     if vacuum:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..history import HISTORY_KEYS, HistorySettings
 from ..model import SEVERITIES
 from ..notify.registry import CHANNEL_NAMES
 from .checks import Problems, check_shape, interpolate, unknown_keys
@@ -71,6 +72,8 @@ __all__ = [
     "DEFAULT_STALE_AFTER_MS",
     "DEFAULT_THRESHOLDS",
     "ESCALATION_KEYS",
+    "HISTORY_KEYS",
+    "HistorySettings",
     "MAX_CONFIG_BYTES",
     "QUIET_HOURS_KEYS",
     "RULE_ID",

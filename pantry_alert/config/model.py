@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..expressions import Condition
+from ..history import HistorySettings
 from ..notify.registry import CHANNEL_NAMES
 from ..timeutil import exact_duration
 from .checks import unexpand
@@ -165,6 +166,7 @@ class Config:
     api: ApiSettings = field(default_factory=ApiSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     rules: list[Rule] = field(default_factory=list)
+    history: HistorySettings = field(default_factory=HistorySettings)
     # value filled in from the environment -> the ${VAR} it came from, to keep values out of messages
     substitutions: dict[str, str] = field(default_factory=dict, repr=False)
     # The settings of each configured and valid channel, built once when the config loaded (from

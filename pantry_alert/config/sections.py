@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..expressions import ExpressionError, compile_condition
+from ..history import HistorySettings
 from ..model import SEVERITIES
 from ..notify.registry import CHANNEL_NAMES, channel_module, unconfigured
 from .checks import (
@@ -517,6 +518,13 @@ def _labels(raw: dict, keys: tuple, problems: Problems, label: str) -> dict[str,
     return {str(k): str(v) for k, v in labels.items() if v is not None}
 
 
+def history_settings(value: Any, p: Parse) -> HistorySettings:
+    """``history``: parsed by the history module, which knows the window functions' limits."""
+    from ..history import settings
+
+    return settings(value, p.config.rules, p.problems)
+
+
 # Every section, in the order they are parsed: the config's attribute (and top-level key) and its parser.
 SECTIONS: tuple[tuple[str, Callable[[Any, Parse], Any]], ...] = (
     ("source", source),
@@ -529,5 +537,6 @@ SECTIONS: tuple[tuple[str, Callable[[Any, Parse], Any]], ...] = (
     ("api", api),
     ("audit", audit),
     ("rules", rules),
+    ("history", history_settings),  # after the rules: it checks their window functions
 )
 TOP_KEYS = HEADER_KEYS | {name for name, _parser in SECTIONS}

@@ -218,6 +218,8 @@ async def silence_expire(request):
 def routes() -> list:
     from starlette.routing import Route
 
+    from .history import metric_history
+
     return [
         Route("/api/alerts", active_alerts, methods=["GET"]),
         Route("/api/alerts/history", alert_history, methods=["GET"]),
@@ -230,6 +232,7 @@ def routes() -> list:
         Route("/api/alerts/{alert_id}/notes", alert_note, methods=["POST"]),
         Route("/api/audit", audit_log, methods=["GET"]),
         Route("/api/rules", rules_list, methods=["GET"]),
+        Route("/api/metrics/history", metric_history, methods=["GET"]),
         Route("/api/silences", silences_list, methods=["GET"]),
         Route("/api/silences", silence_create, methods=["POST"]),
         Route("/api/silences/{silence_id}", silence_expire, methods=["DELETE"]),

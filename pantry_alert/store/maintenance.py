@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from . import history as store_history
 from .failures import database_error
 
 __all__ = ["PruneResult", "prune", "vacuum"]
@@ -32,12 +33,21 @@ class PruneResult:
     audit: int = 0  # audit log entries older than their own cutoff (audit.retention)
     kept: int = 0  # resolved alerts before the cutoff kept for their undelivered notifications
     dry_run: bool = False
+    history_runs: int = 0  # runs whose metric samples were older than the history's own cutoff
 
 
-def prune(store, *, cutoff: int, dry_run: bool = False, audit_cutoff: int | None = None) -> PruneResult:
+def prune(
+    store,
+    *,
+    cutoff: int,
+    dry_run: bool = False,
+    history_cutoff: int | None = None,
+    audit_cutoff: int | None = None,
+) -> PruneResult:
     """Delete resolved alerts fired before ``cutoff`` with their events and
-    notifications, the runs started before it, and the audit entries older
-    than ``audit_cutoff`` (when given), in one transaction.
+    notifications, and the runs started before it, in one transaction; and
+    the metric samples of the runs before ``history_cutoff`` and the audit
+    entries older than ``audit_cutoff`` (each when given).
     Unresolved alerts are never touched.  With ``dry_run``, count what would
     go and change nothing.
 
@@ -65,6 +75,8 @@ def prune(store, *, cutoff: int, dry_run: bool = False, audit_cutoff: int | None
             setattr(result, table, count)
         ((result.runs,),) = store._rows("SELECT COUNT(*) FROM runs WHERE started_at < ?", (cutoff,))
         ((result.kept,),) = store._rows(_KEPT, (cutoff,))
+        if history_cutoff is not None:
+            result.history_runs = store_history.count_before(store, history_cutoff)
         return result
     conn = store.conn
     ((secure_delete,),) = store._rows("PRAGMA secure_delete")
@@ -79,6 +91,8 @@ def prune(store, *, cutoff: int, dry_run: bool = False, audit_cutoff: int | None
             elif result.alerts:
                 _prune_rows(conn, cutoff, result)
             result.runs = conn.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount
+            if history_cutoff is not None:
+                result.history_runs = store_history.prune(conn, history_cutoff)
             if audit_cutoff is not None:
                 result.audit = audit.prune(store, cutoff=audit_cutoff)
     except sqlite3.Error as exc:

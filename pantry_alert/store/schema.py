@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -135,8 +135,15 @@ def _resolved_metrics(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE alerts ADD COLUMN resolved_metrics TEXT")
 
 
+def _metric_history(conn: sqlite3.Connection) -> None:
+    """v5: the metric history, one row per run (``store.history`` says how a row is encoded)."""
+    conn.execute("CREATE TABLE metric_paths (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE)")
+    conn.execute("CREATE TABLE metric_layouts (id INTEGER PRIMARY KEY, path_ids TEXT NOT NULL UNIQUE)")
+    conn.execute("CREATE TABLE metric_samples (at INTEGER PRIMARY KEY, layout INTEGER NOT NULL, data BLOB NOT NULL)")
+
+
 def _audit(conn: sqlite3.Connection) -> None:
-    """v5: the audit log (who did what, when, from where)."""
+    """v6: the audit log (who did what, when, from where)."""
     conn.execute(
         "CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, "
         "action TEXT NOT NULL, target TEXT NOT NULL, details TEXT, client TEXT)"
@@ -151,5 +158,6 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _reporting_indexes,
     2: _silences,
     3: _resolved_metrics,
-    4: _audit,
+    4: _metric_history,
+    5: _audit,
 }
