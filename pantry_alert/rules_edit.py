@@ -28,7 +28,6 @@ import copy
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -232,40 +231,19 @@ def _check_template(path: Path, rule: Rule) -> None:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path`` (same mode and owner) and rename it over ``path``."""
+    from .files import replace_file
+
     try:
         info = os.stat(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ConfigNotWritable(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        replace_file(path, text, mode=stat.S_IMODE(info.st_mode), owner=(info.st_uid, info.st_gid))
     except OSError as exc:
         raise ConfigNotWritable(
-            f"cannot write {path}: {exc.strerror}",
+            f"cannot write {path}: {exc.strerror}; it was left as it was",
             hint="the user running pantry-alert needs write access to its directory",
         ) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, stat.S_IMODE(info.st_mode))
-        if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
-            try:
-                os.chown(tmp, info.st_uid, info.st_gid)
-            except PermissionError:
-                pass  # only root may give a file away; the file keeps its mode
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ConfigNotWritable(f"cannot write {path}: {exc.strerror}; it was left as it was") from None
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 # ------------------------------------------------------------ the rule itself

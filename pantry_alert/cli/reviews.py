@@ -19,27 +19,15 @@ def _write(text: str, output: str | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
-    import os
-    import tempfile
     from pathlib import Path
 
     from ..errors import UsageError
+    from ..files import replace_file
 
     path = Path(output)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
+        replace_file(path.absolute(), text, mode=0o644)
     except OSError as exc:
-        raise UsageError(f"-o {output}: cannot write there: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise UsageError(f"-o {output}: cannot write it: {exc.strerror}") from None
     sys.stderr.write(f"wrote {output}\n")
 
