@@ -6,7 +6,9 @@ Prints the median wall and CPU times (user + system, from ``wait4``) of:
 `python -c pass`; a minimal script that loads the YAML and writes one SQLite
 row (the baseline of the targets "a quiet check within 2x" and "--help within
 2x"); `pantry-alert check` on the shipped rules with healthy metrics (nothing
-fires); `pantry-alert --help`; and `check` with 1,000 generated rules.  The
+fires); `pantry-alert --help`; `check` with 1,000 generated rules; and
+`pantry-alert ping` (a job's heartbeat, target "within 1.5x") on the shipped
+rules with two heartbeats added, one cron and one ``every``.  The
 commands run interleaved, round after round, so that other load on the machine
 spreads over all of them alike.  It also lists which heavy modules a quiet
 check imported.
@@ -67,6 +69,13 @@ def main() -> None:
     (tmp / "rules1000.yaml").write_text("\n".join(rules) + "\n")
     (tmp / "m1000.json").write_text(json.dumps(doc))
 
+    heartbeats = (
+        "heartbeats:\n"
+        '  nightly_backup: {schedule: "30 2 * * *", timezone: Europe/Berlin, grace: 30m, channels: [email]}\n'
+        "  queue_worker: {every: 5m, channels: [slack]}\n"
+    )
+    (tmp / "rules-heartbeats.yaml").write_text((ROOT / "rules.yaml").read_text() + heartbeats)
+    env_ping = dict(env, PANTRY_ALERT_CONFIG=str(tmp / "rules-heartbeats.yaml"), PANTRY_ALERT_DB=str(tmp / "ping.db"))
     env1000 = dict(env, PANTRY_ALERT_CONFIG=str(tmp / "rules1000.yaml"), PANTRY_ALERT_DB=str(tmp / "s1000.db"))
     commands = {
         "python -c pass": ([sys.executable, "-c", "pass"], env),
@@ -80,6 +89,7 @@ def main() -> None:
             [script, "check", "--metrics-file", str(tmp / "m1000.json")],
             env1000,
         ),
+        "pantry-alert ping (a heartbeat)": ([script, "ping", "queue_worker"], env_ping),
     }
     for cmd, cmd_env in commands.values():  # warm-up: databases, .pyc files, page cache
         subprocess.run(cmd, env=cmd_env, check=False, capture_output=True)
@@ -95,7 +105,7 @@ def main() -> None:
         results[name] = (wall, cpu)
         print(f"{name:<45} {wall * 1000:6.1f} ms {cpu * 1000:6.1f} ms")
     base = results["minimal: load YAML + write 1 SQLite row"]
-    for name in ("pantry-alert check (quiet, shipped rules)", "pantry-alert --help"):
+    for name in ("pantry-alert check (quiet, shipped rules)", "pantry-alert --help", "pantry-alert ping (a heartbeat)"):
         wall, cpu = results[name]
         print(f"{name} / minimal script: wall {wall / base[0]:.2f}x, CPU {cpu / base[1]:.2f}x (target <= 1.5x)")
     probe = subprocess.run(

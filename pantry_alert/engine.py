@@ -217,14 +217,17 @@ def evaluate(
     ctx: Context,
     source_error: str | None = None,
     history=None,
+    heartbeats: Iterable[tuple[Rule, bool, dict]] = (),
 ) -> Plan:
     """Evaluate one run.
 
     ``alerts`` maps rule id -> its unresolved alert; ``rule_states`` maps rule
     id -> stored state.  Neither is mutated: the plan carries copies.
     ``metrics`` is None when the source failed (``source_error`` says why):
-    then only the built-in source rule moves.  ``history`` (a ``windows.History``)
-    holds the stored samples that the rules' window functions read.
+    then only the built-in source rule and the heartbeats move.  ``history`` (a
+    ``windows.History``) holds the stored samples that the rules' window functions read.
+    ``heartbeats`` holds ``(rule, holds, values)`` for each heartbeat's alert
+    rule: it holds while the heartbeat is late or failed, whatever the metrics.
     """
     plan = Plan()
 
@@ -256,6 +259,13 @@ def evaluate(
         _step(plan, ctx, builtin, False, True, alert, state, lambda: DEFAULT_DESCRIPTION, {})
     if (state.consecutive_breaches, state.pending_since, state.last_fired_at, state.last_error) != before:
         plan.rule_states.append(state)
+    for rule, holds, read in heartbeats:
+        state = state_of(rule.id)
+        state_before = vars(state).copy()
+        description = rule.description or DEFAULT_DESCRIPTION
+        _step(plan, ctx, rule, holds, True, alert_of(rule.id), state, lambda d=description: d, read)
+        if vars(state) != state_before:
+            plan.rule_states.append(state)
     if metrics is None:
         return plan
 

@@ -28,6 +28,10 @@ class UnknownRule(UsageError):
     """A rule id that rules.yaml does not define (``silence add``, ``rules update``)."""
 
 
+class UnknownHeartbeat(UsageError):
+    """A heartbeat name that rules.yaml does not define (``ping``, ``/ping/...``)."""
+
+
 class ConfigProblem:
     """One problem of a config file: its message (``file:line: key.path: what``), key path and line."""
 

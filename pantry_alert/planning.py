@@ -14,7 +14,7 @@ policy nor this module imports a channel.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from . import policy
@@ -25,7 +25,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
-    from .config import Config
+    from .config import Config, Rule
     from .model import Alert, ChannelFacts, RuleState
     from .windows import History
 
@@ -43,14 +43,17 @@ def plan_step(
     taken_ids: frozenset[str] = frozenset(),
     source_error: str | None = None,
     history: History | None = None,
+    heartbeats: Iterable[tuple[Rule, bool, dict]] = (),
 ) -> Plan:
-    """The rules evaluated on ``metrics`` against the stored state, then the notification policy.
+    """The rules (and the heartbeats' alert rules) evaluated on ``metrics`` against the stored
+    state, then the notification policy.
 
     ``alerts`` maps rule id -> its stored unresolved alert, ``rule_states`` rule id -> its stored
     state, ``silences`` rule id -> its active silence; ``configured`` names the configured
     channels and ``channels`` says what the channels can do; ``taken_ids`` are the stored
     alert ids fired at ``now``.  ``metrics`` is None when the source failed (``source_error`` says why).
-    ``history`` holds the stored samples that the rules' window functions read."""
+    ``history`` holds the stored samples that the rules' window functions read.
+    ``heartbeats`` holds ``(rule, holds, values)`` for each heartbeat (``heartbeats.alert_inputs``)."""
     ctx = Context(
         now=now,
         escalation=config.escalation,
@@ -67,6 +70,7 @@ def plan_step(
         ctx=ctx,
         source_error=source_error,
         history=history,
+        heartbeats=heartbeats,
     )
     return policy.apply(plan, _policy_context(config, now, configured, channels, alerts, silences))
 

@@ -96,15 +96,20 @@ def run_check(
     configured = frozenset(channels)
     document, source_error = None, None
     try:
-        document = metrics_mod.read(
-            file=metrics_file, url=metrics_url, source=config.source, base_dir=config.path.parent, now=now
-        )
+        if config.rules or metrics_file or metrics_url or _has_source(config):
+            document = metrics_mod.read(
+                file=metrics_file, url=metrics_url, source=config.source, base_dir=config.path.parent, now=now
+            )
+        else:
+            document = {}  # heartbeats only: there are no metrics to read
     except MetricsError as exc:
         source_error = exc.message
 
     if dry_run:
         with open_store(db_path, readonly=True, timeout_ms=config.state.lock_timeout_ms) as store:
-            plan, stored = _plan(store, config, document, configured, now, source_error)
+            plan, stored = _plan(
+                store, config, document, configured, now, source_error, _heartbeats(store, config, now)
+            )
             result = CheckResult(plan=plan, source_error=source_error, dry_run=True)
             active = list(stored.values())
             if on_planned:
@@ -114,9 +119,14 @@ def run_check(
         with run_lock(db_path, config.state.lock_timeout_ms):
             with open_store(db_path, timeout_ms=config.state.lock_timeout_ms) as store:
                 with store.transaction():
-                    plan, _ = _plan(store, config, document, configured, now, source_error)
+                    beats = _heartbeats(store, config, now)
+                    plan, _ = _plan(store, config, document, configured, now, source_error, beats)
                     store.apply(plan, now)
-                    history.record(store, config, document, now)
+                    history.record(store, config, document, now, extra=_heartbeat_facts(beats))
+                    if config.heartbeats:
+                        from .store.pings import mark_seen
+
+                        mark_seen(store, [hb.name for hb in config.heartbeats], now)
                 result = CheckResult(plan=plan, source_error=source_error)
                 if on_planned:
                     on_planned(plan, _touched(plan))
@@ -132,6 +142,10 @@ def run_check(
     return result
 
 
+def _has_source(config: Config) -> bool:
+    return bool(config.source.url or config.source.file or config.source.prometheus)
+
+
 def _sync(store, config: Config, channels: dict[str, Any], now: int) -> list[Any]:
     """Hand the run's alert state to each configured state-synchronising channel (Alertmanager)."""
     from .notify import channel_module
@@ -142,7 +156,7 @@ def _sync(store, config: Config, channels: dict[str, Any], now: int) -> list[Any
     ]
 
 
-def _plan(store, config: Config, document, configured: frozenset[str], now: int, source_error: str | None):
+def _plan(store, config: Config, document, configured: frozenset[str], now: int, source_error: str | None, beats: list):
     """The step planned on the stored state: ``(plan, stored alerts by rule id)``."""
     from .store.policy import active_silences
 
@@ -159,8 +173,32 @@ def _plan(store, config: Config, document, configured: frozenset[str], now: int,
         taken_ids=store.alert_ids_at(now),
         source_error=source_error,
         history=history.for_run(store, config.rules, now) if document is not None else None,
+        heartbeats=beats,
     )
     return plan, stored
+
+
+def _heartbeats(store, config: Config, now: int) -> list:
+    """Each heartbeat's alert rule, whether it holds (late or failed) and its values."""
+    if not config.heartbeats:
+        return []
+    from .heartbeats import alert_inputs
+    from .store.pings import records
+
+    return alert_inputs(config.heartbeats, records(store), now)
+
+
+def _heartbeat_facts(beats: list) -> dict[str, float]:
+    """The heartbeats' numbers kept in the metric history, as ``heartbeats.<name>.<fact>``
+    (``lastPingAt``, ``expectedAt`` and, after a failure, ``exitCode``)."""
+    facts: dict[str, float] = {}
+    for rule, _holds, values in beats:
+        name = rule.id.removeprefix("heartbeat_")
+        for key in ("lastPingAt", "expectedAt", "exitCode"):
+            value = values.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                facts[f"heartbeats.{name}.{key}"] = value
+    return facts
 
 
 def _touched(plan: Plan) -> dict[str, Any]:

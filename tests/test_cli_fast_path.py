@@ -69,6 +69,42 @@ def test_shell_completion_is_offered_and_completes_commands(cli):
     assert (completed.code, completed.out.split()) == (0, ["rules"])
 
 
+def test_ping_fast_path_options_match_the_typer_command():
+    from pantry_alert.cli.ping import OPTIONS as PING_OPTIONS
+
+    command = typer.main.get_command(app).commands["ping"]
+    options = {opt: (p.name, not p.is_flag) for p in command.params if p.param_type_name == "option" for opt in p.opts}
+    assert options == PING_OPTIONS
+
+
+def test_ping_fast_path_takes_cron_lines_and_leaves_the_rest_to_typer():
+    from pantry_alert.cli.ping import parse_fast as parse_ping
+
+    assert parse_ping(["--db", "s.db", "ping", "backup", "--fail", "--exit-code", "3", "--message", "-x"]) == {
+        "config_path": None,
+        "db": "s.db",
+        "name": "backup",
+        "start": False,
+        "fail": True,
+        "exit_code": 3,
+        "message": "-x",
+        "command": None,
+    }
+    wrapped = parse_ping(["ping", "backup", "--", "pg_dump", "--ping", "--", "x"])
+    assert (wrapped["name"], wrapped["command"]) == ("backup", ["pg_dump", "--ping", "--", "x"])
+    for argv in (
+        ["ping", "--help"],
+        ["ping"],
+        ["ping", "a", "b"],  # a command needs --
+        ["ping", "a", "--"],
+        ["ping", "a", "--exit-code", "x", "--fail"],
+        ["ping", "a", "--message"],
+        ["check", "ping"],
+        ["list", "ping"],
+    ):
+        assert parse_ping(argv) is None, argv
+
+
 def test_the_kept_top_level_help_is_what_typer_prints(cli):
     from pantry_alert.cli.help_text import TEXT, render
 

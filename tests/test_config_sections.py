@@ -73,4 +73,5 @@ def test_the_top_level_keys_are_the_plain_values_and_the_sections():
         "audit",
         "rules",
         "history",  # after the rules: it checks their window functions
+        "heartbeats",
     ]

@@ -18,6 +18,8 @@ import conftest
 import pytest
 from conftest import SIMPLE_CONFIG, T0
 
+from pantry_alert.store.db import inspect
+
 ALERT_ID = f"cpu_high_{T0}"
 LATER = T0 + 60_000
 WRITE_HINT = (
@@ -30,6 +32,7 @@ WRITERS = [
     ("ack", ALERT_ID),
     ("resolve", ALERT_ID),
     ("prune", "--older-than", "1m"),
+    ("ping", "job"),
 ]
 
 
@@ -55,7 +58,9 @@ def bound_by_modes(monkeypatch):
 @pytest.fixture
 def populated(simple):
     """One firing alert in a database closed cleanly (no -wal, no -shm left)."""
-    simple.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="10m"))
+    simple.config.write_text(
+        SIMPLE_CONFIG.format(severity="high", cooldown="10m") + "heartbeats:\n  job: {every: 1h, channels: [console]}\n"
+    )
     assert simple.check({"cpu": 95}).code == 0
     assert not os.path.exists(f"{simple.db}-wal") and not os.path.exists(f"{simple.db}-shm")
     return simple
@@ -244,6 +249,10 @@ def test_a_full_disk_at_any_point_of_a_run_is_exit_4_and_nothing_is_half_applied
                 os.remove(small_fs / name)
         simple.db.write_bytes(pristine)
         os.chmod(simple.db, 0o600)
+        # The store keeps a descriptor on each database file's header for the process's life; the
+        # last round's file (deleted above) lets go of its space only when the new one is read:
+        # read it now, so that the file system is filled with the space really free.
+        inspect(simple.db)
         fill(small_fs, free_kib)
 
         first = simple.check({"cpu": 95}, now=T0 + MINUTE)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HEALTHY_METRICS, SEED_METRICS, Result
+from conftest import HEALTHY_METRICS, SEED_METRICS, Result, rows
 
 from pantry_alert import __version__
 
@@ -169,3 +169,32 @@ def test_python_dash_m_runs_the_command_line(cli):
         [sys.executable, "-m", "pantry_alert", "--version"], env=cli.environment(), capture_output=True, text=True
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"pantry-alert {__version__}\n", "")
+
+
+PING_HEARTBEATS = (
+    "heartbeats:\n"
+    '  backup: {schedule: "30 2 * * *", timezone: Europe/Berlin, channels: [email]}\n'
+    "  worker: {every: 5m, channels: [console]}\n"
+)
+# What a job's ping does without: everything a check needs beyond the state database.
+UNUSED_BY_A_PING = ("dataclasses", "typing", "cronsim", "zoneinfo", "pantry_alert.config", "pantry_alert.engine")
+
+
+def test_a_ping_imports_no_heavy_module_and_not_what_only_a_check_needs(cli):
+    cli.config.write_text(cli.config.read_text() + PING_HEARTBEATS)
+    assert cli("ping", "worker").code == 0  # the first write creates the schema (sqlite_utils) once
+    probe_ping = PROBE.replace(f"set({HEAVY!r})", f"set({HEAVY + UNUSED_BY_A_PING!r})")
+    env = dict(
+        cli.env, PANTRY_ALERT_CONFIG=str(cli.config), PANTRY_ALERT_DB=str(cli.db), PANTRY_ALERT_NOW="1764158400000"
+    )
+    for args in (
+        ("ping", "worker"),
+        ("ping", "backup", "--start"),
+        ("--db", str(cli.db), "ping", "backup", "--fail", "--exit-code", "3", "--message", "disk full"),
+        ("ping", "worker", "--", sys.executable, "-c", "pass"),
+    ):
+        proc = subprocess.run([sys.executable, "-c", probe_ping, *args], env=env, capture_output=True, text=True)
+        heavy = [line for line in proc.stderr.splitlines() if line.startswith("HEAVY=")][-1][6:]
+        assert (proc.returncode, heavy, proc.stdout) == (0, "", ""), (args, proc.stderr)
+    kinds = [row[0] for row in rows(cli.db, "SELECT kind FROM pings ORDER BY id")]
+    assert kinds == ["success", "success", "start", "fail", "start", "success"]

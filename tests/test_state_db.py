@@ -169,7 +169,7 @@ def test_newer_schema_still_in_the_wal_is_refused_without_a_checkpoint(simple):
     holder.execute("SELECT 1 FROM alerts").fetchall()
     writer = sqlite3.connect(simple.db, isolation_level=None)
     writer.execute("PRAGMA wal_autocheckpoint = 0")
-    writer.execute("PRAGMA user_version = 7")
+    writer.execute("PRAGMA user_version = 99")
     writer.close()
     try:
         wal = str(simple.db) + "-wal"

@@ -4,7 +4,8 @@ Errors are mapped to exit codes in one place (``report_error``).  The typer
 application lives in ``cli.application`` and is imported only when needed:
 the cron hot path ``pantry-alert [--config X] [--db X] check [options]`` (and
 any command in ``fast.FAST_COMMANDS``) is recognised by ``fast.parse`` and runs
-without importing typer.  Anything it does not recognise
+without importing typer; so does a job's ``... ping NAME [options] [-- CMD]``
+(``ping.parse_fast``), which must not even load what ``check`` needs.  Anything it does not recognise
 exactly (``--help``, a typo, a bad value) goes to typer, which owns every
 usage message.
 """
@@ -69,19 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run a command, map every error to its exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
-    from .fast import help_text, parse
-
     try:
-        fast = parse(argv)
-        text = None if fast is not None else help_text(argv)
-        if text is not None:
-            sys.stdout.write(text)
-            code = 0
-        elif fast is not None:
-            execute, g, options = fast
-            code = execute(g, **options)
+        ping = _parse_ping(argv)  # before the table: a job's ping must not load what check needs
+        if ping is not None:
+            from .ping import execute as execute_ping
+
+            code = execute_ping(**ping)
         else:
-            code = _typer_main(argv)
+            code = _fast_or_typer(argv)
     except Exception as exc:
         code = report_error(exc, debug)
     except KeyboardInterrupt:
@@ -93,6 +89,30 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError):
         _silence_stdout()
     return code if isinstance(code, int) else 0
+
+
+def _fast_or_typer(argv: list[str]) -> int:
+    from .fast import help_text, parse
+
+    fast = parse(argv)
+    text = None if fast is not None else help_text(argv)
+    if text is not None:
+        sys.stdout.write(text)
+        return 0
+    if fast is not None:
+        execute, g, options = fast
+        return execute(g, **options)
+    return _typer_main(argv)
+
+
+def _parse_ping(argv: list[str]):
+    """``ping``'s own fast path (a positional name, a wrapped command after ``--``): the keyword
+    arguments of ``ping.execute``, or None."""
+    if "ping" not in argv:
+        return None
+    from .ping import parse_fast
+
+    return parse_fast(argv)
 
 
 GLOBAL_OPTIONS = ("--config", "--db", "--debug")

@@ -55,9 +55,11 @@ def _global(
         now_ms()  # every command refuses a bad PANTRY_ALERT_NOW the same way (exit 2), used or not
 
 
-from . import check  # noqa: E402
+from . import check, heartbeats, ping  # noqa: E402
 
 check.register(app)
+ping.register(app)
+heartbeats.register(app)
 from . import actions, alerts, audit, history, notify_test, prune, reviews, rules, silence, stats  # noqa: E402,F401  (importing registers the commands)
 
 app.add_typer(rules.app, name="rules")

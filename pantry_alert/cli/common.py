@@ -106,21 +106,28 @@ def choice(value: str | None, allowed, option: str) -> str | None:
     return value
 
 
-def alerts_table(alerts, timezone: str | None, title: str):
-    """A rich table of alerts that stays readable at 80 columns (the zone is named in the title)."""
+def timed_table(title: str, timezone: str | None):
+    """An empty rich table whose title names the zone its times are shown in."""
     from rich import box
     from rich.table import Table
 
     from ..timeutil import format_time
 
     zone = timezone or format_time(0).split(" ")[2]
-    table = Table(
+    return Table(
         title=f"{title} · times in {zone}",
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
     )
+
+
+def alerts_table(alerts, timezone: str | None, title: str):
+    """A rich table of alerts that stays readable at 80 columns (the zone is named in the title)."""
+    from ..timeutil import format_time
+
+    table = timed_table(title, timezone)
     table.add_column("Alert", overflow="fold", min_width=32)
     table.add_column("Severity", no_wrap=True)
     table.add_column("Status", no_wrap=True)

@@ -14,7 +14,9 @@ import os
 from collections.abc import Callable
 from importlib import import_module
 
-from .common import Globals
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from .common import Globals
 
 # command -> module of this package with ``OPTIONS`` (option -> (parameter name, takes a value))
 # and ``execute(globals, **options)`` returning the exit code.  A test compares each table
@@ -50,10 +52,23 @@ def help_text(argv: list[str]) -> str | None:
 
 def _globals(argv: list[str]) -> tuple[Globals, int] | None:
     """The global options before a fast command, and the command's index."""
+    from .common import Globals
+
+    found = split_globals(argv, FAST_COMMANDS)
+    if found is None:
+        return None
+    config_path, db, debug, i = found
+    return Globals(config_path=config_path, db=db, debug=debug), i
+
+
+def split_globals(argv: list[str], commands) -> tuple[str | None, str | None, bool, int] | None:
+    """``(config, db, debug, index of the command)`` when only global options come before one of
+    ``commands`` (defaults: ``PANTRY_ALERT_CONFIG``, ``PANTRY_ALERT_DB``), else None.  Plain values:
+    ``ping``'s fast path uses it without loading ``Globals``."""
     values = {"--config": os.environ.get("PANTRY_ALERT_CONFIG"), "--db": os.environ.get("PANTRY_ALERT_DB")}
     debug = False
     i = 0
-    while i < len(argv) and argv[i] not in FAST_COMMANDS:
+    while i < len(argv) and argv[i] not in commands:
         if argv[i] == "--debug":
             debug, i = True, i + 1
         elif argv[i] in _GLOBAL_VALUES and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
@@ -63,7 +78,7 @@ def _globals(argv: list[str]) -> tuple[Globals, int] | None:
             return None
     if i == len(argv):
         return None
-    return Globals(config_path=values["--config"] or None, db=values["--db"] or None, debug=debug), i
+    return values["--config"] or None, values["--db"] or None, debug, i
 
 
 def _options(args: list[str], table: dict[str, tuple[str, bool]]) -> dict | None:

@@ -57,6 +57,7 @@ def prune(
         ("their notifications", result.notifications),
         ("runs", result.runs),
         ("audit entries", result.audit),
+        *((("heartbeat pings", result.pings),) if config.heartbeats or result.pings else ()),
     ):
         lines.append(f"  {label:<20}{count:>10}")
     if result.history_runs:

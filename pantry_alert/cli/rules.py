@@ -71,7 +71,8 @@ def validate(ctx: typer.Context) -> None:
     g = get_globals(ctx)
     config = g.config(check_templates=True)
     configured = configured_channels(config)
-    unrouted = [(rule.id, channel) for rule in config.rules for channel in rule.channels if channel not in configured]
+    rules = config.rules + [hb.rule for hb in config.heartbeats]  # a heartbeat's alert rule routes too
+    unrouted = [(rule.id, channel) for rule in rules for channel in rule.channels if channel not in configured]
     for channel in config.escalation.add_channels:
         if channel not in configured:  # a warning only: escalations still reach the alert's own channels
             sys.stderr.write(
@@ -92,10 +93,15 @@ def validate(ctx: typer.Context) -> None:
                 "which is not configured (set its channels: section or its environment variables)\n"
             )
         sys.stdout.write(
-            f"{config.path}: valid ({len(config.rules)} rules), but {len(unrouted)} route(s) to unconfigured channels\n"
+            f"{config.path}: valid ({_counts(config)}), but {len(unrouted)} route(s) to unconfigured channels\n"
         )
         raise typer.Exit(1)
-    sys.stdout.write(f"{config.path}: valid ({len(config.rules)} rules)\n")
+    sys.stdout.write(f"{config.path}: valid ({_counts(config)})\n")
+
+
+def _counts(config) -> str:
+    heartbeats = f", {len(config.heartbeats)} heartbeats" if config.heartbeats else ""
+    return f"{len(config.rules)} rules{heartbeats}"
 
 
 def _number(value) -> str:

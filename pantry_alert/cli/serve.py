@@ -69,6 +69,7 @@ def server_context(config_path: str | None, db: str | None, env: Mapping[str, st
             "serve needs an API token: set PANTRY_ALERT_API_TOKEN or api.token in rules.yaml",
             hint='e.g. PANTRY_ALERT_API_TOKEN="$(openssl rand -hex 32)"; for a local test only: --no-auth',
         )
+    _check_ping_key(config)
     inspect(ws.db_path())  # a foreign, corrupt or newer database: exit 4 before listening
     server_ctx.token = token
     return server_ctx
@@ -83,6 +84,24 @@ def warn_at_start(server_ctx) -> None:
         log.warning("SLACK_SIGNING_SECRET is not set: POST /slack/actions refuses every request")
     if server_ctx.token is None:
         log.warning("no authentication (--no-auth): anyone who can reach this address can use the API")
+
+
+def _check_ping_key(config) -> None:
+    """A ``PANTRY_ALERT_PING_KEY`` too short to guard the ping URLs: exit 2 before listening."""
+    from ..config.heartbeats import MIN_PING_KEY
+    from ..errors import UsageError
+    from ..http.pings import PING_KEY_ENV, ping_key
+
+    key = ping_key(config, os.environ)
+    if key is not None and len(key) < MIN_PING_KEY:
+        raise UsageError(
+            f"{PING_KEY_ENV} must be at least {MIN_PING_KEY} characters (the value is not shown)",
+            hint=f'e.g. {PING_KEY_ENV}="$(openssl rand -hex 16)"',
+        )
+    if key is None and config.heartbeats:
+        sys.stderr.write(
+            f"warning: no ping key ({PING_KEY_ENV} or api.ping_key): the /ping/ URLs answer 404 to every ping\n"
+        )
 
 
 def _listen(host: str, port: int):
@@ -129,6 +148,9 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
         lifespan="off",
         timeout_graceful_shutdown=10,
     )
+    from ..http.pings import RedactPingKeys
+
+    logging.getLogger("uvicorn.access").addFilter(RedactPingKeys())  # after uvicorn.Config set up its logging
     server = uvicorn.Server(config)
     # uvicorn stops gracefully on SIGTERM, then re-raises the signal to the handler it found:
     # a no-op one here, so a systemd stop ends with exit 0 instead of death by signal.

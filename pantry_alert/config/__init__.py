@@ -12,11 +12,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..config_file import MAX_CONFIG_BYTES, read_document
 from ..errors import ConfigError
 from ..history import HISTORY_KEYS, HistorySettings
 from ..model import SEVERITIES
 from ..notify.registry import CHANNEL_NAMES
-from .checks import Problems, check_shape, interpolate, unknown_keys
+from .checks import Problems, interpolate, unknown_keys
 from .model import (
     BUILTIN_SOURCE_RULE,
     DEFAULT_COOLDOWN_MS,
@@ -45,6 +46,7 @@ from .sections import (
     AUDIT_KEYS,
     BATCHING_KEYS,
     ESCALATION_KEYS,
+    HEARTBEATS_KEYS,
     QUIET_HOURS_KEYS,
     RULE_KEYS,
     SECTIONS,
@@ -72,6 +74,7 @@ __all__ = [
     "DEFAULT_STALE_AFTER_MS",
     "DEFAULT_THRESHOLDS",
     "ESCALATION_KEYS",
+    "HEARTBEATS_KEYS",
     "HISTORY_KEYS",
     "HistorySettings",
     "MAX_CONFIG_BYTES",
@@ -101,8 +104,6 @@ __all__ = [
 
 # Keys of the contract that a later stage delivers: rejected plainly, not half-working.
 NOT_YET: dict[str, str] = {}
-# Limits on rules.yaml: a config is a few KB; these stop hostile documents early.
-MAX_CONFIG_BYTES = 1024 * 1024  # file size
 
 
 def parse(
@@ -149,50 +150,6 @@ def parse(
 
 def load(path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check_templates: bool = False) -> Config:
     """Read and validate a config file.  Raises ``ConfigError`` (exit 2)."""
-    import yaml
-
     path = Path(path)
-    try:
-        text = _read_limited(path)
-    except FileNotFoundError:
-        raise ConfigError(
-            f"config file {path} not found",
-            hint="point at one with --config PATH or PANTRY_ALERT_CONFIG=PATH "
-            "(an example with the five standard rules is rules.yaml at the root of pantry-alert's source tree)",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except RecursionError:
-        raise ConfigError(f"{path}: the document is nested too deeply") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        lines = text.splitlines()
-        if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
-            problem = "a tab character in the indentation (YAML indents with spaces only)"
-        raise ConfigError(f"{where}: invalid YAML: {problem}", problems=[f"{where}: invalid YAML: {problem}"]) from None
-    check_shape(data, path)
+    data, text = read_document(path, max_bytes=MAX_CONFIG_BYTES)
     return parse(data, path, text, env, check_templates=check_templates)
-
-
-def _read_limited(path: Path) -> str:
-    """The config's text; a FIFO or device is refused (not waited on), and so is a file over the size limit."""
-    import stat
-
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"config file {path} is not a regular file")
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb") as fh:
-            fd = -1
-            data = fh.read(MAX_CONFIG_BYTES + 1)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
-    return data.decode("utf-8")

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..errors import ConfigError, ConfigProblem
+from ..errors import ConfigProblem
 from ..notify.registry import CHANNEL_NAMES
 from ..timeutil import parse_duration
 from ..urls import is_http_url, why_not
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")  # never in a header, token or password
-MAX_CONFIG_DEPTH = 32  # nesting of mappings and lists
-MAX_CONFIG_NODES = 100_000  # mappings, lists and scalars, counting every use of an alias
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -168,26 +166,6 @@ def header_settings(value, keys, problems) -> dict[str, str]:
             continue
         out[str(name)] = str(val)
     return out
-
-
-def check_shape(data: Any, path: Path) -> None:
-    """Refuse documents that are too deep or too large once aliases are expanded (billion laughs)."""
-    nodes, stack = 0, [(data, 1)]
-    while stack:
-        node, depth = stack.pop()
-        nodes += 1
-        if nodes > MAX_CONFIG_NODES:
-            raise ConfigError(
-                f"{path}: the document has more than {MAX_CONFIG_NODES} values (counting every use of a YAML alias)",
-                hint="a rules.yaml is a few hundred values; look for aliases (*name) that repeat large parts",
-            )
-        if depth > MAX_CONFIG_DEPTH:
-            raise ConfigError(f"{path}: the document is nested more than {MAX_CONFIG_DEPTH} levels deep")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-            stack.extend((k, depth + 1) for k in node.keys())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
 
 
 def unknown_keys(section: dict, allowed: set, keys: tuple, problems: Problems, rule_id=None) -> None:

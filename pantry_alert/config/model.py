@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    from ..heartbeats import Heartbeat
+
 TYPES = ("performance", "error", "security", "business")
 RULE_ID = re.compile(r"^[a-z0-9_]+$")
 BUILTIN_SOURCE_RULE = "metrics_source_unavailable"
@@ -131,11 +133,13 @@ class Batching:
 
 @dataclass
 class ApiSettings:
-    """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``) and when
-    ``/healthz`` calls the last check run stale."""
+    """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``), when
+    ``/healthz`` calls the last check run stale, and the key of the ``/ping/`` URLs (else
+    ``PANTRY_ALERT_PING_KEY``)."""
 
     token: str | None = field(default=None, repr=False)
     stale_after_ms: int = DEFAULT_STALE_AFTER_MS
+    ping_key: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -166,6 +170,7 @@ class Config:
     api: ApiSettings = field(default_factory=ApiSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     rules: list[Rule] = field(default_factory=list)
+    heartbeats: list[Heartbeat] = field(default_factory=list)
     history: HistorySettings = field(default_factory=HistorySettings)
     # value filled in from the environment -> the ${VAR} it came from, to keep values out of messages
     substitutions: dict[str, str] = field(default_factory=dict, repr=False)
@@ -179,9 +184,13 @@ class Config:
         return unexpand(text, self.substitutions)
 
     def rule(self, rule_id: str) -> Rule | None:
+        """The rule ``rule_id``: one of ``rules``, or the alert rule of a heartbeat."""
         for rule in self.rules:
             if rule.id == rule_id:
                 return rule
+        for hb in self.heartbeats:
+            if hb.rule.id == rule_id:
+                return hb.rule
         return None
 
 

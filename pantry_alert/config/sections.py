@@ -65,7 +65,20 @@ STATE_KEYS = {"path", "retention", "lock_timeout", "delivery_budget"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
 QUIET_HOURS_KEYS = {"start", "end", "timezone", "severities"}
 BATCHING_KEYS = {"max_per_run"}
-API_KEYS = {"token", "stale_after"}
+API_KEYS = {"token", "stale_after", "ping_key"}
+HEARTBEATS_KEYS = {
+    "schedule",
+    "every",
+    "timezone",
+    "grace",
+    "max_runtime",
+    "severity",
+    "channels",
+    "description",
+    "runbook_url",
+    "cooldown",
+    "alert_if_never",
+}
 AUDIT_KEYS = {"retention"}
 RULE_KEYS = {
     "id",
@@ -268,12 +281,26 @@ def api(value: Any, p: Parse) -> ApiSettings:
     if token is not None and not isinstance(token, str):
         problems.add(("api", "token"), 'must be a string (write it through ${VAR}, e.g. "${PANTRY_ALERT_API_TOKEN}")')
         token = None
-    return ApiSettings(
+    settings = ApiSettings(
         token=(token.strip() or None) if isinstance(token, str) else None,
         stale_after_ms=duration_setting(
             section, "stale_after", DEFAULT_STALE_AFTER_MS, ("api",), problems, positive=True
         ),
     )
+    if section.get("ping_key") is not None:
+        from .heartbeats import ping_key
+
+        settings.ping_key = ping_key(section["ping_key"], problems)
+    return settings
+
+
+def heartbeats(value: Any, p: Parse) -> list:
+    """The other cron jobs, watched by their pings (``config/heartbeats.py``, loaded when present)."""
+    if value is None:
+        return []
+    from .heartbeats import heartbeats as parse
+
+    return parse(value, p, HEARTBEATS_KEYS)
 
 
 def audit(value: Any, p: Parse) -> AuditSettings:
@@ -291,7 +318,9 @@ def audit(value: Any, p: Parse) -> AuditSettings:
 def rules(value: Any, p: Parse) -> list[Rule]:
     problems = p.problems
     raw_rules = value
-    if not isinstance(raw_rules, list) or not raw_rules:
+    if value in (None, []) and p.data.get("heartbeats"):
+        raw_rules = []  # a config may watch heartbeats only
+    elif not isinstance(raw_rules, list) or not raw_rules:
         problems.add(("rules",) if "rules" in p.data else (), "the config needs a non-empty 'rules' list")
         raw_rules = []
     out: list[Rule] = []
@@ -538,5 +567,6 @@ SECTIONS: tuple[tuple[str, Callable[[Any, Parse], Any]], ...] = (
     ("audit", audit),
     ("rules", rules),
     ("history", history_settings),  # after the rules: it checks their window functions
+    ("heartbeats", heartbeats),
 )
 TOP_KEYS = HEADER_KEYS | {name for name, _parser in SECTIONS}

@@ -19,7 +19,7 @@ def create_app(ctx: ServerContext):
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
 
-    from . import health, routes, slack
+    from . import health, pings, routes, slack
     from .auth import BearerAuth
 
     async def http_error(request, exc: HttpError):
@@ -32,7 +32,8 @@ def create_app(ctx: ServerContext):
         return fail(exc.status_code, exc.detail, headers=getattr(exc, "headers", None))
 
     async def internal_error(request, exc: Exception):
-        log.error("internal error on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        path = pings.redact(request.url.path)
+        log.error("internal error on %s %s: %s: %s", request.method, path, type(exc).__name__, exc)
         return fail(500, "internal error (a bug in pantry-alert; the server log has the details)")
 
     # Starlette calls each handler with an instance of its own class; its annotation wants every handler
@@ -44,7 +45,7 @@ def create_app(ctx: ServerContext):
         Exception: internal_error,
     }
     app = Starlette(
-        routes=routes.routes() + slack.routes() + health.routes(),
+        routes=routes.routes() + slack.routes() + health.routes() + pings.routes(),
         middleware=[Middleware(BearerAuth, token=ctx.token)],
         exception_handlers=handlers,
     )

@@ -47,14 +47,19 @@ def healthz(request):
 def metrics(request):
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+    from ..store.pings import last_successes
+
     ws = request.app.state.ctx.workspace()
     config = ws.config()
     with ws.store() as store:
         active = health.active_counts(store)
         notifications = health.notification_counts(store)
         run = health.last_run(store)
+        successes = last_successes(store) if config.heartbeats else {}
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(config, active, notifications, run))
+    snapshot = _Snapshot(config, active, notifications, run)
+    snapshot.successes = {hb.name: successes[hb.name] for hb in config.heartbeats if hb.name in successes}
+    registry.register(snapshot)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -63,6 +68,7 @@ class _Snapshot:
 
     def __init__(self, config, active, notifications, run):
         self.config, self.active, self.notifications, self.run = config, active, notifications, run
+        self.successes: dict[str, int] = {}  # heartbeat -> its last success ping (epoch ms)
 
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
@@ -87,6 +93,16 @@ class _Snapshot:
         for channel, status, count in self.notifications:
             notifications.add_metric([channel, status], count)
         yield notifications
+
+        if self.config.heartbeats:
+            heartbeats = GaugeMetricFamily(
+                "pantry_alert_heartbeat_last_success_timestamp_seconds",
+                "When each heartbeat last pinged success (Unix time); absent until its first",
+                labels=["heartbeat"],
+            )
+            for name, at in self.successes.items():
+                heartbeats.add_metric([name], at / 1000)
+            yield heartbeats
 
         if self.run is not None:
             yield GaugeMetricFamily(

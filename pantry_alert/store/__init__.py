@@ -12,15 +12,23 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import StateError
-from ..model import Alert, Event, Intent, RuleState
 from .db import SCHEMA_VERSION, connect, connect_query_only, default_path, run_lock, seal, transaction, write_problem
-from .outbox import Outbox
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
     from ..audit import Entry
+    from ..model import Alert, Event, Intent, RuleState
+    from .outbox import Outbox
+
+# The model's dataclasses and the outbox load where they are used: a ping, which only writes its
+# own rows, does without them (and without ``dataclasses``, ~10 ms of every run that imports it).
+
+
+__all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION", "DEFAULT_WAIT_MS"]
+
+DEFAULT_WAIT_MS = 30_000  # how long a write waits for the database by default (state.lock_timeout's default)
 
 
 def record_audit(store: Store, entry: Entry) -> None:
@@ -28,8 +36,6 @@ def record_audit(store: Store, entry: Entry) -> None:
 
     record(store, entry)
 
-
-__all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION"]
 
 _JSON_FIELDS = ("labels", "metrics", "channels", "notified_channels", "resolved_metrics")
 _BOOL_FIELDS = ("escalated", "silenced")
@@ -64,6 +70,8 @@ _SELECT_ALERT = "SELECT " + ", ".join(ALERT_COLUMNS) + " FROM alerts"
 
 
 def alert_from_row(row: Iterable[Any]) -> Alert:
+    from ..model import Alert
+
     values = dict(zip(ALERT_COLUMNS, row, strict=True))
     for key in _JSON_FIELDS:
         values[key] = (
@@ -166,6 +174,8 @@ class Store:
     @property
     def outbox(self) -> Outbox:
         """The notifications waiting to be sent, and the recording of what became of them."""
+        from .outbox import Outbox
+
         return Outbox(self)
 
     def _rows(self, sql: str, params: Iterable = ()) -> list[tuple]:
@@ -190,6 +200,8 @@ class Store:
         return {alert.rule_id: alert for alert in map(alert_from_row, rows)}
 
     def rule_states(self) -> dict[str, RuleState]:
+        from ..model import RuleState
+
         rows = self._rows(
             "SELECT rule_id, last_fired_at, pending_since, consecutive_breaches, last_error FROM rule_state"
         )
@@ -315,6 +327,8 @@ class Store:
         and the new acknowledgement replaces it.  ``audit`` is written in the same
         transaction, when the acknowledgement is done.
         """
+        from ..model import Event
+
         with self.transaction():
             alert = self.get_alert(alert_id)
             if alert is None:
@@ -344,6 +358,8 @@ class Store:
     def add_note(self, alert_id: str, *, by: str, text: str, now: int, audit: Entry | None = None) -> Alert | None:
         """Add a note to an alert's timeline (resolved alerts included), with ``audit`` in the same
         transaction; None (and nothing written) when the alert does not exist."""
+        from ..model import Event
+
         with self.transaction():
             alert = self.get_alert(alert_id)
             if alert is None:
@@ -355,7 +371,7 @@ class Store:
 
 
 def open_store(
-    path: str | os.PathLike, *, create: bool = True, readonly: bool = False, timeout_ms: int = 30_000
+    path: str | os.PathLike, *, create: bool = True, readonly: bool = False, timeout_ms: int = DEFAULT_WAIT_MS
 ) -> Store:
     """Open the store at ``path``.
 

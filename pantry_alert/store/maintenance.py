@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from . import history as store_history
 from .failures import database_error
+from .pings import prune as prune_pings
 
 __all__ = ["PruneResult", "prune", "vacuum"]
 
@@ -31,6 +32,7 @@ class PruneResult:
     notifications: int = 0
     runs: int = 0
     audit: int = 0  # audit log entries older than their own cutoff (audit.retention)
+    pings: int = 0  # heartbeat pings older than the cutoff
     kept: int = 0  # resolved alerts before the cutoff kept for their undelivered notifications
     dry_run: bool = False
     history_runs: int = 0  # runs whose metric samples were older than the history's own cutoff
@@ -45,7 +47,7 @@ def prune(
     audit_cutoff: int | None = None,
 ) -> PruneResult:
     """Delete resolved alerts fired before ``cutoff`` with their events and
-    notifications, and the runs started before it, in one transaction; and
+    notifications, the runs and the heartbeat pings before it, in one transaction; and
     the metric samples of the runs before ``history_cutoff`` and the audit
     entries older than ``audit_cutoff`` (each when given).
     Unresolved alerts are never touched.  With ``dry_run``, count what would
@@ -75,6 +77,7 @@ def prune(
             setattr(result, table, count)
         ((result.runs,),) = store._rows("SELECT COUNT(*) FROM runs WHERE started_at < ?", (cutoff,))
         ((result.kept,),) = store._rows(_KEPT, (cutoff,))
+        result.pings = prune_pings(store.conn, cutoff, dry_run=True)
         if history_cutoff is not None:
             result.history_runs = store_history.count_before(store, history_cutoff)
         return result
@@ -91,6 +94,7 @@ def prune(
             elif result.alerts:
                 _prune_rows(conn, cutoff, result)
             result.runs = conn.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount
+            result.pings = prune_pings(conn, cutoff)
             if history_cutoff is not None:
                 result.history_runs = store_history.prune(conn, history_cutoff)
             if audit_cutoff is not None:

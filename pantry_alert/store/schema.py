@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -142,8 +142,24 @@ def _metric_history(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE metric_samples (at INTEGER PRIMARY KEY, layout INTEGER NOT NULL, data BLOB NOT NULL)")
 
 
+def _heartbeats(conn: sqlite3.Connection) -> None:
+    """v6: heartbeats (what is known of each one's pings, and when a check first saw it) and
+    the pings themselves (the newest ones of each heartbeat)."""
+    conn.execute(
+        "CREATE TABLE heartbeats (name TEXT PRIMARY KEY, first_seen_at INTEGER, first_ping_at INTEGER, "
+        "last_ping_at INTEGER, last_ping_kind TEXT, last_success_at INTEGER, started_at INTEGER, "
+        "last_end_kind TEXT, last_exit_code INTEGER, last_output TEXT)"
+    )
+    conn.execute(
+        "CREATE TABLE pings (id INTEGER PRIMARY KEY, heartbeat TEXT NOT NULL, at INTEGER NOT NULL, "
+        "kind TEXT NOT NULL, exit_code INTEGER, output TEXT)"
+    )
+    conn.execute("CREATE INDEX idx_pings_heartbeat ON pings(heartbeat, id)")
+    conn.execute("CREATE INDEX idx_pings_at ON pings(at)")
+
+
 def _audit(conn: sqlite3.Connection) -> None:
-    """v6: the audit log (who did what, when, from where)."""
+    """v7: the audit log (who did what, when, from where)."""
     conn.execute(
         "CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, "
         "action TEXT NOT NULL, target TEXT NOT NULL, details TEXT, client TEXT)"
@@ -159,5 +175,6 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _silences,
     3: _resolved_metrics,
     4: _metric_history,
-    5: _audit,
+    5: _heartbeats,
+    6: _audit,
 }
