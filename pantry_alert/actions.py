@@ -57,6 +57,15 @@ def writing(ws: Workspace, *, create: bool = False, lock_timeout_ms: int | None 
         yield store
 
 
+def _texts(**fields: str | None) -> None:
+    """Every text a person hands in (CLI options, API bodies) passes the one input check:
+    ``UsageError`` (exit 2, HTTP 400) naming the field for a lone surrogate."""
+    from .text import check_input
+
+    for key, value in fields.items():
+        check_input(value, key.replace("_", " "))
+
+
 def by_name(by: object, problem: str) -> str:
     """Who does an action, as every face records it on the timeline: the name given, without
     surrounding blanks (``UsageError(problem)`` when there is none)."""
@@ -81,6 +90,7 @@ def resolve(
     deferred during quiet hours for a quiet severity.
 
     Raises ``NotFoundError`` when the alert does not exist or is already resolved."""
+    _texts(alert_id=alert_id, by=by, note=note)
     from .notify.registry import channel_facts
     from .planning import plan_resolve
     from .store.policy import active_silences
@@ -126,6 +136,7 @@ def acknowledge(
     by = by_name(by, "an acknowledgement needs the name of who does it (--by)")
     if for_ms is not None:
         positive_duration(for_ms, "an acknowledgement needs a positive duration, not {value!r}")
+    _texts(alert_id=alert_id, by=by, note=note)
     now = ws.now() if now is None else now
     tz = ws.config().timezone
     with writing(ws, lock_timeout_ms=lock_timeout_ms) as store:
@@ -168,6 +179,7 @@ def add_note(
 
     Raises ``NotFoundError`` for an unknown alert and ``UsageError`` for an empty
     note or one longer than 4,000 characters."""
+    _texts(alert_id=alert_id, by=by, note=text)
     if not isinstance(text, str) or not text.strip():
         raise UsageError("a note needs some text")
     if len(text) > MAX_NOTE:
@@ -199,9 +211,11 @@ def add_silence(
     by: str,
     now: int | None = None,
     lock_timeout_ms: int | None = None,
+    starts_at: int | None = None,
     actor: Actor | None = None,
 ) -> dict:
-    """Mute a rule's notifications on every channel for ``for_ms`` milliseconds.
+    """Mute a rule's notifications on every channel for ``for_ms`` milliseconds, from now or from
+    ``starts_at`` (a scheduled silence; it must end in the future).
 
     Its alerts are still recorded and shown (``silenced: true``); once the
     silence ends, the next ``check`` notifies an alert that still fires.
@@ -214,6 +228,7 @@ def add_silence(
     from .store.policy import add_silence as store_add
     from .timeutil import positive_duration
 
+    _texts(rule=rule_id, reason=reason, by=by)
     now = ws.now() if now is None else now
     config = ws.config()
     if config.rule(rule_id) is None and rule_id != BUILTIN_SOURCE_RULE:
@@ -221,21 +236,64 @@ def add_silence(
         raise UnknownRule(f"unknown rule '{rule_id}' in {config.path}", hint=f"rules: {known}")
     positive_duration(for_ms, "a silence needs a positive duration, not {value!r}")
     by = by_name(by, "a silence needs the name of who adds it (--by)")
+    start = now if starts_at is None else starts_at
+    if start + for_ms <= now:
+        raise UsageError("the silence would end before now", hint="give a --start in the future, or a longer --for")
     actor = actor or Actor.local()
     with writing(ws, create=True, lock_timeout_ms=lock_timeout_ms) as store, store.transaction():
-        silence = store_add(store, rule_id, ends_at=now + for_ms, reason=reason or None, by=by, now=now)
+        silence = store_add(
+            store, rule_id, starts_at=start, ends_at=start + for_ms, reason=reason or None, by=by, now=now
+        )
         details = {"rule": rule_id, "until": silence["endsAt"], "reason": reason or None, **by_details(actor, by)}
+        if starts_at is not None:
+            details["from"] = start
         audit.record(store, actor, audit.SILENCE_ADD, silence["id"], now, details)
         return silence
 
 
-def list_silences(ws: Workspace, *, now: int | None = None) -> list[dict]:
-    """Every silence: the active ones first (ending soonest first), then the expired ones."""
+SILENCE_LIST_LIMIT = 100  # silences a listing shows unless told otherwise
+
+
+def list_silences(ws: Workspace, *, now: int | None = None, limit: int | None = SILENCE_LIST_LIMIT) -> list[dict]:
+    """The silences: the active ones first (ending soonest first), then the upcoming ones, then
+    the expired ones; at most ``limit`` (None: all).  ``prune`` deletes silences that ended before its cutoff."""
     from .store.policy import list_silences as store_list
 
     now = ws.now() if now is None else now
     with ws.store() as store:
-        return store_list(store, now)
+        return store_list(store, now, limit)
+
+
+def list_holds(ws: Workspace, *, now: int | None = None, limit: int | None = SILENCE_LIST_LIMIT) -> list[dict]:
+    """``silence list``: the active and upcoming silences, each maintenance window's open or next
+    opening (``{"kind": "maintenance", "name", "startsAt", "endsAt", "status", ...}``), then the
+    expired silences; at most ``limit`` silences (``list_silences``)."""
+    from .maintenance_windows import next_span, open_span
+
+    now = ws.now() if now is None else now
+    out = list_silences(ws, now=now, limit=limit)
+    windows = []
+    for window in ws.config().maintenance:
+        span = open_span(window, now)
+        status = "open" if span is not None else "upcoming"
+        span = span or next_span(window, now)
+        if span is None:
+            continue
+        windows.append(
+            {
+                "kind": "maintenance",
+                "name": window.name,
+                "startsAt": span[0],
+                "endsAt": span[1],
+                "status": status,
+                "rules": list(window.rules),
+                "match": {key: list(values) for key, values in window.match},
+                "timezone": window.timezone,
+            }
+        )
+    windows.sort(key=lambda w: (w["status"] != "open", w["startsAt"], w["name"]))
+    live = [s for s in out if s["status"] != "expired"]
+    return live + windows + [s for s in out if s["status"] == "expired"]
 
 
 def expire_silence(
@@ -254,6 +312,7 @@ def expire_silence(
     from .store.policy import expire_silence as store_expire
     from .store.policy import get_silence
 
+    _texts(silence_id=silence_id, by=by)
     by = by_name(by, "expiring a silence needs the name of who does it (--by)")
     now = ws.now() if now is None else now
     tz = ws.config().timezone
@@ -261,7 +320,7 @@ def expire_silence(
         silence = get_silence(store, silence_id, now) if store.conn is not None else None
         if silence is None:
             raise NotFoundError(f"Silence {silence_id} not found", hint=SILENCE_HINT)
-        if silence["status"] != "active":
+        if silence["status"] == "expired":
             raise ConflictError(f"Silence {silence_id} already expired at {format_time(silence['endsAt'], tz)}")
         actor = actor or Actor.local()
         with store.transaction():

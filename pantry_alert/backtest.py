@@ -130,15 +130,17 @@ class _Replay:
 
     def replay(self, config: Config, configured: frozenset[str]) -> dict[str, list[Episode]]:
         """Each run planned as ``check`` plans it (``planning.plan_step``), on the replay's own state."""
-        from dataclasses import replace
+        from copy import copy
 
         from .notify.registry import channel_facts
         from .planning import plan_step
 
         facts = channel_facts()
-        candidate = replace(config, rules=self.rules)
+        candidate = copy(config)  # the same config with the candidate rules
+        candidate.rules = self.rules
         alerts: dict[str, Alert] = {}
         states: dict = {}
+        transitions: dict[str, list[int]] = {}  # flap detection reads each rule's recent verdict changes
         episodes: dict[str, list[Episode]] = {rule.id: [] for rule in self.rules}
         by_alert: dict[str, Episode] = {}
         for at, document in self.runs:
@@ -152,7 +154,10 @@ class _Replay:
                 configured=configured,
                 channels=facts,
                 history=self.history(at),
+                transitions=transitions,
             )
+            for rule_id, changed_at in plan.transitions:
+                transitions.setdefault(rule_id, []).append(changed_at)
             for alert in plan.new_alerts:
                 by_alert[alert.id] = Episode(start=at)
                 episodes[alert.rule_id].append(by_alert[alert.id])

@@ -33,11 +33,18 @@ Expectations (each optional; a given one must match exactly):
 - ``firing`` / ``acknowledged``: the rule ids whose unresolved alert is in that state after the run;
 - ``resolved``: the rule ids whose alert was resolved in this step;
 - ``severity``: ``{rule id: severity}`` of the rule's current (or just resolved) alert;
-- ``notifications``: ``{channel: ["<rule id> <kind>", ...]}`` sent in this run; a channel not
-  listed must have received nothing (``notifications: {}``: no notification at all).
+- ``status``: ``{rule id: status}`` of the rule's open alert (``firing``, ``acknowledged``,
+  ``flapping``), or ``none`` when it has none;
+- ``step``: ``{rule id: n}``: how many steps of its escalation policy the rule's open alert has reached;
+- ``silenced`` / ``inhibited``: the rule ids whose open alert is held by a silence or window / by
+  an inhibiting rule;
+- ``notifications``: ``{channel: ["<rule id> <kind>", ...]}`` sent in this run (a notice of an
+  escalation policy's step reads ``"<rule id> <kind> step <n>"``); a channel not listed must have
+  received nothing (``notifications: {}``: no notification at all).
 
-Step actions, done before the run: ``ack: [rule ids]``, ``resolve: [rule ids]``,
-``silence: {rule id: duration}``.
+Step actions, done before the run: ``ack: [rule ids]`` (or ``{rule id: duration}`` for an
+acknowledgement that expires), ``resolve: [rule ids]``, ``silence: {rule id: duration}`` (or
+``{rule id: {start: offset, for: duration}}`` for a silence that starts later).
 """
 
 from __future__ import annotations
@@ -53,31 +60,49 @@ from .errors import ConfigError
 from .timeutil import format_duration, parse_duration
 
 DEFAULT_START = "2025-11-26T12:00:00+00:00"
-TOP_KEYS = {"start", "metrics", "tests"}
-TEST_KEYS = {"name", "steps"}
+TOP_KEYS = {"start", "metrics", "tests", "escalation_policies"}
+TEST_KEYS = {"name", "steps", "escalation_policy"}
 STEP_KEYS = {"at", "metrics", "ack", "resolve", "silence", "expect"}
-EXPECT_KEYS = {"firing", "acknowledged", "resolved", "severity", "notifications"}
+EXPECT_KEYS = {
+    "firing",
+    "acknowledged",
+    "resolved",
+    "severity",
+    "notifications",
+    "status",
+    "step",
+    "silenced",
+    "inhibited",
+}
+STATUSES = ("firing", "acknowledged", "flapping", "none")
 CASE_ACTOR = "rules test"
 
 
 @dataclass
 class Step:
+    """One step of a rule test case: metrics at a time and what to expect."""
+
     at_ms: int
     metrics: dict[str, Any]
     expect: dict[str, Any]
-    ack: list[str] = field(default_factory=list)
+    ack: dict[str, int | None] = field(default_factory=dict)  # rule id -> how long (None: until resolved)
     resolve: list[str] = field(default_factory=list)
-    silence: dict[str, int] = field(default_factory=dict)
+    silence: dict[str, tuple[int, int]] = field(default_factory=dict)  # rule id -> (start offset, duration)
 
 
 @dataclass
 class Case:
+    """A named rule test case and its steps."""
+
     name: str
     steps: list[Step]
+    policies: dict[str, str] = field(default_factory=dict)  # rule id -> escalation policy, for this test
 
 
 @dataclass
 class Failure:
+    """One expectation of a case step that did not hold."""
+
     at: str  # the step's offset, e.g. "10m"
     what: str  # "firing", "notifications.email", "ack", ...
     expected: list[str]
@@ -93,6 +118,8 @@ class Failure:
 
 @dataclass
 class CaseResult:
+    """A case's name and its failures (none when it passed)."""
+
     name: str
     failures: list[Failure] = field(default_factory=list)
 
@@ -107,21 +134,17 @@ class CaseResult:
 # ----------------------------------------------------------------- loading
 
 
-def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
-    """Read and check a cases file against the config; ``ConfigError`` lists every problem."""
-    import yaml
+def load(path: str | Path, config: Config) -> tuple[int, list[Case], Config]:
+    """Read and check a cases file against the config; ``ConfigError`` lists every problem.
+    Returns the start, the tests, and the config with the cases file's own escalation policies."""
+    from .config import parse_yaml, read_limited
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read cases file {path}: {exc}") from exc
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        place = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{place}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from exc
+        text = read_limited(path, "cases file")  # a regular file within the size limit: no FIFO, no /dev/zero
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read cases file {path}: {exc}") from None
+    data = parse_yaml(text, path)  # the loader's alias and depth limits
     problems = Problems(path, text)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a cases file is a mapping with a 'tests' list")
@@ -136,13 +159,37 @@ def load(path: str | Path, config: Config) -> tuple[int, list[Case]]:
     if not isinstance(raw_tests, list) or not raw_tests:
         problems.add(("tests",) if "tests" in data else (), "needs a non-empty 'tests' list")
         raw_tests = []
+    policies = _policies(data.get("escalation_policies"), config, path, problems)
     cases = [case for t, raw in enumerate(raw_tests) if (case := _case(raw, t, base, rule_ids, problems))]
+    for t, case in enumerate(cases):
+        for rule_id, name in case.policies.items():
+            if name not in policies:
+                known = ", ".join(sorted(policies)) or "none declared"
+                problems.add(
+                    ("tests", t, "escalation_policy", rule_id), f"unknown escalation policy {name!r} ({known})"
+                )
     if problems.items:
         count = len(problems.items)
         raise ConfigError(
             f"{path}: {count} problem{'s' if count > 1 else ''} in the cases file", problems=problems.items
         )
-    return start, cases
+    if policies != config.escalation_policies:
+        from copy import copy
+
+        config = copy(config)  # the same config with the cases file's policies too
+        config.escalation_policies = policies
+    return start, cases, config
+
+
+def _policies(value: Any, config: Config, path: Path, problems: Problems) -> dict:
+    """The config's escalation policies, plus those the cases file declares (same shape)."""
+    if value is None:
+        return config.escalation_policies
+    from .config.model import Config as Blank
+    from .config.sections import Parse, escalation_policies
+
+    parsed = escalation_policies(value, Parse(data={}, config=Blank(path=path), env={}, problems=problems))
+    return {**config.escalation_policies, **parsed}
 
 
 def _case(raw: Any, t: int, base: dict | None, rule_ids: set[str], problems: Problems) -> Case | None:
@@ -184,12 +231,17 @@ def _case(raw: Any, t: int, base: dict | None, rule_ids: set[str], problems: Pro
                 at_ms=at or 0,
                 metrics=dict(metrics or {}),
                 expect=expect,
-                ack=_rules(step.get("ack", []), where + ("ack",), rule_ids, problems),
+                ack=_acks(step.get("ack", []), where + ("ack",), rule_ids, problems),
                 resolve=_rules(step.get("resolve", []), where + ("resolve",), rule_ids, problems),
                 silence=silences,
             )
         )
-    return Case(name, steps)
+    policies = raw.get("escalation_policy") or {}
+    if not isinstance(policies, dict) or not all(isinstance(v, str) for v in policies.values()):
+        problems.add(keys + ("escalation_policy",), "must map rule ids to escalation policy names")
+        policies = {}
+    _rules(list(policies), keys + ("escalation_policy",), rule_ids, problems)
+    return Case(name, steps, policies)
 
 
 def _expect(step: dict, where: tuple, rule_ids: set[str], problems: Problems) -> dict[str, Any]:
@@ -198,9 +250,19 @@ def _expect(step: dict, where: tuple, rule_ids: set[str], problems: Problems) ->
         problems.add(where + ("expect",), "must be a mapping")
         expect = {}
     unknown_keys(expect, EXPECT_KEYS, where + ("expect",), problems)
-    for key in ("firing", "acknowledged", "resolved"):
+    for key in ("firing", "acknowledged", "resolved", "silenced", "inhibited"):
         if key in expect:
             _rules(expect[key], where + ("expect", key), rule_ids, problems)
+    status = expect.get("status", {})
+    if not isinstance(status, dict) or not all(v in STATUSES for v in status.values()):
+        problems.add(where + ("expect", "status"), f"must map rule ids to {', '.join(STATUSES)}")
+    else:
+        _rules(list(status), where + ("expect", "status"), rule_ids, problems)
+    steps = expect.get("step", {})
+    if not isinstance(steps, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in steps.values()):
+        problems.add(where + ("expect", "step"), "must map rule ids to step numbers (0: no step yet)")
+    else:
+        _rules(list(steps), where + ("expect", "step"), rule_ids, problems)
     severity = expect.get("severity", {})
     if not isinstance(severity, dict) or not all(v in SEVERITIES for v in severity.values()):
         problems.add(where + ("expect", "severity"), f"must map rule ids to {', '.join(SEVERITIES)}")
@@ -211,18 +273,33 @@ def _expect(step: dict, where: tuple, rule_ids: set[str], problems: Problems) ->
     return expect
 
 
-def _silences(step: dict, where: tuple, rule_ids: set[str], problems: Problems) -> dict[str, int]:
+def _silences(step: dict, where: tuple, rule_ids: set[str], problems: Problems) -> dict[str, tuple[int, int]]:
     silence = step.get("silence") or {}
-    silences: dict[str, int] = {}
+    silences: dict[str, tuple[int, int]] = {}
     if not isinstance(silence, dict):
         problems.add(where + ("silence",), "must map rule ids to durations")
         return silences
     _rules(list(silence), where + ("silence",), rule_ids, problems)
-    for rule_id, duration in silence.items():
-        ms = _duration(duration, where + ("silence", rule_id), problems)
+    for rule_id, value in silence.items():
+        keys = where + ("silence", rule_id)
+        start = 0
+        if isinstance(value, dict):
+            unknown_keys(value, {"start", "for"}, keys, problems)
+            start = _duration(value.get("start", "0s"), keys + ("start",), problems) or 0
+            value = value.get("for")
+            keys = keys + ("for",)
+        ms = _duration(value, keys, problems)
         if ms:
-            silences[rule_id] = ms
+            silences[rule_id] = (start, ms)
     return silences
+
+
+def _acks(value: Any, keys: tuple, rule_ids: set[str], problems: Problems) -> dict[str, int | None]:
+    """``[rule ids]``, or ``{rule id: duration}`` for acknowledgements that expire."""
+    if isinstance(value, dict):
+        _rules(list(value), keys, rule_ids, problems)
+        return {rule_id: _duration(d, keys + (rule_id,), problems) for rule_id, d in value.items()}
+    return dict.fromkeys(_rules(value, keys, rule_ids, problems))
 
 
 def _start(value: Any, problems: Problems) -> int:
@@ -277,8 +354,14 @@ def _notifications(value: Any, keys: tuple, rule_ids: set[str], problems: Proble
             continue
         for item in items:
             parts = str(item).split()
-            if len(parts) != 2 or parts[0] not in rule_ids or parts[1] not in KINDS:
-                problems.add(keys + (channel,), f'{item!r} is not "<rule id> <kind>" with a known rule and kind')
+            stepped = len(parts) == 4 and parts[2] == "step" and parts[3].isdigit()
+            if len(parts) not in (2, 4) or (len(parts) == 4 and not stepped):
+                parts = []
+            if not parts or parts[0] not in rule_ids or parts[1] not in KINDS:
+                problems.add(
+                    keys + (channel,),
+                    f'{item!r} is not "<rule id> <kind>" (or "<rule id> <kind> step <n>") with a known rule and kind',
+                )
 
 
 # ----------------------------------------------------------------- running
@@ -286,8 +369,24 @@ def _notifications(value: Any, keys: tuple, rule_ids: set[str], problems: Proble
 
 def run(config: Config, path: str | Path) -> list[CaseResult]:
     """Run every test of a cases file; each on its own throw-away database."""
-    start, cases = load(path, config)
-    return [_run_case(config, case, start) for case in cases]
+    start, cases, config = load(path, config)
+    return [_run_case(_with_policies(config, case.policies), case, start) for case in cases]
+
+
+def _with_policies(config: Config, policies: dict[str, str]) -> Config:
+    """The config as one test sees it: the rules it names paged by the escalation policies it gives."""
+    if not policies:
+        return config
+    from copy import copy
+
+    rules = []
+    for rule in config.rules:
+        rule = copy(rule)
+        rule.escalation_policy = policies.get(rule.id, rule.escalation_policy)
+        rules.append(rule)
+    config = copy(config)
+    config.rules = rules
+    return config
 
 
 def _run_case(config: Config, case: Case, start: int) -> CaseResult:
@@ -297,7 +396,7 @@ def _run_case(config: Config, case: Case, start: int) -> CaseResult:
     from .notify.registry import CHANNEL_NAMES, channel_facts
     from .planning import plan_step
     from .store import open_store
-    from .store.policy import active_silences, capture_due
+    from .store.policy import capture_due, plan_facts
 
     result = CaseResult(case.name)
     everything = frozenset(CHANNEL_NAMES)  # every channel is captured, so every channel counts as configured
@@ -313,8 +412,7 @@ def _run_case(config: Config, case: Case, start: int) -> CaseResult:
                     step.metrics,
                     now=now,
                     alerts=store.active_alerts(),
-                    rule_states=store.rule_states(),
-                    silences=active_silences(store, now),
+                    **plan_facts(store, config, now),
                     configured=everything,
                     channels=facts,
                     history=history.for_run(store, config.rules, now),  # the steps before: window functions
@@ -335,12 +433,13 @@ def _act(config: Config, step: Step, store, now: int, at: str, result: CaseResul
     from .store.policy import active_silences, add_silence
 
     resolved: list[str] = []
-    for rule_id in step.ack:
+    for rule_id, for_ms in step.ack.items():
         alert = store.active_alerts().get(rule_id)
         if alert is None:
             result.failures.append(Failure(at, "ack", [rule_id], []))
             continue
-        store.acknowledge_alert(alert.id, by=CASE_ACTOR, note=None, until=None, now=now)
+        until = now + for_ms if for_ms else None
+        store.acknowledge_alert(alert.id, by=CASE_ACTOR, note=None, until=until, now=now)
     for rule_id in step.resolve:
         alert = store.active_alerts().get(rule_id)
         if alert is None:
@@ -355,8 +454,10 @@ def _act(config: Config, step: Step, store, now: int, at: str, result: CaseResul
         resolved.append(rule_id)
     if step.silence:
         with store.transaction():
-            for rule_id, ms in step.silence.items():
-                add_silence(store, rule_id, ends_at=now + ms, reason=None, by=CASE_ACTOR, now=now)
+            for rule_id, (start, ms) in step.silence.items():
+                add_silence(
+                    store, rule_id, starts_at=now + start, ends_at=now + start + ms, reason=None, by=CASE_ACTOR, now=now
+                )
     return resolved
 
 
@@ -373,6 +474,13 @@ def _compare(step: Step, at: str, store, resolved: list[str], sent) -> list[Fail
     for state in ("firing", "acknowledged"):
         if state in expect:
             check(state, expect[state], [rule for rule, alert in active.items() if alert.status == state])
+    for flag in ("silenced", "inhibited"):
+        if flag in expect:
+            check(flag, expect[flag], [rule for rule, alert in active.items() if getattr(alert, flag)])
+    for rule_id, status in expect.get("status", {}).items():
+        check(f"status.{rule_id}", [status], [active[rule_id].status if rule_id in active else "none"])
+    for rule_id, number in expect.get("step", {}).items():
+        check(f"step.{rule_id}", [number], [active[rule_id].policy_step if rule_id in active else "(no open alert)"])
     if "resolved" in expect:
         check("resolved", expect["resolved"], resolved)
     if "severity" in expect:
@@ -381,9 +489,10 @@ def _compare(step: Step, at: str, store, resolved: list[str], sent) -> list[Fail
             check(f"severity.{rule_id}", [severity], [alert.severity] if alert else ["(no alert)"])
     if "notifications" in expect:
         by_channel: dict[str, list[str]] = {}
-        for alert_id, channel, kind in sent:
+        for alert_id, channel, kind, number in sent:
             alert = store.get_alert(alert_id)
-            by_channel.setdefault(channel, []).append(f"{alert.rule_id if alert else alert_id} {kind}")
+            item = f"{alert.rule_id if alert else alert_id} {kind}" + (f" step {number}" if number else "")
+            by_channel.setdefault(channel, []).append(item)
         wanted = expect["notifications"] or {}
         for channel in sorted(set(wanted) | set(by_channel)):
             check(f"notifications.{channel}", wanted.get(channel, []), by_channel.get(channel, []))

@@ -25,8 +25,6 @@ MAX_CONFIG_NODES = 100_000  # mappings, lists and scalars, counting every use of
 def read_document(path: Path, *, max_bytes: int = MAX_CONFIG_BYTES) -> tuple[Any, str]:
     """rules.yaml's parsed document and its text.  Raises ``ConfigError`` (exit 2) for a
     missing, unreadable, oversized, malformed or hostile (too deep, too large) file."""
-    import yaml
-
     try:
         text = _read_limited(path, max_bytes)
     except FileNotFoundError:
@@ -37,6 +35,14 @@ def read_document(path: Path, *, max_bytes: int = MAX_CONFIG_BYTES) -> tuple[Any
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    return parse_yaml(text, path), text
+
+
+def parse_yaml(text: str, path: str | os.PathLike) -> Any:
+    """YAML 1.1 text as the loader reads it, within the alias and depth limits; ``ConfigError``
+    naming the file and line otherwise.  Rule files and cases files are read with it too."""
+    import yaml
+
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except RecursionError:
@@ -49,18 +55,41 @@ def read_document(path: Path, *, max_bytes: int = MAX_CONFIG_BYTES) -> tuple[Any
         if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
             problem = "a tab character in the indentation (YAML indents with spaces only)"
         raise ConfigError(f"{where}: invalid YAML: {problem}", problems=[f"{where}: invalid YAML: {problem}"]) from None
-    check_shape(data, path)
-    return data, text
+    check_shape(data, Path(path))
+    return data
 
 
-def _read_limited(path: Path, max_bytes: int) -> str:
-    """The config's text; a FIFO or device is refused (not waited on), and so is a file over the size limit."""
+def read_limited(path: str | os.PathLike, what: str = "config file") -> str:
+    """A small file's text (``-``: standard input), within the config's size limit; a FIFO or
+    device is refused, not waited on.  ``ConfigError`` naming ``what`` otherwise."""
+    import sys
+
+    if str(path) == "-":
+        data = sys.stdin.buffer.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"standard input is larger than {MAX_CONFIG_BYTES // 1024} KiB")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError("standard input is not UTF-8 text") from None
+    try:
+        return _read_limited(Path(path), MAX_CONFIG_BYTES, what)
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not UTF-8 text") from None
+
+
+def _read_limited(path: Path, max_bytes: int, what: str = "config file") -> str:
+    """A file's text; a FIFO or device is refused (not waited on), and so is a file over ``max_bytes``."""
     import stat
 
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"config file {path} is not a regular file")
+            raise ConfigError(f"{what} {path} is not a regular file")
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb") as fh:
             fd = -1
@@ -69,7 +98,7 @@ def _read_limited(path: Path, max_bytes: int) -> str:
         if fd >= 0:
             os.close(fd)
     if len(data) > max_bytes:
-        raise ConfigError(f"config file {path} is larger than {max_bytes // 1024} KiB")
+        raise ConfigError(f"{what} {path} is larger than {max_bytes // 1024} KiB")
     return data.decode("utf-8")
 
 

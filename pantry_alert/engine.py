@@ -9,61 +9,142 @@ sends its intents afterwards.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from .config import Escalation, Rule, source_rule
 from .errors import ExpressionError, Unevaluable
-from .model import NEXT_SEVERITY, Alert, ChannelFacts, Event, Intent, RuleState
-from .templates import DEFAULT_DESCRIPTION, render_description
+from .model import DEFAULT_DESCRIPTION, NEXT_SEVERITY, Alert, ChannelFacts, Event, Intent, RuleState
+from .record import Record
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class PolicyFacts(Protocol):
+        configured: frozenset[str]
+        channels: ChannelFacts
 
 
-@dataclass
-class Plan:
-    new_alerts: list[Alert] = field(default_factory=list)
-    updated_alerts: list[Alert] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    intents: list[Intent] = field(default_factory=list)
-    rule_states: list[RuleState] = field(default_factory=list)
-    fired: list[str] = field(default_factory=list)
-    reminded: list[str] = field(default_factory=list)
-    escalated: list[str] = field(default_factory=list)
-    resolved: list[str] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)  # unevaluable rules: exit 1
-    warnings: list[dict[str, str]] = field(default_factory=list)  # a description failed: exit 1, alert still fires
-    skipped: list[str] = field(default_factory=list)  # channels not configured: no exit change
-    released: list[str] = field(default_factory=list)  # alerts whose deferred notifications go now
+class Plan(Record):
+    """What a run decided: alerts to add and update, events, notification intents."""
+
+    new_alerts: list[Alert]
+    updated_alerts: list[Alert]
+    events: list[Event]
+    intents: list[Intent]
+    rule_states: list[RuleState]
+    fired: list[str]
+    reminded: list[str]
+    escalated: list[str]
+    resolved: list[str]
+    errors: list[dict[str, str]]  # unevaluable rules: exit 1
+    warnings: list[dict[str, str]]  # a description failed: exit 1, alert still fires
+    skipped: list[str]  # channels not configured: no exit change
+    released: list[str]  # alerts whose deferred notifications go now
+    transitions: list[tuple[str, int]]  # (rule id, at): its verdict changed
     # The ids of new_alerts, so that each new id is checked against them in constant time.
-    new_ids: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    new_ids: set[str]
+    _fields = (
+        "new_alerts",
+        "updated_alerts",
+        "events",
+        "intents",
+        "rule_states",
+        "fired",
+        "reminded",
+        "escalated",
+        "resolved",
+        "errors",
+        "warnings",
+        "skipped",
+        "released",
+        "transitions",
+    )
+    _shown = _fields
+
+    def __init__(
+        self,
+        new_alerts: list[Alert] | None = None,
+        updated_alerts: list[Alert] | None = None,
+        events: list[Event] | None = None,
+        intents: list[Intent] | None = None,
+        rule_states: list[RuleState] | None = None,
+        fired: list[str] | None = None,
+        reminded: list[str] | None = None,
+        escalated: list[str] | None = None,
+        resolved: list[str] | None = None,
+        errors: list[dict[str, str]] | None = None,
+        warnings: list[dict[str, str]] | None = None,
+        skipped: list[str] | None = None,
+        released: list[str] | None = None,
+        transitions: list[tuple[str, int]] | None = None,
+    ) -> None:
+        self.new_alerts = [] if new_alerts is None else new_alerts
+        self.updated_alerts = [] if updated_alerts is None else updated_alerts
+        self.events = [] if events is None else events
+        self.intents = [] if intents is None else intents
+        self.rule_states = [] if rule_states is None else rule_states
+        self.fired = [] if fired is None else fired
+        self.reminded = [] if reminded is None else reminded
+        self.escalated = [] if escalated is None else escalated
+        self.resolved = [] if resolved is None else resolved
+        self.errors = [] if errors is None else errors
+        self.warnings = [] if warnings is None else warnings
+        self.skipped = [] if skipped is None else skipped
+        self.released = [] if released is None else released
+        self.transitions = [] if transitions is None else transitions
+        self.new_ids = set()
 
     @property
     def changed(self) -> bool:
         return bool(self.new_alerts or self.updated_alerts or self.rule_states)
 
 
-@dataclass
-class Context:
+class Context(Record):
+    """The facts the engine evaluates against (time, escalation, channels)."""
+
     now: int
     escalation: Escalation
     configured: frozenset[str]  # channels that are configured (console always)
     channels: ChannelFacts  # what the channels can do (``notify.registry.channel_facts()``)
-    alert_after: int = 3
+    alert_after: int
     # Ids of stored alerts fired at ``now`` (resolved ones included): a rule that fires again in the
     # same millisecond (a replay, a clock stepped back) gets ``<rule>_<ms>_2``, ``_3``... instead.
-    taken_ids: frozenset[str] = frozenset()
+    taken_ids: frozenset[str]
+    _fields = ("now", "escalation", "configured", "channels", "alert_after", "taken_ids")
+    _shown = _fields
+
+    def __init__(
+        self,
+        now: int,
+        escalation: Escalation,
+        configured: frozenset[str],
+        channels: ChannelFacts,
+        alert_after: int = 3,
+        taken_ids: frozenset[str] = frozenset(),
+    ) -> None:
+        self.now = now
+        self.escalation = escalation
+        self.configured = configured
+        self.channels = channels
+        self.alert_after = alert_after
+        self.taken_ids = taken_ids
 
 
-def _intents(plan: Plan, ctx: Context, alert: Alert, channels: Iterable[str], kind: str) -> list[str]:
-    """Record one notification per channel; return the channels actually sent to."""
+def record_intents(
+    plan: Plan, ctx: Context | PolicyFacts, alert: Alert, channels: Iterable[str], kind: str, step: int | None = None
+) -> list[str]:
+    """Record one notification per channel (of escalation policy ``step``, when given); return the
+    channels actually sent to.  ``ctx`` is the engine's or the policy's context."""
     sent = []
     for channel in dict.fromkeys(channels):
         if channel in ctx.channels.sync and channel in ctx.configured:
             continue  # its run-level sync sends the alert's state; no notification of its own
         if channel in ctx.configured:
-            plan.intents.append(Intent(alert.id, channel, kind))
+            plan.intents.append(Intent(alert.id, channel, kind, step=step))
             sent.append(channel)
         else:
             reason = f"channel '{channel}' is not configured"
-            plan.intents.append(Intent(alert.id, channel, kind, status="skipped", error=reason))
+            plan.intents.append(Intent(alert.id, channel, kind, status="skipped", error=reason, step=step))
             plan.skipped.append(channel)
     for channel in sent:
         if channel not in alert.notified_channels:
@@ -74,6 +155,8 @@ def _intents(plan: Plan, ctx: Context, alert: Alert, channels: Iterable[str], ki
 def _describe(plan: Plan, rule: Rule, metrics: dict, value) -> str:
     if rule.builtin or not rule.description:
         return DEFAULT_DESCRIPTION
+    from .templates import render_description  # here: a run that fires nothing renders nothing
+
     try:
         return render_description(rule.description, metrics, rule.to_json(), value)
     except ExpressionError as exc:
@@ -115,7 +198,7 @@ def _fire(plan: Plan, ctx: Context, rule: Rule, state: RuleState, description: s
     if rule.for_ms and state.pending_since is not None and state.pending_since < now:  # held for `for` first
         fired["breachSince"] = state.pending_since
     plan.events.append(Event(alert.id, now, "fired", fired))
-    sent = _intents(plan, ctx, alert, channels, "firing")
+    sent = record_intents(plan, ctx, alert, channels, "firing")
     plan.events.append(Event(alert.id, now, "notified", {"kind": "firing", "channels": sent}))
     state.last_fired_at = now
     return alert
@@ -158,7 +241,7 @@ def _breach(plan: Plan, ctx: Context, rule: Rule, alert: Alert, describe, read: 
     alert.metrics = dict(read)
     alert.description = describe()
     plan.reminded.append(alert.id)
-    sent = _intents(plan, ctx, alert, alert.channels, kind)
+    sent = record_intents(plan, ctx, alert, alert.channels, kind)
     plan.events.append(Event(alert.id, now, "reminded", {"kind": kind, "count": alert.count, "channels": sent}))
 
 
@@ -170,7 +253,7 @@ def _resolve(plan: Plan, ctx: Context, rule: Rule, alert: Alert, read: dict | No
     plan.resolved.append(alert.id)
     plan.events.append(Event(alert.id, ctx.now, "resolved", {"by": "auto"}))
     if rule.notify_resolved and alert.notified_channels:
-        sent = _intents(plan, ctx, alert, list(alert.notified_channels), "resolved")
+        sent = record_intents(plan, ctx, alert, list(alert.notified_channels), "resolved")
         plan.events.append(Event(alert.id, ctx.now, "notified", {"kind": "resolved", "channels": sent}))
 
 

@@ -16,9 +16,9 @@ import math
 import operator
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from .errors import ExpressionError, Unevaluable
+from .record import Record
 from .windows import WINDOW_FUNCTIONS, History, Window, compute
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
@@ -85,13 +85,28 @@ def lookup(doc: dict, path: str) -> float:
     return node
 
 
-@dataclass
-class Condition:
+class Condition(Record):
     source: str
     paths: list[str]
-    _root: Evaluator = field(repr=False)
-    _lhs: Evaluator | None = field(repr=False, default=None)
-    windows: list[Window] = field(default_factory=list)  # the window-function calls, in order
+    _root: Evaluator
+    _lhs: Evaluator | None
+    windows: list[Window]  # the window-function calls, in order
+    _fields = ("source", "paths", "_root", "_lhs", "windows")
+    _shown = ("source", "paths", "windows")
+
+    def __init__(
+        self,
+        source: str,
+        paths: list[str],
+        _root: Evaluator,
+        _lhs: Evaluator | None = None,
+        windows: list[Window] | None = None,
+    ) -> None:
+        self.source = source
+        self.paths = paths
+        self._root = _root
+        self._lhs = _lhs
+        self.windows = [] if windows is None else windows
 
     def evaluate(self, metrics: dict, history: History | None = None) -> tuple[bool, dict[str, float], float | None]:
         """Return (holds, values read by path, value of the top-level comparison's left side).
@@ -167,7 +182,7 @@ def _path(node: ast.AST, scope: _Scope) -> Evaluator:
 def _binop(node: ast.BinOp, scope: _Scope) -> Evaluator:
     op = _BINOPS.get(type(node.op))
     if op is None:
-        raise ExpressionError(f"operator '{type(node.op).__name__}' is not allowed (use + - * / %)")
+        raise ExpressionError(f"operator '{_written(node.op)}' is not allowed (use + - * / %)")
     left, right = _compile(node.left, scope), _compile(node.right, scope)
     return lambda m, r, h: op(left(m, r, h), right(m, r, h))
 
@@ -180,7 +195,7 @@ def _unaryop(node: ast.UnaryOp, scope: _Scope) -> Evaluator:
         return lambda m, r, h: -operand(m, r, h)
     if isinstance(node.op, ast.UAdd):
         return operand
-    raise ExpressionError(f"operator '{type(node.op).__name__}' is not allowed")
+    raise ExpressionError(f"operator '{_written(node.op)}' is not allowed")
 
 
 def _boolop(node: ast.BoolOp, scope: _Scope) -> Evaluator:
@@ -196,7 +211,7 @@ def _compare(node: ast.Compare, scope: _Scope) -> Evaluator:
     for op_node, comparator in zip(node.ops, node.comparators, strict=True):
         cmp_op = _CMPOPS.get(type(op_node))
         if cmp_op is None:
-            raise ExpressionError(f"comparison '{type(op_node).__name__}' is not allowed (use < <= > >= == !=)")
+            raise ExpressionError(f"comparison '{_written(op_node)}' is not allowed (use < <= > >= == !=)")
         ops.append((cmp_op, _compile(comparator, scope)))
 
     def compare(m, r, h):
@@ -288,6 +303,29 @@ def _check_depth(tree: ast.AST) -> None:
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
 
+# Operators as a condition writes them (for messages: '>>', not RShift).
+_SYMBOLS = {
+    "RShift": ">>",
+    "LShift": "<<",
+    "Pow": "**",
+    "MatMult": "@",
+    "FloorDiv": "//",
+    "BitAnd": "&",
+    "BitOr": "|",
+    "BitXor": "^",
+    "Invert": "~",
+    "Is": "is",
+    "IsNot": "is not",
+    "In": "in",
+    "NotIn": "not in",
+}
+
+
+def _written(op: ast.AST) -> str:
+    name = type(op).__name__
+    return _SYMBOLS.get(name, name)
+
+
 def compile_condition(source: str) -> Condition:
     """Compile a ``when`` expression or raise ``ExpressionError``."""
     if not isinstance(source, str) or not source.strip():
@@ -300,7 +338,9 @@ def compile_condition(source: str) -> Condition:
             text = source.strip()
             tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"syntax error at column {exc.offset}: {exc.msg}") from None
+        # the column in the condition as written (the parse saw it without leading blanks)
+        column = (exc.offset or 1) + len(source) - len(source.lstrip())
+        raise ExpressionError(f"syntax error at column {column}: {exc.msg}") from None
     except (RecursionError, MemoryError):
         raise ExpressionError(f"the condition is nested too deeply (at most {MAX_EXPRESSION_DEPTH} levels)") from None
     _check_depth(tree)

@@ -14,7 +14,7 @@ the jobs' cron lines).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .record import FrozenRecord, Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -26,44 +26,100 @@ if TYPE_CHECKING:
 STATES = ("new", "up", "running", "late", "failed")
 
 
-@dataclass(frozen=True)
-class Heartbeat:
+class Heartbeat(FrozenRecord):
     """One ``heartbeats:`` entry of rules.yaml.  Exactly one of ``schedule`` (cron, in ``timezone``)
     and ``every_ms`` is set.  ``rule`` is the alert rule ``heartbeat_<name>`` (type ``heartbeat``)."""
 
     name: str
     rule: Rule
-    schedule: str | None = None
-    every_ms: int | None = None
-    timezone: str = "UTC"
-    grace_ms: int = 10 * 60_000
-    max_runtime_ms: int | None = None
-    alert_if_never: bool = False
+    schedule: str | None
+    every_ms: int | None
+    timezone: str
+    grace_ms: int
+    max_runtime_ms: int | None
+    alert_if_never: bool
+    _fields = ("name", "rule", "schedule", "every_ms", "timezone", "grace_ms", "max_runtime_ms", "alert_if_never")
+    _shown = _fields
+
+    def __init__(
+        self,
+        name: str,
+        rule: Rule,
+        schedule: str | None = None,
+        every_ms: int | None = None,
+        timezone: str = "UTC",
+        grace_ms: int = 10 * 60_000,
+        max_runtime_ms: int | None = None,
+        alert_if_never: bool = False,
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "rule", rule)
+        object.__setattr__(self, "schedule", schedule)
+        object.__setattr__(self, "every_ms", every_ms)
+        object.__setattr__(self, "timezone", timezone)
+        object.__setattr__(self, "grace_ms", grace_ms)
+        object.__setattr__(self, "max_runtime_ms", max_runtime_ms)
+        object.__setattr__(self, "alert_if_never", alert_if_never)
 
     @property
     def rule_id(self) -> str:
         return self.rule.id
 
 
-@dataclass
-class PingRecord:
+class PingRecord(Record):
     """What the store keeps of a heartbeat's pings (its last ones of each kind), and when a
     ``check`` first saw the heartbeat.  Times are epoch ms."""
 
     name: str
-    first_seen_at: int | None = None  # the first check that saw it in rules.yaml
-    first_ping_at: int | None = None
-    last_ping_at: int | None = None
-    last_ping_kind: str | None = None
-    last_success_at: int | None = None
-    started_at: int | None = None  # a start not followed by an end yet
-    last_end_kind: str | None = None  # success | fail: how the last run ended
-    last_exit_code: int | None = None
-    last_output: str | None = None
+    first_seen_at: int | None  # the first check that saw it in rules.yaml
+    first_ping_at: int | None
+    last_ping_at: int | None
+    last_ping_kind: str | None
+    last_success_at: int | None
+    started_at: int | None  # a start not followed by an end yet
+    last_end_kind: str | None  # success | fail: how the last run ended
+    last_exit_code: int | None
+    last_output: str | None
+    _fields = (
+        "name",
+        "first_seen_at",
+        "first_ping_at",
+        "last_ping_at",
+        "last_ping_kind",
+        "last_success_at",
+        "started_at",
+        "last_end_kind",
+        "last_exit_code",
+        "last_output",
+    )
+    _shown = _fields
+
+    def __init__(
+        self,
+        name: str,
+        first_seen_at: int | None = None,
+        first_ping_at: int | None = None,
+        last_ping_at: int | None = None,
+        last_ping_kind: str | None = None,
+        last_success_at: int | None = None,
+        started_at: int | None = None,
+        last_end_kind: str | None = None,
+        last_exit_code: int | None = None,
+        last_output: str | None = None,
+    ) -> None:
+        self.name = name
+        self.first_seen_at = first_seen_at
+        self.first_ping_at = first_ping_at
+        self.last_ping_at = last_ping_at
+        self.last_ping_kind = last_ping_kind
+        self.last_success_at = last_success_at
+        self.started_at = started_at
+        self.last_end_kind = last_end_kind
+        self.last_exit_code = last_exit_code
+        self.last_output = last_output
 
 
-@dataclass(frozen=True)
-class Status:
+class Status(FrozenRecord):
     """A heartbeat's state at ``now``.  ``expected_at`` is when the ping that is waited for was (or
     is) due, without grace; for a late heartbeat, when the missed ping was due."""
 
@@ -71,8 +127,26 @@ class Status:
     state: str
     last_ping_at: int | None
     expected_at: int | None
-    last_exit_code: int | None = None
-    output: str | None = None
+    last_exit_code: int | None
+    output: str | None
+    _fields = ("name", "state", "last_ping_at", "expected_at", "last_exit_code", "output")
+    _shown = _fields
+
+    def __init__(
+        self,
+        name: str,
+        state: str,
+        last_ping_at: int | None,
+        expected_at: int | None,
+        last_exit_code: int | None = None,
+        output: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "state", state)
+        object.__setattr__(self, "last_ping_at", last_ping_at)
+        object.__setattr__(self, "expected_at", expected_at)
+        object.__setattr__(self, "last_exit_code", last_exit_code)
+        object.__setattr__(self, "output", output)
 
     @property
     def alerting(self) -> bool:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
+from .record import Record
 from .windows import History, Window
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
@@ -31,12 +31,17 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
 _OUTPUT = re.compile(r"\{\{(.*?)\}\}", re.S)
 
 
-@dataclass
-class HistorySettings:
+class HistorySettings(Record):
     """``history``: whether each run keeps what it read, and for how long (``prune`` deletes older samples)."""
 
-    enabled: bool = True
-    retention_ms: int = DEFAULT_HISTORY_RETENTION_MS
+    enabled: bool
+    retention_ms: int
+    _fields = ("enabled", "retention_ms")
+    _shown = _fields
+
+    def __init__(self, enabled: bool = True, retention_ms: int = DEFAULT_HISTORY_RETENTION_MS) -> None:
+        self.enabled = enabled
+        self.retention_ms = retention_ms
 
 
 def settings(value, rules: list[Rule], problems: Problems) -> HistorySettings:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from .record import Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -10,11 +10,13 @@ if TYPE_CHECKING:
 
 SEVERITIES = ("low", "medium", "high", "critical")  # least to most severe
 SEVERITY_ORDER = {severity: rank for rank, severity in enumerate(SEVERITIES)}
+DEFAULT_DESCRIPTION = "Alert condition met"  # a rule without a description, or whose template failed
 NEXT_SEVERITY = {"low": "medium", "medium": "high", "high": "critical", "critical": "critical"}
 
 
-@dataclass
-class Alert:
+class Alert(Record):
+    """One alert: the rule that fired, its state, and what was sent."""
+
     id: str
     rule_id: str
     type: str
@@ -22,24 +24,126 @@ class Alert:
     title: str
     description: str
     timestamp: int
-    count: int = 1
-    last_seen_at: int = 0
-    status: str = "firing"  # firing | acknowledged | resolved
-    acknowledged_at: int | None = None
-    acknowledged_by: str | None = None
-    ack_expires_at: int | None = None
-    resolved_at: int | None = None
-    resolved_by: str | None = None
-    escalated: bool = False
-    silenced: bool = False
-    runbook_url: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    channels: list[str] = field(default_factory=list)  # current routing (escalation adds)
-    notified_channels: list[str] = field(default_factory=list)  # channels that were sent to
-    rounds_at_severity: int = 0
-    last_notified_at: int | None = None
-    resolved_metrics: dict[str, Any] = field(default_factory=dict)  # what the condition read when it cleared
+    count: int
+    last_seen_at: int
+    status: str  # firing | acknowledged | flapping | resolved
+    acknowledged_at: int | None
+    acknowledged_by: str | None
+    ack_expires_at: int | None
+    resolved_at: int | None
+    resolved_by: str | None
+    escalated: bool
+    silenced: bool
+    runbook_url: str | None
+    labels: dict[str, str]
+    metrics: dict[str, Any]
+    channels: list[str]  # current routing (escalation adds)
+    notified_channels: list[str]  # channels that were sent to
+    rounds_at_severity: int
+    last_notified_at: int | None
+    resolved_metrics: dict[str, Any]  # what the condition read when it cleared
+    inhibited: bool  # held while another rule's alert (``inhibited_by``) is unresolved
+    policy_step: int  # escalation policy: how many of its steps have run
+    step_at: int | None  # escalation policy: when its last step (or repeat) was sent
+    acked_ms: int  # escalation policy: time spent acknowledged (it does not count toward a step's after)
+    held_by: str | None  # what holds its notices back now: "silence:<id>", "window:<name>", "inhibitor:<rule>"
+    _fields = (
+        "id",
+        "rule_id",
+        "type",
+        "severity",
+        "title",
+        "description",
+        "timestamp",
+        "count",
+        "last_seen_at",
+        "status",
+        "acknowledged_at",
+        "acknowledged_by",
+        "ack_expires_at",
+        "resolved_at",
+        "resolved_by",
+        "escalated",
+        "silenced",
+        "runbook_url",
+        "labels",
+        "metrics",
+        "channels",
+        "notified_channels",
+        "rounds_at_severity",
+        "last_notified_at",
+        "resolved_metrics",
+        "inhibited",
+        "policy_step",
+        "step_at",
+        "acked_ms",
+        "held_by",
+    )
+    _shown = _fields
+
+    def __init__(
+        self,
+        id: str,
+        rule_id: str,
+        type: str,
+        severity: str,
+        title: str,
+        description: str,
+        timestamp: int,
+        count: int = 1,
+        last_seen_at: int = 0,
+        status: str = "firing",
+        acknowledged_at: int | None = None,
+        acknowledged_by: str | None = None,
+        ack_expires_at: int | None = None,
+        resolved_at: int | None = None,
+        resolved_by: str | None = None,
+        escalated: bool = False,
+        silenced: bool = False,
+        runbook_url: str | None = None,
+        labels: dict[str, str] | None = None,
+        metrics: dict[str, Any] | None = None,
+        channels: list[str] | None = None,
+        notified_channels: list[str] | None = None,
+        rounds_at_severity: int = 0,
+        last_notified_at: int | None = None,
+        resolved_metrics: dict[str, Any] | None = None,
+        inhibited: bool = False,
+        policy_step: int = 0,
+        step_at: int | None = None,
+        acked_ms: int = 0,
+        held_by: str | None = None,
+    ) -> None:
+        self.id = id
+        self.rule_id = rule_id
+        self.type = type
+        self.severity = severity
+        self.title = title
+        self.description = description
+        self.timestamp = timestamp
+        self.count = count
+        self.last_seen_at = last_seen_at
+        self.status = status
+        self.acknowledged_at = acknowledged_at
+        self.acknowledged_by = acknowledged_by
+        self.ack_expires_at = ack_expires_at
+        self.resolved_at = resolved_at
+        self.resolved_by = resolved_by
+        self.escalated = escalated
+        self.silenced = silenced
+        self.runbook_url = runbook_url
+        self.labels = {} if labels is None else labels
+        self.metrics = {} if metrics is None else metrics
+        self.channels = [] if channels is None else channels
+        self.notified_channels = [] if notified_channels is None else notified_channels
+        self.rounds_at_severity = rounds_at_severity
+        self.last_notified_at = last_notified_at
+        self.resolved_metrics = {} if resolved_metrics is None else resolved_metrics
+        self.inhibited = inhibited
+        self.policy_step = policy_step
+        self.step_at = step_at
+        self.acked_ms = acked_ms
+        self.held_by = held_by
 
     @property
     def resolved(self) -> bool:
@@ -73,42 +177,93 @@ class Alert:
             "resolvedBy": self.resolved_by,
             "escalated": self.escalated,
             "silenced": self.silenced,
+            "inhibited": self.inhibited,
             "runbookUrl": self.runbook_url,
             "labels": dict(self.labels),
         }
 
     def copy(self) -> Alert:
-        return Alert(**asdict(self))  # asdict copies the lists and dicts
+        from copy import deepcopy  # here: a quiet run copies no alert
+
+        return Alert(**{name: deepcopy(getattr(self, name)) for name in self._fields})  # lists and dicts too
 
 
-@dataclass
-class RuleState:
+class RuleState(Record):
+    """What the engine remembers about a rule between runs."""
+
     rule_id: str
-    last_fired_at: int | None = None
-    pending_since: int | None = None
-    consecutive_breaches: int = 0  # for the built-in source rule: consecutive failed reads
-    last_error: str | None = None
+    last_fired_at: int | None
+    pending_since: int | None
+    consecutive_breaches: int  # for the built-in source rule: consecutive failed reads
+    last_error: str | None
+    _fields = ("rule_id", "last_fired_at", "pending_since", "consecutive_breaches", "last_error")
+    _shown = _fields
+
+    def __init__(
+        self,
+        rule_id: str,
+        last_fired_at: int | None = None,
+        pending_since: int | None = None,
+        consecutive_breaches: int = 0,
+        last_error: str | None = None,
+    ) -> None:
+        self.rule_id = rule_id
+        self.last_fired_at = last_fired_at
+        self.pending_since = pending_since
+        self.consecutive_breaches = consecutive_breaches
+        self.last_error = last_error
 
 
-@dataclass
-class Event:
+class Event(Record):
+    """One entry of an alert's history."""
+
     alert_id: str
     at: int
     kind: str  # fired, notified, reminded, escalated, acknowledged, ack_expired, resolved, ...
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any]
+    _fields = ("alert_id", "at", "kind", "detail")
+    _shown = _fields
+
+    def __init__(self, alert_id: str, at: int, kind: str, detail: dict[str, Any] | None = None) -> None:
+        self.alert_id = alert_id
+        self.at = at
+        self.kind = kind
+        self.detail = {} if detail is None else detail
 
 
-@dataclass
-class Intent:
+class Intent(Record):
     """A notification the engine asks for; the store records it, delivery sends it."""
 
     alert_id: str
     channel: str
-    kind: str  # firing | reminder | escalated | resolved
-    status: str = "pending"  # pending | skipped | deferred (quiet hours: sent at not_before)
-    error: str | None = None
-    not_before: int | None = None  # a deferred notification's send time (epoch ms)
-    batch: str | None = None  # notifications sharing a batch key go to their channel as one digest
+    kind: str  # firing | reminder | escalated | resolved | flapping
+    status: str  # pending | skipped | deferred (quiet hours: sent at not_before)
+    error: str | None
+    not_before: int | None  # a deferred notification's send time (epoch ms)
+    batch: str | None  # notifications sharing a batch key go to their channel as one digest
+    step: int | None  # the escalation policy step (1-based) this notice is for
+    _fields = ("alert_id", "channel", "kind", "status", "error", "not_before", "batch", "step")
+    _shown = _fields
+
+    def __init__(
+        self,
+        alert_id: str,
+        channel: str,
+        kind: str,
+        status: str = "pending",
+        error: str | None = None,
+        not_before: int | None = None,
+        batch: str | None = None,
+        step: int | None = None,
+    ) -> None:
+        self.alert_id = alert_id
+        self.channel = channel
+        self.kind = kind
+        self.status = status
+        self.error = error
+        self.not_before = not_before
+        self.batch = batch
+        self.step = step
 
 
 class ChannelFacts:

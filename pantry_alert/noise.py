@@ -74,7 +74,7 @@ def backtest_for(store: Store, config: Config, rule_id: str, since: int, until: 
     metric history (``rules backtest``): ``{"alerts", "notifications"}`` it would have given beside
     ``{"actualAlerts", "actualNotifications"}``.  None when the history cannot answer (off, no run
     stored in the window, or a path the rule reads never recorded)."""
-    from dataclasses import replace
+    import copy
 
     from .backtest import backtest
 
@@ -82,9 +82,10 @@ def backtest_for(store: Store, config: Config, rule_id: str, since: int, until: 
     history = getattr(config, "history", None)
     if rule is None or (history is not None and not history.enabled):
         return None
-    candidate = replace(
-        config, rules=[replace(r, for_ms=max(r.for_ms, QUICK_MS)) if r.id == rule_id else r for r in config.rules]
-    )
+    longer = copy.copy(rule)
+    longer.for_ms = max(rule.for_ms, QUICK_MS)
+    candidate = copy.copy(config)
+    candidate.rules = [longer if r.id == rule_id else r for r in config.rules]
     result = backtest(store, candidate, now=until, since=since, rule_ids=[rule_id])
     (replay,) = result.rules
     if not result.runs or replay.not_recorded:

@@ -14,12 +14,12 @@ policy nor this module imports a channel.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 
 from . import policy
 from .engine import Context, Plan, evaluate
 from .model import Event, Intent
+from .record import Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ def plan_step(
     channels: ChannelFacts,
     taken_ids: frozenset[str] = frozenset(),
     source_error: str | None = None,
+    transitions: Mapping[str, Sequence[int]] | None = None,
     history: History | None = None,
     heartbeats: Iterable[tuple[Rule, bool, dict]] = (),
 ) -> Plan:
@@ -51,7 +52,8 @@ def plan_step(
     ``alerts`` maps rule id -> its stored unresolved alert, ``rule_states`` rule id -> its stored
     state, ``silences`` rule id -> its active silence; ``configured`` names the configured
     channels and ``channels`` says what the channels can do; ``taken_ids`` are the stored
-    alert ids fired at ``now``.  ``metrics`` is None when the source failed (``source_error`` says why).
+    alert ids fired at ``now``; ``transitions`` rule id -> the times its verdict changed lately
+    (``policy.lookback_ms``).  ``metrics`` is None when the source failed (``source_error`` says why).
     ``history`` holds the stored samples that the rules' window functions read.
     ``heartbeats`` holds ``(rule, holds, values)`` for each heartbeat (``heartbeats.alert_inputs``)."""
     ctx = Context(
@@ -72,7 +74,17 @@ def plan_step(
         history=history,
         heartbeats=heartbeats,
     )
-    return policy.apply(plan, _policy_context(config, now, configured, channels, alerts, silences))
+    facts = policy.Context.of(
+        config,
+        now,
+        configured,
+        channels=channels,
+        active=alerts,
+        silences=silences,
+        rule_states=rule_states,
+        transitions=transitions,
+    )
+    return policy.apply(plan, facts)
 
 
 def plan_resolve(
@@ -114,22 +126,40 @@ def _policy_context(
     return policy.Context.of(config, now, configured, channels=channels, active=alerts, silences=silences)
 
 
-@dataclass
-class Verdict:
+class Verdict(Record):
     """One rule judged on one metrics snapshot, without state (``rules test``)."""
 
     rule_id: str
     enabled: bool
     outcome: str  # fires | ok | unevaluable
-    value: Any = None
-    description: str | None = None
-    error: str | None = None  # why it is unevaluable, or why its description fell back
+    value: Any
+    description: str | None
+    error: str | None  # why it is unevaluable, or why its description fell back
+    _fields = ("rule_id", "enabled", "outcome", "value", "description", "error")
+    _shown = _fields
+
+    def __init__(
+        self,
+        rule_id: str,
+        enabled: bool,
+        outcome: str,
+        value: Any = None,
+        description: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        self.rule_id = rule_id
+        self.enabled = enabled
+        self.outcome = outcome
+        self.value = value
+        self.description = description
+        self.error = error
 
 
 def verdicts(config: Config, metrics: dict) -> list[Verdict]:
     """Each rule's condition and description on ``metrics``, as the engine evaluates them."""
     from .errors import ExpressionError, Unevaluable
-    from .templates import DEFAULT_DESCRIPTION, render_description
+    from .model import DEFAULT_DESCRIPTION
+    from .templates import render_description
 
     out = []
     for rule in config.rules:

@@ -14,7 +14,8 @@ paths, so rules written for the JSON document run unchanged.
 - When no query gets an answer at all (Prometheus unreachable, or failing
   every request), the source failed: ``MetricsError`` (exit 3).
 
-httpx is imported only here, when the source is read.
+httpx is imported only here, when the source is read; every exchange goes through
+``fetch`` (total deadline, bounded body, no redirects).
 """
 
 from __future__ import annotations
@@ -46,8 +47,14 @@ class Answer:
     answered: bool = False
 
 
-def read(source, *, now_ms: int | None = None, transport=None) -> dict[str, Any]:
-    """The metrics document from ``source`` (a ``config.PrometheusSource``) at ``now_ms``."""
+def read(source, *, now_ms: int | None = None) -> dict[str, Any]:
+    """The metrics document from ``source`` (a ``config.PrometheusSource``) at ``now_ms``.
+
+    Every query goes through the hardened ``fetch``: ``source.prometheus.timeout``
+    bounds the whole source (all queries together), each answer is read streamed
+    up to ``MAX_ANSWER`` bytes (decompressed), and redirects are not followed."""
+    import time
+
     import httpx
 
     from .redact import redact_url
@@ -55,6 +62,7 @@ def read(source, *, now_ms: int | None = None, transport=None) -> dict[str, Any]
 
     when = clock() if now_ms is None else now_ms
     timeout_s = source.timeout_ms / 1000
+    deadline = time.monotonic() + timeout_s
     endpoint = source.url.rstrip("/") + "/api/v1/query"
     shown = redact_url(source.url)
     headers = dict(source.headers)
@@ -62,10 +70,11 @@ def read(source, *, now_ms: int | None = None, transport=None) -> dict[str, Any]
     items = list(source.queries.items())
     workers = max(1, min(MAX_WORKERS, len(items)))
     limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
-    with httpx.Client(timeout=timeout_s, transport=transport, limits=limits, follow_redirects=True) as client:
+    with httpx.Client(timeout=timeout_s, limits=limits, follow_redirects=False) as client:
+        call = Call(client, endpoint, headers, timeout_s, deadline)
 
         def run(item: tuple[str, str]) -> Answer:
-            return query_one(client, endpoint, item[0], item[1], when, timeout_s, headers)
+            return query_one(call, item[0], item[1], when)
 
         if workers == 1:
             answers = [run(item) for item in items]
@@ -78,6 +87,17 @@ def read(source, *, now_ms: int | None = None, transport=None) -> dict[str, Any]
         more = f" (and {len(answers) - 3} more)" if len(answers) > 3 else ""
         raise MetricsError(f"Prometheus {shown} answered none of {len(answers)} queries: {reasons}{more}")
     return build_document(answers)
+
+
+@dataclass
+class Call:
+    """What every query of one read shares: the client, endpoint, headers and deadline."""
+
+    client: Any
+    endpoint: str
+    headers: dict[str, str]
+    timeout_s: float
+    deadline: float
 
 
 def build_document(answers: list[Answer]) -> dict[str, Any]:
@@ -95,73 +115,95 @@ def build_document(answers: list[Answer]) -> dict[str, Any]:
     return doc
 
 
-def query_one(client, endpoint: str, path: str, query: str, when_ms: int, timeout_s: float, headers) -> Answer:
+def query_one(call: Call, path: str, query: str, when_ms: int) -> Answer:
     """Run one instant query; never raises for what Prometheus or the network does."""
-    import httpx
+    from .fetch import FetchError, fetch
 
     answer = Answer(path, query)
-    form = {"query": query, "time": f"{when_ms / 1000:.3f}", "timeout": f"{timeout_s:g}s"}
+    form = {"query": query, "time": f"{when_ms / 1000:.3f}", "timeout": f"{call.timeout_s:g}s"}
     try:
-        response = client.post(endpoint, data=form, headers=headers)
-    except httpx.TimeoutException:
-        answer.problem = f"no answer within {timeout_s:g}s (source.prometheus.timeout)"
+        reply = fetch(
+            "POST",
+            call.endpoint,
+            timeout_s=call.timeout_s,
+            deadline=call.deadline,
+            headers=call.headers,
+            form=form,
+            max_bytes=MAX_ANSWER,
+            client=call.client,
+            headers_key="source.prometheus.headers",
+        )
+    except FetchError as exc:
+        answer.problem = _fetch_problem(exc, call.timeout_s)
         return answer
-    except httpx.HTTPError as exc:
-        answer.problem = f"request failed: {type(exc).__name__}: {one_line(str(exc))[:200]}"
-        return answer
-    if len(response.content) > MAX_ANSWER:
-        answer.problem = f"the answer is larger than {MAX_ANSWER // (1024 * 1024)} MiB"
-        return answer
-    try:
-        body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict) or body.get("status") not in ("success", "error"):
-        answer.problem = f"HTTP {response.status_code} {response.reason_phrase}: not a Prometheus API answer"
-        return answer
-    if body["status"] == "error":
-        kind = body.get("errorType") or f"HTTP {response.status_code}"
+    body = _json_object(reply.body)
+    if body is None or body.get("status") not in ("success", "error"):
+        answer.problem = f"HTTP {reply.status} {reply.reason}: not a Prometheus API answer"
+    elif body["status"] == "error":
+        kind = body.get("errorType") or f"HTTP {reply.status}"
         answer.problem = f"Prometheus error {kind}: {one_line(str(body.get('error', '')))[:300]}"
         # A query Prometheus rejects (bad_data, execution) still shows the server works.
-        answer.answered = 400 <= response.status_code < 500
-        return answer
-    answer.answered = True
-    data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else {}
-    result_type, result = data.get("resultType"), data.get("result")
+        answer.answered = 400 <= reply.status < 500
+    else:
+        answer.answered = True
+        data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else {}
+        try:
+            answer.value = number_of(data.get("resultType"), data.get("result"))
+        except ValueError as exc:
+            answer.problem = str(exc)
+    return answer
+
+
+def _fetch_problem(exc, timeout_s: float) -> str:
+    if exc.kind == "timeout":
+        return f"no answer within {timeout_s:g}s (source.prometheus.timeout)"
+    if exc.kind == "too_large":
+        return f"the answer is larger than {MAX_ANSWER // (1024 * 1024)} MiB"
+    if exc.kind == "redirect":
+        return f"{exc}; point source.prometheus.url at the final URL"
+    return str(exc)
+
+
+def _json_object(data: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def number_of(result_type: Any, result: Any) -> int | float:
+    """The one number of an instant query's result; ``ValueError`` saying why there is none."""
     if result_type == "scalar" and isinstance(result, list) and len(result) == 2:
         raw = result[1]
     elif result_type == "vector" and isinstance(result, list):
-        if not result:
-            answer.problem = "empty result (no series matched at that time)"
-            return answer
-        if len(result) > 1:
-            shown = ", ".join(_series(s) for s in result[:2]) + (", …" if len(result) > 2 else "")
-            answer.problem = (
-                f"{len(result)} samples ({shown}); a metric needs one: aggregate it, e.g. max(...) or sum(...)"
-            )
-            return answer
-        sample = result[0]
-        value = sample.get("value") if isinstance(sample, dict) else None
-        raw = value[1] if isinstance(value, list) and len(value) == 2 else None
+        raw = _one_sample(result)
     elif result_type == "matrix":
-        answer.problem = "a range vector; an instant query needs an instant vector or a scalar (e.g. rate(x[5m]))"
-        return answer
+        raise ValueError("a range vector; an instant query needs an instant vector or a scalar (e.g. rate(x[5m]))")
     else:
-        answer.problem = f"a {result_type or 'malformed'} result, not a number"
-        return answer
+        raise ValueError(f"a {result_type or 'malformed'} result, not a number")
     try:
         number = float(raw)
     except (TypeError, ValueError):
-        answer.problem = f"the value {str(raw)[:40]!r} is not a number"
-        return answer
+        raise ValueError(f"the value {str(raw)[:40]!r} is not a number") from None
     if math.isnan(number):
-        answer.problem = "NaN (e.g. a division by zero or a rate over too few samples)"
-        return answer
+        raise ValueError("NaN (e.g. a division by zero or a rate over too few samples)")
     if math.isinf(number):
-        answer.problem = f"{'+' if number > 0 else '-'}Inf, not a finite number"
-        return answer
-    answer.value = int(number) if number.is_integer() and abs(number) <= MAX_EXACT else number
-    return answer
+        raise ValueError(f"{'+' if number > 0 else '-'}Inf, not a finite number")
+    return int(number) if number.is_integer() and abs(number) <= MAX_EXACT else number
+
+
+def _one_sample(result: list) -> Any:
+    if not result:
+        raise ValueError("empty result (no series matched at that time)")
+    if len(result) > 1:
+        shown = ", ".join(_series(s) for s in result[:2]) + (", …" if len(result) > 2 else "")
+        raise ValueError(
+            f"{len(result)} samples ({shown}); a metric needs one: aggregate it, e.g. max(...) or sum(...)"
+        )
+    sample = result[0]
+    value = sample.get("value") if isinstance(sample, dict) else None
+    return value[1] if isinstance(value, list) and len(value) == 2 else None
 
 
 def _series(sample: Any) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import history
@@ -20,6 +19,7 @@ from .notify import configured_channels
 from .notify.delivery import Report, deliver
 from .notify.registry import channel_facts
 from .planning import plan_step
+from .record import Record
 from .store import open_store, run_lock
 from .store.db import inspect
 
@@ -28,17 +28,40 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-@dataclass
-class CheckResult:
+class CheckResult(Record):
+    """The outcome of one check: the plan, the delivery report, a source error."""
+
     plan: Plan
-    report: Report = field(default_factory=Report)
-    source_error: str | None = None
-    dry_run: bool = False
+    report: Report
+    source_error: str | None
+    dry_run: bool
     # ok | attention (a rule unevaluable, a notification failed) | source_failure | fail_on
-    outcome: str = "ok"
-    alerts: dict[str, Any] = field(default_factory=dict)  # id -> Alert touched by this run
-    fail_on_hit: list[str] = field(default_factory=list)
-    sync: list[Any] = field(default_factory=list)  # one outcome per state-synchronising channel
+    outcome: str
+    alerts: dict[str, Any]  # id -> Alert touched by this run
+    fail_on_hit: list[str]
+    sync: list[Any]  # one outcome per state-synchronising channel
+    _fields = ("plan", "report", "source_error", "dry_run", "outcome", "alerts", "fail_on_hit", "sync")
+    _shown = _fields
+
+    def __init__(
+        self,
+        plan: Plan,
+        report: Report | None = None,
+        source_error: str | None = None,
+        dry_run: bool = False,
+        outcome: str = "ok",
+        alerts: dict[str, Any] | None = None,
+        fail_on_hit: list[str] | None = None,
+        sync: list[Any] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.report = Report() if report is None else report
+        self.source_error = source_error
+        self.dry_run = dry_run
+        self.outcome = outcome
+        self.alerts = {} if alerts is None else alerts
+        self.fail_on_hit = [] if fail_on_hit is None else fail_on_hit
+        self.sync = [] if sync is None else sync
 
     @property
     def sync_failed(self) -> int:
@@ -158,7 +181,7 @@ def _sync(store, config: Config, channels: dict[str, Any], now: int) -> list[Any
 
 def _plan(store, config: Config, document, configured: frozenset[str], now: int, source_error: str | None, beats: list):
     """The step planned on the stored state: ``(plan, stored alerts by rule id)``."""
-    from .store.policy import active_silences
+    from .store.policy import plan_facts
 
     stored = store.active_alerts()
     plan = plan_step(
@@ -166,8 +189,7 @@ def _plan(store, config: Config, document, configured: frozenset[str], now: int,
         document,
         now=now,
         alerts=stored,
-        rule_states=store.rule_states(),
-        silences=active_silences(store, now),
+        **plan_facts(store, config, now),
         configured=configured,
         channels=channel_facts(),
         taken_ids=store.alert_ids_at(now),

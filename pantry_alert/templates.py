@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 
 from .errors import ExpressionError
+from .model import DEFAULT_DESCRIPTION
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 # A template over budget fails to render: the rule falls back to the default
 # description with a warning.
 
-DEFAULT_DESCRIPTION = "Alert condition met"
 MAX_RENDERED = 4000  # a longer description is cut (with "…")
 MAX_POWER = 1000  # `x ** y` with a larger exponent is refused
 MAX_REPEAT = 10_000  # `'x' * n` / `[..] * n` with a larger result is refused
@@ -505,9 +505,12 @@ def _checked_tree(source: str):
     env = _environment()
     try:
         tree = env.parse(source)
+        found = list(tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)))
     except TemplateSyntaxError as exc:
         raise ExpressionError(f"template syntax error on template line {exc.lineno}: {exc.message}") from None
-    for node in tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)):
+    except RecursionError:
+        raise ExpressionError("the template is nested too deeply (brackets or blocks inside one another)") from None
+    for node in found:
         name = getattr(node, "name", None) or getattr(node, "attr", None)
         if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
             name = node.arg.value

@@ -137,6 +137,22 @@ def now_ms(env=None) -> int:
     return ms
 
 
+def iso_instant(text: str, what: str) -> int:
+    """``text``, an ISO 8601 time with an offset (or ``Z``), as epoch ms in 1970 to 9999;
+    ``UsageError`` naming ``what`` (``--start``, ``'start'``) otherwise."""
+    shown = text if len(text) <= 40 else text[:30] + "…"
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        ms = int(parsed.timestamp() * 1000) if parsed.tzinfo is not None else -1
+    except (ValueError, OverflowError):
+        ms = -1
+    if not 0 <= ms <= MAX_EPOCH_MS:
+        raise UsageError(
+            f"{what}: {shown!r} is not an ISO 8601 time with an offset", hint="e.g. 2025-11-30T02:00:00+01:00"
+        )
+    return ms
+
+
 def format_time(ms, tz: str | None = None) -> str:
     """Epoch ms shown in the configured zone, the zone named: ``2025-11-26 13:26:40 CET (Europe/Berlin)``.
 

@@ -22,21 +22,28 @@ A window holding fewer than two samples (for ``pct_change``: no ``old``, or
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 
 from .errors import Unevaluable
+from .record import FrozenRecord
 
 WINDOW_FUNCTIONS = ("avg_over", "min_over", "max_over", "delta", "rate", "pct_change")
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(FrozenRecord):
     """One window-function call of a condition: ``func(path, "duration")``, written as ``text``."""
 
     func: str
     path: str
     ms: int
     text: str
+    _fields = ("func", "path", "ms", "text")
+    _shown = _fields
+
+    def __init__(self, func: str, path: str, ms: int, text: str) -> None:
+        object.__setattr__(self, "func", func)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "ms", ms)
+        object.__setattr__(self, "text", text)
 
     @property
     def lookback_ms(self) -> int:

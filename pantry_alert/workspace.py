@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .paths import DEFAULT_CONFIG, resolve_db_path
+from .record import Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -20,14 +20,27 @@ if TYPE_CHECKING:
     from .store import Store
 
 
-@dataclass
-class Workspace:
+class Workspace(Record):
     """A config path, an optional database override and an environment; everything else on demand."""
 
-    config_path: str | None = None
-    db: str | None = None
-    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    _config: Config | None = field(default=None, repr=False)
+    config_path: str | None
+    db: str | None
+    env: Mapping[str, str]
+    _config: Config | None
+    _fields = ("config_path", "db", "env", "_config")
+    _shown = ("config_path", "db", "env")
+
+    def __init__(
+        self,
+        config_path: str | None = None,
+        db: str | None = None,
+        env: Mapping[str, str] | None = None,
+        _config: Config | None = None,
+    ) -> None:
+        self.config_path = config_path
+        self.db = db
+        self.env = os.environ if env is None else env
+        self._config = _config
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Workspace:

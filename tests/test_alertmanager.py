@@ -383,3 +383,21 @@ def test_bad_settings_are_configuration_errors(tmp_path, section, problem):
     assert f"{cli.config}" in result.err and "channels.alertmanager" in result.err
     assert problem in result.err
     assert not cli.db.exists()
+
+
+@pytest.mark.parametrize(
+    "labels, problem",
+    [
+        ("{on-call: a, on_call: b}", "labels.on_call: becomes the Alertmanager label 'on_call', as 'on-call' does"),
+        ("{__name__: x}", "labels.__name__: label names beginning with '__' are reserved"),
+        ('{"": x}', "labels.: a label name may not be empty"),
+    ],
+)
+def test_label_names_that_alertmanager_would_merge_or_reserve_are_config_errors(tmp_path, labels, problem):
+    from conftest import SIMPLE_CONFIG, Cli
+
+    cli = Cli(tmp_path)
+    cli.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="10m") + f"    labels: {labels}\n")
+    result = cli("rules", "validate")
+    assert result.code == 2
+    assert problem in result.err

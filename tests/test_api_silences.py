@@ -56,3 +56,17 @@ def test_silence_errors(server, cli):
         response = server.client.post("/api/silences", json=body)
         assert response.status_code == 400 and response.json()["message"].startswith(message), response.text
     assert server.client.get("/api/silences").json() == {"success": True, "data": []}
+
+
+def test_a_silence_scheduled_through_the_api(server):
+    body = {"rule": "high_error_rate", "for": "1h", "start": "2025-11-26T12:30:00Z", "reason": "deploy"}
+    created = server.client.post("/api/silences", json=body)
+    assert created.status_code == 200, created.text
+    silence = created.json()["data"]
+    assert (silence["status"], silence["startsAt"], silence["endsAt"]) == (
+        "upcoming",
+        T0 + HOUR // 2,
+        T0 + 3 * HOUR // 2,
+    )
+    bad = server.client.post("/api/silences", json={**body, "start": "noon"})
+    assert bad.status_code == 400 and "'start': 'noon' is not an ISO 8601 time with an offset" in bad.text

@@ -41,6 +41,7 @@ ALERT = {
     "resolvedBy": None,
     "escalated": False,
     "silenced": False,
+    "inhibited": False,
     "runbookUrl": "https://wiki.example.com/runbooks/latency?a=1&b=2",
     "labels": {"team": "backend"},
 }
@@ -246,7 +247,8 @@ def test_html_escapes_every_value():
     assert "&lt;b&gt;Bold&lt;/b&gt; title" in html
     assert "&lt;img src=x&gt;" in html and "&lt;i&gt;v&lt;/i&gt;" in html
     assert "team=&lt;ops&gt;" in html and "id&lt;1&gt;" in html
-    assert 'onmouseover="x' not in html  # not a safe http(s) URL: no link at all
+    assert 'onmouseover="x' not in html  # the quote is percent-encoded: it cannot end the attribute
+    assert 'href="https://wiki.example.com/%22onmouseover=%22x"' in html
     assert "javascript:" not in email_channel.render_html(make_message(runbookUrl="javascript:alert(1)"))
 
 
@@ -431,3 +433,10 @@ def test_secure_against_a_plain_port_says_so(smtp_server):
     with pytest.raises(DeliveryError) as info:
         email_channel.send(s, make_message())
     assert str(info.value).startswith(f"email smtps://127.0.0.1:{port}: TLS error: WRONG_VERSION_NUMBER")
+
+
+def test_runbook_links_with_quotes_or_angle_brackets_are_kept_escaped():
+    message = make_message(runbookUrl='https://wiki.example.com/run"book?<x>=1')
+    assert "Runbook: https://wiki.example.com/run%22book?%3Cx%3E=1" in email_channel.render_text(message)
+    html = email_channel.render_html(message)
+    assert 'href="https://wiki.example.com/run%22book?%3Cx%3E=1"' in html

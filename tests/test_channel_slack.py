@@ -348,3 +348,10 @@ def test_webhook_url_never_appears_in_errors(httpserver):
     with pytest.raises(DeliveryError) as info:
         slack.send(hook_settings(httpserver), make_message())
     assert secret_part not in str(info.value)
+
+
+def test_a_test_notification_has_no_acknowledge_button():
+    payload = slack.build_payload(make_message(kind="test"))
+    actions = [b for b in payload["blocks"] if b["type"] == "actions"]
+    ids = [e.get("action_id") for block in actions for e in block["elements"]]
+    assert "acknowledge_alert" not in ids

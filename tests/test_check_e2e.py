@@ -58,6 +58,7 @@ def test_shipped_rules_fire_on_the_breach_metrics_with_exact_lines(cli):
         "resolvedBy": None,
         "escalated": False,
         "silenced": False,
+        "inhibited": False,
         "runbookUrl": None,
         "labels": {},
     }

@@ -55,7 +55,7 @@ def test_every_problem_is_listed_with_file_line_and_rule(tmp_path):
         load(path, env={})
     problems = info.value.problems
     assert (
-        f"{path}:2: colour: unknown key 'colour' (allowed: api, audit, batching, channels, dashboard_url, escalation, heartbeats, history, quiet_hours, routes, rules, service, service_name, source, state, timezone)"
+        f"{path}:2: colour: unknown key 'colour' (allowed: api, audit, batching, channels, dashboard_url, escalation, escalation_policies, flapping, heartbeats, history, maintenance, notify_resolved_when_silenced, quiet_hours, routes, rules, service, service_name, source, state, timezone)"
         in problems
     )
     assert (
@@ -80,7 +80,7 @@ def test_every_problem_is_listed_with_file_line_and_rule(tmp_path):
         for p in problems
     )
     assert (
-        f"{path}:20: rule 'ok_rule': rules.2.chanels: unknown key 'chanels' (allowed: auto_resolve, channels, cooldown, description, enabled, for, id, labels, name, notify_resolved, resolve_when, runbook_url, severity, type, when)"
+        f"{path}:20: rule 'ok_rule': rules.2.chanels: unknown key 'chanels' (allowed: auto_resolve, channels, cooldown, description, enabled, escalation_policy, flapping, for, id, inhibited_by, labels, name, notify_resolved, notify_resolved_when_silenced, resolve_when, runbook_url, severity, type, when)"
         in problems
     )
     assert any(p.startswith(f"{path}:25: rule 'attr': rules.3.when:") and "'__class__'" in p for p in problems)

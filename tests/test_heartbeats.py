@@ -456,13 +456,15 @@ def test_heartbeat_settings_are_checked_with_their_lines(hb):
 def test_rules_validate_counts_heartbeats_and_warns_of_their_unconfigured_channels(hb):
     quiet = "escalation: {add_channels: [console]}\n"
     hb.config.write_text(HEARTBEATS + quiet)
-    assert hb("rules", "validate") == Result(0, f"{hb.config}: valid (0 rules, 2 heartbeats)\n", "")
+    database = f"state database: {hb.db}\n"
+    assert hb("rules", "validate") == Result(0, f"{hb.config}: valid (0 rules, 2 heartbeats)\n", database)
     hb.config.write_text(HEARTBEATS.replace("channels: [console]", "channels: [email]", 1) + quiet)
     result = hb("rules", "validate")
     assert result == Result(
         1,
         f"{hb.config}: valid (0 rules, 2 heartbeats), but 1 route(s) to unconfigured channels\n",
-        f"warning: {hb.config}: rule 'heartbeat_nightly_backup' routes to channel 'email', which is not configured "
+        database
+        + f"warning: {hb.config}: rule 'heartbeat_nightly_backup' routes to channel 'email', which is not configured "
         "(set its channels: section or its environment variables)\n",
     )
 

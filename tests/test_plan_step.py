@@ -64,7 +64,7 @@ def test_check_resolves_under_a_silence_without_a_notice(cli):
     alert_id = _fire_and_silence(cli)
     after = cli.check({"cpu": 10}, now=T0 + 2 * MIN)
     assert after.code == 0 and "[RESOLVED]" not in after.out
-    assert _notices(cli, alert_id) == [("firing", "sent")]
+    assert _notices(cli, alert_id) == [("firing", "sent"), ("resolved", "skipped")]
 
 
 def test_resolve_under_a_silence_records_no_notice(cli):
@@ -72,7 +72,7 @@ def test_resolve_under_a_silence_records_no_notice(cli):
     assert cli("resolve", alert_id, now=T0 + 2 * MIN).out == "Alert resolved\n"
     after = cli.check({"cpu": 10}, now=T0 + 3 * MIN)
     assert after.code == 0 and "[RESOLVED]" not in after.out
-    assert _notices(cli, alert_id) == [("firing", "sent")]
+    assert _notices(cli, alert_id) == [("firing", "sent"), ("resolved", "skipped")]
 
 
 def test_rules_test_cases_resolve_under_a_silence_records_no_notice(cli):

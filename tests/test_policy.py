@@ -73,6 +73,7 @@ def test_mute_keeps_the_alert_and_drops_its_notifications():
     assert [(e.kind, e.detail) for e in plan.events] == [
         ("fired", plan.events[0].detail),
         ("silenced", {"silence": "s1", "until": T0 + 60 * MINUTE}),
+        ("held", {"silence": "s1", "until": T0 + 60 * MINUTE}),
     ]
 
 
@@ -85,7 +86,7 @@ def test_a_muted_round_does_not_count_toward_escalation():
     assert (alert.severity, alert.escalated, alert.rounds_at_severity, alert.last_notified_at) == ("high", False, 2, T0)
     assert alert.count == 2  # the breach itself is still counted
     assert plan.intents == [] and plan.reminded == [] and plan.escalated == []
-    assert [e.kind for e in plan.events] == ["silenced"]
+    assert [e.kind for e in plan.events] == ["silenced", "held"]
     # the silence over: the same round escalates
     plan, alerts = run([rule()], {"cpu": 95}, T0 + 10 * MINUTE, stored=stored)
     assert plan.escalated == [alerts["cpu_high"].id] and alerts["cpu_high"].severity == "critical"

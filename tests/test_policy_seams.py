@@ -47,7 +47,7 @@ def test_a_hand_resolve_under_a_silence_sends_no_resolved_notice(cli):
     after = cli.check({"cpu": 10}, now=day + 180_000)
     assert after.code == 0 and "RESOLVED" not in after.out
     shown = cli("show", f"cpu_high_{day}", "--json", now=day + 180_000).json()
-    assert [n["kind"] for n in shown["notifications"]] == ["firing"]
+    assert [(n["kind"], n["status"]) for n in shown["notifications"]] == [("firing", "sent"), ("resolved", "skipped")]
 
 
 def test_a_hand_resolve_in_quiet_hours_is_deferred_to_the_end_of_the_window(cli):

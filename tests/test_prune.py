@@ -50,13 +50,13 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
 
     dry = cli("prune", "--dry-run", "--json", now=now)
     ok(dry)
-    assert dry.json() == {"deleted": 2, "cutoff": cutoff, "dryRun": True, "auditDeleted": 0}
+    assert dry.json() == {"deleted": 2, "silences": 0, "cutoff": cutoff, "dryRun": True, "auditDeleted": 0}
     counts = [
         "  resolved alerts              2",
         "  their events                12",
         "  their notifications          4",
         "  runs                         3",
-        "  audit entries                0",  # the resolve's entry is kept for audit.retention (365d)
+        "  ended silences               0",
         "Kept 1 resolved alert(s) with notifications not delivered yet.",
     ]
     dry_human = cli("prune", "--dry-run", "--vacuum", now=now)
@@ -80,7 +80,7 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
     ok(cli.check(metrics(50, 50), now=now))  # sends M1's resolved notification
     again = cli("prune", "--json", now=now)
     ok(again)
-    assert again.json() == {"deleted": 1, "cutoff": cutoff, "dryRun": False, "auditDeleted": 0}
+    assert again.json() == {"deleted": 1, "silences": 0, "cutoff": cutoff, "dryRun": False, "auditDeleted": 0}
     assert sorted(r[0] for r in rows(cli.db, "SELECT id FROM alerts")) == sorted([d1, c3])
 
     everything = cli("prune", "--older-than", "0", "--vacuum", now=now)  # never an unresolved one
@@ -92,7 +92,7 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
         "  their events                 6",
         "  their notifications          2",
         "  runs                         3",
-        "  audit entries                0",  # --older-than is for alerts; the audit log keeps audit.retention
+        "  ended silences               0",
     ]
     assert out[6].startswith(f"Vacuumed {cli.db}: ") and out[6].endswith(" MiB")
     assert rows(cli.db, "SELECT id, status FROM alerts") == [(d1, "firing")]
@@ -110,7 +110,13 @@ def test_prune_most_of_the_database_keeps_survivors_intact(cli):
     before = dump(cli)
     pruned = cli("prune", "--older-than", "0", "--json", now=T0 + 10 * MINUTE)
     ok(pruned)
-    assert pruned.json() == {"deleted": 4, "cutoff": T0 + 10 * MINUTE, "dryRun": False, "auditDeleted": 0}
+    assert pruned.json() == {
+        "deleted": 4,
+        "silences": 0,
+        "cutoff": T0 + 10 * MINUTE,
+        "dryRun": False,
+        "auditDeleted": 0,
+    }
     # The survivor was put back (a new rowid: this is the copy path, not row-by-row deletion).
     assert rows(cli.db, "SELECT rowid, id FROM alerts") == [(1, survivor)]
     after = dump(cli)
@@ -127,3 +133,19 @@ def test_prune_most_of_the_database_keeps_survivors_intact(cli):
         f"database_connection_issues_{T0 + 20 * MINUTE}",
     ]
     assert rows(cli.db, "SELECT count FROM alerts WHERE id = ?", survivor) == [(3,)]
+
+
+def test_prune_is_quiet_when_nothing_was_deleted(simple):
+    result = simple("prune")
+    assert (result.code, result.out, result.err) == (0, "", "")
+
+
+def test_prune_deletes_silences_that_ended_before_the_cutoff_and_listings_are_limited(simple):
+    for n in range(5):
+        assert simple("silence", "add", "cpu_high", "--for", "1h", now=T0 + n * MINUTE).code == 0
+    assert len(simple("silence", "list", "--json", "--limit", "3").json()) == 3
+    assert len(simple("silence", "list", "--json").json()) == 5
+    later = T0 + 8 * 24 * 60 * MINUTE + 2 * 60 * MINUTE  # every silence ended more than 7 days (the retention) ago
+    pruned = simple("prune", "--json", now=later)
+    assert pruned.json()["silences"] == 5
+    assert simple("silence", "list", "--json", now=later).json() == []

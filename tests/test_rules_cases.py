@@ -35,7 +35,8 @@ def test_the_shipped_rule_tests_pass_and_send_nothing(cli, httpserver):
         "PASS  memory usage reminds only after its 30 minute cooldown\n"
         "PASS  a breach inside the cooldown after a recovery does not fire again\n"
         "PASS  database errors and failed logins fire and recover\n"
-        "5 tests: 5 passed, 0 failed\n"
+        "PASS  high error rate paged by an escalation policy, step by step, until acknowledged\n"
+        "6 tests: 6 passed, 0 failed\n"
     )
     assert httpserver.log == [] and not cli.db.exists()
 

@@ -103,7 +103,7 @@ def test_server_template_stands_alone():
     text = (ROOT / "examples" / "server-rules.yaml").read_text()
     raw = yaml.safe_load(text)
     assert raw["source"] == {"url": "http://localhost:3000/api/metrics", "timeout": "10s", "alert_after": 3}
-    assert "path" not in raw.get("state", {})
+    assert raw["state"]["path"] == "/var/lib/pantry-alert/state.db"  # an absolute path: the config alone picks it
     assert all("console" not in rule["channels"] for rule in raw["rules"])
     load(ROOT / "examples" / "server-rules.yaml", env={})
 

@@ -37,6 +37,7 @@ def test_a_silenced_rule_fires_unnotified_and_its_rounds_do_not_count_until_the_
     listed = world.cli("silence", "list", "--json", now=T0).json()
     assert listed == [
         {
+            "kind": "silence",
             "id": silence_id,
             "ruleId": "cpu_high",
             "startsAt": T0,
@@ -62,7 +63,7 @@ def test_a_silenced_rule_fires_unnotified_and_its_rounds_do_not_count_until_the_
     assert alert_row(world) == ("high", 0, 1, 0, None)
     shown = world.cli("show", ALERT_ID, "--json", now=T0 + 20 * MINUTE).json()
     assert shown["silenced"] is True
-    assert [e["kind"] for e in shown["events"]] == ["fired", "silenced"]
+    assert [e["kind"] for e in shown["events"]] == ["fired", "silenced", "held"]
     assert shown["events"][1]["detail"] == {"silence": silence_id, "until": T0 + 30 * MINUTE}
 
     # the silence runs out at +30m: the next run notifies the alert as firing, on every channel
@@ -105,6 +106,7 @@ def test_expiring_a_silence_by_hand_lets_the_next_run_remind(world):
         "fired",
         "notified",
         "silenced",
+        "held",
         "unsilenced",
         "reminded",
     ]
@@ -124,6 +126,9 @@ def test_a_silence_mutes_the_resolved_notice_too(world):
         ("email", "firing", "sent"),
         ("slack", "firing", "sent"),
         ("webhook", "firing", "sent"),
+        ("email", "resolved", "skipped"),
+        ("slack", "resolved", "skipped"),
+        ("webhook", "resolved", "skipped"),
     ]
 
 

@@ -55,7 +55,9 @@ def test_quiet_check_imports_no_heavy_module(cli):
 
 # Light, but loaded for nothing by a quiet run: the channels it does not use (only the
 # console is configured here) and the message they send, the thread pool with logging, uuid
-# with platform, and typing (modules name their annotations' types under TYPE_CHECKING only).
+# with platform, and typing (modules name their annotations' types under TYPE_CHECKING only);
+# dataclasses with inspect (the classes on this path are ``record.Record``s), the description
+# templates, and the delivery workers' threading and queue.
 UNUSED_BY_A_QUIET_CHECK = (
     "pantry_alert.notify.base",
     "pantry_alert.notify.email",
@@ -68,6 +70,12 @@ UNUSED_BY_A_QUIET_CHECK = (
     "uuid",
     "platform",
     "typing",
+    "dataclasses",
+    "inspect",
+    "dis",
+    "pantry_alert.templates",
+    "threading",
+    "queue",
 )
 LOADED = f"""
 import sys
@@ -90,13 +98,16 @@ def test_quiet_check_loads_only_the_channels_it_can_use(cli):
     )
     loaded = [line for line in proc.stderr.splitlines() if line.startswith("LOADED=")][-1][7:]
     assert (proc.returncode, loaded, proc.stdout) == (0, "", "")
-    # A configured channel is loaded (and checked) as before.
+    # A configured channel is loaded (and checked) as before; its settings are a dataclass.
     env["ALERT_WEBHOOK_URL"] = "http://127.0.0.1:9/hook"
     proc = subprocess.run(
         [sys.executable, "-c", LOADED, "check", "--metrics-file", str(path)], env=env, capture_output=True, text=True
     )
     loaded = [line for line in proc.stderr.splitlines() if line.startswith("LOADED=")][-1][7:]
-    assert (proc.returncode, loaded) == (0, "pantry_alert.notify.base,pantry_alert.notify.webhook,typing")
+    assert (proc.returncode, loaded.split(",")) == (
+        0,
+        ["dataclasses", "dis", "inspect", "pantry_alert.notify.base", "pantry_alert.notify.webhook", "typing"],
+    )
 
 
 def test_firing_check_to_console_imports_jinja2_only_for_templates(cli):
@@ -171,6 +182,37 @@ def test_python_dash_m_runs_the_command_line(cli):
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"pantry-alert {__version__}\n", "")
 
 
+def test_records_compare_show_and_freeze_as_the_dataclasses_they_replace():
+    from pantry_alert.config.model import ApiSettings, QuietHours
+    from pantry_alert.model import Alert, Event
+    from pantry_alert.store.outbox import Notice, Outcome
+
+    event = Event("a1", 5, "fired")
+    assert event == Event("a1", 5, "fired", {}) and event != Event("a1", 5, "fired", {"x": 1})
+    assert event.detail is not Event("a1", 5, "fired").detail  # a fresh dict each, as default_factory
+    assert repr(event) == "Event(alert_id='a1', at=5, kind='fired', detail={})"
+    assert event.__eq__(("a1", 5, "fired", {})) is NotImplemented
+    with pytest.raises(TypeError):
+        hash(event)
+    assert "s3cret" not in repr(ApiSettings(token="s3cret")) and "token" not in repr(ApiSettings())
+    notice = Notice(1, "a1", "email", "firing", 0, 5, "k")
+    assert (
+        notice == Notice(1, "a1", "email", "firing", 0, 5, "k", None) and len({notice, Notice(*_fields(notice))}) == 1
+    )
+    for frozen in (notice, QuietHours(60, 120)):
+        with pytest.raises(AttributeError):
+            frozen.start = 1  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        Outcome(notice).extra = 1  # __slots__, as before
+    alert = Alert("a1", "r", "performance", "high", "T", "D", 5, labels={"k": "v"})
+    copied = alert.copy()
+    assert copied == alert and copied.labels is not alert.labels
+
+
+def _fields(record):
+    return [getattr(record, name) for name in record._fields]
+
+
 PING_HEARTBEATS = (
     "heartbeats:\n"
     '  backup: {schedule: "30 2 * * *", timezone: Europe/Berlin, channels: [email]}\n'
@@ -198,3 +240,17 @@ def test_a_ping_imports_no_heavy_module_and_not_what_only_a_check_needs(cli):
         assert (proc.returncode, heavy, proc.stdout) == (0, "", ""), (args, proc.stderr)
     kinds = [row[0] for row in rows(cli.db, "SELECT kind FROM pings ORDER BY id")]
     assert kinds == ["success", "success", "start", "fail", "start", "success"]
+
+
+def test_a_quiet_check_with_a_heartbeat_loads_no_dataclasses(cli):
+    cli.config.write_text(cli.config.read_text() + "heartbeats:\n  worker: {every: 5m, channels: [console]}\n")
+    path = cli.metrics(HEALTHY_METRICS)
+    cli("check", "--metrics-file", str(path))
+    env = dict(
+        cli.env, PANTRY_ALERT_CONFIG=str(cli.config), PANTRY_ALERT_DB=str(cli.db), PANTRY_ALERT_NOW="1764158400000"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED, "check", "--metrics-file", str(path)], env=env, capture_output=True, text=True
+    )
+    loaded = [line for line in proc.stderr.splitlines() if line.startswith("LOADED=")][-1][7:]
+    assert (proc.returncode, loaded, proc.stdout) == (0, "", "")

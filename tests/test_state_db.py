@@ -169,13 +169,16 @@ def test_newer_schema_still_in_the_wal_is_refused_without_a_checkpoint(simple):
     holder.execute("SELECT 1 FROM alerts").fetchall()
     writer = sqlite3.connect(simple.db, isolation_level=None)
     writer.execute("PRAGMA wal_autocheckpoint = 0")
-    writer.execute("PRAGMA user_version = 99")
+    writer.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     writer.close()
     try:
         wal = str(simple.db) + "-wal"
         before = (simple.db.read_bytes(), open(wal, "rb").read())
         result = simple.check({"cpu": 95})
-        assert result.code == 4 and "schema version 99, newer than this pantry-alert understands" in result.err
+        assert (
+            result.code == 4
+            and f"schema version {SCHEMA_VERSION + 1}, newer than this pantry-alert understands" in result.err
+        )
         assert (simple.db.read_bytes(), open(wal, "rb").read()) == before
     finally:
         holder.close()

@@ -62,7 +62,7 @@ def unit_copies(tmp_path_factory) -> Path:
 
 
 def test_the_units_are_the_expected_set():
-    assert sorted(p.name for p in UNITS.iterdir()) == sorted(SERVICES + TIMERS)
+    assert sorted(p.name for p in UNITS.iterdir()) == sorted(SERVICES + TIMERS + ["pantry-alert-api.service.d"])
 
 
 @pytest.mark.parametrize("unit", SERVICES)
@@ -129,3 +129,43 @@ def test_systemd_analyze_security_rates_2_or_lower(unit_copies, unit):
     match = re.search(rf"Overall exposure level for {re.escape(unit)}: (\d+\.\d+)", result.stdout)
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= MAX_EXPOSURE, result.stdout
+
+
+@pytest.mark.parametrize("unit, limit", [("pantry-alert.service", "10min"), ("pantry-alert-prune.service", "30min")])
+def test_oneshot_runs_have_a_start_timeout_beyond_their_own_budget(unit, limit):
+    """A hung oneshot run would block its timer for ever: systemd stops it after TimeoutStartSec."""
+    assert settings(unit)["Type"] == ["oneshot"]
+    assert settings(unit)["TimeoutStartSec"] == [limit]
+
+
+def test_api_service_raises_its_file_descriptor_limit():
+    assert settings("pantry-alert-api.service")["LimitNOFILE"] == ["8192"]
+
+
+DROP_INS = sorted(p.name for p in (UNITS / "pantry-alert-api.service.d").glob("*.conf"))
+
+
+def test_api_drop_ins_are_the_documented_ones():
+    assert DROP_INS == ["rule-edits.conf", "slack-actions.conf"]
+    ops = (ROOT / "docs" / "operations.md").read_text()
+    for name in DROP_INS:
+        assert f"pantry-alert-api.service.d/{name}" in ops
+
+
+@pytest.mark.parametrize("drop_in", DROP_INS)
+def test_api_drop_ins_verify(unit_copies, drop_in):
+    """Each drop-in applied to the API unit passes `systemd-analyze verify` and does what it says."""
+    tool = systemd_analyze()
+    target = unit_copies / "pantry-alert-api.service.d"
+    target.mkdir(exist_ok=True)
+    for old in target.glob("*.conf"):
+        old.unlink()
+    (target / drop_in).write_text((UNITS / "pantry-alert-api.service.d" / drop_in).read_text())
+    unit = str(unit_copies / "pantry-alert-api.service")
+    result = subprocess.run([tool, "verify", unit], capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    text = (UNITS / "pantry-alert-api.service.d" / drop_in).read_text()
+    if drop_in == "rule-edits.conf":
+        assert "ReadWritePaths=/etc/pantry-alert" in text
+    else:
+        assert re.search(r"^IPAddressDeny=$", text, re.MULTILINE)

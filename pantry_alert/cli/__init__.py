@@ -41,7 +41,7 @@ def exit_code_for(exc: BaseException) -> int:
     return 70
 
 
-def report_error(exc: BaseException, debug: bool) -> int:
+def report_error(exc: BaseException, debug: bool, argv: list[str] | None = None) -> int:
     """Print a library error the way every command does; return its exit code."""
     from ..errors import ConfigError, PantryAlertError
 
@@ -62,8 +62,23 @@ def report_error(exc: BaseException, debug: bool) -> int:
         for problem in exc.problems:
             sys.stderr.write(f"  {problem}\n")
     if exc.hint:
-        sys.stderr.write(f"hint: {exc.hint}\n")
+        sys.stderr.write(f"hint: {_with_config(exc.hint, argv or [])}\n")
     return exit_code_for(exc)
+
+
+def _with_config(hint: str, argv: list[str]) -> str:
+    """A hint naming a command keeps the ``--config`` the user gave, so it checks the same file."""
+    import shlex
+
+    config = None
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            config = argv[i + 1]
+        elif arg.startswith("--config="):
+            config = arg.split("=", 1)[1]
+    if config is None:
+        return hint
+    return hint.replace("pantry-alert rules validate", f"pantry-alert --config {shlex.quote(config)} rules validate")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             code = _fast_or_typer(argv)
     except Exception as exc:
-        code = report_error(exc, debug)
+        code = report_error(exc, debug, argv)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         code = 130

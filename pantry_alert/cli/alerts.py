@@ -126,6 +126,14 @@ def show(
     out.print(_notifications_table(alert, notifications, tz))
 
 
+def _held(alert) -> str:
+    """Why an alert's notices are held back, for its status line."""
+    if alert.silenced:
+        held = (alert.held_by or "").startswith("window:")
+        return " (notifications held by a maintenance window)" if held else " (notifications muted by a silence)"
+    return " (notifications held: an inhibiting rule's alert is unresolved)" if alert.inhibited else ""
+
+
 def _alert_panel(alert, events: list[dict], tz: str | None):
     from rich.panel import Panel
     from rich.table import Table
@@ -155,7 +163,7 @@ def _panel_rows(alert, events: list[dict], tz: str | None) -> list[tuple[str, st
         ("Alert", escape(alert.id)),
         ("Rule", f"{escape(alert.rule_id)} ({alert.type})"),
         ("Severity", severity),
-        ("Status", alert.status + (" (notifications muted by a silence)" if alert.silenced else "")),
+        ("Status", alert.status + _held(alert)),
         ("Description", escape(alert.description or "")),
         ("Fired", format_time(alert.timestamp, tz)),
         ("Last seen", seen),
@@ -170,6 +178,11 @@ def _panel_rows(alert, events: list[dict], tz: str | None) -> list[tuple[str, st
     channels = ", ".join(alert.channels) or "-"
     notified = ", ".join(alert.notified_channels) or "none yet"
     rows.append(("Channels", f"{escape(channels)} (notified: {escape(notified)})"))
+    if alert.policy_step:
+        from ..timeutil import format_duration
+
+        paused = f"; {format_duration(alert.acked_ms)} acknowledged, not counted" if alert.acked_ms else ""
+        rows.append(("Escalation", f"policy step {alert.policy_step} reached{paused}"))
     return rows
 
 

@@ -84,7 +84,13 @@ def _change_lines(out: SafeOut, prefix: str):
                 if key == "reminded" and alert_id in plan.escalated:
                     continue
                 alert = alerts[alert_id]
-                muted = " (silenced: not notified)" if alert.silenced else ""
+                muted = (
+                    " (silenced: not notified)"
+                    if alert.silenced
+                    else " (inhibited: not notified)"
+                    if alert.inhibited
+                    else ""
+                )
                 out.write(
                     f"{prefix}{verb:<9} {alert.id} [{alert.severity}] "
                     f"{printable(alert.title)}: {printable(alert.description)}{muted}\n"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
+from ..record import Record
 from ..text import printable
 from ..workspace import Workspace
 
@@ -18,14 +18,21 @@ if TYPE_CHECKING:
     from ..store import Store
 
 
-@dataclass
-class Globals:
+class Globals(Record):
     """The global options, and the library ``Workspace`` they describe."""
 
-    config_path: str | None = None
-    db: str | None = None
-    debug: bool = False
-    workspace: Workspace = field(init=False, repr=False)
+    config_path: str | None
+    db: str | None
+    debug: bool
+    workspace: Workspace
+    _fields = ("config_path", "db", "debug", "workspace")
+    _shown = ("config_path", "db", "debug")
+
+    def __init__(self, config_path: str | None = None, db: str | None = None, debug: bool = False) -> None:
+        self.config_path = config_path
+        self.db = db
+        self.debug = debug
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         self.workspace = Workspace(config_path=self.config_path, db=self.db)
@@ -128,20 +135,24 @@ def alerts_table(alerts, timezone: str | None, title: str):
     from ..timeutil import format_time
 
     table = timed_table(title, timezone)
-    table.add_column("Alert", overflow="fold", min_width=32)
+    # The id never wraps (it is copied into ack, show and resolve): the column is at least as
+    # wide as the longest id; a long title folds instead.
+    widest = max((len(printable(alert.id)) for alert in alerts), default=0)
+    table.add_column("Alert", overflow="fold", min_width=max(32, widest))
     table.add_column("Severity", no_wrap=True)
     table.add_column("Status", no_wrap=True)
     table.add_column("Count", justify="right", no_wrap=True)
-    table.add_column("Fired", no_wrap=True, min_width=12)
+    table.add_column("Fired", no_wrap=True)  # the time zone is named in the title
     for alert in alerts:
         severity = alert.severity + (" ↑" if alert.escalated else "")
-        day, clock, abbr = format_time(alert.timestamp, timezone).split(" ")[:3]
+        day, clock = format_time(alert.timestamp, timezone).split(" ")[:2]
+        marks = [m for m, on in (("silenced", alert.silenced), ("inhibited", getattr(alert, "inhibited", False))) if on]
         table.add_row(
             f"[bold]{escape(printable(alert.title))}[/]\n{escape(printable(alert.id))}",
             severity,
-            alert.status,
+            alert.status + "".join(f"\n{m}" for m in marks),
             str(alert.count),
-            f"{day}\n{clock} {abbr}",
+            f"{day}\n{clock}",
         )
     return table
 

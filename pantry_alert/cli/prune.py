@@ -28,7 +28,9 @@ def prune(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
 ) -> None:
     """Delete old resolved alerts with their events and notifications (never an unresolved one),
-    the metric samples older than history.retention, and audit entries older than audit.retention (365d)."""
+    old runs, silences that ended before the cutoff, the metric samples older than
+    history.retention and the audit entries older than audit.retention.  Prints nothing when
+    nothing was deleted."""
     from ..store import maintenance
     from ..timeutil import cli_duration
 
@@ -47,8 +49,21 @@ def prune(
         if vacuum and not dry_run:
             maintenance.vacuum(store)
     if as_json:
-        print_json({"deleted": result.alerts, "cutoff": cutoff, "dryRun": dry_run, "auditDeleted": result.audit})
+        print_json(
+            {
+                "deleted": result.alerts,
+                "silences": result.silences,
+                "cutoff": cutoff,
+                "dryRun": dry_run,
+                "auditDeleted": result.audit,
+            }
+        )
         return
+    deleted = (result.alerts + result.events + result.notifications + result.runs + result.silences + result.pings) + (
+        result.history_runs + result.audit
+    )
+    if not (deleted or dry_run or vacuum):
+        return  # quiet, like check: the hourly timer mails only when something happened
     when = format_time(cutoff, config.timezone)
     lines = [f"Would delete (cutoff {when}; dry run: nothing was deleted):" if dry_run else f"Deleted (cutoff {when}):"]
     for label, count in (
@@ -56,8 +71,9 @@ def prune(
         ("their events", result.events),
         ("their notifications", result.notifications),
         ("runs", result.runs),
-        ("audit entries", result.audit),
         *((("heartbeat pings", result.pings),) if config.heartbeats or result.pings else ()),
+        ("ended silences", result.silences),
+        *((("audit entries", result.audit),) if result.audit else ()),
     ):
         lines.append(f"  {label:<20}{count:>10}")
     if result.history_runs:

@@ -86,11 +86,21 @@ def validate(ctx: typer.Context) -> None:
                     f"warning: {config.path}: routes.{severity} names '{channel}', which is not configured; "
                     f"{severity} alerts will record it as skipped\n"
                 )
+    for name, steps in config.escalation_policies.items():
+        for number, step in enumerate(steps, 1):
+            for channel in step.channels:
+                if channel not in configured:  # a warning only, as for routes
+                    sys.stderr.write(
+                        f"warning: {config.path}: escalation_policies.{name} step {number} names '{channel}', "
+                        "which is not configured; that step will record it as skipped\n"
+                    )
+    _say_database(g)
     if unrouted:
         for rule_id, channel in unrouted:
             sys.stderr.write(
                 f"warning: {config.path}: rule '{rule_id}' routes to channel '{channel}', "
-                "which is not configured (set its channels: section or its environment variables)\n"
+                "which is not configured (set its channels: section or its environment variables)"
+                f"{_near_misses(channel, g.workspace.env)}\n"
             )
         sys.stdout.write(
             f"{config.path}: valid ({_counts(config)}), but {len(unrouted)} route(s) to unconfigured channels\n"
@@ -102,6 +112,51 @@ def validate(ctx: typer.Context) -> None:
 def _counts(config) -> str:
     heartbeats = f", {len(config.heartbeats)} heartbeats" if config.heartbeats else ""
     return f"{len(config.rules)} rules{heartbeats}"
+
+
+# Names people write for a channel's variables (what other tools call them).
+_USUAL_MISTAKES = {
+    "SMTP_SERVER": "SMTP_HOST",
+    "SMTP_HOSTNAME": "SMTP_HOST",
+    "SMTP_USERNAME": "SMTP_USER",
+    "SMTP_PASSWORD": "SMTP_PASS",
+    "SLACK_TOKEN": "SLACK_BOT_TOKEN",
+    "SLACK_CHANNEL": "SLACK_ALERT_CHANNEL",
+    "WEBHOOK_URL": "ALERT_WEBHOOK_URL",
+    "WEBHOOK_TOKEN": "ALERT_WEBHOOK_TOKEN",
+    "ALERTMANAGER_URL": "ALERTMANAGER_URLS",
+}
+
+
+def _near_misses(channel: str, env) -> str:
+    """A did-you-mean for set variables that are almost the channel's (``SMTP_SERVER`` for
+    ``SMTP_HOST``, ``SLACK_TOKEN`` for ``SLACK_BOT_TOKEN``, ``WEBHOOK_URL`` for ``ALERT_WEBHOOK_URL``)."""
+    import difflib
+
+    from ..notify.registry import capabilities
+
+    wanted = tuple(capabilities(channel).env)
+    found = []
+    for name in sorted(env):
+        if name in wanted or not env.get(name):
+            continue
+        usual = _USUAL_MISTAKES.get(name)
+        close = [usual] if usual in wanted else difflib.get_close_matches(name, wanted, n=1, cutoff=0.7)
+        if close:
+            found.append(f"{name} is set: did you mean {close[0]}?")
+    return ("; " + "; ".join(found)) if found else ""
+
+
+def _say_database(g) -> None:
+    """Which state database the other commands would use with this config (the usual
+    surprise on a server: root's ~/.local/state instead of /var/lib/pantry-alert)."""
+    from ..errors import PantryAlertError
+
+    try:
+        where = str(g.workspace.db_path())
+    except PantryAlertError as exc:
+        where = f"unusable ({exc.message})"
+    sys.stderr.write(f"state database: {where}\n")
 
 
 def _number(value) -> str:
@@ -133,13 +188,18 @@ def _json_value(value):
 @app.command("test")
 def test_rules(
     ctx: typer.Context,
-    metrics_file: Annotated[Optional[str], typer.Option("--metrics-file", metavar="PATH|-")] = None,
-    metrics_url: Annotated[Optional[str], typer.Option("--metrics-url", metavar="URL")] = None,
+    metrics_file: Annotated[
+        Optional[str],
+        typer.Option("--metrics-file", metavar="PATH|-", help="read the metrics from a file (- for stdin)"),
+    ] = None,
+    metrics_url: Annotated[
+        Optional[str], typer.Option("--metrics-url", metavar="URL", help="fetch the metrics from this URL")
+    ] = None,
     cases: Annotated[
         Optional[str],
         typer.Option("--cases", metavar="CASES.yaml", help="run rule unit tests (timed metrics and expectations)"),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the verdicts (or the case results) as JSON")] = False,
 ) -> None:
     """Evaluate every rule on one metrics snapshot, or run rule unit tests (--cases); touches no state, sends nothing."""
     if cases is not None:
@@ -216,23 +276,14 @@ def _run_cases(ctx: typer.Context, path: str, as_json: bool) -> None:
 
 
 def _read_rule_file(path: str) -> dict:
-    """One rule from a YAML (or JSON) file: a mapping, or a list holding exactly one."""
-    import yaml
+    """One rule from a YAML (or JSON) file: a mapping, or a list holding exactly one.
 
+    Read as the config is: a regular file (or ``-``) within the size limit, the
+    same alias and depth limits."""
+    from ..config import parse_yaml, read_limited
     from ..errors import ConfigError
 
-    try:
-        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
-    except OSError as exc:
-        raise ConfigError(f"cannot read rule file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"rule file {path} is not UTF-8 text") from None
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else path
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    data = parse_yaml(read_limited(path, "rule file"), "standard input" if path == "-" else path)
     if isinstance(data, list) and len(data) == 1:
         data = data[0]
     if isinstance(data, dict) and set(data) == {"rule"} and isinstance(data["rule"], dict):

@@ -76,10 +76,12 @@ def server_context(config_path: str | None, db: str | None, env: Mapping[str, st
 
 
 def warn_at_start(server_ctx) -> None:
-    """The start-up warnings, on the server's log."""
+    """The files the server uses and the start-up warnings, on the server's log."""
     import logging
 
     log = logging.getLogger("pantry_alert.http")
+    ws = server_ctx.workspace()
+    log.info("config %s, state database %s", ws.config().path, ws.db_path())  # which files it uses, said once
     if not (server_ctx.env.get("SLACK_SIGNING_SECRET") or "").strip():
         log.warning("SLACK_SIGNING_SECRET is not set: POST /slack/actions refuses every request")
     if server_ctx.token is None:
@@ -131,6 +133,7 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
     import uvicorn
 
     from ..http.app import create_app
+    from ..http.protocol import GuardedH11Protocol
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
@@ -147,6 +150,8 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
         server_header=False,
         lifespan="off",
         timeout_graceful_shutdown=10,
+        http=GuardedH11Protocol,  # a header-read timeout: half-sent requests are closed
+        timeout_keep_alive=5,
     )
     from ..http.pings import RedactPingKeys
 

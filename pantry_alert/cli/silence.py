@@ -19,39 +19,52 @@ def add(
     for_: Annotated[str, typer.Option("--for", metavar="DURATION", help="how long, e.g. 30m, 2h, 1d")],
     reason: Annotated[Optional[str], typer.Option("--reason", help="why (shown in silence list)")] = None,
     by: Annotated[Optional[str], typer.Option("--by", help="who silences it [default: your login name]")] = None,
+    start: Annotated[
+        Optional[str],
+        typer.Option("--start", metavar="TIME", help="when it starts, ISO 8601 with an offset [default: now]"),
+    ] = None,
 ) -> None:
-    """Silence a rule: its alerts are still recorded and shown, but notified on no channel."""
+    """Silence a rule (now, or from --start): its alerts are still recorded and shown, but notified on no channel."""
     from .. import actions
-    from ..timeutil import cli_duration, format_duration, format_time, positive_duration
+    from ..timeutil import cli_duration, format_duration, format_time, iso_instant, positive_duration
     from .actions import login_name
 
     duration = positive_duration(
         cli_duration(for_, option="--for"), "--for: give a duration longer than 0, such as 30m or 2h"
     )
     ws = get_globals(ctx).workspace
-    silence = actions.add_silence(ws, rule_id, for_ms=duration, reason=reason, by=by or login_name())
+    starts_at = iso_instant(start, "--start") if start is not None else None
+    silence = actions.add_silence(
+        ws, rule_id, for_ms=duration, reason=reason, by=by or login_name(), starts_at=starts_at
+    )
     sys.stdout.write(f"{silence['id']}\n")
+    tz = ws.config().timezone
+    since = f"from {format_time(silence['startsAt'], tz)} " if silence["status"] == "upcoming" else ""
     sys.stderr.write(
-        f"rule '{rule_id}' silenced for {format_duration(duration)} "
-        f"(until {format_time(silence['endsAt'], ws.config().timezone)})\n"
+        f"rule '{rule_id}' silenced {since}for {format_duration(duration)} "
+        f"(until {format_time(silence['endsAt'], tz)})\n"
     )
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="print a JSON array of silences")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON array of silences and windows")] = False,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="show at most this many silences (active ones first)")
+    ] = 100,
 ) -> None:
-    """The silences, active ones first."""
+    """The silences (active, upcoming, then expired; at most --limit) and each maintenance window's
+    open or next opening."""
     from .. import actions
     from ..timeutil import format_time
 
     ws = get_globals(ctx).workspace
-    silences = actions.list_silences(ws)
+    holds = actions.list_holds(ws, limit=limit)
     if as_json:
-        print_json(silences)
+        print_json(holds)
         return
-    if not silences:
+    if not holds:
         sys.stderr.write("no silences\n")
         return
     from rich import box
@@ -59,18 +72,28 @@ def list_(
 
     tz = ws.config().timezone
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
-    for column in ("ID", "Rule", "Status", "Ends", "By", "Reason"):
+    table.add_column("ID", no_wrap=True)  # copied into `silence expire`: never wrapped
+    for column in ("Rule", "Status", "Starts", "Ends", "By", "Reason"):
         table.add_column(column, overflow="fold")
-    for s in silences:
+    for s in holds:
+        window = s["kind"] == "maintenance"
         table.add_row(
-            s["id"],
-            s["ruleId"],
+            f"window {s['name']}" if window else s["id"],
+            escape(_covers(s)) if window else s["ruleId"],
             s["status"],
+            format_time(s["startsAt"], tz),
             format_time(s["endsAt"], tz),
-            escape(s["createdBy"] or ""),
-            escape(s["reason"] or ""),
+            "" if window else escape(s["createdBy"] or ""),
+            "maintenance" if window else escape(s["reason"] or ""),
         )
     console().print(table)
+
+
+def _covers(window: dict) -> str:
+    """What a maintenance window holds, in a few words."""
+    parts = list(window["rules"])
+    parts += [f"{key}={'|'.join(values)}" for key, values in window["match"].items()]
+    return ", ".join(parts)
 
 
 @app.command("expire")

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..config_file import MAX_CONFIG_BYTES, read_document
+from ..config_file import MAX_CONFIG_BYTES, parse_yaml, read_document, read_limited
 from ..errors import ConfigError
 from ..history import HISTORY_KEYS, HistorySettings
 from ..model import SEVERITIES
@@ -46,7 +46,10 @@ from .sections import (
     AUDIT_KEYS,
     BATCHING_KEYS,
     ESCALATION_KEYS,
+    ESCALATION_POLICIES_KEYS,
+    FLAPPING_KEYS,
     HEARTBEATS_KEYS,
+    MAINTENANCE_KEYS,
     QUIET_HOURS_KEYS,
     RULE_KEYS,
     SECTIONS,
@@ -74,7 +77,10 @@ __all__ = [
     "DEFAULT_STALE_AFTER_MS",
     "DEFAULT_THRESHOLDS",
     "ESCALATION_KEYS",
+    "ESCALATION_POLICIES_KEYS",
+    "FLAPPING_KEYS",
     "HEARTBEATS_KEYS",
+    "MAINTENANCE_KEYS",
     "HISTORY_KEYS",
     "HistorySettings",
     "MAX_CONFIG_BYTES",
@@ -98,6 +104,9 @@ __all__ = [
     "Source",
     "StateSettings",
     "load",
+    "load_text",
+    "parse_yaml",
+    "read_limited",
     "parse",
     "source_rule",
 ]
@@ -152,4 +161,17 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check
     """Read and validate a config file.  Raises ``ConfigError`` (exit 2)."""
     path = Path(path)
     data, text = read_document(path, max_bytes=MAX_CONFIG_BYTES)
+    return parse(data, path, text, env, check_templates=check_templates)
+
+
+def load_text(
+    text: str, path: str | os.PathLike, env: Mapping[str, str] | None = None, *, check_templates: bool = False
+) -> Config:
+    """Validate ``text`` as the config file ``path`` would hold it: the same size, alias and
+    depth limits, the same YAML version (1.1) and the same checks as ``load``.  Rule edits
+    run it on the exact text they are about to write."""
+    path = Path(path)
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} would be larger than {MAX_CONFIG_BYTES // 1024} KiB")
+    data = parse_yaml(text, path)
     return parse(data, path, text, env, check_templates=check_templates)

@@ -1,18 +1,18 @@
 """The typed configuration: what ``rules.yaml`` becomes once parsed (``config.load``).
 
-Plain dataclasses and their defaults; the parsers (one per section) live in
+Plain records (``record.Record``) and their defaults; the parsers (one per section) live in
 ``config.sections``.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..expressions import Condition
 from ..history import HistorySettings
 from ..notify.registry import CHANNEL_NAMES
+from ..record import FrozenRecord, Record
 from ..timeutil import exact_duration
 from .checks import unexpand
 
@@ -37,24 +37,94 @@ DEFAULT_AUDIT_RETENTION_MS = 365 * 86_400_000
 DEFAULT_STALE_AFTER_MS = 5 * 60_000
 
 
-@dataclass
-class Rule:
+class Rule(Record):
     id: str
     name: str
     type: str
     severity: str
     when: Condition | None
-    cooldown_ms: int = DEFAULT_COOLDOWN_MS
-    channels: list[str] = field(default_factory=lambda: ["console"])
-    description: str | None = None
-    runbook_url: str | None = None
-    for_ms: int = 0
-    resolve_when: Condition | None = None
-    auto_resolve: bool = True
-    notify_resolved: bool = True
-    labels: dict[str, str] = field(default_factory=dict)
-    enabled: bool = True
-    builtin: bool = False
+    cooldown_ms: int
+    channels: list[str]
+    description: str | None
+    runbook_url: str | None
+    for_ms: int
+    resolve_when: Condition | None
+    auto_resolve: bool
+    notify_resolved: bool
+    labels: dict[str, str]
+    enabled: bool
+    builtin: bool
+    escalation_policy: str | None  # a name in ``escalation_policies``
+    inhibited_by: list[str]  # rule ids whose unresolved alerts hold this rule's
+    flapping: Flapping | bool | None  # None: the global setting; False: off for this rule
+    notify_resolved_when_silenced: bool | None  # None: the global setting
+    _fields = (
+        "id",
+        "name",
+        "type",
+        "severity",
+        "when",
+        "cooldown_ms",
+        "channels",
+        "description",
+        "runbook_url",
+        "for_ms",
+        "resolve_when",
+        "auto_resolve",
+        "notify_resolved",
+        "labels",
+        "enabled",
+        "builtin",
+        "escalation_policy",
+        "inhibited_by",
+        "flapping",
+        "notify_resolved_when_silenced",
+    )
+    _shown = _fields
+
+    def __init__(
+        self,
+        id: str,
+        name: str,
+        type: str,
+        severity: str,
+        when: Condition | None,
+        cooldown_ms: int = DEFAULT_COOLDOWN_MS,
+        channels: list[str] | None = None,
+        description: str | None = None,
+        runbook_url: str | None = None,
+        for_ms: int = 0,
+        resolve_when: Condition | None = None,
+        auto_resolve: bool = True,
+        notify_resolved: bool = True,
+        labels: dict[str, str] | None = None,
+        enabled: bool = True,
+        builtin: bool = False,
+        escalation_policy: str | None = None,
+        inhibited_by: list[str] | None = None,
+        flapping: Flapping | bool | None = None,
+        notify_resolved_when_silenced: bool | None = None,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.type = type
+        self.severity = severity
+        self.when = when
+        self.cooldown_ms = cooldown_ms
+        self.channels = ["console"] if channels is None else channels
+        self.description = description
+        self.runbook_url = runbook_url
+        self.for_ms = for_ms
+        self.resolve_when = resolve_when
+        self.auto_resolve = auto_resolve
+        self.notify_resolved = notify_resolved
+        self.labels = {} if labels is None else labels
+        self.enabled = enabled
+        self.builtin = builtin
+        self.escalation_policy = escalation_policy
+        self.inhibited_by = [] if inhibited_by is None else inhibited_by
+        self.flapping = flapping
+        self.notify_resolved_when_silenced = notify_resolved_when_silenced
 
     def to_json(self) -> dict[str, Any]:
         """The rule with its rules.yaml keys (``rules list --json``)."""
@@ -74,110 +144,402 @@ class Rule:
             "notify_resolved": self.notify_resolved,
             "labels": dict(self.labels),
             "enabled": self.enabled,
+            **self._time_json(),
         }
 
+    def _time_json(self) -> dict[str, Any]:
+        """The escalation policy, inhibition and flapping keys, where the rule sets them."""
+        out: dict[str, Any] = {}
+        if self.escalation_policy:
+            out["escalation_policy"] = self.escalation_policy
+        if self.inhibited_by:
+            out["inhibited_by"] = list(self.inhibited_by)
+        if isinstance(self.flapping, Flapping):
+            out["flapping"] = {
+                "transitions": self.flapping.transitions,
+                "window": exact_duration(self.flapping.window_ms),
+            }
+        elif self.flapping is False:
+            out["flapping"] = False
+        if self.notify_resolved_when_silenced is not None:
+            out["notify_resolved_when_silenced"] = self.notify_resolved_when_silenced
+        return out
 
-@dataclass
-class Source:
-    url: str | None = None
-    file: str | None = None
-    timeout_ms: int = DEFAULT_SOURCE_TIMEOUT_MS
-    headers: dict[str, str] = field(default_factory=dict)
-    path: str | None = None
-    alert_after: int = 3
-    prometheus: PrometheusSource | None = None
+
+class Source(Record):
+    url: str | None
+    file: str | None
+    timeout_ms: int
+    headers: dict[str, str]
+    path: str | None
+    alert_after: int
+    prometheus: PrometheusSource | None
+    _fields = ("url", "file", "timeout_ms", "headers", "path", "alert_after", "prometheus")
+    _shown = _fields
+
+    def __init__(
+        self,
+        url: str | None = None,
+        file: str | None = None,
+        timeout_ms: int = DEFAULT_SOURCE_TIMEOUT_MS,
+        headers: dict[str, str] | None = None,
+        path: str | None = None,
+        alert_after: int = 3,
+        prometheus: PrometheusSource | None = None,
+    ) -> None:
+        self.url = url
+        self.file = file
+        self.timeout_ms = timeout_ms
+        self.headers = {} if headers is None else headers
+        self.path = path
+        self.alert_after = alert_after
+        self.prometheus = prometheus
 
 
-@dataclass
-class PrometheusSource:
+class PrometheusSource(Record):
     """``source.prometheus``: instant queries whose results build the metrics document."""
 
     url: str
     queries: dict[str, str]  # dotted metric path -> PromQL
-    headers: dict[str, str] = field(default_factory=dict)
-    timeout_ms: int = DEFAULT_SOURCE_TIMEOUT_MS
+    headers: dict[str, str]
+    timeout_ms: int
+    _fields = ("url", "queries", "headers", "timeout_ms")
+    _shown = _fields
+
+    def __init__(
+        self,
+        url: str,
+        queries: dict[str, str],
+        headers: dict[str, str] | None = None,
+        timeout_ms: int = DEFAULT_SOURCE_TIMEOUT_MS,
+    ) -> None:
+        self.url = url
+        self.queries = queries
+        self.headers = {} if headers is None else headers
+        self.timeout_ms = timeout_ms
 
 
-@dataclass
-class StateSettings:
-    path: str | None = None
-    retention_ms: int = DEFAULT_RETENTION_MS
-    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
-    delivery_budget_ms: int = DEFAULT_DELIVERY_BUDGET_MS
+class StateSettings(Record):
+    path: str | None
+    retention_ms: int
+    lock_timeout_ms: int
+    delivery_budget_ms: int
+    _fields = ("path", "retention_ms", "lock_timeout_ms", "delivery_budget_ms")
+    _shown = _fields
+
+    def __init__(
+        self,
+        path: str | None = None,
+        retention_ms: int = DEFAULT_RETENTION_MS,
+        lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+        delivery_budget_ms: int = DEFAULT_DELIVERY_BUDGET_MS,
+    ) -> None:
+        self.path = path
+        self.retention_ms = retention_ms
+        self.lock_timeout_ms = lock_timeout_ms
+        self.delivery_budget_ms = delivery_budget_ms
 
 
-@dataclass
-class Escalation:
-    thresholds: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    add_channels: list[str] = field(default_factory=lambda: ["webhook"])
+class Escalation(Record):
+    thresholds: dict[str, int]
+    add_channels: list[str]
+    _fields = ("thresholds", "add_channels")
+    _shown = _fields
+
+    def __init__(self, thresholds: dict[str, int] | None = None, add_channels: list[str] | None = None) -> None:
+        self.thresholds = dict(DEFAULT_THRESHOLDS) if thresholds is None else thresholds
+        self.add_channels = ["webhook"] if add_channels is None else add_channels
 
 
-@dataclass(frozen=True)
-class QuietHours:
+class QuietHours(FrozenRecord):
     """``quiet_hours``: a daily window of local time (it may cross midnight) in which
     notifications of ``severities`` are deferred.  Times are minutes after midnight."""
 
     start: int
     end: int
-    timezone: str = "UTC"
-    severities: tuple[str, ...] = ("low", "medium")
+    timezone: str
+    severities: tuple[str, ...]
+    _fields = ("start", "end", "timezone", "severities")
+    _shown = _fields
+
+    def __init__(
+        self, start: int, end: int, timezone: str = "UTC", severities: tuple[str, ...] = ("low", "medium")
+    ) -> None:
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "timezone", timezone)
+        object.__setattr__(self, "severities", severities)
 
 
-@dataclass(frozen=True)
-class Batching:
+class Batching(FrozenRecord):
     """``batching``: more than ``max_per_run`` email or Slack notifications in one run
     go to that channel as one digest."""
 
     max_per_run: int
+    _fields = ("max_per_run",)
+    _shown = _fields
+
+    def __init__(self, max_per_run: int) -> None:
+        object.__setattr__(self, "max_per_run", max_per_run)
 
 
-@dataclass
-class ApiSettings:
+class EscalationStep(FrozenRecord):
+    """One step of an escalation policy: after ``after_ms`` of firing unacknowledged, page
+    ``channels``; the last step may repeat every ``repeat_ms``."""
+
+    after_ms: int
+    channels: tuple[str, ...]
+    repeat_ms: int | None
+    __slots__ = ("after_ms", "channels", "repeat_ms")
+    _fields = __slots__
+    _shown = _fields
+
+    def __init__(self, after_ms: int, channels: tuple[str, ...], repeat_ms: int | None = None) -> None:
+        object.__setattr__(self, "after_ms", after_ms)
+        object.__setattr__(self, "channels", channels)
+        object.__setattr__(self, "repeat_ms", repeat_ms)
+
+
+class Flapping(FrozenRecord):
+    """``flapping``: ``transitions`` changes of a rule's verdict within ``window_ms`` make it flap."""
+
+    transitions: int
+    window_ms: int
+    __slots__ = ("transitions", "window_ms")
+    _fields = __slots__
+    _shown = _fields
+
+    def __init__(self, transitions: int, window_ms: int) -> None:
+        object.__setattr__(self, "transitions", transitions)
+        object.__setattr__(self, "window_ms", window_ms)
+
+
+class WeeklySpan(FrozenRecord):
+    """One weekly span of a maintenance window: it starts on each of ``days`` (0 = Monday) at
+    ``start`` and ends at ``end`` (minutes after midnight, local time; an end at or before the
+    start is on the next day)."""
+
+    days: tuple[int, ...]
+    start: int
+    end: int
+    __slots__ = ("days", "start", "end")
+    _fields = __slots__
+    _shown = _fields
+
+    def __init__(self, days: tuple[int, ...], start: int, end: int) -> None:
+        object.__setattr__(self, "days", days)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+
+
+class Maintenance(FrozenRecord):
+    """A recurring maintenance window: the alerts it matches are held while it is open.
+
+    It matches by rule id or shell-style pattern (``rules``) and/or by ``match`` (``type``,
+    ``severity``, ``labels``: each a tuple of accepted values).  It opens by ``weekly`` spans or
+    by a ``cron`` expression, each opening lasting ``duration_ms``, in ``timezone``."""
+
+    name: str
+    timezone: str
+    rules: tuple[str, ...]
+    match: tuple[tuple[str, tuple[str, ...]], ...]  # (key, accepted values); labels as "labels.<name>"
+    weekly: tuple[WeeklySpan, ...]
+    cron: str | None
+    duration_ms: int
+    __slots__ = ("name", "timezone", "rules", "match", "weekly", "cron", "duration_ms")
+    _fields = __slots__
+    _shown = _fields
+
+    def __init__(
+        self,
+        name: str,
+        timezone: str = "UTC",
+        rules: tuple[str, ...] = (),
+        match: tuple[tuple[str, tuple[str, ...]], ...] = (),
+        weekly: tuple[WeeklySpan, ...] = (),
+        cron: str | None = None,
+        duration_ms: int = 0,
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "timezone", timezone)
+        object.__setattr__(self, "rules", rules)
+        object.__setattr__(self, "match", match)
+        object.__setattr__(self, "weekly", weekly)
+        object.__setattr__(self, "cron", cron)
+        object.__setattr__(self, "duration_ms", duration_ms)
+
+
+class ApiSettings(Record):
     """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``), when
     ``/healthz`` calls the last check run stale, and the key of the ``/ping/`` URLs (else
     ``PANTRY_ALERT_PING_KEY``)."""
 
-    token: str | None = field(default=None, repr=False)
-    stale_after_ms: int = DEFAULT_STALE_AFTER_MS
-    ping_key: str | None = field(default=None, repr=False)
+    token: str | None
+    stale_after_ms: int
+    ping_key: str | None
+    _fields = ("token", "stale_after_ms", "ping_key")
+    _shown = ("stale_after_ms",)
+
+    def __init__(
+        self, token: str | None = None, stale_after_ms: int = DEFAULT_STALE_AFTER_MS, ping_key: str | None = None
+    ) -> None:
+        self.token = token
+        self.stale_after_ms = stale_after_ms
+        self.ping_key = ping_key
 
 
-@dataclass
-class AuditSettings:
+class AuditSettings(Record):
     """``audit``: how long ``prune`` keeps the audit log's entries."""
 
-    retention_ms: int = DEFAULT_AUDIT_RETENTION_MS
+    retention_ms: int
+    _fields = ("retention_ms",)
+    _shown = _fields
+
+    def __init__(self, retention_ms: int = DEFAULT_AUDIT_RETENTION_MS) -> None:
+        self.retention_ms = retention_ms
 
 
-@dataclass
-class Config:
+class Config(Record):
     path: Path
-    service: str = "kitchen-pantry-crm"
-    service_name: str = "Kitchen Pantry CRM"
-    timezone: str | None = None
-    dashboard_url: str | None = None
-    source: Source = field(default_factory=Source)
-    state: StateSettings = field(default_factory=StateSettings)
-    channels: dict[str, dict | None] = field(default_factory=dict)
+    service: str
+    service_name: str
+    timezone: str | None
+    dashboard_url: str | None
+    source: Source
+    state: StateSettings
+    channels: dict[str, dict | None]
     # Problems of a channel's settings (file:line messages), by channel.  They stop only what
     # sends through that channel (check, test-notify) and `rules validate`, not the commands
     # that read state or record human actions, which need no channel secrets.
-    channel_problems: dict[str, list[str]] = field(default_factory=dict)
-    escalation: Escalation = field(default_factory=Escalation)
-    quiet_hours: QuietHours | None = None
-    batching: Batching | None = None
-    routes: dict[str, list[str]] = field(default_factory=dict)  # severity -> extra channels
-    api: ApiSettings = field(default_factory=ApiSettings)
-    audit: AuditSettings = field(default_factory=AuditSettings)
-    rules: list[Rule] = field(default_factory=list)
-    heartbeats: list[Heartbeat] = field(default_factory=list)
-    history: HistorySettings = field(default_factory=HistorySettings)
+    channel_problems: dict[str, list[str]]
+    escalation: Escalation
+    quiet_hours: QuietHours | None
+    batching: Batching | None
+    routes: dict[str, list[str]]  # severity -> extra channels
+    route_policies: dict[str, str]  # severity -> escalation policy name
+    escalation_policies: dict[str, tuple[EscalationStep, ...]]
+    maintenance: list[Maintenance]
+    flapping: Flapping | None
+    notify_resolved_when_silenced: bool
+    api: ApiSettings
+    audit: AuditSettings
+    rules: list[Rule]
+    heartbeats: list[Heartbeat]
+    history: HistorySettings
     # value filled in from the environment -> the ${VAR} it came from, to keep values out of messages
-    substitutions: dict[str, str] = field(default_factory=dict, repr=False)
+    substitutions: dict[str, str]
     # The settings of each configured and valid channel, built once when the config loaded (from
     # ``settings_env``): ``notify.configured_channels`` reuses them for that same environment.
-    channel_settings: dict[str, Any] = field(default_factory=dict, repr=False)
-    settings_env: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    channel_settings: dict[str, Any]
+    settings_env: Mapping[str, str] | None
+    _fields = (
+        "path",
+        "service",
+        "service_name",
+        "timezone",
+        "dashboard_url",
+        "source",
+        "state",
+        "channels",
+        "channel_problems",
+        "escalation",
+        "quiet_hours",
+        "batching",
+        "routes",
+        "route_policies",
+        "escalation_policies",
+        "maintenance",
+        "flapping",
+        "notify_resolved_when_silenced",
+        "api",
+        "audit",
+        "rules",
+        "heartbeats",
+        "history",
+        "substitutions",
+        "channel_settings",
+    )
+    _shown = (
+        "path",
+        "service",
+        "service_name",
+        "timezone",
+        "dashboard_url",
+        "source",
+        "state",
+        "channels",
+        "channel_problems",
+        "escalation",
+        "quiet_hours",
+        "batching",
+        "routes",
+        "route_policies",
+        "escalation_policies",
+        "maintenance",
+        "flapping",
+        "notify_resolved_when_silenced",
+        "api",
+        "audit",
+        "rules",
+        "heartbeats",
+        "history",
+    )
+
+    def __init__(
+        self,
+        path: Path,
+        service: str = "kitchen-pantry-crm",
+        service_name: str = "Kitchen Pantry CRM",
+        timezone: str | None = None,
+        dashboard_url: str | None = None,
+        source: Source | None = None,
+        state: StateSettings | None = None,
+        channels: dict[str, dict | None] | None = None,
+        channel_problems: dict[str, list[str]] | None = None,
+        escalation: Escalation | None = None,
+        quiet_hours: QuietHours | None = None,
+        batching: Batching | None = None,
+        routes: dict[str, list[str]] | None = None,
+        route_policies: dict[str, str] | None = None,
+        escalation_policies: dict[str, tuple[EscalationStep, ...]] | None = None,
+        maintenance: list[Maintenance] | None = None,
+        flapping: Flapping | None = None,
+        notify_resolved_when_silenced: bool = False,
+        api: ApiSettings | None = None,
+        audit: AuditSettings | None = None,
+        rules: list[Rule] | None = None,
+        heartbeats: list[Heartbeat] | None = None,
+        history: HistorySettings | None = None,
+        substitutions: dict[str, str] | None = None,
+        channel_settings: dict[str, Any] | None = None,
+        settings_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.path = path
+        self.service = service
+        self.service_name = service_name
+        self.timezone = timezone
+        self.dashboard_url = dashboard_url
+        self.source = Source() if source is None else source
+        self.state = StateSettings() if state is None else state
+        self.channels = {} if channels is None else channels
+        self.channel_problems = {} if channel_problems is None else channel_problems
+        self.escalation = Escalation() if escalation is None else escalation
+        self.quiet_hours = quiet_hours
+        self.batching = batching
+        self.routes = {} if routes is None else routes
+        self.route_policies = {} if route_policies is None else route_policies
+        self.escalation_policies = {} if escalation_policies is None else escalation_policies
+        self.maintenance = [] if maintenance is None else maintenance
+        self.flapping = flapping
+        self.notify_resolved_when_silenced = notify_resolved_when_silenced
+        self.api = ApiSettings() if api is None else api
+        self.audit = AuditSettings() if audit is None else audit
+        self.rules = [] if rules is None else rules
+        self.heartbeats = [] if heartbeats is None else heartbeats
+        self.history = HistorySettings() if history is None else history
+        self.substitutions = {} if substitutions is None else substitutions
+        self.channel_settings = {} if channel_settings is None else channel_settings
+        self.settings_env = settings_env
 
     def unexpand(self, text: str) -> str:
         """``text`` with every value filled in from a ${VAR} shown as that ${VAR} again."""

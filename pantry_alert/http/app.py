@@ -49,5 +49,7 @@ def create_app(ctx: ServerContext):
         middleware=[Middleware(BearerAuth, token=ctx.token)],
         exception_handlers=handlers,
     )
+    # No trailing-slash redirect: its Location would echo the request's Host header.
+    app.router.redirect_slashes = False
     app.state.ctx = ctx
     return app

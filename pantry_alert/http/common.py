@@ -100,6 +100,72 @@ async def read_body(request) -> bytes:
     return bytes(body)
 
 
+MAX_DEPTH = 32  # nesting of objects and arrays in a request body
+MAX_STRING = MAX_BODY  # characters of one string in a request body
+
+
+def parse_json(body: bytes | str, what: str = "JSON body") -> Any:
+    """The one parser of JSON a client sends (every route, and Slack's payload): at most
+    ``MAX_BODY`` bytes, ``MAX_DEPTH`` levels, ``MAX_STRING`` characters a string, no lone
+    surrogate.  ``HttpError(400)`` saying what is wrong otherwise, never a 500."""
+    if len(body) > MAX_BODY:
+        raise HttpError(413, f"{what} over the limit of {MAX_BODY // 1024} KiB")
+    if _too_deep(body):
+        raise HttpError(400, f"malformed {what}: nested more than {MAX_DEPTH} levels deep")
+    try:
+        data = json.loads(body)
+    except UnicodeDecodeError:
+        raise HttpError(400, f"malformed {what}: not UTF-8") from None
+    except RecursionError:
+        raise HttpError(400, f"malformed {what}: nested too deeply") from None
+    except ValueError as exc:
+        raise HttpError(400, f"malformed {what}: {exc}") from None
+    _check_strings(data, what)
+    return data
+
+
+def _too_deep(body: bytes | str) -> bool:
+    """Whether the JSON text nests more than ``MAX_DEPTH`` levels (brackets inside strings skipped)."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _check_strings(data: Any, what: str) -> None:
+    from ..text import check_input
+
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) and len(item) > MAX_STRING:
+            raise HttpError(400, f"{what}: a string is longer than {MAX_STRING} characters")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+            stack.extend(item.keys())
+        elif isinstance(item, list):
+            stack.extend(item)
+    try:
+        check_input(data, what)
+    except errors.UsageError as exc:
+        raise HttpError(400, exc.message) from None
+
+
 async def read_json(request, *, allowed: set[str], required: bool = False) -> dict[str, Any]:
     """A JSON object body with only ``allowed`` keys; an empty body is ``{}`` unless ``required``."""
     body = await read_body(request)
@@ -107,12 +173,7 @@ async def read_json(request, *, allowed: set[str], required: bool = False) -> di
         if required:
             raise HttpError(400, "a JSON body is required")
         return {}
-    try:
-        data = json.loads(body)
-    except UnicodeDecodeError:
-        raise HttpError(400, "malformed JSON body: not UTF-8") from None
-    except ValueError as exc:
-        raise HttpError(400, f"malformed JSON body: {exc}") from None
+    data = parse_json(body)
     if not isinstance(data, dict):
         raise HttpError(400, f"the JSON body must be an object, not {type(data).__name__}")
     unknown = sorted(set(data) - allowed)

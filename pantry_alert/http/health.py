@@ -9,10 +9,14 @@ Every value is a gauge: the counts are of rows currently stored, which
 
 from __future__ import annotations
 
+import logging
+
 from starlette.responses import JSONResponse, Response
 
 from ..errors import StateError
 from ..store import health
+
+log = logging.getLogger("pantry_alert.http")
 
 
 def healthz(request):
@@ -24,7 +28,10 @@ def healthz(request):
         with ws.store() as store:
             run = health.last_run(store)
     except StateError as exc:
-        return JSONResponse({"status": "error", "lastCheck": None, "message": exc.message}, status_code=503)
+        # /healthz answers anyone: the reason (with the database's path) goes to the log only.
+        log.error("healthz: %s", exc.message)
+        message = "the state database cannot be used (the server log says why)"
+        return JSONResponse({"status": "error", "lastCheck": None, "message": message}, status_code=503)
     now = ws.now()
     last = run["finishedAt"] if run else None
     if last is None:

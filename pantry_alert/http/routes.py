@@ -16,6 +16,7 @@ from starlette.responses import Response
 from .. import actions, views
 from ..config import SEVERITIES, TYPES
 from .common import HttpError, actor_of, choice_param, duration_field, int_param, ok, read_json, text_field
+from .writes import run_write
 
 DAY = 86_400_000
 MAX_HISTORY = 10_000  # alerts per history page: bounds the memory of one response
@@ -100,7 +101,7 @@ async def alert_resolve(request):
     body = await read_json(request, allowed={"by", "note"})
     by, note = text_field(body, "by") or DEFAULT_BY, text_field(body, "note")
     ws = _ctx(request).workspace()
-    await run_in_threadpool(lambda: actions.resolve(ws, alert_id, by=by, note=note, actor=actor_of(request)))
+    await run_write(actions.resolve, ws, alert_id, by=by, note=note, actor=actor_of(request))
     return ok(message="Alert resolved")
 
 
@@ -111,9 +112,7 @@ async def alert_acknowledge(request):
     by, note = text_field(body, "by") or DEFAULT_BY, text_field(body, "note")
     for_ms = duration_field(body.get("for"), "for", positive=True)
     ws = _ctx(request).workspace()
-    alert = await run_in_threadpool(
-        lambda: actions.acknowledge(ws, alert_id, by=by, note=note, for_ms=for_ms, actor=actor_of(request))
-    )
+    alert = await run_write(actions.acknowledge, ws, alert_id, by=by, note=note, for_ms=for_ms, actor=actor_of(request))
     return ok(alert.to_json(), message="Alert acknowledged")
 
 
@@ -126,7 +125,7 @@ async def alert_note(request):
         raise HttpError(400, "'text' (the note) is required")
     by = text_field(body, "by")
     ws = _ctx(request).workspace()
-    await run_in_threadpool(lambda: actions.add_note(ws, alert_id, text, by=by, actor=actor_of(request)))
+    await run_write(actions.add_note, ws, alert_id, text, by=by, actor=actor_of(request))
     return ok(message="Note added", status=201)
 
 
@@ -156,7 +155,7 @@ async def rule_create(request):
     from ..rules_edit import add_rule
 
     rule = await _rule_body(request)
-    created = await run_in_threadpool(lambda: add_rule(_ctx(request).workspace(), rule, actor=actor_of(request)))
+    created = await run_write(add_rule, _ctx(request).workspace(), rule, actor=actor_of(request))
     return ok(created.to_json(), message="Alert rule created")
 
 
@@ -166,9 +165,7 @@ async def rule_update(request):
 
     rule_id = request.path_params["rule_id"]
     rule = await _rule_body(request)
-    updated = await run_in_threadpool(
-        lambda: update_rule(_ctx(request).workspace(), rule_id, rule, actor=actor_of(request))
-    )
+    updated = await run_write(update_rule, _ctx(request).workspace(), rule_id, rule, actor=actor_of(request))
     return ok(updated.to_json(), message="Alert rule updated")
 
 
@@ -179,14 +176,17 @@ def silences_list(request):
     """As ``silence list --json``."""
     from ..actions import list_silences
 
-    return ok(list_silences(_ctx(request).workspace()))
+    limit = int_param(request.query_params.get("limit"), "limit", default=100, low=1, high=MAX_HISTORY)
+    return ok(list_silences(_ctx(request).workspace(), limit=limit))
 
 
 async def silence_create(request):
-    """As ``silence add``: body ``{"rule", "for", "reason", "by"}``; 404 for an unknown rule."""
+    """As ``silence add``: body ``{"rule", "for", "start", "reason", "by"}`` (``start``: ISO 8601 with
+    an offset, for a silence that starts later); 404 for an unknown rule."""
     from ..actions import add_silence
+    from ..timeutil import iso_instant
 
-    body = await read_json(request, allowed={"rule", "for", "reason", "by"}, required=True)
+    body = await read_json(request, allowed={"rule", "for", "start", "reason", "by"}, required=True)
     rule = body.get("rule")
     if not isinstance(rule, str) or not rule:
         raise HttpError(400, "'rule' (the id of the rule to silence) is required")
@@ -194,9 +194,12 @@ async def silence_create(request):
     if for_ms is None:
         raise HttpError(400, "'for' (how long, e.g. 2h) is required")
     reason, by = text_field(body, "reason"), text_field(body, "by") or DEFAULT_BY
-    silence = await run_in_threadpool(
+    start = text_field(body, "start", max_length=64)
+    starts_at = iso_instant(start, "'start'") if start else None
+    actor = actor_of(request)
+    silence = await run_write(
         lambda: add_silence(
-            _ctx(request).workspace(), rule, for_ms=for_ms, reason=reason, by=by, actor=actor_of(request)
+            _ctx(request).workspace(), rule, for_ms=for_ms, reason=reason, by=by, starts_at=starts_at, actor=actor
         )
     )
     return ok(silence, message="Silence created")
@@ -211,7 +214,7 @@ async def silence_expire(request):
     by = text_field(body, "by") or DEFAULT_BY
     silence_id = request.path_params["silence_id"]
     actor = actor_of(request)
-    silence = await run_in_threadpool(lambda: expire_silence(_ctx(request).workspace(), silence_id, by=by, actor=actor))
+    silence = await run_write(lambda: expire_silence(_ctx(request).workspace(), silence_id, by=by, actor=actor))
     return ok(silence, message="Silence expired")
 
 

@@ -19,7 +19,6 @@ call anywhere else.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -27,14 +26,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from .. import actions
 from ..audit import Actor
 from ..errors import ConflictError, NotFoundError, PantryAlertError, StateLocked
 from ..timeutil import format_time
-from .common import HttpError, actor_of, fail, read_body
+from .common import HttpError, actor_of, fail, parse_json, read_body
+from .writes import run_write
 
 log = logging.getLogger("pantry_alert.http")
 
@@ -71,7 +70,7 @@ async def slack_actions(request):
     user = _user(payload)
     ws = ctx.workspace()
     actor = actor_of(request, f"slack:{user}")
-    outcome = await run_in_threadpool(_acknowledge, ws, alert_id, actor, QUICK_LOCK_MS)
+    outcome = await run_write(_acknowledge, ws, alert_id, actor, QUICK_LOCK_MS)
     task = BackgroundTask(_finish, ws, ctx.env, payload, alert_id, actor, outcome)
     return Response(status_code=200, background=task)
 
@@ -97,9 +96,10 @@ def _signed(secret: str, body: bytes, headers) -> bool:
 def _payload(body: bytes) -> dict[str, Any]:
     try:
         fields = parse_qs(body.decode("utf-8"), strict_parsing=False)
-        payload = json.loads(fields["payload"][0])
+        raw = fields["payload"][0]
     except (UnicodeDecodeError, KeyError, IndexError, ValueError):
         raise HttpError(400, "expected a form field 'payload' holding Slack's JSON") from None
+    payload = parse_json(raw, "Slack payload")
     if not isinstance(payload, dict):
         raise HttpError(400, "Slack's payload must be a JSON object")
     return payload
@@ -108,7 +108,8 @@ def _payload(body: bytes) -> dict[str, Any]:
 def _acknowledge_action(payload: dict[str, Any]) -> dict[str, Any] | None:
     if payload.get("type") != "block_actions":
         return None
-    for action in payload.get("actions") or []:
+    actions = payload.get("actions")
+    for action in actions if isinstance(actions, list) else []:
         if isinstance(action, dict) and action.get("action_id") == ACTION_ID:
             return action
     return None
@@ -249,11 +250,14 @@ def _allowed_hosts(env, ws) -> str:
 
 
 def _post(url: str, message: dict[str, Any]) -> None:
-    from slack_sdk.webhook import WebhookClient
+    """Replace the original Slack message through ``response_url`` (the hardened ``fetch``:
+    a total deadline, a bounded answer, no redirects)."""
+    from ..fetch import FetchError, fetch, host_of
 
-    from ..notify.slack import _quiet_logger
-
-    client = WebhookClient(url, timeout=REPLACE_TIMEOUT, retry_handlers=[], logger=_quiet_logger())
-    response = client.send(**message)
-    if not 200 <= response.status_code < 300:
-        log.warning("Slack refused the replacement message: HTTP %s", response.status_code)
+    try:
+        reply = fetch("POST", url, timeout_s=REPLACE_TIMEOUT, json=message, secrets=[url], accept_encoding=False)
+    except FetchError as exc:
+        log.warning("Slack response_url %s: %s", host_of(url), exc)
+        return
+    if not reply.ok:
+        log.warning("Slack refused the replacement message: HTTP %s", reply.status)

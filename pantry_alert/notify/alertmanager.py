@@ -6,7 +6,7 @@ key         env                 meaning
 urls        ALERTMANAGER_URLS   every Alertmanager (each peer of a cluster, never
                                 a load balancer); a list, or comma-separated
 headers     -                   extra request headers (a mapping)
-timeout     -                   per request, default 10s
+timeout     -                   total per request, default 10s
 interval    -                   how often ``check`` runs, default 1m
 ==========  ==================  ==============================================
 
@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
+from ..labels import label_name
 from ..redact import redact_url, scrub
 from ..urls import is_http_url, why_not
 from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker
@@ -49,7 +50,6 @@ SECTION_KEYS = ("urls", "headers", "timeout", "interval")
 API_PATH = "/api/v2/alerts"
 DEFAULT_INTERVAL_MS = 60_000
 RESOLVED_WINDOW_MS = 15 * 60_000  # resolved alerts are repeated this long, as Prometheus does
-_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SECRET_HEADER = re.compile(r"auth|token|key|secret|signature|cookie|password|session", re.IGNORECASE)
 
 
@@ -58,6 +58,8 @@ _SECRET_HEADER = re.compile(r"auth|token|key|secret|signature|cookie|password|se
 
 @dataclass(frozen=True)
 class Settings:
+    """The Alertmanager channel's settings."""
+
     urls: tuple[str, ...] = field(repr=False)
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     timeout: float = DEFAULT_TIMEOUT
@@ -131,14 +133,6 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
 def rfc3339(ms: int) -> str:
     """Epoch ms as RFC 3339 in UTC with milliseconds: ``2025-11-26T12:00:00.000Z``."""
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def label_name(name: str) -> str:
-    """A rule label's name as Alertmanager accepts it (``[A-Za-z_][A-Za-z0-9_]*``)."""
-    if _LABEL_NAME.match(name):
-        return name
-    fixed = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    return fixed if fixed and not fixed[0].isdigit() else "_" + fixed
 
 
 def labels_of(alert: Mapping[str, Any], service: str, severity: str | None = None) -> dict[str, str]:
@@ -219,6 +213,8 @@ def state_payload(
 
 @dataclass
 class PeerResult:
+    """The outcome of one Alertmanager peer."""
+
     url: str  # shown without credentials or query
     ok: bool
     error: str | None = None
@@ -226,8 +222,6 @@ class PeerResult:
 
 def post(settings: Settings, payload: list[dict[str, Any]], version: str = "") -> list[PeerResult]:
     """POST ``payload`` to every URL concurrently, one request each; never raises."""
-    import httpx
-
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
     headers = {name: value for name, value in settings.headers}
     headers["Content-Type"] = "application/json"
@@ -236,25 +230,28 @@ def post(settings: Settings, payload: list[dict[str, Any]], version: str = "") -
     secrets: list[str | None] = list(settings.secrets())
 
     def one(url: str) -> PeerResult:
+        from ..fetch import FetchError, channel_problem, fetch
+
         shown = redact_url(url)
         try:
-            with httpx.Client(timeout=httpx.Timeout(settings.timeout), follow_redirects=False) as client:
-                response = client.post(url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            return PeerResult(shown, False, f"no answer within {settings.timeout:g}s")
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            from ..neterrors import connect_problem
-
-            plain = connect_problem(exc)
-            if plain:
-                return PeerResult(shown, False, f"cannot connect: {plain}")
-            reason = " ".join(scrub(str(exc) or type(exc).__name__, secrets).split())
-            return PeerResult(shown, False, f"request failed: {reason[:300]}")
-        if 200 <= response.status_code < 300:
+            # A total deadline and a bounded answer: a trickling or endless Alertmanager
+            # cannot hold the run (and its lock) past ``timeout``.
+            response = fetch(
+                "POST",
+                url,
+                timeout_s=settings.timeout,
+                headers=headers,
+                content=body,
+                secrets=secrets,
+                accept_encoding=False,
+            )
+        except FetchError as exc:
+            return PeerResult(shown, False, channel_problem(exc, settings.timeout))
+        if response.ok:
             return PeerResult(shown, True)
-        snippet = " ".join(scrub(response.text or "", secrets).split())
+        snippet = " ".join(scrub(response.text(), secrets).split())
         snippet = snippet if len(snippet) <= 200 else snippet[:199] + "…"
-        text = f"HTTP {response.status_code} {response.reason_phrase}".rstrip() + (f": {snippet}" if snippet else "")
+        text = f"HTTP {response.status} {response.reason}".rstrip() + (f": {snippet}" if snippet else "")
         return PeerResult(shown, False, text)
 
     if len(settings.urls) == 1:
@@ -315,8 +312,9 @@ class SyncOutcome:
 
 def routed(alert, config) -> bool:
     """Whether an alert goes to Alertmanager: its channels (the rule's, plus escalation's),
-    or a severity route of the config naming the channel."""
-    if alert.silenced:
+    or a severity route of the config naming the channel.  Held alerts (a silence, an open
+    maintenance window, an inhibiting rule's unresolved alert) are not."""
+    if alert.silenced or getattr(alert, "inhibited", False):
         return False
     routes = getattr(config, "routes", None) or {}
     return NAME in alert.channels or NAME in (routes.get(alert.severity) or ())

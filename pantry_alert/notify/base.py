@@ -29,7 +29,7 @@ RESOLVED_COLOR = "#28a745"
 
 # Notification kinds.  The webhook's "event" field uses the same words; a "digest"
 # carries several alerts at once (quiet hours ended, or a storm batched).
-KINDS = ("firing", "reminder", "escalated", "resolved", "test", "digest")
+KINDS = ("firing", "reminder", "escalated", "resolved", "flapping", "test", "digest")
 # Why a digest was sent.
 DIGEST_REASONS = ("quiet_hours", "batching")
 
@@ -57,6 +57,7 @@ class Message:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     reason: str | None = None  # a digest's reason: one of DIGEST_REASONS
+    step: int | None = None  # the escalation policy step this notice pages (1-based)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 
+from ..record import FrozenRecord
 from ..text import printable
 from ..timeutil import format_time
 from .capabilities import Capabilities
@@ -20,13 +20,27 @@ if TYPE_CHECKING:
 CAPABILITIES = Capabilities(always=True, digest=True, serial=True)
 SECTION_KEYS: tuple[str, ...] = ()  # nothing to configure: always on
 
-LABELS = {"firing": "", "reminder": " [REMINDER]", "escalated": " [ESCALATED]", "resolved": "", "test": " [TEST]"}
+LABELS = {
+    "firing": "",
+    "reminder": " [REMINDER]",
+    "escalated": " [ESCALATED]",
+    "resolved": "",
+    "flapping": " [FLAPPING]",
+    "test": " [TEST]",
+}
 
 
-@dataclass(frozen=True)
-class ConsoleSettings:
-    stream: Any = field(default=None)
-    timeout: float = 10.0
+class ConsoleSettings(FrozenRecord):
+    """The console channel's settings."""
+
+    stream: Any
+    timeout: float
+    _fields = ("stream", "timeout")
+    _shown = _fields
+
+    def __init__(self, stream: Any = None, timeout: float = 10.0) -> None:
+        object.__setattr__(self, "stream", stream)
+        object.__setattr__(self, "timeout", timeout)
 
     def secrets(self) -> list[str]:
         return []
@@ -39,6 +53,10 @@ def settings(section: dict | None, env, stream: TextIO | None = None) -> Console
     return ConsoleSettings(stream=stream)
 
 
+def _step(message: Message) -> str:
+    return f" · step {message.step}" if message.step is not None else ""
+
+
 def render(message: Message) -> str:
     if message.digest:
         return render_digest(message)
@@ -47,7 +65,7 @@ def render(message: Message) -> str:
     lines = [
         f"[{head}]{LABELS.get(message.kind, '')} {printable(message.service_name)} Alert: {printable(alert['title'])}",
         f"  {printable(alert['description'])}",
-        f"  alert {printable(alert['id'])} · {message.kind} · count {alert['count']} · "
+        f"  alert {printable(alert['id'])} · {message.kind}{_step(message)} · count {alert['count']} · "
         f"{format_time(alert['timestamp'], message.timezone)}",
     ]
     from .base import resolution_text

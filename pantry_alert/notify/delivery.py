@@ -54,15 +54,13 @@ with ``send(message)`` (callable from several threads at once) and
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
 from itertools import islice
 
 from ..errors import DeliveryError
+from ..record import Record
 from ..store.outbox import Notice, Outcome
 from ..timeutil import budget_seconds
 from . import retry
@@ -71,6 +69,7 @@ from .registry import capabilities
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
+    import queue
     from typing import Any
 
     from .base import Message
@@ -79,6 +78,18 @@ GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting 
 GRACE_S_ENV = "PANTRY_ALERT_GRACE_SECONDS"  # overrides it (the tests shorten it)
 COALESCED = "superseded by a later reminder of the same alert to this channel"
 SILENCED = "the rule is silenced: not notified"
+
+
+def _resolved_passes(config, alert: dict, group: list[Notice]) -> bool:
+    """Resolved notices of a silenced alert go when ``notify_resolved_when_silenced`` says so
+    (the rule's own setting wins over the global one)."""
+    if any(notice.kind != "resolved" for notice in group):
+        return False
+    rule = config.rule(alert.get("ruleId"))
+    own = getattr(rule, "notify_resolved_when_silenced", None)
+    return bool(getattr(config, "notify_resolved_when_silenced", False) if own is None else own)
+
+
 ALERT_CACHE = 256  # alert JSON documents kept for the notices of other channels
 ALERT_PREFETCH = 64  # alerts read in one query: the one needed and those of the next groups waiting
 COMMIT_WINDOW_S = 0.05  # outcomes wait at most this long to be committed together
@@ -88,15 +99,36 @@ _STARTED, _DONE = "started", "done"
 __all__ = ["Outcome", "Report", "deliver"]
 
 
-@dataclass
-class Report:
-    sent: int = 0
-    failed: int = 0
-    skipped: int = 0
-    failures: list[Outcome] = field(default_factory=list)
-    waiting: dict[str, int] = field(default_factory=dict)  # channel not configured -> notices left waiting
-    left: int = 0  # due notices not started because the delivery budget was spent
-    budget_s: float = 0.0
+class Report(Record):
+    """What a delivery run sent, failed, skipped and left waiting."""
+
+    sent: int
+    failed: int
+    skipped: int
+    failures: list[Outcome]
+    waiting: dict[str, int]  # channel not configured -> notices left waiting
+    left: int  # due notices not started because the delivery budget was spent
+    budget_s: float
+    _fields = ("sent", "failed", "skipped", "failures", "waiting", "left", "budget_s")
+    _shown = _fields
+
+    def __init__(
+        self,
+        sent: int = 0,
+        failed: int = 0,
+        skipped: int = 0,
+        failures: list[Outcome] | None = None,
+        waiting: dict[str, int] | None = None,
+        left: int = 0,
+        budget_s: float = 0.0,
+    ) -> None:
+        self.sent = sent
+        self.failed = failed
+        self.skipped = skipped
+        self.failures = [] if failures is None else failures
+        self.waiting = {} if waiting is None else waiting
+        self.left = left
+        self.budget_s = budget_s
 
 
 class _Digest(list):
@@ -124,7 +156,9 @@ class _Lane:
         limit = 1 if capabilities(name).serial else getattr(settings, "max_parallel", DEFAULT_MAX_PARALLEL)
         self.limit = max(1, int(limit))
         self.ready: deque[list[Notice]] = deque()  # a group is a short list (usually one notice)
-        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        from queue import SimpleQueue
+
+        self.jobs: queue.SimpleQueue = SimpleQueue()
         self.workers = 0
         self.outstanding = 0  # jobs handed to the workers whose result has not come back
         self.abandoned = 0  # of those, sends given up on as hung
@@ -140,6 +174,8 @@ class _Lane:
                 self.open_error = exc
             except Exception as exc:  # a channel bug must not lose the notifications
                 self.open_error = DeliveryError(f"{self.name}: {type(exc).__name__}: {exc}")
+        import threading
+
         self.workers = min(self.limit, len(self.ready))
         for _ in range(self.workers):
             threading.Thread(target=self._work, name=f"deliver-{self.name}", daemon=True).start()
@@ -207,9 +243,11 @@ def deliver(store, config, channels: dict[str, Any], now: int) -> Report:
     notices = outbox.due(now)
     if not notices:
         return report
+    from queue import SimpleQueue  # here, as threading: a run with nothing due starts no workers
+
     notices = _coalesce(outbox, notices, report)
     secrets: list[str | None] = [s for settings in channels.values() for s in settings.secrets()]
-    results: queue.SimpleQueue = queue.SimpleQueue()
+    results: queue.SimpleQueue = SimpleQueue()
     lanes: dict[str, _Lane] = {}
     groups: dict[tuple[str, str], list[Notice]] = {}
     expired: list[Outcome] = []
@@ -325,10 +363,15 @@ class _Run:
         alert = self.alert_json(notice.alert_id)
         if alert is None:  # cannot happen while prune keeps undelivered alerts; never leave it pending
             vanished.extend((n, "the alert no longer exists") for n in group)
-        elif alert.get("silenced"):  # a silence began after these were recorded (deferred, or waiting)
+        elif alert.get("silenced") and not _resolved_passes(self.config, alert, group):
+            # a silence or window began after these were recorded (deferred, or waiting)
             vanished.extend((n, SILENCED) for n in group)
         else:
-            self._hand(lane, group, make_message(self.config, alert, notice.kind, notice.idempotency_key, self.now))
+            self._hand(
+                lane,
+                group,
+                make_message(self.config, alert, notice.kind, notice.idempotency_key, self.now, notice.step),
+            )
 
     def _hand(self, lane: _Lane, group: list[Notice], message: Message) -> None:
         self.groups[group[0].id] = (lane, group)
@@ -382,16 +425,18 @@ class _Run:
 
     def _results(self, timeout: float) -> list[tuple[str, _Lane, Notice, Any]]:
         """The workers' reports: waiting up to ``timeout`` for the first while sends are live."""
+        from queue import Empty
+
         items = []
         if self.live():
             try:
                 items.append(self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait())
-            except queue.Empty:
+            except Empty:
                 pass
         while True:
             try:
                 items.append(self.results.get_nowait())
-            except queue.Empty:
+            except Empty:
                 return items
 
     def _receive(self, tag: str, lane: _Lane, notice: Notice, value: Any) -> None:
@@ -429,7 +474,7 @@ class _Run:
         for outcome in outcomes:  # a digest's outcome is each of its notices' outcome
             group = self.groups[outcome.notice.id][1]
             if isinstance(group, _Digest):
-                recorded.extend(replace(outcome, notice=notice) for notice in group)
+                recorded.extend(Outcome(notice, outcome.error, outcome.retry_at, outcome.attempted) for notice in group)
             else:
                 recorded.append(outcome)
         self.store.outbox.record(recorded, self.now)  # durable before the next notice of the group goes

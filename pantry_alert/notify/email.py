@@ -87,6 +87,8 @@ SECTION_KEYS = (
 
 @dataclass(frozen=True)
 class Settings:
+    """The email channel's settings."""
+
     host: str
     port: int
     secure: bool

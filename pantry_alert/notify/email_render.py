@@ -17,12 +17,13 @@ TEMPLATE_PATH = Path(__file__).with_name("templates") / "email.html"
 DIGEST_TEMPLATE_PATH = Path(__file__).with_name("templates") / "digest.html"
 
 # What each notification kind adds to the subject and shows in the header.
-_SUBJECT_TAG = {"reminder": "[REMINDER] ", "escalated": "[ESCALATED] "}
+_SUBJECT_TAG = {"reminder": "[REMINDER] ", "escalated": "[ESCALATED] ", "flapping": "[FLAPPING] "}
 _BANNER = {
     "firing": "Alert",
     "reminder": "Reminder",
     "escalated": "Escalated alert",
     "resolved": "Resolved",
+    "flapping": "Flapping alert",
     "test": "Test notification",
 }
 # Text on the coloured header: white, except on the light yellow of "medium".
@@ -52,7 +53,7 @@ def subject(message: Message) -> str:
         tag = "[TEST] "
     else:
         tag = f"[{str(message.severity).upper()}] " + _SUBJECT_TAG.get(message.kind, "")
-    text = f"{tag}{service} Alert: {title}"
+    text = f"{tag}{service} Alert: {title}" + (f" (step {message.step})" if message.step is not None else "")
     return text if len(text) <= 250 else text[:249] + "…"
 
 
@@ -187,7 +188,7 @@ def _view(message: Message) -> dict[str, Any]:
     return {
         "subject": subject(message),
         "service_name": str(message.service_name),
-        "banner": _BANNER.get(message.kind, message.kind),
+        "banner": _BANNER.get(message.kind, message.kind) + (f" (step {message.step})" if message.step else ""),
         "title": str(alert.get("title", "")),
         "severity_upper": severity.upper(),
         "color": color,
@@ -217,7 +218,9 @@ def _details(message: Message, severity: str) -> list[tuple[str, str]]:
         ("Time", format_time(alert.get("timestamp"), tz)),
         ("Status", str(alert.get("status") or ("resolved" if alert.get("resolved") else "firing"))),
     ]
-    if message.kind == "escalated" or alert.get("escalated"):
+    if message.step is not None:
+        details.append(("Escalation step", f"step {message.step}"))
+    elif message.kind == "escalated" or alert.get("escalated"):
         details.append(("Escalated", f"yes, severity raised to {severity.upper()}"))
     if alert.get("lastSeenAt") and alert.get("lastSeenAt") != alert.get("timestamp"):
         details.append(("Last seen", format_time(alert.get("lastSeenAt"), tz)))
@@ -249,8 +252,12 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+_URL_ESCAPES = {'"': "%22", "'": "%27", "<": "%3C", ">": "%3E"}
+
+
 def _safe_url(url: Any) -> str | None:
-    """Only absolute http(s) URLs become links (no ``javascript:``), and none with a quote or an angle bracket."""
-    if isinstance(url, str) and is_http_url(url.strip()) and not re.search(r"[\"'<>]", url):
-        return url.strip()
+    """Only absolute http(s) URLs become links (no ``javascript:``); a quote or an angle bracket
+    in one is percent-encoded (the link still works, and cannot end an attribute or a tag)."""
+    if isinstance(url, str) and is_http_url(url.strip()):
+        return re.sub(r"[\"'<>]", lambda m: _URL_ESCAPES[m.group()], url.strip())
     return None

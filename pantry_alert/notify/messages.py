@@ -9,8 +9,6 @@ messages here.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from .. import __version__
 from ..model import digest_reason
 
@@ -28,8 +26,9 @@ def digest_reason_text(message: Message) -> str:
     return DIGEST_REASON_TEXT.get(message.reason or "", "")
 
 
-def make_message(config, alert_json: dict, kind: str, key: str, now: int) -> Message:
-    """One notification of ``kind`` about one alert (in its JSON shape), as the config presents it."""
+def make_message(config, alert_json: dict, kind: str, key: str, now: int, step: int | None = None) -> Message:
+    """One notification of ``kind`` about one alert (in its JSON shape), as the config presents it;
+    ``step``: the escalation policy step it pages."""
     # notify.base is imported where a message is made: a run that sends nothing need not load it
     from .base import Message
 
@@ -43,6 +42,7 @@ def make_message(config, alert_json: dict, kind: str, key: str, now: int) -> Mes
         dashboard_url=config.dashboard_url,
         timezone=config.timezone,
         version=__version__,
+        step=step,
     )
 
 
@@ -57,6 +57,8 @@ def make_digest(config, members: list[tuple[Notice, dict]], batch: str, now: int
     key = members[0][0].idempotency_key
     if len(alerts) == 1:  # one alert: its own message, of its newest kind
         return make_message(config, alerts[0], events[0], key, now)
+    from dataclasses import replace  # here, as ``Message``: a quiet run builds no digest
+
     return replace(
         make_message(config, alerts[0], "digest", key, now), alerts=alerts, events=events, reason=digest_reason(batch)
     )

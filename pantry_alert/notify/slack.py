@@ -21,13 +21,14 @@ always means the webhook, whatever the environment holds.
 This module holds the settings and the transport; ``notify.slack_render``
 turns a message into Block Kit.
 
-A run's delivery opens one session (``open_session``): one ``WebClient`` (or
-``WebhookClient``) for every notification of the run.  slack_sdk is imported
-only when a message is sent.
+Messages are posted through ``pantry_alert.fetch`` (a total deadline, a
+bounded answer, no redirects: a 301/302 from ``api_url`` is a failure and the
+bot token goes nowhere else).  httpx is imported only when a message is sent.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,8 @@ TRANSIENT_ERRORS = {
 
 @dataclass(frozen=True)
 class Settings:
+    """The Slack channel's settings."""
+
     mode: str  # "api" (chat.postMessage) or "webhook"
     token: str | None = field(repr=False)
     channel: str | None
@@ -192,44 +195,24 @@ from .slack_render import build_digest, build_payload, escape  # noqa: E402,F401
 def send(settings: Settings, message: Message) -> None:
     """Post one notification; raise ``DeliveryError`` (scrubbed) on failure.
 
-    slack-sdk's retry handlers are switched off (the delivery layer retries),
-    and its logger is muted so no URL or token reaches a log."""
+    Nothing is retried here (the delivery layer retries), and nothing is logged."""
     open_session(settings).send(message)
 
 
 class Session:
-    """One slack-sdk client for a run, shared by every message (and thread) of it."""
+    """A run's Slack transport: every message goes through the hardened ``fetch``
+    (a total deadline, a bounded answer, and no redirect ever followed, so the bot
+    token reaches no other host than ``api_url``)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.client: Any
-        if settings.mode == "api":
-            from slack_sdk import WebClient
-
-            self.client = WebClient(
-                token=settings.token,
-                base_url=settings.api_url,
-                timeout=settings.timeout,  # type: ignore[arg-type]  # annotated int; urllib takes the float as is
-                retry_handlers=[],
-                logger=_quiet_logger(),
-            )
-        else:
-            from slack_sdk.webhook import WebhookClient
-
-            assert settings.webhook_url is not None  # webhook mode: the settings parser required it
-            self.client = WebhookClient(
-                settings.webhook_url,
-                timeout=settings.timeout,  # type: ignore[arg-type]  # annotated int; urllib takes the float as is
-                retry_handlers=[],
-                logger=_quiet_logger(),
-            )
 
     def send(self, message: Message) -> None:
         payload = build_payload(message)
         if self.settings.mode == "api":
-            _send_api(self.settings, payload, self.client)
+            _send_api(self.settings, payload)
         else:
-            _send_webhook(self.settings, payload, self.client)
+            _send_webhook(self.settings, payload)
 
     def close(self) -> None:
         pass
@@ -251,63 +234,65 @@ def _rate_limited(settings: Settings, status: int | None, detail: str, retry_aft
     return _fail(settings, f"rate limited (HTTP {status}, {detail}){wait}", retryable=True, retry_after_ms=retry_after)
 
 
-def _send_api(settings: Settings, payload: dict[str, Any], client) -> None:
-    from slack_sdk.errors import SlackApiError
+def _post(settings: Settings, url: str, payload: dict[str, Any], headers: dict[str, str]):
+    """One POST through ``fetch``; ``DeliveryError`` for a network failure or a redirect."""
+    from ..fetch import FetchError, channel_problem, fetch
 
+    headers = {"Content-Type": "application/json; charset=utf-8", **headers}
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     try:
-        client.chat_postMessage(channel=settings.channel, **payload)
-    except SlackApiError as exc:
-        response = exc.response
-        status = getattr(response, "status_code", None)
-        data = getattr(response, "data", None)
-        error = data.get("error") if isinstance(data, dict) else None
-        error = one_line(scrub(str(error or "unknown error"), settings.secrets()))[:300]
-        retry_after = _retry_after_ms(getattr(response, "headers", None))
-        if status == 429 or error == "ratelimited":
-            raise _rate_limited(settings, status, error, retry_after) from None
-        if status is not None and status != 200:
-            raise _fail(settings, f"HTTP {status}: {error}", retryable=status >= 500 or status == 408) from None
-        # A body that is not JSON came from a proxy or an outage page, not from Slack's verdict.
-        transient = error in TRANSIENT_ERRORS or error.startswith("Received a response in a non-JSON format")
-        raise _fail(settings, f"Slack refused the message: {error}", retryable=transient) from None
-    except Exception as exc:  # network: refused, timeout, TLS, DNS...
-        raise _network_error(settings, exc) from None
+        return fetch(
+            "POST",
+            url,
+            timeout_s=settings.timeout,
+            headers=headers,
+            content=body,
+            secrets=settings.secrets(),
+            accept_encoding=False,
+        )
+    except FetchError as exc:
+        raise _fail(settings, channel_problem(exc, settings.timeout)) from None
 
 
-def _send_webhook(settings: Settings, payload: dict[str, Any], client) -> None:
+def _send_api(settings: Settings, payload: dict[str, Any]) -> None:
+    """``chat.postMessage``: Slack's verdict is the JSON ``ok`` / ``error`` of the answer."""
+    response = _post(
+        settings,
+        settings.api_url + "chat.postMessage",
+        {"channel": settings.channel, **payload},
+        {"Authorization": f"Bearer {settings.token}"},
+    )
     try:
-        response = client.send(**payload)
-    except Exception as exc:
-        raise _network_error(settings, exc) from None
-    status = response.status_code
-    if 200 <= status < 300:
+        data = json.loads(response.body)
+    except (ValueError, RecursionError):
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(data, dict) and data.get("ok") is True and response.ok:
         return
-    body = one_line(scrub(response.body or "", settings.secrets()))[:300] or "(empty body)"
+    if data is None:
+        error = "Received a response in a non-JSON format"
+    error = one_line(scrub(str(error or "unknown error"), settings.secrets()))[:300]
+    retry_after = _retry_after_ms(response.headers)
+    status = response.status
+    if status == 429 or error == "ratelimited":
+        raise _rate_limited(settings, status, error, retry_after)
+    if status != 200:
+        raise _fail(settings, f"HTTP {status}: {error}", retryable=status >= 500 or status == 408)
+    # A body that is not JSON came from a proxy or an outage page, not from Slack's verdict.
+    transient = error in TRANSIENT_ERRORS or error.startswith("Received a response in a non-JSON format")
+    raise _fail(settings, f"Slack refused the message: {error}", retryable=transient)
+
+
+def _send_webhook(settings: Settings, payload: dict[str, Any]) -> None:
+    assert settings.webhook_url is not None  # webhook mode: the settings parser required it
+    response = _post(settings, settings.webhook_url, payload, {})
+    status = response.status
+    if response.ok:
+        return
+    body = one_line(scrub(response.text(), settings.secrets()))[:300] or "(empty body)"
     if status == 429:
         raise _rate_limited(settings, status, body, _retry_after_ms(response.headers))
     raise _fail(settings, f"HTTP {status}: {body}", retryable=status >= 500 or status == 408)
-
-
-def _network_error(settings: Settings, exc: BaseException) -> DeliveryError:
-    import socket
-    import ssl
-    from urllib.error import URLError
-
-    reason: Any = exc.reason if isinstance(exc, URLError) else exc
-    if isinstance(reason, (TimeoutError, socket.timeout)) or "timed out" in str(reason):
-        return _fail(settings, f"timed out after {settings.timeout:g}s")
-    if isinstance(reason, ssl.SSLCertVerificationError):
-        return _fail(settings, f"TLS certificate verification failed: {reason.verify_message or reason}")
-    from ..neterrors import connect_problem
-
-    plain = connect_problem(reason) if isinstance(reason, BaseException) else None
-    if plain:
-        return _fail(settings, f"cannot connect: {plain}")
-    if isinstance(reason, OSError) and reason.strerror:
-        return _fail(settings, f"cannot connect: {reason.strerror}")
-    return _fail(
-        settings, f"request failed: {type(exc).__name__}: {one_line(scrub(str(reason), settings.secrets()))[:300]}"
-    )
 
 
 def _retry_after_ms(headers: Any) -> int | None:
@@ -316,16 +301,3 @@ def _retry_after_ms(headers: Any) -> int | None:
         if str(key).lower() == "retry-after":
             return retry_after_ms(val[0] if isinstance(val, (list, tuple)) and val else val)
     return None
-
-
-def _quiet_logger():
-    """A logger for slack-sdk that drops everything: its debug lines carry the
-    webhook URL, and its error lines duplicate what DeliveryError says."""
-    import logging
-
-    logger = logging.getLogger("pantry_alert.notify.slack.sdk")
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
-        logger.propagate = False
-        logger.setLevel(logging.CRITICAL + 1)
-    return logger

@@ -34,6 +34,7 @@ _TEXT_LABEL = {
     "reminder": "Reminder",
     "escalated": "Escalated",
     "resolved": "Resolved",
+    "flapping": "Flapping",
     "test": "[TEST] Alert",
 }
 _TITLE_PREFIX = {
@@ -41,6 +42,7 @@ _TITLE_PREFIX = {
     "reminder": "Reminder: ",
     "escalated": "Escalated: ",
     "resolved": "Resolved: ",
+    "flapping": "Flapping: ",
     "test": "[TEST] ",
 }
 
@@ -77,7 +79,8 @@ def build_payload(message: Message) -> dict[str, Any]:
     title = fit(escape(one_line(alert.get("title") or alert.get("id") or "alert")), MAX_TITLE)
     description = escape(alert.get("description", ""))
 
-    text = fit(f"{_TEXT_LABEL.get(kind, 'Alert')}: {title}", MAX_TEXT)
+    label = _TEXT_LABEL.get(kind, "Alert") + (f" (step {message.step})" if message.step is not None else "")
+    text = fit(f"{label}: {title}", MAX_TEXT)
     heading = f"*{_TITLE_PREFIX.get(kind, '')}{title}*\n"
     resolution = resolution_text(alert) if kind == "resolved" else None
     if resolution:  # the value now, beside the one it fired with
@@ -85,13 +88,15 @@ def build_payload(message: Message) -> dict[str, Any]:
     section_text = heading + fit(description, MAX_SECTION_TEXT - len(heading))
 
     context = f"Severity: {escape(alert.get('severity', ''))} | Time: {iso_time(alert.get('timestamp'))}"
+    if message.step is not None:
+        context += f" | Escalation: step {message.step}"
     if kind in ("reminder", "escalated") and alert.get("count") is not None:
         context += f" | Count: {escape(alert.get('count'))}"
     if kind == "resolved" and alert.get("resolvedAt") is not None:
         context += f" | Resolved: {iso_time(alert.get('resolvedAt'))}"
 
     buttons = _link_buttons(message.dashboard_url, alert.get("runbookUrl"))
-    if kind != "resolved":
+    if kind not in ("resolved", "test"):  # a test alert is in no database: nothing to acknowledge
         buttons.append(
             {
                 "type": "button",

@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
+from ..fetch import FetchError, channel_problem, fetch
 from ..redact import redact_url, scrub
 from ..text import one_line
 from ..urls import is_http_url, why_not
@@ -59,6 +60,8 @@ _SECRET_HEADER = re.compile(r"auth|token|key|secret|signature|cookie|password|se
 
 @dataclass(frozen=True)
 class Settings:
+    """The webhook channel's settings."""
+
     url: str = field(repr=False)
     token: str | None = field(repr=False)
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
@@ -153,13 +156,16 @@ def parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
 
 
 def build_body(message: Message) -> dict[str, Any]:
-    return {
+    body = {
         "alert": message.alert,
         "timestamp": message.now_ms,
         "service": message.service,
         "version": message.version,
         "event": message.kind,
     }
+    if message.step is not None:  # a notice of an escalation policy's step
+        body["step"] = message.step
+    return body
 
 
 def build_headers(settings: Settings, message: Message) -> dict[str, str]:
@@ -234,8 +240,6 @@ def open_session(settings: Settings) -> Session:
 
 
 def _post(client, settings: Settings, message: Message) -> None:
-    import httpx
-
     def fail(text: str, retryable: bool = True, retry_after_ms: int | None = None) -> DeliveryError:
         return DeliveryError(
             scrub(f"webhook {settings.peer}: {text}", settings.secrets()),
@@ -246,32 +250,31 @@ def _post(client, settings: Settings, message: Message) -> None:
     body = encode_body(message)
     headers = build_headers(settings, message)
     try:
-        response = client.post(settings.url, content=body, headers=headers)
-    except httpx.TimeoutException:
-        raise fail(f"timed out after {settings.timeout:g}s") from None
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        from ..neterrors import connect_problem
+        response = fetch(
+            "POST",
+            settings.url,
+            timeout_s=settings.timeout,
+            headers=headers,
+            content=body,
+            secrets=settings.secrets(),
+            client=client,
+            accept_encoding=False,
+        )
+    except FetchError as exc:
+        raise fail(channel_problem(exc, settings.timeout)) from None
 
-        plain = connect_problem(exc)
-        if plain:
-            raise fail(f"cannot connect: {plain}") from None
-        reason = one_line(scrub(str(exc) or type(exc).__name__, settings.secrets()))
-        raise fail(f"request failed: {reason[:300]}") from None
-
-    status = response.status_code
+    status = response.status
     if 200 <= status < 300:
         return
     # Scrub before cutting: a secret cut in half would no longer match.
-    snippet = one_line(scrub(response.text or "", settings.secrets()))
+    snippet = one_line(scrub(response.text(), settings.secrets()))
     snippet = snippet if len(snippet) <= 200 else snippet[:199] + "…"
-    text = f"HTTP {status} {response.reason_phrase}".rstrip()
+    text = f"HTTP {status} {response.reason}".rstrip()
     if snippet:
         text += f": {snippet}"
     if status == 429:
-        retry_after = retry_after_ms(response.headers.get("retry-after"))
+        retry_after = retry_after_ms(response.header("retry-after"))
         if retry_after is not None:
             text += f" (retry after {retry_after / 1000:g}s)"
         raise fail(text, retryable=True, retry_after_ms=retry_after)
-    if 300 <= status < 400:
-        raise fail(text + " (redirects are not followed; configure the final URL)")
     raise fail(text, retryable=not (400 <= status < 500) or status == 408)

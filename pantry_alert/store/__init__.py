@@ -38,7 +38,7 @@ def record_audit(store: Store, entry: Entry) -> None:
 
 
 _JSON_FIELDS = ("labels", "metrics", "channels", "notified_channels", "resolved_metrics")
-_BOOL_FIELDS = ("escalated", "silenced")
+_BOOL_FIELDS = ("escalated", "silenced", "inhibited")
 ALERT_COLUMNS = (
     "id",
     "rule_id",
@@ -65,6 +65,11 @@ ALERT_COLUMNS = (
     "rounds_at_severity",
     "last_notified_at",
     "resolved_metrics",
+    "inhibited",
+    "policy_step",
+    "step_at",
+    "acked_ms",
+    "held_by",
 )
 _SELECT_ALERT = "SELECT " + ", ".join(ALERT_COLUMNS) + " FROM alerts"
 
@@ -99,7 +104,7 @@ _UPDATE_ALERT = f"UPDATE alerts SET {', '.join(f'{c} = ?' for c in ALERT_COLUMNS
 _INSERT_EVENT = "INSERT INTO events (alert_id, at, kind, detail) VALUES (?, ?, ?, ?)"
 _INSERT_NOTIFICATION = (
     "INSERT INTO notifications (alert_id, channel, kind, status, attempts, error, created_at, "
-    "next_attempt_at, sent_at, idempotency_key, batch) VALUES (?, ?, ?, ?, 0, ?, ?, ?, NULL, ?, ?)"
+    "next_attempt_at, sent_at, idempotency_key, batch, step) VALUES (?, ?, ?, ?, 0, ?, ?, ?, NULL, ?, ?, ?)"
 )
 _SAVE_RULE_STATE = (
     "INSERT INTO rule_state (rule_id, last_fired_at, pending_since, consecutive_breaches, last_error) "
@@ -130,6 +135,7 @@ def _notification_row(intent: Intent, now: int) -> tuple:
         {"pending": now, "deferred": intent.not_before}.get(intent.status),
         uuid.uuid4().hex,
         intent.batch,
+        intent.step,
     )
 
 
@@ -256,7 +262,7 @@ class Store:
 
     def notifications(self, alert_id: str) -> list[dict[str, Any]]:
         rows = self._rows(
-            "SELECT channel, kind, status, attempts, error, sent_at, created_at, next_attempt_at, id "
+            "SELECT channel, kind, status, attempts, error, sent_at, created_at, next_attempt_at, id, step "
             "FROM notifications WHERE alert_id = ? ORDER BY id",
             (alert_id,),
         )
@@ -271,6 +277,7 @@ class Store:
                 "createdAt": r[6],
                 "nextAttemptAt": r[7],
                 "id": r[8],
+                **({"step": r[9]} if r[9] is not None else {}),
             }
             for r in rows
         ]
@@ -307,6 +314,7 @@ class Store:
         )
         conn.executemany(_INSERT_NOTIFICATION, [_notification_row(intent, now) for intent in plan.intents])
         conn.executemany(_SAVE_RULE_STATE, [_rule_state_row(state) for state in plan.rule_states])
+        conn.executemany("INSERT INTO transitions (rule_id, at) VALUES (?, ?)", plan.transitions)
 
     def log_run(self, started_at: int, finished_at: int, exit_code: int | None, summary: dict) -> None:
         self.open_conn.execute(
@@ -339,6 +347,9 @@ class Store:
                 if alert.ack_expires_at is None or alert.ack_expires_at > now:
                     return "already", alert
                 self.add_event(Event(alert.id, alert.ack_expires_at, "ack_expired", {}))
+                if alert.acknowledged_at is not None:  # that acknowledged time does not count toward policy steps
+                    alert.acked_ms += max(0, alert.ack_expires_at - alert.acknowledged_at)
+                    self.open_conn.execute("UPDATE alerts SET acked_ms = ? WHERE id = ?", (alert.acked_ms, alert.id))
             self.open_conn.execute(
                 "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, ack_note = ?, "
                 "ack_expires_at = ? WHERE id = ?",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import struct
-import threading
+from _thread import allocate_lock  # threading's Lock, without importing threading
 from pathlib import Path
 
 from ..errors import StateError
@@ -22,7 +22,7 @@ _MAGIC = b"SQLite format 3\x00"
 
 
 _HEADER_FDS: dict[str, tuple[tuple[int, int], int]] = {}
-_HEADER_LOCK = threading.Lock()
+_HEADER_LOCK = allocate_lock()
 
 
 def _read_header(path: Path) -> bytes:

@@ -26,6 +26,8 @@ _KEPT = f"SELECT COUNT(*) FROM alerts WHERE status = 'resolved' AND timestamp < 
 
 @dataclass
 class PruneResult:
+    """What a prune removed, and its cutoff."""
+
     cutoff: int
     alerts: int = 0
     events: int = 0
@@ -33,6 +35,7 @@ class PruneResult:
     runs: int = 0
     audit: int = 0  # audit log entries older than their own cutoff (audit.retention)
     pings: int = 0  # heartbeat pings older than the cutoff
+    silences: int = 0  # silences that ended before the cutoff
     kept: int = 0  # resolved alerts before the cutoff kept for their undelivered notifications
     dry_run: bool = False
     history_runs: int = 0  # runs whose metric samples were older than the history's own cutoff
@@ -47,9 +50,10 @@ def prune(
     audit_cutoff: int | None = None,
 ) -> PruneResult:
     """Delete resolved alerts fired before ``cutoff`` with their events and
-    notifications, the runs and the heartbeat pings before it, in one transaction; and
-    the metric samples of the runs before ``history_cutoff`` and the audit
-    entries older than ``audit_cutoff`` (each when given).
+    notifications, the runs and the heartbeat pings before it and the silences
+    that ended before it, in one transaction; and the metric samples of the
+    runs before ``history_cutoff`` and the audit entries older than
+    ``audit_cutoff`` (each when given).
     Unresolved alerts are never touched.  With ``dry_run``, count what would
     go and change nothing.
 
@@ -76,6 +80,7 @@ def prune(
             )
             setattr(result, table, count)
         ((result.runs,),) = store._rows("SELECT COUNT(*) FROM runs WHERE started_at < ?", (cutoff,))
+        ((result.silences,),) = store._rows("SELECT COUNT(*) FROM silences WHERE ends_at < ?", (cutoff,))
         ((result.kept,),) = store._rows(_KEPT, (cutoff,))
         result.pings = prune_pings(store.conn, cutoff, dry_run=True)
         if history_cutoff is not None:
@@ -95,6 +100,7 @@ def prune(
                 _prune_rows(conn, cutoff, result)
             result.runs = conn.execute("DELETE FROM runs WHERE started_at < ?", (cutoff,)).rowcount
             result.pings = prune_pings(conn, cutoff)
+            result.silences = conn.execute("DELETE FROM silences WHERE ends_at < ?", (cutoff,)).rowcount
             if history_cutoff is not None:
                 result.history_runs = store_history.prune(conn, history_cutoff)
             if audit_cutoff is not None:

@@ -111,6 +111,15 @@ def _notification_counts(path: Path, cutoff: int) -> dict[str, int]:
     return {status: int(sum(c[i] for c in counts)) for i, status in enumerate(NOTIFICATION_STATUSES)}
 
 
+# Each rule's verdict changes (breach to clear or back) in the window (flap detection keeps them).
+_TRANSITIONS = "SELECT rule_id, COUNT(*) FROM transitions WHERE at > ? GROUP BY rule_id"
+
+
+def _has_transitions(store) -> bool:
+    """False for a database opened read-only before its upgrade to verdict changes."""
+    return bool(store._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'transitions'"))
+
+
 def stats(store, *, now: int, window: int) -> dict[str, Any]:
     """The ``stats --json`` object (docs/commands.md, ``stats``) over alerts with ``timestamp > now - window``.
 
@@ -125,6 +134,7 @@ def stats(store, *, now: int, window: int) -> dict[str, Any]:
     notifications = dict.fromkeys(NOTIFICATION_STATUSES, 0)
     groups: list[tuple] = []
     active: dict[str, int] = {}
+    transitions: dict[str, int] = {}
     acked_count, acked_total = 0, 0.0
     if store.conn is not None:
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -135,6 +145,7 @@ def stats(store, *, now: int, window: int) -> dict[str, Any]:
                     groups.append((rule_id, type_, severity, count, resolved, resolution))
             active = dict(store._rows(_ACTIVE))
             ((acked_count, acked_total),) = store._rows(_ACKNOWLEDGE, (cutoff,))
+            transitions = dict(store._rows(_TRANSITIONS, (cutoff,))) if _has_transitions(store) else {}
             try:
                 notifications = counting.result()
             except sqlite3.Error as exc:
@@ -151,12 +162,13 @@ def stats(store, *, now: int, window: int) -> dict[str, Any]:
         t[1] += resolved
         t[2] += resolution
     by_rule = {}
-    for rule_id in sorted(set(totals) | set(active)):
+    for rule_id in sorted(set(totals) | set(active) | set(transitions)):
         count, resolved, resolution = totals.get(rule_id, (0, 0, 0.0))
         by_rule[rule_id] = {
             "count": count,
             "active": active.get(rule_id, 0),
             "averageResolutionTime": _mean(resolution, resolved),
+            "transitions": transitions.get(rule_id, 0),
         }
     return {
         "total": sum(t[0] for t in totals.values()),

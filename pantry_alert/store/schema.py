@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -158,8 +158,23 @@ def _heartbeats(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_pings_at ON pings(at)")
 
 
+def _time_policy(conn: sqlite3.Connection) -> None:
+    """v7: escalation policy steps, inhibition and flapping: per alert the policy step reached, when it
+    was sent and the time spent acknowledged, whether it is inhibited; per notification its policy step;
+    and each rule's verdict changes (flap detection, ``stats``)."""
+    conn.execute("ALTER TABLE alerts ADD COLUMN inhibited INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE alerts ADD COLUMN policy_step INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE alerts ADD COLUMN step_at INTEGER")
+    conn.execute("ALTER TABLE alerts ADD COLUMN acked_ms INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE alerts ADD COLUMN held_by TEXT")
+    conn.execute("ALTER TABLE notifications ADD COLUMN step INTEGER")
+    conn.execute("CREATE TABLE transitions (id INTEGER PRIMARY KEY, rule_id TEXT NOT NULL, at INTEGER NOT NULL)")
+    conn.execute("CREATE INDEX idx_transitions_rule_at ON transitions(rule_id, at)")
+    conn.execute("CREATE INDEX idx_transitions_at ON transitions(at)")
+
+
 def _audit(conn: sqlite3.Connection) -> None:
-    """v7: the audit log (who did what, when, from where)."""
+    """v8: the audit log (who did what, when, from where)."""
     conn.execute(
         "CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, "
         "action TEXT NOT NULL, target TEXT NOT NULL, details TEXT, client TEXT)"
@@ -176,5 +191,6 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     3: _resolved_metrics,
     4: _metric_history,
     5: _heartbeats,
-    6: _audit,
+    6: _time_policy,
+    7: _audit,
 }

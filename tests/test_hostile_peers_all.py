@@ -1,0 +1,150 @@
+"""Every outbound HTTP peer against the same hostile peers, with the same outcome.
+
+The peers: the metrics URL, the Prometheus source, and every channel of the
+registry that speaks HTTP.  A channel added to the registry fails
+``test_every_registered_channel_is_walked`` until it is given a factory here,
+so no new peer skips these checks.  Each hostile peer must end in a failure
+within the deadline (plus a little), with bounded memory, no secret in the
+message, and no request ever reaching the host a redirect points at.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from types import SimpleNamespace
+
+import pytest
+from conftest import SAMPLE_ALERT
+from hostile_peers import RawServer
+
+from pantry_alert.errors import DeliveryError, MetricsError
+from pantry_alert.notify import registry
+from pantry_alert.notify.base import Message
+
+SECRET = "key-hostile-5e3ret"
+DEADLINE = 1.0  # seconds: the trickling peer's total budget here (the outcome is the timeout)
+PATIENT = 15.0  # seconds: the other peers' budget (their outcome must not be the timeout)
+# Channels that do not speak HTTP, and where their hostile peers are tested.
+NOT_HTTP = {"email": "tests/test_hostile_smtp.py", "console": "writes to a local stream"}
+
+
+def message() -> Message:
+    return Message(kind="firing", alert=dict(SAMPLE_ALERT), idempotency_key="k:1", now_ms=1764160060000)
+
+
+def metrics_url(url: str, deadline: float) -> None:
+    from pantry_alert import metrics
+
+    metrics.read_url(url, timeout_s=deadline, headers={"X-Api-Key": SECRET})
+
+
+def prometheus(url: str, deadline: float) -> None:
+    from pantry_alert import prometheus as source
+
+    config = SimpleNamespace(
+        url=url, timeout_ms=int(deadline * 1000), headers={"X-Api-Key": SECRET}, queries={"a": "up", "b.c": "up"}
+    )
+    source.read(config, now_ms=1764160060000)
+
+
+def channel(name: str, section: dict, url_key: str, suffix: str = ""):
+    def attempt(url: str, deadline: float) -> None:
+        module = registry.channel_module(name)
+        settings = module.settings({**section, url_key: url + suffix, "timeout": f"{deadline}s"}, {})
+        module.send(settings, message())
+
+    return attempt
+
+
+PEERS = {
+    "metrics": metrics_url,
+    "prometheus": prometheus,
+    "webhook": channel("webhook", {"token": SECRET}, "url"),
+    "slack": channel("slack", {"token": SECRET, "channel": "#a"}, "api_url", "/api/"),
+    "slack-webhook": channel("slack", {}, "webhook_url"),
+    "alertmanager": channel("alertmanager", {"headers": {"X-Api-Key": SECRET}}, "urls"),
+}
+
+
+def test_every_registered_channel_is_walked():
+    walked = {name.split("-")[0] for name in PEERS}
+    missing = [name for name in registry.CHANNEL_NAMES if name not in walked and name not in NOT_HTTP]
+    assert missing == [], f"add a factory to PEERS for the new channel(s) {missing}"
+
+
+def _headers_then(conn, head: bytes, body_chunks) -> None:
+    conn.sendall(head)
+    for chunk in body_chunks:
+        conn.sendall(chunk)
+
+
+def trickle(conn, server) -> None:
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"a" * 400:
+        conn.sendall(bytes([byte]))
+        time.sleep(0.02)
+
+
+def endless(conn, server) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+    chunk = b"[" + b"1," * 32768
+    _headers_then(conn, head, iter(lambda: chunk, None))
+
+
+BOMB = gzip.compress(b"0" * (64 * 1024 * 1024), 9)  # 64 MiB of zeros, ~64 KiB compressed
+
+
+def gzip_bomb(conn, server) -> None:
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        b"Content-Length: " + str(len(BOMB)).encode() + b"\r\n\r\n"
+    )
+    _headers_then(conn, head, [BOMB])
+
+
+@pytest.fixture
+def elsewhere():
+    """The host a redirect points at: it must never receive a request."""
+    server = RawServer(lambda conn, srv: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"))
+    yield server
+    server.stop()
+
+
+HOSTILE = {"trickle": trickle, "endless": endless, "gzip-bomb": gzip_bomb}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("peer", sorted(PEERS))
+@pytest.mark.parametrize("hostile", [*sorted(HOSTILE), "redirect"])
+def test_hostile_peer_is_a_bounded_scrubbed_failure(peer, hostile, elsewhere):
+    if hostile == "redirect":
+        target = elsewhere.url("/steal").encode()
+
+        def handler(conn, server):
+            conn.sendall(b"HTTP/1.1 302 Found\r\nLocation: " + target + b"\r\nContent-Length: 0\r\n\r\n")
+    else:
+        handler = HOSTILE[hostile]
+    server = RawServer(handler)
+    try:
+        deadline = DEADLINE if hostile == "trickle" else PATIENT
+        started = time.monotonic()
+        with pytest.raises((MetricsError, DeliveryError)) as info:
+            PEERS[peer](server.url(""), deadline)
+        elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    text = str(info.value)
+    assert elapsed < deadline + 2.0, f"{peer} against {hostile}: {elapsed:.2f}s ({text})"
+    assert SECRET not in text
+    assert elsewhere.requests == []
+    assert server.requests, f"the hostile peer was asked ({text})"
+    expected = {
+        "trickle": "within",
+        "endless": "larger than",
+        "gzip-bomb": "larger than",
+        "redirect": "does not follow",
+    }[hostile]
+    if hostile == "trickle":
+        assert "within" in text or "timed out after" in text, text
+    else:
+        assert expected in text, text
