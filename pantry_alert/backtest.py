@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from .config import Config, Rule
     from .model import Alert
 
-# Notifications that go (or went, or were tried): a "skipped" one was never meant to.
-_NOTICES = ("pending", "deferred", "sent", "failed")
+# Notifications that go (or went, or were tried, "unknown" ones too): a "skipped" one was never meant to.
+_NOTICES = ("pending", "deferred", "sent", "failed", "unknown")
 
 
 @dataclass

@@ -111,10 +111,12 @@ class ChannelNotConfigured(ChannelError):
 class DeliveryError(ChannelError):
     """One send failed.  ``retryable`` False means a retry cannot help
     (e.g. a webhook 4xx other than 408/429); ``retry_after_ms`` is a hint from
-    the peer (Slack's Retry-After).  The message must never contain a secret:
-    channels pass it through ``redact.scrub`` before raising."""
+    the peer (Slack's Retry-After).  ``answered`` False: the request went out
+    but no answer came back in time, so it may have arrived.  The message must
+    never contain a secret: channels pass it through ``redact.scrub`` before raising."""
 
-    def __init__(self, message: str, retryable: bool = True, retry_after_ms: int | None = None):
+    def __init__(self, message: str, retryable: bool = True, retry_after_ms: int | None = None, answered: bool = True):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after_ms = retry_after_ms
+        self.answered = answered

@@ -85,6 +85,8 @@ class CheckResult(Record):
         }
         if self.sync:
             out["sync"] = [outcome.to_json() for outcome in self.sync]
+        if self.report.unknown:  # settled without a send, though an earlier send of theirs may have arrived
+            out["notifications"]["unknown"] = self.report.unknown
         if self.report.left:  # the delivery budget ran out: these wait for the next run
             out["notifications"]["leftPending"] = self.report.left
         if self.source_error:

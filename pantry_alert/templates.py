@@ -519,6 +519,15 @@ def _checked_tree(source: str):
     return tree
 
 
+def names_read(source: str) -> frozenset[str]:
+    """The variables a description template reads from its context: not the ones it sets
+    itself (``{% set %}``, loop variables) nor the sandbox's globals (``range``, ...).
+    Raises ``ExpressionError`` as ``check_template`` does."""
+    from jinja2 import meta
+
+    return frozenset(meta.find_undeclared_variables(_checked_tree(source))) - set(_environment().globals)
+
+
 _NOT_FOUND = object()
 
 

@@ -113,3 +113,35 @@ def test_the_kept_top_level_help_is_what_typer_prints(cli):
     assert cli("--help").out == TEXT  # 120 columns: typer's width stops at 80
     narrow = cli("--help", env={"COLUMNS": "60"})  # typer wraps for a narrow terminal itself
     assert narrow.code == 0 and narrow.out != TEXT and narrow.out.startswith("Usage: pantry-alert")
+
+
+def _complete(cli, words: str, **kw) -> tuple[int, list[str], str]:
+    """Ask the installed script for bash completions of the last word of ``words``."""
+    env = {"_PANTRY_ALERT_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}
+    result = cli.spawn(env={**env, **kw.pop("env", {})}, **kw)
+    return result.code, result.out.split(), result.err
+
+
+@pytest.mark.slow
+def test_completion_offers_channel_names_and_rule_ids_from_the_config(cli):
+    cli.config.write_text(
+        "rules:\n"
+        "  - {id: cpu_high, name: C, type: performance, severity: high, when: cpu > 90, channels: [console]}\n"
+        "  - {id: errors, name: E, type: error, severity: low, when: errorRate > 1, channels: [console]}\n"
+        "  - {id: cpu_low, name: L, type: performance, severity: low, when: cpu < 1, channels: [console]}\n"
+    )
+    channels = ["email", "slack", "webhook", "alertmanager", "console"]
+    assert _complete(cli, "pantry-alert test-notify ") == (0, channels, "")
+    assert _complete(cli, "pantry-alert test-notify s") == (0, ["slack"], "")
+    assert _complete(cli, "pantry-alert silence add ") == (0, ["cpu_high", "errors", "cpu_low"], "")
+    assert _complete(cli, "pantry-alert silence add cpu") == (0, ["cpu_high", "cpu_low"], "")
+    assert _complete(cli, "pantry-alert rules update e") == (0, ["errors"], "")
+    assert _complete(cli, "pantry-alert list --rule cpu_h") == (0, ["cpu_high"], "")
+    assert _complete(cli, "pantry-alert rules backtest --rule cpu_l") == (0, ["cpu_low"], "")
+    # --config on the command line wins over PANTRY_ALERT_CONFIG; an unreadable config completes nothing, quietly
+    other = cli.tmp / "other.yaml"
+    other.write_text("rules:\n  - {id: disk_full, name: D, type: error, severity: low, when: disk > 1}\n")
+    assert _complete(cli, f"pantry-alert --config {other} silence add ") == (0, ["disk_full"], "")
+    cli.config.write_text("rules: [\n")
+    assert _complete(cli, "pantry-alert silence add ") == (0, [], "")
+    assert _complete(cli, "pantry-alert --config /nonexistent/rules.yaml rules update ") == (0, [], "")

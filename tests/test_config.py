@@ -209,6 +209,59 @@ def test_rules_validate_rejects_underscore_in_templates(cli):
     assert "invalid description template: template uses '__class__'" in result.err
 
 
+TEMPLATE_TYPO = """\
+rules:
+  - id: errors
+    name: Errors
+    type: error
+    severity: high
+    when: errorRate > 0.05
+    channels: [console]
+    description: "Error rate {{ '%.2f' | format(errRate * 100) }}% at {{ value }} ({{ rule.id }})"
+  - id: loops
+    name: Loops
+    type: error
+    severity: low
+    when: cpu > 1
+    channels: [console]
+    description: "{% set n = 2 %}{% for i in range(n) %}{{ i }}{% endfor %} {{ cpu }} {{ requests }}"
+"""
+
+
+def test_rules_validate_warns_of_a_template_variable_no_metric_provides(cli):
+    # no metrics document to read: a template is checked against what its own `when` reads,
+    # `rule` and `value` (names it sets itself and the sandbox's globals are not variables)
+    cli.config.write_text(TEMPLATE_TYPO)
+    result = cli("rules", "validate")
+    assert result.code == 1
+    assert result.out == f"{cli.config}: valid (2 rules), but 2 template variable(s) that no metric provides\n"
+    assert result.err.splitlines()[-2:] == [
+        f"warning: {cli.config}:8: rule 'errors': rules.0.description: the template reads 'errRate', which is "
+        "neither a metric its 'when' reads nor a template variable (rule, value) (did you mean 'errorRate'?)",
+        f"warning: {cli.config}:15: rule 'loops': rules.1.description: the template reads 'requests', which is "
+        "neither a metric its 'when' reads nor a template variable (rule, value)",
+    ]
+
+    # the config reads a local metrics file: its names are what the templates have
+    (cli.config.parent / "metrics.json").write_text('{"errorRate": 0.1, "cpu": 3, "requests": 7}')
+    cli.config.write_text("source:\n  file: metrics.json\n" + TEMPLATE_TYPO)
+    result = cli("rules", "validate")
+    assert result.code == 1
+    assert result.out == f"{cli.config}: valid (2 rules), but 1 template variable(s) that no metric provides\n"
+    assert result.err.splitlines()[-1] == (
+        f"warning: {cli.config}:10: rule 'errors': rules.0.description: the template reads 'errRate', which the "
+        "metrics file metrics.json does not provide (did you mean 'errorRate'?)"
+    )
+
+    # Prometheus queries name the metrics too
+    cli.config.write_text(
+        "source:\n  prometheus:\n    url: http://127.0.0.1:9/\n    queries:\n"
+        "      errRate: rate(errors[5m])\n      requests: sum(requests)\n" + TEMPLATE_TYPO
+    )
+    result = cli("rules", "validate")
+    assert (result.code, result.out) == (0, f"{cli.config}: valid (2 rules)\n")
+
+
 def test_missing_config_exit_2_names_path_and_fix(cli, tmp_path):
     result = cli("check", env={"PANTRY_ALERT_CONFIG": str(tmp_path / "nope.yaml")})
     assert result.code == 2

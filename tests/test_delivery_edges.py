@@ -10,7 +10,7 @@ from contextlib import closing
 
 import pytest
 from conftest import MINUTE, T0
-from delivery_world import ALERT_ID, BREACH, FIRED_LINE, HEALTHY, notifications, sent, status
+from delivery_world import ALERT_ID, BREACH, FIRED_LINE, HEALTHY, notifications, rows, sent, status
 
 
 class Tarpit:
@@ -70,6 +70,8 @@ def test_a_send_outlasting_its_timeout_is_cut_off_at_the_deadline_and_retried(wo
     assert (result.code, result.out) == (1, FIRED_LINE)
     assert result.err == f"warning: alert {ALERT_ID}: firing notification to webhook failed (will retry): {error}\n"
     assert notifications(world.db) == [("webhook", "firing", "failed", 1, error, None, T0 + MINUTE)]
+    # no answer came back: it may have arrived, so it keeps the mark of its hand-off
+    assert rows(world.db, "SELECT handed_at FROM notifications") == [(T0,)]
     tarpit.close()
 
     # The receiver answers again: the next run sends it, once.
@@ -79,7 +81,26 @@ def test_a_send_outlasting_its_timeout_is_cut_off_at_the_deadline_and_retried(wo
     assert (post.body["event"], post.body["alert"]["id"]) == ("firing", ALERT_ID)
     assert post.headers["Idempotency-Key"] == world.keys("webhook")[0]
     assert notifications(world.db) == [("webhook", "firing") + sent(T0 + MINUTE, attempts=2)]
+    assert rows(world.db, "SELECT handed_at FROM notifications") == [(None,)]
     assert world.mailbox.messages == [] and world.slack.received == []
+
+
+@pytest.mark.slow
+def test_a_send_cut_off_at_its_deadline_then_silenced_is_recorded_as_outcome_unknown(world, tarpit):
+    world.config(channels=("webhook",), sections="channels:\n  webhook:\n    timeout: 500ms\n")
+    env = {"ALERT_WEBHOOK_URL": tarpit.url(), "PANTRY_ALERT_GRACE_SECONDS": "0.2"}
+    assert world.check(env=env).code == 1  # the request went out; its answer never came
+    assert rows(world.db, "SELECT status, attempts, handed_at FROM notifications") == [("failed", 1, T0)]
+    tarpit.close()
+    assert world.cli("silence", "add", "cpu_high", "--for", "1h").code == 0
+    result = world.check(now=T0 + MINUTE)
+    assert (result.code, result.err) == (0, "")
+    reason = (
+        "outcome unknown: it may have arrived (handed to the channel, but the run was stopped or the answer came "
+        "too late); not sent again: the rule is silenced: not notified"
+    )
+    assert notifications(world.db) == [("webhook", "firing", "unknown", 1, reason, None, None)]
+    assert world.hook.received == []
 
 
 def test_a_bug_inside_a_channel_keeps_its_notice_for_retry_and_the_others_still_go(world, monkeypatch):

@@ -294,10 +294,16 @@ def test_sigkill_mid_send_leaves_the_unsent_notification_pending(world):
     assert proc.returncode == -9
     assert out == FIRED_LINE
     assert rows(world.db, "SELECT id, status, count FROM alerts") == [(ALERT_ID, "firing", 1)]
+    # handed to the webhook (the attempt counted, the mark set) before it was sent; no answer recorded
     assert notifications(world.db) == [
-        ("webhook", "firing", "pending", 0, None, None, T0),
+        ("webhook", "firing", "pending", 1, None, None, T0),
         ("email", "firing") + sent(),
         ("slack", "firing") + sent(),
+    ]
+    assert rows(world.db, "SELECT channel, handed_at FROM notifications ORDER BY id") == [
+        ("webhook", T0),
+        ("email", None),
+        ("slack", None),
     ]
 
     world.hook.answer = ok_hook
@@ -309,7 +315,75 @@ def test_sigkill_mid_send_leaves_the_unsent_notification_pending(world):
     assert second.body["event"] == "firing"
     assert len(world.mailbox.messages) == 1 and len(world.slack.received) == 1
     assert notifications(world.db) == [
-        ("webhook", "firing") + sent(),
+        ("webhook", "firing") + sent(attempts=2),
         ("email", "firing") + sent(),
         ("slack", "firing") + sent(),
     ]
+
+
+UNKNOWN_REMINDER = (
+    "outcome unknown: it may have arrived (handed to the channel, but the run was stopped or the answer came "
+    "too late); not sent again: superseded by a later reminder of the same alert to this channel"
+)
+
+
+@pytest.mark.slow
+def test_a_reminder_cut_off_mid_send_then_superseded_is_recorded_as_outcome_unknown(world):
+    world.config(channels=("webhook",), cooldown="1m")
+    assert world.check().code == 0  # firing, sent
+    world.hook.arrived.clear()
+    world.hook.answer = world.hook.hang
+    metrics = str(world.cli.metrics(BREACH))
+    proc = world.cli.popen("check", "--metrics-file", metrics, now=T0 + MINUTE)  # the installed script
+    try:
+        assert world.hook.arrived.wait(15), "the reminder never arrived"
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    assert proc.returncode == -9
+    # the receiver has the reminder; the run died before its answer was recorded
+    assert [r.body["event"] for r in world.hook.received] == ["firing", "reminder"]
+    assert rows(world.db, "SELECT kind, status, attempts, handed_at FROM notifications ORDER BY id") == [
+        ("firing", "sent", 1, None),
+        ("reminder", "pending", 1, T0 + MINUTE),
+    ]
+
+    # a later run: the escalation supersedes the waiting reminder, which may have arrived
+    world.hook.answer = ok_hook
+    world.hook.release.set()
+    result = world.check(BREACH, "--json", now=T0 + 2 * MINUTE)
+    assert (result.code, result.err) == (0, "")
+    assert result.json()["notifications"] == {"sent": 1, "failed": 0, "deferred": 0, "skipped": 0, "unknown": 1}
+    assert [r.body["event"] for r in world.hook.received] == ["firing", "reminder", "escalated"]
+    assert notifications(world.db) == [
+        ("webhook", "firing") + sent(),
+        ("webhook", "reminder", "unknown", 1, UNKNOWN_REMINDER, None, None),
+        ("webhook", "escalated") + sent(T0 + 2 * MINUTE),
+    ]
+
+    show = world.cli("show", ALERT_ID, now=T0 + 2 * MINUTE, env={"COLUMNS": "100"})
+    assert show.code == 0
+    assert re.split(r"\nNotifications *\n", show.out)[1] == (
+        "                                                                                                    \n"
+        " Channel   Kind        Status    Tries   Sent       Error                                           \n"
+        " ────────────────────────────────────────────────────────────────────────────────────────────────── \n"
+        " webhook   firing      sent          1   12:00:00                                                   \n"
+        " webhook   reminder    unknown       1   -          outcome unknown: it may have arrived (handed to \n"
+        "                                                    the channel, but the run was stopped or the     \n"
+        "                                                    answer came too late); not sent again:          \n"
+        "                                                    superseded by a later reminder of the same      \n"
+        "                                                    alert to this channel                           \n"
+        " webhook   escalated   sent          1   12:02:00                                                   \n"
+        "                                                                                                    \n"
+    )
+    shown = world.cli("show", ALERT_ID, "--json", now=T0 + 2 * MINUTE).json()["notifications"][1]
+    assert shown == {
+        "channel": "webhook",
+        "kind": "reminder",
+        "status": "unknown",
+        "attempts": 1,
+        "error": UNKNOWN_REMINDER,
+        "sentAt": None,
+        "createdAt": T0 + MINUTE,
+        "nextAttemptAt": None,
+    }

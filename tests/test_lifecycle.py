@@ -45,7 +45,7 @@ STATS_KEYS = {
     "byRule",
     "notifications",
 }
-NO_NOTIFICATIONS = {"pending": 0, "sent": 0, "failed": 0, "skipped": 0, "deferred": 0}
+NO_NOTIFICATIONS = {"pending": 0, "sent": 0, "failed": 0, "skipped": 0, "deferred": 0, "unknown": 0}
 HINT = "hint: `pantry-alert history` lists recent alerts with their ids\n"
 
 
@@ -251,7 +251,7 @@ FIVE_IN_WINDOW = {
     },
     # console sent for each; email/slack/webhook not configured: 2+3+1+3+2 skipped;
     # the two hand resolutions recorded console 'resolved' notifications for the next check.
-    "notifications": {"pending": 2, "sent": 5, "failed": 0, "skipped": 11, "deferred": 0},
+    "notifications": {"pending": 2, "sent": 5, "failed": 0, "skipped": 11, "deferred": 0, "unknown": 0},
 }
 FIVE_OUT_OF_WINDOW = {
     "total": 0,

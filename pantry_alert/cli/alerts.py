@@ -15,6 +15,7 @@ from ..timeutil import format_time
 from ..views import event_text
 from . import app
 from .common import alerts_table, choice, console, escape, get_globals, print_json, warn
+from .completion import rule_ids
 
 MAX_LIMIT = 1_000_000
 
@@ -32,7 +33,7 @@ def list_alerts(
     ctx: typer.Context,
     severity: Annotated[Optional[str], typer.Option("--severity", help="low, medium, high or critical")] = None,
     type_: Annotated[Optional[str], typer.Option("--type", help="performance, error, security or business")] = None,
-    rule: Annotated[Optional[str], typer.Option("--rule", help="a rule id")] = None,
+    rule: Annotated[Optional[str], typer.Option("--rule", help="a rule id", autocompletion=rule_ids)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON array")] = False,
 ) -> None:
     """Active (unresolved) alerts, newest first."""

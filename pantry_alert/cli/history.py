@@ -10,6 +10,7 @@ import typer
 from ..text import printable
 from . import app
 from .common import get_globals, print_json
+from .completion import rule_ids
 from .rules import app as rules_app
 
 
@@ -71,7 +72,8 @@ def backtest(
         typer.Option("--candidate", metavar="FILE", help="the rules.yaml to try [default: the current config]"),
     ] = None,
     rule: Annotated[
-        Optional[list[str]], typer.Option("--rule", metavar="ID", help="only this rule (repeatable)")
+        Optional[list[str]],
+        typer.Option("--rule", metavar="ID", help="only this rule (repeatable)", autocompletion=rule_ids),
     ] = None,
     since: Annotated[
         Optional[str], typer.Option("--since", metavar="DURATION", help="how far back to replay [default: 7d]")

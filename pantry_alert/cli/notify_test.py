@@ -9,6 +9,7 @@ import typer
 
 from . import app
 from .common import get_globals
+from .completion import channel_names
 
 
 def test_alert(now: int) -> dict:
@@ -30,7 +31,12 @@ def test_alert(now: int) -> dict:
 @app.command("test-notify")
 def test_notify(
     ctx: typer.Context,
-    channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="email, slack, webhook, alertmanager or console")],
+    channel: Annotated[
+        str,
+        typer.Argument(
+            metavar="CHANNEL", help="email, slack, webhook, alertmanager or console", autocompletion=channel_names
+        ),
+    ],
 ) -> None:
     """Send a clearly marked test notification through one channel and report the outcome."""
     from ..errors import ChannelNotConfigured, DeliveryError

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .common import console, escape, get_globals, print_json
+from .completion import rule_ids
 
 app = typer.Typer(help="Inspect, validate, try out and edit the rules.", no_args_is_help=True)
 
@@ -65,7 +66,9 @@ def _channel_lines(config) -> dict[str, str]:
 
 @app.command()
 def validate(ctx: typer.Context) -> None:
-    """Check the config: exit 0 valid, 2 invalid, 1 valid but a rule routes to an unconfigured channel."""
+    """Check the config: exit 0 valid, 2 invalid, 1 valid with warnings (a route to an unconfigured
+    channel, a template variable that no metric provides)."""
+    from ..config.variables import template_warnings
     from ..notify import configured_channels
 
     g = get_globals(ctx)
@@ -95,16 +98,20 @@ def validate(ctx: typer.Context) -> None:
                         "which is not configured; that step will record it as skipped\n"
                     )
     _say_database(g)
-    if unrouted:
-        for rule_id, channel in unrouted:
-            sys.stderr.write(
-                f"warning: {config.path}: rule '{rule_id}' routes to channel '{channel}', "
-                "which is not configured (set its channels: section or its environment variables)"
-                f"{_near_misses(channel, g.workspace.env)}\n"
-            )
-        sys.stdout.write(
-            f"{config.path}: valid ({_counts(config)}), but {len(unrouted)} route(s) to unconfigured channels\n"
+    for rule_id, channel in unrouted:
+        sys.stderr.write(
+            f"warning: {config.path}: rule '{rule_id}' routes to channel '{channel}', "
+            "which is not configured (set its channels: section or its environment variables)"
+            f"{_near_misses(channel, g.workspace.env)}\n"
         )
+    unprovided = template_warnings(config)
+    for line in unprovided:
+        sys.stderr.write(f"warning: {line}\n")
+    buts = [f"{len(unrouted)} route(s) to unconfigured channels"] if unrouted else []
+    if unprovided:
+        buts.append(f"{len(unprovided)} template variable(s) that no metric provides")
+    if buts:
+        sys.stdout.write(f"{config.path}: valid ({_counts(config)}), but {' and '.join(buts)}\n")
         raise typer.Exit(1)
     sys.stdout.write(f"{config.path}: valid ({_counts(config)})\n")
 
@@ -308,7 +315,7 @@ def add(
 @app.command("update")
 def update(
     ctx: typer.Context,
-    rule_id: Annotated[str, typer.Argument(metavar="RULE_ID")],
+    rule_id: Annotated[str, typer.Argument(metavar="RULE_ID", autocompletion=rule_ids)],
     file: Annotated[
         str,
         typer.Option(

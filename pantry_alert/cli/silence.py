@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .common import console, escape, get_globals, print_json
+from .completion import rule_ids
 
 app = typer.Typer(help="Mute a rule's notifications for a while (amtool's verbs).", no_args_is_help=True)
 
@@ -15,7 +16,7 @@ app = typer.Typer(help="Mute a rule's notifications for a while (amtool's verbs)
 @app.command("add")
 def add(
     ctx: typer.Context,
-    rule_id: Annotated[str, typer.Argument(metavar="RULE_ID")],
+    rule_id: Annotated[str, typer.Argument(metavar="RULE_ID", autocompletion=rule_ids)],
     for_: Annotated[str, typer.Option("--for", metavar="DURATION", help="how long, e.g. 30m, 2h, 1d")],
     reason: Annotated[Optional[str], typer.Option("--reason", help="why (shown in silence list)")] = None,
     by: Annotated[Optional[str], typer.Option("--by", help="who silences it [default: your login name]")] = None,

@@ -94,7 +94,7 @@ class _Snapshot:
 
         notifications = GaugeMetricFamily(
             "pantry_alert_notifications",
-            "Stored notifications by channel and status (pending, sent, failed, skipped, deferred)",
+            "Stored notifications by channel and status (pending, sent, failed, skipped, deferred, unknown)",
             labels=["channel", "status"],
         )
         for channel, status, count in self.notifications:

@@ -23,6 +23,12 @@ it is known, several per transaction.
   reminders (or a reminder and a later escalation) of one alert wait for the
   same channel, only the newest goes: the older ones are ``skipped`` as
   superseded.
+- Each dispatch round marks the notices it hands to the workers (one write,
+  committed before any of them is sent, counting the attempt); the mark stays
+  until an answer is recorded.  A marked notice that is settled without a send
+  (superseded, silenced) had its earlier send cut off (the run was killed, or
+  the answer came too late), so it may have arrived: it is recorded as
+  ``unknown``, never as ``skipped``.
 - A failed send is retried in later runs with backoff (1 min doubling to 1 h,
   or the peer's Retry-After when longer) for 24 h, then marked ``failed`` for
   good; a send that cannot succeed on retry (``DeliveryError.retryable``
@@ -77,6 +83,10 @@ if TYPE_CHECKING:
 GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting for a send
 GRACE_S_ENV = "PANTRY_ALERT_GRACE_SECONDS"  # overrides it (the tests shorten it)
 COALESCED = "superseded by a later reminder of the same alert to this channel"
+UNKNOWN = (
+    "outcome unknown: it may have arrived (handed to the channel, but the run was stopped or the answer came "
+    "too late); not sent again: {reason}"
+)
 SILENCED = "the rule is silenced: not notified"
 
 
@@ -100,16 +110,17 @@ __all__ = ["Outcome", "Report", "deliver"]
 
 
 class Report(Record):
-    """What a delivery run sent, failed, skipped and left waiting."""
+    """What a delivery run sent, failed, skipped (or settled as outcome unknown) and left waiting."""
 
     sent: int
     failed: int
     skipped: int
+    unknown: int  # settled without a send after an earlier send of theirs got no answer
     failures: list[Outcome]
     waiting: dict[str, int]  # channel not configured -> notices left waiting
     left: int  # due notices not started because the delivery budget was spent
     budget_s: float
-    _fields = ("sent", "failed", "skipped", "failures", "waiting", "left", "budget_s")
+    _fields = ("sent", "failed", "skipped", "unknown", "failures", "waiting", "left", "budget_s")
     _shown = _fields
 
     def __init__(
@@ -117,6 +128,7 @@ class Report(Record):
         sent: int = 0,
         failed: int = 0,
         skipped: int = 0,
+        unknown: int = 0,
         failures: list[Outcome] | None = None,
         waiting: dict[str, int] | None = None,
         left: int = 0,
@@ -125,6 +137,7 @@ class Report(Record):
         self.sent = sent
         self.failed = failed
         self.skipped = skipped
+        self.unknown = unknown
         self.failures = [] if failures is None else failures
         self.waiting = {} if waiting is None else waiting
         self.left = left
@@ -229,9 +242,19 @@ def _coalesce(outbox, notices: list[Notice], report: Report) -> list[Notice]:
         if notice.kind in ("reminder", "escalated"):
             later.add(key)
         keep.append(notice)
-    outbox.skip(skips)
-    report.skipped += len(skips)
+    _skip(outbox, skips, report)
     return keep[::-1]
+
+
+def _skip(outbox, skips: list[tuple[Notice, str]], report: Report) -> None:
+    """Settle notices that will not be sent: ``skipped``, or ``unknown`` when an earlier send
+    of theirs was handed to the channel and no answer was recorded (it may have arrived)."""
+    never = [(n, reason) for n, reason in skips if n.handed_at is None]
+    maybe = [(n, UNKNOWN.format(reason=reason)) for n, reason in skips if n.handed_at is not None]
+    outbox.skip(never)
+    outbox.skip(maybe, status="unknown")
+    report.skipped += len(never)
+    report.unknown += len(maybe)
 
 
 def deliver(store, config, channels: dict[str, Any], now: int) -> Report:
@@ -298,6 +321,7 @@ class _Run:
         self.in_flight: dict[int, float] = {}  # notice id started -> when the run stops waiting for it
         self.abandoned: set[int] = set()  # sends given up on as hung whose worker has not come back
         self.pending: list[Outcome] = []  # outcomes known, not yet committed
+        self.handing: list[tuple[_Lane, list[Notice], Message]] = []  # this dispatch round's sends
         self.pending_since = 0.0
 
     def alert_json(self, alert_id: str) -> dict | None:
@@ -337,8 +361,15 @@ class _Run:
                 else:
                     self._hand_first(lane, group, vanished)
         if vanished:
-            self.store.outbox.skip(vanished)
-            self.report.skipped += len(vanished)
+            _skip(self.store.outbox, vanished, self.report)
+        if self.handing:  # marked in one write, committed before any of them goes
+            jobs, self.handing = self.handing, []
+            self.store.outbox.hand_out(
+                (n for _lane, group, _message in jobs for n in (group if isinstance(group, _Digest) else group[:1])),
+                self.now,
+            )
+            for lane, group, message in jobs:
+                lane.jobs.put((group[0], message))
 
     def _hand_digest(self, lane: _Lane, group: _Digest, vanished: list[tuple[Notice, str]]) -> None:
         """Send a digest of the group's notices whose alerts still exist and are not silenced."""
@@ -374,9 +405,10 @@ class _Run:
             )
 
     def _hand(self, lane: _Lane, group: list[Notice], message: Message) -> None:
+        """Take the group's send for this round (``dispatch`` marks the round's notices, then starts them)."""
         self.groups[group[0].id] = (lane, group)
         lane.outstanding += 1
-        lane.jobs.put((group[0], message))
+        self.handing.append((lane, group, message))
 
     def live(self) -> int:
         """Sends handed to a worker whose result has not come back (hung ones aside)."""
@@ -459,7 +491,7 @@ class _Run:
                 lane, group = self.groups[nid]
                 self.abandoned.add(nid)
                 lane.abandoned += 1
-                error = DeliveryError(f"{lane.name}: no answer within its timeout")
+                error = DeliveryError(f"{lane.name}: no answer within its timeout", answered=False)
                 self.note(retry.outcome(group[0], error, self.now, self.secrets))
 
     def note(self, result: Outcome) -> None:
@@ -474,7 +506,10 @@ class _Run:
         for outcome in outcomes:  # a digest's outcome is each of its notices' outcome
             group = self.groups[outcome.notice.id][1]
             if isinstance(group, _Digest):
-                recorded.extend(Outcome(notice, outcome.error, outcome.retry_at, outcome.attempted) for notice in group)
+                recorded.extend(
+                    Outcome(notice, outcome.error, outcome.retry_at, outcome.attempted, outcome.answered)
+                    for notice in group
+                )
             else:
                 recorded.append(outcome)
         self.store.outbox.record(recorded, self.now)  # durable before the next notice of the group goes

@@ -39,4 +39,4 @@ def outcome(notice: Notice, error: DeliveryError | None, now: int, secrets: list
     text = scrub(error.message, secrets)
     final = not error.retryable or expired(notice, now)
     retry_at = None if final else now + backoff_ms(notice.attempts + 1, error.retry_after_ms)
-    return Outcome(notice, text, retry_at)
+    return Outcome(notice, text, retry_at, answered=error.answered)

@@ -251,7 +251,9 @@ def _post(settings: Settings, url: str, payload: dict[str, Any], headers: dict[s
             accept_encoding=False,
         )
     except FetchError as exc:
-        raise _fail(settings, channel_problem(exc, settings.timeout)) from None
+        error = _fail(settings, channel_problem(exc, settings.timeout))
+        error.answered = exc.kind != "timeout"  # timed out: it may have arrived all the same
+        raise error from None
 
 
 def _send_api(settings: Settings, payload: dict[str, Any]) -> None:

@@ -261,7 +261,9 @@ def _post(client, settings: Settings, message: Message) -> None:
             accept_encoding=False,
         )
     except FetchError as exc:
-        raise fail(channel_problem(exc, settings.timeout)) from None
+        error = fail(channel_problem(exc, settings.timeout))
+        error.answered = exc.kind != "timeout"  # timed out: it may have arrived all the same
+        raise error from None
 
     status = response.status
     if 200 <= status < 300:

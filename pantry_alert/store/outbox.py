@@ -4,7 +4,7 @@ A notification is written ``pending`` in the same transaction as the alert
 change that calls for it (``Store.add_notification``).  Delivery asks the
 outbox which notices are due, sends them, and hands the outcomes back here
 to be recorded, several per transaction.  Delivery decides *what* happens to
-a notice (sent, retry at, failed for good, skipped); the outbox only knows
+a notice (sent, retry at, failed for good, skipped, outcome unknown); the outbox only knows
 how that is stored, together with the alert's event.
 """
 
@@ -39,9 +39,21 @@ class Notice(FrozenRecord):
     idempotency_key: str
     batch: str | None  # the digest it goes in (a storm in one run, or quiet hours that ended)
     step: int | None  # the escalation policy step it pages
+    handed_at: int | None  # handed to a channel's worker then, and no answer recorded since
 
-    __slots__ = ("id", "alert_id", "channel", "kind", "attempts", "created_at", "idempotency_key", "batch", "step")
-    _fields = ("id", "alert_id", "channel", "kind", "attempts", "created_at", "idempotency_key", "batch", "step")
+    __slots__ = (
+        "id",
+        "alert_id",
+        "channel",
+        "kind",
+        "attempts",
+        "created_at",
+        "idempotency_key",
+        "batch",
+        "step",
+        "handed_at",
+    )
+    _fields = __slots__
     _shown = _fields
 
     def __init__(
@@ -55,6 +67,7 @@ class Notice(FrozenRecord):
         idempotency_key: str,
         batch: str | None = None,
         step: int | None = None,
+        handed_at: int | None = None,
     ) -> None:
         object.__setattr__(self, "id", id)
         object.__setattr__(self, "alert_id", alert_id)
@@ -65,6 +78,7 @@ class Notice(FrozenRecord):
         object.__setattr__(self, "idempotency_key", idempotency_key)
         object.__setattr__(self, "batch", batch)
         object.__setattr__(self, "step", step)
+        object.__setattr__(self, "handed_at", handed_at)
 
 
 class Outcome(Record):
@@ -73,24 +87,33 @@ class Outcome(Record):
     ``error`` None: the channel accepted it.  Otherwise it failed, with
     ``retry_at`` the time of the next attempt, or None when it failed for
     good.  ``attempted`` False: nothing was sent (e.g. it expired while its
-    channel was not configured), so the attempt counter stays as it was."""
+    channel was not configured), so the attempt counter stays as it was.
+    ``answered`` False: the send got no answer in time, so it may have arrived;
+    the notice keeps its handed marker."""
 
     notice: Notice
     error: str | None
     retry_at: int | None
     attempted: bool
+    answered: bool
 
-    __slots__ = ("notice", "error", "retry_at", "attempted")
-    _fields = ("notice", "error", "retry_at", "attempted")
+    __slots__ = ("notice", "error", "retry_at", "attempted", "answered")
+    _fields = ("notice", "error", "retry_at", "attempted", "answered")
     _shown = _fields
 
     def __init__(
-        self, notice: Notice, error: str | None = None, retry_at: int | None = None, attempted: bool = True
+        self,
+        notice: Notice,
+        error: str | None = None,
+        retry_at: int | None = None,
+        attempted: bool = True,
+        answered: bool = True,
     ) -> None:
         self.notice = notice
         self.error = error
         self.retry_at = retry_at
         self.attempted = attempted
+        self.answered = answered
 
     @property
     def ok(self) -> bool:
@@ -128,7 +151,8 @@ class Outbox:
         # it (the ORDER BY id would otherwise tempt it into a scan in rowid order), and
         # makes the statement fail rather than silently scan should the two ever disagree.
         rows = self.store._rows(
-            "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, batch, step, next_attempt_at "
+            "SELECT id, alert_id, channel, kind, attempts, created_at, idempotency_key, batch, step, handed_at, "
+            "next_attempt_at "
             "FROM notifications INDEXED BY idx_notifications_due "
             f"WHERE status IN ({_UNDELIVERED_SQL}) AND next_attempt_at IS NOT NULL ORDER BY id",
         )
@@ -137,19 +161,33 @@ class Outbox:
         for row in rows:
             key = (row[1], row[2])
             if key not in first_due:
-                first_due[key] = row[9] <= now
+                first_due[key] = row[10] <= now
             if first_due[key]:
-                out.append(Notice(*row[:9]))
+                out.append(Notice(*row[:10]))
         return out
 
-    def skip(self, skips: Iterable[tuple[Notice, str]]) -> None:
-        """Mark notices ``skipped`` with a reason each (one transaction); they are never sent."""
+    def hand_out(self, notices: Iterable[Notice], now: int) -> None:
+        """Mark notices as handed to a channel's worker (one transaction, before any of them is sent):
+        the attempt is counted, and ``handed_at`` stays set until an answer is recorded."""
+        params = [(now, notice.attempts + 1, notice.id) for notice in notices]
+        if not params:
+            return
+        with self.store.transaction() as conn:
+            conn.executemany("UPDATE notifications SET handed_at = ?, attempts = ? WHERE id = ?", params)
+
+    def skip(self, skips: Iterable[tuple[Notice, str]], status: str = "skipped") -> None:
+        """Settle notices with a reason each (one transaction); they are never sent again.
+
+        ``skipped``: never sent.  ``unknown``: handed to a channel earlier with no
+        answer recorded, so it may have arrived."""
+        if status not in ("skipped", "unknown"):
+            raise ValueError(f"not a settled status: {status!r}")
         params = [(reason, notice.id) for notice, reason in skips]
         if not params:
             return
         with self.store.transaction() as conn:
             conn.executemany(
-                "UPDATE notifications SET status = 'skipped', error = ?, next_attempt_at = NULL WHERE id = ?", params
+                f"UPDATE notifications SET status = '{status}', error = ?, next_attempt_at = NULL WHERE id = ?", params
             )
 
     def defer(self, notices: Iterable[Notice], until: int, reason: str) -> None:
@@ -179,7 +217,7 @@ class Outbox:
                     (notice.alert_id, now, "delivered", _dump({"channel": notice.channel, "kind": notice.kind}))
                 )
             else:
-                failed.append((attempts, outcome.error, outcome.retry_at, notice.id))
+                failed.append((attempts, outcome.error, outcome.retry_at, int(outcome.answered), notice.id))
                 detail: dict[str, Any] = {
                     "channel": notice.channel,
                     "kind": notice.kind,
@@ -191,13 +229,13 @@ class Outbox:
             if sent:
                 conn.executemany(
                     "UPDATE notifications SET status = 'sent', attempts = ?, error = NULL, sent_at = ?, "
-                    "next_attempt_at = NULL WHERE id = ?",
+                    "next_attempt_at = NULL, handed_at = NULL WHERE id = ?",
                     sent,
                 )
             if failed:
                 conn.executemany(
-                    "UPDATE notifications SET status = 'failed', attempts = ?, error = ?, next_attempt_at = ? "
-                    "WHERE id = ?",
+                    "UPDATE notifications SET status = 'failed', attempts = ?, error = ?, next_attempt_at = ?, "
+                    "handed_at = CASE WHEN ? THEN NULL ELSE handed_at END WHERE id = ?",
                     failed,
                 )
             conn.executemany("INSERT INTO events (alert_id, at, kind, detail) VALUES (?, ?, ?, ?)", events)

@@ -30,7 +30,7 @@ from .identity import connect_readonly
 
 __all__ = ["NOTIFICATION_STATUSES", "stats"]
 
-NOTIFICATION_STATUSES = ("pending", "sent", "failed", "skipped", "deferred")
+NOTIFICATION_STATUSES = ("pending", "sent", "failed", "skipped", "deferred", "unknown")
 
 
 # ------------------------------------------------------------------ stats

@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -173,8 +173,14 @@ def _time_policy(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_transitions_at ON transitions(at)")
 
 
+def _handed_marker(conn: sqlite3.Connection) -> None:
+    """v8: when a notice was handed to a channel's worker, kept until its answer is recorded, so
+    that a notice whose send may have arrived is never said to be unsent."""
+    conn.execute("ALTER TABLE notifications ADD COLUMN handed_at INTEGER")
+
+
 def _audit(conn: sqlite3.Connection) -> None:
-    """v8: the audit log (who did what, when, from where)."""
+    """v9: the audit log (who did what, when, from where)."""
     conn.execute(
         "CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, "
         "action TEXT NOT NULL, target TEXT NOT NULL, details TEXT, client TEXT)"
@@ -192,5 +198,6 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     4: _metric_history,
     5: _heartbeats,
     6: _time_policy,
-    7: _audit,
+    7: _handed_marker,
+    8: _audit,
 }
