@@ -14,7 +14,7 @@ import math
 import re
 
 from .record import Record
-from .windows import History, Window
+from .windows import History, Series, Window
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -192,9 +192,9 @@ def samples(store, path: str, *, now: int, since_ms: int = DEFAULT_SINCE_MS) -> 
 HOUR_MS = 3_600_000
 
 
-def alert_series(store, alert, config: Config | None, now: int) -> dict[str, list[tuple[int, float]]]:
-    """path -> ``[(at, value)]`` for each value the alert's rule reads, from an hour before it fired
-    to its resolution (or ``now``); only the paths with at least 2 samples (``show``, ``review``)."""
+def alert_series(store, alert, config: Config | None, now: int) -> list[tuple[str, Series]]:
+    """``[(path, samples)]`` for each value the alert's rule reads, from an hour before it fired to
+    its resolution (or ``now``); only the paths with at least 2 samples."""
     from .store import history as store_history
 
     rule = config.rule(alert.rule_id) if config is not None else None
@@ -202,14 +202,9 @@ def alert_series(store, alert, config: Config | None, now: int) -> dict[str, lis
     paths += [p for p in alert.metrics if "(" not in p]  # a window call's text is not a path
     end = alert.resolved_at if alert.resolved_at is not None else now
     found = store_history.load(store, dict.fromkeys(paths), alert.timestamp - HOUR_MS, end + 1)
-    return {
-        p: list(zip(found[p].ats, found[p].values, strict=True))
-        for p in dict.fromkeys(paths)
-        if p in found and len(found[p].values) >= 2
-    }
+    return [(p, found[p]) for p in dict.fromkeys(paths) if p in found and len(found[p].values) >= 2]
 
 
 def alert_trends(store, alert, config: Config | None, now: int) -> list[tuple[str, list[float]]]:
-    """``[(path, values)]`` for each value the alert's rule reads, from an hour before it fired to
-    its resolution (or ``now``); only the paths with at least 2 samples."""
-    return [(path, [v for _, v in points]) for path, points in alert_series(store, alert, config, now).items()]
+    """``[(path, values)]`` of ``alert_series`` (``show``'s sparklines)."""
+    return [(path, series.values) for path, series in alert_series(store, alert, config, now)]

@@ -120,7 +120,10 @@ def build(store: Store, config: Config, alert_id: str, *, now: int) -> Review:
         now=now,
         timezone=config.timezone,
     )
-    history = alert_series(store, alert, config, now)
+    history = {
+        path: list(zip(series.ats, series.values, strict=True))
+        for path, series in alert_series(store, alert, config, now)
+    }
     if history:
         review.series, review.generated_from = history, HISTORY
     review.peaks = {}

@@ -237,3 +237,14 @@ def test_token_changes_record_through_the_same_call(fired):
         log.record(store, log.Actor("env"), log.TOKEN_REVOKE, "wall", T0 + MINUTE)
         raise RuntimeError("the token's own write failed")  # the entry goes with it
     assert audit(fired) == [entry(T0, f"cli:{log.login_name()}", "token_add", "wall", {"scopes": ["read"]})]
+
+
+def test_token_add_and_revoke_are_audited(fired):
+    added = fired("token", "add", "wall", "--scope", "read", "--expires", "90d", now=T0 + MINUTE)
+    assert added.code == 0, added.err
+    assert fired("token", "revoke", "wall", now=T0 + 2 * MINUTE).code == 0
+    assert fired("token", "revoke", "wall", now=T0 + 3 * MINUTE).code == 1  # unknown now: nothing written
+    assert audit(fired) == [
+        entry(T0 + 2 * MINUTE, "cli:ops", "token_revoke", "wall"),
+        entry(T0 + MINUTE, "cli:ops", "token_add", "wall", {"scopes": ["read"], "expiresAt": T0 + MINUTE + 90 * DAY}),
+    ]

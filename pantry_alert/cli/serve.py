@@ -33,13 +33,15 @@ def serve(
     port: Annotated[int, typer.Option("--port", metavar="PORT", min=1, max=65535, help="TCP port")] = 8080,
     no_auth: Annotated[
         bool,
-        typer.Option("--no-auth", help="serve /api/ and /metrics without a token (only on a loopback address)"),
+        typer.Option(
+            "--no-auth", help="serve /api/, /metrics and the console without a token (only on a loopback address)"
+        ),
     ] = False,
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="log one line per request to stderr")
     ] = True,
 ) -> None:
-    """Run the HTTP API and Slack's Acknowledge button over the same state and rules.yaml."""
+    """Run the HTTP API, the web console and Slack's Acknowledge button over the same state and rules.yaml."""
     g = get_globals(ctx)
     server_ctx = server_context(g.config_path, g.db, os.environ, host=host, no_auth=no_auth)
     sock = _listen(host, port)
@@ -64,15 +66,22 @@ def server_context(config_path: str | None, db: str | None, env: Mapping[str, st
                 hint="set PANTRY_ALERT_API_TOKEN (or api.token in rules.yaml), or use --host 127.0.0.1",
             )
         token = None
-    elif token is None:
-        raise UsageError(
-            "serve needs an API token: set PANTRY_ALERT_API_TOKEN or api.token in rules.yaml",
-            hint='e.g. PANTRY_ALERT_API_TOKEN="$(openssl rand -hex 32)"; for a local test only: --no-auth',
-        )
     _check_ping_key(config)
     inspect(ws.db_path())  # a foreign, corrupt or newer database: exit 4 before listening
-    server_ctx.token = token
+    if not no_auth and token is None and not _stored_tokens(ws):
+        raise UsageError(
+            "serve needs an API token: set PANTRY_ALERT_API_TOKEN or api.token in rules.yaml",
+            hint='e.g. PANTRY_ALERT_API_TOKEN="$(openssl rand -hex 32)", or `pantry-alert token add NAME --scope '
+            "admin`; for a local test only: --no-auth",
+        )
+    server_ctx.token, server_ctx.no_auth = token, no_auth
     return server_ctx
+
+
+def _stored_tokens(ws) -> bool:
+    from ..tokens import list_tokens
+
+    return bool(list_tokens(ws))
 
 
 def warn_at_start(server_ctx) -> None:
@@ -84,7 +93,7 @@ def warn_at_start(server_ctx) -> None:
     log.info("config %s, state database %s", ws.config().path, ws.db_path())  # which files it uses, said once
     if not (server_ctx.env.get("SLACK_SIGNING_SECRET") or "").strip():
         log.warning("SLACK_SIGNING_SECRET is not set: POST /slack/actions refuses every request")
-    if server_ctx.token is None:
+    if server_ctx.no_auth:
         log.warning("no authentication (--no-auth): anyone who can reach this address can use the API")
 
 

@@ -35,6 +35,7 @@ DEFAULT_LOCK_TIMEOUT_MS = 30_000
 DEFAULT_DELIVERY_BUDGET_MS = 60_000  # a run starts no new send after this long
 DEFAULT_AUDIT_RETENTION_MS = 365 * 86_400_000
 DEFAULT_STALE_AFTER_MS = 5 * 60_000
+DEFAULT_SESSION_TTL_MS = 12 * 3_600_000
 
 
 class Rule(Record):
@@ -371,21 +372,31 @@ class Maintenance(FrozenRecord):
 
 class ApiSettings(Record):
     """``pantry-alert serve``: the bearer token (else ``PANTRY_ALERT_API_TOKEN``), when
-    ``/healthz`` calls the last check run stale, and the key of the ``/ping/`` URLs (else
-    ``PANTRY_ALERT_PING_KEY``)."""
+    ``/healthz`` calls the last check run stale, the key of the ``/ping/`` URLs (else
+    ``PANTRY_ALERT_PING_KEY``), how long a console sign-in lasts, and the address people reach
+    the server at (an https one makes the session cookie Secure)."""
 
     token: str | None
     stale_after_ms: int
     ping_key: str | None
-    _fields = ("token", "stale_after_ms", "ping_key")
-    _shown = ("stale_after_ms",)
+    session_ttl_ms: int
+    public_url: str | None
+    _fields = ("token", "stale_after_ms", "ping_key", "session_ttl_ms", "public_url")
+    _shown = ("stale_after_ms", "session_ttl_ms", "public_url")
 
     def __init__(
-        self, token: str | None = None, stale_after_ms: int = DEFAULT_STALE_AFTER_MS, ping_key: str | None = None
+        self,
+        token: str | None = None,
+        stale_after_ms: int = DEFAULT_STALE_AFTER_MS,
+        ping_key: str | None = None,
+        session_ttl_ms: int = DEFAULT_SESSION_TTL_MS,
+        public_url: str | None = None,
     ) -> None:
         self.token = token
         self.stale_after_ms = stale_after_ms
         self.ping_key = ping_key
+        self.session_ttl_ms = session_ttl_ms
+        self.public_url = public_url
 
 
 class AuditSettings(Record):

@@ -37,6 +37,7 @@ from .model import (
     DEFAULT_DELIVERY_BUDGET_MS,
     DEFAULT_LOCK_TIMEOUT_MS,
     DEFAULT_RETENTION_MS,
+    DEFAULT_SESSION_TTL_MS,
     DEFAULT_SOURCE_TIMEOUT_MS,
     DEFAULT_STALE_AFTER_MS,
     DEFAULT_THRESHOLDS,
@@ -69,7 +70,7 @@ STATE_KEYS = {"path", "retention", "lock_timeout", "delivery_budget"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
 QUIET_HOURS_KEYS = {"start", "end", "timezone", "severities"}
 BATCHING_KEYS = {"max_per_run"}
-API_KEYS = {"token", "stale_after", "ping_key"}
+API_KEYS = {"token", "stale_after", "ping_key", "session_ttl", "public_url"}
 HEARTBEATS_KEYS = {
     "schedule",
     "every",
@@ -310,6 +311,10 @@ def api(value: Any, p: Parse) -> ApiSettings:
         stale_after_ms=duration_setting(
             section, "stale_after", DEFAULT_STALE_AFTER_MS, ("api",), problems, positive=True
         ),
+        session_ttl_ms=duration_setting(
+            section, "session_ttl", DEFAULT_SESSION_TTL_MS, ("api",), problems, positive=True
+        ),
+        public_url=url_setting(section.get("public_url"), ("api", "public_url"), problems),
     )
     if section.get("ping_key") is not None:
         from .heartbeats import ping_key

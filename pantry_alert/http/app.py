@@ -14,13 +14,14 @@ log = logging.getLogger("pantry_alert.http")
 
 
 def create_app(ctx: ServerContext):
-    """The Starlette application over ``ctx`` (``ctx.token`` None: no authentication)."""
+    """The Starlette application over ``ctx`` (``ctx.no_auth``: no authentication)."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
 
-    from . import health, pings, routes, slack
-    from .auth import BearerAuth
+    from . import console, health, pings, routes, slack
+    from .auth import BearerAuth, Credentials
+    from .security import SecurityHeaders
 
     async def http_error(request, exc: HttpError):
         return fail(exc.status, exc.message, headers=exc.headers)
@@ -44,12 +45,14 @@ def create_app(ctx: ServerContext):
         HTTPException: starlette_error,
         Exception: internal_error,
     }
+    credentials = Credentials(ctx)
     app = Starlette(
-        routes=routes.routes() + slack.routes() + health.routes() + pings.routes(),
-        middleware=[Middleware(BearerAuth, token=ctx.token)],
+        routes=routes.routes() + slack.routes() + health.routes() + pings.routes() + console.routes(),
+        middleware=[Middleware(SecurityHeaders), Middleware(BearerAuth, credentials=credentials)],
         exception_handlers=handlers,
     )
     # No trailing-slash redirect: its Location would echo the request's Host header.
     app.router.redirect_slashes = False
     app.state.ctx = ctx
+    app.state.credentials = credentials
     return app

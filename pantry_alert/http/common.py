@@ -12,8 +12,6 @@ log = logging.getLogger("pantry_alert.http")
 
 MAX_BODY = 64 * 1024  # bytes; larger bodies get 413 before they are read in full
 RETRY_AFTER = 5  # seconds a client should wait when a check holds the state lock
-ENV_TOKEN_NAME = "env"  # the actor name of the token from PANTRY_ALERT_API_TOKEN (or api.token)
-NO_AUTH_NAME = "anonymous"  # the actor name of requests to serve --no-auth
 
 
 class HttpError(Exception):
@@ -27,12 +25,13 @@ class HttpError(Exception):
 
 
 def actor_of(request, name: str | None = None):
-    """The ``audit.Actor`` of a request: the authenticating token's name (or ``name``), and the
-    client's address."""
+    """The ``audit.Actor`` of a request: the name of the token it acts as (``BearerAuth`` or the
+    console's session puts it in ``state["actor"]``), or ``name``, and the client's address."""
     from ..audit import Actor
+    from ..tokens import NO_AUTH_NAME
 
     client = request.client.host if request.client is not None else None
-    return Actor(name or request.scope.get("state", {}).get("token_name") or NO_AUTH_NAME, client)
+    return Actor(name or request.scope.get("state", {}).get("actor") or NO_AUTH_NAME, client)
 
 
 def ok(data: Any = None, *, message: str | None = None, status: int = 200):

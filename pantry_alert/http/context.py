@@ -40,7 +40,8 @@ class ServerContext:
     config_path: str | None
     db: str | None
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    token: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)  # PANTRY_ALERT_API_TOKEN / api.token: the "env" token
+    no_auth: bool = False  # --no-auth: nobody signs in, every request acts as "anonymous"
     _workspace: Workspace | None = field(default=None, repr=False)
     _stamp: tuple | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -85,6 +86,10 @@ class ServerContext:
         ws = self.workspace()
         token = self._watch.token(ws.db_path())
         return None if token is None else self._watch.get(key, token)
+
+    def state_version(self) -> tuple | None:
+        """Changes whenever the state database does (None: no database yet)."""
+        return self._watch.token(self.workspace().db_path())
 
     def cached(self, key: tuple, compute: Callable[[Workspace], bytes]) -> bytes:
         """``compute(ws)``'s answer, reused while the state database has not changed.

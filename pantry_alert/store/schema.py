@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -179,8 +179,24 @@ def _handed_marker(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE notifications ADD COLUMN handed_at INTEGER")
 
 
+def _tokens(conn: sqlite3.Connection) -> None:
+    """v9: scoped API tokens (only their SHA-256 is stored), the console's sign-in sessions, and an
+    index for the console's history filtered by severity (benchmarks/bench_api.py --pages)."""
+    conn.execute("CREATE INDEX idx_alerts_severity_timestamp ON alerts(severity, timestamp)")
+    conn.execute(
+        "CREATE TABLE tokens (name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, scopes TEXT NOT NULL, "
+        "created_at INTEGER NOT NULL, expires_at INTEGER, last_used_at INTEGER)"
+    )
+    conn.execute(
+        "CREATE TABLE sessions (id_hash TEXT PRIMARY KEY, token_name TEXT NOT NULL, token_hash TEXT NOT NULL, "
+        "csrf TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)"
+    )
+    conn.execute("CREATE INDEX idx_sessions_token ON sessions(token_name)")
+    conn.execute("CREATE INDEX idx_sessions_expires ON sessions(expires_at)")
+
+
 def _audit(conn: sqlite3.Connection) -> None:
-    """v9: the audit log (who did what, when, from where)."""
+    """v10: the audit log (who did what, when, from where)."""
     conn.execute(
         "CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, "
         "action TEXT NOT NULL, target TEXT NOT NULL, details TEXT, client TEXT)"
@@ -199,5 +215,6 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     5: _heartbeats,
     6: _time_policy,
     7: _handed_marker,
-    8: _audit,
+    8: _tokens,
+    9: _audit,
 }
