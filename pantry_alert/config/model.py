@@ -33,6 +33,7 @@ DEFAULT_SOURCE_TIMEOUT_MS = 10_000
 DEFAULT_RETENTION_MS = 7 * 86_400_000
 DEFAULT_LOCK_TIMEOUT_MS = 30_000
 DEFAULT_DELIVERY_BUDGET_MS = 60_000  # a run starts no new send after this long
+DEFAULT_AUDIT_RETENTION_MS = 365 * 86_400_000
 DEFAULT_STALE_AFTER_MS = 5 * 60_000
 DEFAULT_SESSION_TTL_MS = 12 * 3_600_000
 
@@ -398,6 +399,17 @@ class ApiSettings(Record):
         self.public_url = public_url
 
 
+class AuditSettings(Record):
+    """``audit``: how long ``prune`` keeps the audit log's entries."""
+
+    retention_ms: int
+    _fields = ("retention_ms",)
+    _shown = _fields
+
+    def __init__(self, retention_ms: int = DEFAULT_AUDIT_RETENTION_MS) -> None:
+        self.retention_ms = retention_ms
+
+
 class Config(Record):
     path: Path
     service: str
@@ -421,6 +433,7 @@ class Config(Record):
     flapping: Flapping | None
     notify_resolved_when_silenced: bool
     api: ApiSettings
+    audit: AuditSettings
     rules: list[Rule]
     heartbeats: list[Heartbeat]
     history: HistorySettings
@@ -450,6 +463,7 @@ class Config(Record):
         "flapping",
         "notify_resolved_when_silenced",
         "api",
+        "audit",
         "rules",
         "heartbeats",
         "history",
@@ -476,6 +490,7 @@ class Config(Record):
         "flapping",
         "notify_resolved_when_silenced",
         "api",
+        "audit",
         "rules",
         "heartbeats",
         "history",
@@ -502,6 +517,7 @@ class Config(Record):
         flapping: Flapping | None = None,
         notify_resolved_when_silenced: bool = False,
         api: ApiSettings | None = None,
+        audit: AuditSettings | None = None,
         rules: list[Rule] | None = None,
         heartbeats: list[Heartbeat] | None = None,
         history: HistorySettings | None = None,
@@ -528,6 +544,7 @@ class Config(Record):
         self.flapping = flapping
         self.notify_resolved_when_silenced = notify_resolved_when_silenced
         self.api = ApiSettings() if api is None else api
+        self.audit = AuditSettings() if audit is None else audit
         self.rules = [] if rules is None else rules
         self.heartbeats = [] if heartbeats is None else heartbeats
         self.history = HistorySettings() if history is None else history
