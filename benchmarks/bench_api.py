@@ -5,6 +5,7 @@ or (``--pages``) time every page of the web console on it.
     python benchmarks/bench_api.py                          # seeds 1,000,000 alerts in a temp dir
     python benchmarks/bench_api.py --db /tmp/bench/state.db # reuse a database made by seed_db.py
     python benchmarks/bench_api.py --clients 16 --seconds 20
+    python benchmarks/bench_api.py --alerts 100000 --compare-alertmanager --rounds 5 --seconds 10
     python benchmarks/bench_api.py --db /tmp/bench/state.db --pages   # console pages, p95 per page
 
 ``seed_db.py`` makes the database (the newest 100 alerts unresolved, the
@@ -16,6 +17,18 @@ this process (raw sockets: a light client, so the two share the machine's
 cores fairly); each sends the next request as soon as the previous answer
 is read.  Reported: requests per second, latency percentiles, errors, and
 the server's peak RSS (``VmHWM`` from ``/proc/<pid>/status``).
+
+``--compare-alertmanager`` loads Alertmanager's ``GET /api/v2/alerts`` in
+the same run, on the same machine, holding the same 100 active alerts (ours,
+posted to it with their rule, id, severity, title and description), round
+after round, alternating the two servers (``--rounds``), so both see the
+same background load.  Alertmanager is the Debian package's binary
+(``prometheus-alertmanager``), started with ``--web.get-concurrency`` equal
+to ``--clients``: its default admits max(GOMAXPROCS, 8) GETs at once and
+answers the rest 503.  The load comes from ``wrk`` when it is installed
+(``--load wrk``, the default then; Debian's ``wrk``), else from the asyncio
+client above.  Target: our throughput at least twice Alertmanager's (the
+median of the rounds' ratios), with our p99 at most 50 ms.
 """
 
 from __future__ import annotations
@@ -39,6 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 NOW = 1764158400000  # 2025-11-26T12:00:00Z: fixed, so runs compare
 TOKEN = "bench-token-0123456789abcdef"
 TARGET_RPS, TARGET_P99_MS, TARGET_RSS_MB = 500, 50, 100
+TARGET_RATIO = 2.0  # our throughput against Alertmanager's, same machine, same run
+ALERTMANAGER = "prometheus-alertmanager"
 TARGET_PAGE_P95_MS = 100
 
 
@@ -69,10 +84,21 @@ async def _client(port: int, request: bytes, deadline: float, latencies: list[fl
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head.split(b" ", 2)[1])
             length = 0
+            chunked = False
             for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
+                lower = line.lower()
+                if lower.startswith(b"content-length:"):
                     length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
+                elif lower.startswith(b"transfer-encoding:") and b"chunked" in lower:
+                    chunked = True
+            if chunked:  # Alertmanager streams its answer
+                while True:
+                    size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                    await reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+            else:
+                await reader.readexactly(length)
             latencies.append(time.perf_counter() - started)
             if status != 200:
                 errors.append(str(status))
@@ -80,17 +106,182 @@ async def _client(port: int, request: bytes, deadline: float, latencies: list[fl
         writer.close()
 
 
-async def _load(port: int, path: str, clients: int, seconds: float) -> tuple[list[float], list[str], float]:
-    request = (
-        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n"
-        "Connection: keep-alive\r\n\r\n"
-    ).encode()
+async def _load(
+    port: int, path: str, clients: int, seconds: float, headers: dict[str, str] | None = None
+) -> tuple[list[float], list[str], float]:
+    headers = {"Authorization": f"Bearer {TOKEN}"} if headers is None else headers
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Connection: keep-alive\r\n\r\n".encode()
     latencies: list[float] = []
     errors: list[str] = []
     started = time.perf_counter()
     deadline = started + seconds
     await asyncio.gather(*(_client(port, request, deadline, latencies, errors) for _ in range(clients)))
     return latencies, errors, time.perf_counter() - started
+
+
+def _wait_http(url: str, headers: dict[str, str], proc: subprocess.Popen, log: Path) -> bytes:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as response:
+                return response.read()
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(log.read_text()) from None
+            time.sleep(0.1)
+
+
+def _start_alertmanager(work: Path, concurrency: int, alerts: list[dict]) -> tuple[subprocess.Popen, int]:
+    """Alertmanager on a free port, holding ``alerts`` (our JSON shape) as active alerts."""
+    binary = shutil.which(ALERTMANAGER)
+    if binary is None:
+        raise SystemExit(f"{ALERTMANAGER} not found: apt-get install -y prometheus-alertmanager")
+    (work / "am.yml").write_text('route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n')
+    port = _free_port()
+    log = work / "alertmanager.log"
+    proc = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={work / 'am.yml'}",
+            f"--storage.path={work / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            f"--web.get-concurrency={concurrency}",
+        ],
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        cwd=work,
+    )
+    _wait_http(f"http://127.0.0.1:{port}/-/ready", {}, proc, log)
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.now(UTC)
+    posted = [
+        {
+            "labels": {"alertname": a["ruleId"], "alert_id": a["id"], "severity": a["severity"], "type": a["type"]},
+            "annotations": {"summary": a["title"], "description": a["description"]},
+            "startsAt": start.isoformat(),
+            "endsAt": (start + timedelta(hours=6)).isoformat(),
+        }
+        for a in alerts
+    ]
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v2/alerts",
+        data=json.dumps(posted).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+    held = json.loads(_wait_http(f"http://127.0.0.1:{port}/api/v2/alerts", {}, proc, log))
+    if len(held) != len(alerts):
+        raise SystemExit(f"Alertmanager holds {len(held)} alerts, not {len(alerts)}")
+    return proc, port
+
+
+def _wrk(port: int, path: str, clients: int, seconds: float, headers: dict[str, str]) -> dict:
+    """One ``wrk`` run: requests per second, p50 and p99 in ms, non-2xx answers and socket errors."""
+    import re
+
+    args = ["wrk", "-t2", f"-c{clients}", f"-d{seconds:g}s", "--latency"]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    out = subprocess.run(args + [f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True, check=True).stdout
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+    def latency(pct: str) -> float:
+        m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return float(m.group(1)) * units[m.group(2)] if m else float("nan")
+
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, sock.groups())) if sock else 0)
+    answered = int(total.group(1)) if total else 0
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "ok_rps": (float(rps.group(1)) * (answered - errors) / answered) if rps and answered else 0.0,
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "errors": errors,
+    }
+
+
+def _python_load(port: int, path: str, clients: int, seconds: float, headers: dict[str, str]) -> dict:
+    latencies, errors, elapsed = asyncio.run(_load(port, path, clients, seconds, headers))
+    latencies.sort()
+    return {
+        "rps": len(latencies) / elapsed,
+        "ok_rps": (len(latencies) - len(errors)) / elapsed,
+        "p50": latencies[len(latencies) // 2] * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000,
+        "errors": len(errors),
+    }
+
+
+def _load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def compare(args, port: int, work: Path, server: subprocess.Popen) -> int:
+    """Ours and Alertmanager's, alternating, ``args.rounds`` times; prints a table and the verdict."""
+    ours_headers = {"Authorization": f"Bearer {TOKEN}"}
+    answer = json.loads(_wait_http(f"http://127.0.0.1:{port}/api/alerts", ours_headers, server, work / "serve.log"))
+    alerts = answer["data"]
+    am, am_port = _start_alertmanager(
+        work, args.clients if args.am_get_concurrency is None else args.am_get_concurrency, alerts
+    )
+    load = args.load or ("wrk" if shutil.which("wrk") else "python")
+    run = _wrk if load == "wrk" else _python_load
+    rows = []
+    try:
+        for round_no in range(1, args.rounds + 1):
+            before = _load_average()
+            ours = run(port, "/api/alerts", args.clients, args.seconds, ours_headers)
+            theirs = run(am_port, "/api/v2/alerts", args.clients, args.seconds, {})
+            rows.append((round_no, before, ours, theirs))
+            print(
+                f"round {round_no}: load {before}; ours {ours['rps']:,.0f} req/s p99 {ours['p99']:.1f} ms; "
+                f"Alertmanager {theirs['rps']:,.0f} req/s p99 {theirs['p99']:.1f} ms",
+                file=sys.stderr,
+            )
+    finally:
+        am.terminate()
+        am.wait(timeout=30)
+    rss = _peak_rss_mb(server.pid)
+    print(
+        f"\nGET /api/alerts (pantry-alert) vs GET /api/v2/alerts (Alertmanager 0.25), {len(alerts)} active alerts, "
+        f"{args.clients} keep-alive connections, {args.seconds:g} s per run, load from {load}, "
+        f"{os.cpu_count()} CPU(s)\n"
+    )
+    print(
+        "| round | load avg before | ours req/s | ours p50 / p99 ms | AM req/s (200s) | AM p50 / p99 ms "
+        "| ratio | non-200 ours / AM |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    ratios = []
+    for round_no, before, ours, theirs in rows:
+        ratio = ours["ok_rps"] / theirs["ok_rps"] if theirs["ok_rps"] else float("inf")
+        ratios.append(ratio)
+        am_rate = f"{theirs['rps']:,.0f}" + (f" ({theirs['ok_rps']:,.0f})" if theirs["errors"] else "")
+        print(
+            f"| {round_no} | {before} | {ours['ok_rps']:,.0f} | {ours['p50']:.1f} / {ours['p99']:.1f} | "
+            f"{am_rate} | {theirs['p50']:.1f} / {theirs['p99']:.1f} | {ratio:.2f}x | "
+            f"{ours['errors']} / {theirs['errors']} |"
+        )
+    ratio = statistics.median(ratios)
+    p99 = statistics.median(r[2]["p99"] for r in rows)
+    errors = sum(r[2]["errors"] for r in rows)
+    print(
+        f"\nmedian ratio {ratio:.2f}x (target >= {TARGET_RATIO:g}x); median p99 ours {p99:.1f} ms "
+        f"(target <= {TARGET_P99_MS} ms); our errors {errors}; server peak RSS {rss:.1f} MB"
+    )
+    met = ratio >= TARGET_RATIO and p99 <= TARGET_P99_MS and not errors
+    print("all targets met" if met else "TARGET MISSED")
+    return 0 if met else 1
 
 
 def main() -> int:
@@ -100,6 +291,17 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--path", default="/api/alerts", help="the route to load")
+    parser.add_argument(
+        "--compare-alertmanager", action="store_true", help="load Alertmanager's GET /api/v2/alerts side by side"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds with --compare-alertmanager")
+    parser.add_argument("--load", choices=("wrk", "python"), help="load generator [default: wrk when installed]")
+    parser.add_argument(
+        "--am-get-concurrency",
+        type=int,
+        help="Alertmanager's --web.get-concurrency [default: --clients; 0 is its own default, which answers "
+        "the GETs beyond max(GOMAXPROCS, 8) with 503]",
+    )
     parser.add_argument("--pages", action="store_true", help="time the console's pages instead (one client)")
     parser.add_argument("--requests", type=int, default=100, help="requests per page with --pages")
     parser.add_argument(
@@ -160,6 +362,8 @@ def main() -> int:
                 results = _time_pages(port, args.requests, db if args.cold else None)
                 return _report_pages(results, args.requests, _peak_rss_mb(server.pid), cold=args.cold)
             print(f"{args.path}: {len(data) if isinstance(data, list) else 1} item(s) per answer", file=sys.stderr)
+            if args.compare_alertmanager:
+                return compare(args, port, work, server)
             latencies, errors, elapsed = asyncio.run(_load(port, args.path, args.clients, args.seconds))
             rss = _peak_rss_mb(server.pid)
         finally:

@@ -1,10 +1,17 @@
-"""What a person does to alerts, as library calls: resolve, acknowledge, silence.
+"""What a person does to alerts, as library calls: resolve, acknowledge, note, silence.
 
-The command line (``ack``, ``resolve``) and the HTTP API call these same
-functions, so both behave alike: same checks, same events, same
-notifications.  Each write takes the run lock briefly (the lock a ``check``
-holds while it evaluates and sends), so a human action never interleaves
-with a run; past ``state.lock_timeout`` it fails with ``StateError``.
+The command line (``ack``, ``resolve``, ``note``...), the HTTP API and
+Slack's button call these same functions, so all behave alike: same checks,
+same events, same notifications.  Each write takes the run lock briefly (the
+lock a ``check`` holds while it evaluates and sends), so a human action
+never interleaves with a run; past ``state.lock_timeout`` it fails with
+``StateError``.
+
+Each takes an ``actor`` (``audit.Actor``: who acts, and from which client
+address over HTTP; ``Actor.local()``, the user running the process, when
+not given) and writes its audit entry in the same transaction as the action.
+``by`` is the name the alert's timeline shows; when it names someone other
+than the actor, the audit entry's details keep it.
 """
 
 from __future__ import annotations
@@ -12,7 +19,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from .errors import ConflictError, NotFoundError
+from . import audit
+from .audit import Actor, by_details
+from .errors import ConflictError, NotFoundError, UsageError
 from .timeutil import format_time
 
 if TYPE_CHECKING:
@@ -24,6 +33,7 @@ if TYPE_CHECKING:
 
 HISTORY_HINT = "`pantry-alert history` lists recent alerts with their ids"
 RESOLVE_NOT_FOUND = "Alert not found or already resolved"
+MAX_NOTE = 4000  # characters of a note
 
 
 @contextmanager
@@ -56,11 +66,9 @@ def _texts(**fields: str | None) -> None:
         check_input(value, key.replace("_", " "))
 
 
-def actor(by: object, problem: str) -> str:
-    """Who does an action, as every face records it: the name given, without surrounding blanks
-    (``UsageError(problem)`` when there is none)."""
-    from .errors import UsageError
-
+def by_name(by: object, problem: str) -> str:
+    """Who does an action, as every face records it on the timeline: the name given, without
+    surrounding blanks (``UsageError(problem)`` when there is none)."""
     if not isinstance(by, str) or not by.strip():
         raise UsageError(problem)
     return by.strip()
@@ -74,6 +82,7 @@ def resolve(
     note: str | None = None,
     now: int | None = None,
     lock_timeout_ms: int | None = None,
+    actor: Actor | None = None,
 ) -> Alert:
     """Resolve an alert by hand.  Its resolved notifications (when the rule has
     ``notify_resolved``) are recorded for the next ``check`` to send, through the
@@ -86,7 +95,7 @@ def resolve(
     from .planning import plan_resolve
     from .store.policy import active_silences
 
-    by = actor(by, "a resolve needs the name of who does it (--by)")
+    by = by_name(by, "a resolve needs the name of who does it (--by)")
     now = ws.now() if now is None else now
     config = ws.config()
     with writing(ws, lock_timeout_ms=lock_timeout_ms) as store:
@@ -99,6 +108,9 @@ def resolve(
             silences = active_silences(store, now)
             plan = plan_resolve(config, alert, by=by, note=note, now=now, silences=silences, channels=channel_facts())
             store.apply(plan, now)
+            actor = actor or Actor.local()
+            details = {**by_details(actor, by), "note": note or None}
+            audit.record(store, actor, audit.RESOLVE, alert_id, now, details)
         return plan.updated_alerts[0]
 
 
@@ -111,6 +123,7 @@ def acknowledge(
     for_ms: int | None = None,
     now: int | None = None,
     lock_timeout_ms: int | None = None,
+    actor: Actor | None = None,
 ) -> Alert:
     """Acknowledge a firing alert: no more reminders or escalation for it
     (until ``now + for_ms`` when given).  The channels that follow acknowledge/resolve
@@ -121,7 +134,7 @@ def acknowledge(
     duration that is not positive."""
     from .timeutil import positive_duration
 
-    by = actor(by, "an acknowledgement needs the name of who does it (--by)")
+    by = by_name(by, "an acknowledgement needs the name of who does it (--by)")
     if for_ms is not None:
         positive_duration(for_ms, "an acknowledgement needs a positive duration, not {value!r}")
     _texts(alert_id=alert_id, by=by, note=note)
@@ -131,10 +144,13 @@ def acknowledge(
         if store.conn is None:
             raise NotFoundError(f"Alert {alert_id} not found", hint=HISTORY_HINT)
         until = None if for_ms is None else now + for_ms
+        actor = actor or Actor.local()
+        details = {**by_details(actor, by), "note": note or None, "until": until}
+        entry = actor.entry(audit.ACKNOWLEDGE, alert_id, now, details)
         from .notify.registry import following_channels
 
         outcome, alert = store.acknowledge_alert(
-            alert_id, by=by, note=note, until=until, now=now, tell=following_channels()
+            alert_id, by=by, note=note, until=until, now=now, audit=entry, tell=following_channels()
         )
     if outcome == "missing" or alert is None:
         raise NotFoundError(f"Alert {alert_id} not found", hint=HISTORY_HINT)
@@ -153,6 +169,39 @@ def acknowledge(
     return alert
 
 
+def add_note(
+    ws: Workspace,
+    alert_id: str,
+    text: str,
+    *,
+    by: str | None = None,
+    now: int | None = None,
+    lock_timeout_ms: int | None = None,
+    actor: Actor | None = None,
+) -> Alert:
+    """Add a note to an alert's timeline (a resolved alert's too), signed ``by`` (the actor's
+    name when not given).
+
+    Raises ``NotFoundError`` for an unknown alert and ``UsageError`` for an empty
+    note or one longer than 4,000 characters."""
+    _texts(alert_id=alert_id, by=by, note=text)
+    if not isinstance(text, str) or not text.strip():
+        raise UsageError("a note needs some text")
+    if len(text) > MAX_NOTE:
+        raise UsageError(f"a note is at most {MAX_NOTE} characters, not {len(text)}")
+    now = ws.now() if now is None else now
+    actor = actor or Actor.local()
+    signed = by.strip() if isinstance(by, str) and by.strip() else actor.name
+    with writing(ws, lock_timeout_ms=lock_timeout_ms) as store:
+        alert = None
+        if store.conn is not None:
+            entry = actor.entry(audit.NOTE, alert_id, now, {**by_details(actor, signed), "text": text})
+            alert = store.add_note(alert_id, by=signed, text=text, now=now, audit=entry)
+    if alert is None:
+        raise NotFoundError(f"Alert {alert_id} not found", hint=HISTORY_HINT)
+    return alert
+
+
 # ----------------------------------------------------------------- silences
 
 SILENCE_HINT = "`pantry-alert silence list` shows the silences with their ids"
@@ -168,6 +217,7 @@ def add_silence(
     now: int | None = None,
     lock_timeout_ms: int | None = None,
     starts_at: int | None = None,
+    actor: Actor | None = None,
 ) -> dict:
     """Mute a rule's notifications on every channel for ``for_ms`` milliseconds, from now or from
     ``starts_at`` (a scheduled silence; it must end in the future).
@@ -179,7 +229,7 @@ def add_silence(
     rules.yaml does not define and ``UsageError`` for a duration that is not
     positive."""
     from .config import BUILTIN_SOURCE_RULE
-    from .errors import UnknownRule, UsageError
+    from .errors import UnknownRule
     from .store.policy import add_silence as store_add
     from .timeutil import positive_duration
 
@@ -190,12 +240,20 @@ def add_silence(
         known = ", ".join(rule.id for rule in config.rules)
         raise UnknownRule(f"unknown rule '{rule_id}' in {config.path}", hint=f"rules: {known}")
     positive_duration(for_ms, "a silence needs a positive duration, not {value!r}")
-    by = actor(by, "a silence needs the name of who adds it (--by)")
+    by = by_name(by, "a silence needs the name of who adds it (--by)")
     start = now if starts_at is None else starts_at
     if start + for_ms <= now:
         raise UsageError("the silence would end before now", hint="give a --start in the future, or a longer --for")
+    actor = actor or Actor.local()
     with writing(ws, create=True, lock_timeout_ms=lock_timeout_ms) as store, store.transaction():
-        return store_add(store, rule_id, starts_at=start, ends_at=start + for_ms, reason=reason or None, by=by, now=now)
+        silence = store_add(
+            store, rule_id, starts_at=start, ends_at=start + for_ms, reason=reason or None, by=by, now=now
+        )
+        details = {"rule": rule_id, "until": silence["endsAt"], "reason": reason or None, **by_details(actor, by)}
+        if starts_at is not None:
+            details["from"] = start
+        audit.record(store, actor, audit.SILENCE_ADD, silence["id"], now, details)
+        return silence
 
 
 SILENCE_LIST_LIMIT = 100  # silences a listing shows unless told otherwise
@@ -244,7 +302,13 @@ def list_holds(ws: Workspace, *, now: int | None = None, limit: int | None = SIL
 
 
 def expire_silence(
-    ws: Workspace, silence_id: str, *, by: str, now: int | None = None, lock_timeout_ms: int | None = None
+    ws: Workspace,
+    silence_id: str,
+    *,
+    by: str,
+    now: int | None = None,
+    lock_timeout_ms: int | None = None,
+    actor: Actor | None = None,
 ) -> dict:
     """End a silence now (``by`` is recorded); the next ``check`` notifies the rule's alerts that still fire.
 
@@ -254,7 +318,7 @@ def expire_silence(
     from .store.policy import get_silence
 
     _texts(silence_id=silence_id, by=by)
-    by = actor(by, "expiring a silence needs the name of who does it (--by)")
+    by = by_name(by, "expiring a silence needs the name of who does it (--by)")
     now = ws.now() if now is None else now
     tz = ws.config().timezone
     with writing(ws, lock_timeout_ms=lock_timeout_ms) as store:
@@ -263,5 +327,9 @@ def expire_silence(
             raise NotFoundError(f"Silence {silence_id} not found", hint=SILENCE_HINT)
         if silence["status"] == "expired":
             raise ConflictError(f"Silence {silence_id} already expired at {format_time(silence['endsAt'], tz)}")
+        actor = actor or Actor.local()
         with store.transaction():
-            return store_expire(store, silence_id, by=by, now=now)
+            expired = store_expire(store, silence_id, by=by, now=now)
+            details = {"rule": expired["ruleId"], **by_details(actor, by)}
+            audit.record(store, actor, audit.SILENCE_EXPIRE, silence_id, now, details)
+            return expired

@@ -194,9 +194,10 @@ def _fire(plan: Plan, ctx: Context, rule: Rule, state: RuleState, description: s
     plan.new_alerts.append(alert)
     plan.new_ids.add(alert.id)
     plan.fired.append(alert.id)
-    plan.events.append(
-        Event(alert.id, now, "fired", {"severity": alert.severity, "description": description, "metrics": dict(read)})
-    )
+    fired: dict[str, object] = {"severity": alert.severity, "description": description, "metrics": dict(read)}
+    if rule.for_ms and state.pending_since is not None and state.pending_since < now:  # held for `for` first
+        fired["breachSince"] = state.pending_since
+    plan.events.append(Event(alert.id, now, "fired", fired))
     sent = record_intents(plan, ctx, alert, channels, "firing")
     plan.events.append(Event(alert.id, now, "notified", {"kind": "firing", "channels": sent}))
     state.last_fired_at = now

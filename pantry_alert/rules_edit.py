@@ -17,6 +17,14 @@ functions.  An edit
    renames it over it, so a ``check`` never reads half a file.
 
 An invalid rule leaves the file byte-for-byte as it was.
+
+Each edit then writes its audit entry (``audit.RULE_ADD`` / ``RULE_UPDATE``)
+into the state database, right after the file was replaced and still under
+the file's lock.  It is the one human action whose entry is not in the same
+transaction as the action: the action is a file rename, which SQLite cannot
+take part in.  The order makes the only possible gap (the process dies
+between the rename and the insert) a missing entry for a change that the
+file itself shows, never an entry for a change that did not happen.
 """
 
 from __future__ import annotations
@@ -24,11 +32,11 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .audit import RULE_ADD, RULE_UPDATE, Actor
 from .errors import ConfigError, ConfigNotWritable, StateLocked, UnknownRule, UsageError
 from .rules_style import append_rule, file_uses_flow, merge_rule, round_trip_yaml
 
@@ -41,7 +49,7 @@ __all__ = ["add_rule", "update_rule"]
 _SCALARS = (str, int, float, bool)
 
 
-def add_rule(target: Workspace | str | os.PathLike, rule: dict[str, Any]) -> Rule:
+def add_rule(target: Workspace | str | os.PathLike, rule: dict[str, Any], *, actor: Actor | None = None) -> Rule:
     """Append ``rule`` (a mapping with the rules.yaml keys) to the config's ``rules`` list.
 
     Raises ``ConfigError`` with the reason when the rule is invalid or its id
@@ -60,10 +68,12 @@ def add_rule(target: Workspace | str | os.PathLike, rule: dict[str, Any]) -> Rul
         append_rule(rules, rule, lines)
         return rule_id
 
-    return _edit(target, change, rule)
+    return _edit(target, change, rule, actor, RULE_ADD)
 
 
-def update_rule(target: Workspace | str | os.PathLike, rule_id: str, rule: dict[str, Any]) -> Rule:
+def update_rule(
+    target: Workspace | str | os.PathLike, rule_id: str, rule: dict[str, Any], *, actor: Actor | None = None
+) -> Rule:
     """Change the rule ``rule_id``: each key given replaces the rule's value, a key given as
     null (``None``) is removed, keys not given stay as they are.
 
@@ -85,7 +95,7 @@ def update_rule(target: Workspace | str | os.PathLike, rule_id: str, rule: dict[
             f"no rule with id '{rule_id}' in the config", hint="`pantry-alert rules list` shows the rules and their ids"
         )
 
-    return _edit(target, change, rule)
+    return _edit(target, change, rule, actor, RULE_UPDATE)
 
 
 # ------------------------------------------------------------------ the edit
@@ -99,7 +109,9 @@ def _workspace(target) -> Workspace:
     return Workspace(config_path=str(target), db=os.environ.get("PANTRY_ALERT_DB") or None)
 
 
-def _edit(target, change: Callable[[Any, list[str]], str], given: dict[str, Any]) -> Rule:
+def _edit(
+    target, change: Callable[[Any, list[str]], str], given: dict[str, Any], actor: Actor | None, action: str
+) -> Rule:
     from .config import load
 
     ws = _workspace(target)
@@ -111,9 +123,31 @@ def _edit(target, change: Callable[[Any, list[str]], str], given: dict[str, Any]
         if rule is not None and rule.description:
             _check_template(path, rule)
         _write_atomic(path, text)
+        _audit(ws, config, (actor or Actor.local()).entry(action, rule_id, ws.now(), {"rule": given}))
     ws._config = config
     assert rule is not None
     return rule
+
+
+def _audit(ws: Workspace, config: Config, entry) -> None:
+    """Write the edit's audit entry (the rename is done: see the module's docstring)."""
+    from .errors import StateError
+    from .store import audit, open_store
+    from .workspace import resolve_db_path
+
+    try:
+        db_path = resolve_db_path(config, ws.db, ws.env)
+        store = open_store(db_path, create=True, timeout_ms=config.state.lock_timeout_ms)
+        try:
+            with store.transaction():
+                audit.record(store, entry)
+        finally:
+            store.close()  # not sealed: a rule edit leaves no file beside the database but the entry
+    except StateError as exc:
+        raise StateError(
+            f"rule '{entry.target}' was written to {config.path}, but its audit entry was not: {exc.message}",
+            hint=exc.hint,
+        ) from None
 
 
 def _default_config() -> str:
@@ -250,40 +284,19 @@ def _check_template(path: Path, rule: Rule) -> None:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path`` (same mode and owner) and rename it over ``path``."""
+    from .files import replace_file
+
     try:
         info = os.stat(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ConfigNotWritable(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        replace_file(path, text, mode=stat.S_IMODE(info.st_mode), owner=(info.st_uid, info.st_gid))
     except OSError as exc:
         raise ConfigNotWritable(
-            f"cannot write {path}: {exc.strerror}",
+            f"cannot write {path}: {exc.strerror}; it was left as it was",
             hint="the user running pantry-alert needs write access to its directory",
         ) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, stat.S_IMODE(info.st_mode))
-        if (info.st_uid, info.st_gid) != (os.getuid(), os.getgid()):
-            try:
-                os.chown(tmp, info.st_uid, info.st_gid)
-            except PermissionError:
-                pass  # only root may give a file away; the file keeps its mode
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ConfigNotWritable(f"cannot write {path}: {exc.strerror}; it was left as it was") from None
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 # ------------------------------------------------------------ the rule itself

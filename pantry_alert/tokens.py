@@ -25,6 +25,8 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
+from . import audit
+from .audit import Actor
 from .errors import NotFoundError, UsageError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
@@ -136,9 +138,16 @@ def check_name(name: str) -> str:
 
 
 def add_token(
-    ws: Workspace, name: str, scopes: list[str], *, expires_ms: int | None = None, now: int | None = None
+    ws: Workspace,
+    name: str,
+    scopes: list[str],
+    *,
+    expires_ms: int | None = None,
+    now: int | None = None,
+    actor: Actor | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Create a token: returns ``(token, its list entry)``; the token is not stored and cannot be shown again.
+    The audit log's entry (``actor``, default the local user) is written in the same transaction.
 
     Raises ``UsageError`` for a bad name, an unknown scope or a name in use."""
     from .actions import writing
@@ -166,6 +175,8 @@ def add_token(
             now=now,
             expires_at=None if expires_ms is None else now + expires_ms,
         )
+        details = {"scopes": list(scopes), "expiresAt": entry.get("expiresAt")}
+        audit.record(store, actor or audit.Actor.local(), audit.TOKEN_ADD, name, now, details)
     return token, public(entry)
 
 
@@ -182,8 +193,9 @@ def list_tokens(ws: Workspace) -> list[dict[str, Any]]:
         return [public(entry) for entry in store_list(store)]
 
 
-def revoke_token(ws: Workspace, name: str) -> dict[str, Any]:
-    """Delete a token and end its console sessions; returns its last list entry.
+def revoke_token(ws: Workspace, name: str, *, now: int | None = None, actor: Actor | None = None) -> dict[str, Any]:
+    """Delete a token and end its console sessions; returns its last list entry.  The audit log's
+    entry (``actor``, default the local user) is written in the same transaction.
 
     Raises ``NotFoundError`` for an unknown name."""
     from .actions import writing
@@ -195,6 +207,8 @@ def revoke_token(ws: Workspace, name: str) -> dict[str, Any]:
             raise NotFoundError(f"no token named '{name}'", hint=TOKEN_HINT)
         with store.transaction():
             delete_token(store, name)
+            at = ws.now() if now is None else now
+            audit.record(store, actor or audit.Actor.local(), audit.TOKEN_REVOKE, name, at)
     return public(found)
 
 

@@ -138,6 +138,9 @@ def test_get_changes_nothing_the_form_post_acknowledges_and_bad_links_are_refuse
         (CPU, "acknowledged", "Dana", "on it"),
         (MEM, "acknowledged", "link", None),
     ]
+    audited = [(e["actor"], e["action"], e["target"], e["details"].get("by")) for e in cli("audit", "--json").json()]
+    assert sorted(audited) == [("link", "acknowledge", CPU, "Dana"), ("link", "acknowledge", MEM, None)]
+    assert {e["client"] for e in cli("audit", "--json").json()} == {"127.0.0.1"}
     # PagerDuty follows: the next check sends the acknowledgement (ntfy is not told)
     reach.reset()
     assert cli("check", "--metrics-file", str(cli.metrics({"cpu": 95, "mem": 95})), now=T0 + 6 * MINUTE).code == 0

@@ -18,6 +18,8 @@ PROTECTED = [
     ("GET", "/api/alerts/some_id"),
     ("POST", "/api/alerts/some_id/resolve"),
     ("POST", "/api/alerts/some_id/acknowledge"),
+    ("POST", "/api/alerts/some_id/notes"),
+    ("GET", "/api/audit"),
     ("POST", "/api/alerts/rules"),
     ("PUT", "/api/alerts/rules/high_error_rate"),
     ("GET", "/api/rules"),

@@ -55,7 +55,7 @@ def test_every_problem_is_listed_with_file_line_and_rule(tmp_path):
         load(path, env={})
     problems = info.value.problems
     assert (
-        f"{path}:2: colour: unknown key 'colour' (allowed: api, batching, channels, dashboard_url, escalation, escalation_policies, flapping, heartbeats, history, maintenance, notify_resolved_when_silenced, quiet_hours, routes, rules, service, service_name, source, state, timezone)"
+        f"{path}:2: colour: unknown key 'colour' (allowed: api, audit, batching, channels, dashboard_url, escalation, escalation_policies, flapping, heartbeats, history, maintenance, notify_resolved_when_silenced, quiet_hours, routes, rules, service, service_name, source, state, timezone)"
         in problems
     )
     assert (

@@ -74,6 +74,7 @@ def test_the_top_level_keys_are_the_plain_values_and_the_sections():
         "flapping",
         "notify_resolved_when_silenced",
         "api",
+        "audit",
         "rules",
         "history",  # after the rules: it checks their window functions
         "heartbeats",

@@ -10,10 +10,14 @@ import pytest
 import uvicorn
 from conftest import free_port
 
-from pantry_alert.http.protocol import GuardedH11Protocol
+from pantry_alert.http.protocol import GuardedH11Protocol, guarded_protocol
 
 
-class Quick(GuardedH11Protocol):
+class QuickH11(GuardedH11Protocol):
+    header_timeout_s = 0.3
+
+
+class QuickHttpTools(guarded_protocol()):  # type: ignore[misc]  # what serve runs
     header_timeout_s = 0.3
 
 
@@ -22,10 +26,10 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-@pytest.fixture
-def server():
+@pytest.fixture(params=[QuickHttpTools, QuickH11], ids=["httptools", "h11"])
+def server(request):
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=Quick, lifespan="off", log_level="error")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=request.param, lifespan="off", log_level="error")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

@@ -418,7 +418,13 @@ def test_without_a_database_reads_are_empty_and_lookups_fail(simple):
         "byRule": {},
         "notifications": NO_NOTIFICATIONS,
     }
-    assert simple("prune", "--json").json() == {"deleted": 0, "silences": 0, "cutoff": T0 - 7 * DAY, "dryRun": False}
+    assert simple("prune", "--json").json() == {
+        "deleted": 0,
+        "silences": 0,
+        "cutoff": T0 - 7 * DAY,
+        "dryRun": False,
+        "auditDeleted": 0,
+    }
     for args in (["show", "cpu_high_1"], ["ack", "cpu_high_1"]):
         result = simple(*args)
         assert (result.code, result.err) == (1, "error: Alert cpu_high_1 not found\n" + HINT)

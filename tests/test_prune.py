@@ -50,7 +50,7 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
 
     dry = cli("prune", "--dry-run", "--json", now=now)
     ok(dry)
-    assert dry.json() == {"deleted": 2, "silences": 0, "cutoff": cutoff, "dryRun": True}
+    assert dry.json() == {"deleted": 2, "silences": 0, "cutoff": cutoff, "dryRun": True, "auditDeleted": 0}
     counts = [
         "  resolved alerts              2",
         "  their events                12",
@@ -80,7 +80,7 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
     ok(cli.check(metrics(50, 50), now=now))  # sends M1's resolved notification
     again = cli("prune", "--json", now=now)
     ok(again)
-    assert again.json() == {"deleted": 1, "silences": 0, "cutoff": cutoff, "dryRun": False}
+    assert again.json() == {"deleted": 1, "silences": 0, "cutoff": cutoff, "dryRun": False, "auditDeleted": 0}
     assert sorted(r[0] for r in rows(cli.db, "SELECT id FROM alerts")) == sorted([d1, c3])
 
     everything = cli("prune", "--older-than", "0", "--vacuum", now=now)  # never an unresolved one
@@ -110,7 +110,13 @@ def test_prune_most_of_the_database_keeps_survivors_intact(cli):
     before = dump(cli)
     pruned = cli("prune", "--older-than", "0", "--json", now=T0 + 10 * MINUTE)
     ok(pruned)
-    assert pruned.json() == {"deleted": 4, "silences": 0, "cutoff": T0 + 10 * MINUTE, "dryRun": False}
+    assert pruned.json() == {
+        "deleted": 4,
+        "silences": 0,
+        "cutoff": T0 + 10 * MINUTE,
+        "dryRun": False,
+        "auditDeleted": 0,
+    }
     # The survivor was put back (a new rowid: this is the copy path, not row-by-row deletion).
     assert rows(cli.db, "SELECT rowid, id FROM alerts") == [(1, survivor)]
     after = dump(cli)

@@ -1,25 +1,22 @@
-"""Human actions on one alert: ``ack`` and ``resolve``."""
+"""Human actions on one alert: ``ack``, ``resolve`` and ``note``.
+
+Each acts as ``cli:<login name>`` in the audit log; a ``--by`` names the
+person on the alert's timeline and goes into the entry's details.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Annotated, Optional
 
 import typer
 
+from ..audit import login_name
 from ..timeutil import format_time
 from . import app
 from .common import get_globals
 
-
-def login_name() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:
-        return os.environ.get("USER") or "unknown"
+__all__ = ["ack", "login_name", "note", "resolve"]
 
 
 # -------------------------------------------------------------------- ack
@@ -75,3 +72,18 @@ def resolve(
     ws = get_globals(ctx).workspace
     actions.resolve(ws, alert_id, by=by or login_name(), note=note)
     sys.stdout.write("Alert resolved\n")
+
+
+@app.command()
+def note(
+    ctx: typer.Context,
+    alert_id: Annotated[str, typer.Argument(metavar="ALERT_ID")],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="the note (quote it)")],
+    by: Annotated[Optional[str], typer.Option("--by", help="who writes it [default: your login name]")] = None,
+) -> None:
+    """Add a note to an alert's timeline (resolved alerts too)."""
+    from .. import actions
+
+    ws = get_globals(ctx).workspace
+    actions.add_note(ws, alert_id, text, by=by or login_name())
+    sys.stdout.write("Note added\n")

@@ -7,11 +7,12 @@ config's time zone; ``--json`` keeps epoch milliseconds.
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..timeutil import format_time
+from ..views import event_text
 from . import app
 from .common import alerts_table, choice, console, escape, get_globals, print_json, warn
 from .completion import rule_ids
@@ -208,66 +209,6 @@ def _handled_rows(alert, tz: str | None) -> list[tuple[str, str]]:
     return rows
 
 
-def _event_text(kind: str, d: dict[str, Any], tz: str | None) -> str:
-    """One timeline line's details, in words."""
-    import json
-
-    def channels() -> str:
-        return ", ".join(d.get("channels") or []) or "no configured channel"
-
-    if kind == "fired":
-        return f"{d.get('severity', '?')}: {d.get('description', '')}"
-    if kind == "notified":
-        step = f" (step {d['step']})" if d.get("step") else ""
-        return f"{d.get('kind', '?')}{step} to {channels()}"
-    if kind == "reminded":
-        return f"{d.get('kind', 'reminder')} to {channels()} (seen {d.get('count', '?')} times)"
-    if kind == "escalated" and d.get("step"):
-        return f"step {d['step']} of its escalation policy to {channels()}"
-    if kind == "escalated":
-        return f"{d.get('from', '?')} -> {d.get('to', '?')}; channels now {channels()}"
-    if kind in ("held", "silenced", "inhibited"):
-        return _hold_text(d, tz)
-    if kind == "flapping":
-        return f"{d.get('transitions', '?')} changes within {_duration(d.get('window'))}: notices held until stable"
-    if kind == "stable":
-        return f"no change for the flapping window; now {d.get('state', '?')}"
-    if kind == "acknowledged":
-        text = f"by {d.get('by') or '?'}"
-        if d.get("until") is not None:
-            text += f" until {_clock(d['until'], tz)[0]}"
-        if d.get("note"):
-            text += f": {d['note']}"
-        return text
-    if kind == "ack_expired":
-        return "acknowledgement expired; reminders resume"
-    if kind == "resolved":
-        return f"by {d.get('by') or '?'}" + (f": {d['note']}" if d.get("note") else "")
-    if kind == "delivered":
-        return f"{d.get('kind', '?')} via {d.get('channel', '?')}"
-    if kind == "delivery_failed":
-        retry = f"; retry at {_clock(d['retryAt'], tz)[0]}" if d.get("retryAt") else "; gave up"
-        return f"{d.get('kind', '?')} via {d.get('channel', '?')}: {d.get('error', '?')}{retry}"
-    return json.dumps(d, separators=(", ", ": ")) if d else ""
-
-
-def _hold_text(d: dict[str, Any], tz: str | None) -> str:
-    """What holds an alert's notices: a silence (id, reason), a maintenance window, or an inhibitor."""
-    if d.get("inhibitor"):
-        return f"while {d['inhibitor']} has an unresolved alert"
-    until = f" until {_clock(d['until'], tz)[0]}" if d.get("until") is not None else ""
-    if d.get("window"):
-        return f"maintenance window {d['window']}{until}"
-    reason = f": {d['reason']}" if d.get("reason") else ""
-    return f"silence {d.get('silence', '?')}{until}{reason}"
-
-
-def _duration(ms: Any) -> str:
-    from ..timeutil import format_duration
-
-    return format_duration(ms) if isinstance(ms, int) else "?"
-
-
 def _short(ms: int | None, tz: str | None, day: str, zone: str) -> str:
     """The time alone on the alert's day; with the date on other days; with the zone if it differs."""
     text, event_zone = _clock(ms, tz)
@@ -295,7 +236,7 @@ def _timeline_table(alert, events: list[dict], tz: str | None):
             _short(event["at"], tz, day, zone),
             ("-" if offset < 0 else "") + format_duration(abs(offset)),
             event["kind"],
-            escape(_event_text(event["kind"], event["detail"] or {}, tz)),
+            escape(event_text(event["kind"], event["detail"] or {}, tz)),
         )
     return table
 

@@ -60,7 +60,7 @@ from . import check, heartbeats, ping  # noqa: E402
 check.register(app)
 ping.register(app)
 heartbeats.register(app)
-from . import actions, alerts, history, notify_test, prune, rules, silence, stats, token  # noqa: E402,F401  (importing registers the commands)
+from . import actions, alerts, audit, history, notify_test, prune, reviews, rules, silence, stats, token  # noqa: E402,F401  (importing registers the commands)
 
 app.add_typer(rules.app, name="rules")
 app.add_typer(silence.app, name="silence")

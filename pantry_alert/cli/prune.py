@@ -28,27 +28,40 @@ def prune(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON object")] = False,
 ) -> None:
     """Delete old resolved alerts with their events and notifications (never an unresolved one),
-    old runs, silences that ended before the cutoff, and the metric samples older than
-    history.retention.  Prints nothing when nothing was deleted."""
+    old runs, silences that ended before the cutoff, the metric samples older than
+    history.retention and the audit entries older than audit.retention.  Prints nothing when
+    nothing was deleted."""
     from ..store import maintenance
     from ..timeutil import cli_duration
 
     age = cli_duration(older_than, option="--older-than") if older_than is not None else None
     g = get_globals(ctx)
     config = g.config()
-    cutoff = g.now() - (config.state.retention_ms if age is None else age)
+    now = g.now()
+    cutoff = now - (config.state.retention_ms if age is None else age)
     with g.store() as store:
-        history_cutoff = g.now() - config.history.retention_ms  # whatever --older-than says for alerts
-        result = maintenance.prune(store, cutoff=cutoff, dry_run=dry_run, history_cutoff=history_cutoff)
+        history_cutoff = now - config.history.retention_ms  # whatever --older-than says for alerts
+        audit_cutoff = now - config.audit.retention_ms
+        result = maintenance.prune(
+            store, cutoff=cutoff, dry_run=dry_run, history_cutoff=history_cutoff, audit_cutoff=audit_cutoff
+        )
         size_before = _file_size(store.path)
         if vacuum and not dry_run:
             maintenance.vacuum(store)
     if as_json:
-        print_json({"deleted": result.alerts, "silences": result.silences, "cutoff": cutoff, "dryRun": dry_run})
+        print_json(
+            {
+                "deleted": result.alerts,
+                "silences": result.silences,
+                "cutoff": cutoff,
+                "dryRun": dry_run,
+                "auditDeleted": result.audit,
+            }
+        )
         return
-    deleted = (
-        result.alerts + result.events + result.notifications + result.runs + result.silences + result.pings
-    ) + result.history_runs
+    deleted = (result.alerts + result.events + result.notifications + result.runs + result.silences + result.pings) + (
+        result.history_runs + result.audit
+    )
     if not (deleted or dry_run or vacuum):
         return  # quiet, like check: the hourly timer mails only when something happened
     when = format_time(cutoff, config.timezone)
@@ -60,6 +73,7 @@ def prune(
         ("runs", result.runs),
         *((("heartbeat pings", result.pings),) if config.heartbeats or result.pings else ()),
         ("ended silences", result.silences),
+        *((("audit entries", result.audit),) if result.audit else ()),
     ):
         lines.append(f"  {label:<20}{count:>10}")
     if result.history_runs:

@@ -142,7 +142,7 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
     import uvicorn
 
     from ..http.app import create_app
-    from ..http.protocol import GuardedH11Protocol
+    from ..http.protocol import guarded_protocol
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
@@ -159,7 +159,7 @@ def _serve(server_ctx, sock, *, access_log: bool) -> None:
         server_header=False,
         lifespan="off",
         timeout_graceful_shutdown=10,
-        http=GuardedH11Protocol,  # a header-read timeout: half-sent requests are closed
+        http=guarded_protocol(),  # a header-read timeout: half-sent requests are closed
         timeout_keep_alive=5,
     )
     from ..http.pings import RedactPingKeys

@@ -30,6 +30,7 @@ from .model import (
     RULE_ID,
     TYPES,
     ApiSettings,
+    AuditSettings,
     Batching,
     Config,
     Escalation,
@@ -42,6 +43,7 @@ from .model import (
 )
 from .sections import (
     API_KEYS,
+    AUDIT_KEYS,
     BATCHING_KEYS,
     ESCALATION_KEYS,
     ESCALATION_POLICIES_KEYS,
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_KEYS",
+    "AUDIT_KEYS",
     "BATCHING_KEYS",
     "BUILTIN_SOURCE_RULE",
     "DEFAULT_COOLDOWN_MS",
@@ -90,6 +93,7 @@ __all__ = [
     "TOP_KEYS",
     "TYPES",
     "ApiSettings",
+    "AuditSettings",
     "Batching",
     "Config",
     "ConfigError",

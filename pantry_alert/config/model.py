@@ -34,6 +34,7 @@ DEFAULT_SOURCE_TIMEOUT_MS = 10_000
 DEFAULT_RETENTION_MS = 7 * 86_400_000
 DEFAULT_LOCK_TIMEOUT_MS = 30_000
 DEFAULT_DELIVERY_BUDGET_MS = 60_000  # a run starts no new send after this long
+DEFAULT_AUDIT_RETENTION_MS = 365 * 86_400_000
 DEFAULT_STALE_AFTER_MS = 5 * 60_000
 DEFAULT_SESSION_TTL_MS = 12 * 3_600_000
 
@@ -402,6 +403,17 @@ class ApiSettings(Record):
         self.links = LinkSettings() if links is None else links
 
 
+class AuditSettings(Record):
+    """``audit``: how long ``prune`` keeps the audit log's entries."""
+
+    retention_ms: int
+    _fields = ("retention_ms",)
+    _shown = _fields
+
+    def __init__(self, retention_ms: int = DEFAULT_AUDIT_RETENTION_MS) -> None:
+        self.retention_ms = retention_ms
+
+
 class Config(Record):
     path: Path
     service: str
@@ -425,6 +437,7 @@ class Config(Record):
     flapping: Flapping | None
     notify_resolved_when_silenced: bool
     api: ApiSettings
+    audit: AuditSettings
     rules: list[Rule]
     heartbeats: list[Heartbeat]
     history: HistorySettings
@@ -454,6 +467,7 @@ class Config(Record):
         "flapping",
         "notify_resolved_when_silenced",
         "api",
+        "audit",
         "rules",
         "heartbeats",
         "history",
@@ -480,6 +494,7 @@ class Config(Record):
         "flapping",
         "notify_resolved_when_silenced",
         "api",
+        "audit",
         "rules",
         "heartbeats",
         "history",
@@ -506,6 +521,7 @@ class Config(Record):
         flapping: Flapping | None = None,
         notify_resolved_when_silenced: bool = False,
         api: ApiSettings | None = None,
+        audit: AuditSettings | None = None,
         rules: list[Rule] | None = None,
         heartbeats: list[Heartbeat] | None = None,
         history: HistorySettings | None = None,
@@ -532,6 +548,7 @@ class Config(Record):
         self.flapping = flapping
         self.notify_resolved_when_silenced = notify_resolved_when_silenced
         self.api = ApiSettings() if api is None else api
+        self.audit = AuditSettings() if audit is None else audit
         self.rules = [] if rules is None else rules
         self.heartbeats = [] if heartbeats is None else heartbeats
         self.history = HistorySettings() if history is None else history

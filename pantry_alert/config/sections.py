@@ -33,6 +33,7 @@ from .checks import (
 )
 from .model import (
     BUILTIN_SOURCE_RULE,
+    DEFAULT_AUDIT_RETENTION_MS,
     DEFAULT_COOLDOWN_MS,
     DEFAULT_DELIVERY_BUDGET_MS,
     DEFAULT_LOCK_TIMEOUT_MS,
@@ -44,6 +45,7 @@ from .model import (
     RULE_ID,
     TYPES,
     ApiSettings,
+    AuditSettings,
     Batching,
     Config,
     Escalation,
@@ -83,6 +85,7 @@ HEARTBEATS_KEYS = {
     "cooldown",
     "alert_if_never",
 }
+AUDIT_KEYS = {"retention"}
 RULE_KEYS = {
     "id",
     "name",
@@ -329,6 +332,15 @@ def heartbeats(value: Any, p: Parse) -> list:
     from .heartbeats import heartbeats as parse
 
     return parse(value, p, HEARTBEATS_KEYS)
+
+
+def audit(value: Any, p: Parse) -> AuditSettings:
+    section = mapping_setting(value, ("audit",), p.problems)
+    unknown_keys(section, AUDIT_KEYS, ("audit",), p.problems)
+    retention = duration_setting(
+        section, "retention", DEFAULT_AUDIT_RETENTION_MS, ("audit",), p.problems, positive=True
+    )
+    return AuditSettings(retention_ms=retention)
 
 
 # ----------------------------------------------------------------- rules
@@ -896,6 +908,7 @@ SECTIONS: tuple[tuple[str, Callable[[Any, Parse], Any]], ...] = (
     ("flapping", flapping),
     ("notify_resolved_when_silenced", notify_resolved_when_silenced),
     ("api", api),
+    ("audit", audit),
     ("rules", rules),
     ("history", history_settings),  # after the rules: it checks their window functions
     ("heartbeats", heartbeats),

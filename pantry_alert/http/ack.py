@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse
 
 from .. import actions, links
 from ..errors import ConflictError, NotFoundError
-from .common import read_body
+from .common import actor_of, read_body
 
 MAX_NAME, MAX_NOTE = 100, 500
 HEADERS = {
@@ -108,7 +108,8 @@ async def confirm(request):
     if any(0xD800 <= ord(c) <= 0xDFFF for c in name + (note or "")):
         return page(request, 400, "The form could not be read")
     try:
-        alert = await run_in_threadpool(actions.acknowledge, ws, alert_id, by=name, note=note)
+        actor = actor_of(request, "link")  # audited as the link, from the client's address
+        alert = await run_in_threadpool(actions.acknowledge, ws, alert_id, by=name, note=note, actor=actor)
     except NotFoundError:
         return page(request, 404, "Alert not found", said="It may have been pruned from the history.")
     except ConflictError as exc:

@@ -24,6 +24,16 @@ class HttpError(Exception):
         self.headers = headers or {}
 
 
+def actor_of(request, name: str | None = None):
+    """The ``audit.Actor`` of a request: the name of the token it acts as (``BearerAuth`` or the
+    console's session puts it in ``state["actor"]``), or ``name``, and the client's address."""
+    from ..audit import Actor
+    from ..tokens import NO_AUTH_NAME
+
+    client = request.client.host if request.client is not None else None
+    return Actor(name or request.scope.get("state", {}).get("actor") or NO_AUTH_NAME, client)
+
+
 def ok(data: Any = None, *, message: str | None = None, status: int = 200):
     """``{"success": true, "data": ...}`` (and/or ``"message"``)."""
     from starlette.responses import JSONResponse

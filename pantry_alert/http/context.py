@@ -79,6 +79,14 @@ class ServerContext:
             self._workspace, self._stamp = ws, stamp
             return ws
 
+    def hit(self, key: tuple) -> bytes | None:
+        """The cached answer for ``key`` while the database has not changed since it was computed;
+        None otherwise.  Cheap (two ``stat`` calls and ``PRAGMA data_version``), so the event loop
+        may call it directly and go to the thread pool only on a miss."""
+        ws = self.workspace()
+        token = self._watch.token(ws.db_path())
+        return None if token is None else self._watch.get(key, token)
+
     def state_version(self) -> tuple | None:
         """Changes whenever the state database does (None: no database yet)."""
         return self._watch.token(self.workspace().db_path())

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from .. import actions, views
 from ..config import SEVERITIES, TYPES
-from .common import HttpError, choice_param, duration_field, int_param, ok, read_json, text_field
+from .common import HttpError, actor_of, choice_param, duration_field, int_param, ok, read_json, text_field
 from .writes import run_write
 
 DAY = 86_400_000
 MAX_HISTORY = 10_000  # alerts per history page: bounds the memory of one response
+MAX_AUDIT = 10_000  # audit entries per answer
+DEFAULT_AUDIT_SINCE = 30 * DAY
 DEFAULT_BY = "api"
 
 
@@ -29,19 +32,26 @@ def _ctx(request):
 # ------------------------------------------------------------------ reads
 
 
-def active_alerts(request):
-    """``list --json``: active alerts, newest first; query ``severity``, ``type``, ``rule``."""
+async def active_alerts(request):
+    """``list --json``: active alerts, newest first; query ``severity``, ``type``, ``rule``.
+
+    The hot route of dashboards: while the database has not changed, the cached answer's bytes
+    are served from the event loop (no thread hop); a miss computes it in the thread pool."""
     q = request.query_params
     severity = choice_param(q.get("severity"), SEVERITIES, "severity")
     type_ = choice_param(q.get("type"), TYPES, "type")
     rule = q.get("rule") or None
+    ctx = _ctx(request)
+    key = ("active", severity, type_, rule)
 
     def compute(ws) -> bytes:
         with ws.store() as store:
             alerts = store.list_alerts(active=True, severity=severity, type=type_, rule=rule)
         return ok(views.alerts_json(alerts)).body
 
-    body = _ctx(request).cached(("active", severity, type_, rule), compute)
+    body = ctx.hit(key)
+    if body is None:
+        body = await run_in_threadpool(ctx.cached, key, compute)
     return Response(body, media_type="application/json")
 
 
@@ -91,7 +101,7 @@ async def alert_resolve(request):
     body = await read_json(request, allowed={"by", "note"})
     by, note = text_field(body, "by") or DEFAULT_BY, text_field(body, "note")
     ws = _ctx(request).workspace()
-    await run_write(actions.resolve, ws, alert_id, by=by, note=note)
+    await run_write(actions.resolve, ws, alert_id, by=by, note=note, actor=actor_of(request))
     return ok(message="Alert resolved")
 
 
@@ -102,8 +112,34 @@ async def alert_acknowledge(request):
     by, note = text_field(body, "by") or DEFAULT_BY, text_field(body, "note")
     for_ms = duration_field(body.get("for"), "for", positive=True)
     ws = _ctx(request).workspace()
-    alert = await run_write(actions.acknowledge, ws, alert_id, by=by, note=note, for_ms=for_ms)
+    alert = await run_write(actions.acknowledge, ws, alert_id, by=by, note=note, for_ms=for_ms, actor=actor_of(request))
     return ok(alert.to_json(), message="Alert acknowledged")
+
+
+async def alert_note(request):
+    """As ``note``: body ``{"text": ...}`` (optional ``by``); 404 for an unknown alert."""
+    alert_id = request.path_params["alert_id"]
+    body = await read_json(request, allowed={"text", "by"}, required=True)
+    text = text_field(body, "text", max_length=actions.MAX_NOTE)
+    if text is None or not text.strip():
+        raise HttpError(400, "'text' (the note) is required")
+    by = text_field(body, "by")
+    ws = _ctx(request).workspace()
+    await run_write(actions.add_note, ws, alert_id, text, by=by, actor=actor_of(request))
+    return ok(message="Note added", status=201)
+
+
+def audit_log(request):
+    """As ``audit --json``; query ``since`` (default 30d), ``actor``, ``limit`` (default 1000)."""
+    from ..audit import entries
+
+    q = request.query_params
+    since = duration_field(q.get("since") or None, "since")
+    limit = int_param(q.get("limit"), "limit", default=1000, low=1, high=MAX_AUDIT)
+    ws = _ctx(request).workspace()
+    cutoff = ws.now() - (DEFAULT_AUDIT_SINCE if since is None else since)
+    found = entries(ws, since=cutoff, actor=q.get("actor") or None, limit=limit)
+    return ok([entry.to_json() for entry in found])
 
 
 async def _rule_body(request) -> dict[str, Any]:
@@ -119,7 +155,7 @@ async def rule_create(request):
     from ..rules_edit import add_rule
 
     rule = await _rule_body(request)
-    created = await run_write(add_rule, _ctx(request).workspace(), rule)
+    created = await run_write(add_rule, _ctx(request).workspace(), rule, actor=actor_of(request))
     return ok(created.to_json(), message="Alert rule created")
 
 
@@ -129,7 +165,7 @@ async def rule_update(request):
 
     rule_id = request.path_params["rule_id"]
     rule = await _rule_body(request)
-    updated = await run_write(update_rule, _ctx(request).workspace(), rule_id, rule)
+    updated = await run_write(update_rule, _ctx(request).workspace(), rule_id, rule, actor=actor_of(request))
     return ok(updated.to_json(), message="Alert rule updated")
 
 
@@ -160,8 +196,11 @@ async def silence_create(request):
     reason, by = text_field(body, "reason"), text_field(body, "by") or DEFAULT_BY
     start = text_field(body, "start", max_length=64)
     starts_at = iso_instant(start, "'start'") if start else None
+    actor = actor_of(request)
     silence = await run_write(
-        lambda: add_silence(_ctx(request).workspace(), rule, for_ms=for_ms, reason=reason, by=by, starts_at=starts_at)
+        lambda: add_silence(
+            _ctx(request).workspace(), rule, for_ms=for_ms, reason=reason, by=by, starts_at=starts_at, actor=actor
+        )
     )
     return ok(silence, message="Silence created")
 
@@ -174,7 +213,8 @@ async def silence_expire(request):
     body = await read_json(request, allowed={"by"})
     by = text_field(body, "by") or DEFAULT_BY
     silence_id = request.path_params["silence_id"]
-    silence = await run_write(lambda: expire_silence(_ctx(request).workspace(), silence_id, by=by))
+    actor = actor_of(request)
+    silence = await run_write(lambda: expire_silence(_ctx(request).workspace(), silence_id, by=by, actor=actor))
     return ok(silence, message="Silence expired")
 
 
@@ -192,6 +232,8 @@ def routes() -> list:
         Route("/api/alerts/{alert_id}", alert_show, methods=["GET"]),
         Route("/api/alerts/{alert_id}/resolve", alert_resolve, methods=["POST"]),
         Route("/api/alerts/{alert_id}/acknowledge", alert_acknowledge, methods=["POST"]),
+        Route("/api/alerts/{alert_id}/notes", alert_note, methods=["POST"]),
+        Route("/api/audit", audit_log, methods=["GET"]),
         Route("/api/rules", rules_list, methods=["GET"]),
         Route("/api/metrics/history", metric_history, methods=["GET"]),
         Route("/api/silences", silences_list, methods=["GET"]),

@@ -29,9 +29,10 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from .. import actions
+from ..audit import Actor
 from ..errors import ConflictError, NotFoundError, PantryAlertError, StateLocked
 from ..timeutil import format_time
-from .common import HttpError, fail, parse_json, read_body
+from .common import HttpError, actor_of, fail, parse_json, read_body
 from .writes import run_write
 
 log = logging.getLogger("pantry_alert.http")
@@ -68,8 +69,9 @@ async def slack_actions(request):
     alert_id = str(action.get("value") or "")
     user = _user(payload)
     ws = ctx.workspace()
-    outcome = await run_write(_acknowledge, ws, alert_id, user, QUICK_LOCK_MS)
-    task = BackgroundTask(_finish, ws, ctx.env, payload, alert_id, user, outcome)
+    actor = actor_of(request, f"slack:{user}")
+    outcome = await run_write(_acknowledge, ws, alert_id, actor, QUICK_LOCK_MS)
+    task = BackgroundTask(_finish, ws, ctx.env, payload, alert_id, actor, outcome)
     return Response(status_code=200, background=task)
 
 
@@ -121,12 +123,12 @@ def _user(payload: dict[str, Any]) -> str:
     return re.sub(r"[\x00-\x1f\x7f]", "", str(name))[:100] or "unknown"
 
 
-def _acknowledge(ws, alert_id: str, user: str, lock_ms: int | None) -> Outcome:
+def _acknowledge(ws, alert_id: str, actor: Actor, lock_ms: int | None) -> Outcome:
     """Acknowledge; a lock wait beyond ``lock_ms`` gives ``busy`` (the background then waits longer)."""
     now = ws.now()
     try:
-        alert = actions.acknowledge(ws, alert_id, by=f"slack:{user}", now=now, lock_timeout_ms=lock_ms)
-        return Outcome("acknowledged", alert, user, now)
+        alert = actions.acknowledge(ws, alert_id, by=actor.name, now=now, lock_timeout_ms=lock_ms, actor=actor)
+        return Outcome("acknowledged", alert, actor.name.removeprefix("slack:"), now)
     except StateLocked:
         if lock_ms is None:
             raise
@@ -142,11 +144,11 @@ def _acknowledge(ws, alert_id: str, user: str, lock_ms: int | None) -> Outcome:
 # --------------------------------------------------------- after the 200
 
 
-def _finish(ws, env, payload: dict[str, Any], alert_id: str, user: str, outcome: Outcome) -> None:
+def _finish(ws, env, payload: dict[str, Any], alert_id: str, actor: Actor, outcome: Outcome) -> None:
     """Runs after the response: finish a deferred acknowledgement, then replace the message."""
     try:
         if outcome.what == "busy":
-            outcome = _acknowledge(ws, alert_id, user, None)
+            outcome = _acknowledge(ws, alert_id, actor, None)
         url = payload.get("response_url")
         if not isinstance(url, str) or not url:
             return

@@ -18,6 +18,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
+    from ..audit import Entry
     from ..model import Alert, Event, Intent, RuleState
     from .outbox import Outbox
 
@@ -28,6 +29,13 @@ if TYPE_CHECKING:
 __all__ = ["Store", "open_store", "default_path", "run_lock", "SCHEMA_VERSION", "DEFAULT_WAIT_MS"]
 
 DEFAULT_WAIT_MS = 30_000  # how long a write waits for the database by default (state.lock_timeout's default)
+
+
+def record_audit(store: Store, entry: Entry) -> None:
+    from .audit import record
+
+    record(store, entry)
+
 
 _JSON_FIELDS = ("labels", "metrics", "channels", "notified_channels", "resolved_metrics")
 _BOOL_FIELDS = ("escalated", "silenced", "inhibited")
@@ -322,6 +330,7 @@ class Store:
         note: str | None,
         until: int | None,
         now: int,
+        audit: Entry | None = None,
         tell: frozenset[str] = frozenset(),
     ) -> tuple[str, Alert | None]:
         """Acknowledge a firing alert.
@@ -331,8 +340,9 @@ class Store:
         ``"already"`` (acknowledged, and that acknowledgement has not expired).
         An acknowledgement whose ``--for`` ran out before any ``check`` noticed
         counts as expired: it gets its ``ack_expired`` event (at the expiry time)
-        and the new acknowledgement replaces it.  Each channel of ``tell`` the alert was
-        notified on gets an ``acknowledged`` notification (in the same transaction).
+        and the new acknowledgement replaces it.  ``audit`` is written in the same
+        transaction, when the acknowledgement is done, and so is an ``acknowledged``
+        notification for each channel of ``tell`` the alert was notified on.
         """
         from ..model import Event
 
@@ -355,6 +365,8 @@ class Store:
                 (now, by, note, until, alert.id),
             )
             self.add_event(Event(alert.id, now, "acknowledged", {"by": by, "note": note, "until": until}))
+            if audit is not None:
+                record_audit(self, audit)
             for channel in alert.notified_channels:
                 if channel in tell:
                     from ..model import Intent
@@ -367,6 +379,20 @@ class Store:
                 until,
             )
         return "acknowledged", alert
+
+    def add_note(self, alert_id: str, *, by: str, text: str, now: int, audit: Entry | None = None) -> Alert | None:
+        """Add a note to an alert's timeline (resolved alerts included), with ``audit`` in the same
+        transaction; None (and nothing written) when the alert does not exist."""
+        from ..model import Event
+
+        with self.transaction():
+            alert = self.get_alert(alert_id)
+            if alert is None:
+                return None
+            self.add_event(Event(alert.id, now, "note", {"by": by, "text": text}))
+            if audit is not None:
+                record_audit(self, audit)
+        return alert
 
 
 def open_store(

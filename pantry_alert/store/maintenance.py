@@ -33,6 +33,7 @@ class PruneResult:
     events: int = 0
     notifications: int = 0
     runs: int = 0
+    audit: int = 0  # audit log entries older than their own cutoff (audit.retention)
     pings: int = 0  # heartbeat pings older than the cutoff
     silences: int = 0  # silences that ended before the cutoff
     kept: int = 0  # resolved alerts before the cutoff kept for their undelivered notifications
@@ -40,11 +41,19 @@ class PruneResult:
     history_runs: int = 0  # runs whose metric samples were older than the history's own cutoff
 
 
-def prune(store, *, cutoff: int, dry_run: bool = False, history_cutoff: int | None = None) -> PruneResult:
+def prune(
+    store,
+    *,
+    cutoff: int,
+    dry_run: bool = False,
+    history_cutoff: int | None = None,
+    audit_cutoff: int | None = None,
+) -> PruneResult:
     """Delete resolved alerts fired before ``cutoff`` with their events and
     notifications, the runs and the heartbeat pings before it and the silences
     that ended before it, in one transaction; and the metric samples of the
-    runs before ``history_cutoff`` (when given).
+    runs before ``history_cutoff`` and the audit entries older than
+    ``audit_cutoff`` (each when given).
     Unresolved alerts are never touched.  With ``dry_run``, count what would
     go and change nothing.
 
@@ -56,10 +65,14 @@ def prune(store, *, cutoff: int, dry_run: bool = False, history_cutoff: int | No
     ``secure_delete`` is FAST meanwhile: freed pages are not overwritten
     with zeros one by one (``--vacuum`` drops them from the file).
     """
+    from . import audit
+
     result = PruneResult(cutoff=cutoff, dry_run=dry_run)
     if store.conn is None:
         return result
     if dry_run:
+        if audit_cutoff is not None:
+            result.audit = audit.prune(store, cutoff=audit_cutoff, dry_run=True)
         ((result.alerts,),) = store._rows(f"SELECT COUNT(*) FROM alerts WHERE {_PRUNABLE}", (cutoff,))
         for table in ("events", "notifications"):
             ((count,),) = store._rows(
@@ -90,6 +103,8 @@ def prune(store, *, cutoff: int, dry_run: bool = False, history_cutoff: int | No
             result.silences = conn.execute("DELETE FROM silences WHERE ends_at < ?", (cutoff,)).rowcount
             if history_cutoff is not None:
                 result.history_runs = store_history.prune(conn, history_cutoff)
+            if audit_cutoff is not None:
+                result.audit = audit.prune(store, cutoff=audit_cutoff)
     except sqlite3.Error as exc:
         raise database_error(store.path, exc) from None
     finally:

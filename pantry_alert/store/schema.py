@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Callable
 
 APPLICATION_ID = 0x50414C54  # "PALT": marks a pantry-alert database in the SQLite header
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
@@ -195,6 +195,16 @@ def _tokens(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX idx_sessions_expires ON sessions(expires_at)")
 
 
+def _audit(conn: sqlite3.Connection) -> None:
+    """v10: the audit log (who did what, when, from where)."""
+    conn.execute(
+        "CREATE TABLE audit (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, "
+        "action TEXT NOT NULL, target TEXT NOT NULL, details TEXT, client TEXT)"
+    )
+    conn.execute("CREATE INDEX idx_audit_at ON audit(at)")
+    conn.execute("CREATE INDEX idx_audit_actor_at ON audit(actor, at)")
+
+
 # Forward migrations: MIGRATIONS[n] takes a database from version n to n + 1.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     0: _create_schema,
@@ -206,4 +216,5 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     6: _time_policy,
     7: _handed_marker,
     8: _tokens,
+    9: _audit,
 }

@@ -2,7 +2,8 @@
 
 Each calls the same library function as the command line and the API
 (``pantry_alert.actions``), acting as the signed-in token (its name is the
-``by``), and answers with a redirect back to the page (POST, redirect, GET).
+``by``, and the audit log's actor with the client's address), and answers
+with a redirect back to the page (POST, redirect, GET).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from ... import actions
-from ..common import HttpError, duration_field
+from ..common import HttpError, actor_of, duration_field
 from . import peers
 from .session import action
 
@@ -25,6 +26,11 @@ def _back(path: str, done: str):
 
 def _ws(request):
     return request.app.state.ctx.workspace()
+
+
+def _actor(request, session):
+    """The audit log's actor: the signed-in token, from the client's address."""
+    return actor_of(request, session.principal.name)
 
 
 def _alert_path(request) -> str:
@@ -55,13 +61,20 @@ def acknowledge(request, session, form):
         by=session.principal.name,
         note=_text(form, "note"),
         for_ms=_duration(form, "for"),
+        actor=_actor(request, session),
     )
     return _back(_alert_path(request), "acknowledged")
 
 
 @action("ack")
 def resolve(request, session, form):
-    actions.resolve(_ws(request), request.path_params["alert_id"], by=session.principal.name, note=_text(form, "note"))
+    actions.resolve(
+        _ws(request),
+        request.path_params["alert_id"],
+        by=session.principal.name,
+        note=_text(form, "note"),
+        actor=_actor(request, session),
+    )
     return _back(_alert_path(request), "resolved")
 
 
@@ -78,6 +91,7 @@ def silence_rule(request, session, form):
         for_ms=_duration(form, "for", required=True) or 0,
         reason=_text(form, "reason"),
         by=session.principal.name,
+        actor=_actor(request, session),
     )
     return _back(_alert_path(request), "silenced")
 
@@ -87,7 +101,8 @@ def add_note(request, session, form):
     add = peers.note_adder()
     if add is None:
         raise HttpError(404, "notes are not available in this version")
-    add(_ws(request), request.path_params["alert_id"], _text(form, "text", required=True), by=session.principal.name)
+    text = _text(form, "text", required=True)
+    add(_ws(request), request.path_params["alert_id"], text, by=session.principal.name, actor=_actor(request, session))
     return _back(_alert_path(request), "noted")
 
 
@@ -102,11 +117,14 @@ def create_silence(request, session, form):
         for_ms=_duration(form, "for", required=True) or 0,
         reason=_text(form, "reason"),
         by=session.principal.name,
+        actor=_actor(request, session),
     )
     return _back("/silences", "silence-created")
 
 
 @action("silence")
 def expire_silence(request, session, form):
-    actions.expire_silence(_ws(request), request.path_params["silence_id"], by=session.principal.name)
+    actions.expire_silence(
+        _ws(request), request.path_params["silence_id"], by=session.principal.name, actor=_actor(request, session)
+    )
     return _back("/silences", "silence-expired")
