@@ -126,7 +126,8 @@ def acknowledge(
     actor: Actor | None = None,
 ) -> Alert:
     """Acknowledge a firing alert: no more reminders or escalation for it
-    (until ``now + for_ms`` when given).
+    (until ``now + for_ms`` when given).  The channels that follow acknowledge/resolve
+    (PagerDuty) it was notified on get an ``acknowledged`` notice, sent by the next ``check``.
 
     Raises ``NotFoundError`` for an unknown id, ``ConflictError`` when the
     alert is resolved or already acknowledged, and ``UsageError`` for a
@@ -146,7 +147,11 @@ def acknowledge(
         actor = actor or Actor.local()
         details = {**by_details(actor, by), "note": note or None, "until": until}
         entry = actor.entry(audit.ACKNOWLEDGE, alert_id, now, details)
-        outcome, alert = store.acknowledge_alert(alert_id, by=by, note=note, until=until, now=now, audit=entry)
+        from .notify.registry import following_channels
+
+        outcome, alert = store.acknowledge_alert(
+            alert_id, by=by, note=note, until=until, now=now, audit=entry, tell=following_channels()
+        )
     if outcome == "missing" or alert is None:
         raise NotFoundError(f"Alert {alert_id} not found", hint=HISTORY_HINT)
     if outcome == "resolved":

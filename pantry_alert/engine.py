@@ -252,8 +252,10 @@ def _resolve(plan: Plan, ctx: Context, rule: Rule, alert: Alert, read: dict | No
     alert.resolved_by = "auto"
     plan.resolved.append(alert.id)
     plan.events.append(Event(alert.id, ctx.now, "resolved", {"by": "auto"}))
-    if rule.notify_resolved and alert.notified_channels:
-        sent = record_intents(plan, ctx, alert, list(alert.notified_channels), "resolved")
+    # a channel that follows acknowledge/resolve (an incident service) is told whatever the rule says
+    told = [c for c in alert.notified_channels if rule.notify_resolved or c in ctx.channels.follows]
+    if told:
+        sent = record_intents(plan, ctx, alert, told, "resolved")
         plan.events.append(Event(alert.id, ctx.now, "notified", {"kind": "resolved", "channels": sent}))
 
 

@@ -269,31 +269,37 @@ class Intent(Record):
 class ChannelFacts:
     """What the engine and the policy need to know about the channels, as data: the
     synchronising channels (no notifications of their own), the digest-capable ones and
-    the batched ones.  ``notify.registry.channel_facts()`` builds it from the channels'
-    declared capabilities; the pure steps never import the channels."""
+    the batched ones, and the ones that follow acknowledge/resolve (an incident service
+    told of both, whatever a rule's ``notify_resolved`` says).
+    ``notify.registry.channel_facts()`` builds it from the channels' declared
+    capabilities; the pure steps never import the channels."""
 
-    __slots__ = ("sync", "digest", "batched")
+    __slots__ = ("sync", "digest", "batched", "follows")
 
     def __init__(
         self,
         sync: frozenset[str] = frozenset(),
         digest: frozenset[str] = frozenset(),
         batched: frozenset[str] = frozenset(),
+        follows: frozenset[str] = frozenset(),
     ) -> None:
         self.sync, self.digest, self.batched = frozenset(sync), frozenset(digest), frozenset(batched)
+        self.follows = frozenset(follows)
+
+    def _key(self) -> tuple:
+        return (self.sync, self.digest, self.batched, self.follows)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ChannelFacts) and (self.sync, self.digest, self.batched) == (
-            other.sync,
-            other.digest,
-            other.batched,
-        )
+        return isinstance(other, ChannelFacts) and self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash((self.sync, self.digest, self.batched))
+        return hash(self._key())
 
     def __repr__(self) -> str:
-        return f"ChannelFacts(sync={sorted(self.sync)}, digest={sorted(self.digest)}, batched={sorted(self.batched)})"
+        return (
+            f"ChannelFacts(sync={sorted(self.sync)}, digest={sorted(self.digest)}, batched={sorted(self.batched)}, "
+            f"follows={sorted(self.follows)})"
+        )
 
 
 def digest_reason(batch: str) -> str:

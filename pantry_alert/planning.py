@@ -98,8 +98,9 @@ def plan_resolve(
     channels: ChannelFacts,
 ) -> Plan:
     """A hand resolve of the unresolved ``alert``.  Its resolved notices (when the rule has
-    ``notify_resolved``) go through the same notification policy as a run's: none while a
-    silence covers the rule, deferred during quiet hours for a quiet severity."""
+    ``notify_resolved``; to the channels that follow acknowledge/resolve in any case) go
+    through the same notification policy as a run's: none while a silence covers the rule
+    (but for those channels), deferred during quiet hours for a quiet severity."""
     resolved = alert.copy()
     resolved.status, resolved.resolved_at, resolved.resolved_by = "resolved", now, by
     detail = {"by": by}
@@ -107,8 +108,10 @@ def plan_resolve(
         detail["note"] = note
     rule = config.rule(alert.rule_id)
     plan = Plan(updated_alerts=[resolved])
-    if rule.notify_resolved if rule else True:
-        plan.intents = [Intent(alert.id, channel, "resolved") for channel in alert.notified_channels]
+    everywhere = rule.notify_resolved if rule else True
+    told = [c for c in alert.notified_channels if everywhere or c in channels.follows]
+    if told:
+        plan.intents = [Intent(alert.id, channel, "resolved") for channel in told]
         configured = frozenset(alert.notified_channels)
         plan = policy.apply(plan, _policy_context(config, now, configured, channels, {}, silences))
     # Only the notices follow the policy: the stored alert changes by its resolve alone.

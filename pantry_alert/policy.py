@@ -268,7 +268,8 @@ def _mute(plan: Plan, ctx: Context, held: Mapping[str, list[policy_time.Hold]]) 
         else:
             alert.held_by = None
     for intent in plan.intents:
-        if intent.kind == "resolved" and intent.alert_id in muted:
+        # a channel that follows acknowledge/resolve still hears the end: its incident must not stay open
+        if intent.kind == "resolved" and intent.alert_id in muted and intent.channel not in ctx.channels.follows:
             alert = muted[intent.alert_id]
             if not policy_time.resolved_passes(ctx, alert, held[alert.id]):
                 intent.status, intent.error = "skipped", _held_reason(held[alert.id][0])

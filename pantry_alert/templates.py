@@ -472,8 +472,8 @@ def _environment():
     return _env
 
 
-def _render_bounded(template, context: dict) -> str:
-    """Render within the budget; only the first MAX_RENDERED characters (and one more) are kept."""
+def _render_bounded(template, context: dict, limit: int = MAX_RENDERED) -> str:
+    """Render within the budget; only the first ``limit`` characters (and one more) are kept."""
     previous = _budget()
     _local.budget = _Budget()
     try:
@@ -482,7 +482,7 @@ def _render_bounded(template, context: dict) -> str:
             _tick()
             pieces.append(piece)
             size += len(piece)
-            if size > MAX_RENDERED:
+            if size > limit:
                 break
         return "".join(pieces)
     finally:
@@ -655,3 +655,39 @@ def render_description(source: str | None, metrics: dict, rule: dict, value) -> 
     if len(text) > MAX_RENDERED:
         text = text[: MAX_RENDERED - 1] + "…"
     return text
+
+
+MAX_BODY = 256 * 1024  # characters a body template (the webhook's JSON) may render
+
+
+def render_body(source: str, context: dict) -> str:
+    """Render a body template (``channels.webhook.body``) in the same sandbox and budget as a
+    description, up to ``MAX_BODY`` characters.  Raises ``ExpressionError`` naming the template
+    line where Jinja knows it."""
+    try:
+        template, _names = _compiled(source)
+        text = _render_bounded(template, context, MAX_BODY)
+        text.encode("utf-8")
+    except ExpressionError:
+        raise
+    except UnicodeEncodeError:
+        raise ExpressionError("the body contains text that is not valid Unicode (a lone surrogate?)") from None
+    except (RecursionError, MemoryError) as exc:
+        raise ExpressionError(f"{type(exc).__name__}: the template is too deep or too large") from None
+    except Exception as exc:  # jinja2 raises many types; all mean "failed to render"
+        line = _template_line(exc)
+        raise ExpressionError(f"{type(exc).__name__}{line}: {exc}") from None
+    if len(text) > MAX_BODY:
+        raise ExpressionError(f"the body is longer than {MAX_BODY // 1024} KiB")
+    return text
+
+
+def _template_line(exc: BaseException) -> str:
+    """`` on template line N`` from the traceback of a failed render, when it passes the template."""
+    line = getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":  # jinja maps its frames to template lines
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f" on template line {line}" if line else ""

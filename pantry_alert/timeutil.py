@@ -87,6 +87,13 @@ def exact_duration(ms: int) -> str:
     return f"{ms}ms" if ms else "0"
 
 
+def rfc3339(ms: int) -> str:
+    """Epoch ms as RFC 3339 in UTC with milliseconds: ``2025-11-26T12:00:00.000Z``."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def format_duration(ms: int | float | None) -> str:
     """A readable duration, rounded to at most two units: ``2h 5m``, ``45s``, ``0s``."""
     if not ms:

@@ -78,6 +78,7 @@ MINUTE = 60_000
 CHANNEL_ENV = (
     *(var for name in CHANNEL_NAMES for var in capabilities(name).env),
     "FRONTEND_URL",
+    "PANTRY_ALERT_LINK_SECRET",
     "PANTRY_ALERT_CONFIG",
     "PANTRY_ALERT_DB",
     "PANTRY_ALERT_NOW",
@@ -496,3 +497,21 @@ def ok(result, out: str | None = None) -> None:
 
 def lines(text: str) -> list[str]:
     return [line.rstrip() for line in text.splitlines()]
+
+
+# Stand-ins for PagerDuty, ntfy, Teams, Telegram, Discord and Apprise's JSON endpoint
+# (tests/reach_world.py), for the session, reset around each test.
+@pytest.fixture(scope="session")
+def reach_services():
+    from reach_world import Receivers
+
+    receivers = Receivers()
+    yield receivers
+    receivers.stop()
+
+
+@pytest.fixture
+def reach(reach_services):
+    reach_services.reset()
+    yield reach_services
+    reach_services.reset()

@@ -75,6 +75,60 @@ EXPECTED = {
         "follows_ack_resolve": False,
         "serial": True,
     },
+    "pagerduty": {
+        "env": ("PAGERDUTY_ROUTING_KEY", "PAGERDUTY_EVENTS_URL"),
+        "always": False,
+        "sync": False,
+        "digest": False,
+        "batched": False,
+        "follows_ack_resolve": True,
+        "serial": False,
+    },
+    "ntfy": {
+        "env": ("NTFY_TOPIC", "NTFY_URL", "NTFY_TOKEN"),
+        "always": False,
+        "sync": False,
+        "digest": False,
+        "batched": False,
+        "follows_ack_resolve": False,
+        "serial": False,
+    },
+    "teams": {
+        "env": ("TEAMS_WEBHOOK_URL",),
+        "always": False,
+        "sync": False,
+        "digest": False,
+        "batched": False,
+        "follows_ack_resolve": False,
+        "serial": False,
+    },
+    "telegram": {
+        "env": ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_API_URL"),
+        "always": False,
+        "sync": False,
+        "digest": False,
+        "batched": False,
+        "follows_ack_resolve": False,
+        "serial": False,
+    },
+    "discord": {
+        "env": ("DISCORD_WEBHOOK_URL",),
+        "always": False,
+        "sync": False,
+        "digest": False,
+        "batched": False,
+        "follows_ack_resolve": False,
+        "serial": False,
+    },
+    "apprise": {
+        "env": ("APPRISE_URLS",),
+        "always": False,
+        "sync": False,
+        "digest": False,
+        "batched": False,
+        "follows_ack_resolve": False,
+        "serial": False,
+    },
 }
 
 
@@ -106,7 +160,9 @@ def test_the_facts_the_pure_steps_take_are_built_from_the_declarations():
         sync=frozenset({"alertmanager"}),
         digest=frozenset({"email", "slack", "console"}),
         batched=frozenset({"email", "slack"}),
+        follows=frozenset({"pagerduty"}),
     )
+    assert registry.following_channels() == frozenset({"pagerduty"})
     assert registry.sync_channels() == ("alertmanager",)
 
 

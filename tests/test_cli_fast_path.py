@@ -130,7 +130,19 @@ def test_completion_offers_channel_names_and_rule_ids_from_the_config(cli):
         "  - {id: errors, name: E, type: error, severity: low, when: errorRate > 1, channels: [console]}\n"
         "  - {id: cpu_low, name: L, type: performance, severity: low, when: cpu < 1, channels: [console]}\n"
     )
-    channels = ["email", "slack", "webhook", "alertmanager", "console"]
+    channels = [
+        "email",
+        "slack",
+        "webhook",
+        "alertmanager",
+        "console",
+        "pagerduty",
+        "ntfy",
+        "teams",
+        "telegram",
+        "discord",
+        "apprise",
+    ]
     assert _complete(cli, "pantry-alert test-notify ") == (0, channels, "")
     assert _complete(cli, "pantry-alert test-notify s") == (0, ["slack"], "")
     assert _complete(cli, "pantry-alert silence add ") == (0, ["cpu_high", "errors", "cpu_low"], "")

@@ -89,7 +89,7 @@ def test_every_problem_is_listed_with_file_line_and_rule(tmp_path):
         in problems
     )
     assert (
-        f"{path}:27: rule 'attr': rules.3.channels: unknown channel 'pager' (channels: email, slack, webhook, alertmanager, console)"
+        f"{path}:27: rule 'attr': rules.3.channels: unknown channel 'pager' (channels: email, slack, webhook, alertmanager, console, pagerduty, ntfy, teams, telegram, discord, apprise)"
         in problems
     )
     assert any(
@@ -156,7 +156,7 @@ def test_policy_keys_are_checked_with_file_and_line(tmp_path):
         f"{path}:1: quiet_hours.severities: must be a non-empty list of severities (low, medium, high, critical), "
         "not ['low', 'huge']",
         f"{path}:3: batching.max_per_run: max_per_run must be a whole number ≥ 1, not 0",
-        f"{path}:5: routes.critical: unknown channel 'pager' (channels: email, slack, webhook, alertmanager, console)",
+        f"{path}:5: routes.critical: unknown channel 'pager' (channels: email, slack, webhook, alertmanager, console, pagerduty, ntfy, teams, telegram, discord, apprise)",
         f"{path}:6: routes.urgent: unknown severity 'urgent' (severities: low, medium, high, critical)",
     ]
 

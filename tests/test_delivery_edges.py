@@ -104,15 +104,15 @@ def test_a_send_cut_off_at_its_deadline_then_silenced_is_recorded_as_outcome_unk
 
 
 def test_a_bug_inside_a_channel_keeps_its_notice_for_retry_and_the_others_still_go(world, monkeypatch):
-    """No peer makes the webhook channel crash, so a bug is planted in the HTTP call it uses."""
+    """No peer makes the webhook channel crash, so a bug is planted in the request it builds."""
     from pantry_alert.notify import webhook
 
-    real_fetch = webhook.fetch
+    real_build = webhook.build_headers
 
-    def broken_fetch(*args, **kwargs):
+    def broken_build(*args, **kwargs):
         raise RuntimeError("the HTTP client broke")
 
-    monkeypatch.setattr(webhook, "fetch", broken_fetch)
+    monkeypatch.setattr(webhook, "build_headers", broken_build)
     result = world.check()
     error = "RuntimeError: the HTTP client broke"
     assert (result.code, result.out) == (1, FIRED_LINE)
@@ -124,7 +124,7 @@ def test_a_bug_inside_a_channel_keeps_its_notice_for_retry_and_the_others_still_
         ("webhook", "firing", "failed", 1, error, None, T0 + MINUTE),
     ]
 
-    monkeypatch.setattr(webhook, "fetch", real_fetch)  # the bug is fixed
+    monkeypatch.setattr(webhook, "build_headers", real_build)  # the bug is fixed
     result = world.check(now=T0 + MINUTE)
     assert (result.code, result.out, result.err) == (0, "", "")
     assert len(world.hook.received) == 1

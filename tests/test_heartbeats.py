@@ -446,7 +446,7 @@ def test_heartbeat_settings_are_checked_with_their_lines(hb):
         f"  {path}:18: heartbeats.nothing.grace: 'soon' is not a duration (use e.g. 30s, 15m, 2h, 7d)",
         f"  {path}:21: heartbeats.nothing.alert_if_never: must be true or false, not 'yes please'",
         f"  {path}:17: heartbeats.nothing.channels: unknown channel 'pager' (channels: email, slack, webhook, "
-        "alertmanager, console)",
+        "alertmanager, console, pagerduty, ntfy, teams, telegram, discord, apprise)",
         f"  {path}:23: heartbeats.nochannels: needs channels: the channels its alert goes to, e.g. [email]",
         f"  {path}:26: rule 'heartbeat_nochannels': rules.0.id: rule id 'heartbeat_nochannels' is the alert rule "
         "of heartbeat 'nochannels'; choose another id",

@@ -26,7 +26,11 @@ SECRET = "key-hostile-5e3ret"
 DEADLINE = 1.0  # seconds: the trickling peer's total budget here (the outcome is the timeout)
 PATIENT = 15.0  # seconds: the other peers' budget (their outcome must not be the timeout)
 # Channels that do not speak HTTP, and where their hostile peers are tested.
-NOT_HTTP = {"email": "tests/test_hostile_smtp.py", "console": "writes to a local stream"}
+NOT_HTTP = {
+    "email": "tests/test_hostile_smtp.py",
+    "console": "writes to a local stream",
+    "apprise": "Apprise's own HTTP clients, bounded by delivery's deadline (docs/security.md)",
+}
 
 
 def message() -> Message:
@@ -64,6 +68,11 @@ PEERS = {
     "slack": channel("slack", {"token": SECRET, "channel": "#a"}, "api_url", "/api/"),
     "slack-webhook": channel("slack", {}, "webhook_url"),
     "alertmanager": channel("alertmanager", {"headers": {"X-Api-Key": SECRET}}, "urls"),
+    "pagerduty": channel("pagerduty", {"routing_key": SECRET}, "url", "/v2/enqueue"),
+    "ntfy": channel("ntfy", {"topic": "alerts", "token": SECRET}, "url"),
+    "teams": channel("teams", {}, "webhook_url", f"/workflows/1/invoke?sig={SECRET}"),
+    "telegram": channel("telegram", {"bot_token": SECRET, "chat_id": "1"}, "api_url"),
+    "discord": channel("discord", {}, "webhook_url", f"/api/webhooks/1/{SECRET}"),
 }
 
 

@@ -82,7 +82,7 @@ def test_an_invalid_cases_file_is_exit_2_with_every_problem(cli):
         f"error: {cases}: 4 problems in the cases file\n"
         f"  {cases}:6: tests.0.steps.0.expect.firing: unknown rule 'nope'\n"
         f"  {cases}:6: tests.0.steps.0.expect.notifications.pager: unknown channel 'pager' "
-        "(channels: email, slack, webhook, alertmanager, console)\n"
+        "(channels: email, slack, webhook, alertmanager, console, pagerduty, ntfy, teams, telegram, discord, apprise)\n"
         f"  {cases}:8: tests.0.steps.1.bogus: unknown key 'bogus' (allowed: ack, at, expect, metrics, resolve, silence)\n"
         f"  {cases}:7: tests.0.steps.1.at: steps must move forward in time\n"
     )

@@ -28,11 +28,11 @@ def test_every_outbound_peer_is_listed():
 
 
 def test_every_route_is_listed():
-    from pantry_alert.http import console, health, routes, slack
+    from pantry_alert.http import ack, console, health, routes, slack
 
     served = sorted(
         f"{method} {route.path}"
-        for route in routes.routes() + slack.routes() + health.routes() + console.routes()
+        for route in routes.routes() + slack.routes() + health.routes() + console.routes() + ack.routes()
         for method in (getattr(route, "methods", None) or set()) - {"HEAD"}  # the static Mount has none
     )
     assert sorted(first_cells(section("HTTP routes"))) == served

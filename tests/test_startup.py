@@ -25,6 +25,8 @@ HEAVY = (
     "uvicorn",
     "prometheus_client",
     "ruamel",
+    "apprise",
+    "requests",
 )
 SERVER = {"starlette", "uvicorn", "prometheus_client", "ruamel"}
 PROBE = f"""
@@ -65,6 +67,13 @@ UNUSED_BY_A_QUIET_CHECK = (
     "pantry_alert.notify.slack",
     "pantry_alert.notify.webhook",
     "pantry_alert.notify.alertmanager",
+    "pantry_alert.notify.pagerduty",
+    "pantry_alert.notify.ntfy",
+    "pantry_alert.notify.teams",
+    "pantry_alert.notify.telegram",
+    "pantry_alert.notify.discord",
+    "pantry_alert.notify.apprise",
+    "pantry_alert.notify.http_channel",
     "concurrent.futures",
     "logging",
     "uuid",
@@ -108,6 +117,25 @@ def test_quiet_check_loads_only_the_channels_it_can_use(cli):
         0,
         ["dataclasses", "dis", "inspect", "pantry_alert.notify.base", "pantry_alert.notify.webhook", "typing"],
     )
+
+
+def test_a_quiet_check_with_every_new_channel_configured_imports_no_sending_library(cli):
+    path = cli.metrics(HEALTHY_METRICS)
+    cli("check", "--metrics-file", str(path))
+    cli.env.update(
+        APPRISE_URLS="json://127.0.0.1:9/x",
+        PAGERDUTY_ROUTING_KEY="k" * 32,
+        NTFY_TOPIC="ops",
+        TEAMS_WEBHOOK_URL="https://example.com/teams",
+        TELEGRAM_BOT_TOKEN="1:abc",
+        TELEGRAM_CHAT_ID="42",
+        DISCORD_WEBHOOK_URL="https://discord.example/api/webhooks/1/x",
+        PANTRY_ALERT_LINK_SECRET="s" * 32,
+    )
+    code, heavy, proc = probe(cli, "check", "--metrics-file", str(path))
+    assert (code, heavy, proc.stdout) == (0, "", ""), proc.stderr
+    code, heavy, proc = probe(cli, "--help")
+    assert (code, "apprise" in heavy) == (0, False)
 
 
 def test_firing_check_to_console_imports_jinja2_only_for_templates(cli):

@@ -248,7 +248,7 @@ def test_unknown_channel(env):
     assert (result.code, result.out, result.err) == (
         2,
         "",
-        "error: unknown channel 'pager' (channels: email, slack, webhook, alertmanager, console)\n",
+        "error: unknown channel 'pager' (channels: email, slack, webhook, alertmanager, console, pagerduty, ntfy, teams, telegram, discord, apprise)\n",
     )
 
 

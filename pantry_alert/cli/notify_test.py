@@ -34,9 +34,12 @@ def test_notify(
     channel: Annotated[
         str,
         typer.Argument(
-            metavar="CHANNEL", help="email, slack, webhook, alertmanager or console", autocompletion=channel_names
+            metavar="CHANNEL", help="a channel name (docs/channels.md), e.g. webhook", autocompletion=channel_names
         ),
     ],
+    render: Annotated[
+        bool, typer.Option("--render", help="print the request body the channel would send, and send nothing")
+    ] = False,
 ) -> None:
     """Send a clearly marked test notification through one channel and report the outcome."""
     from ..errors import ChannelNotConfigured, DeliveryError
@@ -55,6 +58,9 @@ def test_notify(
         )
     now = g.now()
     message = make_message(config, test_alert(now), "test", f"pantry-alert-test-{now}", now)
+    if render:
+        _render(channel, module, settings, message)
+        return
     try:
         warnings = module.send(settings, message) or []  # alertmanager: URLs that failed while another accepted
     except DeliveryError as exc:
@@ -64,3 +70,17 @@ def test_notify(
         sys.stderr.write(f"warning: {scrub(text, settings.secrets())}\n")
     describe = getattr(settings, "describe", lambda: channel)()
     sys.stdout.write(f"Test notification sent via {channel} ({describe})\n")
+
+
+def _render(channel: str, module, settings, message) -> None:
+    """``--render``: the body the channel would send (webhook), printed; nothing is sent."""
+    from ..errors import ConfigError, ExpressionError, UsageError
+
+    body = getattr(module, "request_body", None)
+    if body is None:
+        raise UsageError(f"--render shows the webhook's body; channel '{channel}' has no body template")
+    try:
+        text = body(settings, message).decode("utf-8")
+    except ExpressionError as exc:
+        raise ConfigError(f"channels.{channel}.body: {exc}") from None
+    sys.stdout.write(text + ("" if text.endswith("\n") else "\n"))

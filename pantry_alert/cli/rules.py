@@ -74,6 +74,7 @@ def validate(ctx: typer.Context) -> None:
     g = get_globals(ctx)
     config = g.config(check_templates=True)
     configured = configured_channels(config)
+    _check_rendering(config, configured, g.now())
     rules = config.rules + [hb.rule for hb in config.heartbeats]  # a heartbeat's alert rule routes too
     unrouted = [(rule.id, channel) for rule in rules for channel in rule.channels if channel not in configured]
     for channel in config.escalation.add_channels:
@@ -164,6 +165,32 @@ def _say_database(g) -> None:
     except PantryAlertError as exc:
         where = f"unusable ({exc.message})"
     sys.stderr.write(f"state database: {where}\n")
+
+
+def _check_rendering(config, configured: dict, now: int) -> None:
+    """Render each configured channel's templates (the webhook's ``body``) with a sample alert;
+    a failure is a configuration error at the setting's line."""
+    from ..config.checks import Problems
+    from ..errors import ConfigError
+    from ..notify import channel_module
+    from ..notify.messages import make_message
+    from .notify_test import test_alert
+
+    problems = []
+    for name, settings in configured.items():
+        check = getattr(channel_module(name), "check_settings", None)
+        problem = check(settings, make_message(config, test_alert(now), "firing", "validate", now)) if check else None
+        if problem:
+            key, _, text = problem.partition(": ")
+            problems.append(
+                Problems(config.path, config.path.read_text(encoding="utf-8")).format(("channels", name, key), text)
+            )
+    if problems:
+        raise ConfigError(
+            f"{config.path}: {len(problems)} channel template problem{'s' if len(problems) > 1 else ''}",
+            hint="fix them and check with: pantry-alert rules validate",
+            problems=problems,
+        )
 
 
 def _number(value) -> str:

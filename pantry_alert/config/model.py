@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..expressions import Condition
 from ..history import HistorySettings
+from ..links import LinkSettings
 from ..notify.registry import CHANNEL_NAMES
 from ..record import FrozenRecord, Record
 from ..timeutil import exact_duration
@@ -381,8 +382,9 @@ class ApiSettings(Record):
     ping_key: str | None
     session_ttl_ms: int
     public_url: str | None
-    _fields = ("token", "stale_after_ms", "ping_key", "session_ttl_ms", "public_url")
-    _shown = ("stale_after_ms", "session_ttl_ms", "public_url")
+    links: LinkSettings  # signed acknowledge links (pantry_alert.links)
+    _fields = ("token", "stale_after_ms", "ping_key", "session_ttl_ms", "public_url", "links")
+    _shown = ("stale_after_ms", "session_ttl_ms", "public_url", "links")
 
     def __init__(
         self,
@@ -391,12 +393,14 @@ class ApiSettings(Record):
         ping_key: str | None = None,
         session_ttl_ms: int = DEFAULT_SESSION_TTL_MS,
         public_url: str | None = None,
+        links: LinkSettings | None = None,
     ) -> None:
         self.token = token
         self.stale_after_ms = stale_after_ms
         self.ping_key = ping_key
         self.session_ttl_ms = session_ttl_ms
         self.public_url = public_url
+        self.links = LinkSettings() if links is None else links
 
 
 class AuditSettings(Record):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from ..errors import ConfigError
 from ..expressions import ExpressionError, compile_condition
 from ..history import HistorySettings
+from ..links import parse as parse_link_settings
 from ..model import SEVERITIES
 from ..notify.registry import CHANNEL_NAMES, channel_module, unconfigured
 from ..record import Record
@@ -70,7 +71,7 @@ STATE_KEYS = {"path", "retention", "lock_timeout", "delivery_budget"}
 ESCALATION_KEYS = {"thresholds", "add_channels"}
 QUIET_HOURS_KEYS = {"start", "end", "timezone", "severities"}
 BATCHING_KEYS = {"max_per_run"}
-API_KEYS = {"token", "stale_after", "ping_key", "session_ttl", "public_url"}
+API_KEYS = {"token", "stale_after", "ping_key", "session_ttl", "public_url", "link_secret", "link_ttl"}
 HEARTBEATS_KEYS = {
     "schedule",
     "every",
@@ -314,7 +315,8 @@ def api(value: Any, p: Parse) -> ApiSettings:
         session_ttl_ms=duration_setting(
             section, "session_ttl", DEFAULT_SESSION_TTL_MS, ("api",), problems, positive=True
         ),
-        public_url=url_setting(section.get("public_url"), ("api", "public_url"), problems),
+        public_url=(public_url := url_setting(section.get("public_url"), ("api", "public_url"), problems)),
+        links=parse_link_settings(section, p.env, problems, public_url),
     )
     if section.get("ping_key") is not None:
         from .heartbeats import ping_key

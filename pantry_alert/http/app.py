@@ -19,7 +19,7 @@ def create_app(ctx: ServerContext):
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
 
-    from . import console, health, pings, routes, slack
+    from . import ack, console, health, pings, routes, slack
     from .auth import BearerAuth, Credentials
     from .security import SecurityHeaders
 
@@ -47,7 +47,7 @@ def create_app(ctx: ServerContext):
     }
     credentials = Credentials(ctx)
     app = Starlette(
-        routes=routes.routes() + slack.routes() + health.routes() + pings.routes() + console.routes(),
+        routes=routes.routes() + slack.routes() + health.routes() + pings.routes() + console.routes() + ack.routes(),
         middleware=[Middleware(SecurityHeaders), Middleware(BearerAuth, credentials=credentials)],
         exception_handlers=handlers,
     )

@@ -32,13 +32,13 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
 from ..labels import label_name
 from ..redact import redact_url, scrub
+from ..timeutil import rfc3339
 from ..urls import is_http_url, why_not
 from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker
 from .capabilities import Capabilities
@@ -130,11 +130,6 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
 # ---------------------------------------------------------------- the alerts
 
 
-def rfc3339(ms: int) -> str:
-    """Epoch ms as RFC 3339 in UTC with milliseconds: ``2025-11-26T12:00:00.000Z``."""
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def labels_of(alert: Mapping[str, Any], service: str, severity: str | None = None) -> dict[str, str]:
     """The identity of an alert in Alertmanager (``alert`` in the JSON shape of ``Alert.to_json``)."""
     labels = {label_name(str(k)): str(v) for k, v in (alert.get("labels") or {}).items() if str(v) != ""}
@@ -172,6 +167,10 @@ def postable(
     }
     if alert.get("status") == "acknowledged" and alert.get("acknowledgedBy"):
         annotations["acknowledged_by"] = str(alert["acknowledgedBy"])
+    if alert.get("status") == "resolved":  # how long it fired, as every resolved notice says
+        from .base import resolved_after_text
+
+        annotations["resolved_after"] = resolved_after_text(dict(alert)) or ""
     starts_at = int(alert["timestamp"])
     out = {
         "labels": labels_of(alert, service, severity),

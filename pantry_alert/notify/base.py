@@ -28,8 +28,11 @@ SEVERITY_COLORS = {
 RESOLVED_COLOR = "#28a745"
 
 # Notification kinds.  The webhook's "event" field uses the same words; a "digest"
-# carries several alerts at once (quiet hours ended, or a storm batched).
-KINDS = ("firing", "reminder", "escalated", "resolved", "flapping", "test", "digest")
+# carries several alerts at once (quiet hours ended, or a storm batched); an
+# "acknowledged" notice goes only to the channels that follow acknowledge/resolve.
+KINDS = ("firing", "reminder", "escalated", "resolved", "flapping", "test", "digest", "acknowledged")
+# The kinds of a notice about an alert that still fires: they carry the acknowledge link.
+FIRING_KINDS = ("firing", "reminder", "escalated", "flapping")
 # Why a digest was sent.
 DIGEST_REASONS = ("quiet_hours", "batching")
 
@@ -58,6 +61,7 @@ class Message:
     events: list[str] = field(default_factory=list)
     reason: str | None = None  # a digest's reason: one of DIGEST_REASONS
     step: int | None = None  # the escalation policy step this notice pages (1-based)
+    ack_url: str | None = None  # the alert's signed acknowledge link (firing notices, links enabled)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -136,8 +140,9 @@ def parse_timeout(value: Any, where: str) -> float:
     return ms / 1000
 
 
-def retry_after_ms(value: str | None) -> int | None:
-    """``Retry-After`` (seconds or an HTTP date) in milliseconds, or None."""
+def retry_after_ms(value: str | None, now_ms: int | None = None) -> int | None:
+    """``Retry-After`` (seconds or an HTTP date, compared with ``now_ms``, the run's now, when
+    given) in milliseconds, or None."""
     if value is None or not str(value).strip():
         return None
     value = str(value).strip()
@@ -152,7 +157,7 @@ def retry_after_ms(value: str | None) -> int | None:
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - time.time()
+        seconds = when.timestamp() - (time.time() if now_ms is None else now_ms / 1000)
     if not math.isfinite(seconds):
         return None
     return max(0, int(round(seconds * 1000)))
@@ -178,6 +183,33 @@ def _number(value: Any) -> str:
     if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return str(value)
+
+
+def fired_for_ms(alert: dict[str, Any]) -> int | None:
+    """How long a resolved alert fired (its resolution time minus its fire time), or None."""
+    start, end = alert.get("timestamp"), alert.get("resolvedAt")
+    if isinstance(start, bool) or isinstance(end, bool) or not isinstance(start, int) or not isinstance(end, int):
+        return None
+    return max(0, end - start)
+
+
+def resolved_after_text(alert: dict[str, Any]) -> str | None:
+    """``resolved after 42m`` (the compact duration the CLI prints), or None when unknown."""
+    from ..timeutil import format_duration
+
+    fired = fired_for_ms(alert)
+    return None if fired is None else f"resolved after {format_duration(fired)}"
+
+
+def resolution_summary(alert: dict[str, Any]) -> str | None:
+    """What a resolved notice says beside its title: ``resolved after 42m; value at resolution:
+    p95ResponseTime 420 (fired at 2500)`` (either part alone when the other is unknown)."""
+    parts = [resolved_after_text(alert)]
+    values = resolution_text(alert)
+    if values:
+        parts.append(f"value at resolution: {values}")
+    found = [part for part in parts if part]
+    return "; ".join(found) if found else None
 
 
 def resolution_text(alert: dict[str, Any]) -> str | None:

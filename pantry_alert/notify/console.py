@@ -68,11 +68,11 @@ def render(message: Message) -> str:
         f"  alert {printable(alert['id'])} · {message.kind}{_step(message)} · count {alert['count']} · "
         f"{format_time(alert['timestamp'], message.timezone)}",
     ]
-    from .base import resolution_text
+    from .base import resolution_summary
 
-    resolution = resolution_text(alert) if message.kind == "resolved" else None
+    resolution = resolution_summary(alert) if message.kind == "resolved" else None
     if resolution:
-        lines.insert(2, f"  value at resolution: {printable(resolution)}")
+        lines.insert(2, f"  {printable(resolution)}")
     if alert.get("runbookUrl"):
         lines.append(f"  runbook: {printable(alert['runbookUrl'])}")
     if message.dashboard_url:

@@ -394,7 +394,9 @@ class _Run:
         alert = self.alert_json(notice.alert_id)
         if alert is None:  # cannot happen while prune keeps undelivered alerts; never leave it pending
             vanished.extend((n, "the alert no longer exists") for n in group)
-        elif alert.get("silenced") and not _resolved_passes(self.config, alert, group):
+        elif (
+            alert.get("silenced") and not _resolved_passes(self.config, alert, group) and not _closes(notice, lane.name)
+        ):
             # a silence or window began after these were recorded (deferred, or waiting)
             vanished.extend((n, SILENCED) for n in group)
         else:
@@ -522,6 +524,12 @@ class _Run:
             group.pop(0)
             if outcome.ok and group:
                 lane.ready.appendleft(group)
+
+
+def _closes(notice: Notice, channel: str) -> bool:
+    """An acknowledgement or resolution to a channel that follows them goes even under a silence:
+    the incident it opened must not stay open."""
+    return notice.kind in ("acknowledged", "resolved") and capabilities(channel).follows_ack_resolve
 
 
 def _count(report: Report, outcome: Outcome) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from ..text import one_line
 from ..timeutil import format_time
 from ..urls import is_http_url
-from .base import RESOLVED_COLOR, SEVERITY_COLORS, Message, resolution_text
+from .base import RESOLVED_COLOR, SEVERITY_COLORS, Message, resolution_text, resolved_after_text
 from .messages import digest_reason_text
 
 TEMPLATE_PATH = Path(__file__).with_name("templates") / "email.html"
@@ -69,12 +69,14 @@ def render_text(message: Message) -> str:
     lines.append(f"  Count: {view['count']}")
     if view["labels"]:
         lines.append("  Labels: " + ", ".join(f"{k}={v}" for k, v in view["labels"]))
-    if view["runbook_url"] or view["dashboard_url"]:
+    if view["runbook_url"] or view["dashboard_url"] or view["ack_url"]:
         lines.append("")
     if view["runbook_url"]:
         lines.append(f"Runbook: {view['runbook_url']}")
     if view["dashboard_url"]:
         lines.append(f"Dashboard: {view['dashboard_url']}")
+    if view["ack_url"]:
+        lines.append(f"Acknowledge: {view['ack_url']}")
     version = f" {view['version']}" if view["version"] else ""
     lines += ["", "-- ", f"Alert ID {view['alert_id']}, sent by pantry-alert{version} for {view['service_name']}"]
     return "\n".join(lines) + "\n"
@@ -200,6 +202,7 @@ def _view(message: Message) -> dict[str, Any]:
         "labels": [(str(k), format_value(v)) for k, v in _mapping(alert.get("labels")).items()],
         "runbook_url": _safe_url(alert.get("runbookUrl")),
         "dashboard_url": _safe_url(message.dashboard_url),
+        "ack_url": _safe_url(message.ack_url),
         "alert_id": str(alert.get("id", "")),
         "version": str(message.version or ""),
     }
@@ -229,7 +232,8 @@ def _details(message: Message, severity: str) -> list[tuple[str, str]]:
         details.append(("Acknowledged", format_time(alert["acknowledgedAt"], tz) + by))
     if alert.get("resolvedAt"):
         by = f" ({alert['resolvedBy']})" if alert.get("resolvedBy") else ""
-        details.append(("Resolved", format_time(alert["resolvedAt"], tz) + by))
+        after = resolved_after_text(alert) if message.kind == "resolved" else None
+        details.append(("Resolved", format_time(alert["resolvedAt"], tz) + by + (f", {after}" if after else "")))
     resolution = resolution_text(alert) if message.kind == "resolved" else None
     if resolution:
         details.append(("Value at resolution", resolution))

@@ -30,8 +30,14 @@ def make_message(config, alert_json: dict, kind: str, key: str, now: int, step: 
     """One notification of ``kind`` about one alert (in its JSON shape), as the config presents it;
     ``step``: the escalation policy step it pages."""
     # notify.base is imported where a message is made: a run that sends nothing need not load it
-    from .base import Message
+    from .base import FIRING_KINDS, Message
 
+    ack_url = None
+    links = getattr(getattr(config, "api", None), "links", None)
+    if links is not None and links.enabled and kind in FIRING_KINDS and alert_json.get("status") != "resolved":
+        from ..links import ack_link
+
+        ack_url = ack_link(links, str(alert_json["id"]), now)
     return Message(
         kind=kind,
         alert=alert_json,
@@ -43,6 +49,7 @@ def make_message(config, alert_json: dict, kind: str, key: str, now: int, step: 
         timezone=config.timezone,
         version=__version__,
         step=step,
+        ack_url=ack_url,
     )
 
 

@@ -47,6 +47,12 @@ CHANNELS: dict[str, str] = {
     "webhook": "pantry_alert.notify.webhook",
     "alertmanager": "pantry_alert.notify.alertmanager",
     "console": "pantry_alert.notify.console",
+    "pagerduty": "pantry_alert.notify.pagerduty",
+    "ntfy": "pantry_alert.notify.ntfy",
+    "teams": "pantry_alert.notify.teams",
+    "telegram": "pantry_alert.notify.telegram",
+    "discord": "pantry_alert.notify.discord",
+    "apprise": "pantry_alert.notify.apprise",
 }
 
 CHANNEL_NAMES: tuple[str, ...] = tuple(CHANNELS)
@@ -120,6 +126,7 @@ def channel_facts() -> ChannelFacts:
                 sync=frozenset(name for name, caps in of.items() if caps.sync),
                 digest=frozenset(name for name, caps in of.items() if caps.digest),
                 batched=frozenset(name for name, caps in of.items() if caps.batched),
+                follows=frozenset(name for name, caps in of.items() if caps.follows_ack_resolve),
             )
         )
     return _facts[0]
@@ -133,6 +140,11 @@ def unconfigured(name: str, section: Mapping | None, env: Mapping[str, str]) -> 
 
 def section_keys(name: str) -> tuple[str, ...]:
     return tuple(channel_module(name).SECTION_KEYS)
+
+
+def following_channels() -> frozenset[str]:
+    """The channels told when an alert is acknowledged or resolved (``follows_ack_resolve``)."""
+    return channel_facts().follows
 
 
 def sync_channels() -> tuple[str, ...]:

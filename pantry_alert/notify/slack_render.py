@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..text import one_line
-from .base import RESOLVED_COLOR, SEVERITY_COLORS, Message, resolution_text
+from .base import RESOLVED_COLOR, SEVERITY_COLORS, Message, resolution_text, resolved_after_text
 from .messages import digest_reason_text
 
 # Slack's Block Kit limits (https://docs.slack.dev/reference/block-kit/).
@@ -82,9 +82,12 @@ def build_payload(message: Message) -> dict[str, Any]:
     label = _TEXT_LABEL.get(kind, "Alert") + (f" (step {message.step})" if message.step is not None else "")
     text = fit(f"{label}: {title}", MAX_TEXT)
     heading = f"*{_TITLE_PREFIX.get(kind, '')}{title}*\n"
+    after = resolved_after_text(alert) if kind == "resolved" else None
     resolution = resolution_text(alert) if kind == "resolved" else None
     if resolution:  # the value now, beside the one it fired with
         description = f"{description}\nValue at resolution: {escape(resolution)}"
+    if after:
+        description = f"{description}\n{escape(after[0].upper() + after[1:])}"
     section_text = heading + fit(description, MAX_SECTION_TEXT - len(heading))
 
     context = f"Severity: {escape(alert.get('severity', ''))} | Time: {iso_time(alert.get('timestamp'))}"

@@ -6,13 +6,17 @@ key           env                   meaning
 url           ALERT_WEBHOOK_URL     absolute http(s) URL (required)
 token         ALERT_WEBHOOK_TOKEN   sent as ``Authorization: Bearer <token>``
 headers       -                     extra request headers (a mapping)
+body          -                     a Jinja template rendering the JSON body
 timeout       -                     default 10s
 max_parallel  -                     requests in flight at once (default 8)
 ============  ====================  ==========================================
 
 Keys left out of the ``channels.webhook`` section fall back to the
 environment.  The body is ``{"alert", "timestamp", "service", "version",
-"event"}``; every request carries an ``Idempotency-Key`` that stays the same
+"event"}`` (a resolved notice's ``metadata`` adds ``resolvedAfterMs``, how long
+the alert fired), or what the ``body`` template renders from ``alert``, ``event``,
+``service`` and ``timestamp`` (the bounded sandbox of descriptions; it must render
+valid JSON, which ``rules validate`` checks with a sample alert); every request carries an ``Idempotency-Key`` that stays the same
 across retries of one notification, so a receiver can drop a repeat.
 
 A run's delivery opens one session (``open_session``): one ``httpx.Client``
@@ -23,7 +27,6 @@ every notification of the run.  httpx is imported only when a message is sent.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,9 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
-from ..fetch import FetchError, channel_problem, fetch
 from ..redact import redact_url, scrub
-from ..text import one_line
 from ..urls import is_http_url, why_not
 from .base import (
     DEFAULT_MAX_PARALLEL,
@@ -43,12 +44,12 @@ from .base import (
     parse_max_parallel,
     parse_timeout,
     picker,
-    retry_after_ms,
 )
 from .capabilities import Capabilities
 
 CAPABILITIES = Capabilities(env=("ALERT_WEBHOOK_URL", "ALERT_WEBHOOK_TOKEN"))  # one POST per notification
-SECTION_KEYS = ("url", "token", "headers", "timeout", "max_parallel")
+SECTION_KEYS = ("url", "token", "headers", "timeout", "max_parallel", "body")
+MAX_TEMPLATE = 64 * 1024  # characters of a body template
 # Headers pantry-alert sets itself; a configured header may not replace them.
 RESERVED_HEADERS = {"content-type", "content-length", "idempotency-key", "host", "transfer-encoding"}
 # Configured headers whose values are treated as secrets (scrubbed from errors).
@@ -67,6 +68,7 @@ class Settings:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     timeout: float = DEFAULT_TIMEOUT
     max_parallel: int = DEFAULT_MAX_PARALLEL
+    body: str | None = field(default=None, repr=False)  # a Jinja template of the JSON body
 
     def secrets(self) -> list[str]:
         found = [self.token] if self.token else []
@@ -98,6 +100,8 @@ class Settings:
             extras.append("bearer token")
         if self.headers:
             extras.append("headers: " + ", ".join(name for name, _ in self.headers))
+        if self.body:
+            extras.append("body template")
         return f"POST {self.peer}" + (f" ({'; '.join(extras)})" if extras else "")
 
 
@@ -112,6 +116,11 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
     timeout = parse_timeout(sec.get("timeout"), "timeout")
     headers = parse_headers(sec.get("headers"), "headers")
     max_parallel = parse_max_parallel(sec.get("max_parallel"), "max_parallel")
+    body = sec.get("body")
+    if body is not None and (not isinstance(body, str) or not body.strip()):
+        raise ConfigError("body: must be a template (a string) that renders the JSON body")
+    if body is not None and len(body) > MAX_TEMPLATE:
+        raise ConfigError(f"body: the template is longer than {MAX_TEMPLATE // 1024} KiB")
     if url is None:
         return None
     if not isinstance(url, str) or not is_http_url(url.strip()):
@@ -129,6 +138,7 @@ def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
         headers=headers,
         timeout=timeout,
         max_parallel=max_parallel,
+        body=body,
     )
 
 
@@ -157,7 +167,7 @@ def parse_headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
 
 def build_body(message: Message) -> dict[str, Any]:
     body = {
-        "alert": message.alert,
+        "alert": alert_shown(message),
         "timestamp": message.now_ms,
         "service": message.service,
         "version": message.version,
@@ -166,6 +176,64 @@ def build_body(message: Message) -> dict[str, Any]:
     if message.step is not None:  # a notice of an escalation policy's step
         body["step"] = message.step
     return body
+
+
+def alert_shown(message: Message) -> dict[str, Any]:
+    """The alert as the body carries it: a resolved notice's ``metadata`` adds
+    ``resolvedAfterMs``, how long the alert fired."""
+    from .base import fired_for_ms
+
+    alert = message.alert
+    fired = fired_for_ms(alert) if message.kind == "resolved" else None
+    if fired is None or not isinstance(alert.get("metadata"), dict):
+        return alert
+    return {**alert, "metadata": {**alert["metadata"], "resolvedAfterMs": fired}}
+
+
+def template_context(message: Message) -> dict[str, Any]:
+    """What a body template sees: ``alert`` (as the default body has it), ``event``, ``service``, ``timestamp``."""
+    return {
+        "alert": alert_shown(message),
+        "event": message.kind,
+        "service": message.service,
+        "timestamp": message.now_ms,
+    }
+
+
+def render_template(settings: Settings, message: Message) -> bytes:
+    """The body the ``body`` template renders; ``ExpressionError`` when it fails or is not JSON."""
+    from ..errors import ExpressionError
+    from ..templates import render_body
+
+    assert settings.body is not None
+    text = render_body(settings.body, template_context(message))
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        line = getattr(exc, "lineno", None)
+        where = f" (rendered line {line}: {getattr(exc, 'msg', exc)})" if line else f" ({exc})"
+        raise ExpressionError(f"the body template does not render valid JSON{where}") from None
+    except RecursionError:
+        raise ExpressionError("the body template renders JSON nested too deeply") from None
+    return text.encode("utf-8")
+
+
+def request_body(settings: Settings, message: Message) -> bytes:
+    """The bytes POSTed: the template's rendering when ``body`` is set, else the default body."""
+    return render_template(settings, message) if settings.body else encode_body(message)
+
+
+def check_settings(settings: Settings, message: Message) -> str | None:
+    """What is wrong with rendering the body template for ``message`` (``rules validate``), or None."""
+    from ..errors import ExpressionError
+
+    if not settings.body:
+        return None
+    try:
+        render_template(settings, message)
+    except ExpressionError as exc:
+        return f"body: {exc}"
+    return None
 
 
 def build_headers(settings: Settings, message: Message) -> dict[str, str]:
@@ -182,101 +250,46 @@ def build_headers(settings: Settings, message: Message) -> dict[str, str]:
 
 def encode_body(message: Message) -> bytes:
     """Compact UTF-8 JSON; a non-finite float (NaN, Infinity) becomes null."""
-    body = build_body(message)
-    try:
-        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except ValueError:
-        text = json.dumps(_finite(body), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.encode("utf-8")
+    from .http_channel import encode
 
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+    return encode(build_body(message))
 
 
 def send(settings: Settings, message: Message) -> None:
     """POST one notification; raise ``DeliveryError`` (scrubbed) unless 2xx.
 
-    4xx other than 408 and 429 are not retryable; 429 carries Retry-After.
+    4xx other than 408 and 429 are not retryable; 408, 429 and 5xx carry Retry-After.
     Redirects are not followed (a 3xx is a failure naming the status)."""
-    session = open_session(settings)
+    from .http_channel import send_alone
+
+    send_alone(deliver, settings, message)
+
+
+def open_session(settings: Settings):
+    """One ``httpx.Client`` for a run: keep-alive connections, at most ``max_parallel``."""
+    from .http_channel import Session
+
+    return Session(settings, deliver)
+
+
+def deliver(settings: Settings, message: Message, client: Any) -> None:
+    """One POST; the answer read by the rule every HTTP channel shares (``notify.http_channel``)."""
+    from ..errors import ExpressionError
+    from .http_channel import post
+
     try:
-        session.send(message)
-    finally:
-        session.close()
-
-
-class Session:
-    """One ``httpx.Client`` for a run: keep-alive connections, at most ``max_parallel``.
-
-    ``send`` may be called from several threads at once (httpx's pool is thread-safe)."""
-
-    def __init__(self, settings: Settings):
-        import httpx
-
-        self.settings = settings
-        self.client = httpx.Client(
-            timeout=httpx.Timeout(settings.timeout),
-            follow_redirects=False,
-            trust_env=True,
-            limits=httpx.Limits(max_connections=settings.max_parallel, max_keepalive_connections=settings.max_parallel),
-        )
-
-    def send(self, message: Message) -> None:
-        _post(self.client, self.settings, message)
-
-    def close(self) -> None:
-        self.client.close()
-
-
-def open_session(settings: Settings) -> Session:
-    return Session(settings)
-
-
-def _post(client, settings: Settings, message: Message) -> None:
-    def fail(text: str, retryable: bool = True, retry_after_ms: int | None = None) -> DeliveryError:
-        return DeliveryError(
-            scrub(f"webhook {settings.peer}: {text}", settings.secrets()),
-            retryable=retryable,
-            retry_after_ms=retry_after_ms,
-        )
-
-    body = encode_body(message)
-    headers = build_headers(settings, message)
-    try:
-        response = fetch(
-            "POST",
-            settings.url,
-            timeout_s=settings.timeout,
-            headers=headers,
-            content=body,
-            secrets=settings.secrets(),
-            client=client,
-            accept_encoding=False,
-        )
-    except FetchError as exc:
-        error = fail(channel_problem(exc, settings.timeout))
-        error.answered = exc.kind != "timeout"  # timed out: it may have arrived all the same
-        raise error from None
-
-    status = response.status
-    if 200 <= status < 300:
-        return
-    # Scrub before cutting: a secret cut in half would no longer match.
-    snippet = one_line(scrub(response.text(), settings.secrets()))
-    snippet = snippet if len(snippet) <= 200 else snippet[:199] + "…"
-    text = f"HTTP {status} {response.reason}".rstrip()
-    if snippet:
-        text += f": {snippet}"
-    if status == 429:
-        retry_after = retry_after_ms(response.header("retry-after"))
-        if retry_after is not None:
-            text += f" (retry after {retry_after / 1000:g}s)"
-        raise fail(text, retryable=True, retry_after_ms=retry_after)
-    raise fail(text, retryable=not (400 <= status < 500) or status == 408)
+        body = request_body(settings, message)
+    except ExpressionError as exc:  # the same template fails again on retry
+        text = scrub(f"webhook {settings.peer}: body template: {exc}", settings.secrets())
+        raise DeliveryError(text, retryable=False) from None
+    post(
+        "webhook",
+        settings.peer,
+        settings.url,
+        content=body,
+        headers=build_headers(settings, message),
+        timeout=settings.timeout,
+        secrets=settings.secrets(),
+        now_ms=message.now_ms,
+        client=client,
+    )

@@ -323,7 +323,15 @@ class Store:
         )
 
     def acknowledge_alert(
-        self, alert_id: str, *, by: str, note: str | None, until: int | None, now: int, audit: Entry | None = None
+        self,
+        alert_id: str,
+        *,
+        by: str,
+        note: str | None,
+        until: int | None,
+        now: int,
+        audit: Entry | None = None,
+        tell: frozenset[str] = frozenset(),
     ) -> tuple[str, Alert | None]:
         """Acknowledge a firing alert.
 
@@ -333,7 +341,8 @@ class Store:
         An acknowledgement whose ``--for`` ran out before any ``check`` noticed
         counts as expired: it gets its ``ack_expired`` event (at the expiry time)
         and the new acknowledgement replaces it.  ``audit`` is written in the same
-        transaction, when the acknowledgement is done.
+        transaction, when the acknowledgement is done, and so is an ``acknowledged``
+        notification for each channel of ``tell`` the alert was notified on.
         """
         from ..model import Event
 
@@ -358,6 +367,11 @@ class Store:
             self.add_event(Event(alert.id, now, "acknowledged", {"by": by, "note": note, "until": until}))
             if audit is not None:
                 record_audit(self, audit)
+            for channel in alert.notified_channels:
+                if channel in tell:
+                    from ..model import Intent
+
+                    self.add_notification(Intent(alert.id, channel, "acknowledged"), now)
             alert.status, alert.acknowledged_at, alert.acknowledged_by, alert.ack_expires_at = (
                 "acknowledged",
                 now,

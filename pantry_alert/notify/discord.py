@@ -1,0 +1,114 @@
+"""The Discord channel: a webhook execute with one embed (docs/channels.md#discord).
+
+============  ===================  ==============================================
+key           env                  meaning
+============  ===================  ==============================================
+webhook_url   DISCORD_WEBHOOK_URL  the channel's webhook URL (a secret; required)
+timeout       -                    default 10s
+max_parallel  -                    requests in flight at once (default 8)
+============  ===================  ==============================================
+
+One embed: the title, the description, the severity colour, fields for
+severity, rule, values and count, and the dashboard as its url.  Text from
+metrics is escaped for Discord's Markdown and ``allowed_mentions`` is
+``{"parse": []}``, so nothing can ping anyone.  Discord answers 204.  The URL
+is a secret: messages name its host only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .base import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, Message, check_section, picker
+from .capabilities import Capabilities
+from .chat import buttons, fit, headline, markdown, resolution, values_text
+from .http_channel import limits, post, send_alone
+from .pagerduty import rfc3339
+from .secret_url import host, secret_url, url_parts
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+CAPABILITIES = Capabilities(env=("DISCORD_WEBHOOK_URL",))
+SECTION_KEYS = ("webhook_url", "timeout", "max_parallel")
+# Discord's embed limits
+MAX_TITLE, MAX_DESCRIPTION, MAX_FIELD = 256, 4096, 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    webhook_url: str = field(repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    max_parallel: int = DEFAULT_MAX_PARALLEL
+
+    def secrets(self) -> list[str]:
+        return url_parts(self.webhook_url)
+
+    @property
+    def peer(self) -> str:
+        return host(self.webhook_url)
+
+    def describe(self) -> str:
+        return f"webhook at {self.peer}"
+
+
+def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
+    sec = check_section(section, SECTION_KEYS)
+    url, src = picker(sec, env)("webhook_url", "DISCORD_WEBHOOK_URL")
+    timeout, max_parallel = limits(sec)
+    url = secret_url(url, src or "webhook_url")
+    return None if url is None else Settings(webhook_url=url, timeout=timeout, max_parallel=max_parallel)
+
+
+def build_body(message: Message) -> dict[str, Any]:
+    """The webhook execute body (docs/channels.md#discord)."""
+    alert = message.alert
+    description = markdown(alert.get("description") or "")
+    summary = resolution(message)
+    if summary:
+        description += "\n" + markdown(summary)
+    found = dict(buttons(message))
+    links = [f"[{label}]({url})" for label, url in found.items() if label != "Acknowledge"]
+    if links:
+        description += "\n" + " · ".join(links)
+    fields = [
+        ("Severity", str(alert.get("severity", ""))),
+        ("Rule", str(alert.get("ruleId", ""))),
+        ("Values", values_text(alert)),
+        ("Count", str(alert.get("count", ""))),
+    ]
+    embed: dict[str, Any] = {
+        "title": fit(markdown(headline(message)), MAX_TITLE),
+        "description": fit(description, MAX_DESCRIPTION),
+        "color": int(message.color.lstrip("#"), 16),
+        "fields": [{"name": n, "value": fit(markdown(v), MAX_FIELD), "inline": True} for n, v in fields if v],
+        "timestamp": rfc3339(alert.get("timestamp")),
+    }
+    if "Dashboard" in found:
+        embed["url"] = found["Dashboard"]
+    return {"embeds": [embed], "allowed_mentions": {"parse": []}}
+
+
+def deliver(settings: Settings, message: Message, client: Any) -> None:
+    post(
+        "discord",
+        settings.peer,
+        settings.webhook_url,
+        body=build_body(message),
+        timeout=settings.timeout,
+        secrets=settings.secrets(),
+        now_ms=message.now_ms,
+        client=client,
+    )
+
+
+def send(settings: Settings, message: Message) -> None:
+    send_alone(deliver, settings, message)
+
+
+def open_session(settings: Settings):
+    from .http_channel import Session
+
+    return Session(settings, deliver)

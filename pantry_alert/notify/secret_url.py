@@ -1,0 +1,42 @@
+"""A webhook URL that is itself the secret (Teams, Discord): checked, shown by host only.
+
+Such a URL carries its credential in the path (``/api/webhooks/<id>/<token>``,
+a Workflows URL's ``sig=``): every part of it is scrubbed from messages, and
+``host`` is all that a message, ``rules list`` or ``show`` may name.
+"""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from ..urls import is_http_url, why_not
+
+
+def secret_url(value, where: str) -> str | None:
+    """The URL of ``value`` (an absolute http(s) URL), or None when unset; the error never shows it."""
+    if value is None or value == "":
+        return None
+    text = value.strip() if isinstance(value, str) else value
+    if not isinstance(text, str) or not is_http_url(text):
+        from ..fetch import host_of
+
+        raise ConfigError(f"{where}: invalid webhook URL at {host_of(str(value))} ({why_not(value)})")
+    return text
+
+
+def url_parts(url: str) -> list[str]:
+    """Every part of a secret URL worth scrubbing: the URL, its path, query and each segment."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    from ..fetch import url_secrets
+
+    parts = urlsplit(url)
+    found = [url, url.rstrip("/"), parts.path, unquote(parts.path), parts.query, *url_secrets(url)]
+    found += [segment for segment in parts.path.split("/") if len(segment) >= 8]
+    found += [value for _, value in parse_qsl(parts.query, keep_blank_values=True)]
+    return [s for s in dict.fromkeys(found) if s and len(s) >= 3 and s != "/"]
+
+
+def host(url: str) -> str:
+    from ..fetch import host_of
+
+    return host_of(url)
