@@ -216,7 +216,8 @@ class Exporter:
 
 PROM_CONFIG = """
 global:
-  scrape_interval: 1s
+  scrape_interval: 200ms
+  scrape_timeout: 200ms
   evaluation_interval: 1s
 scrape_configs:
   - job_name: pantry
