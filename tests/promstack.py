@@ -84,8 +84,8 @@ AM_CONFIG = """
 route:
   receiver: hook
   group_by: [alertname, service, severity]
-  group_wait: 1s
-  group_interval: 1s
+  group_wait: 200ms
+  group_interval: 200ms
   repeat_interval: 1h
 receivers:
   - name: hook
