@@ -81,28 +81,15 @@ class Review:
 
 def build(store: Store, config: Config, alert_id: str, *, now: int) -> Review:
     """The review of ``alert_id``.  Raises ``NotFoundError`` for an unknown alert."""
-    from .history import alert_series
     from .store.reviews import overlapping
     from .views import alert_detail
 
     detail = alert_detail(store, alert_id)
     alert, events = detail.alert, detail.events
-    fired = next((e for e in events if e["kind"] == "fired"), None)
-    fired_detail = (fired or {}).get("detail") or {}
-    acknowledged = next((e for e in events if e["kind"] == "acknowledged"), None)
-    first_breach = fired_detail.get("breachSince") if isinstance(fired_detail.get("breachSince"), int) else None
-    first_breach = alert.timestamp if first_breach is None else first_breach
-    keys = [KeyTime("First breach", first_breach), KeyTime("Fired", alert.timestamp)]
-    firsts: dict[str, int] = {}
-    for n in detail.notifications:
-        if n["status"] == "sent" and n["kind"] != "resolved" and n["sentAt"] is not None:
-            firsts[n["channel"]] = min(firsts.get(n["channel"], n["sentAt"]), n["sentAt"])
-    for channel, at in sorted(firsts.items(), key=lambda item: (item[1], item[0])):
-        keys.append(KeyTime(f"First notification via {channel}", at))
+    fired_detail = (_first_event(events, "fired") or {}).get("detail") or {}
+    first_breach = _first_breach(alert, fired_detail)
+    acknowledged = _first_event(events, "acknowledged")
     ack_at = acknowledged["at"] if acknowledged else None
-    ack_by = ((acknowledged or {}).get("detail") or {}).get("by")
-    keys.append(KeyTime("Acknowledged", ack_at, ack_by))
-    keys.append(KeyTime("Resolved", alert.resolved_at, alert.resolved_by))
     rule = config.rule(alert.rule_id)
     review = Review(
         alert=alert,
@@ -111,7 +98,7 @@ def build(store: Store, config: Config, alert_id: str, *, now: int) -> Review:
         events=events,
         notifications=detail.notifications,
         notes=[{"at": e["at"], **(e.get("detail") or {})} for e in events if e["kind"] == "note"],
-        key_times=keys,
+        key_times=_key_times(alert, first_breach, detail.notifications, acknowledged),
         detect_ms=alert.timestamp - first_breach,
         acknowledge_ms=None if ack_at is None else ack_at - alert.timestamp,
         resolve_ms=None if alert.resolved_at is None else alert.resolved_at - alert.timestamp,
@@ -120,17 +107,61 @@ def build(store: Store, config: Config, alert_id: str, *, now: int) -> Review:
         now=now,
         timezone=config.timezone,
     )
-    history = {
+    history = _history_series(store, alert, config, now)
+    if history:
+        review.series, review.generated_from = history, HISTORY
+    review.peaks = _peaks(review.series, first_breach, review.end)
+    return review
+
+
+def _first_event(events: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
+    return next((e for e in events if e["kind"] == kind), None)
+
+
+def _first_breach(alert: Alert, fired_detail: dict[str, Any]) -> int:
+    """When the condition first held (recorded when it fired), else when the alert fired."""
+    breach_since = fired_detail.get("breachSince")
+    return breach_since if isinstance(breach_since, int) else alert.timestamp
+
+
+def _first_notifications(notifications: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """``(channel, at)`` of each channel's first sent notice (not the resolution), earliest first."""
+    firsts: dict[str, int] = {}
+    for n in notifications:
+        if n["status"] == "sent" and n["kind"] != "resolved" and n["sentAt"] is not None:
+            firsts[n["channel"]] = min(firsts.get(n["channel"], n["sentAt"]), n["sentAt"])
+    return sorted(firsts.items(), key=lambda item: (item[1], item[0]))
+
+
+def _key_times(
+    alert: Alert, first_breach: int, notifications: list[dict[str, Any]], acknowledged: dict[str, Any] | None
+) -> list[KeyTime]:
+    keys = [KeyTime("First breach", first_breach), KeyTime("Fired", alert.timestamp)]
+    keys += [KeyTime(f"First notification via {channel}", at) for channel, at in _first_notifications(notifications)]
+    ack_at = acknowledged["at"] if acknowledged else None
+    ack_by = ((acknowledged or {}).get("detail") or {}).get("by")
+    keys.append(KeyTime("Acknowledged", ack_at, ack_by))
+    keys.append(KeyTime("Resolved", alert.resolved_at, alert.resolved_by))
+    return keys
+
+
+def _history_series(store: Store, alert: Alert, config: Config, now: int) -> dict[str, list[tuple[int, float]]]:
+    from .history import alert_series
+
+    return {
         path: list(zip(series.ats, series.values, strict=True))
         for path, series in alert_series(store, alert, config, now)
     }
-    if history:
-        review.series, review.generated_from = history, HISTORY
-    review.peaks = {}
-    for path, points in review.series.items():
-        during = [p for p in points if first_breach <= p[0] <= review.end] or points  # the peak of the incident
-        review.peaks[path] = max(during, key=lambda p: (p[1], -p[0]))
-    return review
+
+
+def _peaks(series: dict[str, list[tuple[int, float]]], first_breach: int, end: int) -> dict[str, tuple[int, float]]:
+    """path -> its highest ``(at, value)`` during the incident (the earliest of equal highs);
+    over the whole series when none falls within it."""
+    peaks = {}
+    for path, points in series.items():
+        during = [p for p in points if first_breach <= p[0] <= end] or points
+        peaks[path] = max(during, key=lambda p: (p[1], -p[0]))
+    return peaks
 
 
 def recorded_series(alert: Alert, events: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
