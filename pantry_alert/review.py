@@ -253,103 +253,103 @@ def maybe_duration(ms: int | None) -> str:
 
 def _view(review: Review) -> dict[str, Any]:
     """Everything the two renderings show, as plain text (escaped by each renderer)."""
-    from .views import event_text
+    alert = review.alert
+    times = Times(review.timezone, alert.timestamp)
+    start, end = min([alert.timestamp] + [p[0][0] for p in review.series.values() if p]), review.end
+    return {
+        "title": f"Post-incident review: {alert.title}",
+        "zone": times.zone or "UTC",
+        "day": times.day,
+        "summary": _summary(review, times),
+        "key_times": [
+            (
+                k.label + (f" by {k.by}" if k.by else ""),
+                times.full(k.at) if k.at is not None else "-",
+                after(k.at, alert.timestamp),
+            )
+            for k in review.key_times
+        ],
+        "measures": [
+            ("Time to detect", maybe_duration(review.detect_ms)),
+            ("Time to acknowledge", maybe_duration(review.acknowledge_ms)),
+            ("Time to resolve", maybe_duration(review.resolve_ms)),
+        ],
+        "timeline": _timeline(review, times),
+        "notifications": [
+            (
+                n["channel"],
+                n["kind"],
+                n["status"],
+                str(n["attempts"]),
+                times.short(n["sentAt"]) if n["sentAt"] is not None else "-",
+                n["error"] or "",
+            )
+            for n in review.notifications
+        ],
+        "notes": [(times.short(n["at"]), str(n.get("by") or "?"), str(n.get("text") or "")) for n in review.notes],
+        "overlapping": [
+            (
+                other.id,
+                other.rule_id,
+                other.severity,
+                times.short(other.timestamp),
+                times.short(other.resolved_at) if other.resolved_at is not None else "still open",
+            )
+            for other in review.overlapping
+        ],
+        "charts": [_chart(path, points, start, end) for path, points in review.series.items()],
+        "chart_source": review.generated_from,
+        "chart_span": f"{times.short(start)} to {times.short(end)}",
+        "headings": SUMMARY_HEADINGS,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+    }
 
-    alert, tz = review.alert, review.timezone
-    times = Times(tz, alert.timestamp)
+
+def _summary(review: Review, times: Times) -> list[tuple[str, str]]:
+    alert = review.alert
     severity = alert.severity
     if alert.escalated and review.fired_severity != alert.severity:
         severity = f"{alert.severity} (escalated from {review.fired_severity})"
     peaks = [
         f"{path} = {number(value)} at {times.short(at)}" for path, (at, value) in sorted(review.peaks.items())
     ] or ["no numeric value recorded"]
-    status = alert.status if alert.resolved else f"{alert.status} (still open)"
-    duration = format_duration(review.duration_ms) + ("" if alert.resolved else " so far")
-    summary = [
+    return [
         ("Alert", alert.id),
         ("Rule", f"{review.rule_name} ({alert.rule_id}, {alert.type})"),
         ("Severity", severity),
-        ("Status", status),
+        ("Status", alert.status if alert.resolved else f"{alert.status} (still open)"),
         ("Description", alert.description or ""),
         ("Peak value", "; ".join(peaks)),
-        ("Duration", duration),
+        ("Duration", format_duration(review.duration_ms) + ("" if alert.resolved else " so far")),
     ]
-    key_times = [
-        (
-            k.label + (f" by {k.by}" if k.by else ""),
-            times.full(k.at) if k.at is not None else "-",
-            after(k.at, alert.timestamp),
-        )
-        for k in review.key_times
-    ]
-    measures = [
-        ("Time to detect", maybe_duration(review.detect_ms)),
-        ("Time to acknowledge", maybe_duration(review.acknowledge_ms)),
-        ("Time to resolve", maybe_duration(review.resolve_ms)),
-    ]
-    timeline = [
+
+
+def _timeline(review: Review, times: Times) -> list[tuple[str, str, str, str]]:
+    from .views import event_text
+
+    return [
         (
             times.short(e["at"]),
-            after(e["at"], alert.timestamp),
+            after(e["at"], review.alert.timestamp),
             e["kind"],
-            event_text(e["kind"], e.get("detail") or {}, tz),
+            event_text(e["kind"], e.get("detail") or {}, review.timezone),
         )
         for e in review.events
     ]
-    notifications = [
-        (
-            n["channel"],
-            n["kind"],
-            n["status"],
-            str(n["attempts"]),
-            times.short(n["sentAt"]) if n["sentAt"] is not None else "-",
-            n["error"] or "",
-        )
-        for n in review.notifications
-    ]
-    notes = [(times.short(n["at"]), str(n.get("by") or "?"), str(n.get("text") or "")) for n in review.notes]
-    overlapping = [
-        (
-            other.id,
-            other.rule_id,
-            other.severity,
-            times.short(other.timestamp),
-            times.short(other.resolved_at) if other.resolved_at is not None else "still open",
-        )
-        for other in review.overlapping
-    ]
-    start, end = min([alert.timestamp] + [p[0][0] for p in review.series.values() if p]), review.end
-    charts = []
-    for path, points in review.series.items():
-        values = [v for _, v in points]
-        charts.append(
-            {
-                "path": path,
-                "sparkline": sparkline(values, 40),
-                "low": number(min(values)),
-                "high": number(max(values)),
-                "count": len(values),
-                "points": " ".join(f"{x},{y}" for x, y in chart_points(points, start, max(end, start + 1))),
-                "dots": chart_points(points, start, max(end, start + 1)),
-            }
-        )
+
+
+def _chart(path: str, points: list[tuple[int, float]], start: int, end: int) -> dict[str, Any]:
+    values = [v for _, v in points]
+    dots = chart_points(points, start, max(end, start + 1))
     return {
-        "title": f"Post-incident review: {alert.title}",
-        "zone": times.zone or "UTC",
-        "day": times.day,
-        "summary": summary,
-        "key_times": key_times,
-        "measures": measures,
-        "timeline": timeline,
-        "notifications": notifications,
-        "notes": notes,
-        "overlapping": overlapping,
-        "charts": charts,
-        "chart_source": review.generated_from,
-        "chart_span": f"{times.short(start)} to {times.short(end)}",
-        "headings": SUMMARY_HEADINGS,
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
+        "path": path,
+        "sparkline": sparkline(values, 40),
+        "low": number(min(values)),
+        "high": number(max(values)),
+        "count": len(values),
+        "points": " ".join(f"{x},{y}" for x, y in dots),
+        "dots": dots,
     }
 
 
