@@ -50,6 +50,7 @@ acknowledgement that expires), ``resolve: [rule ids]``, ``silence: {rule id: dur
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -461,42 +462,54 @@ def _act(config: Config, step: Step, store, now: int, at: str, result: CaseResul
     return resolved
 
 
-def _compare(step: Step, at: str, store, resolved: list[str], sent) -> list[Failure]:
-    expect = step.expect
-    active = store.active_alerts()
-    failures = []
+Comparison = tuple[str, Iterable[Any], Iterable[Any]]  # what, expected, got
 
-    def check(what: str, expected, got) -> None:
+# expect key -> which open alerts it lists
+_ALERT_SETS: dict[str, Callable[[Any], bool]] = {
+    "firing": lambda alert: alert.status == "firing",
+    "acknowledged": lambda alert: alert.status == "acknowledged",
+    "silenced": lambda alert: alert.silenced,
+    "inhibited": lambda alert: alert.inhibited,
+}
+
+
+def _compare(step: Step, at: str, store, resolved: list[str], sent) -> list[Failure]:
+    failures = []
+    for what, expected, got in _comparisons(step.expect, store, resolved, sent):
         expected, got = sorted(map(str, expected)), sorted(map(str, got))
         if expected != got:
             failures.append(Failure(at, what, expected, got))
-
-    for state in ("firing", "acknowledged"):
-        if state in expect:
-            check(state, expect[state], [rule for rule, alert in active.items() if alert.status == state])
-    for flag in ("silenced", "inhibited"):
-        if flag in expect:
-            check(flag, expect[flag], [rule for rule, alert in active.items() if getattr(alert, flag)])
-    for rule_id, status in expect.get("status", {}).items():
-        check(f"status.{rule_id}", [status], [active[rule_id].status if rule_id in active else "none"])
-    for rule_id, number in expect.get("step", {}).items():
-        check(f"step.{rule_id}", [number], [active[rule_id].policy_step if rule_id in active else "(no open alert)"])
-    if "resolved" in expect:
-        check("resolved", expect["resolved"], resolved)
-    if "severity" in expect:
-        for rule_id, severity in expect["severity"].items():
-            alert = active.get(rule_id) or _latest(store, rule_id)
-            check(f"severity.{rule_id}", [severity], [alert.severity] if alert else ["(no alert)"])
-    if "notifications" in expect:
-        by_channel: dict[str, list[str]] = {}
-        for alert_id, channel, kind, number in sent:
-            alert = store.get_alert(alert_id)
-            item = f"{alert.rule_id if alert else alert_id} {kind}" + (f" step {number}" if number else "")
-            by_channel.setdefault(channel, []).append(item)
-        wanted = expect["notifications"] or {}
-        for channel in sorted(set(wanted) | set(by_channel)):
-            check(f"notifications.{channel}", wanted.get(channel, []), by_channel.get(channel, []))
     return failures
+
+
+def _comparisons(expect: dict[str, Any], store, resolved: list[str], sent) -> Iterator[Comparison]:
+    """What a step expects against what happened, in the order failures are reported."""
+    active = store.active_alerts()
+    for key, listed in _ALERT_SETS.items():
+        if key in expect:
+            yield key, expect[key], [rule for rule, alert in active.items() if listed(alert)]
+    for rule_id, status in expect.get("status", {}).items():
+        yield f"status.{rule_id}", [status], [active[rule_id].status if rule_id in active else "none"]
+    for rule_id, number in expect.get("step", {}).items():
+        yield f"step.{rule_id}", [number], [active[rule_id].policy_step if rule_id in active else "(no open alert)"]
+    if "resolved" in expect:
+        yield "resolved", expect["resolved"], resolved
+    for rule_id, severity in expect.get("severity", {}).items():
+        alert = active.get(rule_id) or _latest(store, rule_id)
+        yield f"severity.{rule_id}", [severity], [alert.severity] if alert else ["(no alert)"]
+    if "notifications" in expect:
+        yield from _notification_comparisons(expect["notifications"] or {}, store, sent)
+
+
+def _notification_comparisons(wanted: dict[str, list[str]], store, sent) -> Iterator[Comparison]:
+    """Per channel, the notices expected against those sent (``rule kind [step N]``)."""
+    by_channel: dict[str, list[str]] = {}
+    for alert_id, channel, kind, number in sent:
+        alert = store.get_alert(alert_id)
+        item = f"{alert.rule_id if alert else alert_id} {kind}" + (f" step {number}" if number else "")
+        by_channel.setdefault(channel, []).append(item)
+    for channel in sorted(set(wanted) | set(by_channel)):
+        yield f"notifications.{channel}", wanted.get(channel, []), by_channel.get(channel, [])
 
 
 def _latest(store, rule_id: str):

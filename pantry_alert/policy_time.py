@@ -284,37 +284,54 @@ def policy_of(ctx: Context, alert: Alert) -> tuple[EscalationStep, ...] | None:
 def escalate(plan: Plan, ctx: Context, held: Mapping[str, list[Hold]]) -> None:
     """Page the alerts of rules with an escalation policy by time (see the module docstring)."""
     now = ctx.now
-    flap_notices = {e.alert_id for e in plan.events if e.at == now and e.kind in ("flapping", "stable")}
-    paged = []
-    for alert in plan_alerts(plan).values():
-        steps = policy_of(ctx, alert)
-        if steps is None or alert.resolved or alert.status == "flapping" or alert.id in flap_notices:
-            continue  # a flapping alert's notices are the flap stage's
-        paged.append((alert, steps))
+    paged = _paged(plan, ctx)
     engine_rounds = drop_rounds(plan, {alert.id for alert, _ in paged}, now)  # the engine's count-based rounds
     for alert, steps in paged:
         before = stored_of(ctx, alert)
         _count_acknowledged(alert, before, now)
         engine_round = alert.id in engine_rounds
-        # an alert that has just escalated by count into a severity routed to a policy keeps that severity
-        entering = before is not None and policy_of(ctx, before) is None
-        severity, escalated, channels = alert.severity, alert.escalated, list(alert.channels)
-        restore_round(alert, before)
-        if entering:
-            alert.severity, alert.escalated, alert.channels = severity, escalated, channels
+        _restore(ctx, alert, before)
         if alert.status != "firing":
             continue
         due = _due(alert, steps, now)
         if alert.id in held:
             if due or engine_round:
                 held_event(plan, alert, held[alert.id][0], now)
-            continue
-        if due:
+        elif due:
             _run_steps(plan, ctx, alert, steps, due)
-        elif engine_round and before is not None and before.last_notified_at is not None and alert.notified_channels:
-            rule = ctx.rules.get(alert.rule_id)
-            if rule is None or now - before.last_notified_at >= rule.cooldown_ms:
-                _remind(plan, ctx, alert)
+        elif engine_round and _reminder_due(ctx, alert, before):
+            _remind(plan, ctx, alert)
+
+
+def _paged(plan: Plan, ctx: Context) -> list[tuple[Alert, tuple[EscalationStep, ...]]]:
+    """The open alerts an escalation policy pages, with its steps.  A flapping alert's notices
+    are the flap stage's."""
+    flap_notices = {e.alert_id for e in plan.events if e.at == ctx.now and e.kind in ("flapping", "stable")}
+    paged = []
+    for alert in plan_alerts(plan).values():
+        steps = policy_of(ctx, alert)
+        if steps is None or alert.resolved or alert.status == "flapping" or alert.id in flap_notices:
+            continue
+        paged.append((alert, steps))
+    return paged
+
+
+def _restore(ctx: Context, alert: Alert, before: Alert | None) -> None:
+    """Undo the engine's count-based round on ``alert``; but an alert that has just escalated by
+    count into a severity routed to a policy keeps that severity."""
+    entering = before is not None and policy_of(ctx, before) is None
+    severity, escalated, channels = alert.severity, alert.escalated, list(alert.channels)
+    restore_round(alert, before)
+    if entering:
+        alert.severity, alert.escalated, alert.channels = severity, escalated, channels
+
+
+def _reminder_due(ctx: Context, alert: Alert, before: Alert | None) -> bool:
+    """A policy that has paged someone reminds them once the rule's cooldown has passed."""
+    if before is None or before.last_notified_at is None or not alert.notified_channels:
+        return False
+    rule = ctx.rules.get(alert.rule_id)
+    return rule is None or ctx.now - before.last_notified_at >= rule.cooldown_ms
 
 
 def _count_acknowledged(alert: Alert, before: Alert | None, now: int) -> None:

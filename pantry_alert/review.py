@@ -81,28 +81,15 @@ class Review:
 
 def build(store: Store, config: Config, alert_id: str, *, now: int) -> Review:
     """The review of ``alert_id``.  Raises ``NotFoundError`` for an unknown alert."""
-    from .history import alert_series
     from .store.reviews import overlapping
     from .views import alert_detail
 
     detail = alert_detail(store, alert_id)
     alert, events = detail.alert, detail.events
-    fired = next((e for e in events if e["kind"] == "fired"), None)
-    fired_detail = (fired or {}).get("detail") or {}
-    acknowledged = next((e for e in events if e["kind"] == "acknowledged"), None)
-    first_breach = fired_detail.get("breachSince") if isinstance(fired_detail.get("breachSince"), int) else None
-    first_breach = alert.timestamp if first_breach is None else first_breach
-    keys = [KeyTime("First breach", first_breach), KeyTime("Fired", alert.timestamp)]
-    firsts: dict[str, int] = {}
-    for n in detail.notifications:
-        if n["status"] == "sent" and n["kind"] != "resolved" and n["sentAt"] is not None:
-            firsts[n["channel"]] = min(firsts.get(n["channel"], n["sentAt"]), n["sentAt"])
-    for channel, at in sorted(firsts.items(), key=lambda item: (item[1], item[0])):
-        keys.append(KeyTime(f"First notification via {channel}", at))
+    fired_detail = (_first_event(events, "fired") or {}).get("detail") or {}
+    first_breach = _first_breach(alert, fired_detail)
+    acknowledged = _first_event(events, "acknowledged")
     ack_at = acknowledged["at"] if acknowledged else None
-    ack_by = ((acknowledged or {}).get("detail") or {}).get("by")
-    keys.append(KeyTime("Acknowledged", ack_at, ack_by))
-    keys.append(KeyTime("Resolved", alert.resolved_at, alert.resolved_by))
     rule = config.rule(alert.rule_id)
     review = Review(
         alert=alert,
@@ -111,7 +98,7 @@ def build(store: Store, config: Config, alert_id: str, *, now: int) -> Review:
         events=events,
         notifications=detail.notifications,
         notes=[{"at": e["at"], **(e.get("detail") or {})} for e in events if e["kind"] == "note"],
-        key_times=keys,
+        key_times=_key_times(alert, first_breach, detail.notifications, acknowledged),
         detect_ms=alert.timestamp - first_breach,
         acknowledge_ms=None if ack_at is None else ack_at - alert.timestamp,
         resolve_ms=None if alert.resolved_at is None else alert.resolved_at - alert.timestamp,
@@ -120,17 +107,61 @@ def build(store: Store, config: Config, alert_id: str, *, now: int) -> Review:
         now=now,
         timezone=config.timezone,
     )
-    history = {
+    history = _history_series(store, alert, config, now)
+    if history:
+        review.series, review.generated_from = history, HISTORY
+    review.peaks = _peaks(review.series, first_breach, review.end)
+    return review
+
+
+def _first_event(events: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
+    return next((e for e in events if e["kind"] == kind), None)
+
+
+def _first_breach(alert: Alert, fired_detail: dict[str, Any]) -> int:
+    """When the condition first held (recorded when it fired), else when the alert fired."""
+    breach_since = fired_detail.get("breachSince")
+    return breach_since if isinstance(breach_since, int) else alert.timestamp
+
+
+def _first_notifications(notifications: list[dict[str, Any]]) -> list[tuple[str, int]]:
+    """``(channel, at)`` of each channel's first sent notice (not the resolution), earliest first."""
+    firsts: dict[str, int] = {}
+    for n in notifications:
+        if n["status"] == "sent" and n["kind"] != "resolved" and n["sentAt"] is not None:
+            firsts[n["channel"]] = min(firsts.get(n["channel"], n["sentAt"]), n["sentAt"])
+    return sorted(firsts.items(), key=lambda item: (item[1], item[0]))
+
+
+def _key_times(
+    alert: Alert, first_breach: int, notifications: list[dict[str, Any]], acknowledged: dict[str, Any] | None
+) -> list[KeyTime]:
+    keys = [KeyTime("First breach", first_breach), KeyTime("Fired", alert.timestamp)]
+    keys += [KeyTime(f"First notification via {channel}", at) for channel, at in _first_notifications(notifications)]
+    ack_at = acknowledged["at"] if acknowledged else None
+    ack_by = ((acknowledged or {}).get("detail") or {}).get("by")
+    keys.append(KeyTime("Acknowledged", ack_at, ack_by))
+    keys.append(KeyTime("Resolved", alert.resolved_at, alert.resolved_by))
+    return keys
+
+
+def _history_series(store: Store, alert: Alert, config: Config, now: int) -> dict[str, list[tuple[int, float]]]:
+    from .history import alert_series
+
+    return {
         path: list(zip(series.ats, series.values, strict=True))
         for path, series in alert_series(store, alert, config, now)
     }
-    if history:
-        review.series, review.generated_from = history, HISTORY
-    review.peaks = {}
-    for path, points in review.series.items():
-        during = [p for p in points if first_breach <= p[0] <= review.end] or points  # the peak of the incident
-        review.peaks[path] = max(during, key=lambda p: (p[1], -p[0]))
-    return review
+
+
+def _peaks(series: dict[str, list[tuple[int, float]]], first_breach: int, end: int) -> dict[str, tuple[int, float]]:
+    """path -> its highest ``(at, value)`` during the incident (the earliest of equal highs);
+    over the whole series when none falls within it."""
+    peaks = {}
+    for path, points in series.items():
+        during = [p for p in points if first_breach <= p[0] <= end] or points
+        peaks[path] = max(during, key=lambda p: (p[1], -p[0]))
+    return peaks
 
 
 def recorded_series(alert: Alert, events: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
@@ -222,103 +253,103 @@ def maybe_duration(ms: int | None) -> str:
 
 def _view(review: Review) -> dict[str, Any]:
     """Everything the two renderings show, as plain text (escaped by each renderer)."""
-    from .views import event_text
+    alert = review.alert
+    times = Times(review.timezone, alert.timestamp)
+    start, end = min([alert.timestamp] + [p[0][0] for p in review.series.values() if p]), review.end
+    return {
+        "title": f"Post-incident review: {alert.title}",
+        "zone": times.zone or "UTC",
+        "day": times.day,
+        "summary": _summary(review, times),
+        "key_times": [
+            (
+                k.label + (f" by {k.by}" if k.by else ""),
+                times.full(k.at) if k.at is not None else "-",
+                after(k.at, alert.timestamp),
+            )
+            for k in review.key_times
+        ],
+        "measures": [
+            ("Time to detect", maybe_duration(review.detect_ms)),
+            ("Time to acknowledge", maybe_duration(review.acknowledge_ms)),
+            ("Time to resolve", maybe_duration(review.resolve_ms)),
+        ],
+        "timeline": _timeline(review, times),
+        "notifications": [
+            (
+                n["channel"],
+                n["kind"],
+                n["status"],
+                str(n["attempts"]),
+                times.short(n["sentAt"]) if n["sentAt"] is not None else "-",
+                n["error"] or "",
+            )
+            for n in review.notifications
+        ],
+        "notes": [(times.short(n["at"]), str(n.get("by") or "?"), str(n.get("text") or "")) for n in review.notes],
+        "overlapping": [
+            (
+                other.id,
+                other.rule_id,
+                other.severity,
+                times.short(other.timestamp),
+                times.short(other.resolved_at) if other.resolved_at is not None else "still open",
+            )
+            for other in review.overlapping
+        ],
+        "charts": [_chart(path, points, start, end) for path, points in review.series.items()],
+        "chart_source": review.generated_from,
+        "chart_span": f"{times.short(start)} to {times.short(end)}",
+        "headings": SUMMARY_HEADINGS,
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+    }
 
-    alert, tz = review.alert, review.timezone
-    times = Times(tz, alert.timestamp)
+
+def _summary(review: Review, times: Times) -> list[tuple[str, str]]:
+    alert = review.alert
     severity = alert.severity
     if alert.escalated and review.fired_severity != alert.severity:
         severity = f"{alert.severity} (escalated from {review.fired_severity})"
     peaks = [
         f"{path} = {number(value)} at {times.short(at)}" for path, (at, value) in sorted(review.peaks.items())
     ] or ["no numeric value recorded"]
-    status = alert.status if alert.resolved else f"{alert.status} (still open)"
-    duration = format_duration(review.duration_ms) + ("" if alert.resolved else " so far")
-    summary = [
+    return [
         ("Alert", alert.id),
         ("Rule", f"{review.rule_name} ({alert.rule_id}, {alert.type})"),
         ("Severity", severity),
-        ("Status", status),
+        ("Status", alert.status if alert.resolved else f"{alert.status} (still open)"),
         ("Description", alert.description or ""),
         ("Peak value", "; ".join(peaks)),
-        ("Duration", duration),
+        ("Duration", format_duration(review.duration_ms) + ("" if alert.resolved else " so far")),
     ]
-    key_times = [
-        (
-            k.label + (f" by {k.by}" if k.by else ""),
-            times.full(k.at) if k.at is not None else "-",
-            after(k.at, alert.timestamp),
-        )
-        for k in review.key_times
-    ]
-    measures = [
-        ("Time to detect", maybe_duration(review.detect_ms)),
-        ("Time to acknowledge", maybe_duration(review.acknowledge_ms)),
-        ("Time to resolve", maybe_duration(review.resolve_ms)),
-    ]
-    timeline = [
+
+
+def _timeline(review: Review, times: Times) -> list[tuple[str, str, str, str]]:
+    from .views import event_text
+
+    return [
         (
             times.short(e["at"]),
-            after(e["at"], alert.timestamp),
+            after(e["at"], review.alert.timestamp),
             e["kind"],
-            event_text(e["kind"], e.get("detail") or {}, tz),
+            event_text(e["kind"], e.get("detail") or {}, review.timezone),
         )
         for e in review.events
     ]
-    notifications = [
-        (
-            n["channel"],
-            n["kind"],
-            n["status"],
-            str(n["attempts"]),
-            times.short(n["sentAt"]) if n["sentAt"] is not None else "-",
-            n["error"] or "",
-        )
-        for n in review.notifications
-    ]
-    notes = [(times.short(n["at"]), str(n.get("by") or "?"), str(n.get("text") or "")) for n in review.notes]
-    overlapping = [
-        (
-            other.id,
-            other.rule_id,
-            other.severity,
-            times.short(other.timestamp),
-            times.short(other.resolved_at) if other.resolved_at is not None else "still open",
-        )
-        for other in review.overlapping
-    ]
-    start, end = min([alert.timestamp] + [p[0][0] for p in review.series.values() if p]), review.end
-    charts = []
-    for path, points in review.series.items():
-        values = [v for _, v in points]
-        charts.append(
-            {
-                "path": path,
-                "sparkline": sparkline(values, 40),
-                "low": number(min(values)),
-                "high": number(max(values)),
-                "count": len(values),
-                "points": " ".join(f"{x},{y}" for x, y in chart_points(points, start, max(end, start + 1))),
-                "dots": chart_points(points, start, max(end, start + 1)),
-            }
-        )
+
+
+def _chart(path: str, points: list[tuple[int, float]], start: int, end: int) -> dict[str, Any]:
+    values = [v for _, v in points]
+    dots = chart_points(points, start, max(end, start + 1))
     return {
-        "title": f"Post-incident review: {alert.title}",
-        "zone": times.zone or "UTC",
-        "day": times.day,
-        "summary": summary,
-        "key_times": key_times,
-        "measures": measures,
-        "timeline": timeline,
-        "notifications": notifications,
-        "notes": notes,
-        "overlapping": overlapping,
-        "charts": charts,
-        "chart_source": review.generated_from,
-        "chart_span": f"{times.short(start)} to {times.short(end)}",
-        "headings": SUMMARY_HEADINGS,
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
+        "path": path,
+        "sparkline": sparkline(values, 40),
+        "low": number(min(values)),
+        "high": number(max(values)),
+        "count": len(values),
+        "points": " ".join(f"{x},{y}" for x, y in dots),
+        "dots": dots,
     }
 
 

@@ -6,6 +6,7 @@ the other pairs) cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -58,47 +59,42 @@ def rules_json(config: Config) -> list[dict[str, Any]]:
 
 def event_text(kind: str, d: dict[str, Any], tz: str | None) -> str:
     """One timeline event's details, in words (``show``'s timeline, the review's)."""
+    describe = _EVENT_TEXTS.get(kind)
+    if describe is not None:
+        return describe(d, tz)
     import json
 
-    def channels() -> str:
-        return ", ".join(d.get("channels") or []) or "no configured channel"
-
-    if kind == "fired":
-        return f"{d.get('severity', '?')}: {d.get('description', '')}"
-    if kind == "notified":
-        step = f" (step {d['step']})" if d.get("step") else ""
-        return f"{d.get('kind', '?')}{step} to {channels()}"
-    if kind == "reminded":
-        return f"{d.get('kind', 'reminder')} to {channels()} (seen {d.get('count', '?')} times)"
-    if kind == "escalated" and d.get("step"):
-        return f"step {d['step']} of its escalation policy to {channels()}"
-    if kind == "escalated":
-        return f"{d.get('from', '?')} -> {d.get('to', '?')}; channels now {channels()}"
-    if kind in ("held", "silenced", "inhibited"):
-        return _hold_text(d, tz)
-    if kind == "flapping":
-        return f"{d.get('transitions', '?')} changes within {_duration(d.get('window'))}: notices held until stable"
-    if kind == "stable":
-        return f"no change for the flapping window; now {d.get('state', '?')}"
-    if kind == "acknowledged":
-        text = f"by {d.get('by') or '?'}"
-        if d.get("until") is not None:
-            text += f" until {_clock(d['until'], tz)}"
-        if d.get("note"):
-            text += f": {d['note']}"
-        return text
-    if kind == "note":
-        return f"{d.get('by') or '?'}: {d.get('text', '')}"
-    if kind == "ack_expired":
-        return "acknowledgement expired; reminders resume"
-    if kind == "resolved":
-        return f"by {d.get('by') or '?'}" + (f": {d['note']}" if d.get("note") else "")
-    if kind == "delivered":
-        return f"{d.get('kind', '?')} via {d.get('channel', '?')}"
-    if kind == "delivery_failed":
-        retry = f"; retry at {_clock(d['retryAt'], tz)}" if d.get("retryAt") else "; gave up"
-        return f"{d.get('kind', '?')} via {d.get('channel', '?')}: {d.get('error', '?')}{retry}"
     return json.dumps(d, separators=(", ", ": ")) if d else ""
+
+
+def _channels(d: dict[str, Any]) -> str:
+    return ", ".join(d.get("channels") or []) or "no configured channel"
+
+
+def _notified_text(d: dict[str, Any], tz: str | None) -> str:
+    step = f" (step {d['step']})" if d.get("step") else ""
+    return f"{d.get('kind', '?')}{step} to {_channels(d)}"
+
+
+def _escalated_text(d: dict[str, Any], tz: str | None) -> str:
+    """A policy's next step, or a severity raised by count."""
+    if d.get("step"):
+        return f"step {d['step']} of its escalation policy to {_channels(d)}"
+    return f"{d.get('from', '?')} -> {d.get('to', '?')}; channels now {_channels(d)}"
+
+
+def _acknowledged_text(d: dict[str, Any], tz: str | None) -> str:
+    text = f"by {d.get('by') or '?'}"
+    if d.get("until") is not None:
+        text += f" until {_clock(d['until'], tz)}"
+    if d.get("note"):
+        text += f": {d['note']}"
+    return text
+
+
+def _delivery_failed_text(d: dict[str, Any], tz: str | None) -> str:
+    retry = f"; retry at {_clock(d['retryAt'], tz)}" if d.get("retryAt") else "; gave up"
+    return f"{d.get('kind', '?')} via {d.get('channel', '?')}: {d.get('error', '?')}{retry}"
 
 
 def _hold_text(d: dict[str, Any], tz: str | None) -> str:
@@ -110,6 +106,28 @@ def _hold_text(d: dict[str, Any], tz: str | None) -> str:
         return f"maintenance window {d['window']}{until}"
     reason = f": {d['reason']}" if d.get("reason") else ""
     return f"silence {d.get('silence', '?')}{until}{reason}"
+
+
+# event kind -> its details in words (``details``, the zone); any other kind shows its details as JSON
+_EVENT_TEXTS: dict[str, Callable[[dict[str, Any], str | None], str]] = {
+    "fired": lambda d, tz: f"{d.get('severity', '?')}: {d.get('description', '')}",
+    "notified": _notified_text,
+    "reminded": lambda d, tz: f"{d.get('kind', 'reminder')} to {_channels(d)} (seen {d.get('count', '?')} times)",
+    "escalated": _escalated_text,
+    "held": _hold_text,
+    "silenced": _hold_text,
+    "inhibited": _hold_text,
+    "flapping": lambda d, tz: (
+        f"{d.get('transitions', '?')} changes within {_duration(d.get('window'))}: notices held until stable"
+    ),
+    "stable": lambda d, tz: f"no change for the flapping window; now {d.get('state', '?')}",
+    "acknowledged": _acknowledged_text,
+    "note": lambda d, tz: f"{d.get('by') or '?'}: {d.get('text', '')}",
+    "ack_expired": lambda d, tz: "acknowledgement expired; reminders resume",
+    "resolved": lambda d, tz: f"by {d.get('by') or '?'}" + (f": {d['note']}" if d.get("note") else ""),
+    "delivered": lambda d, tz: f"{d.get('kind', '?')} via {d.get('channel', '?')}",
+    "delivery_failed": _delivery_failed_text,
+}
 
 
 def _duration(ms: Any) -> str:

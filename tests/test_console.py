@@ -332,3 +332,22 @@ def test_the_silences_page_shows_the_maintenance_windows(fired):
         sign_in(c, TOKEN)
         page = c.get("/silences").text
         assert "<td>weekly-backup</td><td>upcoming</td><td>2025-11-30 02:00:00 UTC</td>" in page
+
+
+def test_a_note_added_from_the_console_is_on_the_timeline_and_audited(fired):
+    token = add_token(fired, "alice", "ack")
+    target = alert_id(fired, "high_error_rate")
+    with Api(fired) as s, browser(s) as c:
+        sign_in(c, token)
+        page = c.get(f"/alerts/{target}")
+        assert "No notes." in page.text
+        added = c.post(f"/alerts/{target}/notes", data={"csrf": csrf_of(page), "text": "rolled back <b>v2</b>"})
+        assert added.status_code == 303
+        shown = c.get(f"/alerts/{target}")
+        assert "<strong>alice</strong>: rolled back &lt;b&gt;v2&lt;/b&gt;</li>" in shown.text
+        empty = c.post(f"/alerts/{target}/notes", data={"csrf": csrf_of(shown), "text": "  "})
+        assert empty.status_code == 400
+    note = fired("show", target, "--json").json()["events"][-1]
+    assert (note["kind"], note["detail"]) == ("note", {"by": "alice", "text": "rolled back <b>v2</b>"})
+    [entry] = [e for e in fired("audit", "--json").json() if e["action"] == "note"]
+    assert (entry["actor"], entry["target"], entry["details"]) == ("alice", target, {"text": "rolled back <b>v2</b>"})

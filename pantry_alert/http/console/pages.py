@@ -14,8 +14,9 @@ from urllib.parse import urlencode
 
 from ... import views
 from ...config import SEVERITIES
+from ...notes import list_notes
 from ..common import HttpError, choice_param, int_param
-from . import charts, peers
+from . import charts
 from .render import html
 from .session import view
 
@@ -89,8 +90,7 @@ def alert(request, session):
         alert=a,
         events=detail.events,
         notifications=detail.notifications,
-        notes=peers.notes(ws, alert_id),
-        can_note=peers.note_adder() is not None,
+        notes=list_notes(ws, alert_id),
         charts=chart_list,
         rule=rule,
         message=_message(request),
