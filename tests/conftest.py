@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from pytest_httpserver import HTTPServer
 
 from pantry_alert.notify.registry import CHANNEL_NAMES, capabilities
 
@@ -31,6 +32,16 @@ from pantry_alert.notify.registry import CHANNEL_NAMES, capabilities
 # the real servers some tests start) must not turn a slow example into a failure.
 settings.register_profile("pantry-alert", deadline=None)
 settings.load_profile("pantry-alert")
+
+
+def _serve_until_stopped(self) -> None:
+    """pytest-httpserver's server thread, polling for shutdown every 20 ms instead of 500 ms:
+    each ``stop()`` returns at once rather than after up to half a second."""
+    self.server.serve_forever(poll_interval=0.02)
+
+
+# The plugin names thread_target as the method to override to tailor how the server runs.
+HTTPServer.thread_target = _serve_until_stopped  # type: ignore[method-assign]
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_METRICS = {

@@ -84,8 +84,8 @@ AM_CONFIG = """
 route:
   receiver: hook
   group_by: [alertname, service, severity]
-  group_wait: 1s
-  group_interval: 1s
+  group_wait: 200ms
+  group_interval: 200ms
   repeat_interval: 1h
 receivers:
   - name: hook
@@ -166,7 +166,7 @@ class Recorder:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
     def matching(self, predicate) -> list:
         with self.lock:
@@ -201,7 +201,7 @@ class Exporter:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.address = f"127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
     def set(self, values: dict[str, float]) -> None:
         with self.lock:
@@ -216,7 +216,8 @@ class Exporter:
 
 PROM_CONFIG = """
 global:
-  scrape_interval: 1s
+  scrape_interval: 200ms
+  scrape_timeout: 200ms
   evaluation_interval: 1s
 scrape_configs:
   - job_name: pantry

@@ -5,8 +5,10 @@ Memory-bound tests run the command under a small runner that reports its peak RS
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import struct
 import time
 import zlib
 
@@ -83,12 +85,26 @@ def test_metrics_request_sends_user_agent(simple, servers):
 
 
 def gzip_bomb(decompressed_mib: int) -> bytes:
-    z = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
-    block = b" " * MIB
-    parts = [z.compress(b'{"cpu": 1, "pad": "')]
-    parts += [z.compress(block) for _ in range(decompressed_mib)]
-    parts.append(z.compress(b'"}') + z.flush())
-    return b"".join(parts)
+    """A valid gzip document of ``decompressed_mib`` MiB of padding, built without deflating it all:
+    after a full flush the compressor starts afresh, so each MiB of spaces deflates to the same bytes."""
+    z = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    start, block, end = b'{"cpu": 1, "pad": "', b" " * MIB, b'"}'
+    head = z.compress(start) + z.flush(zlib.Z_FULL_FLUSH)
+    unit = z.compress(block) + z.flush(zlib.Z_FULL_FLUSH)
+    assert z.compress(block) + z.flush(zlib.Z_FULL_FLUSH) == unit
+    tail = z.compress(end) + z.flush()
+    crc = zlib.crc32(start)
+    for _ in range(decompressed_mib):
+        crc = zlib.crc32(block, crc)
+    crc = zlib.crc32(end, crc)
+    size = (len(start) + decompressed_mib * MIB + len(end)) & 0xFFFFFFFF
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    return header + head + unit * decompressed_mib + tail + struct.pack("<II", crc, size)
+
+
+def test_the_gzip_bomb_is_a_valid_document():
+    document = gzip.decompress(gzip_bomb(3))
+    assert document == b'{"cpu": 1, "pad": "' + b" " * (3 * MIB) + b'"}'
 
 
 @pytest.mark.slow

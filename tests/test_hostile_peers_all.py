@@ -10,6 +10,7 @@ message, and no request ever reaching the host a redirect points at.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import time
 from types import SimpleNamespace
@@ -100,15 +101,18 @@ def endless(conn, server) -> None:
     _headers_then(conn, head, iter(lambda: chunk, None))
 
 
-BOMB = gzip.compress(b"0" * (64 * 1024 * 1024), 9)  # 64 MiB of zeros, ~64 KiB compressed
+@functools.cache
+def bomb() -> bytes:
+    """64 MiB of zeros, ~64 KiB compressed; made by the first test that serves it, not at collection."""
+    return gzip.compress(b"0" * (64 * 1024 * 1024), 9)
 
 
 def gzip_bomb(conn, server) -> None:
     head = (
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
-        b"Content-Length: " + str(len(BOMB)).encode() + b"\r\n\r\n"
+        b"Content-Length: " + str(len(bomb())).encode() + b"\r\n\r\n"
     )
-    _headers_then(conn, head, [BOMB])
+    _headers_then(conn, head, [bomb()])
 
 
 @pytest.fixture

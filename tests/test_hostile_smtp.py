@@ -80,7 +80,7 @@ class RawSMTP(socketserver.ThreadingTCPServer):
         self.auth_lines: list[str] = []
         self.messages: list[bytes] = []
         super().__init__(("127.0.0.1", 0), RawHandler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True).start()  # quick shutdown
 
     @property
     def port(self) -> int:

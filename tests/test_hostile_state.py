@@ -318,7 +318,7 @@ def test_a_disk_that_fills_during_delivery_re_sends_only_the_unrecorded_notifica
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     try:
         cli = Cli(tmp_path)
         cli.db = small_fs / "state.db"
