@@ -7,8 +7,45 @@ a Workflows URL's ``sig=``): every part of it is scrubbed from messages, and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 from ..errors import ConfigError
 from ..urls import is_http_url, why_not
+from .base import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, check_section, picker
+from .http_channel import limits
+
+SECTION_KEYS = ("webhook_url", "timeout", "max_parallel")
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """A channel whose one setting is its secret webhook URL (plus the shared limits).
+    A channel subclasses it to name what the URL is in ``describe`` (``LABEL``)."""
+
+    LABEL = "webhook"
+    webhook_url: str = field(repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    max_parallel: int = DEFAULT_MAX_PARALLEL
+
+    def secrets(self) -> list[str]:
+        return url_parts(self.webhook_url)
+
+    @property
+    def peer(self) -> str:
+        return host(self.webhook_url)
+
+    def describe(self) -> str:
+        return f"{self.LABEL} at {self.peer}"
+
+
+def webhook_settings(cls: type[WebhookSettings], section: dict | None, env: Mapping[str, str], env_var: str):
+    """``cls`` from the section's ``webhook_url`` (else ``env_var``), or None when neither is set."""
+    sec = check_section(section, SECTION_KEYS)
+    url, src = picker(sec, env)("webhook_url", env_var)
+    timeout, max_parallel = limits(sec)
+    url = secret_url(url, src or "webhook_url")
+    return None if url is None else cls(webhook_url=url, timeout=timeout, max_parallel=max_parallel)
 
 
 def secret_url(value, where: str) -> str | None:

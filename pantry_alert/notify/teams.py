@@ -18,48 +18,30 @@ URL is a secret: messages name its host only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from ..timeutil import format_time
-from .base import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, Message, check_section, picker
+from .base import Message
 from .capabilities import Capabilities
 from .chat import buttons, fit, headline, markdown, resolution, values_text
-from .http_channel import limits, post, send_alone
-from .secret_url import host, secret_url, url_parts
+from .http_channel import post, send_alone
+from .secret_url import SECTION_KEYS as SECTION_KEYS  # read by the config checks, as every channel's
+from .secret_url import WebhookSettings, webhook_settings
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
 CAPABILITIES = Capabilities(env=("TEAMS_WEBHOOK_URL",))
-SECTION_KEYS = ("webhook_url", "timeout", "max_parallel")
 COLOR = {"critical": "attention", "high": "attention", "medium": "warning", "low": "default"}
 MAX_TEXT = 4000  # characters of one text block: a card stays well inside Teams' 28 KB
 
 
-@dataclass(frozen=True)
-class Settings:
-    webhook_url: str = field(repr=False)
-    timeout: float = DEFAULT_TIMEOUT
-    max_parallel: int = DEFAULT_MAX_PARALLEL
-
-    def secrets(self) -> list[str]:
-        return url_parts(self.webhook_url)
-
-    @property
-    def peer(self) -> str:
-        return host(self.webhook_url)
-
-    def describe(self) -> str:
-        return f"Workflows webhook at {self.peer}"
+class Settings(WebhookSettings):
+    LABEL = "Workflows webhook"
 
 
 def settings(section: dict | None, env: Mapping[str, str]) -> Settings | None:
-    sec = check_section(section, SECTION_KEYS)
-    url, src = picker(sec, env)("webhook_url", "TEAMS_WEBHOOK_URL")
-    timeout, max_parallel = limits(sec)
-    url = secret_url(url, src or "webhook_url")
-    return None if url is None else Settings(webhook_url=url, timeout=timeout, max_parallel=max_parallel)
+    return webhook_settings(Settings, section, env, "TEAMS_WEBHOOK_URL")
 
 
 def build_card(message: Message) -> dict[str, Any]:
