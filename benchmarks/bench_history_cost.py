@@ -8,7 +8,7 @@ Seeds a database with ``seed_db.py`` (1.05M notifications for 1M alerts), then
 times ``pantry-alert check`` with healthy metrics (nothing fires: a quiet run)
 on it and on a fresh database, interleaved round after round so that other
 load on the machine spreads over both alike.  A warm-up run on each resolves
-the seed's unresolved alerts and writes the ``.pyc`` files.  It also times
+the seeded database's unresolved alerts and writes the ``.pyc`` files.  It also times
 ``Outbox.due`` in this process and prints the query plan of every statement
 of the check path that reads the outbox.  Exit 1 when the big database's
 median exceeds 1.2x the fresh one's (the target).
@@ -71,7 +71,7 @@ def main() -> int:
         seeded = seed(big, args.alerts)
         print(f"seeded {seeded} in {time.perf_counter() - started:.0f}s", file=sys.stderr)
         for db in (big, fresh):
-            run_once(CHECK, db, work)  # warm-up: resolves the seed's open alerts, writes .pyc files
+            run_once(CHECK, db, work)  # warm-up: resolves the seeded open alerts, writes .pyc files
         times: dict[str, list[float]] = {"fresh": [], "big": []}
         for _ in range(args.rounds):
             for name, db in (("fresh", fresh), ("big", big)):

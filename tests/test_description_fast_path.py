@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from pantry_alert import templates
 from pantry_alert.errors import ExpressionError
 from pantry_alert.expressions import Unavailable
-from pantry_alert.templates import render_description
+from pantry_alert.templates import descriptions, render_description, sandbox
 
 METRICS = {
     "cpu": 93.5,
@@ -61,27 +61,27 @@ def _render(source: str):
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_text_and_names_render_as_the_compiled_template_does(monkeypatch, source):
-    templates._compiled.cache_clear()
+    descriptions.compiled.cache_clear()
     fast = _render(source)
-    templates._compiled.cache_clear()
-    monkeypatch.setattr(templates, "_text_and_names", lambda tree: None)  # always compile
+    descriptions.compiled.cache_clear()
+    monkeypatch.setattr(descriptions, "_text_and_names", lambda tree: None)  # always compile
     compiled = _render(source)
-    templates._compiled.cache_clear()
+    descriptions.compiled.cache_clear()
     assert fast == compiled
 
 
 def test_the_simple_templates_take_the_fast_path_and_others_compile():
-    templates._compiled.cache_clear()
-    assert isinstance(templates._compiled("cpu is {{ cpu }}")[0], templates._TextAndNames)
-    assert not isinstance(templates._compiled("{{ '%.1f' | format(cpu) }}")[0], templates._TextAndNames)
-    assert templates._compiled("{{ cpu }} {{ rule.id }}")[1] == frozenset({"cpu", "rule"})
+    descriptions.compiled.cache_clear()
+    assert isinstance(descriptions.compiled("cpu is {{ cpu }}")[0], descriptions._TextAndNames)
+    assert not isinstance(descriptions.compiled("{{ '%.1f' | format(cpu) }}")[0], descriptions._TextAndNames)
+    assert descriptions.compiled("{{ cpu }} {{ rule.id }}")[1] == frozenset({"cpu", "rule"})
 
 
 def test_a_description_is_compiled_once_per_process():
-    templates._compiled.cache_clear()
+    descriptions.compiled.cache_clear()
     for value in (1, 2, 3):
         assert render_description("{{ '%.1f' | format(value) }}!", {}, RULE, value) == f"{value:.1f}!"
-    info = templates._compiled.cache_info()
+    info = descriptions.compiled.cache_info()
     assert (info.misses, info.hits) == (1, 2)
 
 
@@ -107,9 +107,9 @@ PIECES = st.sampled_from(
 @given(st.lists(PIECES, max_size=12).map("".join))
 def test_a_plain_source_is_read_as_jinja_reads_it(source):
     """When the source is read without Jinja, the pieces are the ones Jinja's parser gives."""
-    parts = templates._source_parts(source)
+    parts = descriptions._source_parts(source)
     if parts is not None:
-        assert parts == templates._text_and_names(templates._checked_tree(source))
+        assert parts == descriptions._text_and_names(sandbox.checked_tree(source))
 
 
 @pytest.mark.parametrize(
@@ -117,5 +117,5 @@ def test_a_plain_source_is_read_as_jinja_reads_it(source):
     ["m0 is {{ m0 }}", "{{ databaseErrors }} database errors in the last hour", "a\r\nb {{x}}\n", "{{a}}{{b}}", ""],
 )
 def test_plain_sources_are_read_without_jinja(source):
-    parts = templates._source_parts(source)
-    assert parts is not None and parts == templates._text_and_names(templates._checked_tree(source))
+    parts = descriptions._source_parts(source)
+    assert parts is not None and parts == descriptions._text_and_names(sandbox.checked_tree(source))

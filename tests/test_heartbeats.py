@@ -497,3 +497,7 @@ def test_each_check_keeps_the_heartbeat_facts_in_the_metric_history(hb):
     assert [s["value"] for s in expected.json()] == [T0 + 10 * MINUTE, T0 + 10 * MINUTE]
     failed = hb("metrics", "heartbeats.nightly_backup.exitCode", *since, "--json", now=T0 + 4 * MINUTE)
     assert failed.json() == [{"at": T0 + 3 * MINUTE, "value": 3}]
+
+
+def test_the_heartbeats_columns_are_the_ping_records_fields_in_order():
+    assert stored._COLUMNS == PingRecord._fields

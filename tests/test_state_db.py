@@ -182,3 +182,10 @@ def test_newer_schema_still_in_the_wal_is_refused_without_a_checkpoint(simple):
         assert (simple.db.read_bytes(), open(wal, "rb").read()) == before
     finally:
         holder.close()
+
+
+def test_the_alerts_columns_are_the_alert_records_fields_in_order():
+    from pantry_alert.model import Alert
+    from pantry_alert.store import ALERT_COLUMNS
+
+    assert ALERT_COLUMNS == Alert._fields

@@ -175,7 +175,7 @@ def _explicit_shell(argv: list[str]) -> tuple[str, str] | None:
 
 
 def _completion(option: str, shell: str) -> int:
-    from typer._completion_shared import get_completion_script, install
+    from typer.completion import get_completion_script, install
 
     complete_var = "_{}_COMPLETE".format(PROG.replace("-", "_").upper())
     if option == "--show-completion":

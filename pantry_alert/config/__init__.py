@@ -2,8 +2,9 @@
 
 Every problem is collected (not just the first) and reported together with
 file, line and rule id; the caller gets one ``ConfigError`` (exit 2).  The
-package: ``model`` (the dataclasses), ``sections`` (one parser per section),
-``checks`` (the problem collector and the value checkers).
+package: ``model`` (the records; time-policy ones in ``time_model``, source and
+state ones in ``source_model``), ``sections`` (one parser per section, with
+``io_sections`` and ``time_sections``), ``checks`` (the problem collector and the value checkers).
 """
 
 from __future__ import annotations
@@ -34,11 +35,15 @@ from .model import (
     Batching,
     Config,
     Escalation,
+    EscalationStep,
+    Flapping,
+    Maintenance,
     PrometheusSource,
     QuietHours,
     Rule,
     Source,
     StateSettings,
+    WeeklySpan,
     source_rule,
 )
 from .sections import (
@@ -98,11 +103,15 @@ __all__ = [
     "Config",
     "ConfigError",
     "Escalation",
+    "EscalationStep",
+    "Flapping",
+    "Maintenance",
     "PrometheusSource",
     "QuietHours",
     "Rule",
     "Source",
     "StateSettings",
+    "WeeklySpan",
     "load",
     "load_text",
     "parse_yaml",

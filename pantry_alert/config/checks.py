@@ -214,3 +214,14 @@ def channel_list(value, keys, problems, rule_id=None) -> list[str]:
         if name not in CHANNEL_NAMES:
             problems.add(keys, f"unknown channel '{name}' (channels: {', '.join(CHANNEL_NAMES)})", rule_id)
     return [c for c in value if c in CHANNEL_NAMES]
+
+
+def zone_ok(name: Any) -> bool:
+    """Whether ``name`` is a time zone this system knows (an IANA name like Europe/Berlin)."""
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(str(name))
+    except Exception:
+        return False
+    return True

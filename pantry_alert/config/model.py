@@ -1,7 +1,8 @@
 """The typed configuration: what ``rules.yaml`` becomes once parsed (``config.load``).
 
 Plain records (``record.Record``) and their defaults; the parsers (one per section) live in
-``config.sections``.
+``config.sections``.  The time-policy records live in ``config.time_model`` and those of the
+metrics source and state settings in ``config.source_model``; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ from ..notify.registry import CHANNEL_NAMES
 from ..record import FrozenRecord, Record
 from ..timeutil import exact_duration
 from .checks import unexpand
+from .source_model import DEFAULT_DELIVERY_BUDGET_MS as DEFAULT_DELIVERY_BUDGET_MS
+from .source_model import DEFAULT_LOCK_TIMEOUT_MS as DEFAULT_LOCK_TIMEOUT_MS
+from .source_model import DEFAULT_RETENTION_MS as DEFAULT_RETENTION_MS
+from .source_model import DEFAULT_SOURCE_TIMEOUT_MS as DEFAULT_SOURCE_TIMEOUT_MS
+from .source_model import PrometheusSource as PrometheusSource
+from .source_model import Source, StateSettings
+from .time_model import EscalationStep, Flapping, Maintenance, QuietHours
+from .time_model import WeeklySpan as WeeklySpan
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
@@ -28,12 +37,8 @@ TYPES = ("performance", "error", "security", "business")
 RULE_ID = re.compile(r"^[a-z0-9_]+$")
 BUILTIN_SOURCE_RULE = "metrics_source_unavailable"
 DEFAULT_THRESHOLDS = {"low": 5, "medium": 3, "high": 2, "critical": 1}
-# Defaults of the duration settings, in milliseconds.
+# Defaults of the duration settings, in milliseconds (the source's and state's: config.source_model).
 DEFAULT_COOLDOWN_MS = 15 * 60_000
-DEFAULT_SOURCE_TIMEOUT_MS = 10_000
-DEFAULT_RETENTION_MS = 7 * 86_400_000
-DEFAULT_LOCK_TIMEOUT_MS = 30_000
-DEFAULT_DELIVERY_BUDGET_MS = 60_000  # a run starts no new send after this long
 DEFAULT_AUDIT_RETENTION_MS = 365 * 86_400_000
 DEFAULT_STALE_AFTER_MS = 5 * 60_000
 DEFAULT_SESSION_TTL_MS = 12 * 3_600_000
@@ -168,80 +173,6 @@ class Rule(Record):
         return out
 
 
-class Source(Record):
-    url: str | None
-    file: str | None
-    timeout_ms: int
-    headers: dict[str, str]
-    path: str | None
-    alert_after: int
-    prometheus: PrometheusSource | None
-    _fields = ("url", "file", "timeout_ms", "headers", "path", "alert_after", "prometheus")
-    _shown = _fields
-
-    def __init__(
-        self,
-        url: str | None = None,
-        file: str | None = None,
-        timeout_ms: int = DEFAULT_SOURCE_TIMEOUT_MS,
-        headers: dict[str, str] | None = None,
-        path: str | None = None,
-        alert_after: int = 3,
-        prometheus: PrometheusSource | None = None,
-    ) -> None:
-        self.url = url
-        self.file = file
-        self.timeout_ms = timeout_ms
-        self.headers = {} if headers is None else headers
-        self.path = path
-        self.alert_after = alert_after
-        self.prometheus = prometheus
-
-
-class PrometheusSource(Record):
-    """``source.prometheus``: instant queries whose results build the metrics document."""
-
-    url: str
-    queries: dict[str, str]  # dotted metric path -> PromQL
-    headers: dict[str, str]
-    timeout_ms: int
-    _fields = ("url", "queries", "headers", "timeout_ms")
-    _shown = _fields
-
-    def __init__(
-        self,
-        url: str,
-        queries: dict[str, str],
-        headers: dict[str, str] | None = None,
-        timeout_ms: int = DEFAULT_SOURCE_TIMEOUT_MS,
-    ) -> None:
-        self.url = url
-        self.queries = queries
-        self.headers = {} if headers is None else headers
-        self.timeout_ms = timeout_ms
-
-
-class StateSettings(Record):
-    path: str | None
-    retention_ms: int
-    lock_timeout_ms: int
-    delivery_budget_ms: int
-    _fields = ("path", "retention_ms", "lock_timeout_ms", "delivery_budget_ms")
-    _shown = _fields
-
-    def __init__(
-        self,
-        path: str | None = None,
-        retention_ms: int = DEFAULT_RETENTION_MS,
-        lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
-        delivery_budget_ms: int = DEFAULT_DELIVERY_BUDGET_MS,
-    ) -> None:
-        self.path = path
-        self.retention_ms = retention_ms
-        self.lock_timeout_ms = lock_timeout_ms
-        self.delivery_budget_ms = delivery_budget_ms
-
-
 class Escalation(Record):
     thresholds: dict[str, int]
     add_channels: list[str]
@@ -251,26 +182,6 @@ class Escalation(Record):
     def __init__(self, thresholds: dict[str, int] | None = None, add_channels: list[str] | None = None) -> None:
         self.thresholds = dict(DEFAULT_THRESHOLDS) if thresholds is None else thresholds
         self.add_channels = ["webhook"] if add_channels is None else add_channels
-
-
-class QuietHours(FrozenRecord):
-    """``quiet_hours``: a daily window of local time (it may cross midnight) in which
-    notifications of ``severities`` are deferred.  Times are minutes after midnight."""
-
-    start: int
-    end: int
-    timezone: str
-    severities: tuple[str, ...]
-    _fields = ("start", "end", "timezone", "severities")
-    _shown = _fields
-
-    def __init__(
-        self, start: int, end: int, timezone: str = "UTC", severities: tuple[str, ...] = ("low", "medium")
-    ) -> None:
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "end", end)
-        object.__setattr__(self, "timezone", timezone)
-        object.__setattr__(self, "severities", severities)
 
 
 class Batching(FrozenRecord):
@@ -283,92 +194,6 @@ class Batching(FrozenRecord):
 
     def __init__(self, max_per_run: int) -> None:
         object.__setattr__(self, "max_per_run", max_per_run)
-
-
-class EscalationStep(FrozenRecord):
-    """One step of an escalation policy: after ``after_ms`` of firing unacknowledged, page
-    ``channels``; the last step may repeat every ``repeat_ms``."""
-
-    after_ms: int
-    channels: tuple[str, ...]
-    repeat_ms: int | None
-    __slots__ = ("after_ms", "channels", "repeat_ms")
-    _fields = __slots__
-    _shown = _fields
-
-    def __init__(self, after_ms: int, channels: tuple[str, ...], repeat_ms: int | None = None) -> None:
-        object.__setattr__(self, "after_ms", after_ms)
-        object.__setattr__(self, "channels", channels)
-        object.__setattr__(self, "repeat_ms", repeat_ms)
-
-
-class Flapping(FrozenRecord):
-    """``flapping``: ``transitions`` changes of a rule's verdict within ``window_ms`` make it flap."""
-
-    transitions: int
-    window_ms: int
-    __slots__ = ("transitions", "window_ms")
-    _fields = __slots__
-    _shown = _fields
-
-    def __init__(self, transitions: int, window_ms: int) -> None:
-        object.__setattr__(self, "transitions", transitions)
-        object.__setattr__(self, "window_ms", window_ms)
-
-
-class WeeklySpan(FrozenRecord):
-    """One weekly span of a maintenance window: it starts on each of ``days`` (0 = Monday) at
-    ``start`` and ends at ``end`` (minutes after midnight, local time; an end at or before the
-    start is on the next day)."""
-
-    days: tuple[int, ...]
-    start: int
-    end: int
-    __slots__ = ("days", "start", "end")
-    _fields = __slots__
-    _shown = _fields
-
-    def __init__(self, days: tuple[int, ...], start: int, end: int) -> None:
-        object.__setattr__(self, "days", days)
-        object.__setattr__(self, "start", start)
-        object.__setattr__(self, "end", end)
-
-
-class Maintenance(FrozenRecord):
-    """A recurring maintenance window: the alerts it matches are held while it is open.
-
-    It matches by rule id or shell-style pattern (``rules``) and/or by ``match`` (``type``,
-    ``severity``, ``labels``: each a tuple of accepted values).  It opens by ``weekly`` spans or
-    by a ``cron`` expression, each opening lasting ``duration_ms``, in ``timezone``."""
-
-    name: str
-    timezone: str
-    rules: tuple[str, ...]
-    match: tuple[tuple[str, tuple[str, ...]], ...]  # (key, accepted values); labels as "labels.<name>"
-    weekly: tuple[WeeklySpan, ...]
-    cron: str | None
-    duration_ms: int
-    __slots__ = ("name", "timezone", "rules", "match", "weekly", "cron", "duration_ms")
-    _fields = __slots__
-    _shown = _fields
-
-    def __init__(
-        self,
-        name: str,
-        timezone: str = "UTC",
-        rules: tuple[str, ...] = (),
-        match: tuple[tuple[str, tuple[str, ...]], ...] = (),
-        weekly: tuple[WeeklySpan, ...] = (),
-        cron: str | None = None,
-        duration_ms: int = 0,
-    ) -> None:
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "timezone", timezone)
-        object.__setattr__(self, "rules", rules)
-        object.__setattr__(self, "match", match)
-        object.__setattr__(self, "weekly", weekly)
-        object.__setattr__(self, "cron", cron)
-        object.__setattr__(self, "duration_ms", duration_ms)
 
 
 class ApiSettings(Record):

@@ -5,15 +5,9 @@ in the same transaction as the alert changes that call for them.
 ``deliver`` sends the ones that are due and records every outcome as soon as
 it is known, several per transaction.
 
-- Each channel has a small pool of worker threads: at most ``max_parallel``
-  sends of one channel are in flight at once (default 8; a channel declared
-  ``serial``, the console, sends one at a time, so its lines never
-  interleave).  The workers share one
-  session per channel and run (one HTTP client with keep-alive for the
-  webhook, one Slack client, reused SMTP connections), so a storm of a
-  thousand notices opens a handful of connections, not a thousand.
-  Channels send concurrently: one channel failing or hanging never stops
-  another.
+- Each channel has a lane (``notify.lanes``): a small pool of worker threads
+  sharing one session, at most ``max_parallel`` sends in flight.  Channels
+  send concurrently: one channel failing or hanging never stops another.
 - One alert's notices to one channel go in the order they were recorded,
   and the next one goes only once the outcome of the one before it is
   committed, so a killed run repeats only sends whose outcome was not yet
@@ -50,26 +44,23 @@ it is known, several per transaction.
   until they expire 24 h after they were recorded; then they fail for good.
 
 The stages: ``notify.messages`` builds each message (and digest),
-``notify.retry`` decides backoff and give-up, and this module keeps the
-lanes and the run loop.
-
-A channel module may offer ``open_session(settings)``, returning an object
-with ``send(message)`` (callable from several threads at once) and
-``close()``; a channel without it is sent through ``send(settings, message)``.
+``notify.retry`` decides backoff and give-up, ``notify.lanes`` runs each
+channel's workers, and this module keeps the run loop: which notices are
+due, how they are grouped, when each may go, and what is recorded.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Iterator
 from itertools import islice
 
 from ..errors import DeliveryError
 from ..record import Record
 from ..store.outbox import Notice, Outcome
-from ..timeutil import budget_seconds
 from . import retry
+from .lanes import GRACE_S, GRACE_S_ENV, STARTED, Lane
 from .messages import make_digest, make_message
 from .registry import capabilities
 
@@ -80,8 +71,6 @@ if TYPE_CHECKING:
 
     from .base import Message
 
-GRACE_S = 2.0  # on top of a channel's own timeout before the run stops waiting for a send
-GRACE_S_ENV = "PANTRY_ALERT_GRACE_SECONDS"  # overrides it (the tests shorten it)
 COALESCED = "superseded by a later reminder of the same alert to this channel"
 UNKNOWN = (
     "outcome unknown: it may have arrived (handed to the channel, but the run was stopped or the answer came "
@@ -104,9 +93,8 @@ ALERT_CACHE = 256  # alert JSON documents kept for the notices of other channels
 ALERT_PREFETCH = 64  # alerts read in one query: the one needed and those of the next groups waiting
 COMMIT_WINDOW_S = 0.05  # outcomes wait at most this long to be committed together
 COMMIT_BATCH = 200  # ... or until this many wait
-_STARTED, _DONE = "started", "done"
 
-__all__ = ["Outcome", "Report", "deliver"]
+__all__ = ["GRACE_S", "GRACE_S_ENV", "Outcome", "Report", "deliver"]  # GRACE_S*: notify.lanes's, named here too
 
 
 class Report(Record):
@@ -152,84 +140,6 @@ class _Digest(list):
         self.batch = batch
 
 
-class _Lane:
-    """One channel's sends in this run: its session, its workers, its queue of groups.
-
-    A group is the due notices of one alert to this channel, oldest first; only
-    its first notice may be sent, and the next one only after that outcome is
-    committed."""
-
-    def __init__(self, name: str, module, settings, results: queue.SimpleQueue):
-        self.name = name
-        self.module = module
-        self.settings = settings
-        self.results = results
-        from .base import DEFAULT_MAX_PARALLEL
-
-        limit = 1 if capabilities(name).serial else getattr(settings, "max_parallel", DEFAULT_MAX_PARALLEL)
-        self.limit = max(1, int(limit))
-        self.ready: deque[list[Notice]] = deque()  # a group is a short list (usually one notice)
-        from queue import SimpleQueue
-
-        self.jobs: queue.SimpleQueue = SimpleQueue()
-        self.workers = 0
-        self.outstanding = 0  # jobs handed to the workers whose result has not come back
-        self.abandoned = 0  # of those, sends given up on as hung
-        self.session: Any = None
-        self.open_error: DeliveryError | None = None
-
-    def start(self) -> None:
-        opener = getattr(self.module, "open_session", None)
-        if opener is not None:
-            try:
-                self.session = opener(self.settings)
-            except DeliveryError as exc:
-                self.open_error = exc
-            except Exception as exc:  # a channel bug must not lose the notifications
-                self.open_error = DeliveryError(f"{self.name}: {type(exc).__name__}: {exc}")
-        import threading
-
-        self.workers = min(self.limit, len(self.ready))
-        for _ in range(self.workers):
-            threading.Thread(target=self._work, name=f"deliver-{self.name}", daemon=True).start()
-
-    def can_send(self) -> bool:
-        return bool(self.ready) and self.outstanding < self.workers
-
-    def _work(self) -> None:
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                return
-            notice, message = job
-            self.results.put((_STARTED, self, notice, time.monotonic()))
-            self.results.put((_DONE, self, notice, self._attempt(message)))
-
-    def _attempt(self, message: Message) -> DeliveryError | None:
-        """One send; the error, or None when the channel accepted it."""
-        if self.open_error is not None:
-            return self.open_error
-        try:
-            if self.session is not None:
-                self.session.send(message)
-            else:
-                self.module.send(self.settings, message)
-            return None
-        except DeliveryError as exc:
-            return exc
-        except Exception as exc:  # a channel bug must not lose the notification
-            return DeliveryError(f"{type(exc).__name__}: {exc}")
-
-    def stop(self) -> None:
-        for _ in range(self.workers):
-            self.jobs.put(None)
-        if self.session is not None and not self.abandoned:  # a hung send may still be using it
-            try:
-                self.session.close()
-            except Exception:
-                pass
-
-
 def _coalesce(outbox, notices: list[Notice], report: Report) -> list[Notice]:
     """Skip a reminder when a later reminder or escalation of the same alert waits for the same channel."""
     later: set[tuple[str, str]] = set()
@@ -271,7 +181,7 @@ def deliver(store, config, channels: dict[str, Any], now: int) -> Report:
     notices = _coalesce(outbox, notices, report)
     secrets: list[str | None] = [s for settings in channels.values() for s in settings.secrets()]
     results: queue.SimpleQueue = SimpleQueue()
-    lanes: dict[str, _Lane] = {}
+    lanes: dict[str, Lane] = {}
     groups: dict[tuple[str, str], list[Notice]] = {}
     expired: list[Outcome] = []
     # An alert's notices to a channel join the channel's digest when any of them carries a batch key.
@@ -290,7 +200,7 @@ def deliver(store, config, channels: dict[str, Any], now: int) -> Report:
         if group is None:
             lane = lanes.get(notice.channel)
             if lane is None:
-                lane = lanes[notice.channel] = _Lane(
+                lane = lanes[notice.channel] = Lane(
                     notice.channel, channel_module(notice.channel), channels[notice.channel], results
                 )
             group = groups[key] = [] if batch is None else _Digest(batch)
@@ -313,15 +223,15 @@ class _Run:
     old, when ``COMMIT_BATCH`` wait, or when no send is in flight.  A group's next notice
     is handed out only after its predecessor's outcome is committed."""
 
-    def __init__(self, store, config, lanes: list[_Lane], results, now: int, secrets: list[str | None], report: Report):
+    def __init__(self, store, config, lanes: list[Lane], results, now: int, secrets: list[str | None], report: Report):
         self.store, self.config, self.lanes, self.results = store, config, lanes, results
         self.now, self.secrets, self.report = now, secrets, report
         self.alerts: OrderedDict[str, dict | None] = OrderedDict()
-        self.groups: dict[int, tuple[_Lane, list[Notice]]] = {}  # notice id handed out -> its lane and group
+        self.groups: dict[int, tuple[Lane, list[Notice]]] = {}  # notice id handed out -> its lane and group
         self.in_flight: dict[int, float] = {}  # notice id started -> when the run stops waiting for it
         self.abandoned: set[int] = set()  # sends given up on as hung whose worker has not come back
         self.pending: list[Outcome] = []  # outcomes known, not yet committed
-        self.handing: list[tuple[_Lane, list[Notice], Message]] = []  # this dispatch round's sends
+        self.handing: list[tuple[Lane, list[Notice], Message]] = []  # this dispatch round's sends
         self.pending_since = 0.0
 
     def alert_json(self, alert_id: str) -> dict | None:
@@ -371,7 +281,7 @@ class _Run:
             for lane, group, message in jobs:
                 lane.jobs.put((group[0], message))
 
-    def _hand_digest(self, lane: _Lane, group: _Digest, vanished: list[tuple[Notice, str]]) -> None:
+    def _hand_digest(self, lane: Lane, group: _Digest, vanished: list[tuple[Notice, str]]) -> None:
         """Send a digest of the group's notices whose alerts still exist and are not silenced."""
         members = []
         for n in group:
@@ -388,7 +298,7 @@ class _Run:
         kept.extend(n for n, _alert in members)
         self._hand(lane, kept, make_digest(self.config, members, kept.batch, self.now))
 
-    def _hand_first(self, lane: _Lane, group: list[Notice], vanished: list[tuple[Notice, str]]) -> None:
+    def _hand_first(self, lane: Lane, group: list[Notice], vanished: list[tuple[Notice, str]]) -> None:
         """Send the group's first notice (the rest wait for its outcome)."""
         notice = group[0]
         alert = self.alert_json(notice.alert_id)
@@ -406,7 +316,7 @@ class _Run:
                 make_message(self.config, alert, notice.kind, notice.idempotency_key, self.now, notice.step),
             )
 
-    def _hand(self, lane: _Lane, group: list[Notice], message: Message) -> None:
+    def _hand(self, lane: Lane, group: list[Notice], message: Message) -> None:
         """Take the group's send for this round (``dispatch`` marks the round's notices, then starts them)."""
         self.groups[group[0].id] = (lane, group)
         lane.outstanding += 1
@@ -457,7 +367,7 @@ class _Run:
             wake.append(self.pending_since + COMMIT_WINDOW_S if live else now_s)
         return min(max(min(wake, default=now_s + 1.0) - now_s, 0.0), 1.0)
 
-    def _results(self, timeout: float) -> list[tuple[str, _Lane, Notice, Any]]:
+    def _results(self, timeout: float) -> list[tuple[str, Lane, Notice, Any]]:
         """The workers' reports: waiting up to ``timeout`` for the first while sends are live."""
         from queue import Empty
 
@@ -473,10 +383,10 @@ class _Run:
             except Empty:
                 return items
 
-    def _receive(self, tag: str, lane: _Lane, notice: Notice, value: Any) -> None:
+    def _receive(self, tag: str, lane: Lane, notice: Notice, value: Any) -> None:
         """A send started (its deadline is set) or finished (its outcome is noted)."""
-        if tag == _STARTED:
-            self.in_flight[notice.id] = value + lane.settings.timeout + budget_seconds(GRACE_S, GRACE_S_ENV)
+        if tag == STARTED:
+            self.in_flight[notice.id] = lane.deadline(value)
             return
         lane.outstanding -= 1
         self.in_flight.pop(notice.id, None)

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from .base import Message
 from .capabilities import Capabilities
 from .chat import buttons, fit, headline, markdown, resolution, values_text
-from .http_channel import post, send_alone
+from .http_channel import send_alone
 from .pagerduty import rfc3339
 from .secret_url import SECTION_KEYS as SECTION_KEYS  # read by the config checks, as every channel's
 from .secret_url import WebhookSettings, webhook_settings
@@ -74,16 +74,7 @@ def build_body(message: Message) -> dict[str, Any]:
 
 
 def deliver(settings: Settings, message: Message, client: Any) -> None:
-    post(
-        "discord",
-        settings.peer,
-        settings.webhook_url,
-        body=build_body(message),
-        timeout=settings.timeout,
-        secrets=settings.secrets(),
-        now_ms=message.now_ms,
-        client=client,
-    )
+    settings.post_json("discord", build_body(message), message, client)
 
 
 def send(settings: Settings, message: Message) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError
 from ..urls import is_http_url, why_not
 from .base import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, check_section, picker
-from .http_channel import limits
+from .http_channel import limits, post
 
 SECTION_KEYS = ("webhook_url", "timeout", "max_parallel")
 
@@ -37,6 +37,19 @@ class WebhookSettings:
 
     def describe(self) -> str:
         return f"{self.LABEL} at {self.peer}"
+
+    def post_json(self, channel: str, body: dict, message, client) -> None:
+        """POST ``body`` to the webhook under the shared answer rules (``http_channel.post``)."""
+        post(
+            channel,
+            self.peer,
+            self.webhook_url,
+            body=body,
+            timeout=self.timeout,
+            secrets=self.secrets(),
+            now_ms=message.now_ms,
+            client=client,
+        )
 
 
 def webhook_settings(cls: type[WebhookSettings], section: dict | None, env: Mapping[str, str], env_var: str):

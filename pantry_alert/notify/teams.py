@@ -23,7 +23,7 @@ from ..timeutil import format_time
 from .base import Message
 from .capabilities import Capabilities
 from .chat import buttons, fit, headline, markdown, resolution, values_text
-from .http_channel import post, send_alone
+from .http_channel import send_alone
 from .secret_url import SECTION_KEYS as SECTION_KEYS  # read by the config checks, as every channel's
 from .secret_url import WebhookSettings, webhook_settings
 
@@ -91,16 +91,7 @@ def build_card(message: Message) -> dict[str, Any]:
 
 
 def deliver(settings: Settings, message: Message, client: Any) -> None:
-    post(
-        "teams",
-        settings.peer,
-        settings.webhook_url,
-        body=build_card(message),
-        timeout=settings.timeout,
-        secrets=settings.secrets(),
-        now_ms=message.now_ms,
-        client=client,
-    )
+    settings.post_json("teams", build_card(message), message, client)
 
 
 def send(settings: Settings, message: Message) -> None:

@@ -39,6 +39,8 @@ def record_audit(store: Store, entry: Entry) -> None:
 
 _JSON_FIELDS = ("labels", "metrics", "channels", "notified_channels", "resolved_metrics")
 _BOOL_FIELDS = ("escalated", "silenced", "inhibited")
+# The alerts table's columns, the Alert record's fields in the same order (written out here so that a
+# ping need not import the model; tests/test_state_db.py holds the two to each other).
 ALERT_COLUMNS = (
     "id",
     "rule_id",

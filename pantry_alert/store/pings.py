@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 MAX_PINGS = 1000  # kept per heartbeat, the newest ones
 
+# heartbeats.PingRecord's fields, in order (written out so that a ping need not import the
+# heartbeats module; tests/test_heartbeats.py holds the two to each other).
 _COLUMNS = (
     "name",
     "first_seen_at",

@@ -1,27 +1,25 @@
-"""Descriptions: Jinja2 templates rendered in a bounded sandbox (jinja2 imported only when needed).
+"""The bounded Jinja2 sandbox every template renders in (jinja2 imported only when needed).
 
-A plain description of text and ``{{ name }}`` pieces is rendered without
-Jinja at all; anything else is compiled once per process and rendered in the
-sandbox under the budget below.
+One render has a time and size budget that works in any thread: the budget, the output and
+allocation counters, the string methods and filters bounded before they run, the parse-time
+check of a template's names, and the render loop that keeps only what is needed.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable
 
-from .errors import ExpressionError
-from .model import DEFAULT_DESCRIPTION
+from ..errors import ExpressionError
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
 
 # --------------------------------------------------------------------------
-# Descriptions: Jinja2 templates in a sandbox (jinja2 imported only here).
+# The budget (jinja2 is imported only in functions, when a template needs it).
 #
-# A description may not hold a run (which holds the database lock) or exhaust
+# A template may not hold a run (which holds the database lock) or exhaust
 # memory, in whichever thread it renders.  The budget of one render:
 #   - RENDER_SECONDS of wall-clock time, checked cooperatively: at the start of
 #     every template block (so every loop iteration), every call, filter, test,
@@ -33,7 +31,7 @@ if TYPE_CHECKING:
 #   - the one-step operations that could allocate a lot before any check runs
 #     (``center``, ``format`` widths, ``replace``, ``indent``, ``join``,
 #     ``**``, ``*``...) are checked against these bounds before they run.
-# A template over budget fails to render: the rule falls back to the default
+# A template over budget fails to render: a rule falls back to the default
 # description with a warning.
 
 MAX_RENDERED = 4000  # a longer description is cut (with "…")
@@ -60,7 +58,7 @@ class _Budget:
     def __init__(self) -> None:
         import time
 
-        from .timeutil import budget_seconds
+        from ..timeutil import budget_seconds
 
         self.seconds = budget_seconds(RENDER_SECONDS, RENDER_SECONDS_ENV)
         self.deadline = time.monotonic() + self.seconds
@@ -71,7 +69,7 @@ def _budget() -> _Budget | None:
     return getattr(_local, "budget", None)
 
 
-def _tick() -> None:
+def tick() -> None:
     budget = _budget()
     if budget is not None:
         import time
@@ -190,7 +188,7 @@ def _guard_str_method(text: str, name: str, method):
     """A str method bounded before it runs (center, ljust, replace, join, format...)."""
 
     def guarded(*args, **kwargs):
-        _tick()
+        tick()
         if name in ("center", "ljust", "rjust", "zfill"):
             width = args[0] if args else kwargs.get("width", 0)
             if isinstance(width, int) and width > MAX_STRING:
@@ -234,7 +232,7 @@ def _bounded_items(value: Any, separator: int = 0) -> list:
     """``value`` as a list whose joined text stays within MAX_STRING."""
     items, total = [], 0
     for item in value:
-        _tick()
+        tick()
         items.append(item)
         total += _measure(item) + separator
         if total > MAX_STRING or len(items) > MAX_ITEMS:
@@ -337,7 +335,7 @@ def _bounded_filter(name: str, func, check):
 
         @functools.wraps(func)
         def join(*args, **kwargs):
-            _tick()
+            tick()
             head, rest = (args[:1], args[1:]) if passes else ((), args)
             if rest:
                 sep = rest[1] if len(rest) > 1 else kwargs.get("d", "")
@@ -350,7 +348,7 @@ def _bounded_filter(name: str, func, check):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        _tick()
+        tick()
         if check is not None:
             check(*(args[1:] if passes else args), **kwargs)
         result = func(*args, **kwargs)
@@ -365,19 +363,19 @@ def _bounded_test(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        _tick()
+        tick()
         return func(*args, **kwargs)
 
     return wrapper
 
 
-def _finalize(value):
+def finalize(value):
     """The sandbox's ``finalize``: every value a template outputs passes here."""
-    _tick()
+    tick()
     return _checked_str(value)
 
 
-def _environment():
+def environment():
     global _env
     if _env is None:
         from jinja2 import StrictUndefined
@@ -407,17 +405,17 @@ def _environment():
 
             @staticmethod
             def budget_tick() -> None:
-                _tick()
+                tick()
 
             @staticmethod
             def bounded_concat(pieces) -> str:
-                _tick()
+                tick()
                 size = sum(_measure(p) if not isinstance(p, str) else len(p) for p in pieces)
                 _account(size, "concatenating (~) to a string")
                 return "".join([p if isinstance(p, str) else str(p) for p in pieces])
 
             def call_binop(self, context, operator, left, right):
-                _tick()
+                tick()
                 if operator == "**":
                     if isinstance(right, (int, float)) and abs(right) > MAX_POWER:
                         raise SecurityError(f"exponent {right} is too large (at most {MAX_POWER})")
@@ -446,24 +444,24 @@ def _environment():
                 return result
 
             def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (jinja's signature)
-                _tick()
+                tick()
                 return super().call(__context, __obj, *args, **kwargs)
 
             def getattr(self, obj, attribute):
-                _tick()
+                tick()
                 value = super().getattr(obj, attribute)
                 if isinstance(obj, str) and attribute in _STR_METHODS and callable(value):
                     return _guard_str_method(obj, attribute, value)
                 return value
 
             def getitem(self, obj, argument):
-                _tick()
+                tick()
                 value = super().getitem(obj, argument)
                 if isinstance(obj, str) and argument in _STR_METHODS and callable(value):
                     return _guard_str_method(obj, argument, value)
                 return value
 
-        env = Bounded(autoescape=False, undefined=StrictUndefined, finalize=_finalize)
+        env = Bounded(autoescape=False, undefined=StrictUndefined, finalize=finalize)
         env.globals.pop("lipsum", None)  # lipsum(n) builds n paragraphs: no use in an alert
         checks = _filter_checks()
         env.filters = {name: _bounded_filter(name, f, checks.get(name)) for name, f in env.filters.items()}
@@ -472,14 +470,14 @@ def _environment():
     return _env
 
 
-def _render_bounded(template, context: dict, limit: int = MAX_RENDERED) -> str:
+def render_bounded(template, context: dict, limit: int = MAX_RENDERED) -> str:
     """Render within the budget; only the first ``limit`` characters (and one more) are kept."""
     previous = _budget()
     _local.budget = _Budget()
     try:
         pieces, size = [], 0
         for piece in template.generate(context):
-            _tick()
+            tick()
             pieces.append(piece)
             size += len(piece)
             if size > limit:
@@ -494,15 +492,15 @@ def check_template(source: str) -> None:
 
     Raises ``ExpressionError``.  (The sandbox would render them as '' silently.)
     """
-    _checked_tree(source)
+    checked_tree(source)
 
 
-def _checked_tree(source: str):
+def checked_tree(source: str):
     """The parsed template, checked as ``check_template`` says (rendering compiles this
     tree, so a storm of alerts parses each description once, not twice)."""
     from jinja2 import TemplateSyntaxError, nodes
 
-    env = _environment()
+    env = environment()
     try:
         tree = env.parse(source)
         found = list(tree.find_all((nodes.Name, nodes.Getattr, nodes.Getitem)))
@@ -517,177 +515,3 @@ def _checked_tree(source: str):
         if isinstance(name, str) and name.startswith("_"):
             raise ExpressionError(f"template uses '{name}': names beginning with '_' are not allowed")
     return tree
-
-
-def names_read(source: str) -> frozenset[str]:
-    """The variables a description template reads from its context: not the ones it sets
-    itself (``{% set %}``, loop variables) nor the sandbox's globals (``range``, ...).
-    Raises ``ExpressionError`` as ``check_template`` does."""
-    from jinja2 import meta
-
-    return frozenset(meta.find_undeclared_variables(_checked_tree(source))) - set(_environment().globals)
-
-
-_NOT_FOUND = object()
-
-
-class _TextAndNames:
-    """A template that is only text and ``{{ name }}`` outputs (most descriptions), rendered
-    without compiling it: exactly what Jinja's code for it does (the same look-ups, the
-    sandbox's ``finalize``, ``StrictUndefined``, budget tick and pieces), at a small fraction
-    of the cost of a compile, which a storm of distinct rules pays for each.  Jinja itself is
-    loaded only for a name the context lacks (a global of the sandbox, or undefined)."""
-
-    __slots__ = ("parts",)
-
-    def __init__(self, parts: tuple[tuple[bool, str], ...]):
-        self.parts = parts  # (is text, the text or the name), in order
-
-    def generate(self, context: dict):
-        values = {}
-        for is_text, item in self.parts:
-            if not is_text and item not in values:
-                if item in context:
-                    values[item] = context[item]
-                else:
-                    env = _environment()
-                    value = env.globals.get(item, _NOT_FOUND)
-                    values[item] = env.undefined(name=item) if value is _NOT_FOUND else value
-        _tick()  # the environment's budget_tick at the start of the template's body
-        for is_text, item in self.parts:
-            yield item if is_text else str(_finalize(values[item]))
-
-
-def _text_and_names(tree) -> tuple[tuple[bool, str], ...] | None:
-    """The pieces of a template made of text and ``{{ name }}`` outputs only, else None."""
-    from jinja2 import nodes
-
-    parts = []
-    for output in tree.body:
-        if not isinstance(output, nodes.Output):
-            return None
-        for node in output.nodes:
-            if isinstance(node, nodes.TemplateData):
-                parts.append((True, node.data))
-            elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in _NOT_NAMES:
-                parts.append((False, node.name))
-            else:
-                return None
-    return tuple(parts)
-
-
-# Names that the parser (constants, operators) or the compiled code (``self``, the template)
-# read as something other than a variable of the context.
-_NOT_NAMES = frozenset(
-    {"true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else", "self"}
-)
-_OUTPUT = None
-
-
-def _source_parts(source: str) -> tuple[tuple[bool, str], ...] | None:
-    """``_text_and_names`` of the parsed template, for a source that is plainly text and
-    ``{{ name }}`` outputs (no other ``{{``, no ``{%`` or ``{#``), read without Jinja's lexer
-    and parser the way they read it: line endings become ``\\n`` and one trailing newline
-    goes.  None for anything else (Jinja parses it)."""
-    import re
-
-    global _OUTPUT
-    if "{%" in source or "{#" in source:
-        return None
-    if _OUTPUT is None:
-        _OUTPUT = re.compile(r"\{\{[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*\}\}")
-    lines = re.split(r"\r\n|\r|\n", source)
-    if lines[-1] == "":
-        del lines[-1]
-    parts = []
-    pieces = _OUTPUT.split("\n".join(lines))
-    for index, piece in enumerate(pieces):
-        if index % 2:
-            if piece in _NOT_NAMES or piece.startswith("_"):
-                return None
-            parts.append((False, piece))
-        elif "{{" in piece or (piece.endswith("{") and index < len(pieces) - 1):  # "{{{ x }}": "{{" comes first
-            return None
-        elif piece:
-            parts.append((True, piece))
-    return tuple(parts)
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(source: str):
-    """(template, the names it reads) for a description: parsed, checked and compiled once per
-    process and source (a failure is raised again each time: it is not kept)."""
-    parts = _source_parts(source)
-    if parts is not None:
-        return _TextAndNames(parts), frozenset(item for is_text, item in parts if not is_text)
-    from jinja2 import nodes
-
-    env = _environment()
-    tree = _checked_tree(source)
-    names = frozenset(node.name for node in tree.find_all(nodes.Name))
-    parts = _text_and_names(tree)
-    return (_TextAndNames(parts) if parts is not None else env.from_string(tree)), names
-
-
-def render_description(source: str | None, metrics: dict, rule: dict, value) -> str:
-    """Render a description.  Raises ``ExpressionError`` when rendering fails."""
-    if not source:
-        return DEFAULT_DESCRIPTION
-    try:
-        template, names = _compiled(source)
-        # Only the names the template mentions: copying the whole document for every
-        # rule would make a storm of N rules over N metrics cost N².
-        context = {name: metrics[name] for name in names if name in metrics}
-        context["rule"] = rule
-        context["value"] = value
-        text = _render_bounded(template, context)
-        text.encode("utf-8")  # a lone surrogate from a metric string cannot be stored or printed
-    except ExpressionError:
-        raise
-    except UnicodeEncodeError:
-        raise ExpressionError(
-            "the description contains text that is not valid Unicode (a lone surrogate in a metric string?)"
-        ) from None
-    except (RecursionError, MemoryError) as exc:
-        raise ExpressionError(f"{type(exc).__name__}: the template is too deep or too large") from None
-    except Exception as exc:  # jinja2 raises many types; all mean "failed to render"
-        raise ExpressionError(f"{type(exc).__name__}: {exc}") from None
-    if len(text) > MAX_RENDERED:
-        text = text[: MAX_RENDERED - 1] + "…"
-    return text
-
-
-MAX_BODY = 256 * 1024  # characters a body template (the webhook's JSON) may render
-
-
-def render_body(source: str, context: dict) -> str:
-    """Render a body template (``channels.webhook.body``) in the same sandbox and budget as a
-    description, up to ``MAX_BODY`` characters.  Raises ``ExpressionError`` naming the template
-    line where Jinja knows it."""
-    try:
-        template, _names = _compiled(source)
-        text = _render_bounded(template, context, MAX_BODY)
-        text.encode("utf-8")
-    except ExpressionError:
-        raise
-    except UnicodeEncodeError:
-        raise ExpressionError("the body contains text that is not valid Unicode (a lone surrogate?)") from None
-    except (RecursionError, MemoryError) as exc:
-        raise ExpressionError(f"{type(exc).__name__}: the template is too deep or too large") from None
-    except Exception as exc:  # jinja2 raises many types; all mean "failed to render"
-        line = _template_line(exc)
-        raise ExpressionError(f"{type(exc).__name__}{line}: {exc}") from None
-    if len(text) > MAX_BODY:
-        raise ExpressionError(f"the body is longer than {MAX_BODY // 1024} KiB")
-    return text
-
-
-def _template_line(exc: BaseException) -> str:
-    """`` on template line N`` from the traceback of a failed render, when it passes the template."""
-    line = getattr(exc, "lineno", None)
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == "<template>":  # jinja maps its frames to template lines
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return f" on template line {line}" if line else ""

@@ -1,0 +1,32 @@
+"""Jinja2 templates rendered in a bounded sandbox (jinja2 imported only when needed).
+
+- ``sandbox``: the budget of one render (time, string and allocation counters, bounded
+  string methods, filters and operators), the sandboxed environment and the name check;
+- ``descriptions``: a rule's description, rendered without Jinja when it is only text and
+  ``{{ name }}`` pieces, else compiled once per process;
+- ``body``: a body template (the webhook's JSON), in the same sandbox with a larger limit.
+"""
+
+from .body import MAX_BODY, render_body
+from .descriptions import names_read, render_description
+from .sandbox import (
+    MAX_RENDERED,
+    MAX_STRING,
+    RENDER_SECONDS,
+    RENDER_SECONDS_ENV,
+    RenderTimeout,
+    check_template,
+)
+
+__all__ = [
+    "MAX_BODY",
+    "MAX_RENDERED",
+    "MAX_STRING",
+    "RENDER_SECONDS",
+    "RENDER_SECONDS_ENV",
+    "RenderTimeout",
+    "check_template",
+    "names_read",
+    "render_body",
+    "render_description",
+]
