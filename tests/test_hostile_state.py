@@ -14,7 +14,7 @@ import stat
 import subprocess
 import sys
 
-import conftest
+import cli_runner
 import pytest
 from conftest import SIMPLE_CONFIG, T0
 
@@ -47,8 +47,8 @@ def bound_by_modes(monkeypatch):
     if setpriv is None:
         pytest.skip("running as root without setpriv(1): file modes do not bind root")
     prefix = [setpriv, "--bounding-set=-all"]
-    worker = conftest.BoundWorker(prefix)
-    monkeypatch.setattr(conftest, "BOUND", worker)
+    worker = cli_runner.BoundWorker(prefix)
+    monkeypatch.setattr(cli_runner, "BOUND", worker)
     try:
         yield prefix
     finally:
