@@ -35,7 +35,7 @@ WAIT = 60  # seconds: only a hang waits this long
 
 class Load:
     """Three threads reading and acting through the API until stopped.  ``writes`` counts the actions
-    answered 200; ``until(test)`` waits until ``test(outcomes)`` holds."""
+    answered 200; ``until(key, more_than)`` waits until more than that many answers were ``key``."""
 
     def __init__(self, client) -> None:
         self.client = client
@@ -51,9 +51,9 @@ class Load:
             self.writes += key[0] in ("acknowledge", "resolve") and key[1] == 200
             self.changed.notify_all()
 
-    def until(self, test) -> None:
+    def until(self, key: tuple[str, int], more_than: int) -> None:
         with self.changed:
-            assert self.changed.wait_for(lambda: test(self.outcomes), timeout=WAIT), self.outcomes
+            assert self.changed.wait_for(lambda: self.outcomes[key] > more_than, timeout=WAIT), self.outcomes
 
     def run(self) -> None:
         turn = 0
@@ -88,8 +88,7 @@ def test_serve_beside_repeated_checks_loses_nothing_and_sends_nothing_twice(cli)
 
         with ApiServer(cli, now=T0) as server, Load(server.client) as load:
             for step in range(1, STEPS + 1):
-                lists = load.outcomes[("list", 200)]
-                load.until(lambda outcomes: outcomes[("list", 200)] > lists)  # the API has read the last runs
+                load.until(("list", 200), more_than=load.outcomes[("list", 200)])  # the API has read the last runs
                 now = T0 + step * MINUTE
                 path = cli.metrics(breach, f"metrics-{now}.json")
                 runs = [cli.popen("check", "--metrics-file", str(path), now=now, env=env) for _ in range(RUNS)]
@@ -100,7 +99,7 @@ def test_serve_beside_repeated_checks_loses_nothing_and_sends_nothing_twice(cli)
                     assert run.returncode == 0, err
                 # the API wrote while the runs were going (each write waits for the run lock, as each run does)
                 assert load.writes > writes, load.outcomes
-            load.until(lambda outcomes: outcomes[("resolve", 200)] > 0)
+            load.until(("resolve", 200), more_than=0)
             outcomes = load.outcomes
             assert "internal error" not in server.log()
         # one quiet run sends what the last API actions recorded (resolved notices)
