@@ -33,7 +33,8 @@ HOUR = 3_600_000
 NOW = T0 + MINUTE  # the sites' clock: a second check has run, so the alerts have a history to chart
 SCREENSHOTS = os.environ.get("PANTRY_ALERT_SCREENSHOTS")
 
-pytestmark = pytest.mark.slow
+# one browser for these tests: with `--dist loadgroup` they share a worker and so one Chromium
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("chromium")]
 
 
 @pytest.fixture(scope="module")
