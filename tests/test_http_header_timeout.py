@@ -14,11 +14,11 @@ from pantry_alert.http.protocol import GuardedH11Protocol, guarded_protocol
 
 
 class QuickH11(GuardedH11Protocol):
-    header_timeout_s = 0.3
+    header_timeout_s = 0.1
 
 
 class QuickHttpTools(guarded_protocol()):  # type: ignore[misc]  # what serve runs
-    header_timeout_s = 0.3
+    header_timeout_s = 0.1
 
 
 async def app(scope, receive, send):
