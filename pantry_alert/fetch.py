@@ -126,6 +126,33 @@ def user_agent() -> str:
     return f"pantry-alert/{__version__}"
 
 
+_TLS: dict[tuple[str, str], Any] = {}
+
+
+def tls_context() -> Any:
+    """The certificate store every outbound client verifies against, loaded once per process.
+
+    What httpx would build for each client (certifi's bundle, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` when set), kept per value of those variables: reading the bundle
+    costs tens of milliseconds, and a run may open a client per channel."""
+    import os
+
+    key = (os.environ.get("SSL_CERT_FILE", ""), os.environ.get("SSL_CERT_DIR", ""))
+    context = _TLS.get(key)
+    if context is None:
+        import httpx
+
+        context = _TLS[key] = httpx.create_ssl_context(trust_env=True)
+    return context
+
+
+def new_client(**options: Any) -> Any:
+    """An ``httpx.Client`` that never follows redirects and verifies with ``tls_context()``."""
+    import httpx
+
+    return httpx.Client(follow_redirects=False, trust_env=True, verify=tls_context(), **options)
+
+
 def url_secrets(url: str) -> list[str]:
     """The parts of a URL that are secrets: user, password, query and its values."""
     from urllib.parse import parse_qsl, unquote, urlsplit
@@ -301,7 +328,7 @@ def _exchange(client, owned, method, url, headers, content, form, deadline, canc
         return remaining
 
     if client is None:
-        client = httpx.Client(timeout=httpx.Timeout(left()), follow_redirects=False, trust_env=True)
+        client = new_client(timeout=httpx.Timeout(left()))
         owned.append(client)
     try:
         request = client.build_request(

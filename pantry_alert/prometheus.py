@@ -57,6 +57,7 @@ def read(source, *, now_ms: int | None = None) -> dict[str, Any]:
 
     import httpx
 
+    from .fetch import new_client
     from .redact import redact_url
     from .timeutil import now_ms as clock
 
@@ -70,7 +71,7 @@ def read(source, *, now_ms: int | None = None) -> dict[str, Any]:
     items = list(source.queries.items())
     workers = max(1, min(MAX_WORKERS, len(items)))
     limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
-    with httpx.Client(timeout=timeout_s, limits=limits, follow_redirects=False) as client:
+    with new_client(timeout=timeout_s, limits=limits) as client:
         call = Call(client, endpoint, headers, timeout_s, deadline)
 
         def run(item: tuple[str, str]) -> Answer:

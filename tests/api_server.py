@@ -59,10 +59,15 @@ class Api:
             raise
         app = create_app(self.ctx)
         base = "http://127.0.0.1"
+        peer = ("127.0.0.1", 50000)  # the client address a loopback request has
         self.client = TestClient(
-            app, base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, raise_server_exceptions=False
+            app,
+            base_url=base,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            raise_server_exceptions=False,
+            client=peer,
         )
-        self.anon = TestClient(app, base_url=base, raise_server_exceptions=False)
+        self.anon = TestClient(app, base_url=base, raise_server_exceptions=False, client=peer)
 
     def set_now(self, now: int) -> None:
         self.env["PANTRY_ALERT_NOW"] = str(now)

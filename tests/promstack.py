@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import conftest
 import pytest
+import yaml
 from conftest import free_port
 
 INSTALL = "apt-get update && apt-get install -y --no-install-recommends prometheus-alertmanager prometheus"
@@ -95,6 +97,9 @@ receivers:
 """
 
 
+PEER_TIMEOUT_S = 0.5
+
+
 class Alertmanager(Server):
     def __init__(self, workdir: Path, hook_url: str, port: int | None = None, cluster: tuple | None = None):
         """``cluster``: (own cluster port, peer cluster port) for a two-peer cluster on loopback."""
@@ -114,9 +119,13 @@ class Alertmanager(Server):
             args += [
                 f"--cluster.listen-address=127.0.0.1:{cluster[0]}",
                 f"--cluster.peer=127.0.0.1:{cluster[1]}",
-                "--cluster.gossip-interval=50ms",
+                # A peer counts as settled after four unchanged polls of its peer list, one every
+                # ten gossip intervals: 10 ms settles in about half a second.
+                "--cluster.gossip-interval=10ms",
                 "--cluster.pushpull-interval=1s",
-                "--cluster.peer-timeout=2s",
+                # The second peer waits this long before asking its notification log whether
+                # the first already sent; gossip at 10 ms leaves it ample time to learn that.
+                f"--cluster.peer-timeout={PEER_TIMEOUT_S}s",
                 "--cluster.settle-timeout=10s",
             ]
         else:
@@ -131,6 +140,14 @@ class Alertmanager(Server):
 
     def status(self) -> dict:
         return http_json(f"{self.url}/api/v2/status")
+
+    def metric(self, name: str) -> float:
+        """The value of one unlabelled metric on the ``/metrics`` page."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith(f"{name} "):
+                    return float(line.split()[1])
+        raise AssertionError(f"{self.url}/metrics has no {name}")
 
 
 def start_alertmanagers(*servers: Alertmanager) -> None:
@@ -177,67 +194,35 @@ class Recorder:
         self.server.server_close()
 
 
-class Exporter:
-    """A small exporter in the Prometheus text format; ``set`` changes what the next scrape sees."""
-
-    def __init__(self):
-        self.values: dict[str, float] = {}
-        self.lock = threading.Lock()
-        exporter = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                with exporter.lock:
-                    lines = [f"{name} {value!r}" for name, value in exporter.values.items()]
-                body = ("\n".join(lines) + "\n").encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
-
-    def set(self, values: dict[str, float]) -> None:
-        with self.lock:
-            self.values = dict(values)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 # ---------------------------------------------------------------- Prometheus
 
+# Prometheus 2.42 scrapes a new target no sooner than 5 s after it starts (its discovery
+# and scrape-reload ticks are held at 5 s at least), while rule evaluation starts at once.
+# So the series the tests query come from recording rules the test rewrites: the same
+# TSDB, the same query engine and API that answer pantry-alert, ready in a fraction of that.
 PROM_CONFIG = """
 global:
-  scrape_interval: 200ms
-  scrape_timeout: 200ms
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: pantry
-    static_configs:
-      - targets: ['{target}']
+  evaluation_interval: 100ms
+rule_files: [series.yml]
 """
+SERIES = re.compile(r"(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(?:\{(?P<labels>.*)\})?")
 
 
 class Prometheus(Server):
-    def __init__(self, workdir: Path, target: str):
+    def __init__(self, workdir: Path):
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.rules = workdir / "series.yml"
+        self.rules.write_text("groups: []\n")
         config = workdir / "prometheus.yml"
-        config.write_text(PROM_CONFIG.format(target=target))
+        config.write_text(PROM_CONFIG)
         args = [
             binary("prometheus"),
             f"--config.file={config}",
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
+            "--web.enable-lifecycle",  # POST /-/reload
             "--log.level=warn",
         ]
         super().__init__(args, workdir / "prometheus.log", f"{self.url}/-/ready", f"Prometheus {self.url}")
@@ -246,3 +231,24 @@ class Prometheus(Server):
         from urllib.parse import quote
 
         return http_json(f"{self.url}/api/v1/query?query={quote(promql)}")["data"]["result"]
+
+    def serve(self, series: dict[str, float]) -> None:
+        """Make Prometheus hold ``series`` (``name`` or ``name{label="value"}`` to its value) from now
+        on, and wait until its query API answers every one of them."""
+        rules = []
+        for selector, value in series.items():
+            match = SERIES.fullmatch(selector)
+            assert match, f"not a series: {selector!r}"
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"] or ""))
+            rules.append({"record": match["name"], "expr": f"vector({value!r})", "labels": labels})
+        self.rules.write_text(yaml.safe_dump({"groups": [{"name": "series", "rules": rules}]}))
+        http_json(f"{self.url}/-/reload", data={})
+
+        def answered():
+            for selector, value in series.items():
+                got = self.query(selector)
+                if len(got) != 1 or float(got[0]["value"][1]) != value:
+                    return False
+            return True
+
+        wait_for(answered, f"Prometheus to answer the new values of {', '.join(series)}", timeout=20)

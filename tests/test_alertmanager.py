@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow  # real servers and processes
 
 DASHBOARD = "https://crm.example.com/dashboard/performance"
 RUNBOOK = "https://wiki.example.com/runbooks/cpu"
+NFLOG_QUERIES = "alertmanager_nflog_queries_total"
 CONFIG = """
 service: {service}
 dashboard_url: {dashboard}
@@ -44,6 +45,14 @@ rules:
 
 def real_now() -> int:
     return int(time.time() * 1000)
+
+
+def after(ms: int) -> int:
+    """The real time, once it is past ``ms`` (each run's clock must move on, and stay
+    behind Alertmanager's, which is the real one)."""
+    while (now := real_now()) <= ms:
+        time.sleep(0.001)
+    return now
 
 
 def iso(ms: int) -> str:
@@ -166,20 +175,20 @@ def test_a_firing_alert_appears_in_alertmanager_and_resolves_there(am, hook, cap
     assert note["alerts"][0]["annotations"]["alert_id"] == alert_id
 
     # Every run repeats the state (no cooldown); an acknowledged alert carries who acknowledged it.
-    assert cli("ack", alert_id, "--by", "alice", now=t1 + 1000).code == 0
-    again = cli.check({"cpu": 98}, "--json", now=t1 + 2000)
+    assert cli("ack", alert_id, "--by", "alice", now=after(t1)).code == 0
+    t2 = after(t1 + 1)
+    again = cli.check({"cpu": 98}, "--json", now=t2)
     assert again.code == 0, again.err
     posted = capture.bodies[-1]
     assert len(capture.bodies) == 2 and len(posted) == 1
     assert posted[0]["annotations"]["acknowledged_by"] == "alice"
-    assert posted[0]["endsAt"] == iso(t1 + 2000 + 4 * 60_000)
+    assert posted[0]["endsAt"] == iso(t2 + 4 * 60_000)
     assert am.alerts(service)[0]["annotations"]["acknowledged_by"] == "alice"
 
     # Recovery: posted with endsAt at the resolution; Alertmanager resolves it and notifies.
     # (Alertmanager keeps the later of two endsAt unless the new one is already past: a
     # resolution takes effect when it is not ahead of Alertmanager's clock, as with Prometheus.)
-    t3 = max(real_now(), t1 + 3000)
-    time.sleep(max(0, t3 - real_now()) / 1000)
+    t3 = after(t2)
     resolved = cli.check({"cpu": 10}, "--json", now=t3)
     assert resolved.code == 0, resolved.err
     assert resolved.json()["resolved"] == [alert_id]
@@ -330,7 +339,12 @@ def test_two_hosts_two_peers_one_alert_one_notification(cluster, hook, tmp_path)
         assert ms(held["startsAt"]) == now  # the earliest wins
     # The receiver gets one notification for it, not one per host or per peer.
     wait_for(lambda: notifications(hook, service, "firing"), "the cluster's webhook notification", timeout=20)
-    time.sleep(4)  # peer timeout (2s) + group interval: a duplicate would have arrived by now
+    # Before it sends, each peer asks its notification log whether the group was already
+    # notified (the second peer after its peer timeout), and it finishes one flush, sends
+    # included, before the next: once each has asked twice more, a duplicate would be here.
+    asked = [peer.metric(NFLOG_QUERIES) for peer in cluster]
+    for peer, before in zip(cluster, asked, strict=True):
+        wait_for(lambda peer=peer, before=before: peer.metric(NFLOG_QUERIES) >= before + 2, f"{peer.url} to dedup")
     (note,) = notifications(hook, service, "firing")
     assert len(note["alerts"]) == 1
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-from api_server import ApiServer
+from api_server import Api
 from conftest import SEED_METRICS
 
 
-@pytest.mark.slow
 def test_no_host_reflection_and_no_database_path_in_healthz(cli):
     assert cli.check(SEED_METRICS).code == 0
-    with ApiServer(cli) as server:
+    with Api(cli) as server:
         response = server.client.get("/api/alerts/", headers={"Host": "evil.example"}, follow_redirects=False)
         assert response.status_code == 404
         assert "evil.example" not in response.headers.get("location", "") + response.text

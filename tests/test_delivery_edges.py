@@ -62,11 +62,11 @@ def tarpit():
 @pytest.mark.slow
 def test_a_send_outlasting_its_timeout_is_cut_off_at_the_deadline_and_retried(world, tarpit):
     # The webhook alone: the run waits for the slowest channel's timeout (plus a grace period, shortened here).
-    world.config(channels=("webhook",), sections="channels:\n  webhook:\n    timeout: 500ms\n")
-    result = world.check(env={"ALERT_WEBHOOK_URL": tarpit.url(), "PANTRY_ALERT_GRACE_SECONDS": "0.2"})
+    world.config(channels=("webhook",), sections="channels:\n  webhook:\n    timeout: 200ms\n")
+    result = world.check(env={"ALERT_WEBHOOK_URL": tarpit.url(), "PANTRY_ALERT_GRACE_SECONDS": "0.1"})
     # The run returned while the webhook's request was still being answered, byte by byte.
     assert tarpit.connected.is_set() and tarpit.thread.is_alive()
-    error = f"webhook {tarpit.url()}: timed out after 0.5s"  # the channel's own total deadline
+    error = f"webhook {tarpit.url()}: timed out after 0.2s"  # the channel's own total deadline
     assert (result.code, result.out) == (1, FIRED_LINE)
     assert result.err == f"warning: alert {ALERT_ID}: firing notification to webhook failed (will retry): {error}\n"
     assert notifications(world.db) == [("webhook", "firing", "failed", 1, error, None, T0 + MINUTE)]
@@ -87,8 +87,8 @@ def test_a_send_outlasting_its_timeout_is_cut_off_at_the_deadline_and_retried(wo
 
 @pytest.mark.slow
 def test_a_send_cut_off_at_its_deadline_then_silenced_is_recorded_as_outcome_unknown(world, tarpit):
-    world.config(channels=("webhook",), sections="channels:\n  webhook:\n    timeout: 500ms\n")
-    env = {"ALERT_WEBHOOK_URL": tarpit.url(), "PANTRY_ALERT_GRACE_SECONDS": "0.2"}
+    world.config(channels=("webhook",), sections="channels:\n  webhook:\n    timeout: 200ms\n")
+    env = {"ALERT_WEBHOOK_URL": tarpit.url(), "PANTRY_ALERT_GRACE_SECONDS": "0.1"}
     assert world.check(env=env).code == 1  # the request went out; its answer never came
     assert rows(world.db, "SELECT status, attempts, handed_at FROM notifications") == [("failed", 1, T0)]
     tarpit.close()

@@ -166,16 +166,16 @@ def test_escalation_adds_the_webhook(world):
 
 @pytest.mark.slow
 def test_a_live_run_sending_holds_the_lock_so_nothing_is_sent_twice(world):
-    world.config(sections="state:\n  lock_timeout: 1s\n")
+    world.config(sections="state:\n  lock_timeout: 200ms\n")
     world.hook.answer = world.hook.hang
     metrics = str(world.cli.metrics(BREACH))
     first = world.cli.popen("check", "--metrics-file", metrics, now=T0)  # another process, holding the run lock
     try:
         assert world.hook.arrived.wait(15), "the webhook request never arrived"
-        second = world.check(now=T0)  # waits 1s for the run lock, then gives up: exit 4, nothing sent
+        second = world.check(now=T0)  # waits 0.2 s for the run lock, then gives up: exit 4, nothing sent
         assert (second.code, second.out) == (4, "")
         assert second.err.startswith(
-            f"error: another pantry-alert run holds {world.db}.lock past the lock timeout (1s)\n"
+            f"error: another pantry-alert run holds {world.db}.lock past the lock timeout (0.2s)\n"
         )
         world.hook.answer = ok_hook
         world.hook.release.set()

@@ -1,12 +1,12 @@
 """With source.prometheus, the metric history holds what each run's queries returned, and a
-window function works over those runs (a real Prometheus scraping the test's exporter)."""
+window function works over those runs (a real Prometheus)."""
 
 from __future__ import annotations
 
 import pytest
 from conftest import Cli
 from test_history import stored
-from test_prometheus_source import BREACH, HEALTHY, config_for, real_now, scraped, stack  # noqa: F401 (stack: a fixture)
+from test_prometheus_source import BREACH, HEALTHY, config_for, prometheus, real_now, served  # noqa: F401 (a fixture)
 
 DELTA_RULE = {
     "id": "database_errors_climbing",
@@ -19,17 +19,17 @@ DELTA_RULE = {
 
 
 @pytest.mark.slow
-def test_the_history_holds_what_each_prometheus_run_read(stack, tmp_path):  # noqa: F811
-    _, server = stack
+def test_the_history_holds_what_each_prometheus_run_read(prometheus, tmp_path):  # noqa: F811
+    server = prometheus
     cli = Cli(tmp_path)
     config_for(cli, server.url, extra_rules=[DELTA_RULE])
 
-    scraped(stack, HEALTHY)
+    served(server, HEALTHY)
     first = cli("check", "--json", now=real_now())
     assert first.code == 1  # the window has one sample: not enough history
     assert [e["rule"] for e in first.json()["errors"]] == ["database_errors_climbing"]
 
-    scraped(stack, BREACH)
+    served(server, BREACH)
     second = cli("check", "--json", now=real_now())
     assert second.code == 0, second.err
     assert any(a.startswith("database_errors_climbing_") for a in second.json()["fired"])

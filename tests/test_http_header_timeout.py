@@ -14,11 +14,11 @@ from pantry_alert.http.protocol import GuardedH11Protocol, guarded_protocol
 
 
 class QuickH11(GuardedH11Protocol):
-    header_timeout_s = 0.3
+    header_timeout_s = 0.1
 
 
 class QuickHttpTools(guarded_protocol()):  # type: ignore[misc]  # what serve runs
-    header_timeout_s = 0.3
+    header_timeout_s = 0.1
 
 
 async def app(scope, receive, send):
@@ -26,8 +26,9 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": b"ok"})
 
 
-@pytest.fixture(params=[QuickHttpTools, QuickH11], ids=["httptools", "h11"])
+@pytest.fixture(scope="module", params=[QuickHttpTools, QuickH11], ids=["httptools", "h11"])
 def server(request):
+    """One server per protocol for the module: each test opens its own connection."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, http=request.param, lifespan="off", log_level="error")
     srv = uvicorn.Server(config)

@@ -13,9 +13,9 @@ from pantry_alert import metrics
 from pantry_alert.errors import MetricsError
 
 
-def url_config(cli, url, extra=""):
+def url_config(cli, url, extra="", timeout="1s"):
     cli.config.write_text(
-        SIMPLE_CONFIG.format(severity="high", cooldown="10m") + f"source:\n  url: {url}\n  timeout: 1s\n{extra}"
+        SIMPLE_CONFIG.format(severity="high", cooldown="10m") + f"source:\n  url: {url}\n  timeout: {timeout}\n{extra}"
     )
 
 
@@ -65,13 +65,13 @@ def test_timeout_is_exit_3(simple, httpserver):
         return Response(json.dumps({"cpu": 1}), content_type="application/json")
 
     httpserver.expect_request("/slow").respond_with_handler(slow)
-    url_config(simple, httpserver.url_for("/slow"))
+    url_config(simple, httpserver.url_for("/slow"), timeout="0.2s")
     try:
         result = simple("check")
     finally:
         release.set()
     assert result.code == 3
-    assert f"error: metrics URL {httpserver.url_for('/slow')}: no answer within 1s (source.timeout)" in result.err
+    assert f"error: metrics URL {httpserver.url_for('/slow')}: no answer within 0.2s (source.timeout)" in result.err
 
 
 def test_library_read_url_and_connection_refused():

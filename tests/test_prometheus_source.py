@@ -1,9 +1,10 @@
-"""source.prometheus against a real Prometheus scraping a small exporter served by the test.
+"""source.prometheus against a real Prometheus.
 
-One Prometheus and one exporter per module (1 s scrape interval).  Each test
-sets the exporter's values, waits (bounded) until Prometheus has scraped them,
-then runs the real ``check`` with ``PANTRY_ALERT_NOW`` at the real time, since
-Prometheus answers for the instant it is asked about.
+One Prometheus per module.  Each test makes it hold the series it needs
+(recording rules the test rewrites, see ``promstack``), waits (bounded) until
+the query API answers them, then runs the real ``check`` with
+``PANTRY_ALERT_NOW`` at the real time, since Prometheus answers for the
+instant it is asked about.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 import pytest
 import yaml
 from conftest import ROOT, Cli, free_port
-from promstack import Exporter, Prometheus, wait_for
+from promstack import Prometheus
 
 pytestmark = pytest.mark.slow  # real servers and processes
 
@@ -25,7 +26,7 @@ SHIPPED_IDS = [
     "database_connection_issues",
     "failed_login_attempts",
 ]
-# The exporter's gauges, as the example config queries them.
+# The gauges, as the example config queries them.
 BREACH = {
     "pantry_http_response_time_p95_milliseconds": 2500,
     "pantry_http_error_ratio": 0.0734,
@@ -50,28 +51,18 @@ IN_FLIGHT = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    exporter = Exporter()
-    server = Prometheus(tmp_path_factory.mktemp("prometheus"), exporter.address)
+def prometheus(tmp_path_factory):
+    server = Prometheus(tmp_path_factory.mktemp("prometheus"))
     try:
         server.wait_ready()
-        yield exporter, server
+        yield server
     finally:
         server.stop()
-        exporter.stop()
 
 
-def scraped(stack, values: dict) -> None:
-    """Serve ``values`` and wait until Prometheus answers them."""
-    exporter, server = stack
-    exporter.set({**values, **IN_FLIGHT})
-    expected = values["pantry_database_errors_last_hour"], values["pantry_failed_logins_last_hour"]
-
-    def seen():
-        got = [server.query(q) for q in ("pantry_database_errors_last_hour", "pantry_failed_logins_last_hour")]
-        return all(r and float(r[0]["value"][1]) == want for r, want in zip(got, expected, strict=True))
-
-    wait_for(seen, "Prometheus to scrape the exporter's new values", timeout=20)
+def served(server: Prometheus, values: dict) -> None:
+    """Make Prometheus hold ``values`` (and the two in-flight series) and wait until it answers them."""
+    server.serve({**values, **IN_FLIGHT})
 
 
 def config_for(cli: Cli, url: str, extra_queries: dict | None = None, extra_rules: list | None = None) -> dict:
@@ -107,12 +98,12 @@ def test_the_example_holds_the_shipped_rules_unchanged():
     }
 
 
-def test_the_shipped_rules_fire_and_resolve_on_prometheus_data(stack, tmp_path):
-    _, server = stack
+def test_the_shipped_rules_fire_and_resolve_on_prometheus_data(prometheus, tmp_path):
+    server = prometheus
     cli = Cli(tmp_path)
     config_for(cli, server.url)
 
-    scraped(stack, BREACH)
+    served(server, BREACH)
     fired = cli("check", "--json", now=real_now())
     assert fired.code == 0, fired.err
     summary = fired.json()
@@ -130,15 +121,15 @@ def test_the_shipped_rules_fire_and_resolve_on_prometheus_data(stack, tmp_path):
     assert listed["database_connection_issues"]["metadata"]["metrics"] == {"databaseErrors": 12}
     assert listed["high_error_rate"]["metadata"]["metrics"] == {"errorRate": 0.0734}
 
-    scraped(stack, HEALTHY)
+    served(server, HEALTHY)
     resolved = cli("check", "--json", now=real_now())
     assert resolved.code == 0, resolved.err
     assert sorted(resolved.json()["resolved"]) == sorted(summary["fired"])
     assert cli("list", "--json").json() == []
 
 
-def test_per_query_problems_make_only_their_rules_unevaluable(stack, tmp_path):
-    _, server = stack
+def test_per_query_problems_make_only_their_rules_unevaluable(prometheus, tmp_path):
+    server = prometheus
     cli = Cli(tmp_path)
     queries = {
         "inFlight": "pantry_http_requests_in_flight",
@@ -157,7 +148,7 @@ def test_per_query_problems_make_only_their_rules_unevaluable(stack, tmp_path):
         rule("ratio_nan", "ratio > 1"),
     ]
     config_for(cli, server.url, queries, rules)
-    scraped(stack, BREACH)
+    served(server, BREACH)
     result = cli("check", "--json", now=real_now())
     assert result.code == 1, result.err
     summary = result.json()
@@ -187,12 +178,12 @@ def test_per_query_problems_make_only_their_rules_unevaluable(stack, tmp_path):
     ) in human.err
 
 
-def test_nan_is_a_per_query_problem(stack, tmp_path):
-    _, server = stack
+def test_nan_is_a_per_query_problem(prometheus, tmp_path):
+    server = prometheus
     cli = Cli(tmp_path)
     rules = [{"id": "nan_rule", "name": "NaN", "type": "performance", "severity": "low", "when": "zeroByZero > 1"}]
     config_for(cli, server.url, {"zeroByZero": "max(pantry_database_errors_last_hour) / 0"}, rules)
-    scraped(stack, HEALTHY)  # 0 / 0
+    served(server, HEALTHY)  # 0 / 0
     result = cli("check", "--json", now=real_now())
     assert result.code == 1
     assert result.json()["errors"] == [
@@ -204,12 +195,12 @@ def test_nan_is_a_per_query_problem(stack, tmp_path):
     ]
 
 
-def test_a_scalar_query_gives_its_number(stack, tmp_path):
-    _, server = stack
+def test_a_scalar_query_gives_its_number(prometheus, tmp_path):
+    server = prometheus
     cli = Cli(tmp_path)
     rules = [{"id": "scalar_rule", "name": "Scalar", "type": "business", "severity": "low", "when": "answer > 41"}]
     config_for(cli, server.url, {"answer": "scalar(vector(42))"}, rules)
-    scraped(stack, HEALTHY)
+    served(server, HEALTHY)
     result = cli("check", "--json", now=real_now())
     assert result.code == 0, result.err
     fired = [a for a in result.json()["fired"] if a.startswith("scalar_rule_")]
@@ -293,12 +284,12 @@ def test_bad_prometheus_sources_are_configuration_errors(tmp_path, source, probl
     assert not cli.db.exists()
 
 
-def test_queries_are_asked_at_the_runs_now(stack, tmp_path):
+def test_queries_are_asked_at_the_runs_now(prometheus, tmp_path):
     """PANTRY_ALERT_NOW an hour back: Prometheus had no samples then, so every query is empty."""
-    _, server = stack
+    server = prometheus
     cli = Cli(tmp_path)
     config_for(cli, server.url)
-    scraped(stack, BREACH)
+    served(server, BREACH)
     result = cli("check", "--json", now=real_now() - 3_600_000)
     assert result.code == 1, result.err
     summary = result.json()

@@ -7,7 +7,7 @@ import json
 from urllib.parse import urlencode
 
 import pytest
-from api_server import ApiServer
+from api_server import Api
 from conftest import SEED_METRICS
 from test_api_slack import SECRET, sign
 
@@ -45,7 +45,7 @@ def api(tmp_path_factory):
     cli = Cli(tmp_path_factory.mktemp("bodies"))
     cli.config.write_text((ROOT / "rules.yaml").read_text())
     assert cli.check(SEED_METRICS).code == 0
-    with ApiServer(cli, env={"SLACK_SIGNING_SECRET": SECRET}) as server:
+    with Api(cli, env={"SLACK_SIGNING_SECRET": SECRET}) as server:
         yield cli, server
 
 
@@ -53,7 +53,6 @@ def first_alert(cli) -> str:
     return cli("list", "--json").json()[0]["id"]
 
 
-@pytest.mark.slow
 def test_routes_refuse_deep_json_and_lone_surrogates_with_400(api):
     cli, server = api
     alert = first_alert(cli)
@@ -73,7 +72,6 @@ def test_routes_refuse_deep_json_and_lone_surrogates_with_400(api):
     assert shown.code == 0 and shown.json()["status"] == "firing"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "payload",
     [

@@ -13,7 +13,7 @@ from conftest import SIMPLE_CONFIG, T0
 
 from pantry_alert.store.schema import SCHEMA_VERSION
 
-LOCKED_CONFIG = SIMPLE_CONFIG + "state: {{lock_timeout: 1s}}\n"
+LOCKED_CONFIG = SIMPLE_CONFIG + "state: {{lock_timeout: 200ms}}\n"
 
 
 def test_corrupt_file_exit_4_untouched(simple):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from api_server import ApiServer
+from api_server import Api
 from conftest import ROOT, SIMPLE_CONFIG, Cli
 
 
@@ -22,11 +22,10 @@ def test_rules_validate_names_the_database_it_would_use(tmp_path):
     assert result.err.endswith(f"state database: {tmp_path / 'here.db'}\n")
 
 
-@pytest.mark.slow
 def test_serve_logs_its_config_and_database_at_start(tmp_path):
     cli = Cli(tmp_path)
     cli.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="10m"))
-    with ApiServer(cli) as server:
+    with Api(cli) as server:
         assert f"config {cli.config}, state database {cli.db}" in server.log()
 
 

@@ -104,13 +104,13 @@ class Session:
     def __init__(self, settings: Any, deliver: Callable[[Any, Any, Any], None]):
         import httpx
 
+        from ..fetch import new_client
+
         self.settings = settings
         self.deliver = deliver
         limit = getattr(settings, "max_parallel", 8)
-        self.client = httpx.Client(
+        self.client = new_client(
             timeout=httpx.Timeout(settings.timeout),
-            follow_redirects=False,
-            trust_env=True,
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
         )
 
