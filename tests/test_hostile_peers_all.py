@@ -24,7 +24,7 @@ from pantry_alert.notify import registry
 from pantry_alert.notify.base import Message
 
 SECRET = "key-hostile-5e3ret"
-DEADLINE = 0.3  # seconds: the trickling peer's total budget here (the outcome is the timeout)
+DEADLINE = 0.2  # seconds: the trickling peer's total budget here (the outcome is the timeout)
 PATIENT = 15.0  # seconds: the other peers' budget (their outcome must not be the timeout)
 # Channels that do not speak HTTP, and where their hostile peers are tested.
 NOT_HTTP = {
