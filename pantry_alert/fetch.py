@@ -301,9 +301,12 @@ def _worded(error: BaseException, url: str, timeout_s: float, max_bytes: int, hi
         return FetchError("connect", plain)
     import ssl
 
-    cause = error.__cause__ or error.__context__
-    if isinstance(cause, ssl.SSLCertVerificationError) or isinstance(error, ssl.SSLCertVerificationError):
-        cert = cause if isinstance(cause, ssl.SSLCertVerificationError) else error
+    cert: BaseException | None = error
+    for _ in range(8):  # httpx's error wraps httpcore's, which wraps ssl's
+        if cert is None or isinstance(cert, ssl.SSLCertVerificationError):
+            break
+        cert = cert.__cause__ or cert.__context__
+    if isinstance(cert, ssl.SSLCertVerificationError):
         return FetchError("connect", f"TLS certificate verification failed: {getattr(cert, 'verify_message', cert)}")
     reason = " ".join(scrub(str(error) or type(error).__name__, hidden).split())
     return FetchError("request", f"{type(error).__name__}: {reason[:300]}")
