@@ -135,9 +135,9 @@ def site(tmp_path_factory):
     """The shipped rules and a hostile one, five alerts firing since a second check, two tokens, one ``serve``."""
     cli = Cli(tmp_path_factory.mktemp("console"))
     cli.config.write_text((ROOT / "rules.yaml").read_text() + HOSTILE_RULE)
-    seed = dict(SEED_METRICS, hostileErrors=0)
-    assert cli.check(seed).code == 0
-    assert cli.check(dict(seed, errorRate=0.0912, p95ResponseTime=2300), now=NOW).code == 0  # a history
+    first = dict(SEED_METRICS, hostileErrors=0)
+    assert cli.check(first).code == 0
+    assert cli.check(dict(first, errorRate=0.0912, p95ResponseTime=2300), now=NOW).code == 0  # a history
     tokens = {"admin": _token(cli, "alice", "admin"), "wall": _token(cli, "wall", "read")}
     with ApiServer(cli, now=NOW) as server:
         yield Site(cli, server, tokens)
