@@ -23,7 +23,7 @@ TEST = "tests/test_console_browser.py::test_sign_in_list_open_acknowledge_resolv
 def main() -> int:
     env = dict(os.environ, PANTRY_ALERT_SCREENSHOTS=str(ROOT / "docs"))
     code = subprocess.call(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:xdist", TEST], cwd=ROOT, env=env
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-n", "0", TEST], cwd=ROOT, env=env
     )
     for png in sorted((ROOT / "docs").glob("console-*.png")):
         print(png.relative_to(ROOT))

@@ -1,7 +1,8 @@
 """The web console in a real browser: Playwright driving Debian's Chromium against a real ``serve``.
 
-One browser for the module's tests; a fresh server (and database) per test.
-The cases the browser adds nothing to (every form's CSRF and scope checks,
+One browser and one served installation for the module's tests: each test acts
+on alerts of its own, so they pass in any order and alone.  The cases the
+browser adds nothing to (every form's CSRF and scope checks,
 every page) are in test_console.py, in process; here a few walks prove the
 pages, forms, session and script work in a browser, with and without
 JavaScript.  Every test also checks that no request left the server's origin,
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from api_server import ApiServer
+from cli_runner import Cli
 from conftest import MINUTE, ROOT, SEED_METRICS, T0
 
 CHROMIUM = "/usr/bin/chromium"
@@ -80,19 +82,27 @@ class Site:
     def clean(self) -> None:
         assert self.outside == [] and self.dialogs == [] and self.errors == []
 
-    def sign_in(self, page, token_name: str = "admin") -> None:
-        page.goto("/")
+    def sign_in(self, page, token_name: str = "admin", path: str = "/") -> None:
+        """Open ``path`` without a session, which sends the browser to sign in and then back there."""
+        page.goto(path)
         assert page.url.startswith(self.base + "/login?next=")
         shoot(page, "console-login")
         page.fill("#token", self.tokens[token_name])
         page.click("form.login button[type=submit]")
-        page.wait_for_url(self.base + "/")
+        page.wait_for_url(self.base + path)
 
     def alert_id(self, rule: str) -> str:
         return next(a["id"] for a in self.cli("list", "--json").json() if a["ruleId"] == rule)
 
     def show(self, alert_id: str) -> dict:
         return self.cli("show", alert_id, "--json").json()
+
+    def active(self) -> int:
+        """How many alerts the store holds active: the other tests may have acted on theirs."""
+        return len(self.cli("list", "--json").json())
+
+    def silences(self, rule: str) -> list[dict]:
+        return [s for s in self.cli("silence", "list", "--json").json() if s["ruleId"] == rule]
 
 
 def shoot(page, name: str) -> None:
@@ -106,33 +116,73 @@ def _token(cli, name: str, scope: str) -> str:
     return result.out.strip()
 
 
-@pytest.fixture
-def site(cli):
-    cli.config.write_text((ROOT / "rules.yaml").read_text())
-    assert cli.check(SEED_METRICS).code == 0
-    assert cli.check(dict(SEED_METRICS, errorRate=0.0912, p95ResponseTime=2300), now=NOW).code == 0  # history
+# A rule whose name, description and label are markup; it fires only when its own test reads
+# `hostileErrors` (the other rules are then left as they are: their metrics are missing).
+HOSTILE_RULE = """
+  - id: hostile
+    name: "<img src=x onerror=alert(1)>"
+    type: error
+    severity: critical
+    when: hostileErrors > 0
+    description: "<script>alert('desc')</script><svg onload=alert(3)> {{ hostileErrors }}"
+    labels: {team: "<iframe src=//evil.example>"}
+"""
+HOSTILE_NAME = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The shipped rules and a hostile one, five alerts firing since a second check, two tokens, one ``serve``."""
+    cli = Cli(tmp_path_factory.mktemp("console"))
+    cli.config.write_text((ROOT / "rules.yaml").read_text() + HOSTILE_RULE)
+    first = dict(SEED_METRICS, hostileErrors=0)
+    assert cli.check(first).code == 0
+    assert cli.check(dict(first, errorRate=0.0912, p95ResponseTime=2300), now=NOW).code == 0  # a history
     tokens = {"admin": _token(cli, "alice", "admin"), "wall": _token(cli, "wall", "read")}
     with ApiServer(cli, now=NOW) as server:
         yield Site(cli, server, tokens)
 
 
+# What each walk acts on: the alert it acknowledges and resolves, the one it silences, and (without
+# JavaScript) the one a read-only token fails to change.  No two walks share an alert.
+WALKS = {
+    True: ("high_error_rate", "high_response_time", None),
+    False: ("database_connection_issues", "failed_login_attempts", "memory_usage_high"),
+}
+PAGES = {  # the alert page each walk opens from the list: its heading, description and chart
+    "high_error_rate": (
+        "High Error Rate",
+        "critical High Error Rate",
+        "Error rate is 7.34% (threshold: 5%)",
+        "errorRate: 2 samples, last 0.0912",
+    ),
+    "database_connection_issues": (
+        "Database Connection Issues",
+        "critical Database Connection Issues",
+        "12 database errors in the last hour (threshold: 10)",
+        "databaseErrors: 2 samples, last 12",
+    ),
+}
+
+
 @pytest.mark.parametrize("js", [True, False], ids=["javascript", "no-javascript"])
 def test_sign_in_list_open_acknowledge_resolve_and_silence(chromium, site, js):
+    """With JavaScript the walk also visits the navigation pages (and takes the screenshots); without,
+    it proves every form works: sign-in, acknowledge, resolve, silence, sign-out, a read-only token."""
+    rule, silenced_rule, read_only_rule = WALKS[js]
     page = site.page(chromium, js=js)
     site.sign_in(page)
-    rows = page.locator("#active-rows tr")
-    assert rows.count() == 5
+    assert page.locator("#active-rows tr").count() == site.active()
     assert page.locator("text=Signed in as").inner_text().startswith("Signed in as alice")
     shoot(page, "console-active") if js else None
 
-    target = site.alert_id("high_error_rate")
-    page.click("text=High Error Rate")
+    target = site.alert_id(rule)
+    link, heading, description, caption = PAGES[rule]
+    page.click(f"#active-rows a >> text={link}")
     page.wait_for_url(f"{site.base}/alerts/{target}")
-    assert page.locator("h1").inner_text() == "critical High Error Rate"
-    assert page.locator(".description").inner_text() == "Error rate is 7.34% (threshold: 5%)"
-    assert page.locator("figure.chart figcaption").inner_text() == "errorRate: 2 samples, last 0.0912"
-    if js:  # only a script can tamper with a form's hidden CSRF token
-        a_forged_form_is_refused(site, page, target)
+    assert page.locator("h1").inner_text() == heading
+    assert page.locator(".description").inner_text() == description
+    assert page.locator("figure.chart figcaption").inner_text() == caption
 
     page.fill("#ack-note", "looking <b>now</b>")
     page.fill("#ack-for", "2h")
@@ -152,33 +202,33 @@ def test_sign_in_list_open_acknowledge_resolve_and_silence(chromium, site, js):
     assert page.locator("#status").inner_text() == "resolved"
     assert site.show(target)["resolvedBy"] == "alice"
 
-    other = site.alert_id("high_response_time")
+    other = site.alert_id(silenced_rule)
     page.goto(f"/alerts/{other}")
     page.select_option("#silence-for", "4h")
     page.fill("#silence-reason", "deploy")
     page.click("form[action$='/silence'] button")
     page.wait_for_url(f"{site.base}/alerts/{other}?done=silenced")
-    [silence] = site.cli("silence", "list", "--json").json()
-    assert (silence["ruleId"], silence["createdBy"], silence["reason"]) == ("high_response_time", "alice", "deploy")
-    assert silence["endsAt"] == NOW + 4 * HOUR
+    [silence] = site.silences(silenced_rule)
+    assert (silence["createdBy"], silence["reason"], silence["endsAt"]) == ("alice", "deploy", NOW + 4 * HOUR)
 
-    page.click("nav >> text=Silences")
-    assert "high_response_time" in page.locator("table.silences").inner_text()
-    shoot(page, "console-silences") if js else None
-    page.click("nav >> text=History")
-    assert page.locator("table.alerts tbody tr").count() == 5
-    shoot(page, "console-history") if js else None
-    page.click("nav >> text=Statistics")
-    assert page.locator("figure.chart svg rect").count() >= 14
-    shoot(page, "console-stats") if js else None
-    page.click("nav >> text=Rules")
-    assert page.locator("table.rules tbody tr").count() == 5
+    if js:  # only a script can tamper with a form's hidden CSRF token; then the pages the nav links to
+        a_forged_form_is_refused(site, page, other)
+        page.click("nav >> text=Silences")
+        assert silenced_rule in page.locator("table.silences").inner_text()
+        shoot(page, "console-silences")
+        page.click("nav >> text=History")
+        assert page.locator("table.alerts tbody tr").count() == len(site.cli("history", "--json").json())
+        shoot(page, "console-history")
+        page.click("nav >> text=Statistics")
+        assert page.locator("figure.chart svg rect").count() >= 14
+        shoot(page, "console-stats")
     page.click("form.who button")
     page.wait_for_url(f"{site.base}/login")
-    page.goto("/")
-    assert page.url.startswith(site.base + "/login")
-    if not js:  # the same browser, signed in again with a read-only token
-        a_read_only_token_cannot_act(site, page, site.alert_id("memory_usage_high"))
+    if js:
+        signed_out = page.request.get("/", max_redirects=0)  # the browser's cookies, without a page
+        assert (signed_out.status, signed_out.headers["location"]) == (303, "/login?next=%2F")
+    else:  # the same browser, signed in again (which proves it was signed out) with a read-only token
+        a_read_only_token_cannot_act(site, page, site.alert_id(read_only_rule))
     site.clean()
 
 
@@ -192,57 +242,50 @@ def a_forged_form_is_refused(site: Site, page, target: str) -> None:
     assert "nothing was changed" in page.locator("p.error").inner_text()
     assert site.show(target) == before
     site.errors = [e for e in site.errors if "403" not in e]  # the refused POST itself is logged as an error
-    page.goto(f"/alerts/{target}")  # a fresh form
 
 
 def a_read_only_token_cannot_act(site: Site, page, target: str) -> None:
-    site.sign_in(page, "wall")
-    page.goto(f"/alerts/{target}")
+    site.sign_in(page, "wall", f"/alerts/{target}")
     assert page.locator("form.action").count() == 0
     assert "Token 'wall' can read only." in page.locator("section.actions").inner_text()
+    silences = site.cli("silence", "list", "--json").json()
     csrf = page.locator("form.who input[name=csrf]").get_attribute("value")
     for action in ("acknowledge", "resolve", "silence"):
         response = page.request.post(f"/alerts/{target}/{action}", form={"csrf": csrf, "for": "1h"}, max_redirects=0)
         assert response.status == 403, action
     assert site.show(target)["status"] == "firing"
-    assert [s["ruleId"] for s in site.cli("silence", "list", "--json").json()] == ["high_response_time"]
+    assert site.cli("silence", "list", "--json").json() == silences
 
 
-def test_auto_refresh_shows_a_new_alert_without_a_reload_and_hostile_text_as_text(chromium, cli):
-    cli.config.write_text(
-        "rules:\n"
-        "  - id: hostile\n"
-        '    name: "<img src=x onerror=alert(1)>"\n'
-        "    type: error\n"
-        "    severity: critical\n"
-        "    when: errorRate > 0.05\n"
-        "    description: \"<script>alert('desc')</script><svg onload=alert(3)> {{ errorRate }}\"\n"
-        '    labels: {team: "<iframe src=//evil.example>"}\n'
-    )
-    assert cli.check({"errorRate": 0.01}).code == 0
-    token = _token(cli, "alice", "read")
-    with ApiServer(cli) as server:
-        site = Site(cli, server, {"admin": token})
-        page = site.page(chromium)
-        page.clock.install()
-        site.sign_in(page)
-        assert page.locator("#active-rows").inner_text().strip() == "No active alerts."
-        page.evaluate("window.stillTheSamePage = true")
-        assert cli.check({"errorRate": 0.1}, now=T0 + MINUTE).code == 0
-        with page.expect_response(f"{site.base}/fragments/active"):
-            page.clock.run_for(15_000)
-        page.locator("#active-rows a").wait_for()
-        assert page.locator("#active-rows tr").count() == 1
-        assert page.locator("#active-rows a").inner_text() == "<img src=x onerror=alert(1)>"
-        assert page.evaluate("window.stillTheSamePage") is True
-        assert page.locator("#refreshed").inner_text().startswith("Refreshed at")
-        assert page.locator("main img, main script, main iframe").count() == 0
+def test_auto_refresh_shows_a_new_alert_without_a_reload_and_hostile_text_as_text(chromium, site):
+    page = site.page(chromium)
+    page.clock.install()
+    site.sign_in(page, "wall")
+    rows = site.active()
+    assert page.locator("#active-rows tr").count() == rows
+    page.evaluate("window.stillTheSamePage = true")
+    fired = site.cli.check({"hostileErrors": 1}, now=NOW + MINUTE)  # 1: the other rules' metrics are missing
+    assert fired.code == 1 and fired.out.startswith("FIRED     hostile_"), fired.out
+    with page.expect_response(f"{site.base}/fragments/active"):
+        page.clock.run_for(15_000)
+    hostile = page.locator("#active-rows a", has_text=HOSTILE_NAME)
+    hostile.wait_for()
+    assert page.locator("#active-rows tr").count() == rows + 1
+    assert hostile.inner_text() == HOSTILE_NAME
+    assert page.evaluate("window.stillTheSamePage") is True
+    assert page.locator("#refreshed").inner_text().startswith("Refreshed at")
+    assert page.locator("main img, main script, main iframe").count() == 0
 
-        page.click("#active-rows a")
-        assert page.locator(".description").inner_text() == "<script>alert('desc')</script><svg onload=alert(3)> 0.1"
-        assert "<iframe src=//evil.example>" in page.locator("dl.facts").inner_text()
-        assert page.locator("main img, main script, main iframe").count() == 0
-        assert page.locator("main svg").count() == page.locator("main figure.chart > svg").count()  # charts only
-        page.click("nav >> text=History")
-        page.click("nav >> text=Rules")
-        site.clean()
+    hostile.click()
+    assert page.locator(".description").inner_text() == "<script>alert('desc')</script><svg onload=alert(3)> 1"
+    assert "<iframe src=//evil.example>" in page.locator("dl.facts").inner_text()
+    assert page.locator("main img, main script, main iframe").count() == 0
+    assert page.locator("main svg").count() == page.locator("main figure.chart > svg").count()  # charts only
+    page.click("nav >> text=History")
+    assert HOSTILE_NAME in page.locator("table.alerts").inner_text()
+    assert page.locator("main img, main script, main iframe").count() == 0
+    page.click("nav >> text=Rules")
+    assert page.locator("table.rules tbody tr").count() == 6
+    assert HOSTILE_NAME in page.locator("table.rules").inner_text()
+    assert page.locator("main img, main script, main iframe").count() == 0
+    site.clean()
