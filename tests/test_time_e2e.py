@@ -3,7 +3,6 @@ once a minute with PANTRY_ALERT_NOW, and which channel got what, when."""
 
 from __future__ import annotations
 
-import pytest
 from conftest import MINUTE, T0
 from delivery_world import ALERT_ID, BREACH, HEALTHY, rules_yaml
 
@@ -31,7 +30,6 @@ def counts(world) -> tuple[int, int, int]:
     return len(world.mailbox.messages), len(world.slack.received), len(world.hook.received)
 
 
-@pytest.mark.slow
 def test_an_escalation_policy_minute_by_minute(world):
     world.cli.config.write_text(
         rules_yaml(cooldown="5m", sections=POLICY).replace(
