@@ -205,7 +205,7 @@ def test_trickling_server_is_cut_off_at_source_timeout(simple, servers):
     elapsed = time.monotonic() - started
     assert result.code == 3
     assert result.err == f"error: metrics URL {server.url()}: no answer within 0.25s (source.timeout)\n"
-    assert elapsed < 0.25 + 1.5, elapsed  # the timeout and the run, not 0.05 s per byte (~3.7 s)
+    assert elapsed < 2.0, elapsed  # the timeout and the run, not 0.05 s per byte (~3.7 s)
 
 
 # ------------------------------------------------------------------ every failure to fetch is exit 3
