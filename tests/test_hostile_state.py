@@ -36,23 +36,31 @@ WRITERS = [
 ]
 
 
-@pytest.fixture
-def bound_by_modes(monkeypatch):
-    """Run the command bound by file modes: as root, in one worker process without root's
-    capabilities (``setpriv``) for the whole test."""
+@pytest.fixture(scope="module")
+def unprivileged_worker():
+    """As root: one worker process without root's capabilities (``setpriv``), shared by the tests
+    of this module (what it proves holds for every run in it), and the prefix it was started with."""
     if os.geteuid() != 0:
-        yield []
+        yield None, []
         return
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         pytest.skip("running as root without setpriv(1): file modes do not bind root")
     prefix = [setpriv, "--bounding-set=-all"]
     worker = cli_runner.BoundWorker(prefix)
-    monkeypatch.setattr(cli_runner, "BOUND", worker)
     try:
-        yield prefix
+        yield worker, prefix
     finally:
         worker.close()
+
+
+@pytest.fixture
+def bound_by_modes(monkeypatch, unprivileged_worker):
+    """Run the command bound by file modes: as root, in the worker process without root's capabilities."""
+    worker, prefix = unprivileged_worker
+    if worker is not None:
+        monkeypatch.setattr(cli_runner, "BOUND", worker)
+    return prefix
 
 
 @pytest.fixture
@@ -108,7 +116,6 @@ def assert_readers_work(cli) -> None:
     assert plan.json()["dryRun"] is True
 
 
-@pytest.mark.slow
 def test_read_only_file_writers_exit_4_readers_read_nothing_left_behind(populated, bound_by_modes):
     cli = populated
     os.chmod(cli.db, 0o400)
@@ -125,7 +132,6 @@ def test_read_only_file_writers_exit_4_readers_read_nothing_left_behind(populate
     assert cli("list", "--json", now=LATER + 60_000).json() == []
 
 
-@pytest.mark.slow
 def test_read_only_directory_writers_exit_4_readers_read(populated, bound_by_modes):
     cli = populated
     folder = cli.db.parent
@@ -144,7 +150,6 @@ def test_read_only_directory_writers_exit_4_readers_read(populated, bound_by_mod
     assert cli.check({"cpu": 1}, now=LATER).code == 0
 
 
-@pytest.mark.slow
 def test_read_only_wal_and_shm_left_by_an_older_version_are_named(populated, bound_by_modes):
     """What a read-only connection on a 0400 file used to leave behind: 0400 -wal and -shm files."""
     cli = populated
@@ -289,7 +294,6 @@ def test_a_full_disk_at_any_point_of_a_run_is_exit_4_and_nothing_is_half_applied
     assert seen == {"nothing written", "delivery not recorded", "ok"}
 
 
-@pytest.mark.slow
 def test_a_disk_that_fills_during_delivery_re_sends_only_the_unrecorded_notification(tmp_path, small_fs):
     """A webhook receiver fills the disk while it accepts one POST: that outcome cannot be recorded
     (exit 4, disk full).  With space again, the next run sends that one again, with the same
@@ -378,7 +382,6 @@ def test_read_only_file_system_writers_exit_4_readers_read(populated, small_fs):
 # ------------------------------------------------------------------------------ damaged pages
 
 
-@pytest.mark.slow
 def test_any_damaged_page_is_exit_4_and_the_file_stays_as_it_was(simple):
     """Overwrite each page of a populated database in turn: every writer refuses it (exit 4) and
     leaves every byte as it was, whichever page it is (tables, indexes, schema, header)."""
