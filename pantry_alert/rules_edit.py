@@ -117,12 +117,13 @@ def _edit(
     ws = _workspace(target)
     path = Path(os.path.realpath(ws.config_path or os.environ.get("PANTRY_ALERT_CONFIG") or _default_config()))
     current = load(path, ws.env)  # the file must be valid before it is edited
-    with file_lock(path, current.state.lock_timeout_ms) as original:
+    with file_lock(path, current.state.lock_timeout_ms) as lock:
+        original = lock.text
         text, config, rule_id = _apply(path, original, change, given, ws.env)
         rule = config.rule(rule_id)
         if rule is not None and rule.description:
             _check_template(path, rule)
-        _write_atomic(path, text)
+        lock.hold(_write_atomic(path, text))  # an editor opening the new file waits for the audit entry too
         _audit(ws, config, (actor or Actor.local()).entry(action, rule_id, ws.now(), {"rule": given}))
     ws._config = config
     assert rule is not None
@@ -157,16 +158,23 @@ def _default_config() -> str:
 
 
 class file_lock:
-    """An exclusive ``flock`` on the rules file itself, held while it is edited; yields its text.
+    """An exclusive ``flock`` on the rules file itself, held while it is edited; ``text`` is what it held.
 
     The file is replaced by a rename, so a lock taken on the old file would no
     longer guard the path: after locking, the path must still name the file
-    locked, else the lock is taken again on the new one."""
+    locked, else the lock is taken again on the new one.  The new file is locked
+    before it takes the path (``hold`` keeps that lock), so the edit stays one
+    critical section up to its end, the audit entry included."""
 
     def __init__(self, path: Path, timeout_ms: int):
         self.path, self.timeout_ms, self.fd = path, timeout_ms, -1
+        self.held: list[int] = []  # the locks of the files that replaced it, kept until the edit ends
+        self.text = ""
 
-    def __enter__(self) -> str:
+    def hold(self, fd: int) -> None:
+        self.held.append(fd)
+
+    def __enter__(self) -> file_lock:
         import fcntl
         import time
 
@@ -191,7 +199,12 @@ class file_lock:
                 same = False
             if same:
                 self.fd = fd
-                return self._read(fd)
+                try:
+                    self.text = self._read(fd)
+                except BaseException:
+                    self.__exit__()
+                    raise
+                return self
             os.close(fd)  # replaced while we waited: lock the new file
 
     def _open(self) -> int:
@@ -209,9 +222,10 @@ class file_lock:
             raise ConfigError(f"cannot read config file {self.path}: {exc}") from None
 
     def __exit__(self, *exc: object) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)  # closing releases the flock
-            self.fd = -1
+        for fd in [self.fd, *self.held]:
+            if fd >= 0:
+                os.close(fd)  # closing releases the flock
+        self.fd, self.held = -1, []
 
 
 def _apply(path: Path, original: str, change, given: dict[str, Any], env) -> tuple[str, Config, str]:
@@ -282,8 +296,9 @@ def _check_template(path: Path, rule: Rule) -> None:
         ) from None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` (same mode and owner) and rename it over ``path``."""
+def _write_atomic(path: Path, text: str) -> int:
+    """Write ``text`` to a temporary file beside ``path`` (same mode and owner) and rename it over ``path``;
+    the new file comes locked: the descriptor holding its lock is returned."""
     from .files import replace_file
 
     try:
@@ -291,12 +306,16 @@ def _write_atomic(path: Path, text: str) -> None:
     except OSError as exc:
         raise ConfigNotWritable(f"cannot write {path}: {exc.strerror}") from None
     try:
-        replace_file(path, text, mode=stat.S_IMODE(info.st_mode), owner=(info.st_uid, info.st_gid))
+        held = replace_file(
+            path, text, mode=stat.S_IMODE(info.st_mode), owner=(info.st_uid, info.st_gid), keep_locked=True
+        )
     except OSError as exc:
         raise ConfigNotWritable(
             f"cannot write {path}: {exc.strerror}; it was left as it was",
             hint="the user running pantry-alert needs write access to its directory",
         ) from None
+    assert held is not None
+    return held
 
 
 # ------------------------------------------------------------ the rule itself

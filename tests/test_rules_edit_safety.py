@@ -4,6 +4,7 @@ exact text written, YAML 1.1 strings quoted, a lock on the rules file itself, no
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import yaml
@@ -74,6 +75,35 @@ def test_lone_surrogates_in_a_rule_are_refused(config):
     with pytest.raises(ConfigError, match=r"^labels\.team: holds a lone surrogate \(\\udcff\) at character 2"):
         add_rule(config, {**RULE, "labels": {"team": "x\udcff"}})
     assert config.read_text() == before
+
+
+def test_an_edit_waits_until_the_one_before_has_written_its_audit_entry(config, monkeypatch):
+    """The new file takes the path while the audit entry is still being written: an editor opening
+    it then must wait, so no two edits are ever in their critical section at once."""
+    from pantry_alert import rules_edit
+
+    inside, most, lock = [0], [0], threading.Lock()
+    real_audit = rules_edit._audit
+
+    def slow_audit(*args):
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.05)  # long enough for another editor's whole edit
+        try:
+            real_audit(*args)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    monkeypatch.setattr(rules_edit, "_audit", slow_audit)
+    threads = [threading.Thread(target=add_rule, args=(config, {**RULE, "id": f"rule_{n}"})) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == [1]
+    assert sorted(r.id for r in load(config).rules) == ["cpu_high", "rule_0", "rule_1", "rule_2", "rule_3"]
 
 
 def test_concurrent_edits_resolving_different_databases_lose_nothing(config, tmp_path, monkeypatch):
