@@ -413,6 +413,7 @@ def test_closed_port_is_a_retryable_delivery_error():
     assert PASSWORD not in str(info.value)
 
 
+@pytest.mark.slow
 def test_silent_server_times_out():
     with socket.socket() as listener:  # accepts TCP (backlog) but never greets
         listener.bind(("127.0.0.1", 0))

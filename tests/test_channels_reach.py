@@ -434,6 +434,7 @@ def test_test_notify_sends_a_marked_test(cli, reach, name):
         assert len(bodies) == 1 and ("[TEST]" in text or "\\\\[TEST\\\\]" in text)
 
 
+@pytest.mark.slow
 def test_a_timed_out_send_may_have_arrived_and_a_refused_one_did_not(reach):
     import threading
 

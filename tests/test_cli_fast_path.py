@@ -123,6 +123,7 @@ def _complete(cli, words: str, spawn: bool = False, **kw) -> tuple[int, list[str
     return result.code, result.out.split(), result.err
 
 
+@pytest.mark.slow
 def test_completion_offers_channel_names_and_rule_ids_from_the_config(cli):
     cli.config.write_text(
         "rules:\n"

@@ -275,6 +275,7 @@ def test_smtp_port_closed_fails_email_only(world):
 # ---------------------------------------------------------------- 7. killed mid-send
 
 
+@pytest.mark.slow
 def test_sigkill_mid_send_leaves_the_unsent_notification_pending(world):
     # the webhook comes first: email and Slack must not wait for it (its timeout is the default 10s)
     world.config(channels=("webhook", "email", "slack"))

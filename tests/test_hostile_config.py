@@ -144,6 +144,7 @@ def test_config_over_one_mib_is_refused(simple):
     assert result.err == f"error: config file {simple.config} is larger than 1024 KiB\n"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_fifo_as_config_is_refused(simple):
     fifo = simple.tmp / "rules.fifo"

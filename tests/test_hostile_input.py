@@ -135,6 +135,7 @@ def test_the_gzip_bomb_is_a_valid_document():
     assert _crc32_repeated(b"abc", 13, 7) == zlib.crc32(b"abc" * 13, 7)
 
 
+@pytest.mark.slow
 def test_gzip_bomb_stops_at_the_limit_in_decompressed_bytes(simple, servers):
     body = gzip_bomb(1024)  # 1 GiB once inflated, about 1 MB on the wire
     assert len(body) < 2 * MIB
@@ -166,6 +167,7 @@ def endless_chunks(conn, _server):
         conn.sendall(frame)
 
 
+@pytest.mark.slow
 def test_endless_chunked_body_stops_at_the_limit(simple, servers):
     server = servers(endless_chunks)
     url_config(simple, server.url(), timeout="20s")
@@ -197,6 +199,7 @@ def trickle(conn, _server):
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_trickling_server_is_cut_off_at_source_timeout(simple, servers):
     server = servers(trickle)
     url_config(simple, server.url(), timeout="0.25s")
@@ -242,6 +245,7 @@ def test_non_ascii_header_value_is_a_source_failure(simple, servers):
 # ------------------------------------------------------------------ non-regular files
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_fifo_as_metrics_file_is_refused_not_waited_on(simple):
     fifo = simple.tmp / "metrics.fifo"
@@ -251,6 +255,7 @@ def test_fifo_as_metrics_file_is_refused_not_waited_on(simple):
     assert result.err == f"error: metrics file {fifo} is not a regular file\n"
 
 
+@pytest.mark.slow
 def test_dev_zero_as_metrics_file_is_refused(simple):
     result = simple("rules", "test", "--metrics-file", "/dev/zero", timeout=20)
     assert result.code == 3
@@ -265,6 +270,7 @@ def test_stdin_dash_still_reads_standard_input(simple):
     assert "CPU at 96%" in result.out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 # The cron run, and one reader: every other command resolves the database path as ``list`` does.
 @pytest.mark.parametrize("command", [("check", "--metrics-file", "-"), ("list",)])

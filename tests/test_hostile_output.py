@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 
+import pytest
 from conftest import T0, _script
 
 HOSTILE = "a\x1b[2J\x1b]0;pwned\x07\rRESOLVED x\nFIRED z\u202e\x9b"
@@ -66,6 +67,7 @@ def _run_with_stdout(simple, stdout_fd_action, *args):
     )
 
 
+@pytest.mark.slow
 def test_closed_stdout_does_not_stop_delivery(simple, httpserver):
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     simple.config.write_text(
@@ -89,6 +91,7 @@ def test_closed_stdout_does_not_stop_delivery(simple, httpserver):
     ]
 
 
+@pytest.mark.slow
 def test_broken_pipe_on_stdout_does_not_stop_delivery(simple, httpserver):
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     simple.config.write_text(

@@ -126,6 +126,7 @@ def elsewhere():
 HOSTILE = {"trickle": trickle, "endless": endless, "gzip-bomb": gzip_bomb}
 
 
+@pytest.mark.slow
 def test_every_peer_against_a_trickling_peer_at_once(elsewhere):
     """The trickle for every peer at the same time: each waits out its own deadline, so one at a
     time would cost the suite the sum of them.  Each must stop at its deadline all the same."""

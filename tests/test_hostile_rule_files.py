@@ -21,6 +21,7 @@ def cli(tmp_path) -> Cli:
     return c
 
 
+@pytest.mark.slow
 def test_billion_laughs_rule_file_is_refused(cli):
     (cli.tmp / "rule.yaml").write_text(LAUGHS)
     result = cli("rules", "add", "--file", str(cli.tmp / "rule.yaml"), timeout=20)
@@ -52,6 +53,7 @@ def test_deeply_nested_templates_are_a_config_error(cli, template):
     assert "nested too deeply" in result.err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
 def test_cases_from_a_fifo_or_a_device_are_refused_at_once(cli, kind):
     if kind == "fifo":

@@ -116,6 +116,7 @@ def assert_readers_work(cli) -> None:
     assert plan.json()["dryRun"] is True
 
 
+@pytest.mark.slow
 def test_read_only_file_writers_exit_4_readers_read_nothing_left_behind(populated, bound_by_modes):
     cli = populated
     os.chmod(cli.db, 0o400)
@@ -426,6 +427,7 @@ def alert_ids_everywhere(db) -> tuple[list, set, set]:
     )
 
 
+@pytest.mark.slow
 def test_firing_again_in_the_same_millisecond_gets_a_suffixed_id(simple):
     """Fire at T, resolve, fire again at the same T (cooldown 0): a replay, or a clock stepped back."""
     simple.config.write_text(SIMPLE_CONFIG.format(severity="high", cooldown="0"))
@@ -461,6 +463,7 @@ def test_clock_stepped_back_after_an_auto_resolve_fires_a_new_unique_alert(simpl
     assert [(a["id"], a["status"]) for a in listed] == [(f"{first}_2", "firing")]
 
 
+@pytest.mark.slow
 def test_human_commands_on_a_full_disk_exit_4_and_change_nothing(populated, small_fs):
     cli = populated
     db = small_fs / "state.db"

@@ -53,12 +53,14 @@ def closed_after(sock: socket.socket, limit: float) -> float:
         data += chunk
 
 
+@pytest.mark.slow
 def test_half_sent_request_is_closed(server):
     with socket.create_connection(("127.0.0.1", server)) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
         assert closed_after(sock, 3) < 1.5
 
 
+@pytest.mark.slow
 def test_trickled_headers_do_not_extend_the_deadline(server):
     with socket.create_connection(("127.0.0.1", server)) as sock:
         started = time.monotonic()
@@ -71,6 +73,7 @@ def test_trickled_headers_do_not_extend_the_deadline(server):
         assert closed_after(sock, 3) + (time.monotonic() - started) < 3
 
 
+@pytest.mark.slow
 def test_a_kept_alive_connection_is_guarded_between_requests(server):
     with socket.create_connection(("127.0.0.1", server)) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -95,6 +95,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.slow
 def test_quiet_check_imports_no_heavy_module_and_nothing_it_does_not_use(cli):
     path = cli.metrics(HEALTHY_METRICS)
     cli("check", "--metrics-file", str(path))  # first run creates the schema (sqlite_utils) once
@@ -102,6 +103,7 @@ def test_quiet_check_imports_no_heavy_module_and_nothing_it_does_not_use(cli):
     assert (code, heavy, loaded(proc, UNUSED_BY_A_QUIET_CHECK), proc.stdout) == (0, "", [], "")
 
 
+@pytest.mark.slow
 def test_quiet_check_loads_only_the_channels_it_can_use(cli):
     """A configured channel is loaded (and checked) as before; its settings are a dataclass."""
     path = cli.metrics(HEALTHY_METRICS)
@@ -114,6 +116,7 @@ def test_quiet_check_loads_only_the_channels_it_can_use(cli):
     )
 
 
+@pytest.mark.slow
 def test_a_quiet_check_with_every_new_channel_configured_imports_no_sending_library(cli):
     path = cli.metrics(HEALTHY_METRICS)
     cli("check", "--metrics-file", str(path))
@@ -133,6 +136,7 @@ def test_a_quiet_check_with_every_new_channel_configured_imports_no_sending_libr
     assert (code, "apprise" in heavy) == (0, False)
 
 
+@pytest.mark.slow
 def test_firing_check_to_console_imports_jinja2_only_for_templates(cli):
     path = cli.metrics(SEED_METRICS)
     cli("check", "--metrics-file", str(cli.metrics(HEALTHY_METRICS, "h.json")))
@@ -140,6 +144,7 @@ def test_firing_check_to_console_imports_jinja2_only_for_templates(cli):
     assert (code, heavy) == (0, "jinja2")
 
 
+@pytest.mark.slow
 def test_a_firing_check_whose_descriptions_are_text_and_names_does_not_import_jinja2(cli):
     cli.config.write_text(
         "rules:\n"
@@ -156,6 +161,7 @@ def test_unrecognised_check_arguments_fall_back_to_typer_usage_error(cli):
     assert result.code == 2 and "No such option: --bogus" in result.err
 
 
+@pytest.mark.slow
 def test_global_options_before_check_use_fast_path(cli, tmp_path):
     other = tmp_path / "other.db"
     path = cli.metrics(SEED_METRICS)
@@ -199,6 +205,7 @@ def test_installed_console_script_runs_as_the_in_process_cli_does(cli):
     assert again == Result(0, "", "")  # stdin, deduplicated against the spawned run's state
 
 
+@pytest.mark.slow
 def test_python_dash_m_runs_the_command_line(cli):
     proc = subprocess.run(
         [sys.executable, "-m", "pantry_alert", "--version"], env=cli.environment(), capture_output=True, text=True
@@ -244,6 +251,7 @@ PING_HEARTBEATS = (
 )
 
 
+@pytest.mark.slow
 def test_a_ping_imports_no_heavy_module_and_not_what_only_a_check_needs(cli):
     cli.config.write_text(cli.config.read_text() + PING_HEARTBEATS)
     assert cli("ping", "worker").code == 0  # the first write creates the schema (sqlite_utils) once
@@ -260,6 +268,7 @@ def test_a_ping_imports_no_heavy_module_and_not_what_only_a_check_needs(cli):
     assert kinds == ["success", "start", "fail", "start", "success"]
 
 
+@pytest.mark.slow
 def test_a_quiet_check_with_a_heartbeat_loads_no_dataclasses(cli):
     cli.config.write_text(cli.config.read_text() + "heartbeats:\n  worker: {every: 5m, channels: [console]}\n")
     path = cli.metrics(HEALTHY_METRICS)

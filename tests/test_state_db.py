@@ -72,6 +72,7 @@ def test_newer_schema_exit_4_untouched(simple):
     assert simple.db.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_database_locked_past_lock_timeout_exit_4(simple):
     simple.config.write_text(LOCKED_CONFIG.format(severity="high", cooldown="10m"))
     simple.check({"cpu": 1})
@@ -92,6 +93,7 @@ def test_database_locked_past_lock_timeout_exit_4(simple):
     conn.close()
 
 
+@pytest.mark.slow
 def test_run_lock_held_past_timeout_exit_4(simple):
     simple.config.write_text(LOCKED_CONFIG.format(severity="high", cooldown="10m"))
     fd = os.open(str(simple.db) + ".lock", os.O_CREAT | os.O_RDWR, 0o600)
