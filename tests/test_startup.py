@@ -253,6 +253,38 @@ def test_records_compare_show_and_freeze_as_the_dataclasses_they_replace():
     assert copied == alert and copied.labels is not alert.labels
 
 
+def test_channel_settings_compare_hash_freeze_and_hide_their_secrets_as_the_dataclasses_did():
+    from pantry_alert.notify import alertmanager, apprise, email, ntfy, pagerduty, slack, teams, telegram, webhook
+
+    made = [
+        webhook.Settings("https://u:pw@hook.example/x?k=s3cret", "s3cret", (("X-Token", "s3cret"),), body="{}"),
+        email.Settings("mail.example", 587, False, "u", "s3cret", "a@example.com", ("b@example.com",)),
+        slack.Settings("webhook", None, None, "https://hooks.slack.com/services/T/B/s3cret"),
+        alertmanager.Settings(("https://am.example/?token=s3cret",), (("Authorization", "s3cret"),)),
+        pagerduty.Settings("s3cret"),
+        ntfy.Settings("ops", token="s3cret", password="s3cret"),
+        teams.Settings("https://teams.example/s3cret"),
+        telegram.Settings("1:s3cret", "42"),
+        apprise.Settings(("json://s3cret@host/",)),
+    ]
+    for settings in made:
+        again = type(settings)(*_fields(settings))
+        assert settings == again and len({settings, again}) == 1 and "s3cret" not in repr(settings)
+        assert repr(settings).startswith(f"{type(settings).__qualname__}(")
+        with pytest.raises(AttributeError):
+            settings.timeout = 1  # type: ignore[misc]
+    assert repr(made[0]) == "Settings(timeout=10.0, max_parallel=8)"
+    assert repr(made[5]) == "Settings(topic='ops', url='https://ntfy.sh', user=None, timeout=10.0, max_parallel=8)"
+    assert teams.Settings("https://t.example/1") != alertmanager.Settings(("https://t.example/1",))
+    outcome = alertmanager.SyncOutcome("alertmanager", 2)
+    assert (
+        outcome == alertmanager.SyncOutcome("alertmanager", 2, [])
+        and outcome.peers is not alertmanager.SyncOutcome("x", 0).peers
+    )
+    with pytest.raises(TypeError):
+        hash(outcome)
+
+
 def _fields(record):
     return [getattr(record, name) for name in record._fields]
 
