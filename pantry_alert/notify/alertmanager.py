@@ -31,17 +31,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
 from ..labels import label_name
+from ..record import FrozenRecord, Record
 from ..redact import redact_url, scrub
 from ..timeutil import rfc3339
 from ..urls import is_http_url, why_not
-from .base import DEFAULT_TIMEOUT, Message, check_section, parse_timeout, picker
 from .capabilities import Capabilities
+from .settings import DEFAULT_TIMEOUT, check_section, parse_timeout, picker
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .base import Message
 
 NAME = "alertmanager"
 # one state synchronisation per run, not a message per notification
@@ -56,14 +61,27 @@ _SECRET_HEADER = re.compile(r"auth|token|key|secret|signature|cookie|password|se
 # ---------------------------------------------------------------- settings
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(FrozenRecord):
     """The Alertmanager channel's settings."""
 
-    urls: tuple[str, ...] = field(repr=False)
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    timeout: float = DEFAULT_TIMEOUT
-    interval_ms: int = DEFAULT_INTERVAL_MS
+    urls: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]
+    timeout: float
+    interval_ms: int
+    _fields = ("urls", "headers", "timeout", "interval_ms")
+    _shown = ("timeout", "interval_ms")  # not the secrets
+
+    def __init__(
+        self,
+        urls: tuple[str, ...],
+        headers: tuple[tuple[str, str], ...] = (),
+        timeout: float = DEFAULT_TIMEOUT,
+        interval_ms: int = DEFAULT_INTERVAL_MS,
+    ) -> None:
+        object.__setattr__(self, "urls", urls)
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "timeout", timeout)
+        object.__setattr__(self, "interval_ms", interval_ms)
 
     def secrets(self) -> list[str]:
         found: list[str] = []
@@ -210,13 +228,19 @@ def state_payload(
 # ---------------------------------------------------------------- posting
 
 
-@dataclass
-class PeerResult:
+class PeerResult(Record):
     """The outcome of one Alertmanager peer."""
 
     url: str  # shown without credentials or query
     ok: bool
-    error: str | None = None
+    error: str | None
+    _fields = ("url", "ok", "error")
+    _shown = _fields
+
+    def __init__(self, url: str, ok: bool, error: str | None = None) -> None:
+        self.url = url
+        self.ok = ok
+        self.error = error
 
 
 def post(settings: Settings, payload: list[dict[str, Any]], version: str = "") -> list[PeerResult]:
@@ -285,13 +309,19 @@ def send(settings: Settings, message: Message) -> list[str]:
 # ---------------------------------------------------------------- the run's sync
 
 
-@dataclass
-class SyncOutcome:
+class SyncOutcome(Record):
     """What one run's sync did; ``ok`` when at least one URL accepted (or nothing was due)."""
 
     channel: str
     alerts: int
-    peers: list[PeerResult] = field(default_factory=list)
+    peers: list[PeerResult]
+    _fields = ("channel", "alerts", "peers")
+    _shown = _fields
+
+    def __init__(self, channel: str, alerts: int, peers: list[PeerResult] | None = None) -> None:
+        self.channel = channel
+        self.alerts = alerts
+        self.peers = [] if peers is None else peers
 
     @property
     def ok(self) -> bool:

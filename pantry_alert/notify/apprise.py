@@ -21,19 +21,19 @@ their schemes only, and Apprise's own log lines are captured and scrubbed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from ..errors import ConfigError, DeliveryError
+from ..record import FrozenRecord
 from ..redact import scrub
-from .base import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, Message, check_section, picker
 from .capabilities import Capabilities
 from .chat import body_lines, buttons, headline
 from .http_channel import limits
 from .secret_url import url_parts
+from .settings import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, check_section, picker
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
-    pass
+    from .base import Message
 
 CAPABILITIES = Capabilities(env=("APPRISE_URLS",))
 SECTION_KEYS = ("urls", "timeout", "max_parallel")
@@ -41,11 +41,19 @@ INSTALL = "pip install 'pantry-alert[apprise]'"
 MAX_URLS = 50
 
 
-@dataclass(frozen=True)
-class Settings:
-    urls: tuple[str, ...] = field(repr=False)
-    timeout: float = DEFAULT_TIMEOUT
-    max_parallel: int = DEFAULT_MAX_PARALLEL
+class Settings(FrozenRecord):
+    urls: tuple[str, ...]
+    timeout: float
+    max_parallel: int
+    _fields = ("urls", "timeout", "max_parallel")
+    _shown = ("timeout", "max_parallel")  # not the secrets
+
+    def __init__(
+        self, urls: tuple[str, ...], timeout: float = DEFAULT_TIMEOUT, max_parallel: int = DEFAULT_MAX_PARALLEL
+    ) -> None:
+        object.__setattr__(self, "urls", urls)
+        object.__setattr__(self, "timeout", timeout)
+        object.__setattr__(self, "max_parallel", max_parallel)
 
     def secrets(self) -> list[str]:
         found = []

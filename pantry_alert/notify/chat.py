@@ -15,7 +15,7 @@ import re
 
 from ..text import one_line
 from ..urls import is_http_url
-from .base import resolution_summary
+from .alert_text import resolution_summary
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .base import Message
 from .capabilities import Capabilities
 from .chat import buttons, fit, headline, markdown, resolution, values_text
 from .http_channel import send_alone
@@ -30,6 +29,8 @@ from .secret_url import WebhookSettings, webhook_settings
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
+
+    from .base import Message
 
 CAPABILITIES = Capabilities(env=("DISCORD_WEBHOOK_URL",))
 # Discord's embed limits

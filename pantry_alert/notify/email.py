@@ -36,21 +36,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from ..errors import ConfigError
+from ..record import FrozenRecord
 from ..redact import base64_forms, longest_first
-from .base import (
-    DEFAULT_MAX_PARALLEL,
-    DEFAULT_TIMEOUT,
-    Message,
-    check_section,
-    parse_max_parallel,
-    parse_timeout,
-    picker,
-)
 from .capabilities import Capabilities
+from .settings import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, check_section, parse_max_parallel, parse_timeout, picker
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .base import Message
 
 DEFAULT_PORT = 587
 DEFAULT_SECURE_PORT = 465
@@ -85,20 +82,66 @@ SECTION_KEYS = (
 # ---------------------------------------------------------------- settings
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(FrozenRecord):
     """The email channel's settings."""
 
     host: str
     port: int
     secure: bool
     user: str | None
-    password: str | None = field(repr=False)
+    password: str | None
     sender: str
     recipients: tuple[str, ...]
-    timeout: float = DEFAULT_TIMEOUT
-    allow_insecure_auth: bool = False
-    max_parallel: int = DEFAULT_MAX_PARALLEL
+    timeout: float
+    allow_insecure_auth: bool
+    max_parallel: int
+    _fields = (
+        "host",
+        "port",
+        "secure",
+        "user",
+        "password",
+        "sender",
+        "recipients",
+        "timeout",
+        "allow_insecure_auth",
+        "max_parallel",
+    )
+    _shown = (
+        "host",
+        "port",
+        "secure",
+        "user",
+        "sender",
+        "recipients",
+        "timeout",
+        "allow_insecure_auth",
+        "max_parallel",
+    )  # not the secrets
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        secure: bool,
+        user: str | None,
+        password: str | None,
+        sender: str,
+        recipients: tuple[str, ...],
+        timeout: float = DEFAULT_TIMEOUT,
+        allow_insecure_auth: bool = False,
+        max_parallel: int = DEFAULT_MAX_PARALLEL,
+    ) -> None:
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "secure", secure)
+        object.__setattr__(self, "user", user)
+        object.__setattr__(self, "password", password)
+        object.__setattr__(self, "sender", sender)
+        object.__setattr__(self, "recipients", recipients)
+        object.__setattr__(self, "timeout", timeout)
+        object.__setattr__(self, "allow_insecure_auth", allow_insecure_auth)
+        object.__setattr__(self, "max_parallel", max_parallel)
 
     def secrets(self) -> list[str]:
         """The password and the forms the AUTH lines carry it in (a server may echo them in its reply)."""

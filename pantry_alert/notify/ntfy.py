@@ -21,18 +21,20 @@ runbook, the dashboard and the signed acknowledge link.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from ..record import FrozenRecord
 from ..redact import base64_forms, redact_url
-from .base import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, Message, check_section, picker
 from .capabilities import Capabilities
 from .chat import body_lines, buttons, headline
 from .http_channel import base_url, limits, post, send_alone, single_line
+from .settings import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, check_section, picker
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
+
+    from .base import Message
 
 CAPABILITIES = Capabilities(env=("NTFY_TOPIC", "NTFY_URL", "NTFY_TOKEN"))
 SECTION_KEYS = ("url", "topic", "token", "user", "password", "timeout", "max_parallel")
@@ -41,15 +43,34 @@ PRIORITY = {"critical": 5, "high": 4, "medium": 3, "low": 2}
 MAX_MESSAGE = 4000  # ntfy turns a longer message into an attachment
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(FrozenRecord):
     topic: str
-    url: str = DEFAULT_URL
-    token: str | None = field(default=None, repr=False)
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    timeout: float = DEFAULT_TIMEOUT
-    max_parallel: int = DEFAULT_MAX_PARALLEL
+    url: str
+    token: str | None
+    user: str | None
+    password: str | None
+    timeout: float
+    max_parallel: int
+    _fields = ("topic", "url", "token", "user", "password", "timeout", "max_parallel")
+    _shown = ("topic", "url", "user", "timeout", "max_parallel")  # not the secrets
+
+    def __init__(
+        self,
+        topic: str,
+        url: str = DEFAULT_URL,
+        token: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_parallel: int = DEFAULT_MAX_PARALLEL,
+    ) -> None:
+        object.__setattr__(self, "topic", topic)
+        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "token", token)
+        object.__setattr__(self, "user", user)
+        object.__setattr__(self, "password", password)
+        object.__setattr__(self, "timeout", timeout)
+        object.__setattr__(self, "max_parallel", max_parallel)
 
     def secrets(self) -> list[str]:
         found = [s for s in (self.token, self.password) if s]

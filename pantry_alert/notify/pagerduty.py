@@ -19,19 +19,21 @@ acknowledgement from any face (CLI, API, Slack, a signed link) sends
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
+from ..record import FrozenRecord
 from ..redact import redact_url
 from ..text import one_line
 from ..urls import is_http_url
-from .base import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, Message, check_section, picker
 from .capabilities import Capabilities
 from .chat import metadata
 from .http_channel import base_url, limits, post, send_alone, single_line
+from .settings import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, check_section, picker
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
+
+    from .base import Message
 
 CAPABILITIES = Capabilities(env=("PAGERDUTY_ROUTING_KEY", "PAGERDUTY_EVENTS_URL"), follows_ack_resolve=True)
 SECTION_KEYS = ("routing_key", "url", "timeout", "max_parallel")
@@ -41,12 +43,25 @@ MAX_SUMMARY = 1024
 ACTIONS = {"acknowledged": "acknowledge", "resolved": "resolve"}
 
 
-@dataclass(frozen=True)
-class Settings:
-    routing_key: str = field(repr=False)
-    url: str = DEFAULT_URL
-    timeout: float = DEFAULT_TIMEOUT
-    max_parallel: int = DEFAULT_MAX_PARALLEL
+class Settings(FrozenRecord):
+    routing_key: str
+    url: str
+    timeout: float
+    max_parallel: int
+    _fields = ("routing_key", "url", "timeout", "max_parallel")
+    _shown = ("url", "timeout", "max_parallel")  # not the secrets
+
+    def __init__(
+        self,
+        routing_key: str,
+        url: str = DEFAULT_URL,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_parallel: int = DEFAULT_MAX_PARALLEL,
+    ) -> None:
+        object.__setattr__(self, "routing_key", routing_key)
+        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "timeout", timeout)
+        object.__setattr__(self, "max_parallel", max_parallel)
 
     def secrets(self) -> list[str]:
         return [self.routing_key]

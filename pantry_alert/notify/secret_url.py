@@ -8,25 +8,33 @@ a Workflows URL's ``sig=``): every part of it is scrubbed from messages, and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from ..record import FrozenRecord
 from ..urls import is_http_url, why_not
-from .base import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, check_section, picker
 from .http_channel import limits, post
+from .settings import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, check_section, picker
 
 SECTION_KEYS = ("webhook_url", "timeout", "max_parallel")
 
 
-@dataclass(frozen=True)
-class WebhookSettings:
+class WebhookSettings(FrozenRecord):
     """A channel whose one setting is its secret webhook URL (plus the shared limits).
     A channel subclasses it to name what the URL is in ``describe`` (``LABEL``)."""
 
     LABEL = "webhook"
-    webhook_url: str = field(repr=False)
-    timeout: float = DEFAULT_TIMEOUT
-    max_parallel: int = DEFAULT_MAX_PARALLEL
+    webhook_url: str
+    timeout: float
+    max_parallel: int
+    _fields = ("webhook_url", "timeout", "max_parallel")
+    _shown = ("timeout", "max_parallel")  # not the secrets
+
+    def __init__(
+        self, webhook_url: str, timeout: float = DEFAULT_TIMEOUT, max_parallel: int = DEFAULT_MAX_PARALLEL
+    ) -> None:
+        object.__setattr__(self, "webhook_url", webhook_url)
+        object.__setattr__(self, "timeout", timeout)
+        object.__setattr__(self, "max_parallel", max_parallel)
 
     def secrets(self) -> list[str]:
         return url_parts(self.webhook_url)

@@ -30,25 +30,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError, DeliveryError
+from ..record import FrozenRecord
 from ..redact import scrub
 from ..text import one_line
 from ..urls import is_http_url
-from .base import (
-    DEFAULT_MAX_PARALLEL,
-    DEFAULT_TIMEOUT,
-    Message,
-    check_section,
-    parse_max_parallel,
-    parse_timeout,
-    picker,
-    retry_after_ms,
-)
 from .capabilities import Capabilities
+from .settings import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, check_section, parse_max_parallel, parse_timeout, picker
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .base import Message
 
 DEFAULT_API_URL = "https://slack.com/api/"
 CAPABILITIES = Capabilities(
@@ -70,17 +66,36 @@ TRANSIENT_ERRORS = {
 # ---------------------------------------------------------------- settings
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(FrozenRecord):
     """The Slack channel's settings."""
 
     mode: str  # "api" (chat.postMessage) or "webhook"
-    token: str | None = field(repr=False)
+    token: str | None
     channel: str | None
-    webhook_url: str | None = field(repr=False)
-    api_url: str = DEFAULT_API_URL
-    timeout: float = DEFAULT_TIMEOUT
-    max_parallel: int = DEFAULT_MAX_PARALLEL
+    webhook_url: str | None
+    api_url: str
+    timeout: float
+    max_parallel: int
+    _fields = ("mode", "token", "channel", "webhook_url", "api_url", "timeout", "max_parallel")
+    _shown = ("mode", "channel", "api_url", "timeout", "max_parallel")  # not the secrets
+
+    def __init__(
+        self,
+        mode: str,
+        token: str | None,
+        channel: str | None,
+        webhook_url: str | None,
+        api_url: str = DEFAULT_API_URL,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_parallel: int = DEFAULT_MAX_PARALLEL,
+    ) -> None:
+        object.__setattr__(self, "mode", mode)
+        object.__setattr__(self, "token", token)
+        object.__setattr__(self, "channel", channel)
+        object.__setattr__(self, "webhook_url", webhook_url)
+        object.__setattr__(self, "api_url", api_url)
+        object.__setattr__(self, "timeout", timeout)
+        object.__setattr__(self, "max_parallel", max_parallel)
 
     def secrets(self) -> list[str]:
         found = [self.token] if self.token else []
@@ -299,6 +314,8 @@ def _send_webhook(settings: Settings, payload: dict[str, Any]) -> None:
 
 def _retry_after_ms(headers: Any) -> int | None:
     """``Retry-After`` of a response's headers (any mapping) in milliseconds, or None."""
+    from .base import retry_after_ms  # here: a quiet run, which sends nothing, need not load it
+
     for key, val in dict(headers or {}).items():
         if str(key).lower() == "retry-after":
             return retry_after_ms(val[0] if isinstance(val, (list, tuple)) and val else val)

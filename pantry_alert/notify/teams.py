@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..timeutil import format_time
-from .base import Message
 from .capabilities import Capabilities
 from .chat import buttons, fit, headline, markdown, resolution, values_text
 from .http_channel import send_alone
@@ -30,6 +29,8 @@ from .secret_url import WebhookSettings, webhook_settings
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
+
+    from .base import Message
 
 CAPABILITIES = Capabilities(env=("TEAMS_WEBHOOK_URL",))
 COLOR = {"critical": "attention", "high": "attention", "medium": "warning", "low": "default"}

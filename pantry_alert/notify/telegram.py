@@ -22,18 +22,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from ..errors import ConfigError
-from .base import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, Message, check_section, picker
+from ..record import FrozenRecord
 from .capabilities import Capabilities
 from .chat import body_lines, buttons, headline, html
 from .http_channel import base_url, limits, post, refused, send_alone, single_line
 from .secret_url import host
+from .settings import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, check_section, picker
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
 if TYPE_CHECKING:
     from typing import Any
+
+    from .base import Message
 
 CAPABILITIES = Capabilities(env=("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_API_URL"))
 SECTION_KEYS = ("bot_token", "chat_id", "api_url", "timeout", "max_parallel")
@@ -41,13 +43,28 @@ DEFAULT_URL = "https://api.telegram.org"
 MAX_TEXT = 4096  # Telegram's limit for a message's text (after entities are parsed)
 
 
-@dataclass(frozen=True)
-class Settings:
-    bot_token: str = field(repr=False)
-    chat_id: str = ""
-    api_url: str = DEFAULT_URL
-    timeout: float = DEFAULT_TIMEOUT
-    max_parallel: int = DEFAULT_MAX_PARALLEL
+class Settings(FrozenRecord):
+    bot_token: str
+    chat_id: str
+    api_url: str
+    timeout: float
+    max_parallel: int
+    _fields = ("bot_token", "chat_id", "api_url", "timeout", "max_parallel")
+    _shown = ("chat_id", "api_url", "timeout", "max_parallel")  # not the secrets
+
+    def __init__(
+        self,
+        bot_token: str,
+        chat_id: str = "",
+        api_url: str = DEFAULT_URL,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_parallel: int = DEFAULT_MAX_PARALLEL,
+    ) -> None:
+        object.__setattr__(self, "bot_token", bot_token)
+        object.__setattr__(self, "chat_id", chat_id)
+        object.__setattr__(self, "api_url", api_url)
+        object.__setattr__(self, "timeout", timeout)
+        object.__setattr__(self, "max_parallel", max_parallel)
 
     def secrets(self) -> list[str]:
         return [f"bot{self.bot_token}", self.bot_token]

@@ -29,23 +29,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigError, DeliveryError
+from ..record import FrozenRecord
 from ..redact import redact_url, scrub
 from ..urls import is_http_url, why_not
-from .base import (
-    DEFAULT_MAX_PARALLEL,
-    DEFAULT_TIMEOUT,
-    Message,
-    check_section,
-    parse_max_parallel,
-    parse_timeout,
-    picker,
-)
 from .capabilities import Capabilities
+from .settings import DEFAULT_MAX_PARALLEL, DEFAULT_TIMEOUT, check_section, parse_max_parallel, parse_timeout, picker
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every run ~3 ms
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .base import Message
 
 CAPABILITIES = Capabilities(env=("ALERT_WEBHOOK_URL", "ALERT_WEBHOOK_TOKEN"))  # one POST per notification
 SECTION_KEYS = ("url", "token", "headers", "timeout", "max_parallel", "body")
@@ -59,16 +56,33 @@ _SECRET_HEADER = re.compile(r"auth|token|key|secret|signature|cookie|password|se
 # ---------------------------------------------------------------- settings
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(FrozenRecord):
     """The webhook channel's settings."""
 
-    url: str = field(repr=False)
-    token: str | None = field(repr=False)
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    timeout: float = DEFAULT_TIMEOUT
-    max_parallel: int = DEFAULT_MAX_PARALLEL
-    body: str | None = field(default=None, repr=False)  # a Jinja template of the JSON body
+    url: str
+    token: str | None
+    headers: tuple[tuple[str, str], ...]
+    timeout: float
+    max_parallel: int
+    body: str | None  # a Jinja template of the JSON body
+    _fields = ("url", "token", "headers", "timeout", "max_parallel", "body")
+    _shown = ("timeout", "max_parallel")  # not the secrets
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        headers: tuple[tuple[str, str], ...] = (),
+        timeout: float = DEFAULT_TIMEOUT,
+        max_parallel: int = DEFAULT_MAX_PARALLEL,
+        body: str | None = None,
+    ) -> None:
+        object.__setattr__(self, "url", url)
+        object.__setattr__(self, "token", token)
+        object.__setattr__(self, "headers", headers)
+        object.__setattr__(self, "timeout", timeout)
+        object.__setattr__(self, "max_parallel", max_parallel)
+        object.__setattr__(self, "body", body)
 
     def secrets(self) -> list[str]:
         found = [self.token] if self.token else []
