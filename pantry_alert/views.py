@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING, Any
 from .errors import NotFoundError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .config import Config
+    from .config.time_model import Maintenance
     from .model import Alert
     from .store import Store
 
@@ -95,6 +98,31 @@ def _acknowledged_text(d: dict[str, Any], tz: str | None) -> str:
 def _delivery_failed_text(d: dict[str, Any], tz: str | None) -> str:
     retry = f"; retry at {_clock(d['retryAt'], tz)}" if d.get("retryAt") else "; gave up"
     return f"{d.get('kind', '?')} via {d.get('channel', '?')}: {d.get('error', '?')}{retry}"
+
+
+def held_by_window(alert: Alert, windows: Sequence[Maintenance] = (), now: int | None = None) -> bool:
+    """Whether what mutes a silenced alert is a maintenance window rather than a silence: the
+    hold that last held one of its notices, else (none held yet) an open window covering it."""
+    held = alert.held_by or ""
+    if held.startswith(("window:", "silence:")):
+        return held.startswith("window:")
+    if not alert.silenced or now is None:
+        return False
+    from .maintenance_windows import holding
+
+    return holding(windows, alert, now) is not None
+
+
+def hold_marks(alert: Alert, windows: Sequence[Maintenance] = (), now: int | None = None) -> list[str]:
+    """What holds an alert's notices back, as the status column of ``list`` and the console
+    show it: ``silenced`` (a silence), ``held by window`` (an open maintenance window),
+    ``inhibited`` (an unresolved alert of a rule it is ``inhibited_by``)."""
+    marks = []
+    if alert.silenced:
+        marks.append("held by window" if held_by_window(alert, windows, now) else "silenced")
+    if getattr(alert, "inhibited", False):
+        marks.append("inhibited")
+    return marks
 
 
 def _hold_text(d: dict[str, Any], tz: str | None) -> str:

@@ -334,6 +334,29 @@ def test_the_silences_page_shows_the_maintenance_windows(fired):
         assert "<td>weekly-backup</td><td>upcoming</td><td>2025-11-30 02:00:00 UTC</td>" in page
 
 
+def test_the_active_list_and_the_alert_page_say_what_holds_an_alerts_notices(fired):
+    fired.config.write_text(
+        fired.config.read_text()
+        + "maintenance:\n  - name: midday\n    rules: [high_error_rate]\n"
+        + "    weekly: [{days: [wed], start: '11:00', end: '13:00'}]\n    timezone: UTC\n"
+    )
+    assert fired("silence", "add", "high_response_time", "--for", "1h").code == 0
+    assert fired.check(SEED_METRICS, now=T0 + 60_000).code == 0  # the window is open: the notice is held
+    held, silenced = alert_id(fired, "high_error_rate"), alert_id(fired, "high_response_time")
+    with Api(fired, now=T0 + 60_000) as s, browser(s) as c:
+        sign_in(c, TOKEN)
+        rows = c.get("/fragments/active").text
+        assert re.search(rf'{held}">[^<]*</a></td>\s*<td>high_error_rate</td>\s*<td>firing · held by window</td>', rows)
+        assert re.search(
+            rf'{silenced}">[^<]*</a></td>\s*<td>high_response_time</td>\s*<td>firing · silenced</td>', rows
+        )
+        assert '<dd id="status">firing · held by window</dd>' in c.get(f"/alerts/{held}").text
+    listed = fired("list", now=T0 + 60_000).out
+    assert listed.count("held by window") == 1 and listed.count("silenced") == 1
+    assert "firing (notifications held by a maintenance window)" in fired("show", held, now=T0 + 60_000).out
+    assert "firing (notifications muted by a silence)" in fired("show", silenced, now=T0 + 60_000).out
+
+
 def test_a_note_added_from_the_console_is_on_the_timeline_and_audited(fired):
     token = add_token(fired, "alice", "ack")
     target = alert_id(fired, "high_error_rate")

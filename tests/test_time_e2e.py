@@ -87,12 +87,16 @@ def test_a_maintenance_window_minute_by_minute(world):
             "timezone": "UTC",
         }
     ]
-    sent = []
+    sent, statuses = [], {}
     for minute in range(8):
         before = counts(world)
         assert world.check(BREACH if minute >= 3 else HEALTHY, now=T0 + minute * MINUTE).code == 0
         sent.append(got(world, before).get("webhook", []))
+        if minute in (4, 5):  # held by the window, then out at its close
+            statuses[minute] = world.cli("list", now=T0 + minute * MINUTE).out
     alert_id = f"cpu_high_{T0 + 3 * MINUTE}"
+    assert "held by window" in statuses[4] and "silenced" not in statuses[4]
+    assert "held by window" not in statuses[5] and "firing" in statuses[5]
     assert sent == [[], [], [], [], [], [("firing", None)], [], []]  # held at 3 and 4, out at the close
     shown = world.cli("show", alert_id, "--json", now=T0 + 8 * MINUTE).json()
     held = [e["detail"] for e in shown["events"] if e["kind"] == "held"]

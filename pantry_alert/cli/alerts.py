@@ -54,7 +54,9 @@ def list_alerts(
     if not alerts:
         sys.stdout.write("No active alerts\n")
         return
-    console().print(alerts_table(alerts, g.config().timezone, f"{len(alerts)} active alert(s)"))
+    config = g.config()
+    table = alerts_table(alerts, config.timezone, f"{len(alerts)} active alert(s)", config.maintenance, g.now())
+    console().print(table)
 
 
 # ---------------------------------------------------------------- history
@@ -120,36 +122,38 @@ def show(
     alert, events, notifications = detail.alert, detail.events, detail.notifications
     tz = g.config().timezone
     out = console()
-    out.print(_alert_panel(alert, events, tz))
+    out.print(_alert_panel(alert, events, tz, _held(alert, g.config().maintenance, g.now())))
     if trends:
         out.print(trend_lines(trends), soft_wrap=True)
     out.print(_timeline_table(alert, events, tz))
     out.print(_notifications_table(alert, notifications, tz))
 
 
-def _held(alert) -> str:
+def _held(alert, windows, now: int) -> str:
     """Why an alert's notices are held back, for its status line."""
+    from ..views import held_by_window
+
     if alert.silenced:
-        held = (alert.held_by or "").startswith("window:")
+        held = held_by_window(alert, windows, now)
         return " (notifications held by a maintenance window)" if held else " (notifications muted by a silence)"
     return " (notifications held: an inhibiting rule's alert is unresolved)" if alert.inhibited else ""
 
 
-def _alert_panel(alert, events: list[dict], tz: str | None):
+def _alert_panel(alert, events: list[dict], tz: str | None, held: str = ""):
     from rich.panel import Panel
     from rich.table import Table
 
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
-    for label, value in _panel_rows(alert, events, tz):
+    for label, value in _panel_rows(alert, events, tz, held):
         grid.add_row(label, value)
     return Panel(
         grid, title=f"[bold]{escape(alert.title)}[/] {escape(f'[{alert.severity}]')}", title_align="left", expand=False
     )
 
 
-def _panel_rows(alert, events: list[dict], tz: str | None) -> list[tuple[str, str]]:
+def _panel_rows(alert, events: list[dict], tz: str | None, held: str = "") -> list[tuple[str, str]]:
     """The ``show`` panel's rows: (label, rich markup)."""
     fired_severity = next((e["detail"].get("severity") for e in events if e["kind"] == "fired"), None)
     severity = alert.severity
@@ -164,7 +168,7 @@ def _panel_rows(alert, events: list[dict], tz: str | None) -> list[tuple[str, st
         ("Alert", escape(alert.id)),
         ("Rule", f"{escape(alert.rule_id)} ({alert.type})"),
         ("Severity", severity),
-        ("Status", alert.status + _held(alert)),
+        ("Status", alert.status + held),
         ("Description", escape(alert.description or "")),
         ("Fired", format_time(alert.timestamp, tz)),
         ("Last seen", seen),

@@ -130,9 +130,10 @@ def timed_table(title: str, timezone: str | None):
     )
 
 
-def alerts_table(alerts, timezone: str | None, title: str):
+def alerts_table(alerts, timezone: str | None, title: str, windows=(), now: int | None = None):
     """A rich table of alerts that stays readable at 80 columns (the zone is named in the title)."""
     from ..timeutil import format_time
+    from ..views import hold_marks
 
     table = timed_table(title, timezone)
     # The id never wraps (it is copied into ack, show and resolve): the column is at least as
@@ -146,7 +147,7 @@ def alerts_table(alerts, timezone: str | None, title: str):
     for alert in alerts:
         severity = alert.severity + (" ↑" if alert.escalated else "")
         day, clock = format_time(alert.timestamp, timezone).split(" ")[:2]
-        marks = [m for m, on in (("silenced", alert.silenced), ("inhibited", getattr(alert, "inhibited", False))) if on]
+        marks = hold_marks(alert, windows, now)
         table.add_row(
             f"[bold]{escape(printable(alert.title))}[/]\n{escape(printable(alert.id))}",
             severity,

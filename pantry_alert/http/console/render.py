@@ -39,6 +39,7 @@ def html(request, template: str, *, status: int = 200, session=None, **context: 
     ws = request.app.state.ctx.workspace()
     tz = ws.config().timezone
     from ...timeutil import format_time
+    from ...views import hold_marks
 
     body = (
         environment()
@@ -48,6 +49,7 @@ def html(request, template: str, *, status: int = 200, session=None, **context: 
             principal=session.principal if session is not None else None,
             csrf=session.csrf if session is not None else "",
             time=lambda ms: format_time(ms, tz),
+            held=lambda alert: "".join(f" · {mark}" for mark in hold_marks(alert, ws.config().maintenance, ws.now())),
             path=request.url.path,
             **context,
         )
