@@ -31,7 +31,7 @@ from samples import (  # noqa: F401
     MINUTE,
     ROOT,
     SAMPLE_ALERT,
-    SEED_METRICS,
+    BREACH_METRICS,
     SIMPLE_CONFIG,
     T0,
 )

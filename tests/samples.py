@@ -8,7 +8,8 @@ from pathlib import Path
 from pantry_alert.notify.registry import CHANNEL_NAMES, capabilities
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED_METRICS = {
+# examples/metrics-breach.json: every shipped rule breached (test_shipped_rules.py holds them equal)
+BREACH_METRICS = {
     "p95ResponseTime": 2500,
     "errorRate": 0.0734,
     "memoryUsage": {"current": {"heapUsed": 900, "heapTotal": 1000}},

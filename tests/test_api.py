@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 from api_server import TOKEN, Api, ApiServer
-from conftest import MINUTE, SEED_METRICS, T0
+from conftest import MINUTE, BREACH_METRICS, T0
 
 PROTECTED = [
     ("GET", "/api/alerts"),
@@ -33,7 +33,7 @@ PROTECTED = [
 @pytest.fixture
 def fired(cli):
     """The shipped rules after one breaching check at T0: five firing alerts."""
-    result = cli.check(SEED_METRICS)
+    result = cli.check(BREACH_METRICS)
     assert result.code == 0, result.err
     return cli
 
@@ -51,7 +51,7 @@ def shared(tmp_path_factory):
 
     cli = Cli(tmp_path_factory.mktemp("shared"))
     cli.config.write_text((ROOT / "rules.yaml").read_text())
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     with Api(cli) as s:
         yield cli, s
 

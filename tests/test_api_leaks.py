@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from api_server import Api
-from conftest import SEED_METRICS
+from conftest import BREACH_METRICS
 
 
 def test_no_host_reflection_and_no_database_path_in_healthz(cli):
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     with Api(cli) as server:
         response = server.client.get("/api/alerts/", headers={"Host": "evil.example"}, follow_redirects=False)
         assert response.status_code == 404

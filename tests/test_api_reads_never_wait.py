@@ -8,14 +8,14 @@ import time
 import httpx
 import pytest
 from api_server import TOKEN, ApiServer
-from conftest import SEED_METRICS
+from conftest import BREACH_METRICS
 
 from pantry_alert.store import run_lock
 
 
 @pytest.mark.slow
 def test_healthz_and_reads_answer_while_60_writes_wait_for_the_run_lock(cli):
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     alert = cli("list", "--json").json()[0]["id"]
     # one client (a connection each) for the 60 writers: a client per request costs more CPU than the test
     writes = httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)

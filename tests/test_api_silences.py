@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 from api_server import Api
-from conftest import SEED_METRICS, T0
+from conftest import BREACH_METRICS, T0
 
 HOUR = 3_600_000
 
 
 @pytest.fixture
 def server(cli):
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     with Api(cli) as s:
         yield s
 

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 from api_server import Api
-from conftest import SEED_METRICS, T0, wait_for
+from conftest import BREACH_METRICS, T0, wait_for
 from pytest_httpserver import HTTPServer
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -67,7 +67,7 @@ def elsewhere(peers, receiver):
 
 @pytest.fixture
 def slack(cli, receiver):
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     env = {"SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": receiver.url_for("/api/")}
     with Api(cli, env=env) as server:
         yield cli, server, receiver
@@ -194,7 +194,7 @@ def test_other_buttons_and_malformed_payloads(slack):
 
 
 def test_without_a_signing_secret_every_request_is_refused(cli):
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     with Api(cli, env={"SLACK_SIGNING_SECRET": ""}) as server:
         body = press(alert_id(cli, "high_error_rate"), "https://hooks.slack.com/actions/x")
         response = server.anon.post("/slack/actions", content=body, headers=sign(body))

@@ -7,7 +7,7 @@ from contextlib import closing
 
 import pytest
 from api_server import ApiServer
-from conftest import MINUTE, SEED_METRICS, T0, rows
+from conftest import MINUTE, BREACH_METRICS, T0, rows
 from test_api_slack import ACTION_PATH, SECRET, press, received, sign
 
 DAY = 86_400_000
@@ -17,7 +17,7 @@ DAY = 86_400_000
 def fired(cli):
     """The shipped rules after one breaching check at T0, run by the login ``ops``."""
     cli.env["LOGNAME"] = "ops"
-    result = cli.check(SEED_METRICS)
+    result = cli.check(BREACH_METRICS)
     assert result.code == 0, result.err
     return cli
 

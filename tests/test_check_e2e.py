@@ -6,11 +6,11 @@ import json
 import os
 import stat
 
-from conftest import HEALTHY_METRICS, MINUTE, SEED_METRICS, SIMPLE_CONFIG, T0, rows
+from conftest import HEALTHY_METRICS, MINUTE, BREACH_METRICS, SIMPLE_CONFIG, T0, rows
 
 from pantry_alert.store.schema import SCHEMA_VERSION
 
-SEED_IDS = [
+BREACH_IDS = [
     f"{rule}_{T0}"
     for rule in (
         "high_response_time",
@@ -23,7 +23,7 @@ SEED_IDS = [
 
 
 def test_shipped_rules_fire_on_the_breach_metrics_with_exact_lines(cli):
-    result = cli.check(SEED_METRICS)
+    result = cli.check(BREACH_METRICS)
     assert result.code == 0, result.err
     fired = [line for line in result.out.splitlines() if line.startswith("FIRED")]
     assert fired == [
@@ -37,7 +37,7 @@ def test_shipped_rules_fire_on_the_breach_metrics_with_exact_lines(cli):
     assert "[CRITICAL] Kitchen Pantry CRM Alert: High Error Rate\n  Error rate is 7.34% (threshold: 5%)\n" in result.out
     assert "warning: channel 'email' is not configured: 4 notification(s) recorded as skipped" in result.err
     alerts = cli("list", "--json").json()
-    assert sorted(a["id"] for a in alerts) == sorted(SEED_IDS)
+    assert sorted(a["id"] for a in alerts) == sorted(BREACH_IDS)
     error_rate = next(a for a in alerts if a["ruleId"] == "high_error_rate")
     assert error_rate == {
         "id": f"high_error_rate_{T0}",
@@ -74,10 +74,10 @@ def test_shipped_rules_fire_on_the_breach_metrics_with_exact_lines(cli):
 
 
 def test_json_summary_and_console_goes_to_stderr(cli):
-    result = cli.check(SEED_METRICS, "--json")
+    result = cli.check(BREACH_METRICS, "--json")
     assert result.code == 0
     assert result.json() == {
-        "fired": SEED_IDS,
+        "fired": BREACH_IDS,
         "reminded": [],
         "escalated": [],
         "resolved": [],
@@ -88,8 +88,8 @@ def test_json_summary_and_console_goes_to_stderr(cli):
 
 
 def test_second_run_deduplicates_and_quiet_run_prints_nothing(cli):
-    cli.check(SEED_METRICS)
-    result = cli.check(SEED_METRICS, now=T0 + MINUTE)
+    cli.check(BREACH_METRICS)
+    result = cli.check(BREACH_METRICS, now=T0 + MINUTE)
     assert (result.code, result.out) == (0, "")
     alerts = cli("list", "--json", now=T0 + MINUTE).json()
     assert {a["count"] for a in alerts} == {2} and {a["lastSeenAt"] for a in alerts} == {T0 + MINUTE}
@@ -147,29 +147,29 @@ def test_manual_resolve_then_cooldown_then_new_alert(simple):
 
 
 def test_fail_on_exit_5_and_bad_severity_exit_2(cli):
-    assert cli.check(SEED_METRICS, "--fail-on", "critical").code == 5
+    assert cli.check(BREACH_METRICS, "--fail-on", "critical").code == 5
     result = cli.check(HEALTHY_METRICS, "--fail-on", "low", now=T0 + MINUTE)
     assert result.code == 0
-    result = cli.check(SEED_METRICS, "--fail-on", "urgent")
+    result = cli.check(BREACH_METRICS, "--fail-on", "urgent")
     assert result.code == 2 and "--fail-on: 'urgent' must be one of low, medium, high, critical" in result.err
 
 
 def test_dry_run_writes_nothing_and_sends_nothing(cli):
-    result = cli.check(SEED_METRICS, "--dry-run")
+    result = cli.check(BREACH_METRICS, "--dry-run")
     assert result.code == 0
     assert result.out.splitlines()[0].startswith(f"would be FIRED     high_response_time_{T0} [high]")
     assert result.out.endswith("dry run: nothing written, 5 notification(s) not sent\n")
     assert "Kitchen Pantry CRM Alert" not in result.out  # console channel not used
     assert not cli.db.exists()
-    cli.check(SEED_METRICS)
+    cli.check(BREACH_METRICS)
     before = cli.db.read_bytes()
     result = cli.check(HEALTHY_METRICS, "--dry-run", "--json", now=T0 + MINUTE)
-    assert result.json()["resolved"] == SEED_IDS and result.json()["dryRun"] is True
+    assert result.json()["resolved"] == BREACH_IDS and result.json()["dryRun"] is True
     assert cli("list", "--json").json() != [] and cli.db.read_bytes() == before
 
 
 def test_unevaluable_rule_exit_1_others_still_run(cli):
-    metrics = dict(SEED_METRICS)
+    metrics = dict(BREACH_METRICS)
     del metrics["errorRate"]
     result = cli.check(metrics)
     assert result.code == 1

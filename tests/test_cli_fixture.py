@@ -9,7 +9,7 @@ import time
 import warnings
 
 import pytest
-from conftest import SEED_METRICS
+from conftest import BREACH_METRICS
 
 
 def process_state() -> tuple:
@@ -35,7 +35,7 @@ def process_state() -> tuple:
     ],
 )
 def test_a_run_restores_environment_directory_zone_streams_logging_and_warnings(cli, args, code):
-    cli.metrics(SEED_METRICS)
+    cli.metrics(BREACH_METRICS)
     before = process_state()
     result = cli(*args, env={"TZ": "Asia/Tokyo", "COLUMNS": "61"})
     assert result.code == code

@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 from api_server import TOKEN, Api
-from conftest import ROOT, SEED_METRICS, T0, rows
+from conftest import ROOT, BREACH_METRICS, T0, rows
 
 HOUR = 3_600_000
 SECURITY_HEADERS = {
@@ -24,7 +24,7 @@ PAGES = ["/", "/fragments/active", "/history", "/silences", "/heartbeats", "/sta
 @pytest.fixture
 def fired(cli):
     cli.config.write_text((ROOT / "rules.yaml").read_text())
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     return cli
 
 
@@ -266,7 +266,7 @@ def test_history_pages_by_key_and_filters(fired):
         at = T0 + k * 6 * HOUR
         for a in fired("list", "--json").json():
             assert fired("resolve", a["id"], now=at - 1).code == 0
-        assert fired.check(SEED_METRICS, now=at).code == 0
+        assert fired.check(BREACH_METRICS, now=at).code == 0
     total = len(fired("history", "--json", "--limit", "1000").json())
     assert total == 20
     with Api(fired) as s, browser(s) as c:
@@ -301,7 +301,7 @@ def test_an_alert_page_charts_the_values_its_rule_reads(fired):
     with Api(fired) as s, browser(s) as c:
         sign_in(c, TOKEN)
         assert "<polyline" not in c.get(f"/alerts/{target}").text  # one sample: no chart yet
-        breach = dict(SEED_METRICS, errorRate=0.09)
+        breach = dict(BREACH_METRICS, errorRate=0.09)
         assert fired.check(breach, now=T0 + 60_000).code == 0
         s.set_now(T0 + 60_000)
         page = c.get(f"/alerts/{target}").text
@@ -341,7 +341,7 @@ def test_the_active_list_and_the_alert_page_say_what_holds_an_alerts_notices(fir
         + "    weekly: [{days: [wed], start: '11:00', end: '13:00'}]\n    timezone: UTC\n"
     )
     assert fired("silence", "add", "high_response_time", "--for", "1h").code == 0
-    assert fired.check(SEED_METRICS, now=T0 + 60_000).code == 0  # the window is open: the notice is held
+    assert fired.check(BREACH_METRICS, now=T0 + 60_000).code == 0  # the window is open: the notice is held
     held, silenced = alert_id(fired, "high_error_rate"), alert_id(fired, "high_response_time")
     with Api(fired, now=T0 + 60_000) as s, browser(s) as c:
         sign_in(c, TOKEN)

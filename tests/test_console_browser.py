@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from api_server import ApiServer
 from cli_runner import Cli
-from conftest import MINUTE, ROOT, SEED_METRICS, T0
+from conftest import MINUTE, ROOT, BREACH_METRICS, T0
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -135,7 +135,7 @@ def site(tmp_path_factory):
     """The shipped rules and a hostile one, five alerts firing since a second check, two tokens, one ``serve``."""
     cli = Cli(tmp_path_factory.mktemp("console"))
     cli.config.write_text((ROOT / "rules.yaml").read_text() + HOSTILE_RULE)
-    first = dict(SEED_METRICS, hostileErrors=0)
+    first = dict(BREACH_METRICS, hostileErrors=0)
     assert cli.check(first).code == 0
     assert cli.check(dict(first, errorRate=0.0912, p95ResponseTime=2300), now=NOW).code == 0  # a history
     tokens = {"admin": _token(cli, "alice", "admin"), "wall": _token(cli, "wall", "read")}

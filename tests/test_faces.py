@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 from api_server import Api
-from conftest import SEED_METRICS, T0
+from conftest import BREACH_METRICS, T0
 
 from pantry_alert import actions
 from pantry_alert.errors import StateLocked, UsageError
@@ -26,7 +26,7 @@ def _expired_by(cli) -> dict[str, str | None]:
 
 
 def test_acknowledge_refuses_a_duration_that_is_not_positive(cli):
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     ws = _workspace(cli)
     alert_id = next(iter(ws.store().active_alerts().values())).id
     for bad in (0, -5, 1.5, True):
@@ -36,7 +36,7 @@ def test_acknowledge_refuses_a_duration_that_is_not_positive(cli):
 
 
 def test_the_cli_and_the_library_record_who_expired_a_silence(cli):
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     ws = _workspace(cli)
     first = actions.add_silence(ws, "high_error_rate", for_ms=HOUR, by="ann")
     second = actions.add_silence(ws, "high_error_rate", for_ms=HOUR, by="ann")
@@ -47,7 +47,7 @@ def test_the_cli_and_the_library_record_who_expired_a_silence(cli):
 
 
 def test_the_api_records_who_expired_a_silence(cli):
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     ws = _workspace(cli)
     first = actions.add_silence(ws, "high_error_rate", for_ms=HOUR, by="ann")
     second = actions.add_silence(ws, "high_error_rate", for_ms=HOUR, by="ann")
@@ -58,7 +58,7 @@ def test_the_api_records_who_expired_a_silence(cli):
 
 
 def test_an_action_waits_for_the_run_lock_no_longer_than_its_lock_timeout(cli):
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     ws = _workspace(cli)
     alert_id = next(iter(ws.store().active_alerts().values())).id
     with run_lock(cli.db, 1000), pytest.raises(StateLocked):

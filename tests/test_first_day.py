@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import ROOT, SEED_METRICS
+from conftest import ROOT, BREACH_METRICS
 
-SEED_IDS = (
+BREACH_IDS = (
     "high_response_time",
     "high_error_rate",
     "memory_usage_high",
@@ -17,7 +17,7 @@ SEED_IDS = (
 
 def test_stats_shows_a_dash_when_nothing_resolved_or_acknowledged(cli):
     shutil.copy(ROOT / "rules.yaml", cli.config)
-    cli("check", "--metrics-file", str(cli.metrics(SEED_METRICS)))
+    cli("check", "--metrics-file", str(cli.metrics(BREACH_METRICS)))
     out = cli("stats").out.splitlines()
     assert "Mean time to resolve      -" in out
     assert "Mean time to acknowledge  -" in out
@@ -54,7 +54,7 @@ def test_rules_list_fits_80_columns_with_whole_ids_and_channel_lines(cli):
     assert result.code == 0
     lines = result.out.splitlines()
     assert all(len(line) <= 80 for line in lines)
-    for rule_id in SEED_IDS:
+    for rule_id in BREACH_IDS:
         assert any(line.startswith(rule_id + " ") for line in lines), rule_id
     block = lines[lines.index(next(line for line in lines if line.startswith("database_connection_issues"))) :][:8]
     assert block == [

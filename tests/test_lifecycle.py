@@ -6,7 +6,7 @@ Time moves only through PANTRY_ALERT_NOW; rows are checked in the SQLite file.
 from __future__ import annotations
 
 import pytest
-from conftest import MINUTE, ROOT, SEED_METRICS, T0, Cli, dump, lines, ok, rows
+from conftest import MINUTE, ROOT, BREACH_METRICS, T0, Cli, dump, lines, ok, rows
 
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
@@ -227,7 +227,7 @@ def five(tmp_path_factory) -> Cli:
         .read_text()
         .replace("file: examples/metrics-breach.json", f"file: {ROOT / 'examples' / 'metrics-breach.json'}")
     )
-    ok(c.check(SEED_METRICS, now=T0))
+    ok(c.check(BREACH_METRICS, now=T0))
     ok(c("ack", f"high_error_rate_{T0}", "--by", "ops", now=T0 + 4 * MINUTE))
     ok(c("ack", f"failed_login_attempts_{T0}", "--by", "ops", now=T0 + 6 * MINUTE))
     ok(c("resolve", f"high_response_time_{T0}", "--by", "ops", now=T0 + 10 * MINUTE))

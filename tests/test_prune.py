@@ -3,7 +3,7 @@ still-undelivered ones stay; the bulk path keeps the survivors' rows and ids."""
 
 from __future__ import annotations
 
-from conftest import HEALTHY_METRICS, MINUTE, SEED_METRICS, T0, dump, lines, ok, rows
+from conftest import HEALTHY_METRICS, MINUTE, BREACH_METRICS, T0, dump, lines, ok, rows
 
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
@@ -104,7 +104,7 @@ def test_prune_old_resolved_keeps_unresolved_new_and_undelivered(simple):
 def test_prune_most_of_the_database_keeps_survivors_intact(cli):
     """When most alerts go, prune empties the tables and puts the survivors back: same rows, same ids."""
     logins_only = dict(HEALTHY_METRICS, failedLogins=75)
-    ok(cli.check(SEED_METRICS, now=T0))  # five alerts fire
+    ok(cli.check(BREACH_METRICS, now=T0))  # five alerts fire
     ok(cli.check(logins_only, now=T0 + 5 * MINUTE))  # four resolve, failed_login_attempts stays
     survivor = f"failed_login_attempts_{T0}"
     before = dump(cli)
@@ -126,7 +126,7 @@ def test_prune_most_of_the_database_keeps_survivors_intact(cli):
     assert after["runs"] == []
     assert rows(cli.db, "PRAGMA integrity_check") == [("ok",)]
     # The database still works: the survivor deduplicates, a new alert can fire.
-    result = cli.check(SEED_METRICS, "--json", now=T0 + 20 * MINUTE)
+    result = cli.check(BREACH_METRICS, "--json", now=T0 + 20 * MINUTE)
     assert result.json()["fired"] == [
         f"high_response_time_{T0 + 20 * MINUTE}",
         f"high_error_rate_{T0 + 20 * MINUTE}",

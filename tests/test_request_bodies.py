@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 from api_server import Api
-from conftest import SEED_METRICS
+from conftest import BREACH_METRICS
 from test_api_slack import SECRET, sign
 
 from pantry_alert.http.common import HttpError, parse_json
@@ -44,7 +44,7 @@ def api(tmp_path_factory):
 
     cli = Cli(tmp_path_factory.mktemp("bodies"))
     cli.config.write_text((ROOT / "rules.yaml").read_text())
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     with Api(cli, env={"SLACK_SIGNING_SECRET": SECRET}) as server:
         yield cli, server
 
@@ -89,7 +89,7 @@ def test_odd_signed_slack_payloads_are_never_a_500(api, payload):
 
 @pytest.mark.parametrize("option", ["--by", "--note"])
 def test_cli_refuses_lone_surrogates_with_exit_2(cli, option):
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     alert = first_alert(cli)
     result = cli("ack", alert, option, "x\udcff")
     assert result.code == 2, result.err

@@ -11,7 +11,7 @@ import json
 
 import pytest
 import yaml
-from conftest import ROOT, SEED_METRICS
+from conftest import ROOT, BREACH_METRICS
 
 from pantry_alert.config import load
 
@@ -66,14 +66,14 @@ DESCRIPTIONS = {
 
 
 def test_sample_metrics_are_the_documented_ones():
-    assert SEED_METRICS == {
+    assert BREACH_METRICS == {
         "p95ResponseTime": 2500,
         "errorRate": 0.0734,
         "memoryUsage": {"current": {"heapUsed": 900, "heapTotal": 1000}},
         "databaseErrors": 12,
         "failedLogins": 75,
     }
-    assert json.loads((ROOT / "examples" / "metrics-breach.json").read_text()) == SEED_METRICS
+    assert json.loads((ROOT / "examples" / "metrics-breach.json").read_text()) == BREACH_METRICS
 
 
 @pytest.mark.parametrize("name", ["rules.yaml", "examples/server-rules.yaml"])
@@ -127,7 +127,7 @@ def test_shipped_rules_as_loaded():
 
 
 def test_descriptions_render_exactly_on_the_sample_metrics(cli):
-    path = cli.metrics(SEED_METRICS)
+    path = cli.metrics(BREACH_METRICS)
     result = cli("rules", "test", "--metrics-file", str(path), "--json")
     assert result.code == 0, result.err
     assert {r["rule"]: (r["verdict"], r["description"]) for r in result.json()["results"]} == {

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HEALTHY_METRICS, SEED_METRICS, Result, rows
+from conftest import HEALTHY_METRICS, BREACH_METRICS, Result, rows
 
 from pantry_alert import __version__
 
@@ -151,7 +151,7 @@ def test_a_quiet_check_with_every_new_channel_configured_imports_no_sending_libr
 
 @pytest.mark.slow
 def test_firing_check_to_console_imports_jinja2_only_for_templates(cli):
-    path = cli.metrics(SEED_METRICS)
+    path = cli.metrics(BREACH_METRICS)
     cli("check", "--metrics-file", str(cli.metrics(HEALTHY_METRICS, "h.json")))
     code, heavy, _ = probe(cli, "check", "--metrics-file", str(path))
     assert (code, heavy) == (0, "jinja2")
@@ -177,7 +177,7 @@ def test_unrecognised_check_arguments_fall_back_to_typer_usage_error(cli):
 @pytest.mark.slow
 def test_global_options_before_check_use_fast_path(cli, tmp_path):
     other = tmp_path / "other.db"
-    path = cli.metrics(SEED_METRICS)
+    path = cli.metrics(BREACH_METRICS)
     moved = tmp_path / "elsewhere.yaml"
     moved.write_text(cli.config.read_text())
     cli.config.unlink()
@@ -208,13 +208,13 @@ def test_other_commands_do_not_load_the_http_server(cli):
 @pytest.mark.slow
 def test_installed_console_script_runs_as_the_in_process_cli_does(cli):
     """The entry point itself, and the in-process runs of the other tests: same code, output and state."""
-    path = cli.metrics(SEED_METRICS)
+    path = cli.metrics(BREACH_METRICS)
     spawned = cli.spawn("check", "--metrics-file", str(path))
     assert spawned.code == 0 and spawned.out.count("FIRED") == 5
     assert cli("check", "--metrics-file", str(path), env={"PANTRY_ALERT_DB": str(cli.tmp / "other.db")}) == spawned
     berlin = cli.spawn("history", env={"TZ": "Europe/Berlin"})
     assert "times in CET" in berlin.out and berlin == cli("history", env={"TZ": "Europe/Berlin"})
-    again = cli("check", "--metrics-file", "-", input=json.dumps(SEED_METRICS))
+    again = cli("check", "--metrics-file", "-", input=json.dumps(BREACH_METRICS))
     assert again == Result(0, "", "")  # stdin, deduplicated against the spawned run's state
 
 

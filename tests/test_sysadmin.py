@@ -39,13 +39,13 @@ def test_the_hint_after_an_invalid_config_keeps_its_config_option(tmp_path):
 
 
 def test_ids_never_wrap_at_80_columns_and_silenced_alerts_are_marked(tmp_path):
-    from conftest import SEED_METRICS, T0
+    from conftest import BREACH_METRICS, T0
 
     cli = Cli(tmp_path)
     cli.config.write_text((ROOT / "rules.yaml").read_text())
     cli.env["COLUMNS"] = "80"
     assert cli("silence", "add", "high_response_time", "--for", "2h", "--reason", "CDN migration").code == 0
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     listed = cli("list").out
     for alert in cli("list", "--json").json():
         assert f" {alert['id']} " in listed  # whole, on one line

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from api_server import Api
-from conftest import SEED_METRICS, T0, rows
+from conftest import BREACH_METRICS, T0, rows
 
 STATE_TABLES = ("alerts", "events", "notifications", "silences", "tokens", "sessions")
 
@@ -24,7 +24,7 @@ def fired(cli):
     from conftest import ROOT
 
     cli.config.write_text((ROOT / "rules.yaml").read_text())
-    assert cli.check(SEED_METRICS).code == 0
+    assert cli.check(BREACH_METRICS).code == 0
     return cli
 
 
