@@ -26,12 +26,12 @@ from hypothesis import settings
 from loopback import Mailbox, free_port, smtp_authenticator, wait_for  # noqa: F401
 from pytest_httpserver import HTTPServer
 from samples import (  # noqa: F401
+    BREACH_METRICS,
     CHANNEL_ENV,
     HEALTHY_METRICS,
     MINUTE,
     ROOT,
     SAMPLE_ALERT,
-    BREACH_METRICS,
     SIMPLE_CONFIG,
     T0,
 )

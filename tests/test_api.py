@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 from api_server import TOKEN, Api, ApiServer
-from conftest import MINUTE, BREACH_METRICS, T0
+from conftest import BREACH_METRICS, MINUTE, T0
 
 PROTECTED = [
     ("GET", "/api/alerts"),

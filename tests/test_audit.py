@@ -7,7 +7,7 @@ from contextlib import closing
 
 import pytest
 from api_server import ApiServer
-from conftest import MINUTE, BREACH_METRICS, T0, rows
+from conftest import BREACH_METRICS, MINUTE, T0, rows
 from test_api_slack import ACTION_PATH, SECRET, press, received, sign
 
 DAY = 86_400_000

@@ -6,7 +6,7 @@ import json
 import os
 import stat
 
-from conftest import HEALTHY_METRICS, MINUTE, BREACH_METRICS, SIMPLE_CONFIG, T0, rows
+from conftest import BREACH_METRICS, HEALTHY_METRICS, MINUTE, SIMPLE_CONFIG, T0, rows
 
 from pantry_alert.store.schema import SCHEMA_VERSION
 

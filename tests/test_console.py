@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 from api_server import TOKEN, Api
-from conftest import ROOT, BREACH_METRICS, T0, rows
+from conftest import BREACH_METRICS, ROOT, T0, rows
 
 HOUR = 3_600_000
 SECURITY_HEADERS = {

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from api_server import ApiServer
 from cli_runner import Cli
-from conftest import MINUTE, ROOT, BREACH_METRICS, T0
+from conftest import BREACH_METRICS, MINUTE, ROOT, T0
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import ROOT, BREACH_METRICS
+from conftest import BREACH_METRICS, ROOT
 
 BREACH_IDS = (
     "high_response_time",

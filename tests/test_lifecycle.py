@@ -6,7 +6,7 @@ Time moves only through PANTRY_ALERT_NOW; rows are checked in the SQLite file.
 from __future__ import annotations
 
 import pytest
-from conftest import MINUTE, ROOT, BREACH_METRICS, T0, Cli, dump, lines, ok, rows
+from conftest import BREACH_METRICS, MINUTE, ROOT, T0, Cli, dump, lines, ok, rows
 
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR

@@ -3,7 +3,7 @@ still-undelivered ones stay; the bulk path keeps the survivors' rows and ids."""
 
 from __future__ import annotations
 
-from conftest import HEALTHY_METRICS, MINUTE, BREACH_METRICS, T0, dump, lines, ok, rows
+from conftest import BREACH_METRICS, HEALTHY_METRICS, MINUTE, T0, dump, lines, ok, rows
 
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR

@@ -11,7 +11,7 @@ import json
 
 import pytest
 import yaml
-from conftest import ROOT, BREACH_METRICS
+from conftest import BREACH_METRICS, ROOT
 
 from pantry_alert.config import load
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import HEALTHY_METRICS, BREACH_METRICS, Result, rows
+from conftest import BREACH_METRICS, HEALTHY_METRICS, Result, rows
 
 from pantry_alert import __version__
 
