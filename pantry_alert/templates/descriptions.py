@@ -7,7 +7,8 @@ import functools
 
 from ..errors import ExpressionError
 from ..model import DEFAULT_DESCRIPTION
-from .sandbox import MAX_RENDERED, checked_tree, environment, finalize, render_bounded, tick
+from .budget import MAX_RENDERED, tick
+from .sandbox import checked_tree, environment, finalize, render_bounded
 
 
 def names_read(source: str) -> frozenset[str]:
