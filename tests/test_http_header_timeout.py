@@ -70,7 +70,8 @@ def test_trickled_headers_do_not_extend_the_deadline(server):
                 time.sleep(0.05)
         except OSError:
             pass  # closed under us: what is expected
-        assert closed_after(sock, 3) + (time.monotonic() - started) < 3
+        # closed at the 0.1 s deadline; a per-read timeout would wait out the whole trickle (~3 s)
+        assert closed_after(sock, 3) + (time.monotonic() - started) < 1.5
 
 
 @pytest.mark.slow

@@ -190,16 +190,15 @@ def _completion(option: str, shell: str) -> int:
     return 0
 
 
-_COMMANDS: dict[int, Any] = {}
+_built: list[Any] = []  # the click command, once built
 
 
 def _command(typer: Any, app: Any) -> Any:
     """The click command typer builds from ``app``, built once per process (it takes ~20 ms and
     does not change; the library and the tests run many commands in one process)."""
-    command = _COMMANDS.get(id(app))
-    if command is None:
-        command = _COMMANDS[id(app)] = typer.main.get_command(app)
-    return command
+    if not _built:
+        _built.append(typer.main.get_command(app))
+    return _built[0]
 
 
 def _typer_main(argv: list[str]) -> int:

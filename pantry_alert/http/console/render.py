@@ -41,6 +41,8 @@ def html(request, template: str, *, status: int = 200, session=None, **context: 
     from ...timeutil import format_time
     from ...views import hold_marks
 
+    windows, now = ws.config().maintenance, ws.now()
+
     body = (
         environment()
         .get_template(template)
@@ -49,7 +51,7 @@ def html(request, template: str, *, status: int = 200, session=None, **context: 
             principal=session.principal if session is not None else None,
             csrf=session.csrf if session is not None else "",
             time=lambda ms: format_time(ms, tz),
-            held=lambda alert: "".join(f" · {mark}" for mark in hold_marks(alert, ws.config().maintenance, ws.now())),
+            held=lambda alert: "".join(f" · {mark}" for mark in hold_marks(alert, windows, now)),
             path=request.url.path,
             **context,
         )
